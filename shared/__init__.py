@@ -1,0 +1,1 @@
+"""valetkey's shared package: contracts, settings, storage and plumbing the four services share."""

@@ -1,0 +1,221 @@
+"""``engine.yaml``: Arcade's engine configuration format, plus valetkey's own sections.
+
+Loading reads the YAML, substitutes ``${env:VAR}`` and ``${file:/path}`` (values
+from the process environment, then a ``.env`` beside the config or in the working
+directory), and validates the result. Any problem raises :class:`ConfigError`
+naming the file, the key and what is wrong, so a bad file stops the engine at start.
+Unset variables inside a *disabled* provider are tolerated, as Arcade's shipped
+template declares disabled providers whose credentials are not set.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from dotenv import dotenv_values
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from shared.errors import ConfigError
+from shared.providers.models import ProviderEntry
+
+_REF = re.compile(r"\$\{(env|file):([^}]+)\}")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ApiConfig(_Section):
+    development: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=9099, ge=1, le=65535)
+    public_url: str | None = None
+    public_host: str | None = None
+    keys: list[SecretStr] = Field(default_factory=list)
+    read_timeout: str | None = None
+    write_timeout: str | None = None
+    idle_timeout: str | None = None
+    max_request_body_size: int | str | None = None
+    rate_limit: dict[str, Any] | None = None
+    http: dict[str, Any] | None = None  # 2024 legacy shape, tolerated
+
+
+class VerificationConfig(_Section):
+    """How the user who finished a consent is matched to the user who started it (arcade-api §12)."""
+
+    mode: Literal["builtin", "custom", "unsafe_skip"] = "builtin"
+    verifier_url: str | None = None
+
+
+class AuthConfig(_Section):
+    providers: list[ProviderEntry] = Field(default_factory=list)
+    state_ttl_seconds: int = Field(default=600, ge=30, le=86_400)
+    verification: VerificationConfig = Field(default_factory=VerificationConfig)
+    token_store: dict[str, Any] | None = None  # legacy, tolerated
+
+
+class RootKeyConfig(_Section):
+    id: str = Field(min_length=1)
+    value: SecretStr
+    default: bool = False
+
+
+class SecurityConfig(_Section):
+    root_keys: list[RootKeyConfig] = Field(default_factory=list)
+
+
+class WorkerHttpConfig(_Section):
+    uri: str
+    secret: SecretStr | None = None
+    timeout: float = Field(default=30, gt=0)
+    retry: int = Field(default=3, ge=0, le=10)
+
+
+class WorkerConfig(_Section):
+    id: str = Field(min_length=1)
+    enabled: bool = True
+    http: WorkerHttpConfig
+
+
+class DirectorConfig(_Section):
+    id: str = Field(min_length=1)
+    enabled: bool = True
+    max_tools: int = 64
+    workers: list[WorkerConfig] = Field(default_factory=list)
+
+
+class ToolsConfig(_Section):
+    directors: list[DirectorConfig] = Field(default_factory=list)
+    toolkits: list[str] = Field(default_factory=list)
+    secrets: dict[str, SecretStr] = Field(default_factory=dict)
+    timeout_seconds: float = Field(default=30, gt=0)
+
+
+class RefreshConfig(_Section):
+    margin_seconds: float = Field(default=300, ge=0)
+    lifetime_fraction: float = Field(default=0.25, gt=0, lt=1)
+    max_attempts: int = Field(default=8, ge=1)
+
+
+class WebhookEndpointConfig(_Section):
+    id: str = Field(min_length=1)
+    url: str
+    secret: SecretStr | None = None
+    events: list[str] = Field(default_factory=lambda: ["*"])
+    enabled: bool = True
+
+
+class WebhooksConfig(_Section):
+    """Outbound webhooks (the gateway delivers them; see docs/webhooks.md)."""
+
+    endpoints: list[WebhookEndpointConfig] = Field(default_factory=list)
+    allow_private_targets: bool = False
+    timeout_seconds: float = Field(default=10, gt=0)
+    retry_window_seconds: float = Field(default=3600, gt=0)
+    # First retry after ~backoff_base_seconds, doubling up to backoff_max_seconds (with jitter).
+    backoff_base_seconds: float = Field(default=1.0, gt=0)
+    backoff_max_seconds: float = Field(default=300, gt=0)
+    # Concurrent requests per endpoint and gateway replica: a slow receiver only uses its own slots.
+    max_in_flight_per_endpoint: int = Field(default=16, ge=1, le=256)
+    # After a secret rotation, deliveries are signed with the old secret too for this long.
+    secret_rotation_grace_seconds: float = Field(default=86_400, ge=0)
+
+
+class EngineConfig(_Section):
+    schema_: str | None = Field(default=None, alias="$schema")
+    api: ApiConfig = Field(default_factory=ApiConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    security: SecurityConfig = Field(default_factory=SecurityConfig)
+    tools: ToolsConfig = Field(default_factory=ToolsConfig)
+    refresh: RefreshConfig = Field(default_factory=RefreshConfig)
+    webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
+    # Arcade sections valetkey reads no setting from; accepted so Arcade configs load.
+    llm: Any = None
+    storage: Any = None
+    cache: Any = None
+    telemetry: Any = None
+    execution_logging: Any = None
+
+
+def _environment(config_path: Path, env: Mapping[str, str]) -> dict[str, str]:
+    merged: dict[str, str] = {}
+    for candidate in (Path.cwd() / ".env", config_path.parent / ".env"):
+        if candidate.is_file():
+            merged.update({k: v for k, v in dotenv_values(candidate).items() if v is not None})
+    merged.update(env)
+    return merged
+
+
+class _Substituter:
+    def __init__(self, file: str, env: Mapping[str, str]) -> None:
+        self.file = file
+        self.env = env
+
+    def walk(self, value: Any, path: str, lenient: bool) -> Any:
+        if isinstance(value, dict):
+            if path.startswith("auth.providers[") and value.get("enabled") is False:
+                lenient = True
+            return {k: self.walk(v, f"{path}.{k}" if path else str(k), lenient) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.walk(v, f"{path}[{i}]", lenient) for i, v in enumerate(value)]
+        if isinstance(value, str):
+            return self.string(value, path, lenient)
+        return value
+
+    def string(self, text: str, path: str, lenient: bool) -> str:
+        def replace(match: re.Match[str]) -> str:
+            kind, name = match.group(1), match.group(2).strip()
+            if kind == "file":
+                try:
+                    return Path(name).read_text().strip()
+                except OSError as exc:
+                    raise ConfigError(
+                        f"cannot read {name}: {exc.strerror}", file=self.file, key=path
+                    ) from exc
+            if name in self.env:
+                return self.env[name]
+            if lenient:
+                return ""
+            raise ConfigError(f"environment variable {name} is not set", file=self.file, key=path)
+
+        return _REF.sub(replace, text)
+
+
+def _describe(error: ValidationError) -> tuple[str, str]:
+    first = error.errors()[0]
+    key = ""
+    for part in first["loc"]:
+        key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))
+    return key, first["msg"]
+
+
+def load_engine_config(path: Path, env: Mapping[str, str] | None = None) -> EngineConfig:
+    """Read, substitute and validate an engine configuration file.
+
+    Args:
+        path: The YAML file.
+        env: Environment to substitute from (default: ``os.environ``).
+
+    Raises:
+        ConfigError: Naming the file, the key and the problem.
+    """
+    file = str(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read the configuration: {exc.strerror}", file=file) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"not valid YAML: {exc}", file=file) from exc
+    if not isinstance(raw, dict):
+        raise ConfigError("the top level must be a mapping", file=file)
+    values = _Substituter(file, _environment(path, os.environ if env is None else env)).walk(raw, "", False)
+    try:
+        return EngineConfig.model_validate(values)
+    except ValidationError as exc:
+        key, message = _describe(exc)
+        raise ConfigError(message, file=file, key=key) from exc

@@ -1,0 +1,6 @@
+"""Message contracts: one frozen pydantic model per message the services exchange.
+
+Requests are imperative (``StartAuthorization``), events past tense
+(``AuthorizationCompleted``). Replies travel in the envelope of
+:mod:`shared.messaging` (``{"ok": true, "result": ...}`` or ``{"ok": false, "error": ...}``).
+"""

@@ -1,0 +1,120 @@
+"""Authorization flows: gateway <-> authorizer."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from shared.contracts.common import Contract, PageQuery
+
+AuthStatus = Literal["not_started", "pending", "completed", "failed"]
+
+
+class AuthRequirement(Contract):
+    """What to authorize: a configured provider (``id``) or a provider type (``provider_id``)."""
+
+    id: str | None = None
+    provider_id: str | None = None
+    provider_type: str = "oauth2"
+    scopes: list[str] = Field(default_factory=list)
+
+
+class StartAuthorization(Contract):
+    user_id: str = Field(min_length=1)
+    requirement: AuthRequirement
+    next_uri: str | None = None
+
+
+class AuthorizationContext(Contract):
+    token: str | None = None
+    user_info: dict[str, Any] = Field(default_factory=dict)
+
+
+class Authorization(Contract):
+    """Arcade's ``AuthorizationResponse``, as the authorizer knows it."""
+
+    id: str | None = None
+    status: AuthStatus
+    url: str | None = None
+    scopes: list[str] = Field(default_factory=list)
+    provider_id: str | None = None
+    user_id: str | None = None
+    context: AuthorizationContext | None = None
+    failure_reason: str | None = None
+
+
+class GetAuthorization(Contract):
+    authorization_id: str = Field(min_length=1)
+
+
+class OAuthCallback(Contract):
+    """What the provider's redirect brought to ``/oauth/callback``."""
+
+    state: str | None = None
+    code: str | None = None
+    error: str | None = None
+    error_description: str | None = None
+    iss: str | None = None
+
+
+class CallbackOutcome(Contract):
+    """Where the browser goes next, decided by the authorizer."""
+
+    status: Literal["completed", "failed", "verify"]
+    authorization_id: str | None = None
+    redirect_to: str | None = None
+    flow_id: str | None = None
+    message: str = ""
+
+
+class ConfirmUser(Contract):
+    flow_id: str = Field(min_length=1)
+    user_id: str = Field(min_length=1)
+
+
+class ConfirmUserResult(Contract):
+    auth_id: str
+    next_uri: str | None = None
+
+
+class ProviderRef(Contract):
+    id: str = Field(min_length=1)
+
+
+class ProviderWrite(Contract):
+    """Create or patch a provider at runtime; ``body`` is the admin API's JSON."""
+
+    id: str | None = None
+    body: dict[str, Any]
+
+
+class ListConnections(PageQuery):
+    user_id: str | None = None
+    provider_id: str | None = None
+
+
+class ConnectionRef(Contract):
+    id: str = Field(min_length=1)
+
+
+class FlowRef(Contract):
+    """A verification flow (``flow_id`` from the verifier redirect)."""
+
+    flow_id: str = Field(min_length=1)
+
+
+class FlowInfo(Contract):
+    """What a verifier page may show about a flow waiting for ``confirm_user``."""
+
+    flow_id: str
+    authorization_id: str
+    user_id: str
+    provider_id: str
+    scopes: list[str] = Field(default_factory=list)
+
+
+class AdminObject(Contract):
+    """One admin API object (auth provider, user connection) in its wire shape."""
+
+    item: dict[str, Any]

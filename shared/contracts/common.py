@@ -1,0 +1,50 @@
+"""Base classes shared by every contract."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def new_id(prefix: str) -> str:
+    """Return a random, URL-safe id with a readable prefix (``ac_``, ``te_`` ...)."""
+    return f"{prefix}_{secrets.token_urlsafe(18)}"
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+class Contract(BaseModel):
+    """A message between services: immutable, and strict about unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Ping(Contract):
+    """Health ping; every service answers on ``shared.subjects.health_subject``."""
+
+
+class Pong(Contract):
+    service: str
+    instance: str
+
+
+class Page(Contract):
+    """A slice of a list, before the gateway wraps it in Arcade's offset page."""
+
+    items: list[dict[str, Any]] = Field(default_factory=list)
+    total_count: int = 0
+
+
+class PageQuery(Contract):
+    offset: int = Field(default=0, ge=0)
+    limit: int = Field(default=25, ge=1, le=100)
+
+
+class Empty(Contract):
+    """A request or reply that carries nothing."""

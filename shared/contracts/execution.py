@@ -1,0 +1,78 @@
+"""Tools: gateway <-> executor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from shared.contracts.common import Contract, PageQuery
+
+
+class ListTools(PageQuery):
+    toolkit: str | None = None
+    user_id: str | None = None
+    include_format: list[str] = Field(default_factory=list)
+    include_all_versions: bool = False
+    format: str | None = None
+
+
+class GetTool(Contract):
+    name: str = Field(min_length=1)
+    user_id: str | None = None
+    include_format: list[str] = Field(default_factory=list)
+    format: str | None = None
+
+
+class AuthorizeTool(Contract):
+    tool_name: str = Field(min_length=1)
+    tool_version: str | None = None
+    user_id: str = Field(min_length=1)
+    next_uri: str | None = None
+
+
+class ExecuteTool(Contract):
+    tool_name: str = Field(min_length=1)
+    tool_version: str | None = None
+    input: dict[str, Any] = Field(default_factory=dict)
+    user_id: str | None = None
+    include_error_stacktrace: bool = False
+    run_at: str | None = None
+    webhook: bool = False
+
+
+class ExecutionReply(Contract):
+    """The execute response body, and the HTTP status the gateway answers with."""
+
+    status_code: int = 200
+    body: dict[str, Any]
+
+
+class WorkerRef(Contract):
+    id: str = Field(min_length=1)
+
+
+class WorkerWrite(Contract):
+    id: str | None = None
+    body: dict[str, Any]
+
+
+class SecretWrite(Contract):
+    key: str = Field(min_length=1, max_length=256)
+    value: str = Field(max_length=5000)
+    description: str | None = None
+
+
+class SecretRef(Contract):
+    id: str = Field(min_length=1)
+
+
+class Document(Contract):
+    """A JSON object answered as is (a tool definition, a worker, a secret's metadata)."""
+
+    body: dict[str, Any]
+
+
+class WorkerToolsQuery(PageQuery):
+    id: str = Field(min_length=1)
+    user_id: str | None = None

@@ -1,0 +1,173 @@
+"""The one error tree of valetkey.
+
+Every failure that can reach a client or cross a service boundary is a
+:class:`ValetkeyError` with a stable ``code`` (the ``name`` of Arcade's error
+body), an HTTP ``status`` and a ``retryable`` flag::
+
+    ValetkeyError                      internal_error           500
+    ├── BadRequest                     malformed_request        400
+    │   └── UserMismatch               user_mismatch            400
+    ├── Unauthorized                   unauthorized             401
+    ├── Forbidden                      forbidden                403
+    │   ├── ToolAuthorizationRequired  tool_authorization_required 403
+    │   └── ToolRequirementsNotMet     tool_requirements_not_met   403
+    ├── NotFound                       not_found                404
+    │   └── RouteNotFound              route_not_found          404
+    ├── Conflict                       conflict                 409
+    ├── UnsupportedMediaType           unsupported_media_type   415
+    ├── ProviderError                  provider_error           502  (OAuth server answered badly)
+    │   ├── InvalidGrant               invalid_grant            400-class at the provider, 502 here
+    │   └── ProviderUnavailable        provider_unavailable     502  retryable (timeout, 5xx, 429)
+    ├── ServiceUnavailable             service_unavailable      503  retryable (no responder, timeout)
+    └── ConfigError                    config_error             500  (engine.yaml is wrong; stops start-up)
+
+Errors travel between services as :meth:`ValetkeyError.to_payload` and are
+rebuilt with :func:`error_from_payload`, so the gateway answers with the same
+code the service raised.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class ValetkeyError(Exception):
+    """Base of every valetkey error.
+
+    Args:
+        message: Human text, safe to show to a client (never a secret).
+        details: Extra structured fields added to the error body.
+    """
+
+    code: ClassVar[str] = "internal_error"
+    status: ClassVar[int] = 500
+    retryable: ClassVar[bool] = False
+
+    def __init__(self, message: str = "", **details: Any) -> None:
+        super().__init__(message or self.code)
+        self.message = message or self.code
+        self.details = details
+
+    def to_payload(self) -> dict[str, Any]:
+        """Return the wire form: Arcade's ``{"name", "message"}`` plus details."""
+        body: dict[str, Any] = {"name": self.code, "message": self.message}
+        body.update(self.details)
+        return body
+
+
+class BadRequest(ValetkeyError):
+    code = "malformed_request"
+    status = 400
+
+
+class UserMismatch(BadRequest):
+    code = "user_mismatch"
+
+
+class Unauthorized(ValetkeyError):
+    code = "unauthorized"
+    status = 401
+
+
+class Forbidden(ValetkeyError):
+    code = "forbidden"
+    status = 403
+
+
+class ToolAuthorizationRequired(Forbidden):
+    code = "tool_authorization_required"
+
+
+class ToolRequirementsNotMet(Forbidden):
+    code = "tool_requirements_not_met"
+
+
+class NotFound(ValetkeyError):
+    code = "not_found"
+    status = 404
+
+
+class RouteNotFound(NotFound):
+    code = "route_not_found"
+
+
+class Conflict(ValetkeyError):
+    code = "conflict"
+    status = 409
+
+
+class UnsupportedMediaType(ValetkeyError):
+    code = "unsupported_media_type"
+    status = 415
+
+
+class ProviderError(ValetkeyError):
+    """The OAuth server answered with an error or an unusable response."""
+
+    code = "provider_error"
+    status = 502
+
+
+class InvalidGrant(ProviderError):
+    """The grant (code or refresh token) is no longer valid: re-authorization needed."""
+
+    code = "invalid_grant"
+
+
+class ProviderUnavailable(ProviderError):
+    """Timeout, 5xx or 429 from the provider: worth retrying later."""
+
+    code = "provider_unavailable"
+    retryable = True
+
+
+class ServiceUnavailable(ValetkeyError):
+    code = "service_unavailable"
+    status = 503
+    retryable = True
+
+
+class ConfigError(ValetkeyError):
+    """The configuration is invalid; names the file, the key and what is wrong."""
+
+    code = "config_error"
+
+    def __init__(self, message: str, *, file: str = "", key: str = "") -> None:
+        where = ": ".join(part for part in (file, key) if part)
+        super().__init__(f"{where}: {message}" if where else message)
+        self.file = file
+        self.key = key
+
+
+_BY_CODE: dict[str, type[ValetkeyError]] = {}
+
+
+def _register(cls: type[ValetkeyError]) -> None:
+    _BY_CODE.setdefault(cls.code, cls)
+    for sub in cls.__subclasses__():
+        _register(sub)
+
+
+_register(ValetkeyError)
+
+
+def error_from_payload(payload: dict[str, Any]) -> ValetkeyError:
+    """Rebuild an error sent by another service from its payload.
+
+    Args:
+        payload: A dict made by :meth:`ValetkeyError.to_payload`.
+
+    Returns:
+        An instance of the class registered for ``payload["name"]``
+        (``ValetkeyError`` for unknown codes), with the same message and details.
+    """
+    body = dict(payload)
+    code = str(body.pop("name", ValetkeyError.code))
+    message = str(body.pop("message", code))
+    cls = _BY_CODE.get(code, ValetkeyError)
+    if cls is ConfigError:
+        return ValetkeyError(message)
+    error = cls(message, **body)
+    if cls is ValetkeyError and code != ValetkeyError.code:
+        error.details["name"] = code
+    return error

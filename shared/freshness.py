@@ -1,0 +1,84 @@
+"""Reading a token that is never served expired.
+
+Every reader (the authorizer answering ``completed``, the executor before a tool runs)
+goes through :func:`fresh_token`: a token inside its refresh margin is refreshed by
+the token_refresher over NATS first (concurrent askers share one refresh there), and
+an expired token is never returned.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from shared import subjects
+from shared.contracts.authorization import Authorization, AuthorizationContext
+from shared.contracts.common import utcnow
+from shared.contracts.tokens import RefreshOutcome, RefreshToken
+from shared.errors import ProviderUnavailable, ValetkeyError
+from shared.messaging import RpcClient
+from shared.tokens import (
+    RefreshPolicy,
+    StoredToken,
+    connection_authorization_id,
+    connection_id,
+    is_expired,
+)
+from shared.tokenstore import TokenStore
+
+
+async def fresh_token(
+    store: TokenStore,
+    rpc: RpcClient,
+    policy: RefreshPolicy,
+    *,
+    user_id: str,
+    provider_id: str,
+    force: bool = False,
+    now: datetime | None = None,
+) -> StoredToken | None:
+    """The user's usable token for a provider, or None when a (new) authorization is needed.
+
+    Args:
+        force: Refresh even if the token looks valid (after the upstream answered 401).
+
+    Raises:
+        ProviderUnavailable: The token is expired and the refresh failed for a transient reason.
+    """
+    moment = now or utcnow()
+    token = await store.get(user_id, provider_id)
+    if token is None or token.status != "active":
+        return None
+    if not force and not policy.is_due(token, moment):
+        return token
+    if token.refresh_token is None:
+        return None if is_expired(token, moment) else token
+    try:
+        outcome = await rpc.call(
+            subjects.TOKEN_REFRESH,
+            RefreshToken(user_id=user_id, provider_id=provider_id, force=force),
+            RefreshOutcome,
+        )
+    except ValetkeyError as exc:
+        if exc.retryable and not is_expired(token, moment):
+            return token  # a transient failure: the old token is still valid, serve it
+        if exc.retryable:
+            raise ProviderUnavailable("the token expired and could not be refreshed yet; retry") from exc
+        raise
+    if outcome.status == "reauthorization_required":
+        return None
+    refreshed = await store.get(user_id, provider_id)
+    if refreshed is None or refreshed.status != "active" or is_expired(refreshed, utcnow()):
+        return None
+    return refreshed
+
+
+def completed_authorization(user_id: str, provider_id: str, token: StoredToken) -> Authorization:
+    """A ``completed`` authorization that is a view of the user's connection (no record behind it)."""
+    return Authorization(
+        id=connection_authorization_id(connection_id(user_id, provider_id)),
+        status="completed",
+        scopes=token.scopes,
+        provider_id=provider_id,
+        user_id=user_id,
+        context=AuthorizationContext(token=token.access_token, user_info=token.user_info),
+    )

@@ -1,0 +1,66 @@
+"""Infrastructure every FastStream service builds the same way in its composition root.
+
+Nothing connects at construction; :func:`start` runs in the app's startup hook, after
+the broker connected, and :func:`stop` in its shutdown hook.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from faststream.nats import NatsBroker
+from nats.js import JetStreamContext
+from redis.asyncio import Redis
+
+from shared.crypto import Cipher
+from shared.messaging import RpcClient, create_broker, ensure_streams, register_health
+from shared.outbox import OutboxRelay
+from shared.redisio import create_redis
+from shared.settings import Settings
+from shared.tokenstore import TokenStore
+
+
+@dataclass
+class Infra:
+    """The clients a service shares across its handlers."""
+
+    service: str
+    settings: Settings
+    broker: NatsBroker
+    redis: Redis
+    cipher: Cipher
+    tokens: TokenStore
+    relay: OutboxRelay | None = None
+    rpc: RpcClient | None = None
+    js: JetStreamContext | None = field(default=None)
+
+
+def build(settings: Settings, *, service: str) -> Infra:
+    """Create (not connect) the broker, Redis client, cipher and token store; register health."""
+    broker = create_broker(
+        settings.runtime.nats_url, name=service, graceful_timeout=settings.runtime.graceful_timeout
+    )
+    register_health(broker, service=service, instance=settings.runtime.instance)
+    redis = create_redis(settings.runtime.redis_url)
+    cipher = settings.cipher()
+    tokens = TokenStore(redis, cipher, settings.refresh_policy(), prefix=settings.runtime.key_prefix)
+    return Infra(service=service, settings=settings, broker=broker, redis=redis, cipher=cipher, tokens=tokens)
+
+
+async def start(infra: Infra) -> None:
+    """After the broker connected: make sure subscriptions reached the server, streams exist, relay runs."""
+    nc = infra.broker.connection
+    await nc.flush()  # stack.md §10.1: without it the first request can hit NoResponders
+    infra.js = nc.jetstream()
+    await ensure_streams(infra.js)
+    infra.rpc = RpcClient(nc, timeout=infra.settings.runtime.rpc_timeout)
+    infra.relay = OutboxRelay(infra.tokens.outbox, infra.js)
+    infra.relay.start()
+    infra.relay.wake()  # events left by a previous run go out first
+
+
+async def stop(infra: Infra) -> None:
+    """Stop the relay (draining what it can) and close Redis."""
+    if infra.relay is not None:
+        await infra.relay.stop()
+    await infra.redis.aclose()

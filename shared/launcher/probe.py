@@ -1,0 +1,41 @@
+"""``python -m shared.launcher.probe <service>``: exit 0 when this instance answers its health ping.
+
+Kubernetes liveness/readiness for the services without HTTP: the pod's own instance id
+(``VALETKEY_INSTANCE``, set to the pod name) is pinged over NATS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+import nats
+
+from shared import subjects
+from shared.settings import DEFAULT_NATS_URL
+
+
+async def _probe(service: str, instance: str, url: str) -> bool:
+    try:
+        nc = await nats.connect(url, connect_timeout=2, allow_reconnect=False)
+    except Exception:
+        return False
+    try:
+        msg = await nc.request(subjects.instance_health_subject(service, instance), b"{}", timeout=2)
+        return b'"ok": true' in msg.data or b'"ok":true' in msg.data
+    except Exception:
+        return False
+    finally:
+        await nc.close()
+
+
+def main() -> int:
+    service = sys.argv[1]
+    instance = os.environ.get("VALETKEY_INSTANCE", "")
+    url = os.environ.get("VALETKEY_NATS_URL") or os.environ.get("NATS_URL") or DEFAULT_NATS_URL
+    return 0 if asyncio.run(_probe(service, instance, url)) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

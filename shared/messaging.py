@@ -1,0 +1,162 @@
+"""NATS plumbing shared by every service: the broker, request-reply with errors, streams, health.
+
+Replies always travel in an envelope, ``{"ok": true, "result": ...}`` or
+``{"ok": false, "error": {"name", "message", ...}}``, because a FastStream handler
+that raises sends no reply and its caller would wait out the whole timeout
+(stack.md §10.2). :func:`respond` validates the request, runs the use case and
+turns every outcome into an envelope; :class:`RpcClient` turns the envelope back
+into a result or the same :class:`ValetkeyError` the service raised.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from faststream.nats import NatsBroker
+from nats.aio.client import Client as NatsClient
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js.api import RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import BadRequestError
+from pydantic import BaseModel, ValidationError
+
+from shared import subjects
+from shared.contracts.common import Ping, Pong
+from shared.errors import BadRequest, ServiceUnavailable, ValetkeyError, error_from_payload
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+M = TypeVar("M", bound=BaseModel)
+R = TypeVar("R", bound=BaseModel)
+
+EVENTS_MAX_AGE_SECONDS = 7 * 24 * 3600
+# Messages one request-reply subscriber handles at once. FastStream handles them one by one
+# by default, which serialises every Redis and provider round trip behind the previous one.
+RPC_WORKERS = 64
+
+
+def create_broker(url: str, *, name: str, graceful_timeout: float = 15.0) -> NatsBroker:
+    """A FastStream NATS broker that reconnects forever and drains on shutdown."""
+    return NatsBroker(
+        url,
+        name=name,
+        allow_reconnect=True,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=1,
+        connect_timeout=5,
+        graceful_timeout=graceful_timeout,
+        logger=None,
+    )
+
+
+def _error_envelope(error: ValetkeyError) -> dict[str, Any]:
+    return {"ok": False, "error": error.to_payload()}
+
+
+def _validation_message(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "body"
+    return f"failed to validate request body: {where}: {first['msg']}"
+
+
+async def respond(
+    model: type[M], body: Any, use_case: Callable[[M], Awaitable[BaseModel | None]]
+) -> dict[str, Any]:
+    """Validate ``body`` as ``model``, run ``use_case`` and wrap any outcome in the reply envelope."""
+    started = time.perf_counter()
+    try:
+        request = model.model_validate(body if isinstance(body, dict) else json.loads(body or b"{}"))
+    except (ValidationError, ValueError, TypeError) as exc:
+        message = _validation_message(exc) if isinstance(exc, ValidationError) else "request is not JSON"
+        return _error_envelope(BadRequest(message))
+    try:
+        result = await use_case(request)
+    except ValetkeyError as exc:
+        log.info("rpc.failed", message_type=model.__name__, error=exc.code, detail=exc.message)
+        return _error_envelope(exc)
+    except Exception:
+        log.exception("rpc.crashed", message_type=model.__name__)
+        return _error_envelope(ValetkeyError("internal error"))
+    log.info("rpc.handled", message_type=model.__name__, ms=round((time.perf_counter() - started) * 1000, 2))
+    return {"ok": True, "result": None if result is None else result.model_dump(mode="json")}
+
+
+class RpcClient:
+    """Request-reply over the raw nats-py connection (the fast path measured in stack.md §5).
+
+    Args:
+        nc: A connected nats-py client (``broker.connection`` of a started broker).
+        timeout: Default seconds to wait for a reply.
+    """
+
+    def __init__(self, nc: NatsClient, *, timeout: float = 10.0) -> None:
+        self._nc = nc
+        self._timeout = timeout
+
+    async def call_raw(self, subject: str, request: BaseModel, *, timeout: float | None = None) -> Any:
+        """Send a request and return the ``result`` part of the envelope as plain JSON data.
+
+        Raises:
+            ServiceUnavailable: Nobody answers on ``subject``, or not within the timeout.
+            ValetkeyError: The error the serving side reported.
+        """
+        try:
+            msg = await self._nc.request(
+                subject, request.model_dump_json().encode(), timeout=timeout or self._timeout
+            )
+        except NoRespondersError as exc:
+            raise ServiceUnavailable(f"no service is answering {subject}") from exc
+        except NatsTimeoutError as exc:
+            raise ServiceUnavailable(f"timed out waiting for {subject}") from exc
+        envelope = json.loads(msg.data)
+        if not envelope.get("ok"):
+            raise error_from_payload(envelope.get("error") or {})
+        return envelope.get("result")
+
+    async def call(
+        self, subject: str, request: BaseModel, result: type[R], *, timeout: float | None = None
+    ) -> R:
+        """Like :meth:`call_raw`, validating the result as ``result``."""
+        return result.model_validate(await self.call_raw(subject, request, timeout=timeout))
+
+
+def register_health(broker: NatsBroker, *, service: str, instance: str) -> None:
+    """Answer pings on the service's health subject (a queue group: one replica answers),
+    and on a per-instance subject so a Kubernetes probe can ask one pod."""
+
+    @broker.subscriber(subjects.health_subject(service), queue=f"{service}.health")
+    async def ping(body: Any) -> dict[str, Any]:
+        return await respond(Ping, body, _pong)
+
+    @broker.subscriber(subjects.instance_health_subject(service, instance))
+    async def ping_instance(body: Any) -> dict[str, Any]:
+        return await respond(Ping, body, _pong)
+
+    async def _pong(_: Ping) -> Pong:
+        return Pong(service=service, instance=instance)
+
+
+async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
+    """Create a stream, or bring an existing one to ``config`` (idempotent across replicas)."""
+    try:
+        await js.add_stream(config)
+    except BadRequestError:
+        await js.update_stream(config)
+
+
+async def ensure_streams(js: JetStreamContext) -> None:
+    """Create (or update) the events stream: file storage, 7 days, 2-minute duplicate window."""
+    config = StreamConfig(
+        name=subjects.EVENTS_STREAM,
+        subjects=[subjects.EVENTS_ALL],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        max_age=EVENTS_MAX_AGE_SECONDS,
+        duplicate_window=120,
+    )
+    await ensure_stream(js, config)

@@ -1,0 +1,110 @@
+"""Transactional outbox: events are written to Redis with the state change that caused them,
+then relayed to JetStream.
+
+Without it, a crash (or a NATS outage) between "token stored" and "event published"
+would lose the event. With it, the event is in Redis the moment the token is, and the
+relay publishes it once NATS acknowledges (``Nats-Msg-Id`` = event id, so the stream
+drops duplicates a retried relay sends; receivers dedupe by event id beyond that).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from nats.js import JetStreamContext
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+
+from shared.contracts.events import Event, parse_event
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+
+class Outbox:
+    """Pending events in a Redis hash ``<prefix>:outbox`` (event id -> JSON)."""
+
+    def __init__(self, redis: Redis, *, prefix: str = "vk") -> None:
+        self._redis = redis
+        self.key = f"{prefix}:outbox"
+
+    def add(self, pipe: Pipeline, event: Event) -> None:
+        """Queue an event inside the caller's transaction."""
+        pipe.hset(self.key, event.event_id, event.model_dump_json())
+
+    async def add_now(self, event: Event) -> None:
+        """Queue an event on its own (when there is no state change to pair it with)."""
+        await self._redis.hset(self.key, event.event_id, event.model_dump_json())
+
+    async def pending(self, limit: int = 200) -> list[Event]:
+        """Up to ``limit`` events not yet relayed."""
+        _, raw = await self._redis.hscan(self.key, 0, count=limit)
+        values: list[Any] = list(raw.values()) if isinstance(raw, dict) else []
+        return [parse_event(v) for v in values[:limit]]
+
+    async def done(self, *event_ids: str) -> None:
+        if event_ids:
+            await self._redis.hdel(self.key, *event_ids)
+
+
+class OutboxRelay:
+    """Publishes outbox events to JetStream; woken after each commit, and every second anyway."""
+
+    def __init__(self, outbox: Outbox, js: JetStreamContext, *, interval: float = 1.0) -> None:
+        self._outbox = outbox
+        self._js = js
+        self._interval = interval
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        """Ask for a drain now (call after committing events)."""
+        self._wake.set()
+
+    async def drain(self) -> int:
+        """Publish every pending event; returns how many were published.
+
+        A batch is published concurrently and removed from the outbox with one command,
+        keeping only the events JetStream did not acknowledge.
+        """
+        sent = 0
+        while events := await self._outbox.pending():
+            results = await asyncio.gather(*(self._publish(e) for e in events), return_exceptions=True)
+            acked = [
+                e.event_id for e, r in zip(events, results, strict=True) if not isinstance(r, BaseException)
+            ]
+            await self._outbox.done(*acked)
+            sent += len(acked)
+            failures = [r for r in results if isinstance(r, BaseException)]
+            if failures:
+                raise failures[0]  # NATS is away: the rest stays queued for the next attempt
+        return sent
+
+    async def _publish(self, event: Event) -> None:
+        headers = {"Nats-Msg-Id": event.event_id}
+        await self._js.publish(event.subject, event.model_dump_json().encode(), headers=headers, timeout=5)
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._interval)
+            self._wake.clear()
+            try:
+                await self.drain()
+            except Exception as exc:  # NATS or Redis away: the events stay queued; try again later
+                log.warning("outbox.relay_failed", error=type(exc).__name__, detail=str(exc))
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        """Drain what can be drained, then stop."""
+        if self._task is None:
+            return
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.drain(), 3)

@@ -1,0 +1,6 @@
+"""Provider layer: engine.yaml provider models, built-in catalog, pure OAuth builders/parsers.
+
+Modules: :mod:`.models` (config and result models), :mod:`.catalog` (built-ins and
+``resolve``), :mod:`.oauth` (request builders, parsers, PKCE), :mod:`.response_map`
+(JSONPath + ``join``/``jwt_decode``), :mod:`.http` (sending with httpx).
+"""

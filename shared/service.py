@@ -1,0 +1,43 @@
+"""The common ``__main__`` of a service: settings once, logging once, then run until SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
+
+from shared.errors import ConfigError
+from shared.logging import configure_logging
+from shared.settings import Settings, load_settings
+
+
+class Runnable(Protocol):
+    async def run(self) -> None: ...
+
+
+def main(service: str, build: Callable[[Settings], Runnable]) -> None:
+    """Load settings, configure logging and run ``build(settings)``; a bad config exits with code 2."""
+    try:
+        settings = load_settings()
+        configure_logging(
+            service=service, level=settings.runtime.log_level, json_output=settings.runtime.log_json
+        )
+        app = build(settings)
+    except ConfigError as exc:
+        print(f"valetkey {service}: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+    with contextlib.suppress(KeyboardInterrupt):
+        _run(app.run())
+
+
+def _run(main_coroutine: Coroutine[Any, Any, None]) -> None:
+    """Run on uvloop when it is installed (it comes with uvicorn[standard]): faster sockets for NATS,
+    Redis and HTTP alike."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main_coroutine)
+        return
+    uvloop.run(main_coroutine)

@@ -1,0 +1,112 @@
+"""Typed settings, read once at start by each service's ``__main__`` and passed down.
+
+Two sources: the process environment (``VALETKEY_*``, plus ``NATS_URL``/``REDIS_URL``)
+for where things run, and ``engine.yaml`` (path in ``VALETKEY_CONFIG``) for what the
+engine does. Nothing here is read at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from shared.config import EngineConfig, load_engine_config
+from shared.crypto import Cipher, RootKey, check_root_keys
+from shared.tokens import RefreshPolicy
+
+DEFAULT_NATS_URL = "nats://127.0.0.1:14222"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:16379/0"
+
+
+class RuntimeSettings(BaseModel):
+    """Where the process runs and how it logs.
+
+    Read from ``VALETKEY_<FIELD>`` variables, plus ``NATS_URL`` and ``REDIS_URL``.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    config: Path = Path("engine.yaml")
+    nats_url: str = DEFAULT_NATS_URL
+    redis_url: str = DEFAULT_REDIS_URL
+    api_key: SecretStr | None = None
+    development: bool | None = None
+    log_level: str = "INFO"
+    log_json: bool | None = None
+    key_prefix: str = "vk"
+    instance: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    rpc_timeout: float = Field(default=10.0, gt=0)
+    graceful_timeout: float = Field(default=15.0, gt=0)
+
+
+class Settings(BaseModel):
+    """Everything a service needs to know, validated together."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    runtime: RuntimeSettings
+    engine: EngineConfig
+
+    @property
+    def development(self) -> bool:
+        if self.runtime.development is not None:
+            return self.runtime.development
+        return self.engine.api.development
+
+    @property
+    def public_url(self) -> str:
+        """The gateway's external base URL (for the OAuth redirect URI)."""
+        api = self.engine.api
+        if api.public_url:
+            return api.public_url.rstrip("/")
+        host = api.public_host or api.host
+        return f"http://{host}:{api.port}"
+
+    @property
+    def redirect_uri(self) -> str:
+        return f"{self.public_url}/oauth/callback"
+
+    def root_keys(self) -> list[RootKey]:
+        return [
+            RootKey(id=k.id, value=k.value.get_secret_value(), default=k.default)
+            for k in self.engine.security.root_keys
+        ]
+
+    def cipher(self) -> Cipher:
+        """The token cipher; refuses to build without a usable key outside development."""
+        keys = self.root_keys()
+        if not keys and self.development:
+            keys = [RootKey(id="dev", value="valetkey-development-only-key", default=True)]
+        check_root_keys(keys, development=self.development)
+        return Cipher(keys)
+
+    def refresh_policy(self) -> RefreshPolicy:
+        refresh = self.engine.refresh
+        return RefreshPolicy(
+            margin_seconds=refresh.margin_seconds, lifetime_fraction=refresh.lifetime_fraction
+        )
+
+    def api_keys(self) -> list[str]:
+        keys = [k.get_secret_value() for k in self.engine.api.keys if k.get_secret_value()]
+        if self.runtime.api_key is not None and self.runtime.api_key.get_secret_value():
+            keys.append(self.runtime.api_key.get_secret_value())
+        return keys
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read the environment and the engine configuration once.
+
+    Raises:
+        ConfigError: When ``engine.yaml`` is missing or invalid.
+    """
+    source = dict(os.environ if env is None else env)
+    values: dict[str, str] = {k.lower(): source[k] for k in ("NATS_URL", "REDIS_URL") if source.get(k)}
+    values.update(
+        {k.removeprefix("VALETKEY_").lower(): v for k, v in source.items() if k.startswith("VALETKEY_")}
+    )
+    runtime = RuntimeSettings.model_validate(values)
+    return Settings(runtime=runtime, engine=load_engine_config(runtime.config, source))

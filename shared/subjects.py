@@ -1,0 +1,87 @@
+"""NATS subjects: one constant per message, plus the JetStream stream names.
+
+Request-reply subjects are served by queue groups (``QUEUE_*``) so replicas share the
+load. Event subjects live under ``vk.events.>`` and are captured by the ``EVENTS_STREAM``
+JetStream stream; core subscribers (the gateway's long-poll waiters) see them too.
+"""
+
+from typing import Final
+
+# --- queue groups -------------------------------------------------------------------
+QUEUE_AUTHORIZER: Final = "authorizer"
+QUEUE_REFRESHER: Final = "token_refresher"
+QUEUE_EXECUTOR: Final = "executor"
+QUEUE_GATEWAY: Final = "gateway"
+
+SERVICES: Final = ("gateway", "authorizer", "token_refresher", "executor")
+
+# --- health ---------------------------------------------------------------------------
+HEALTH_PREFIX: Final = "vk.health"
+
+
+def health_subject(service: str) -> str:
+    """Subject a service answers pings on."""
+    return f"{HEALTH_PREFIX}.{service}"
+
+
+def instance_health_subject(service: str, instance: str) -> str:
+    """Subject one replica answers pings on (for per-pod probes)."""
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in instance)
+    return f"{HEALTH_PREFIX}.{service}.{safe}"
+
+
+# --- authorizer: request-reply --------------------------------------------------------
+AUTH_START: Final = "vk.auth.start"
+AUTH_STATUS: Final = "vk.auth.status"
+AUTH_CALLBACK: Final = "vk.auth.callback"
+AUTH_CONFIRM_USER: Final = "vk.auth.confirm_user"
+AUTH_FLOW_INFO: Final = "vk.auth.flow_info"
+PROVIDERS_LIST: Final = "vk.admin.providers.list"
+PROVIDERS_GET: Final = "vk.admin.providers.get"
+PROVIDERS_CREATE: Final = "vk.admin.providers.create"
+PROVIDERS_UPDATE: Final = "vk.admin.providers.update"
+PROVIDERS_DELETE: Final = "vk.admin.providers.delete"
+CONNECTIONS_LIST: Final = "vk.admin.connections.list"
+CONNECTIONS_DELETE: Final = "vk.admin.connections.delete"
+
+# --- token_refresher: request-reply ---------------------------------------------------
+TOKEN_REFRESH: Final = "vk.tokens.refresh"
+
+# --- executor: request-reply ----------------------------------------------------------
+TOOLS_LIST: Final = "vk.tools.list"
+TOOLS_GET: Final = "vk.tools.get"
+TOOLS_AUTHORIZE: Final = "vk.tools.authorize"
+TOOLS_EXECUTE: Final = "vk.tools.execute"
+WORKERS_LIST: Final = "vk.admin.workers.list"
+WORKERS_GET: Final = "vk.admin.workers.get"
+WORKERS_CREATE: Final = "vk.admin.workers.create"
+WORKERS_UPDATE: Final = "vk.admin.workers.update"
+WORKERS_DELETE: Final = "vk.admin.workers.delete"
+WORKERS_HEALTH: Final = "vk.admin.workers.health"
+WORKERS_TOOLS: Final = "vk.admin.workers.tools"
+SECRETS_LIST: Final = "vk.admin.secrets.list"
+SECRETS_UPSERT: Final = "vk.admin.secrets.upsert"
+SECRETS_DELETE: Final = "vk.admin.secrets.delete"
+# Broadcast (no queue group): every executor replica reloads its worker list.
+WORKERS_CHANGED: Final = "vk.executor.workers.changed"
+
+# --- events (JetStream) ---------------------------------------------------------------
+EVENTS_STREAM: Final = "VALETKEY_EVENTS"
+EVENTS_ALL: Final = "vk.events.>"
+EVT_AUTHORIZATION_COMPLETED: Final = "vk.events.authorization.completed"
+EVT_AUTHORIZATION_FAILED: Final = "vk.events.authorization.failed"
+EVT_AUTHORIZATION_ALL: Final = "vk.events.authorization.>"
+EVT_TOKEN_REFRESHED: Final = "vk.events.token.refreshed"
+EVT_TOKEN_REFRESH_FAILED: Final = "vk.events.token.refresh_failed"
+EVT_CONNECTION_REVOKED: Final = "vk.events.connection.revoked"
+EVT_TOOL_EXECUTION_COMPLETED: Final = "vk.events.tool.execution.completed"
+
+# --- webhooks (JetStream work queue of per-endpoint deliveries, owned by the gateway) ---
+WEBHOOKS_STREAM: Final = "VALETKEY_WEBHOOKS"
+WEBHOOKS_ALL: Final = "vk.webhooks.>"
+WEBHOOKS_DELIVER_PREFIX: Final = "vk.webhooks.deliver"
+
+
+def webhook_deliver_subject(namespace: str) -> str:
+    """Subject of the deliveries of one deployment (``namespace`` is its sanitised key prefix)."""
+    return f"{WEBHOOKS_DELIVER_PREFIX}.{namespace}"

@@ -1,0 +1,252 @@
+"""Encrypted token storage in Redis, per (user_id, provider_id) connection.
+
+Keys (``<p>`` is the configured prefix, default ``vk``)::
+
+    <p>:token:<conn>            encrypted StoredToken (AAD = conn id, user id, provider id)
+    <p>:conn:<conn>             hash of non-secret metadata (user_id, provider_id, scopes, status, times)
+    <p>:conns                   zset of every connection id by creation time (admin listing)
+    <p>:conns:user:<sha>        zset of one user's connection ids
+    <p>:conns:provider:<id>     zset of one provider's connection ids
+    <p>:refresh:due             zset conn id -> epoch seconds a proactive refresh is due
+                                (the refresher leases entries by pushing their score forward)
+    <p>:lock:refresh:<conn>     the refresher's per-connection lock (owner token, expiry)
+
+The metadata hash also counts ``refresh_failures`` (consecutive; every put resets it).
+
+A write replaces token, metadata, indexes and schedule in one MULTI/EXEC, and can
+carry outbox events in the same transaction (:mod:`shared.outbox`), so a token is
+never stored without its schedule and its event.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+
+from shared.contracts.events import Event
+from shared.crypto import Cipher
+from shared.outbox import Outbox
+from shared.tokens import RefreshPolicy, StoredToken, connection_id
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Non-secret facts about a connection (what the admin API lists)."""
+
+    id: str
+    user_id: str
+    provider_id: str
+    provider_type: str
+    scopes: list[str]
+    status: str
+    created_at: str
+    updated_at: str
+    expires_at: str | None
+
+
+def _aad(conn: str, user_id: str, provider_id: str) -> bytes:
+    return f"token\x00{conn}\x00{user_id}\x00{provider_id}".encode()
+
+
+def _text(value: Any) -> str:
+    """Redis replies are bytes here (no decode_responses)."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _user_key(user_id: str) -> str:
+    return hashlib.sha256(user_id.encode()).hexdigest()[:32]
+
+
+class TokenStore:
+    """Reads and writes tokens, encrypted, with their schedule and index entries.
+
+    Args:
+        redis: An asyncio Redis client (bytes responses).
+        cipher: The root-key cipher.
+        policy: Refresh timing, used to write each token's due time.
+        prefix: Key prefix.
+    """
+
+    def __init__(self, redis: Redis, cipher: Cipher, policy: RefreshPolicy, *, prefix: str = "vk") -> None:
+        self._redis = redis
+        self._cipher = cipher
+        self._policy = policy
+        self._p = prefix
+        self.outbox = Outbox(redis, prefix=prefix)
+
+    @property
+    def due_key(self) -> str:
+        return f"{self._p}:refresh:due"
+
+    def _token_key(self, conn: str) -> str:
+        return f"{self._p}:token:{conn}"
+
+    def _meta_key(self, conn: str) -> str:
+        return f"{self._p}:conn:{conn}"
+
+    async def get(self, user_id: str, provider_id: str) -> StoredToken | None:
+        """The stored token of a user for a provider, decrypted; None when absent."""
+        conn = connection_id(user_id, provider_id)
+        record = await self._redis.get(self._token_key(conn))
+        if record is None:
+            return None
+        data = self._cipher.decrypt_json(record, aad=_aad(conn, user_id, provider_id))
+        return StoredToken.model_validate(data)
+
+    async def put(
+        self,
+        user_id: str,
+        provider_id: str,
+        token: StoredToken,
+        *,
+        provider_type: str = "oauth2",
+        events: list[Event] | None = None,
+    ) -> Connection:
+        """Store a token with its metadata, indexes, refresh schedule and events, atomically."""
+        conn = connection_id(user_id, provider_id)
+        now = token.issued_at.isoformat()
+        meta = Connection(
+            id=conn,
+            user_id=user_id,
+            provider_id=provider_id,
+            provider_type=provider_type,
+            scopes=token.scopes,
+            status=token.status,
+            created_at=now,  # replaced below by the stored creation time, if any
+            updated_at=now,
+            expires_at=token.expires_at.isoformat() if token.expires_at else None,
+        )
+        record = self._cipher.encrypt_json(
+            token.model_dump(mode="json"), aad=_aad(conn, user_id, provider_id)
+        )
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(self._token_key(conn), record)
+            # created_at is written once (HSETNX) and read back in the same round trip.
+            pipe.hsetnx(self._meta_key(conn), "created_at", now)
+            self._write_meta(pipe, meta, token)
+            self._schedule(pipe, conn, token)
+            for event in events or []:
+                self.outbox.add(pipe, event)
+            pipe.hget(self._meta_key(conn), "created_at")
+            results = await pipe.execute()
+        return dataclasses.replace(meta, created_at=_text(results[-1]))
+
+    def _write_meta(self, pipe: Pipeline, meta: Connection, token: StoredToken) -> None:
+        fields: dict[str | bytes | bytearray | memoryview[int] | int | float, str] = {
+            "user_id": meta.user_id,
+            "provider_id": meta.provider_id,
+            "provider_type": meta.provider_type,
+            "scopes": json.dumps(meta.scopes),
+            "status": meta.status,
+            "updated_at": meta.updated_at,
+            "expires_at": meta.expires_at or "",
+            # A new token is a clean slate for the refresher's consecutive-failure count.
+            "refresh_failures": "0",
+        }
+        pipe.hset(self._meta_key(meta.id), mapping=fields)
+        score = token.issued_at.timestamp()
+        pipe.zadd(f"{self._p}:conns", {meta.id: score}, nx=True)
+        pipe.zadd(f"{self._p}:conns:user:{_user_key(meta.user_id)}", {meta.id: score}, nx=True)
+        pipe.zadd(f"{self._p}:conns:provider:{meta.provider_id}", {meta.id: score}, nx=True)
+
+    def _schedule(self, pipe: Pipeline, conn: str, token: StoredToken) -> None:
+        due = self._policy.due_at(token)
+        if due is None or token.refresh_token is None or token.status != "active":
+            pipe.zrem(self.due_key, conn)
+        else:
+            pipe.zadd(self.due_key, {conn: due.timestamp()})
+
+    async def connection(self, conn: str) -> Connection | None:
+        """Metadata of one connection by id."""
+        raw = await self._redis.hgetall(self._meta_key(conn))
+        if not raw:
+            return None
+        data = {_text(k): _text(v) for k, v in raw.items()}
+        return Connection(
+            id=conn,
+            user_id=data["user_id"],
+            provider_id=data["provider_id"],
+            provider_type=data.get("provider_type", "oauth2"),
+            scopes=json.loads(data.get("scopes", "[]")),
+            status=data.get("status", "active"),
+            created_at=data.get("created_at", ""),
+            updated_at=data.get("updated_at", ""),
+            expires_at=data.get("expires_at") or None,
+        )
+
+    async def list_connections(
+        self, *, user_id: str | None = None, provider_id: str | None = None, offset: int = 0, limit: int = 25
+    ) -> tuple[list[Connection], int]:
+        """One page of connections, newest last, optionally filtered by user and/or provider."""
+        if user_id is not None and provider_id is not None:
+            one = await self.connection(connection_id(user_id, provider_id))
+            items = [one] if one else []
+            return items[offset : offset + limit], len(items)
+        if user_id is not None:
+            index = f"{self._p}:conns:user:{_user_key(user_id)}"
+        elif provider_id is not None:
+            index = f"{self._p}:conns:provider:{provider_id}"
+        else:
+            index = f"{self._p}:conns"
+        total = int(await self._redis.zcard(index))
+        ids = await self._redis.zrange(index, offset, offset + limit - 1)
+        found = [await self.connection(_text(i)) for i in ids]
+        return [c for c in found if c is not None], total
+
+    async def delete(self, conn: str, *, events: list[Event] | None = None) -> Connection | None:
+        """Remove a connection, its token, indexes and schedule; returns what was removed."""
+        meta = await self.connection(conn)
+        if meta is None:
+            return None
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self._token_key(conn), self._meta_key(conn))
+            pipe.zrem(f"{self._p}:conns", conn)
+            pipe.zrem(f"{self._p}:conns:user:{_user_key(meta.user_id)}", conn)
+            pipe.zrem(f"{self._p}:conns:provider:{meta.provider_id}", conn)
+            pipe.zrem(self.due_key, conn)
+            for event in events or []:
+                self.outbox.add(pipe, event)
+            await pipe.execute()
+        return meta
+
+    async def due(self, now: datetime, *, limit: int = 100) -> list[str]:
+        """Connection ids whose refresh is due (read-only; claiming is the refresher's job)."""
+        raw = await self._redis.zrangebyscore(self.due_key, "-inf", now.timestamp(), start=0, num=limit)
+        return [_text(r) for r in raw]
+
+    async def reschedule(self, conn: str, at: datetime) -> None:
+        """Move a scheduled connection's next refresh to ``at``; an unscheduled one stays out."""
+        await self._redis.zadd(self.due_key, {conn: at.timestamp()}, xx=True)
+
+    async def unschedule(self, conn: str) -> None:
+        """Take a connection out of the refresh schedule."""
+        await self._redis.zrem(self.due_key, conn)
+
+    async def next_due(self) -> datetime | None:
+        """The earliest scheduled refresh moment, or None when nothing is scheduled."""
+        first = await self._redis.zrange(self.due_key, 0, 0, withscores=True)
+        return datetime.fromtimestamp(float(first[0][1]), UTC) if first else None
+
+    async def record_refresh_failure(self, conn: str) -> int:
+        """Count one more consecutive refresh failure; returns the count (0 if the connection is gone)."""
+        if not await self._redis.exists(self._meta_key(conn)):
+            return 0
+        return int(await self._redis.hincrby(self._meta_key(conn), "refresh_failures", 1))
+
+    async def reencrypt(self, conn: str) -> bool:
+        """Rewrite one token under the current default key; True when it was rewritten."""
+        meta = await self.connection(conn)
+        record = await self._redis.get(self._token_key(conn))
+        if meta is None or record is None or Cipher.key_id_of(record) == self._cipher.default_key_id:
+            return False
+        aad = _aad(conn, meta.user_id, meta.provider_id)
+        value: Any = self._cipher.decrypt_json(record, aad=aad)
+        await self._redis.set(self._token_key(conn), self._cipher.encrypt_json(value, aad=aad))
+        return True
