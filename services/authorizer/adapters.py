@@ -1,0 +1,167 @@
+"""Redis and httpx implementations of the authorizer's ports.
+
+Keys (``<p>`` is the key prefix)::
+
+    <p>:authz:<id>               JSON flow record; its secrets (PKCE verifier, held token) encrypted
+    <p>:authz:state:<sha256>     {"authorization_id", "provider_id"}, TTL = state TTL, taken with GETDEL
+    <p>:authz:stateref:<sha256>  authorization id, kept as long as the record, to name what an
+                                 expired or replayed state belonged to
+    <p>:authz:flow:<flow_id>     authorization id waiting for confirm_user, TTL = state TTL
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import httpx
+from redis.asyncio import Redis
+
+from services.authorizer.domain import FlowRecord, FlowSecrets, state_digest
+from services.authorizer.ports import StateClaim
+from shared.contracts.events import Event
+from shared.crypto import Cipher
+from shared.outbox import Outbox
+from shared.providers import oauth
+from shared.providers.http import send
+from shared.providers.models import Provider, TokenGrant
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class RedisFlowStore:
+    """Flow records, states and verification flows in Redis.
+
+    Args:
+        redis: Async client (bytes replies).
+        cipher: Encrypts each record's secrets, bound to the authorization id.
+        outbox: Events saved with a record go here in the same transaction.
+        prefix: Key prefix.
+        record_ttl_seconds: How long a record (and its state reference) is kept.
+    """
+
+    def __init__(
+        self, redis: Redis, cipher: Cipher, outbox: Outbox, *, prefix: str, record_ttl_seconds: int
+    ) -> None:
+        self._redis = redis
+        self._cipher = cipher
+        self._outbox = outbox
+        self._p = f"{prefix}:authz"
+        self._ttl = record_ttl_seconds
+
+    def _record_key(self, auth_id: str) -> str:
+        return f"{self._p}:{auth_id}"
+
+    def _encode(self, record: FlowRecord) -> str:
+        data = record.model_dump(mode="json", exclude={"secrets"})
+        secrets = record.secrets.model_dump(mode="json", exclude_none=True)
+        if secrets:
+            aad = f"authz\x00{record.id}".encode()
+            data["secrets"] = self._cipher.encrypt_json(secrets, aad=aad)
+        return json.dumps(data)
+
+    def _decode(self, raw: bytes | str) -> FlowRecord:
+        data = json.loads(raw)
+        blob = data.pop("secrets", None)
+        record = FlowRecord.model_validate(data)
+        if blob is None:
+            return record
+        secrets = self._cipher.decrypt_json(blob, aad=f"authz\x00{record.id}".encode())
+        return record.model_copy(update={"secrets": FlowSecrets.model_validate(secrets)})
+
+    async def create(self, record: FlowRecord, *, state: str, ttl_seconds: int) -> None:
+        digest = state_digest(state)
+        claim = json.dumps({"authorization_id": record.id, "provider_id": record.provider_id})
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(self._record_key(record.id), self._encode(record), ex=self._ttl)
+            pipe.set(f"{self._p}:state:{digest}", claim, ex=ttl_seconds)
+            pipe.set(f"{self._p}:stateref:{digest}", record.id, ex=self._ttl)
+            await pipe.execute()
+
+    async def get(self, authorization_id: str) -> FlowRecord | None:
+        raw = await self._redis.get(self._record_key(authorization_id))
+        return None if raw is None else self._decode(raw)
+
+    async def save(self, record: FlowRecord, *, events: Sequence[Event] = ()) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(self._record_key(record.id), self._encode(record), ex=self._ttl)
+            for event in events:
+                self._outbox.add(pipe, event)
+            await pipe.execute()
+
+    async def consume_state(self, state: str) -> StateClaim | None:
+        raw = await self._redis.getdel(f"{self._p}:state:{state_digest(state)}")
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        return StateClaim(authorization_id=data["authorization_id"], provider_id=data["provider_id"])
+
+    async def state_owner(self, state: str) -> str | None:
+        raw = await self._redis.get(f"{self._p}:stateref:{state_digest(state)}")
+        return None if raw is None else _text(raw)
+
+    async def hold_for_verification(self, record: FlowRecord, *, ttl_seconds: int) -> None:
+        if record.flow_id is None:
+            raise ValueError("a record held for verification needs a flow_id")
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(self._record_key(record.id), self._encode(record), ex=self._ttl)
+            pipe.set(f"{self._p}:flow:{record.flow_id}", record.id, ex=ttl_seconds)
+            await pipe.execute()
+
+    async def take_flow(self, flow_id: str) -> str | None:
+        raw = await self._redis.getdel(f"{self._p}:flow:{flow_id}")
+        return None if raw is None else _text(raw)
+
+    async def peek_flow(self, flow_id: str) -> str | None:
+        raw = await self._redis.get(f"{self._p}:flow:{flow_id}")
+        return None if raw is None else _text(raw)
+
+
+class HttpProviderClient:
+    """Talks to providers' token and user-info endpoints with a shared httpx client.
+
+    Args:
+        client: Pooled client; redirects are never followed.
+        timeout: Seconds allowed per request (connect, write and read together).
+        clock: Returns the current aware datetime (token expiry is computed from it).
+    """
+
+    def __init__(self, client: httpx.AsyncClient, *, timeout: float, clock: Any) -> None:
+        self._client = client
+        self._timeout = timeout
+        self._clock = clock
+
+    async def exchange(
+        self, provider: Provider, *, code: str, redirect_uri: str, code_verifier: str | None
+    ) -> TokenGrant:
+        spec = oauth.build_token_request(
+            provider, code=code, redirect_uri=redirect_uri, code_verifier=code_verifier
+        )
+        response = await send(self._client, spec, timeout=self._timeout)
+        now: datetime = self._clock()
+        return oauth.parse_token_response(
+            provider,
+            kind="token",
+            status_code=response.status_code,
+            content_type=response.content_type,
+            body=response.body,
+            now=now,
+            retry_after=response.retry_after,
+        )
+
+    async def user_info(self, provider: Provider, access_token: str) -> dict[str, Any]:
+        spec = oauth.build_user_info_request(provider, access_token)
+        if spec is None:
+            return {}
+        response = await send(self._client, spec, timeout=self._timeout)
+        return oauth.parse_user_info(
+            provider,
+            response.status_code,
+            response.body,
+            content_type=response.content_type,
+            retry_after=response.retry_after,
+        )

@@ -1,0 +1,120 @@
+"""Admin use cases: auth providers at runtime (arcade-api §7.1) and user connections (§7.3)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from services.authorizer import views
+from services.authorizer.ports import Notifier
+from shared.contracts.authorization import (
+    AdminObject,
+    ConnectionRef,
+    ListConnections,
+    ProviderRef,
+    ProviderWrite,
+)
+from shared.contracts.common import Page
+from shared.contracts.events import ConnectionRevoked
+from shared.errors import NotFound
+from shared.provider_registry import ProviderRegistry
+from shared.tokenstore import TokenStore
+
+
+@dataclass
+class Admin:
+    """Provider CRUD and connection listing/revocation."""
+
+    registry: ProviderRegistry
+    tokens: TokenStore
+    notifier: Notifier
+    redirect_uri: str
+    clock: Callable[[], Any]
+
+    async def list_providers(self, _: Any = None) -> Page:
+        """Every provider, configured and runtime, in the admin shape."""
+        items = [views.provider_view(r, self.redirect_uri) for r in await self.registry.records()]
+        return Page(items=items, total_count=len(items))
+
+    async def get_provider(self, request: ProviderRef) -> AdminObject:
+        """One provider.
+
+        Raises:
+            NotFound: Unknown id.
+        """
+        record = await self.registry.record(request.id)
+        if record is None:
+            raise NotFound(f"auth provider {request.id!r} not found")
+        return AdminObject(item=views.provider_view(record, self.redirect_uri))
+
+    async def create_provider(self, request: ProviderWrite) -> AdminObject:
+        """Create and persist a provider; usable for new flows at once.
+
+        Raises:
+            BadRequest: Invalid body.
+            Conflict: The id exists.
+        """
+        entry, external_id = views.entry_from_body(request.body)
+        record = await self.registry.put_runtime(entry, create=True, external_id=external_id)
+        return AdminObject(item=views.provider_view(record, self.redirect_uri))
+
+    async def update_provider(self, request: ProviderWrite) -> AdminObject:
+        """Patch a runtime provider; a body ``id`` renames it.
+
+        Raises:
+            NotFound: Unknown id.
+            BadRequest: The patched provider is invalid.
+            Conflict: A configured provider, or the new id is taken.
+        """
+        current_id = request.id or ""
+        current = await self.registry.record(current_id)
+        if current is None:
+            raise NotFound(f"auth provider {current_id!r} not found")
+        patch, external_id = views.entry_from_body(request.body)
+        entry = views.merge_entry(current.entry, patch)
+        entry.setdefault("id", current_id)
+        record = await self.registry.put_runtime(
+            entry, create=False, replaces=current_id, external_id=external_id
+        )
+        return AdminObject(item=views.provider_view(record, self.redirect_uri))
+
+    async def delete_provider(self, request: ProviderRef) -> AdminObject:
+        """Delete a runtime provider; answers with what was deleted.
+
+        Raises:
+            NotFound: Unknown id.
+            Conflict: A configured provider.
+        """
+        record = await self.registry.delete_runtime(request.id)
+        if record is None:
+            raise NotFound(f"auth provider {request.id!r} not found")
+        return AdminObject(item=views.provider_view(record, self.redirect_uri))
+
+    async def list_connections(self, request: ListConnections) -> Page:
+        """One page of connections, filtered by user and/or provider."""
+        connections, total = await self.tokens.list_connections(
+            user_id=request.user_id,
+            provider_id=request.provider_id,
+            offset=request.offset,
+            limit=request.limit,
+        )
+        items = []
+        for conn in connections:
+            record = await self.registry.record(conn.provider_id)
+            token = await self.tokens.get(conn.user_id, conn.provider_id)
+            items.append(views.connection_view(conn, record, token.user_info if token else {}))
+        return Page(items=items, total_count=total)
+
+    async def delete_connection(self, request: ConnectionRef) -> None:
+        """Revoke: remove the stored token and emit ``ConnectionRevoked``.
+
+        Raises:
+            NotFound: Unknown connection id.
+        """
+        conn = await self.tokens.connection(request.id)
+        if conn is None:
+            raise NotFound(f"user connection {request.id!r} not found")
+        event = ConnectionRevoked(connection_id=conn.id, user_id=conn.user_id, provider_id=conn.provider_id)
+        await self.tokens.delete(conn.id, events=[event])
+        self.notifier.wake()

@@ -1,0 +1,98 @@
+"""Composition root of the authorizer service."""
+
+from __future__ import annotations
+
+import httpx
+from faststream import FastStream
+
+from services.authorizer import handlers
+from services.authorizer.adapters import HttpProviderClient, RedisFlowStore
+from services.authorizer.admin import Admin
+from services.authorizer.flows import Flows
+from services.authorizer.settings import AuthorizerSettings
+from shared import infra
+from shared.contracts.common import utcnow
+from shared.freshness import fresh_token
+from shared.infra import Infra
+from shared.logging import get_logger
+from shared.messaging import RpcClient
+from shared.provider_registry import ProviderRegistry
+from shared.settings import Settings
+from shared.tokens import StoredToken
+
+log = get_logger(__name__)
+
+
+class _Relay:
+    """Wakes the outbox relay once it exists (it is created when the broker connected)."""
+
+    def __init__(self, parts: Infra) -> None:
+        self._parts = parts
+
+    def wake(self) -> None:
+        if self._parts.relay is not None:
+            self._parts.relay.wake()
+
+
+class _Fresh:
+    """``fresh_token`` bound to this service's store, NATS client and refresh policy."""
+
+    def __init__(self, parts: Infra) -> None:
+        self._parts = parts
+        self._policy = parts.settings.refresh_policy()
+
+    async def __call__(self, *, user_id: str, provider_id: str) -> StoredToken | None:
+        rpc = self._parts.rpc
+        assert isinstance(rpc, RpcClient), "infra.start() runs before any message is handled"
+        return await fresh_token(
+            self._parts.tokens, rpc, self._policy, user_id=user_id, provider_id=provider_id
+        )
+
+
+def create_app(settings: Settings) -> FastStream:
+    """Build the authorizer app: broker, Redis, providers, handlers; nothing connects until it runs."""
+    parts = infra.build(settings, service="authorizer")
+    config = AuthorizerSettings.from_settings(settings)
+    registry = ProviderRegistry(
+        settings.engine.auth.providers, parts.redis, parts.cipher, prefix=settings.runtime.key_prefix
+    )
+    http = httpx.AsyncClient(
+        timeout=httpx.Timeout(config.http_timeout_seconds), follow_redirects=False, trust_env=False
+    )
+    store = RedisFlowStore(
+        parts.redis,
+        parts.cipher,
+        parts.tokens.outbox,
+        prefix=settings.runtime.key_prefix,
+        record_ttl_seconds=config.record_ttl_seconds,
+    )
+    relay = _Relay(parts)
+    flows = Flows(
+        settings=config,
+        providers=registry,
+        tokens=parts.tokens,
+        fresh=_Fresh(parts),
+        store=store,
+        client=HttpProviderClient(http, timeout=config.http_timeout_seconds, clock=utcnow),
+        notifier=relay,
+        clock=utcnow,
+    )
+    admin = Admin(
+        registry=registry, tokens=parts.tokens, notifier=relay, redirect_uri=config.redirect_uri, clock=utcnow
+    )
+    handlers.register(parts.broker, flows, admin)
+    app = FastStream(parts.broker, logger=None)
+
+    @app.after_startup
+    async def started() -> None:
+        await infra.start(parts)
+        if config.verification == "builtin" and not settings.development:
+            log.warning("authorizer.builtin_verifier", detail="the built-in user verifier is for development")
+        log.info("authorizer.ready", redirect_uri=config.redirect_uri, verification=config.verification)
+
+    @app.on_shutdown
+    async def stopping() -> None:
+        await infra.stop(parts)
+        await http.aclose()
+
+    return app

@@ -1,0 +1,229 @@
+"""Pure decisions of the authorizer: flow records, scopes, tokens from grants, failure reasons.
+
+Nothing here does I/O or reads the clock; callers pass ``now``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+from typing import Any, Literal
+from urllib.parse import urlencode, urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.contracts.authorization import Authorization as AuthorizationView
+from shared.contracts.authorization import AuthorizationContext, AuthStatus, OAuthCallback
+from shared.errors import BadRequest
+from shared.providers.models import Provider, TokenGrant
+from shared.tokens import StoredToken
+
+#: Where a pending flow is. ``storing`` means the token write has begun: a status
+#: read then trusts the token store (see :func:`completed_by_store`).
+Stage = Literal["consent", "exchanging", "verify", "storing", "done"]
+VerificationMode = Literal["builtin", "custom", "unsafe_skip"]
+
+BUILTIN_VERIFIER_PATH = "/oauth/verify"
+
+
+class FlowSecrets(BaseModel):
+    """The parts of a flow that are encrypted at rest."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code_verifier: str | None = Field(default=None, repr=False)
+    token: StoredToken | None = Field(default=None, repr=False)
+
+
+class FlowRecord(BaseModel):
+    """One authorization as the authorizer keeps it between start and completion."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    user_id: str
+    provider_id: str
+    scopes: list[str] = Field(default_factory=list)
+    status: AuthStatus = "pending"
+    stage: Stage = "consent"
+    url: str | None = None
+    next_uri: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    state_expires_at: datetime | None = None
+    flow_id: str | None = None
+    failure_reason: str | None = None
+    secrets: FlowSecrets = Field(default_factory=FlowSecrets, repr=False)
+
+    def advance(self, now: datetime, **changes: Any) -> FlowRecord:
+        """A copy with ``changes`` applied and ``updated_at`` set."""
+        return self.model_copy(update={**changes, "updated_at": now})
+
+    def failed(self, reason: str, now: datetime) -> FlowRecord:
+        """The record marked failed; held secrets are dropped (nothing is kept for anyone)."""
+        return self.advance(now, status="failed", stage="done", failure_reason=reason, secrets=FlowSecrets())
+
+    def completed(self, scopes: list[str], now: datetime) -> FlowRecord:
+        """The record marked completed with the scopes actually stored."""
+        return self.advance(now, status="completed", stage="done", scopes=scopes, secrets=FlowSecrets())
+
+
+def merge_scopes(*groups: list[str]) -> list[str]:
+    """Scopes of every group, in order, without duplicates or empty items."""
+    return list(dict.fromkeys(s for group in groups for s in group if s))
+
+
+def covers(granted: list[str], wanted: list[str]) -> bool:
+    """True when every wanted scope is among the granted ones (an empty request is always covered)."""
+    return set(wanted) <= set(granted)
+
+
+def state_digest(state: str) -> str:
+    """Redis keys hold the state's digest, so a dump of Redis does not reveal live states."""
+    return hashlib.sha256(state.encode()).hexdigest()
+
+
+def check_next_uri(next_uri: str | None) -> str | None:
+    """Accept only absolute http(s) URLs as ``next_uri`` (no ``javascript:`` or relative tricks).
+
+    Raises:
+        BadRequest: Any other value.
+    """
+    if not next_uri:
+        return None
+    parts = urlsplit(next_uri)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise BadRequest("next_uri must be an absolute http(s) URL")
+    return next_uri
+
+
+def stored_token(
+    grant: TokenGrant,
+    *,
+    previous: StoredToken | None,
+    requested: list[str],
+    user_info: dict[str, Any],
+    now: datetime,
+) -> StoredToken:
+    """The token to store after a code exchange.
+
+    Args:
+        grant: The parsed token response.
+        previous: The user's earlier token for this provider, if any.
+        requested: The scopes asked for (used when the provider does not echo them).
+        user_info: Fetched user info (empty when none was fetched).
+        now: When the grant arrived.
+
+    Returns:
+        A new token; a refresh token the provider did not resend is kept from ``previous``.
+    """
+    refresh = grant.refresh_token or (previous.refresh_token if previous else None)
+    extra = dict(grant.extra)
+    if grant.refresh_expires_at is not None:
+        extra["refresh_expires_at"] = grant.refresh_expires_at.isoformat()
+    return StoredToken(
+        access_token=grant.access_token,
+        refresh_token=refresh,
+        token_type=grant.token_type,
+        issued_at=now,
+        expires_at=grant.expires_at,
+        scopes=grant.scopes if grant.scopes is not None else requested,
+        user_info=user_info or (previous.user_info if previous else {}),
+        extra=extra,
+        generation=previous.generation + 1 if previous else 0,
+    )
+
+
+def wants_user_info(provider: Provider) -> bool:
+    """True when the provider asks for user info when a token is granted."""
+    request = provider.oauth2.user_info_request
+    return request is not None and request.triggers.on_token_grant
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
+
+
+def issuer_matches(iss: str, provider: Provider) -> bool:
+    """RFC 9207 mix-up defence: an ``iss`` on the callback must come from the provider the state was for.
+
+    Providers name their issuer on the host of their authorize or token endpoint, so
+    comparing origins works without per-provider issuer configuration.
+    """
+    config = provider.oauth2
+    endpoints = [config.authorize_request.endpoint or "", config.token_request.endpoint or ""]
+    return _origin(iss) in {_origin(e) for e in endpoints if e}
+
+
+def callback_error(callback: OAuthCallback) -> str | None:
+    """The reason a callback cannot be exchanged before anything is looked up, or None."""
+    if callback.error:
+        return callback.error[:64]
+    if not callback.code:
+        return "missing_code"
+    return None
+
+
+def failure_message(reason: str) -> str:
+    """Plain words for the browser page (never the code, state or provider text verbatim)."""
+    messages = {
+        "access_denied": "Access was denied at the provider.",
+        "state_expired": "This sign-in link has expired. Start the authorization again.",
+        "state_replayed": "This sign-in response was already used.",
+        "unknown_state": "This sign-in response does not belong to any authorization.",
+        "invalid_grant": "The provider refused the authorization code.",
+        "provider_unavailable": "The provider could not be reached. Try again later.",
+        "user_mismatch": "The signed-in user is not the user this authorization was started for.",
+    }
+    return messages.get(reason, f"The authorization failed ({reason}).")
+
+
+def verifier_redirect(
+    mode: VerificationMode, *, public_url: str, verifier_url: str | None, flow_id: str
+) -> str:
+    """Where the browser goes to confirm the user after the callback (arcade-api §12).
+
+    Raises:
+        BadRequest: Custom mode without a verifier URL.
+    """
+    if mode == "custom":
+        if not verifier_url:
+            raise BadRequest("auth.verification.verifier_url is required in custom mode")
+        base = verifier_url
+    else:
+        base = f"{public_url}{BUILTIN_VERIFIER_PATH}"
+    separator = "&" if urlsplit(base).query else "?"
+    return f"{base}{separator}{urlencode({'flow_id': flow_id})}"
+
+
+def completed_by_store(record: FlowRecord, token: StoredToken | None) -> bool:
+    """A flow whose token write began is complete once the store holds a token from then or later.
+
+    This closes the gap between the token write (which carries the completion event)
+    and the record update right after it: a waiter woken by the event reads completed.
+    """
+    return record.stage == "storing" and token is not None and token.issued_at >= record.updated_at
+
+
+def state_expiry(now: datetime, ttl_seconds: int) -> datetime:
+    """When a state issued now stops being accepted."""
+    return now + timedelta(seconds=ttl_seconds)
+
+
+def view(record: FlowRecord, token: StoredToken | None = None) -> AuthorizationView:
+    """The Arcade-shaped authorization for a record; ``token`` fills the context when completed."""
+    completed = record.status == "completed"
+    context = None
+    if completed and token is not None:
+        context = AuthorizationContext(token=token.access_token, user_info=token.user_info)
+    return AuthorizationView(
+        id=record.id,
+        status=record.status,
+        url=None if completed else record.url,
+        scopes=token.scopes if completed and token is not None else record.scopes,
+        provider_id=record.provider_id,
+        user_id=record.user_id,
+        context=context,
+        failure_reason=record.failure_reason,
+    )

@@ -1,0 +1,45 @@
+"""Authorizer settings, taken from the shared settings once at start."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.authorizer.domain import VerificationMode
+from shared.settings import Settings
+
+#: A finished authorization stays readable through /v1/auth/status this long.
+RECORD_TTL_SECONDS = 24 * 3600
+
+
+@dataclass(frozen=True)
+class AuthorizerSettings:
+    """What the flows need to know about the deployment.
+
+    Attributes:
+        public_url: The gateway's external base URL.
+        redirect_uri: ``<public_url>/oauth/callback``, registered at every provider.
+        state_ttl_seconds: How long a state (and a verification flow) is accepted.
+        verification: How the browser user is matched to the user a flow was started for.
+        verifier_url: The app's verifier page (custom mode).
+        http_timeout_seconds: Per request to a provider's token or user-info endpoint.
+        record_ttl_seconds: How long authorization records are kept.
+    """
+
+    public_url: str
+    redirect_uri: str
+    state_ttl_seconds: int
+    verification: VerificationMode
+    verifier_url: str | None
+    http_timeout_seconds: float = 10.0
+    record_ttl_seconds: int = RECORD_TTL_SECONDS
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AuthorizerSettings:
+        auth = settings.engine.auth
+        return cls(
+            public_url=settings.public_url,
+            redirect_uri=settings.redirect_uri,
+            state_ttl_seconds=auth.state_ttl_seconds,
+            verification=auth.verification.mode,
+            verifier_url=auth.verification.verifier_url,
+        )
