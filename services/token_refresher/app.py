@@ -1,0 +1,73 @@
+"""Composition root of the token_refresher service."""
+
+from __future__ import annotations
+
+from faststream import FastStream
+
+from services.token_refresher import handlers
+from services.token_refresher.adapters import (
+    EnabledProviders,
+    HttpxTokenEndpoint,
+    RedisLocks,
+    RedisTokens,
+    SystemClock,
+    http_client,
+)
+from services.token_refresher.refresher import Refresher
+from services.token_refresher.scheduler import Scheduler
+from services.token_refresher.settings import RefresherSettings
+from shared import infra
+from shared.logging import get_logger
+from shared.provider_registry import ProviderRegistry
+from shared.settings import Settings
+
+log = get_logger(__name__)
+
+
+def create_app(settings: Settings) -> FastStream:
+    """Build the refresher: broker, Redis, handlers, schedule loop; nothing connects until it runs."""
+    parts = infra.build(settings, service="token_refresher")
+    config = RefresherSettings.from_settings(settings)
+    clock = SystemClock()
+    client = http_client(config.concurrency + config.rpc_workers)
+    tokens = RedisTokens(
+        parts.tokens, parts.redis, committed=lambda: parts.relay.wake() if parts.relay else None
+    )
+    refresher = Refresher(
+        tokens=tokens,
+        providers=EnabledProviders(
+            ProviderRegistry(
+                list(settings.engine.auth.providers),
+                parts.redis,
+                parts.cipher,
+                prefix=settings.runtime.key_prefix,
+            )
+        ),
+        endpoint=HttpxTokenEndpoint(client),
+        locks=RedisLocks(
+            parts.redis,
+            prefix=settings.runtime.key_prefix,
+            ttl=config.lock_ttl_seconds,
+            wait=config.lock_wait_seconds,
+        ),
+        clock=clock,
+        policy=settings.refresh_policy(),
+        settings=config,
+    )
+    handlers.register(parts.broker, refresher, workers=config.rpc_workers)
+    scheduler = Scheduler(tokens, refresher, clock, config)
+    app = FastStream(parts.broker, logger=None)
+
+    @app.after_startup
+    async def started() -> None:
+        await infra.start(parts)
+        scheduler.start()
+        log.info("refresher.started", concurrency=config.concurrency, lease_seconds=config.lease_seconds)
+
+    @app.on_shutdown
+    async def stopping() -> None:
+        await scheduler.stop(grace=settings.runtime.graceful_timeout / 2)
+        await client.aclose()
+        await infra.stop(parts)
+
+    return app

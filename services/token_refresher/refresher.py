@@ -1,0 +1,325 @@
+"""The refresh use case: one refresh at a time per connection, every caller served its result.
+
+Order of protection, cheapest first:
+
+1. in-process single-flight per (user, provider): concurrent askers in one replica share a future;
+2. the cross-replica Redis lock (owner-checked, with an expiry);
+3. a re-read of the token under the lock: if it is no longer due (or, for a forced call,
+   changed since the caller looked), someone else refreshed and that result is returned;
+4. after ``invalid_grant``, a re-read: a refresh token that changed meanwhile means we lost
+   a race, not the grant (lost-race recovery).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from services.token_refresher import domain
+from services.token_refresher.domain import Decision, Failure, FailureKind
+from services.token_refresher.ports import Clock, Locks, Providers, TokenEndpoint, Tokens
+from services.token_refresher.settings import RefresherSettings
+from shared.contracts.events import TokenRefreshed, TokenRefreshFailed
+from shared.contracts.tokens import RefreshOutcome, RefreshToken
+from shared.errors import ProviderUnavailable, ServiceUnavailable, ValetkeyError
+from shared.logging import get_logger
+from shared.providers.models import Provider, TokenGrant
+from shared.providers.oauth import build_refresh_request, build_user_info_request
+from shared.providers.parsing import parse_token_response, parse_user_info
+from shared.tokens import RefreshPolicy, StoredToken, connection_id
+
+log = get_logger(__name__)
+
+_STATUS: dict[Decision, Literal["fresh", "not_refreshable", "reauthorization_required"]] = {
+    Decision.FRESH: "fresh",
+    Decision.NOT_REFRESHABLE: "not_refreshable",
+    Decision.REAUTHORIZATION_REQUIRED: "reauthorization_required",
+}
+
+
+@dataclass
+class _Job:
+    """One refresh attempt's context (what the log line reports)."""
+
+    user_id: str
+    provider_id: str
+    force: bool
+    trigger: str
+    due: datetime | None = None
+    conn: str = field(init=False)
+    calls: int = 0
+
+    def __post_init__(self) -> None:
+        self.conn = connection_id(self.user_id, self.provider_id)
+
+
+class Refresher:
+    """Refreshes tokens on demand and on schedule.
+
+    Args:
+        tokens: Token store and schedule.
+        providers: Provider configs by id.
+        endpoint: Sends provider requests.
+        locks: Cross-replica refresh locks.
+        clock: Time source.
+        policy: When a token is due.
+        settings: Timeouts, retries, attempts.
+        rand: Jitter source (injected so tests are deterministic).
+    """
+
+    def __init__(
+        self,
+        *,
+        tokens: Tokens,
+        providers: Providers,
+        endpoint: TokenEndpoint,
+        locks: Locks,
+        clock: Clock,
+        policy: RefreshPolicy,
+        settings: RefresherSettings,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self._tokens = tokens
+        self._providers = providers
+        self._endpoint = endpoint
+        self._locks = locks
+        self._clock = clock
+        self._policy = policy
+        self._settings = settings
+        self._rand = rand
+        self._flights: dict[tuple[str, str], asyncio.Future[RefreshOutcome]] = {}
+
+    async def on_demand(self, request: RefreshToken) -> RefreshOutcome:
+        """Serve ``TOKEN_REFRESH``: refresh if due (or forced) and report the outcome.
+
+        Raises:
+            ProviderUnavailable: Transient provider failure (the old token may still be served).
+            ServiceUnavailable: Another replica's refresh did not finish within the lock wait.
+        """
+        job = _Job(request.user_id, request.provider_id, request.force, "on_demand")
+        return await self._single_flight(job)
+
+    async def scheduled(self, conn: str, due: datetime) -> RefreshOutcome | None:
+        """Refresh one claimed schedule entry; failures are logged and rescheduled, never raised."""
+        meta = await self._tokens.connection(conn)
+        if meta is None:
+            await self._tokens.unschedule(conn)
+            return None
+        job = _Job(meta.user_id, meta.provider_id, False, "scheduled", due)
+        try:
+            return await self._single_flight(job)
+        except ValetkeyError:
+            return None  # already logged and rescheduled where it happened
+
+    async def _single_flight(self, job: _Job) -> RefreshOutcome:
+        key = (job.user_id, job.provider_id)
+        flight = self._flights.get(key)
+        if flight is None:
+            flight = asyncio.ensure_future(self._locked(job))
+            self._flights[key] = flight
+            flight.add_done_callback(lambda done: self._landed(key, done))
+        # shield: a caller that gives up must not cancel the refresh the others wait for.
+        return await asyncio.shield(flight)
+
+    def _landed(self, key: tuple[str, str], done: asyncio.Future[RefreshOutcome]) -> None:
+        if self._flights.get(key) is done:
+            del self._flights[key]
+        if not done.cancelled():
+            done.exception()  # retrieved here so an unawaited failure is not reported as lost
+
+    async def _locked(self, job: _Job) -> RefreshOutcome:
+        seen = await self._tokens.get(job.user_id, job.provider_id) if job.force else None
+        async with self._locks.hold(job.conn) as held:
+            if not held:
+                # Another replica is refreshing; the schedule entry stays leased, so its
+                # put() (or the lease running out) decides the next moment.
+                raise ServiceUnavailable("a refresh of this connection is already running; retry")
+            try:
+                async with asyncio.timeout(self._settings.refresh_deadline_seconds):
+                    return await self._under_lock(job, seen)
+            except TimeoutError:
+                # Stopped before the lock could expire under us; the lease brings a scheduled entry back.
+                self._log(job, "deadline_exceeded")
+                raise ProviderUnavailable("the refresh took too long; retry") from None
+
+    async def _under_lock(self, job: _Job, seen: StoredToken | None) -> RefreshOutcome:
+        token = await self._tokens.get(job.user_id, job.provider_id)
+        provider = await self._providers.get(job.provider_id)
+        refreshable = (
+            token is not None
+            and provider is not None
+            and build_refresh_request(
+                provider, refresh_token=token.refresh_token, access_token=token.access_token
+            )
+            is not None
+        )
+        now = self._clock.now()
+        decision = domain.decide(
+            token, now=now, policy=self._policy, refreshable=refreshable, force=job.force, seen=seen
+        )
+        if decision is not Decision.REFRESH or token is None or provider is None:
+            return await self._settle(job, decision, token)
+        return await self._refresh(job, token, provider)
+
+    async def _settle(self, job: _Job, decision: Decision, token: StoredToken | None) -> RefreshOutcome:
+        """No call needed: keep the schedule consistent with what is stored and answer."""
+        due = self._policy.due_at(token) if token is not None else None
+        if decision is Decision.FRESH and due is not None:
+            await self._tokens.reschedule(job.conn, due)
+        elif job.trigger == "scheduled" or decision is not Decision.FRESH:
+            await self._tokens.unschedule(job.conn)
+        self._log(job, decision.value)
+        expires = token.expires_at if token is not None else None
+        return RefreshOutcome(status=_STATUS[decision], expires_at=expires)
+
+    async def _refresh(self, job: _Job, token: StoredToken, provider: Provider) -> RefreshOutcome:
+        try:
+            grant = await self._call_with_retries(job, token, provider)
+        except ValetkeyError as exc:
+            return await self._failed(job, token, domain.classify(exc))
+        user_info = await self._user_info(job, provider, grant)
+        fresh = domain.refreshed_token(token, grant, now=self._clock.now(), user_info=user_info)
+        event = TokenRefreshed(
+            user_id=job.user_id,
+            provider_id=job.provider_id,
+            connection_id=job.conn,
+            expires_at=fresh.expires_at,
+        )
+        await self._tokens.put(
+            job.user_id, job.provider_id, fresh, provider_type=provider.provider_type, events=[event]
+        )
+        self._log(job, "refreshed", rotated=grant.refresh_token is not None)
+        return RefreshOutcome(status="refreshed", expires_at=fresh.expires_at)
+
+    async def _call_with_retries(self, job: _Job, token: StoredToken, provider: Provider) -> TokenGrant:
+        """Call the token endpoint; quick retries for transient failures within the inline budget."""
+        settings = self._settings
+        deadline = self._clock.monotonic() + settings.inline_budget_seconds
+        while True:
+            job.calls += 1
+            remaining = deadline - self._clock.monotonic()
+            try:
+                return await self._call(
+                    token, provider, timeout=min(settings.http_timeout_seconds, remaining)
+                )
+            except ValetkeyError as exc:
+                failure = domain.classify(exc)
+                if failure.kind is not FailureKind.TRANSIENT or job.calls >= settings.inline_attempts:
+                    raise
+                delay = domain.retry_delay(
+                    job.calls,
+                    failure.retry_after,
+                    base=settings.inline_base_seconds,
+                    cap=2.0,
+                    rand=self._rand,
+                )
+                if delay >= deadline - self._clock.monotonic() - 0.1:
+                    raise
+                await self._clock.sleep(delay)
+
+    async def _call(self, token: StoredToken, provider: Provider, *, timeout: float) -> TokenGrant:
+        spec = build_refresh_request(
+            provider, refresh_token=token.refresh_token, access_token=token.access_token
+        )
+        if spec is None:  # decide() checked this; kept for the type checker
+            raise ProviderUnavailable("refresh request could not be built")
+        response = await self._endpoint.send(spec, timeout=max(0.1, timeout))
+        return parse_token_response(
+            provider,
+            kind="refresh",
+            status_code=response.status_code,
+            content_type=response.content_type,
+            body=response.body,
+            now=self._clock.now(),
+            retry_after=response.retry_after,
+        )
+
+    async def _user_info(self, job: _Job, provider: Provider, grant: TokenGrant) -> dict[str, Any] | None:
+        """Fresh user info when the provider asks for it on refresh; None keeps the stored one."""
+        request = provider.oauth2.user_info_request
+        spec = build_user_info_request(provider, grant.access_token)
+        if request is None or spec is None or not request.triggers.on_token_refresh:
+            return None
+        try:
+            response = await self._endpoint.send(spec, timeout=self._settings.http_timeout_seconds)
+            return parse_user_info(
+                provider, response.status_code, response.body, content_type=response.content_type
+            )
+        except ValetkeyError as exc:
+            # The new token pair is already issued (and the old refresh token maybe spent):
+            # it must be stored whatever happens to user info.
+            log.warning("refresh.user_info_failed", connection_id=job.conn, error=exc.code)
+            return None
+
+    async def _failed(self, job: _Job, used: StoredToken, failure: Failure) -> RefreshOutcome:
+        if failure.kind is FailureKind.REAUTHORIZE:
+            current = await self._tokens.get(job.user_id, job.provider_id)
+            if domain.lost_race(used.refresh_token, current):
+                self._log(job, "refreshed_elsewhere", error=failure.code)
+                return RefreshOutcome(status="refreshed", expires_at=current.expires_at if current else None)
+            return await self._reauthorize(job, current or used, failure)
+        await self._retry_later(job, failure)
+        raise ProviderUnavailable(
+            f"refresh failed ({failure.code}); it will be retried", provider_error=failure.code
+        )
+
+    async def _reauthorize(self, job: _Job, token: StoredToken, failure: Failure) -> RefreshOutcome:
+        """The grant is dead: mark the connection, drop it from the schedule, tell the world."""
+        dead = token.model_copy(update={"status": "reauthorization_required"})
+        event = TokenRefreshFailed(
+            user_id=job.user_id, provider_id=job.provider_id, connection_id=job.conn, reason=failure.code
+        )
+        provider = await self._providers.get(job.provider_id)
+        provider_type = provider.provider_type if provider is not None else "oauth2"
+        await self._tokens.put(
+            job.user_id, job.provider_id, dead, provider_type=provider_type, events=[event]
+        )
+        self._log(job, "reauthorization_required", error=failure.code)
+        return RefreshOutcome(status="reauthorization_required", expires_at=token.expires_at)
+
+    async def _retry_later(self, job: _Job, failure: Failure) -> None:
+        """Back off in the schedule; at ``max_attempts`` tell the world, and keep trying slowly.
+
+        Transient failures never end a grant: a provider outage must not force every user
+        to consent again. Past ``max_attempts`` the backoff has reached its cap anyway.
+        """
+        settings = self._settings
+        attempts = await self._tokens.record_failure(job.conn)
+        delay = domain.retry_delay(
+            attempts,
+            failure.retry_after,
+            base=settings.retry_base_seconds,
+            cap=settings.retry_cap_seconds,
+            rand=self._rand,
+        )
+        await self._tokens.reschedule(job.conn, self._clock.now() + timedelta(seconds=delay))
+        if attempts == settings.max_attempts:
+            await self._tokens.add_event(
+                TokenRefreshFailed(
+                    user_id=job.user_id,
+                    provider_id=job.provider_id,
+                    connection_id=job.conn,
+                    status="retrying",
+                    reason=failure.code,
+                )
+            )
+        self._log(job, "retrying", error=failure.code, attempts=attempts, retry_in_s=round(delay, 2))
+
+    def _log(self, job: _Job, outcome: str, **fields: Any) -> None:
+        """One line per refresh decision; ids and codes only, never a token."""
+        late = domain.lateness(job.due, self._clock.now())
+        log.info(
+            "refresh",
+            outcome=outcome,
+            trigger=job.trigger,
+            connection_id=job.conn,
+            provider_id=job.provider_id,
+            forced=job.force,
+            calls=job.calls,
+            lateness_ms=None if late is None else round(late.total_seconds() * 1000, 1),
+            **fields,
+        )
