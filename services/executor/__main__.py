@@ -1,0 +1,7 @@
+"""`python -m services.executor`"""
+
+from services.executor.app import create_app
+from shared.service import main
+
+if __name__ == "__main__":
+    main("executor", create_app)

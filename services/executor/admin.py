@@ -1,0 +1,149 @@
+"""The admin use cases the executor owns: workers (``/v1/workers``) and tool secrets."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from services.executor.catalog import ToolCatalog
+from services.executor.secret_store import SecretStore
+from services.executor.tool_service import ToolService
+from services.executor.worker_registry import WorkerRegistry, WorkerSpec
+from services.executor.workers import RemoteWorker
+from shared.contracts.common import Page, PageQuery
+from shared.contracts.execution import (
+    Document,
+    SecretRef,
+    SecretWrite,
+    WorkerRef,
+    WorkerToolsQuery,
+    WorkerWrite,
+)
+from shared.errors import BadRequest, ConfigError, ValetkeyError
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+
+class WorkerAdmin:
+    """Create, change, inspect and remove remote workers.
+
+    Args:
+        registry: Where workers are kept.
+        catalog: Reloaded after every change, so the new tools are callable at once.
+        tools: Shapes a worker's tools as engine definitions.
+        changed: Tells the other executor replicas to reload (a NATS broadcast).
+        probe: Builds a client for a worker spec (the catalog's HTTP client).
+    """
+
+    def __init__(
+        self,
+        registry: WorkerRegistry,
+        catalog: ToolCatalog,
+        tools: ToolService,
+        changed: Callable[[], Awaitable[None]],
+        probe: Callable[[WorkerSpec], RemoteWorker],
+    ) -> None:
+        self._registry = registry
+        self._catalog = catalog
+        self._tools = tools
+        self._changed = changed
+        self._probe = probe
+
+    async def reload(self) -> None:
+        """Read the worker list again and refetch the catalogs of changed workers."""
+        await self._catalog.set_workers(await self._registry.all())
+
+    async def _after_change(self) -> None:
+        await self.reload()
+        await self._changed()
+
+    async def _check_secret(self, spec: WorkerSpec) -> None:
+        """Refuse a worker that rejects our JWT; accept one that is merely down (it may start later)."""
+        try:
+            await self._probe(spec).definitions()
+        except ConfigError as exc:
+            raise BadRequest(
+                f"worker {spec.id} at {spec.uri} refused the engine's token: the secret does not match "
+                "the worker's (ARCADE_WORKER_SECRET)"
+            ) from exc
+        except ValetkeyError as exc:
+            log.warning("workers.unreachable_on_save", worker=spec.id, error=exc.message)
+
+    async def list(self, query: PageQuery) -> Page:
+        """One page of workers."""
+        workers = await self._registry.all()
+        page = workers[query.offset : query.offset + query.limit]
+        return Page(items=[w.view() for w in page], total_count=len(workers))
+
+    async def get(self, ref: WorkerRef) -> Document:
+        """One worker."""
+        return Document(body=(await self._registry.get(ref.id)).view())
+
+    async def create(self, write: WorkerWrite) -> Document:
+        """Register a worker after checking that it accepts our secret."""
+        spec = self._registry.parse_create(write.body)
+        await self._check_secret(spec)
+        await self._registry.create(spec)
+        await self._after_change()
+        return Document(body=spec.view())
+
+    async def update(self, write: WorkerWrite) -> Document:
+        """Change a worker created through the API."""
+        if not write.id:
+            raise BadRequest("a worker id is required")
+        spec = await self._registry.patched(write.id, write.body)
+        if spec.enabled:
+            await self._check_secret(spec)
+        await self._registry.update(spec)
+        await self._after_change()
+        return Document(body=spec.view())
+
+    async def delete(self, ref: WorkerRef) -> None:
+        """Remove a worker created through the API."""
+        await self._registry.delete(ref.id)
+        await self._after_change()
+
+    async def health(self, ref: WorkerRef) -> Document:
+        """``{id, enabled, healthy, message}``: reachable, and accepting our secret."""
+        spec = await self._registry.get(ref.id)
+        body = {"id": spec.id, "enabled": spec.enabled, "healthy": False, "message": "worker is disabled"}
+        if spec.enabled:
+            client = self._probe(spec)
+            try:
+                status = await client.health()
+                tools = await client.definitions()  # /worker/health takes no JWT: check the secret here
+                body |= {"healthy": True, "message": f"ok: {len(tools)} tools ({status.get('status', 'ok')})"}
+            except ValetkeyError as exc:
+                body["message"] = exc.message
+        return Document(body=body)
+
+    async def tools(self, query: WorkerToolsQuery) -> Page:
+        """One page of a worker's tools, as engine definitions."""
+        await self._registry.get(query.id)
+        _, definitions, error = self._catalog.worker(query.id)
+        if error and not definitions:
+            raise ValetkeyError(f"worker {query.id} gave no tools: {error}")
+        page = definitions[query.offset : query.offset + query.limit]
+        items = await self._tools.views(page, query.user_id, [], None)
+        return Page(items=items, total_count=len(definitions))
+
+
+class SecretAdmin:
+    """List, upsert and delete tool secrets; values are never answered."""
+
+    def __init__(self, secrets: SecretStore) -> None:
+        self._secrets = secrets
+
+    async def list(self, query: PageQuery) -> Page:
+        """One page of secrets' metadata."""
+        records = await self._secrets.list()
+        page = records[query.offset : query.offset + query.limit]
+        return Page(items=[r.view() for r in page], total_count=len(records))
+
+    async def upsert(self, write: SecretWrite) -> Document:
+        """Create or replace a secret."""
+        return Document(body=(await self._secrets.upsert(write.key, write.value, write.description)).view())
+
+    async def delete(self, ref: SecretRef) -> None:
+        """Delete a secret by id."""
+        await self._secrets.delete(ref.id)

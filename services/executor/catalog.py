@@ -1,0 +1,165 @@
+"""One tool catalog over every source: the in-process toolkits and each remote worker.
+
+Above this module nothing knows where a tool runs: a definition resolves to a
+:class:`~services.executor.sources.ToolSource`, and the caller invokes it. Remote
+catalogs are fetched when the worker list changes and periodically; a worker that
+cannot be reached keeps the definitions it last gave (its calls then fail as
+unreachable, which tells the agent more than a vanished tool), and one that refuses
+our secret is listed with its error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from services.executor.definitions import resolve
+from services.executor.sources import ToolSource
+from services.executor.worker_registry import WorkerSpec
+from services.executor.workers import RemoteWorker
+from shared.errors import NotFound, ValetkeyError
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+IN_PROCESS = "in_process"
+
+
+@dataclass
+class _Remote:
+    spec: WorkerSpec
+    client: RemoteWorker
+    definitions: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+
+
+def _identity(definition: Mapping[str, Any]) -> tuple[str, str, str]:
+    toolkit = definition["toolkit"]
+    return (str(toolkit["name"]).lower(), str(definition["name"]).lower(), str(toolkit.get("version") or ""))
+
+
+def _order(definition: Mapping[str, Any]) -> tuple[str, str, tuple[tuple[int, int | str], ...]]:
+    toolkit, name, version = _identity(definition)
+    # Numeric where possible, so 1.10.0 sorts after 1.9.0.
+    parts = tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"[.+-]", version))
+    return toolkit, name, parts
+
+
+class ToolCatalog:
+    """Merged definitions and where each one runs.
+
+    Args:
+        http: Shared HTTP client for the remote workers.
+    """
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self._in_process: ToolSource | None = None
+        self._in_process_defs: list[dict[str, Any]] = []
+        self._http = http
+        self._remotes: dict[str, _Remote] = {}
+        self._merged: list[dict[str, Any]] = []
+        self._source_of: dict[int, str] = {}
+        # Names as clients spell them -> the definition's identity; cleared whenever the catalog changes.
+        self._resolved: dict[tuple[str, str | None], Mapping[str, Any]] = {}
+
+    async def load_in_process(self, source: ToolSource) -> None:
+        """Add the toolkits loaded in this process (their definitions never change after loading)."""
+        self._in_process = source
+        self._in_process_defs = await source.definitions()
+        self._rebuild()
+
+    async def set_workers(self, specs: list[WorkerSpec]) -> None:
+        """Replace the worker list and fetch the catalogs of new or changed workers."""
+        remotes: dict[str, _Remote] = {}
+        for spec in specs:
+            if not spec.enabled:
+                continue
+            known = self._remotes.get(spec.id)
+            if known is not None and known.spec == spec:
+                remotes[spec.id] = known
+            else:
+                client = RemoteWorker(spec.uri, spec.secret, spec.timeout, spec.retry, self._http)
+                remotes[spec.id] = _Remote(spec, client)
+        fresh = [r for worker_id, r in remotes.items() if self._remotes.get(worker_id) is not r]
+        self._remotes = remotes
+        await asyncio.gather(*(self._fetch(r) for r in fresh))
+        self._rebuild()
+
+    async def refresh(self) -> None:
+        """Fetch every worker's catalog again (the periodic refresh)."""
+        await asyncio.gather(*(self._fetch(r) for r in self._remotes.values()))
+        self._rebuild()
+
+    async def _fetch(self, remote: _Remote) -> None:
+        try:
+            remote.definitions = await remote.client.definitions()
+            remote.error = None
+        except ValetkeyError as exc:
+            remote.error = exc.message
+            log.warning("catalog.worker_unavailable", worker=remote.spec.id, error=exc.message)
+
+    def _rebuild(self) -> None:
+        merged: list[dict[str, Any]] = []
+        source_of: dict[int, str] = {}
+        seen: set[tuple[str, str, str]] = set()
+        groups = [(IN_PROCESS, self._in_process_defs)] + [
+            (i, r.definitions) for i, r in self._remotes.items()
+        ]
+        for source_id, definitions in groups:
+            for definition in definitions:
+                if _identity(definition) in seen:
+                    continue  # the first source (in process, then config order) wins
+                seen.add(_identity(definition))
+                merged.append(definition)
+                source_of[id(definition)] = source_id
+        merged.sort(key=_order)
+        self._merged, self._source_of, self._resolved = merged, source_of, {}
+
+    def definitions(self, *, toolkit: str | None = None, all_versions: bool = False) -> list[dict[str, Any]]:
+        """Worker-format definitions, sorted by toolkit and name; latest version only unless asked."""
+        found = [
+            d for d in self._merged if toolkit is None or d["toolkit"]["name"].lower() == toolkit.lower()
+        ]
+        if all_versions:
+            return found
+        latest: dict[tuple[str, str], dict[str, Any]] = {}
+        for definition in found:  # sorted by version within a tool, so the last one wins
+            latest[_identity(definition)[:2]] = definition
+        return [d for d in found if latest[_identity(d)[:2]] is d]
+
+    def resolve(self, name: str, version: str | None = None) -> tuple[dict[str, Any], ToolSource]:
+        """The definition a client's name refers to, and the source that runs it.
+
+        Raises:
+            BadRequest: Unparseable name.
+            NotFound: No such tool (or version).
+        """
+        definition = self._resolved.get((name, version))
+        if definition is None:
+            wanted = f"{name}@{version}" if version and "@" not in name else name
+            definition = resolve(wanted, self._merged)  # the catalog's own object: its id maps the source
+            if len(self._resolved) < 10_000:  # bounded: names come from clients
+                self._resolved[(name, version)] = definition
+        source_id = self._source_of[id(definition)]
+        return dict(definition), self._source(source_id)
+
+    def _source(self, source_id: str) -> ToolSource:
+        if source_id == IN_PROCESS and self._in_process is not None:
+            return self._in_process
+        return self._remotes[source_id].client
+
+    def worker(self, worker_id: str) -> tuple[RemoteWorker, list[dict[str, Any]], str | None]:
+        """A worker's client, its last catalog and its last error.
+
+        Raises:
+            NotFound: The worker is unknown or disabled.
+        """
+        remote = self._remotes.get(worker_id)
+        if remote is None:
+            raise NotFound(f"worker {worker_id} not found or disabled")
+        return remote.client, remote.definitions, remote.error

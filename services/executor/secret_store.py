@@ -1,0 +1,148 @@
+"""Tool secrets: ``tools.secrets`` from engine.yaml, plus secrets upserted through the admin API.
+
+Admin secrets live in one Redis hash ``<p>:secrets`` (lower-cased key -> JSON record), the
+value encrypted with the root-key cipher and bound to its key by the associated data, so
+a value copied under another key does not decrypt. An admin secret overrides a
+configured one of the same key. Keys compare case-insensitively, as
+``ToolContext.get_secret`` does. Values never leave this module except into a tool's context.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets as random
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from shared.contracts.common import utcnow
+from shared.crypto import Cipher
+from shared.errors import Conflict, NotFound
+
+CONFIG_BINDING = {"type": "static", "id": "engine.yaml"}
+ADMIN_BINDING = {"type": "project", "id": "default"}
+
+
+@dataclass(frozen=True)
+class SecretRecord:
+    """One secret's metadata (what ``SecretResponse`` shows) and, for admin secrets, its sealed value."""
+
+    id: str
+    key: str
+    description: str | None
+    created_at: str | None
+    updated_at: str | None
+    sealed: str | None = None  # None for engine.yaml secrets
+
+    def view(self) -> dict[str, Any]:
+        """Arcade's ``SecretResponse``: never the value, not even a part of it."""
+        return {
+            "id": self.id,
+            "key": self.key,
+            "description": self.description,
+            "hint": "",
+            "binding": dict(CONFIG_BINDING if self.sealed is None else ADMIN_BINDING),
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "last_accessed_at": None,
+        }
+
+
+def _text(value: bytes | str) -> str:
+    """Redis replies are bytes here (no decode_responses)."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _aad(key: str) -> bytes:
+    return f"secret\x00{key.lower()}".encode()
+
+
+class SecretStore:
+    """Reads and writes tool secrets.
+
+    Args:
+        redis: Shared Redis client (bytes replies).
+        cipher: Root-key cipher.
+        configured: ``tools.secrets`` (key -> value).
+        prefix: Redis key prefix.
+    """
+
+    def __init__(self, redis: Redis, cipher: Cipher, configured: Mapping[str, str], *, prefix: str) -> None:
+        self._redis = redis
+        self._cipher = cipher
+        self._configured = {k.lower(): (k, v) for k, v in configured.items()}
+        self._key = f"{prefix}:secrets"
+
+    async def _admin(self) -> dict[str, SecretRecord]:
+        raw = await self._redis.hgetall(self._key)
+        return {_text(k): SecretRecord(**json.loads(v)) for k, v in raw.items()}
+
+    async def keys(self) -> frozenset[str]:
+        """Every secret key that has a value (lower-cased)."""
+        admin = await self._redis.hkeys(self._key)
+        return frozenset(self._configured) | {_text(k) for k in admin}
+
+    async def values(self, wanted: Iterable[str]) -> tuple[list[dict[str, str]], list[str]]:
+        """The ``[{key, value}]`` a tool context carries for ``wanted``, and the keys not found."""
+        wanted = list(wanted)
+        if not wanted:
+            return [], []
+        sealed = await self._redis.hmget(self._key, [k.lower() for k in wanted])
+        found: list[dict[str, str]] = []
+        missing: list[str] = []
+        for key, record in zip(wanted, sealed, strict=True):
+            if record is not None:
+                stored = SecretRecord(**json.loads(record))
+                value = self._cipher.decrypt(stored.sealed or "", aad=_aad(key)).decode()
+                found.append({"key": key, "value": value})
+            elif key.lower() in self._configured:
+                found.append({"key": key, "value": self._configured[key.lower()][1]})
+            else:
+                missing.append(key)
+        return found, missing
+
+    async def list(self) -> list[SecretRecord]:
+        """Every secret, configured ones first, each key once (an admin secret hides a configured one)."""
+        admin = await self._admin()
+        configured = [
+            SecretRecord(
+                id=f"sec_cfg_{lower}", key=key, description="engine.yaml", created_at=None, updated_at=None
+            )
+            for lower, (key, _) in self._configured.items()
+            if lower not in admin
+        ]
+        return configured + sorted(admin.values(), key=lambda r: r.created_at or "")
+
+    async def upsert(self, key: str, value: str, description: str | None) -> SecretRecord:
+        """Create or replace an admin secret; its id stays the same across updates."""
+        now = utcnow().isoformat()
+        previous = (await self._admin()).get(key.lower())
+        record = SecretRecord(
+            id=previous.id if previous else f"sec_{random.token_urlsafe(12)}",
+            key=key,
+            description=description
+            if description is not None
+            else (previous.description if previous else None),
+            created_at=previous.created_at if previous else now,
+            updated_at=now,
+            sealed=self._cipher.encrypt(value.encode(), aad=_aad(key)),
+        )
+        await self._redis.hset(self._key, key.lower(), json.dumps(record.__dict__))
+        return record
+
+    async def delete(self, secret_id: str) -> None:
+        """Delete an admin secret by id.
+
+        Raises:
+            Conflict: The id names a secret from engine.yaml (edit the file instead).
+            NotFound: No secret has this id.
+        """
+        if secret_id.startswith("sec_cfg_") and secret_id.removeprefix("sec_cfg_") in self._configured:
+            raise Conflict(f"secret {secret_id} is defined in engine.yaml; remove it there")
+        for lower, record in (await self._admin()).items():
+            if record.id == secret_id:
+                await self._redis.hdel(self._key, lower)
+                return
+        raise NotFound(f"secret {secret_id} not found")

@@ -1,0 +1,134 @@
+"""Reading the catalog for clients: list, get, formatted views, and ``tools.authorize``."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from services.executor.catalog import ToolCatalog
+from services.executor.definitions import to_anthropic, to_engine_definition, to_openai
+from services.executor.requirements import Providers, RequirementsReader, requirement_of, scopes_of
+from services.executor.secret_store import SecretStore
+from shared import subjects
+from shared.contracts.authorization import Authorization, StartAuthorization
+from shared.contracts.common import Page
+from shared.contracts.execution import AuthorizeTool, Document, GetTool, ListTools
+from shared.errors import BadRequest
+from shared.freshness import completed_authorization
+from shared.messaging import RpcClient
+from shared.tokens import StoredToken, covers
+from shared.tokenstore import TokenStore
+
+FreshToken = Callable[[str, str], Awaitable[StoredToken | None]]
+
+FORMATS = ("arcade", "openai", "anthropic")
+
+
+def _formats(requested: list[str]) -> list[str]:
+    """Requested formats, comma lists split, validated."""
+    names = [part.strip().lower() for item in requested for part in item.split(",") if part.strip()]
+    unknown = [n for n in names if n not in FORMATS]
+    if unknown:
+        raise BadRequest(f"unknown format {unknown[0]!r}: use one of {', '.join(FORMATS)}")
+    return names
+
+
+class ToolService:
+    """List, get and authorize tools.
+
+    Args:
+        catalog: The merged catalog.
+        providers: Provider mapping.
+        tokens: The token store (token status in requirements).
+        secrets: Tool secrets (secret status in requirements).
+        rpc: Returns the NATS client.
+        fresh: Reads a user's token for a provider, never expired (``shared.freshness.fresh_token``).
+    """
+
+    def __init__(
+        self,
+        catalog: ToolCatalog,
+        providers: Providers,
+        tokens: TokenStore,
+        secrets: SecretStore,
+        rpc: Callable[[], RpcClient],
+        fresh: FreshToken,
+    ) -> None:
+        self._catalog = catalog
+        self._providers = providers
+        self._tokens = tokens
+        self._secrets = secrets
+        self._rpc = rpc
+        self._fresh = fresh
+
+    async def reader(self, definitions: list[Mapping[str, Any]]) -> RequirementsReader:
+        """A requirements reader for one request (reads the secret keys only when a tool needs one)."""
+        needs_secrets = any((d.get("requirements") or {}).get("secrets") for d in definitions)
+        keys = await self._secrets.keys() if needs_secrets else frozenset()
+        return RequirementsReader(self._providers, self._tokens, keys)
+
+    async def views(
+        self, definitions: list[dict[str, Any]], user_id: str | None, include: list[str], fmt: str | None
+    ) -> list[dict[str, Any]]:
+        """Engine definitions (§4.1) or, with ``fmt``, formatted tools (§4.7)."""
+        if fmt is not None and fmt != "arcade":
+            formatter = to_openai if fmt == "openai" else to_anthropic
+            return [formatter(d) for d in definitions]
+        reader = await self.reader(list(definitions))
+        views = []
+        for definition in definitions:
+            view = to_engine_definition(
+                definition, requirements_status=await reader.status(definition, user_id)
+            )
+            if include:
+                view["formatted_schema"] = {f: _formatted(f, definition, view) for f in include}
+            views.append(view)
+        return views
+
+    async def list(self, query: ListTools) -> Page:
+        """One page of tools, optionally of one toolkit (matched case-insensitively)."""
+        include, fmt = _formats(query.include_format), _single_format(query.format)
+        found = self._catalog.definitions(toolkit=query.toolkit, all_versions=query.include_all_versions)
+        page = found[query.offset : query.offset + query.limit]
+        return Page(items=await self.views(page, query.user_id, include, fmt), total_count=len(found))
+
+    async def get(self, query: GetTool) -> Document:
+        """One tool (or its formatted form)."""
+        include, fmt = _formats(query.include_format), _single_format(query.format)
+        definition, _ = self._catalog.resolve(query.name)
+        return Document(body=(await self.views([definition], query.user_id, include, fmt))[0])
+
+    async def authorize(self, request: AuthorizeTool) -> Authorization:
+        """Start or confirm the authorization a tool needs; ``completed`` for a tool that needs none."""
+        definition, _ = self._catalog.resolve(request.tool_name, request.tool_version)
+        auth = (definition.get("requirements") or {}).get("authorization")
+        if not auth:
+            return Authorization(status="completed", user_id=request.user_id)
+        # The hot path: the user holds a covering token, so no flow is needed and the
+        # authorizer need not be asked (one NATS hop and a record write fewer).
+        info = await self._providers.lookup(auth)
+        if info.active:
+            token = await self._fresh(request.user_id, info.key)
+            if token is not None and covers(token.scopes, scopes_of(auth)):
+                return completed_authorization(request.user_id, info.key, token)
+        start = StartAuthorization(
+            user_id=request.user_id, requirement=requirement_of(auth), next_uri=request.next_uri
+        )
+        return await self._rpc().call(subjects.AUTH_START, start, Authorization)
+
+
+def _single_format(fmt: str | None) -> str | None:
+    if fmt is None or not fmt.strip():
+        return None
+    names = _formats([fmt])
+    if len(names) != 1:
+        raise BadRequest(f"format takes one of {', '.join(FORMATS)}")
+    return names[0]
+
+
+def _formatted(fmt: str, definition: Mapping[str, Any], view: Mapping[str, Any]) -> dict[str, Any]:
+    if fmt == "openai":
+        return to_openai(definition)
+    if fmt == "anthropic":
+        return to_anthropic(definition)
+    return {k: v for k, v in view.items() if k != "formatted_schema"}
