@@ -1,0 +1,1 @@
+"""valetkey's four services: gateway, authorizer, token_refresher, executor."""

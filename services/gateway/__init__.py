@@ -1,0 +1,1 @@
+"""The gateway: Arcade's HTTP API at the edge, NATS behind it."""

@@ -1,0 +1,111 @@
+"""Composition root of the gateway: FastAPI with a lifespan that owns the NATS connection."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+
+import uvicorn
+from fastapi import FastAPI
+
+from services.gateway import errors, openapi
+from services.gateway.adapters import CompletionWaiters
+from services.gateway.body_limit import BodyLimit
+from services.gateway.domain import ApiKeys
+from services.gateway.handlers import admin_auth, auth, auth_pages, health
+from services.gateway.handlers import secrets as secrets_routes
+from services.gateway.handlers import tools as tools_routes
+from services.gateway.handlers import webhooks as webhooks_routes
+from services.gateway.handlers import workers as workers_routes
+from services.gateway.middleware import RequestLog
+from services.gateway.settings import GatewaySettings
+from services.gateway.webhooks import Webhooks
+from shared.errors import ConfigError
+from shared.logging import get_logger
+from shared.messaging import RpcClient, create_broker, register_health
+from shared.settings import Settings
+
+log = get_logger(__name__)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the gateway app; the broker connects when the lifespan starts."""
+    gw = GatewaySettings.from_settings(settings)
+    if not gw.api_keys:
+        raise ConfigError("no API key: set VALETKEY_API_KEY or api.keys", key="api.keys")
+    broker = create_broker(
+        settings.runtime.nats_url, name="gateway", graceful_timeout=settings.runtime.graceful_timeout
+    )
+    register_health(broker, service="gateway", instance=settings.runtime.instance)
+    waiters = CompletionWaiters()
+    webhooks = Webhooks(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await broker.start()
+        nc = broker.connection
+        await waiters.start(nc)
+        await nc.flush()
+        app.state.rpc = RpcClient(nc, timeout=settings.runtime.rpc_timeout)
+        await webhooks.start(nc)
+        yield
+        await webhooks.stop()
+        await waiters.stop()
+        await broker.stop()
+
+    app = FastAPI(title="valetkey", version="0.1.0", lifespan=lifespan, docs_url="/docs")
+    app.state.settings = settings
+    app.state.gateway = gw
+    app.state.api_keys = ApiKeys(gw.api_keys)
+    app.state.waiters = waiters
+    app.state.broker = broker
+    app.state.webhooks = webhooks
+    errors.install(app)
+    app.add_middleware(BodyLimit, max_bytes=errors.MAX_BODY_BYTES)
+    app.add_middleware(RequestLog)
+    app.include_router(health.router)
+    app.include_router(auth.router)
+    app.include_router(auth_pages.router)
+    app.include_router(admin_auth.router)
+    app.include_router(tools_routes.router)
+    app.include_router(workers_routes.router)
+    app.include_router(secrets_routes.router)
+    app.include_router(webhooks_routes.router)
+    openapi.install(app)
+    return app
+
+
+class _Uvicorn(uvicorn.Server):
+    """uvicorn re-raises SIGTERM after a graceful shutdown; a drained gateway exits 0 like the others."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            yield
+            self._captured_signals.clear()
+
+
+class GatewayServer:
+    """Runs uvicorn inside the caller's event loop; SIGTERM drains in-flight requests."""
+
+    def __init__(self, server: uvicorn.Server) -> None:
+        self.server = server
+
+    async def run(self) -> None:
+        await self.server.serve()
+
+
+def create_server(settings: Settings) -> GatewayServer:
+    """The server ``python -m services.gateway`` runs."""
+    app = create_app(settings)
+    gw: GatewaySettings = app.state.gateway
+    config = uvicorn.Config(
+        app,
+        host=gw.host,
+        port=gw.port,
+        access_log=False,
+        log_config=None,
+        timeout_graceful_shutdown=int(settings.runtime.graceful_timeout),
+    )
+    return GatewayServer(_Uvicorn(config))

@@ -1,0 +1,55 @@
+"""Pure gateway decisions: API keys and Arcade's offset pages."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Any
+
+from shared.errors import Unauthorized
+
+MAX_LIMIT = 100
+DEFAULT_LIMIT = 25
+
+
+class ApiKeys:
+    """The keys the engine accepts, held only as SHA-256 digests and compared in constant time."""
+
+    def __init__(self, keys: list[str]) -> None:
+        self._digests = [hashlib.sha256(k.encode()).digest() for k in keys if k]
+
+    def check(self, header: str | None) -> None:
+        """Accept ``Authorization: Bearer <key>`` and ``Authorization: <key>`` alike.
+
+        Raises:
+            Unauthorized: Missing or unknown key.
+        """
+        if not header:
+            raise Unauthorized("missing API key: send it in the Authorization header")
+        scheme, _, rest = header.strip().partition(" ")
+        key = rest.strip() if scheme.lower() == "bearer" and rest else header.strip()
+        digest = hashlib.sha256(key.encode()).digest()
+        # Compare against every key so the time taken does not say which one was close.
+        matched = False
+        for known in self._digests:
+            matched |= hmac.compare_digest(digest, known)
+        if not matched:
+            raise Unauthorized("invalid API key")
+
+
+def clamp_page(offset: int | None, limit: int | None) -> tuple[int, int]:
+    """Arcade's paging defaults: offset 0, limit 25, at most 100 (larger values are clamped)."""
+    off = max(0, offset or 0)
+    lim = DEFAULT_LIMIT if not limit or limit < 1 else min(limit, MAX_LIMIT)
+    return off, lim
+
+
+def offset_page(items: list[Any], total: int, offset: int, limit: int) -> dict[str, Any]:
+    """The page envelope the clients paginate with (arcade-api §1.6)."""
+    return {
+        "items": items,
+        "limit": limit,
+        "offset": offset,
+        "page_count": len(items),
+        "total_count": total,
+    }

@@ -1,0 +1,75 @@
+"""Every error leaves the gateway in Arcade's shape ``{"name", "message"}``; never a stack trace."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from nats.errors import MaxPayloadError
+from pydantic_core import PydanticSerializationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.errors import BadRequest, RouteNotFound, UnsupportedMediaType, ValetkeyError
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+# Bodies above this are refused with 413 before any parsing; NATS carries at most 1 MiB a message.
+MAX_BODY_BYTES = 512 * 1024
+
+
+class PayloadTooLarge(ValetkeyError):
+    code = "payload_too_large"
+    status = 413
+
+
+def error_response(error: ValetkeyError) -> JSONResponse:
+    """The error body; ``x-should-retry`` overrides the clients' retry-on-409/5xx rule (arcade-api §1.7)."""
+    headers = {"x-should-retry": "true" if error.retryable else "false"}
+    return JSONResponse(error.to_payload(), status_code=error.status, headers=headers)
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    first = exc.errors()[0] if exc.errors() else {"loc": ("body",), "msg": "invalid"}
+    if first.get("type") == "json_invalid":
+        return "failed to validate request body: not valid JSON"
+    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
+    return f"failed to validate request: {where}: {first.get('msg', 'invalid')}"
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every failure into the error body."""
+
+    @app.exception_handler(ValetkeyError)
+    async def on_valetkey_error(_: Request, exc: ValetkeyError) -> JSONResponse:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(BadRequest(_validation_message(exc)))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code in (404, 405):
+            return error_response(RouteNotFound("requested route is not found or method is not allowed"))
+        if exc.status_code == 415:
+            return error_response(UnsupportedMediaType(str(exc.detail)))
+        if exc.status_code == 413:
+            return error_response(PayloadTooLarge(f"request body larger than {MAX_BODY_BYTES} bytes"))
+        return error_response(BadRequest(str(exc.detail)))
+
+    @app.exception_handler(PydanticSerializationError)
+    async def on_unencodable(request: Request, exc: PydanticSerializationError) -> JSONResponse:
+        # JSON may spell a lone surrogate ("\\ud800") that no UTF-8 message can carry on.
+        if "surrogates not allowed" in str(exc):
+            return error_response(BadRequest("request contains a lone UTF-16 surrogate"))
+        return await on_crash(request, exc)
+
+    @app.exception_handler(MaxPayloadError)
+    async def on_too_large_for_nats(_: Request, exc: MaxPayloadError) -> JSONResponse:
+        return error_response(PayloadTooLarge("request too large to forward to the engine's services"))
+
+    @app.exception_handler(Exception)
+    async def on_crash(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("http.crashed", path=request.url.path)
+        return error_response(ValetkeyError("internal error"))

@@ -1,0 +1,120 @@
+"""Admin API: auth providers (arcade-api §7.1) and user connections (§7.3)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from services.gateway.domain import clamp_page, offset_page
+from services.gateway.handlers.deps import require_api_key, rpc
+from services.gateway.openapi import JSON_OBJECT_BODY
+from shared import subjects
+from shared.contracts.authorization import (
+    AdminObject,
+    ConnectionRef,
+    ListConnections,
+    ProviderRef,
+    ProviderWrite,
+)
+from shared.contracts.common import Empty, Page
+from shared.errors import BadRequest
+from shared.messaging import RpcClient
+
+Rpc = Annotated[RpcClient, Depends(rpc)]
+
+router = APIRouter(tags=["admin"], dependencies=[Depends(require_api_key)])
+
+PROVIDERS = "/v1/admin/auth_providers"
+CONNECTIONS = "/v1/admin/user_connections"
+
+# The three spellings clients use for the same filter (arcade-api §7.3), in order of preference.
+USER_FILTER = ("user_id", "user[id]", "user.id")
+PROVIDER_FILTER = ("provider_id", "provider[id]", "provider.id")
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.body() or b"null")
+    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
+        raise BadRequest("request body is not JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest("request body must be a JSON object")
+    return body
+
+
+@router.get(PROVIDERS)
+async def list_providers(client: Rpc) -> dict[str, Any]:
+    """Every provider, configured and created at runtime, in one page."""
+    page = await client.call(subjects.PROVIDERS_LIST, Empty(), Page)
+    return offset_page(page.items, page.total_count, 0, max(len(page.items), 1))
+
+
+@router.post(PROVIDERS, status_code=201, openapi_extra=JSON_OBJECT_BODY)
+async def create_provider(request: Request, client: Rpc) -> dict[str, Any]:
+    """Create a provider; persisted, and usable for new flows at once."""
+    body = await _json_object(request)
+    if not isinstance(body.get("id"), str) or not body["id"]:
+        raise BadRequest("failed to validate request body: id: field required")
+    result = await client.call(subjects.PROVIDERS_CREATE, ProviderWrite(body=body), AdminObject)
+    return result.item
+
+
+@router.get(PROVIDERS + "/{provider_id}")
+async def get_provider(provider_id: str, client: Rpc) -> dict[str, Any]:
+    """One provider, secrets shown as SecretView."""
+    return (await client.call(subjects.PROVIDERS_GET, ProviderRef(id=provider_id), AdminObject)).item
+
+
+@router.patch(PROVIDERS + "/{provider_id}", openapi_extra=JSON_OBJECT_BODY)
+async def patch_provider(provider_id: str, request: Request, client: Rpc) -> dict[str, Any]:
+    """Change a runtime provider; a body ``id`` renames it."""
+    body = await _json_object(request)
+    write = ProviderWrite(id=provider_id, body=body)
+    return (await client.call(subjects.PROVIDERS_UPDATE, write, AdminObject)).item
+
+
+@router.delete(PROVIDERS + "/{provider_id}")
+async def delete_provider(provider_id: str, client: Rpc) -> dict[str, Any]:
+    """Delete a runtime provider; answers with the deleted object."""
+    return (await client.call(subjects.PROVIDERS_DELETE, ProviderRef(id=provider_id), AdminObject)).item
+
+
+def _first(request: Request, names: tuple[str, ...]) -> str | None:
+    for name in names:
+        value = request.query_params.get(name)
+        if value:
+            return value
+    return None
+
+
+def _int(request: Request, name: str) -> int | None:
+    value = request.query_params.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise BadRequest(f"{name} must be an integer") from None
+
+
+@router.get(CONNECTIONS)
+async def list_connections(request: Request, client: Rpc) -> dict[str, Any]:
+    """Connections, filtered by ``user[id]``/``user.id``/``user_id`` and the provider equivalents."""
+    offset, limit = clamp_page(_int(request, "offset"), _int(request, "limit"))
+    query = ListConnections(
+        user_id=_first(request, USER_FILTER),
+        provider_id=_first(request, PROVIDER_FILTER),
+        offset=offset,
+        limit=limit,
+    )
+    page = await client.call(subjects.CONNECTIONS_LIST, query, Page)
+    return offset_page(page.items, page.total_count, offset, limit)
+
+
+@router.delete(CONNECTIONS + "/{connection_id}", status_code=204)
+async def delete_connection(connection_id: str, client: Rpc) -> Response:
+    """Revoke a connection: the stored token is deleted and ``connection.revoked`` is emitted."""
+    await client.call_raw(subjects.CONNECTIONS_DELETE, ConnectionRef(id=connection_id))
+    return Response(status_code=204)

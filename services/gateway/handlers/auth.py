@@ -1,0 +1,123 @@
+"""Arcade's auth endpoints (arcade-api §3): authorize, status with long-poll, confirm_user."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.gateway.adapters import CompletionWaiters
+from services.gateway.handlers.deps import require_api_key, rpc
+from shared import subjects
+from shared.contracts.authorization import (
+    Authorization,
+    AuthRequirement,
+    ConfirmUser,
+    ConfirmUserResult,
+    GetAuthorization,
+    StartAuthorization,
+)
+from shared.messaging import RpcClient
+
+Rpc = Annotated[RpcClient, Depends(rpc)]
+
+router = APIRouter(tags=["auth"], dependencies=[Depends(require_api_key)])
+
+MAX_WAIT_SECONDS = 59  # the clients time out at 60 s (arcade-api §3.2)
+
+
+class _Loose(BaseModel):
+    # Clients may send fields we do not know; arcadepy models ignore extras and so do we.
+    model_config = ConfigDict(extra="ignore")
+
+
+class OAuth2Requirement(_Loose):
+    scopes: list[str] | None = None
+
+
+class AuthRequirementBody(_Loose):
+    id: str | None = None
+    provider_id: str | None = None
+    provider_type: str | None = None
+    oauth2: OAuth2Requirement | None = None
+
+
+class AuthorizationInitiationRequest(_Loose):
+    """``AuthorizationInitiationRequest``; ``null`` counts as absent."""
+
+    auth_requirement: AuthRequirementBody
+    user_id: str = Field(min_length=1)
+    next_uri: str | None = None
+
+    def to_contract(self) -> StartAuthorization:
+        need = self.auth_requirement
+        scopes = need.oauth2.scopes if need.oauth2 and need.oauth2.scopes else []
+        return StartAuthorization(
+            user_id=self.user_id,
+            next_uri=self.next_uri,
+            requirement=AuthRequirement(
+                id=need.id,
+                provider_id=need.provider_id,
+                provider_type=need.provider_type or "oauth2",
+                scopes=scopes,
+            ),
+        )
+
+
+class ConfirmUserRequest(_Loose):
+    flow_id: str = Field(min_length=1)
+    user_id: str = Field(min_length=1)
+
+
+def authorization_body(auth: Authorization) -> dict[str, Any]:
+    """Arcade's ``AuthorizationResponse``, plus ``authorization_url`` for the pages that read that name."""
+    body = auth.model_dump(mode="json", exclude_none=True)
+    if auth.url:
+        body["authorization_url"] = auth.url
+    return body
+
+
+@router.post("/v1/auth/authorize")
+async def authorize(body: AuthorizationInitiationRequest, client: Rpc) -> dict[str, Any]:
+    """Start an authorization, or answer ``completed`` with the token when the user already holds one."""
+    auth = await client.call(subjects.AUTH_START, body.to_contract(), Authorization)
+    return authorization_body(auth)
+
+
+@router.get("/v1/auth/status")
+async def status(
+    request: Request,
+    client: Rpc,
+    id: Annotated[str, Query(min_length=1)],
+    wait: Annotated[int | None, Query()] = None,
+) -> dict[str, Any]:
+    """The authorization now; with ``wait``, held until it completes or fails (at most 59 s)."""
+    seconds = max(0, min(wait or 0, MAX_WAIT_SECONDS))
+    lookup = GetAuthorization(authorization_id=id)
+    if seconds == 0:
+        return authorization_body(await client.call(subjects.AUTH_STATUS, lookup, Authorization))
+    waiters: CompletionWaiters = request.app.state.waiters
+    deadline = time.monotonic() + seconds
+    # Interest first, then the stored status: an event landing in between still wakes us.
+    future = waiters.register(id)
+    try:
+        auth = await client.call(subjects.AUTH_STATUS, lookup, Authorization)
+    except BaseException:
+        waiters.discard(id, future)
+        raise
+    if auth.status in ("completed", "failed"):
+        waiters.discard(id, future)
+        return authorization_body(auth)
+    await waiters.wait(id, future, max(0.0, deadline - time.monotonic()))
+    # Read again whether woken or timed out: a missed event must not hide a finished flow.
+    return authorization_body(await client.call(subjects.AUTH_STATUS, lookup, Authorization))
+
+
+@router.post("/v1/auth/confirm_user")
+async def confirm_user(body: ConfirmUserRequest, client: Rpc) -> dict[str, Any]:
+    """The app's verifier reports who is signed in; a different user fails the flow (``user_mismatch``)."""
+    request = ConfirmUser(flow_id=body.flow_id, user_id=body.user_id)
+    result = await client.call(subjects.AUTH_CONFIRM_USER, request, ConfirmUserResult)
+    return result.model_dump(mode="json", exclude_none=True)

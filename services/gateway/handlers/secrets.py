@@ -1,0 +1,50 @@
+"""Tool secrets admin (arcade-api §7.2): list, upsert by key (POST and PUT), delete by id.
+
+Values never come back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Response
+from pydantic import BaseModel, ConfigDict
+
+from services.gateway.domain import clamp_page, offset_page
+from services.gateway.handlers.deps import require_api_key
+from services.gateway.handlers.tools import Rpc, build
+from shared import subjects
+from shared.contracts.common import Page, PageQuery
+from shared.contracts.execution import Document, SecretRef, SecretWrite
+
+router = APIRouter(prefix="/v1/admin/secrets", tags=["secrets"], dependencies=[Depends(require_api_key)])
+
+
+class SecretUpsertRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    value: str
+    description: str | None = None
+
+
+@router.get("")
+async def list_secrets(client: Rpc, limit: int | None = None, offset: int | None = None) -> dict[str, Any]:
+    """One page of secrets' metadata (the SDKs send no paging parameters: the first 100)."""
+    off, lim = clamp_page(offset, limit or 100)
+    page = await client.call(subjects.SECRETS_LIST, PageQuery(offset=off, limit=lim), Page)
+    return offset_page(page.items, page.total_count, off, lim)
+
+
+@router.post("/{secret_key}")
+@router.put("/{secret_key}")
+async def upsert_secret(client: Rpc, secret_key: str, body: SecretUpsertRequest) -> dict[str, Any]:
+    """Create or replace a secret (arcadejs and the spec POST; the Arcade CLI PUTs)."""
+    write = build(SecretWrite, key=secret_key, value=body.value, description=body.description)
+    return (await client.call(subjects.SECRETS_UPSERT, write, Document)).body
+
+
+@router.delete("/{secret_id}", status_code=204)
+async def delete_secret(client: Rpc, secret_id: str) -> Response:
+    """Delete a secret by its id (not its key)."""
+    await client.call_raw(subjects.SECRETS_DELETE, build(SecretRef, id=secret_id))
+    return Response(status_code=204)

@@ -1,0 +1,177 @@
+"""Tool routes (arcade-api §4): list, get, formatted, authorize, execute; the executor answers over NATS."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from services.gateway.domain import clamp_page, offset_page
+from services.gateway.errors import error_response
+from services.gateway.handlers.deps import require_api_key, rpc
+from shared import subjects
+from shared.contracts.common import Page
+from shared.contracts.execution import (
+    AuthorizeTool,
+    Document,
+    ExecuteTool,
+    ExecutionReply,
+    GetTool,
+    ListTools,
+)
+from shared.errors import BadRequest, ValetkeyError
+from shared.messaging import RpcClient
+from shared.settings import Settings
+
+router = APIRouter(tags=["tools"], dependencies=[Depends(require_api_key)])
+
+Rpc = Annotated[RpcClient, Depends(rpc)]
+# Arrays arrive comma-joined from the SDKs (arcade-api §1.4), or repeated from other callers.
+Formats = Annotated[list[str] | None, Query()]
+
+C = TypeVar("C", bound=BaseModel)
+# Above the longest tool timeout, below nothing: a tool may run that long before it answers.
+EXECUTE_MARGIN_SECONDS = 5.0
+
+
+def build(model: type[C], **fields: Any) -> C:
+    """A contract from request values; ``None`` means absent (arcade-api §1.4); bad values are a 400."""
+    try:
+        return model.model_validate({k: v for k, v in fields.items() if v is not None})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise BadRequest(f"failed to validate request: {where}: {first['msg']}") from exc
+
+
+def formats(values: list[str] | None) -> list[str]:
+    """``include_format`` as clients send it: comma-joined (§1.4), or repeated."""
+    return [part for value in values or [] for part in value.split(",") if part.strip()]
+
+
+class AuthorizeToolRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    tool_name: str
+    tool_version: str | None = None
+    user_id: str | None = None
+    next_uri: str | None = None
+
+
+class ExecuteToolRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    tool_name: str
+    input: dict[str, Any] | None = None
+    user_id: str | None = None
+    tool_version: str | None = None
+    include_error_stacktrace: bool | None = None
+    run_at: str | None = None
+    webhook: bool | None = None
+
+
+async def _list(client: RpcClient, query: ListTools) -> dict[str, Any]:
+    page = await client.call(subjects.TOOLS_LIST, query, Page)
+    return offset_page(page.items, page.total_count, query.offset, query.limit)
+
+
+@router.get("/v1/tools")
+async def list_tools(
+    client: Rpc,
+    toolkit: str | None = None,
+    limit: int | None = None,
+    offset: int | None = None,
+    include_format: Formats = None,
+    user_id: str | None = None,
+    include_all_versions: bool = False,
+) -> dict[str, Any]:
+    """One page of tool definitions."""
+    off, lim = clamp_page(offset, limit)
+    query = build(
+        ListTools,
+        toolkit=toolkit,
+        offset=off,
+        limit=lim,
+        include_format=formats(include_format),
+        user_id=user_id,
+        include_all_versions=include_all_versions,
+    )
+    return await _list(client, query)
+
+
+@router.get("/v1/tools/{name}")
+async def get_tool(
+    client: Rpc, name: str, include_format: Formats = None, user_id: str | None = None
+) -> dict[str, Any]:
+    """One tool definition; the name in any of §4.4's forms."""
+    query = build(GetTool, name=name, include_format=formats(include_format), user_id=user_id)
+    return (await client.call(subjects.TOOLS_GET, query, Document)).body
+
+
+@router.get("/v1/formatted_tools")
+async def list_formatted_tools(
+    client: Rpc,
+    format: str = "openai",
+    toolkit: str | None = None,
+    limit: int | None = None,
+    offset: int | None = None,
+    user_id: str | None = None,
+    include_all_versions: bool = False,
+) -> dict[str, Any]:
+    """One page of tools in an LLM's function format (OpenAI unless ``format`` says otherwise)."""
+    off, lim = clamp_page(offset, limit)
+    query = build(
+        ListTools,
+        toolkit=toolkit,
+        offset=off,
+        limit=lim,
+        format=format,
+        user_id=user_id,
+        include_all_versions=include_all_versions,
+    )
+    return await _list(client, query)
+
+
+@router.get("/v1/formatted_tools/{name}")
+async def get_formatted_tool(
+    client: Rpc, name: str, format: str = "openai", user_id: str | None = None
+) -> dict[str, Any]:
+    """One tool in an LLM's function format."""
+    query = build(GetTool, name=name, format=format, user_id=user_id)
+    return (await client.call(subjects.TOOLS_GET, query, Document)).body
+
+
+@router.post("/v1/tools/authorize")
+async def authorize_tool(client: Rpc, body: AuthorizeToolRequest) -> dict[str, Any]:
+    """Start or confirm a tool's authorization (``completed`` when the user holds a covering token)."""
+    if not body.user_id:
+        raise BadRequest("user_id is required")
+    request = build(AuthorizeTool, **body.model_dump())
+    result: dict[str, Any] = await client.call_raw(subjects.TOOLS_AUTHORIZE, request)
+    if result.get("url"):
+        result["authorization_url"] = result["url"]  # some seed pages read this name (arcade-api §13)
+    return result
+
+
+@router.post("/v1/tools/execute")
+async def execute_tool(client: Rpc, request: Request, body: ExecuteToolRequest) -> JSONResponse:
+    """Run a tool; the status is the executor's (200, or 403 for an unmet requirement)."""
+    command = build(ExecuteTool, **body.model_dump())
+    try:
+        raw = await client.call_raw(subjects.TOOLS_EXECUTE, command, timeout=_execute_timeout(request))
+    except ValetkeyError as exc:
+        # The tool may have run before the error: a client retry could run it twice.
+        response = error_response(exc)
+        response.headers["x-should-retry"] = "false"
+        return response
+    reply = ExecutionReply.model_validate(raw)
+    return JSONResponse(reply.body, status_code=reply.status_code, headers={"x-should-retry": "false"})
+
+
+def _execute_timeout(request: Request) -> float:
+    settings: Settings = request.app.state.settings
+    tools = settings.engine.tools
+    workers = [w.http.timeout * (1 + w.http.retry) for d in tools.directors for w in d.workers]
+    return max([tools.timeout_seconds, *workers]) + EXECUTE_MARGIN_SECONDS

@@ -1,0 +1,80 @@
+"""Workers API (arcade-api §6): remote arcade-serve workers, kept by the executor."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Response
+
+from services.gateway.domain import clamp_page, offset_page
+from services.gateway.handlers.deps import require_api_key
+from services.gateway.handlers.tools import Rpc, build
+from shared import subjects
+from shared.contracts.common import Page, PageQuery
+from shared.contracts.execution import Document, WorkerRef, WorkerToolsQuery, WorkerWrite
+
+router = APIRouter(prefix="/v1/workers", tags=["workers"], dependencies=[Depends(require_api_key)])
+
+# Saving a worker calls it (to check its secret) and fetches its catalog.
+WRITE_TIMEOUT_SECONDS = 30.0
+
+
+@router.get("")
+async def list_workers(client: Rpc, limit: int | None = None, offset: int | None = None) -> dict[str, Any]:
+    """One page of workers, engine.yaml's first (``binding.type: static``)."""
+    off, lim = clamp_page(offset, limit)
+    page = await client.call(subjects.WORKERS_LIST, PageQuery(offset=off, limit=lim), Page)
+    return offset_page(page.items, page.total_count, off, lim)
+
+
+@router.post("", status_code=201)
+async def create_worker(client: Rpc, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+    """Register an HTTP worker; one that refuses our secret is refused with 400."""
+    write = WorkerWrite(body=body)
+    return (await client.call(subjects.WORKERS_CREATE, write, Document, timeout=WRITE_TIMEOUT_SECONDS)).body
+
+
+@router.get("/{worker_id}")
+async def get_worker(client: Rpc, worker_id: str) -> dict[str, Any]:
+    """One worker; its secret as a ``SecretView`` without the value."""
+    return (await client.call(subjects.WORKERS_GET, build(WorkerRef, id=worker_id), Document)).body
+
+
+@router.patch("/{worker_id}")
+async def update_worker(
+    client: Rpc, worker_id: str, body: Annotated[dict[str, Any], Body()]
+) -> dict[str, Any]:
+    """Change a worker created through this API (engine.yaml's answer 409)."""
+    write = WorkerWrite(id=worker_id, body=body)
+    return (await client.call(subjects.WORKERS_UPDATE, write, Document, timeout=WRITE_TIMEOUT_SECONDS)).body
+
+
+@router.delete("/{worker_id}", status_code=204)
+async def delete_worker(client: Rpc, worker_id: str) -> Response:
+    """Remove a worker created through this API."""
+    await client.call_raw(
+        subjects.WORKERS_DELETE, build(WorkerRef, id=worker_id), timeout=WRITE_TIMEOUT_SECONDS
+    )
+    return Response(status_code=204)
+
+
+@router.get("/{worker_id}/health")
+async def worker_health(client: Rpc, worker_id: str) -> dict[str, Any]:
+    """``{id, enabled, healthy, message}``: reachable and accepting our secret."""
+    ref = build(WorkerRef, id=worker_id)
+    return (await client.call(subjects.WORKERS_HEALTH, ref, Document, timeout=WRITE_TIMEOUT_SECONDS)).body
+
+
+@router.get("/{worker_id}/tools")
+async def worker_tools(
+    client: Rpc,
+    worker_id: str,
+    limit: int | None = None,
+    offset: int | None = None,
+    user_id: str | None = None,
+) -> dict[str, Any]:
+    """One page of a worker's tools, as engine definitions."""
+    off, lim = clamp_page(offset, limit)
+    query = build(WorkerToolsQuery, id=worker_id, offset=off, limit=lim, user_id=user_id)
+    page = await client.call(subjects.WORKERS_TOOLS, query, Page)
+    return offset_page(page.items, page.total_count, off, lim)

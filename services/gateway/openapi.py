@@ -1,0 +1,121 @@
+"""The gateway's OpenAPI document: FastAPI's, corrected to say what the wire really carries.
+
+FastAPI documents a 422 with its own validation body; the gateway answers 400 in Arcade's
+``{"name", "message"}`` shape instead (errors.py), wants the API key on every route but
+health and this document, and answers 404 for unknown ids. The document is served at
+``/openapi.json`` and, as Arcade's engine does, at ``GET /v1/swagger``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+
+SWAGGER_PATH = "/v1/swagger"
+PUBLIC_PATHS = frozenset({"/v1/health", SWAGGER_PATH})
+
+DESCRIPTION = (
+    "Arcade's engine HTTP API, self-hosted: arcadepy, @arcadeai/arcadejs and agents-arcade work "
+    "unchanged with their base URL pointed here. Send the API key in `Authorization`, with or "
+    'without `Bearer`. Every error body is `{"name", "message"}`; `x-should-retry: false` '
+    "marks errors a client must not retry."
+)
+
+TAGS = [
+    {"name": "auth", "description": "Start an authorization, wait for it, confirm the user (arcade-api §3)."},
+    {"name": "tools", "description": "Tool definitions, formatted schemas, authorize and execute (§4)."},
+    {"name": "workers", "description": "Remote arcade-serve workers (§6)."},
+    {"name": "admin", "description": "Auth providers and user connections (§7.1, §7.3)."},
+    {"name": "secrets", "description": "Tool secrets; values are never returned (§7.2)."},
+    {"name": "webhooks", "description": "Signed event deliveries and their dead letters (valetkey)."},
+    {"name": "health", "description": "Liveness of the gateway and the services behind it (§5)."},
+    {"name": "meta", "description": "This document."},
+]
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "title": "Error",
+    "type": "object",
+    "required": ["name", "message"],
+    "properties": {
+        "name": {"type": "string", "description": "snake_case code, e.g. malformed_request"},
+        "message": {"type": "string"},
+    },
+}
+ERROR_REF = {"$ref": "#/components/schemas/Error"}
+
+ERRORS = {
+    "400": "malformed_request: the body or a parameter is not valid",
+    "401": "unauthorized: missing or unknown API key",
+    "404": "not_found: no such id, tool or provider",
+}
+
+JSON_OBJECT_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"type": "object", "additionalProperties": True}}},
+    }
+}
+
+
+def _error_response(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": ERROR_REF}}}
+
+
+def _fix_operation(path: str, operation: dict[str, Any]) -> None:
+    responses: dict[str, Any] = operation.setdefault("responses", {})
+    responses.pop("422", None)
+    wanted = []
+    if operation.get("parameters") or operation.get("requestBody"):
+        wanted.append("400")
+    if path not in PUBLIC_PATHS:
+        wanted.append("401")
+        operation["security"] = [{"apiKey": []}]
+    if "{" in path:
+        wanted.append("404")
+    for status in wanted:
+        responses.setdefault(status, _error_response(ERRORS[status]))
+    if "204" in responses:
+        responses["204"] = {"description": "Done; no body"}
+
+
+def arcade_document(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document with Arcade's error shape, the API-key scheme and tag descriptions."""
+    schema = get_openapi(
+        title=app.title, version=app.version, description=DESCRIPTION, routes=app.routes, tags=TAGS
+    )
+    components = schema.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    schemas["Error"] = ERROR_SCHEMA
+    components["securitySchemes"] = {
+        "apiKey": {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "The API key, as `<key>` or `Bearer <key>`.",
+        }
+    }
+    for path, operations in schema.get("paths", {}).items():
+        for operation in operations.values():
+            _fix_operation(path, operation)
+    return schema
+
+
+def install(app: FastAPI) -> None:
+    """Serve the corrected document at /openapi.json and GET /v1/swagger."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = arcade_document(app)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+    @app.get(SWAGGER_PATH, tags=["meta"], summary="This OpenAPI document")
+    async def swagger() -> JSONResponse:
+        """The engine's OpenAPI document (the same as /openapi.json)."""
+        return JSONResponse(openapi())

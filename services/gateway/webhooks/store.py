@@ -1,0 +1,264 @@
+"""Where endpoints and dead letters live: ``engine.yaml`` plus Redis, shared by every gateway replica.
+
+Endpoints from ``engine.yaml`` are read-only (change the file); endpoints made through the
+admin API live in the Redis hash ``<prefix>:webhooks:endpoints`` with their secrets
+encrypted by the engine's root keys. Each replica caches the merged list for a second, so
+an admin change reaches every replica within about a second without any extra messaging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from redis.asyncio import Redis
+
+from services.gateway.webhooks import domain
+from shared.config import WebhooksConfig
+from shared.contracts.common import new_id
+from shared.crypto import Cipher
+from shared.errors import ConfigError, Conflict, NotFound
+
+CACHE_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One webhook endpoint, with its live signing keys (never serialised to a client)."""
+
+    id: str
+    url: str
+    events: list[str]
+    enabled: bool
+    source: str  # "config" or "api"
+    keys: tuple[bytes, ...] = field(repr=False)
+    description: str = ""
+    created_at: float | None = None
+    updated_at: float | None = None
+
+    def public(self) -> dict[str, Any]:
+        """The API view: everything but the secrets."""
+        return {
+            "id": self.id,
+            "url": self.url,
+            "events": self.events,
+            "enabled": self.enabled,
+            "source": self.source,
+            "description": self.description,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+def config_endpoints(config: WebhooksConfig) -> list[Endpoint]:
+    """Endpoints declared in ``engine.yaml``; each needs a ``whsec_`` secret.
+
+    Raises:
+        ConfigError: A missing or malformed secret, an unusable URL or an unknown event type.
+    """
+    endpoints = []
+    for index, entry in enumerate(config.endpoints):
+        where = f"webhooks.endpoints[{index}]"
+        secret = entry.secret.get_secret_value() if entry.secret else ""
+        try:
+            domain.parse_target(entry.url)
+            events = domain.check_event_types(entry.events)
+            key = domain.secret_key(secret)
+        except Exception as exc:
+            raise ConfigError(str(exc), key=where) from exc
+        endpoints.append(Endpoint(entry.id, entry.url, events, entry.enabled, "config", (key,)))
+    return endpoints
+
+
+class EndpointStore:
+    """Config endpoints plus API endpoints in Redis, with a short per-replica cache.
+
+    Args:
+        redis: The gateway's Redis client.
+        cipher: Encrypts secrets at rest (bound to the endpoint id).
+        config: The ``webhooks`` section of ``engine.yaml``.
+        prefix: The deployment's Redis key prefix.
+        clock: Seconds since the epoch (injectable for tests).
+    """
+
+    def __init__(
+        self,
+        redis: Redis,
+        cipher: Cipher,
+        config: WebhooksConfig,
+        *,
+        prefix: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._redis = redis
+        self._cipher = cipher
+        self._grace = config.secret_rotation_grace_seconds
+        self._fixed = {e.id: e for e in config_endpoints(config)}
+        self._clock = clock
+        self.key = f"{prefix}:webhooks:endpoints"
+        self._cache: tuple[float, dict[str, Endpoint]] | None = None
+        self._reloading = asyncio.Lock()
+
+    async def all(self) -> list[Endpoint]:
+        """Every endpoint: config ones first, then API ones by creation time."""
+        if not self._fresh():
+            # One reload at a time: a burst of events must not become a burst of Redis reads.
+            async with self._reloading:
+                if not self._fresh():
+                    self._cache = (time.monotonic(), await self._load())
+        assert self._cache is not None
+        return list(self._cache[1].values())
+
+    def _fresh(self) -> bool:
+        return self._cache is not None and time.monotonic() - self._cache[0] <= CACHE_SECONDS
+
+    async def get(self, endpoint_id: str) -> Endpoint | None:
+        return next((e for e in await self.all() if e.id == endpoint_id), None)
+
+    async def require(self, endpoint_id: str) -> Endpoint:
+        """Raises NotFound for an unknown id."""
+        endpoint = await self.get(endpoint_id)
+        if endpoint is None:
+            raise NotFound(f"webhook endpoint {endpoint_id} not found")
+        return endpoint
+
+    async def create(
+        self, url: str, events: list[str], enabled: bool, description: str
+    ) -> tuple[Endpoint, str]:
+        """Store a new endpoint; returns it with its secret (shown to the caller once)."""
+        now = self._clock()
+        endpoint_id = new_id("whe")
+        secret = domain.new_secret()
+        record = {
+            "id": endpoint_id,
+            "url": url,
+            "events": domain.check_event_types(events),
+            "enabled": enabled,
+            "description": description,
+            "created_at": now,
+            "updated_at": now,
+            "secret": self._seal(endpoint_id, secret),
+        }
+        await self._write(record)
+        return self._endpoint(record), secret
+
+    async def update(self, endpoint_id: str, changes: dict[str, Any]) -> Endpoint:
+        """Apply ``changes`` (url, events, enabled, description) to an API endpoint."""
+        record = await self._record(endpoint_id)
+        if "events" in changes:
+            changes["events"] = domain.check_event_types(changes["events"])
+        record.update(changes, updated_at=self._clock())
+        await self._write(record)
+        return self._endpoint(record)
+
+    async def rotate(self, endpoint_id: str) -> tuple[Endpoint, str]:
+        """A new secret; the old one keeps signing too during the grace period."""
+        record = await self._record(endpoint_id)
+        secret = domain.new_secret()
+        now = self._clock()
+        record.update(
+            previous_secret=record["secret"],
+            previous_until=now + self._grace,
+            secret=self._seal(endpoint_id, secret),
+            updated_at=now,
+        )
+        await self._write(record)
+        return self._endpoint(record), secret
+
+    async def delete(self, endpoint_id: str) -> None:
+        await self._record(endpoint_id)
+        await self._redis.hdel(self.key, endpoint_id)
+        self._cache = None
+
+    # --- internals --------------------------------------------------------------------
+
+    async def _load(self) -> dict[str, Endpoint]:
+        raw = await self._redis.hgetall(self.key)
+        stored = sorted((json.loads(v) for v in raw.values()), key=lambda r: r.get("created_at", 0))
+        merged = dict(self._fixed)
+        merged.update({r["id"]: self._endpoint(r) for r in stored if r["id"] not in self._fixed})
+        return merged
+
+    async def _record(self, endpoint_id: str) -> dict[str, Any]:
+        if endpoint_id in self._fixed:
+            raise Conflict(f"webhook endpoint {endpoint_id} is defined in engine.yaml; change it there")
+        raw = await self._redis.hget(self.key, endpoint_id)
+        if raw is None:
+            raise NotFound(f"webhook endpoint {endpoint_id} not found")
+        record: dict[str, Any] = json.loads(raw)
+        return record
+
+    async def _write(self, record: dict[str, Any]) -> None:
+        await self._redis.hset(self.key, record["id"], json.dumps(record))
+        self._cache = None
+
+    def _seal(self, endpoint_id: str, secret: str) -> str:
+        return self._cipher.encrypt(secret.encode(), aad=_aad(endpoint_id))
+
+    def _key(self, endpoint_id: str, sealed: str) -> bytes:
+        return domain.secret_key(self._cipher.decrypt(sealed, aad=_aad(endpoint_id)).decode())
+
+    def _endpoint(self, record: dict[str, Any]) -> Endpoint:
+        keys = [self._key(record["id"], record["secret"])]
+        if record.get("previous_secret") and record.get("previous_until", 0) > self._clock():
+            keys.append(self._key(record["id"], record["previous_secret"]))
+        fields = {k: record[k] for k in ("id", "url", "events", "enabled", "description")}
+        endpoint = Endpoint(**fields, source="api", keys=tuple(keys))
+        return replace(endpoint, created_at=record.get("created_at"), updated_at=record.get("updated_at"))
+
+
+def _aad(endpoint_id: str) -> bytes:
+    return f"valetkey:webhook-secret:{endpoint_id}".encode()
+
+
+class DeadLetters:
+    """Deliveries that ran out of retries: a hash of records plus a time index for paging."""
+
+    def __init__(self, redis: Redis, *, prefix: str) -> None:
+        self._redis = redis
+        self.key = f"{prefix}:webhooks:dead"
+        self.index = f"{prefix}:webhooks:dead:by_time"
+
+    async def add(self, record: dict[str, Any]) -> None:
+        """Idempotent: a redelivered failure overwrites its own record."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.key, record["id"], json.dumps(record))
+            pipe.zadd(self.index, {record["id"]: record["dead_at"]})
+            await pipe.execute()
+
+    async def page(
+        self, offset: int, limit: int, endpoint_id: str | None
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Newest first; filtered by endpoint when asked."""
+        if endpoint_id is None:
+            total = int(await self._redis.zcard(self.index))
+            ids = await self._redis.zrevrange(self.index, offset, offset + limit - 1)
+            return await self._many(ids), total
+        matching = [r for r in await self.all() if r["endpoint_id"] == endpoint_id]
+        return matching[offset : offset + limit], len(matching)
+
+    async def all(self) -> list[dict[str, Any]]:
+        return await self._many(await self._redis.zrevrange(self.index, 0, -1))
+
+    async def get(self, dead_id: str) -> dict[str, Any]:
+        raw = await self._redis.hget(self.key, dead_id)
+        if raw is None:
+            raise NotFound(f"dead letter {dead_id} not found")
+        record: dict[str, Any] = json.loads(raw)
+        return record
+
+    async def remove(self, dead_id: str) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hdel(self.key, dead_id)
+            pipe.zrem(self.index, dead_id)
+            await pipe.execute()
+
+    async def _many(self, ids: list[Any]) -> list[dict[str, Any]]:
+        if not ids:
+            return []
+        values = await self._redis.hmget(self.key, ids)
+        return [json.loads(v) for v in values if v is not None]
