@@ -1,0 +1,176 @@
+"""The whole engine as real processes (the four services), for end-to-end tests.
+
+Each service runs as ``python -m services.<name>`` with a test ``engine.yaml``, its own
+log file, and the NATS/Redis URLs of the test servers, exactly as ``valetkey up`` runs it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from shared import subjects
+from shared.launcher import embedded
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def base_config(port: int, root_key: str) -> dict[str, Any]:
+    """A minimal valid config; tests add providers, toolkits and workers to it."""
+    return {
+        "api": {
+            "development": False,
+            "host": "127.0.0.1",
+            "port": port,
+            "public_url": f"http://127.0.0.1:{port}",
+        },
+        "security": {"root_keys": [{"id": "k1", "value": root_key, "default": True}]},
+        "auth": {"providers": [], "verification": {"mode": "unsafe_skip"}},
+        "tools": {"toolkits": [], "directors": []},
+    }
+
+
+@dataclass
+class Engine:
+    home: Path
+    config: dict[str, Any]
+    env: dict[str, str]
+    api_key: str
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def port(self) -> int:
+        return int(self.config["api"]["port"])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def redirect_uri(self) -> str:
+        return f"{self.base_url}/oauth/callback"
+
+    def log_path(self, service: str) -> Path:
+        return self.home / "logs" / f"{service}.log"
+
+    def write_config(self) -> None:
+        (self.home / "engine.yaml").write_text(yaml.safe_dump(self.config, sort_keys=False))
+
+    def start_service(self, service: str) -> None:
+        self.log_path(service).parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path(service).open("ab") as log:
+            self.procs[service] = subprocess.Popen(
+                [sys.executable, "-m", f"services.{service}"],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def stop_service(self, service: str, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
+        proc = self.procs.pop(service)
+        if proc.poll() is None:
+            proc.send_signal(sig)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        return int(proc.returncode)
+
+    def restart_service(self, service: str) -> None:
+        self.stop_service(service)
+        self.start_service(service)
+        self.wait_healthy()
+
+    def start(self) -> None:
+        self.write_config()
+        for service in subjects.SERVICES:
+            self.start_service(service)
+        self.wait_healthy()
+
+    def stop(self) -> None:
+        for service in list(self.procs):
+            self.stop_service(service)
+
+    def health(self) -> httpx.Response:
+        return httpx.get(f"{self.base_url}/v1/health", headers=self.headers, timeout=5)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+    def wait_healthy(self, timeout: float = 45) -> None:
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        while time.monotonic() < deadline:
+            for name, proc in self.procs.items():
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{name} exited ({proc.returncode}):\n{self.tail(name)}")
+            try:
+                response = self.health()
+                if response.status_code == 200:
+                    return
+                last = response.text
+            except httpx.HTTPError as exc:
+                last = repr(exc)
+            time.sleep(0.2)
+        raise RuntimeError(
+            f"engine not healthy within {timeout}s: {last}\n" + "\n".join(self.tail(s) for s in self.procs)
+        )
+
+    def tail(self, service: str, lines: int = 40) -> str:
+        path = self.log_path(service)
+        text = path.read_text(errors="replace").splitlines()[-lines:] if path.exists() else []
+        return f"--- {service} ---\n" + "\n".join(text)
+
+    def all_logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in (self.home / "logs").glob("*.log"))
+
+
+def make_engine(
+    home: Path,
+    *,
+    nats_url: str,
+    redis_url: str,
+    config: dict[str, Any] | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> Engine:
+    home.mkdir(parents=True, exist_ok=True)
+    api_key = f"vk_test_{secrets.token_urlsafe(12)}"
+    cfg = config or base_config(embedded.free_port(), secrets.token_urlsafe(32))
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("VALETKEY_")},
+        "VALETKEY_CONFIG": str(home / "engine.yaml"),
+        "VALETKEY_API_KEY": api_key,
+        "VALETKEY_KEY_PREFIX": f"vk{secrets.token_hex(3)}",
+        "VALETKEY_LOG_JSON": "true",
+        "VALETKEY_LOG_LEVEL": "DEBUG",
+        "NATS_URL": nats_url,
+        "REDIS_URL": redis_url,
+        "PYTHONUNBUFFERED": "1",
+        **(extra_env or {}),
+    }
+    return Engine(home=home, config=cfg, env=env, api_key=api_key)
+
+
+@contextmanager
+def running_engine(home: Path, **kwargs: Any) -> Iterator[Engine]:
+    engine = make_engine(home, **kwargs)
+    try:
+        engine.start()
+        yield engine
+    finally:
+        engine.stop()
