@@ -1,0 +1,134 @@
+"""In-memory stand-ins for the authorizer's ports; they record what happened."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from services.authorizer.domain import FlowRecord, state_digest
+from services.authorizer.flows import Flows
+from services.authorizer.ports import StateClaim
+from services.authorizer.settings import AuthorizerSettings
+from shared.errors import NotFound
+from shared.providers.catalog import resolve
+from shared.providers.models import Provider, TokenGrant
+from shared.tokens import StoredToken
+from tests.unit.providers.provider_testkit import hooli_entry
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2025, 1, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(milliseconds=1)
+        return self.now
+
+
+class MemoryFlowStore:
+    def __init__(self) -> None:
+        self.records: dict[str, FlowRecord] = {}
+        self.states: dict[str, StateClaim] = {}
+        self.refs: dict[str, str] = {}
+        self.flows: dict[str, str] = {}
+        self.events: list = []
+
+    async def create(self, record, *, state, ttl_seconds):
+        self.records[record.id] = record
+        self.states[state_digest(state)] = StateClaim(record.id, record.provider_id)
+        self.refs[state_digest(state)] = record.id
+
+    async def get(self, authorization_id):
+        return self.records.get(authorization_id)
+
+    async def save(self, record, *, events=()):
+        self.records[record.id] = record
+        self.events.extend(events)
+
+    async def consume_state(self, state):
+        return self.states.pop(state_digest(state), None)
+
+    async def state_owner(self, state):
+        return self.refs.get(state_digest(state))
+
+    async def hold_for_verification(self, record, *, ttl_seconds):
+        self.records[record.id] = record
+        self.flows[record.flow_id] = record.id
+
+    async def take_flow(self, flow_id):
+        return self.flows.pop(flow_id, None)
+
+    async def peek_flow(self, flow_id):
+        return self.flows.get(flow_id)
+
+
+class FakeProviderClient:
+    def __init__(self) -> None:
+        self.exchanged: list[str] = []
+        self.error: Exception | None = None
+
+    async def exchange(self, provider, *, code, redirect_uri, code_verifier):
+        self.exchanged.append(code)
+        if self.error:
+            raise self.error
+        return TokenGrant(access_token=f"token-for-{code}", scopes=None)
+
+    async def user_info(self, provider, access_token):
+        return {"sub": "someone"}
+
+
+class MemoryTokens:
+    def __init__(self) -> None:
+        self.tokens: dict[tuple[str, str], StoredToken] = {}
+        self.events: list = []
+
+    async def get(self, user_id, provider_id):
+        return self.tokens.get((user_id, provider_id))
+
+    async def put(self, user_id, provider_id, token, *, provider_type="oauth2", events=None):
+        self.tokens[(user_id, provider_id)] = token
+        self.events.extend(events or [])
+
+
+class OneProvider:
+    def __init__(self, provider: Provider) -> None:
+        self.provider = provider
+
+    async def get(self, provider_id):
+        return self.provider if provider_id == self.provider.id else None
+
+    async def find(self, *, id, provider_type):
+        if (id or provider_type) != self.provider.id:
+            raise NotFound("no such provider")
+        return self.provider
+
+
+class Wakes:
+    def __init__(self) -> None:
+        self.count = 0
+
+    def wake(self) -> None:
+        self.count += 1
+
+
+def make_flows(verification="unsafe_skip") -> Flows:
+    tokens = MemoryTokens()
+
+    async def fresh(*, user_id, provider_id):
+        return tokens.tokens.get((user_id, provider_id))
+
+    return Flows(
+        settings=AuthorizerSettings(
+            public_url="http://gw",
+            redirect_uri="http://gw/oauth/callback",
+            state_ttl_seconds=600,
+            verification=verification,
+            verifier_url=None,
+        ),
+        providers=OneProvider(resolve(hooli_entry())),
+        tokens=tokens,
+        fresh=fresh,
+        store=MemoryFlowStore(),
+        client=FakeProviderClient(),
+        notifier=Wakes(),
+        clock=Clock(),
+    )

@@ -1,0 +1,27 @@
+"""API keys and offset pages, as the clients expect them."""
+
+import pytest
+
+from services.gateway.domain import ApiKeys, clamp_page, offset_page
+from shared.errors import Unauthorized
+
+
+class TestApiKeys:
+    @pytest.mark.parametrize("header", ["Bearer vk_1", "bearer vk_1", "vk_1", "  Bearer   vk_1 "])
+    def test_a_known_key_is_accepted_with_or_without_bearer(self, header):
+        ApiKeys(["vk_1"]).check(header)
+
+    @pytest.mark.parametrize("header", [None, "", "Bearer", "Bearer vk_2", "vk_10"])
+    def test_missing_or_unknown_keys_are_refused(self, header):
+        with pytest.raises(Unauthorized):
+            ApiKeys(["vk_1"]).check(header)
+
+
+class TestPages:
+    def test_limits_default_to_25_and_are_clamped_to_100(self):
+        assert clamp_page(None, None) == (0, 25)
+        assert clamp_page(-3, 1000) == (0, 100)
+
+    def test_the_envelope_always_carries_offset_and_total_count(self):
+        page = offset_page([1, 2], 7, 4, 2)
+        assert page == {"items": [1, 2], "limit": 2, "offset": 4, "page_count": 2, "total_count": 7}

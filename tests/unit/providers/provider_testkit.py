@@ -1,0 +1,54 @@
+"""Helpers for the provider tests: a custom provider shaped like Arcade's OAuth 2.0 docs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.providers.catalog import resolve
+from shared.providers.models import Provider
+
+NOW = datetime(2025, 1, 1, tzinfo=UTC)
+REDIRECT = "http://localhost:9099/oauth/callback"
+
+
+def hooli_entry(**oauth2_overrides: Any) -> dict[str, Any]:
+    """The custom provider from Arcade's OAuth 2.0 page, with optional oauth2 overrides."""
+    oauth2: dict[str, Any] = {
+        "authorize_request": {
+            "endpoint": "https://hooli.example/oauth/authorize",
+            "params": {
+                "response_type": "code",
+                "client_id": "{{client_id}}",
+                "redirect_uri": "{{redirect_uri}}",
+                "scope": "{{scopes}} {{existing_scopes}}",
+            },
+        },
+        "token_request": {
+            "endpoint": "https://hooli.example/oauth/token",
+            "params": {
+                "grant_type": "authorization_code",
+                "redirect_uri": "{{redirect_uri}}",
+                "client_id": "{{client_id}}",
+                "client_secret": "{{client_secret}}",
+            },
+        },
+    }
+    oauth2.update(oauth2_overrides)
+    return {
+        "id": "hooli",
+        "type": "oauth2",
+        "description": "Hooli OAuth 2.0 provider",
+        "enabled": True,
+        "client_id": "hooli-id",
+        "client_secret": "hooli-secret",
+        "oauth2": oauth2,
+    }
+
+
+def hooli(**oauth2_overrides: Any) -> Provider:
+    return resolve(hooli_entry(**oauth2_overrides))
+
+
+def builtin(provider_id: str, **extra: Any) -> Provider:
+    return resolve({"provider_id": provider_id, "client_id": "cid", "client_secret": "csecret", **extra})

@@ -1,0 +1,40 @@
+"""Secrets never reach a log line."""
+
+import json
+import logging
+
+import structlog
+
+from shared.logging import MASK, configure_logging, redact
+
+
+class TestRedact:
+    def test_values_under_secret_keys_are_masked_at_any_depth(self):
+        event = {
+            "payload": {"access_token": "at-1", "nested": [{"refresh_token": "rt-1"}], "client_secret": "cs"}
+        }
+        assert json.dumps(redact(event)).count(MASK) == 3
+        assert "at-1" not in json.dumps(redact(event))
+
+    def test_codes_verifiers_and_states_are_masked(self):
+        cleaned = redact({"code": "abc", "code_verifier": "v", "state": "s", "status_code": 200})
+        assert cleaned == {"code": MASK, "code_verifier": MASK, "state": MASK, "status_code": 200}
+
+    def test_bearer_values_inside_strings_are_scrubbed(self):
+        assert redact({"header": "Bearer gho_abcdef.123"})["header"] == f"Bearer {MASK}"
+
+    def test_secrets_in_urls_are_scrubbed(self):
+        url = "http://x/oauth/callback?code=SPLX&state=STATE1&other=keep"
+        cleaned = redact({"url": url})["url"]
+        assert "SPLX" not in cleaned and "STATE1" not in cleaned and "other=keep" in cleaned
+
+
+class TestConfiguredLogging:
+    def test_standard_library_and_structlog_lines_are_redacted_json(self, capsys):
+        configure_logging(service="test", json_output=True)
+        structlog.get_logger("t").info("token.stored", access_token="tok-structlog")
+        logging.getLogger("lib").warning("calling https://p/token?refresh_token=tok-stdlib")
+        err = capsys.readouterr().err
+        assert "tok-structlog" not in err and "tok-stdlib" not in err
+        lines = [json.loads(line) for line in err.strip().splitlines()]
+        assert {line["service"] for line in lines} == {"test"}

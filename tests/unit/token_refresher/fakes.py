@@ -1,0 +1,224 @@
+"""In-memory stand-ins for the refresher's ports, and a provider pointing nowhere real."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from services.token_refresher.ports import Claim
+from services.token_refresher.refresher import Refresher
+from services.token_refresher.settings import RefresherSettings
+from shared.contracts.events import Event
+from shared.errors import ProviderUnavailable
+from shared.providers.catalog import resolve
+from shared.providers.http import ProviderResponse
+from shared.providers.models import Provider
+from shared.providers.oauth import HttpRequestSpec
+from shared.tokens import RefreshPolicy, StoredToken, connection_id
+from shared.tokenstore import Connection
+
+T0 = datetime(2030, 1, 1, tzinfo=UTC)
+TOKEN_URL = "https://auth.example/token"
+USERINFO_URL = "https://auth.example/me"
+
+
+def provider(*, user_info_on_refresh: bool = False, response_map: dict[str, str] | None = None) -> Provider:
+    refresh: dict[str, Any] = {
+        "endpoint": TOKEN_URL,
+        "auth_method": "client_secret_basic",
+        "params": {"grant_type": "refresh_token", "refresh_token": "{{refresh_token}}"},
+    }
+    if response_map:
+        refresh["response_map"] = response_map
+    oauth2: dict[str, Any] = {
+        "authorize_request": {
+            "endpoint": "https://auth.example/authorize",
+            "params": {"response_type": "code"},
+        },
+        "token_request": {"endpoint": TOKEN_URL},
+        "refresh_token_request": refresh,
+        "user_info_request": {
+            "endpoint": USERINFO_URL,
+            "triggers": {"on_token_grant": True, "on_token_refresh": user_info_on_refresh},
+        },
+    }
+    return resolve({"id": "acme", "client_id": "cid", "client_secret": "csecret", "oauth2": oauth2})
+
+
+def token(*, expires_in: float = -1, refresh_token: str | None = "rt-0", **kw: Any) -> StoredToken:
+    """A token that expired (or expires) ``expires_in`` seconds after T0, issued an hour earlier."""
+    return StoredToken(
+        access_token="at-0",
+        refresh_token=refresh_token,
+        issued_at=T0 - timedelta(hours=1),
+        expires_at=T0 + timedelta(seconds=expires_in),
+        scopes=["read"],
+        **kw,
+    )
+
+
+class FakeClock:
+    def __init__(self, now: datetime = T0) -> None:
+        self.current = now
+        self.mono = 0.0
+        self.slept: list[float] = []
+
+    def now(self) -> datetime:
+        return self.current
+
+    def monotonic(self) -> float:
+        return self.mono
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.mono += seconds
+        self.current += timedelta(seconds=seconds)
+        await asyncio.sleep(0)
+
+
+class FakeTokens:
+    def __init__(self, policy: RefreshPolicy) -> None:
+        self.policy = policy
+        self.tokens: dict[str, StoredToken] = {}
+        self.meta: dict[str, Connection] = {}
+        self.due: dict[str, datetime] = {}
+        self.failures: dict[str, int] = defaultdict(int)
+        self.events: list[Event] = []
+        self.puts = 0
+
+    def seed(self, user_id: str, provider_id: str, stored: StoredToken) -> str:
+        conn = connection_id(user_id, provider_id)
+        self.tokens[conn] = stored
+        self.meta[conn] = Connection(conn, user_id, provider_id, "oauth2", [], stored.status, "", "", None)
+        due = self.policy.due_at(stored)
+        if due is not None and stored.refresh_token and stored.status == "active":
+            self.due[conn] = due
+        return conn
+
+    async def get(self, user_id: str, provider_id: str) -> StoredToken | None:
+        return self.tokens.get(connection_id(user_id, provider_id))
+
+    async def connection(self, conn: str) -> Connection | None:
+        return self.meta.get(conn)
+
+    async def put(self, user_id, provider_id, stored, *, provider_type, events) -> None:
+        self.puts += 1
+        conn = self.seed(user_id, provider_id, stored)
+        if conn in self.due and stored.status != "active":
+            del self.due[conn]
+        if stored.status != "active":
+            self.due.pop(conn, None)
+        self.failures[conn] = 0
+        self.events.extend(events)
+
+    async def add_event(self, event: Event) -> None:
+        self.events.append(event)
+
+    async def reschedule(self, conn: str, at: datetime) -> None:
+        if conn in self.due:
+            self.due[conn] = at
+
+    async def unschedule(self, conn: str) -> None:
+        self.due.pop(conn, None)
+
+    async def record_failure(self, conn: str) -> int:
+        self.failures[conn] += 1
+        return self.failures[conn]
+
+    async def claim_due(self, now: datetime, lease_until: datetime, limit: int) -> list[Claim]:
+        ready = sorted((at, conn) for conn, at in self.due.items() if at <= now)[:limit]
+        for _, conn in ready:
+            self.due[conn] = lease_until
+        return [Claim(conn, at) for at, conn in ready]
+
+    async def next_due(self) -> datetime | None:
+        return min(self.due.values(), default=None)
+
+
+class FakeProviders:
+    def __init__(self, *providers: Provider) -> None:
+        self.by_id = {p.id: p for p in providers}
+
+    async def get(self, provider_id: str) -> Provider | None:
+        return self.by_id.get(provider_id)
+
+
+class FakeEndpoint:
+    """Answers from a script: each item is (status, json body, headers) or an exception to raise."""
+
+    def __init__(self) -> None:
+        self.script: list[Any] = []
+        self.sent: list[HttpRequestSpec] = []
+        self.calls = 0
+        self.gate: asyncio.Event | None = None
+
+    def then(self, status: int = 200, body: dict[str, Any] | None = None, **headers: str) -> FakeEndpoint:
+        self.script.append((status, body or {}, headers))
+        return self
+
+    def fail(self, error: Exception) -> FakeEndpoint:
+        self.script.append(error)
+        return self
+
+    async def send(self, spec: HttpRequestSpec, *, timeout: float) -> ProviderResponse:
+        self.sent.append(spec)
+        if self.gate is not None:
+            await self.gate.wait()
+        if spec.url == USERINFO_URL:
+            return ProviderResponse(
+                200, "application/json", json.dumps({"sub": "alice", "n": len(self.sent)}).encode()
+            )
+        self.calls += 1
+        step = self.script.pop(0) if self.script else (200, {"access_token": f"at-{self.calls}"}, {})
+        if isinstance(step, Exception):
+            raise step
+        status, body, headers = step
+        retry_after = float(headers["retry_after"]) if "retry_after" in headers else None
+        return ProviderResponse(status, "application/json", json.dumps(body).encode(), retry_after)
+
+
+class FakeLocks:
+    def __init__(self) -> None:
+        self.locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.taken = 0
+
+    @asynccontextmanager
+    async def hold(self, conn: str) -> AsyncIterator[bool]:
+        async with self.locks[conn]:
+            self.taken += 1
+            yield True
+
+
+def timeout_error() -> ProviderUnavailable:
+    return ProviderUnavailable("timed out calling https://auth.example/token")
+
+
+class Kit:
+    """A refresher wired to fakes."""
+
+    def __init__(self, *, settings: RefresherSettings | None = None, **provider_kw: Any) -> None:
+        self.policy = RefreshPolicy(margin_seconds=300, lifetime_fraction=0.25)
+        self.clock = FakeClock()
+        self.tokens = FakeTokens(self.policy)
+        self.provider = provider(**provider_kw)
+        self.endpoint = FakeEndpoint()
+        self.locks = FakeLocks()
+        self.settings = settings or RefresherSettings()
+        self.refresher = Refresher(
+            tokens=self.tokens,
+            providers=FakeProviders(self.provider),
+            endpoint=self.endpoint,
+            locks=self.locks,
+            clock=self.clock,
+            policy=self.policy,
+            settings=self.settings,
+            rand=lambda: 0.5,
+        )
+
+    def stored(self, user_id: str = "alice") -> StoredToken:
+        return self.tokens.tokens[connection_id(user_id, "acme")]
