@@ -1,0 +1,120 @@
+"""The token store on a real Redis-compatible server: encrypted, user-bound, durable."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shared.contracts.events import ConnectionRevoked
+from shared.crypto import Cipher, DecryptionError, RootKey
+from shared.redisio import create_redis
+from shared.tokens import RefreshPolicy, StoredToken, connection_id
+from shared.tokenstore import TokenStore
+
+pytestmark = pytest.mark.integration
+
+KEY_A = RootKey("a", "root-key-a-root-key-a-root-key-a", default=True)
+KEY_B = RootKey("b", "root-key-b-root-key-b-root-key-b", default=True)
+
+
+def token(access: str = "gho_plaintext_token", *, expires_in: int | None = 3600) -> StoredToken:
+    now = datetime.now(UTC)
+    return StoredToken(
+        access_token=access,
+        refresh_token="rt_plaintext",
+        issued_at=now,
+        expires_at=now + timedelta(seconds=expires_in) if expires_in else None,
+        scopes=["repo"],
+        user_info={"sub": "alice"},
+    )
+
+
+@pytest.fixture
+async def redis(redis_url):
+    client = create_redis(redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def prefix(request):
+    return f"t{abs(hash(request.node.nodeid)) % 10**8}"
+
+
+class TestTokenStore:
+    async def test_a_stored_token_reads_back_and_is_not_plaintext_in_redis(self, redis, prefix):
+        store = TokenStore(redis, Cipher([KEY_A]), RefreshPolicy(), prefix=prefix)
+        await store.put("alice", "github", token())
+        raw = await redis.get(f"{prefix}:token:{connection_id('alice', 'github')}")
+        assert b"gho_plaintext_token" not in raw and b"rt_plaintext" not in raw
+        assert (await store.get("alice", "github")).access_token == "gho_plaintext_token"
+
+    async def test_a_token_never_crosses_users_even_when_the_record_is_copied(self, redis, prefix):
+        store = TokenStore(redis, Cipher([KEY_A]), RefreshPolicy(), prefix=prefix)
+        await store.put("alice", "github", token())
+        await store.put("mallory", "github", token("mallory-token"))
+        alice_record = await redis.get(f"{prefix}:token:{connection_id('alice', 'github')}")
+        await redis.set(f"{prefix}:token:{connection_id('mallory', 'github')}", alice_record)
+        with pytest.raises(DecryptionError):
+            await store.get("mallory", "github")
+        assert await store.get("bob", "github") is None
+
+    async def test_records_written_under_key_a_read_after_key_b_becomes_the_default(self, redis, prefix):
+        await TokenStore(redis, Cipher([KEY_A]), RefreshPolicy(), prefix=prefix).put(
+            "alice", "github", token()
+        )
+        rotated = TokenStore(
+            redis, Cipher([RootKey("a", KEY_A.value), KEY_B]), RefreshPolicy(), prefix=prefix
+        )
+        assert (await rotated.get("alice", "github")).access_token == "gho_plaintext_token"
+        assert await rotated.reencrypt(connection_id("alice", "github")) is True
+        only_b = TokenStore(redis, Cipher([KEY_B]), RefreshPolicy(), prefix=prefix)
+        assert (await only_b.get("alice", "github")).access_token == "gho_plaintext_token"
+
+    async def test_a_new_token_keeps_the_connections_creation_time(self, redis, prefix):
+        store = TokenStore(redis, Cipher([KEY_A]), RefreshPolicy(), prefix=prefix)
+        first = await store.put("alice", "github", token("one"))
+        second = await store.put("alice", "github", token("two"))
+        assert second.created_at == first.created_at
+        assert second.updated_at >= first.updated_at
+        assert (await store.connection(first.id)).created_at == first.created_at
+
+    async def test_expiring_tokens_are_scheduled_and_never_expiring_ones_are_not(self, redis, prefix):
+        store = TokenStore(redis, Cipher([KEY_A]), RefreshPolicy(margin_seconds=300), prefix=prefix)
+        await store.put("alice", "github", token(expires_in=3600))
+        await store.put("bob", "github", token(expires_in=None))
+        due = await store.due(datetime.now(UTC) + timedelta(seconds=3600 - 299))
+        assert due == [connection_id("alice", "github")]
+
+    async def test_listing_filters_by_user_and_by_provider(self, redis, prefix):
+        store = TokenStore(redis, Cipher([KEY_A]), RefreshPolicy(), prefix=prefix)
+        for user, provider in [("alice", "github"), ("alice", "google"), ("bob", "github")]:
+            await store.put(user, provider, token())
+        by_user, total_user = await store.list_connections(user_id="alice")
+        by_provider, _ = await store.list_connections(provider_id="github")
+        assert total_user == 2 and {c.provider_id for c in by_user} == {"github", "google"}
+        assert {c.user_id for c in by_provider} == {"alice", "bob"}
+
+    async def test_deleting_a_connection_removes_token_and_queues_its_event(self, redis, prefix):
+        store = TokenStore(redis, Cipher([KEY_A]), RefreshPolicy(), prefix=prefix)
+        meta = await store.put("alice", "github", token())
+        event = ConnectionRevoked(connection_id=meta.id, user_id="alice", provider_id="github")
+        assert (await store.delete(meta.id, events=[event])).user_id == "alice"
+        assert await store.get("alice", "github") is None
+        assert [e.event_id for e in await store.outbox.pending()] == [event.event_id]
+
+
+class TestDurability:
+    async def test_a_token_written_before_a_redis_restart_decrypts_after_it(self, own_redis):
+        cipher = Cipher([KEY_A])
+        client = create_redis(own_redis.url)
+        await TokenStore(client, cipher, RefreshPolicy()).put("alice", "github", token())
+        await client.aclose()
+        own_redis.kill()  # no clean shutdown: only the append-only file can save the token
+        own_redis.start()
+        client = create_redis(own_redis.url)
+        try:
+            assert (
+                await TokenStore(client, cipher, RefreshPolicy()).get("alice", "github")
+            ).access_token == ("gho_plaintext_token")
+        finally:
+            await client.aclose()

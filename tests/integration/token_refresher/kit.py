@@ -1,0 +1,158 @@
+"""Wiring for refresher tests on real servers: replicas with real adapters, real grants from oidc-provider."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from redis.asyncio import Redis
+
+from services.token_refresher.adapters import (
+    EnabledProviders,
+    HttpxTokenEndpoint,
+    RedisLocks,
+    RedisTokens,
+    SystemClock,
+    http_client,
+)
+from services.token_refresher.refresher import Refresher
+from services.token_refresher.scheduler import Scheduler
+from services.token_refresher.settings import RefresherSettings
+from shared.crypto import Cipher, RootKey
+from shared.provider_registry import ProviderRegistry
+from shared.providers.catalog import parse_entry
+from shared.redisio import create_redis
+from shared.tokens import RefreshPolicy, StoredToken
+from shared.tokenstore import TokenStore
+from tests.support.browser import consent
+from tests.support.oauth_server import OAuthClient, OAuthServer
+
+CIPHER = Cipher([RootKey("k1", "refresher-test-root-key-0123456789abcdef", default=True)])
+POLICY = RefreshPolicy(margin_seconds=300, lifetime_fraction=0.25)
+CALLBACK = "http://127.0.0.1:9/oauth/callback"  # never requested: the scripted browser stops before it
+
+
+@dataclass
+class Replica:
+    """One refresher replica: its own Redis connection pool, HTTP client and single-flight map."""
+
+    redis: Redis
+    store: TokenStore
+    tokens: RedisTokens
+    refresher: Refresher
+    scheduler: Scheduler
+    client: httpx.AsyncClient
+
+    async def close(self) -> None:
+        await self.scheduler.stop()
+        await self.client.aclose()
+        await self.redis.aclose()
+
+
+def replica(
+    redis_url: str, prefix: str, entries: list[dict[str, Any]], settings: RefresherSettings | None = None
+) -> Replica:
+    config = settings or RefresherSettings(poll_seconds=0.2)
+    redis = create_redis(redis_url)
+    store = TokenStore(redis, CIPHER, POLICY, prefix=prefix)
+    tokens = RedisTokens(store, redis)
+    client = http_client(64)
+    clock = SystemClock()
+    refresher = Refresher(
+        tokens=tokens,
+        providers=EnabledProviders(
+            ProviderRegistry([parse_entry(e) for e in entries], redis, CIPHER, prefix=prefix)
+        ),
+        endpoint=HttpxTokenEndpoint(client),
+        locks=RedisLocks(redis, prefix=prefix, ttl=config.lock_ttl_seconds, wait=config.lock_wait_seconds),
+        clock=clock,
+        policy=POLICY,
+        settings=config,
+    )
+    return Replica(redis, store, tokens, refresher, Scheduler(tokens, refresher, clock, config), client)
+
+
+def fake_endpoint_entry(url: str, *, id: str = "fake") -> dict[str, Any]:
+    """A custom provider whose refresh goes to our local token endpoint."""
+    return {
+        "id": id,
+        "client_id": "fake-client",
+        "client_secret": "fake-secret",
+        "oauth2": {
+            "authorize_request": {
+                "endpoint": "http://127.0.0.1:9/authorize",
+                "params": {"response_type": "code"},
+            },
+            "token_request": {"endpoint": url},
+            "refresh_token_request": {
+                "endpoint": url,
+                "auth_method": "client_secret_basic",
+                "params": {"grant_type": "refresh_token", "refresh_token": "{{refresh_token}}"},
+            },
+        },
+    }
+
+
+def stored(access: str, refresh: str | None, *, expires_in: float, issued_ago: float = 3600) -> StoredToken:
+    now = datetime.now(UTC)
+    return StoredToken(
+        access_token=access,
+        refresh_token=refresh,
+        issued_at=now - timedelta(seconds=issued_ago),
+        expires_at=now + timedelta(seconds=expires_in),
+        scopes=["openid"],
+    )
+
+
+async def real_grant(
+    server: OAuthServer, client: OAuthClient, *, login: str, redirect_uri: str = CALLBACK
+) -> dict[str, Any]:
+    """Log in and consent with the scripted browser, exchange the code: a real token response."""
+    url = httpx.URL(
+        server.authorize_endpoint,
+        params={
+            "response_type": "code",
+            "client_id": client.client_id,
+            "redirect_uri": redirect_uri,
+            "scope": "openid profile email",
+            "state": "s",
+        },
+    )
+    callback = await consent(url, login=login, stop_at_prefix=redirect_uri)
+    async with httpx.AsyncClient(trust_env=False) as http:
+        response = await http.post(
+            server.token_endpoint,
+            data={
+                "grant_type": "authorization_code",
+                "code": callback.params["code"],
+                "redirect_uri": redirect_uri,
+            },
+            auth=(client.client_id, client.client_secret or ""),
+        )
+    response.raise_for_status()
+    return dict(response.json())
+
+
+def token_from(
+    grant: dict[str, Any], *, expires_in: float | None = None, issued_ago: float = 0
+) -> StoredToken:
+    """A StoredToken from a real response; ``expires_in`` overrides the recorded expiry (e.g. expired)."""
+    now = datetime.now(UTC)
+    lifetime = grant["expires_in"] if expires_in is None else expires_in
+    return StoredToken(
+        access_token=grant["access_token"],
+        refresh_token=grant.get("refresh_token"),
+        issued_at=now - timedelta(seconds=issued_ago),
+        expires_at=now + timedelta(seconds=lifetime),
+        scopes=grant.get("scope", "").split(),
+    )
+
+
+async def userinfo_status(server: OAuthServer, access_token: str) -> int:
+    async with httpx.AsyncClient(trust_env=False) as http:
+        response = await http.get(
+            server.userinfo_endpoint, headers={"Authorization": f"Bearer {access_token}"}
+        )
+    return response.status_code
