@@ -1,0 +1,382 @@
+"""OAuth 2.0 flows end to end: engine processes, a real OAuth server (oidc-provider), a scripted browser.
+
+One OAuth server and one engine (verification ``unsafe_skip``) serve the whole module;
+every test uses its own user id. Response shapes use a local token endpoint fake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from queue import Queue
+
+import httpx
+import pytest
+from arcadepy import Arcade
+from redis import Redis
+
+from shared.launcher import embedded
+from tests.support.auth_flows import approve, callback_url, deliver, new_user, start, state_key, status
+from tests.support.engine import Engine, base_config, running_engine
+from tests.support.oauth_server import OAuthClient, OAuthServer, start_oauth_server
+from tests.support.providers import oidc_provider_entry
+from tests.support.token_endpoint import ACCESS, TokenEndpoint, shape_provider
+
+pytestmark = pytest.mark.e2e
+
+SCOPES = ["openid", "profile", "read"]
+
+
+@pytest.fixture(scope="module")
+def port() -> int:
+    return embedded.free_port()
+
+
+@pytest.fixture(scope="module")
+def oauth(tmp_path_factory: pytest.TempPathFactory, port: int) -> Iterator[OAuthServer]:
+    redirect = [f"http://127.0.0.1:{port}/oauth/callback"]
+    clients = [
+        OAuthClient("basic-app", redirect, client_secret="basic-secret"),
+        OAuthClient(
+            "post-app", redirect, client_secret="post-secret", token_endpoint_auth_method="client_secret_post"
+        ),
+        OAuthClient("pkce-app", redirect, token_endpoint_auth_method="none", require_pkce=True),
+    ]
+    with start_oauth_server(tmp_path_factory.mktemp("oauth"), clients=clients) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def shapes() -> Iterator[TokenEndpoint]:
+    with TokenEndpoint() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory, nats_url, redis_url, oauth, shapes, port) -> Iterator[Engine]:
+    config = base_config(port, secrets.token_urlsafe(32))
+    config["auth"]["providers"] = [
+        oidc_provider_entry(oauth, id="basic", client_id="basic-app", client_secret="basic-secret"),
+        oidc_provider_entry(
+            oauth,
+            id="post",
+            client_id="post-app",
+            client_secret="post-secret",
+            auth_method="client_secret_post",
+        ),
+        oidc_provider_entry(
+            oauth, id="pkce", client_id="pkce-app", client_secret=None, auth_method="none", pkce=True
+        ),
+        {"provider_id": "google", "client_id": "google-client-id", "client_secret": "google-secret"},
+        shape_provider(shapes, "/form", response_content_type="application/x-www-form-urlencoded"),
+        shape_provider(
+            shapes,
+            "/nested",
+            response_map={
+                "access_token": "$.data.access_token",
+                "refresh_token": "$.data.refresh_token",
+                "expires_in": "$.data.expires_in",
+                "scope": "$.data.scope",
+            },
+        ),
+        shape_provider(shapes, "/array", response_map={"scope": "join($.scopes, ' ')"}),
+        shape_provider(shapes, "/minimal"),
+    ]
+    with running_engine(
+        tmp_path_factory.mktemp("engine"), nats_url=nats_url, redis_url=redis_url, config=config
+    ) as e:
+        yield e
+
+
+def token_requests(server: OAuthServer) -> int:
+    return server.stats().token_requests.get("authorization_code", 0)
+
+
+class TestPlainFlow:
+    async def test_consent_completes_the_authorization_and_the_browser_sees_a_success_page(self, engine):
+        user = new_user("plain")
+        pending = await start(engine, user, provider="basic", scopes=SCOPES)
+        assert pending["status"] == "pending" and pending["id"].startswith("ac_")
+        assert pending["authorization_url"] == pending["url"]
+        page = await approve(engine, pending["url"], login=user)
+        assert page.status_code == 200 and "complete" in page.text.lower()
+        assert page.headers["referrer-policy"] == "no-referrer"
+        done = (await status(engine, pending["id"])).json()
+        assert done["status"] == "completed"
+        assert done["context"]["token"]
+        assert set(done["scopes"]) >= set(SCOPES)
+        assert done["context"]["token"] not in engine.all_logs()
+
+    async def test_the_authorize_url_carries_state_and_the_registered_redirect_uri(self, engine):
+        pending = await start(engine, new_user("url"), provider="basic", scopes=SCOPES)
+        params = httpx.URL(pending["url"]).params
+        assert params["redirect_uri"] == engine.redirect_uri
+        assert len(params["state"]) >= 40
+        assert "code_challenge" not in params
+
+    async def test_user_info_is_fetched_on_grant_and_returned_in_the_context(self, engine):
+        user = new_user("info")
+        pending = await start(engine, user, provider="basic", scopes=SCOPES)
+        await approve(engine, pending["url"], login=user)
+        done = (await status(engine, pending["id"])).json()
+        assert done["context"]["user_info"]["sub"] == user
+
+    async def test_a_second_start_is_completed_at_once_with_a_token_that_works_at_the_provider(
+        self, engine, oauth
+    ):
+        user = new_user("again")
+        first = await start(engine, user, provider="basic", scopes=SCOPES)
+        await approve(engine, first["url"], login=user)
+        second = await start(engine, user, provider="basic", scopes=["openid"])
+        assert second["status"] == "completed" and "url" not in second
+        assert second["context"]["user_info"]["sub"] == user
+        me = await asyncio.to_thread(
+            httpx.get,
+            oauth.userinfo_endpoint,
+            headers={"Authorization": f"Bearer {second['context']['token']}"},
+            trust_env=False,
+        )
+        assert me.status_code == 200 and me.json()["sub"] == user
+
+    async def test_a_completed_answer_without_a_flow_can_be_looked_up_and_ends_with_the_connection(
+        self, engine
+    ):
+        """The id of an answer that needed no consent stands for the connection's current token."""
+        user = new_user("view")
+        first = await start(engine, user, provider="basic", scopes=SCOPES)
+        await approve(engine, first["url"], login=user)
+        second = await start(engine, user, provider="basic", scopes=["openid"])
+        looked_up = (await status(engine, second["id"])).json()
+        assert looked_up["status"] == "completed"
+        assert looked_up["context"]["token"] == second["context"]["token"]
+        connections = await asyncio.to_thread(
+            httpx.get,
+            f"{engine.base_url}/v1/admin/user_connections",
+            params={"user_id": user},
+            headers=engine.headers,
+        )
+        conn_id = connections.json()["items"][0]["id"]
+        revoked = await asyncio.to_thread(
+            httpx.delete, f"{engine.base_url}/v1/admin/user_connections/{conn_id}", headers=engine.headers
+        )
+        assert revoked.status_code == 204
+        gone = await status(engine, second["id"])
+        assert gone.status_code == 404
+        assert gone.json()["name"] == "not_found"
+
+    async def test_next_uri_receives_the_browser_with_a_303(self, engine):
+        user = new_user("next")
+        pending = await start(
+            engine, user, provider="basic", scopes=SCOPES, next_uri="https://app.example/done"
+        )
+        callback = await callback_url(engine, pending["url"], login=user)
+        landed = await deliver(callback, follow=False)
+        assert landed.status_code == 303
+        assert landed.headers["location"] == "https://app.example/done"
+
+
+class TestClientAuthentication:
+    async def test_pkce_sends_an_s256_challenge_and_the_exchange_succeeds_for_a_public_client(self, engine):
+        user = new_user("pkce")
+        pending = await start(engine, user, provider="pkce", scopes=SCOPES)
+        params = httpx.URL(pending["url"]).params
+        assert params["code_challenge_method"] == "S256" and len(params["code_challenge"]) == 43
+        await approve(engine, pending["url"], login=user)
+        assert (await status(engine, pending["id"])).json()["status"] == "completed"
+
+    @pytest.mark.parametrize(
+        ("provider", "method"), [("basic", "client_secret_basic"), ("post", "client_secret_post")]
+    )
+    async def test_the_configured_client_authentication_reaches_the_token_endpoint(
+        self, engine, oauth, provider, method
+    ):
+        user = new_user(provider)
+        before = oauth.stats().token_auth_methods.get(method, 0)
+        pending = await start(engine, user, provider=provider, scopes=SCOPES)
+        await approve(engine, pending["url"], login=user)
+        assert (await status(engine, pending["id"])).json()["status"] == "completed"
+        assert oauth.stats().token_auth_methods.get(method, 0) == before + 1
+
+
+class TestIncrementalScopes:
+    async def test_more_scopes_start_a_flow_for_the_union_and_the_union_is_stored(self, engine):
+        user = new_user("incr")
+        first = await start(engine, user, provider="basic", scopes=["openid", "read"])
+        await approve(engine, first["url"], login=user)
+        second = await start(engine, user, provider="basic", scopes=["write"])
+        assert second["status"] == "pending"
+        assert set(httpx.URL(second["url"]).params["scope"].split()) == {"openid", "read", "write"}
+        await approve(engine, second["url"], login=user)
+        done = (await status(engine, second["id"])).json()
+        assert set(done["scopes"]) == {"openid", "read", "write"}
+        third = await start(engine, user, provider="basic", scopes=["read", "write"])
+        assert third["status"] == "completed"
+
+
+class TestFailures:
+    async def test_access_denied_fails_the_authorization_and_shows_a_failure_page(self, engine, oauth):
+        user = new_user("deny")
+        before = token_requests(oauth)
+        pending = await start(engine, user, provider="basic", scopes=SCOPES)
+        page = await approve(engine, pending["url"], login=user, approve=False)
+        assert page.status_code == 400 and "denied" in page.text.lower()
+        failed = (await status(engine, pending["id"])).json()
+        assert failed["status"] == "failed" and failed["failure_reason"] == "access_denied"
+        assert token_requests(oauth) == before
+
+    async def test_a_replayed_callback_fails_without_a_second_code_exchange(self, engine, oauth):
+        user = new_user("replay")
+        pending = await start(engine, user, provider="basic", scopes=SCOPES)
+        callback = await callback_url(engine, pending["url"], login=user)
+        before = token_requests(oauth)
+        assert (await deliver(callback)).status_code == 200
+        replay = await deliver(callback)
+        assert replay.status_code == 400 and "already used" in replay.text
+        assert callback.params["code"] not in replay.text
+        assert token_requests(oauth) == before + 1
+        logs = engine.all_logs()
+        assert callback.params["code"] not in logs and callback.params["state"] not in logs
+        # The legitimate completion stands; the replay changes nothing.
+        assert (await status(engine, pending["id"])).json()["status"] == "completed"
+
+    async def test_an_expired_state_fails_the_authorization_without_an_exchange(
+        self, engine, oauth, redis_url
+    ):
+        user = new_user("expired")
+        pending = await start(engine, user, provider="basic", scopes=SCOPES)
+        callback = await callback_url(engine, pending["url"], login=user)
+        with Redis.from_url(redis_url) as redis:
+            assert redis.pexpire(state_key(engine, callback.params["state"]), 1)
+        await asyncio.sleep(0.05)
+        before = token_requests(oauth)
+        page = await deliver(callback)
+        assert page.status_code == 400 and "expired" in page.text
+        failed = (await status(engine, pending["id"])).json()
+        assert failed["status"] == "failed" and failed["failure_reason"] == "state_expired"
+        assert token_requests(oauth) == before
+
+    async def test_an_unknown_state_shows_a_failure_page(self, engine):
+        page = await deliver(f"{engine.redirect_uri}?code=abc&state=never-issued")
+        assert page.status_code == 400 and "does not belong" in page.text
+
+    async def test_a_code_the_provider_refuses_fails_with_invalid_grant(self, engine, oauth):
+        user = new_user("badcode")
+        pending = await start(engine, user, provider="basic", scopes=SCOPES)
+        callback = await callback_url(engine, pending["url"], login=user)
+        page = await deliver(callback.copy_set_param("code", "not-a-real-code"))
+        assert page.status_code == 400
+        failed = (await status(engine, pending["id"])).json()
+        assert failed["status"] == "failed" and failed["failure_reason"] == "invalid_grant"
+        assert "context" not in failed
+
+    async def test_an_unknown_authorization_id_is_404(self, engine):
+        response = await status(engine, "ac_does_not_exist")
+        assert response.status_code == 404 and response.json()["name"] == "not_found"
+
+
+class TestLongPoll:
+    async def test_a_waiting_status_request_is_answered_when_the_consent_completes(self, engine):
+        user = new_user("wait")
+        pending = await start(engine, user, provider="basic", scopes=SCOPES)
+        waiting = asyncio.create_task(status(engine, pending["id"], wait=45))
+        await asyncio.sleep(0.5)
+        assert not waiting.done()
+        await approve(engine, pending["url"], login=user)
+        completed_at = time.monotonic()
+        response = await asyncio.wait_for(waiting, 10)
+        assert response.json()["status"] == "completed" and response.json()["context"]["token"]
+        assert time.monotonic() - completed_at < 2
+
+    async def test_a_wait_on_a_pending_authorization_answers_pending_at_the_deadline(self, engine):
+        pending = await start(engine, new_user("deadline"), provider="basic", scopes=SCOPES)
+        started = time.monotonic()
+        response = await status(engine, pending["id"], wait=1)
+        assert response.json()["status"] == "pending"
+        assert 0.9 <= time.monotonic() - started < 5
+
+
+class TestArcadeClient:
+    async def test_seed_code_start_and_wait_for_completion_run_unchanged(self, engine, oauth):
+        """Seed 001/004: ``auth.start`` → print the url → ``wait_for_completion`` → use the token."""
+        user = new_user("arcadepy")
+        urls: Queue[str] = Queue()
+        result: dict[str, object] = {}
+
+        def app_code() -> None:
+            client = Arcade(base_url=engine.base_url, api_key=engine.api_key)
+            auth_response = client.auth.start(user_id=user, provider="basic", scopes=SCOPES)
+            if auth_response.status != "completed":
+                urls.put(auth_response.authorization_url)  # seed 001 reads this name; 004 reads .url
+            auth_response = client.auth.wait_for_completion(auth_response)
+            result["response"] = auth_response
+
+        thread = threading.Thread(target=app_code)
+        thread.start()
+        url = await asyncio.to_thread(urls.get, True, 15)
+        await approve(engine, url, login=user)
+        await asyncio.to_thread(thread.join, 30)
+        response = result["response"]
+        assert response.status == "completed"
+        me = await asyncio.to_thread(
+            httpx.get,
+            oauth.userinfo_endpoint,
+            headers={"Authorization": f"Bearer {response.context.token}"},
+            trust_env=False,
+        )
+        assert me.json()["sub"] == user
+
+
+class TestBuiltInCatalog:
+    async def test_a_provider_enabled_by_id_alone_builds_googles_authorization_url(self, engine):
+        scopes = ["https://www.googleapis.com/auth/gmail.readonly"]
+        pending = await start(engine, new_user("google"), provider="google", scopes=scopes)
+        url = httpx.URL(pending["url"])
+        assert (url.host, url.path) == ("accounts.google.com", "/o/oauth2/v2/auth")
+        assert url.params["client_id"] == "google-client-id"
+        assert url.params["redirect_uri"] == engine.redirect_uri
+        assert url.params["scope"] == scopes[0]
+        assert url.params["access_type"] == "offline" and url.params["prompt"] == "consent"
+        assert url.params["response_type"] == "code" and url.params["state"]
+
+
+async def _complete_with_fake(engine: Engine, provider: str) -> dict:
+    user = new_user(provider)
+    pending = await start(engine, user, provider=provider, scopes=[])
+    state = httpx.URL(pending["url"]).params["state"]
+    page = await deliver(f"{engine.redirect_uri}?code=fake-code&state={state}")
+    assert page.status_code == 200, page.text
+    done = (await status(engine, pending["id"])).json()
+    assert done["status"] == "completed"
+    async with httpx.AsyncClient(trust_env=False) as client:
+        listing = await client.get(
+            f"{engine.base_url}/v1/admin/user_connections", headers=engine.headers, params={"user_id": user}
+        )
+    return {"status": done, "connection": listing.json()["items"][0]}
+
+
+class TestTokenResponseShapes:
+    async def test_a_form_encoded_response_is_read_with_comma_scopes_and_no_expiry(self, engine, shapes):
+        result = await _complete_with_fake(engine, "shape-form")
+        assert result["status"]["context"]["token"] == f"{ACCESS}-form"
+        assert result["connection"]["scopes"] == ["repo", "gist"]
+        assert result["connection"]["expires_at"] is None
+        path, form = shapes.requests[-1]
+        assert path == "/form" and form["code"] == "fake-code" and "client_secret" not in form
+
+    async def test_a_nested_json_response_is_mapped_with_jsonpath(self, engine):
+        result = await _complete_with_fake(engine, "shape-nested")
+        assert result["status"]["context"]["token"] == f"{ACCESS}-nested"
+        assert result["connection"]["scopes"] == ["alpha", "beta"]
+        assert result["connection"]["expires_at"] is not None
+
+    async def test_scopes_sent_as_an_array_are_joined(self, engine):
+        result = await _complete_with_fake(engine, "shape-array")
+        assert result["connection"]["scopes"] == ["one", "two"]
+
+    async def test_a_response_without_expires_in_stores_a_token_that_never_expires(self, engine):
+        result = await _complete_with_fake(engine, "shape-minimal")
+        assert result["status"]["context"]["token"] == f"{ACCESS}-minimal"
+        assert result["connection"]["expires_at"] is None

@@ -1,0 +1,187 @@
+"""The engine as processes: healthy, survives a NATS restart, stops cleanly, refuses bad config."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from shared.launcher import embedded
+from tests.support.engine import ROOT, base_config, running_engine
+
+pytestmark = pytest.mark.e2e
+
+
+class TestHealth:
+    def test_all_four_services_report_healthy(self, tmp_path, nats_url, redis_url):
+        with running_engine(tmp_path, nats_url=nats_url, redis_url=redis_url) as engine:
+            body = engine.health().json()
+        assert body["healthy"] is True
+        assert set(body["services"]) == {"gateway", "authorizer", "token_refresher", "executor"}
+        assert all(s["reachable"] for s in body["services"].values())
+
+    def test_the_pod_probe_answers_for_its_own_instance_only(self, tmp_path, nats_url, redis_url):
+        env = {"VALETKEY_INSTANCE": "pod-a"}
+        with running_engine(tmp_path, nats_url=nats_url, redis_url=redis_url, extra_env=env) as engine:
+            probe = [sys.executable, "-m", "shared.launcher.probe"]
+            mine = [
+                subprocess.run([*probe, s], env={**engine.env}, cwd=ROOT, timeout=30).returncode
+                for s in ("authorizer", "token_refresher", "executor")
+            ]
+            other = subprocess.run(
+                [*probe, "executor"], env={**engine.env, "VALETKEY_INSTANCE": "pod-b"}, cwd=ROOT, timeout=30
+            ).returncode
+        assert mine == [0, 0, 0]
+        assert other == 1
+
+    def test_health_answers_without_an_api_key_too(self, tmp_path, nats_url, redis_url):
+        with running_engine(tmp_path, nats_url=nats_url, redis_url=redis_url) as engine:
+            body = httpx.get(f"{engine.base_url}/v1/health", timeout=5).json()
+        assert set(body["services"]) == {"gateway", "authorizer", "token_refresher", "executor"}
+        assert all(s["reachable"] for s in body["services"].values())
+
+    def test_a_stopped_service_is_reported_unreachable_with_503(self, tmp_path, nats_url, redis_url):
+        with running_engine(tmp_path, nats_url=nats_url, redis_url=redis_url) as engine:
+            engine.stop_service("executor")
+            response = engine.health()
+        assert response.status_code == 503
+        assert response.json()["services"]["executor"]["reachable"] is False
+        assert "executor" in response.json()["reason"]
+
+
+class TestNatsRestart:
+    def test_services_keep_serving_after_nats_server_is_killed_and_restarted(
+        self, tmp_path, own_nats, redis_url
+    ):
+        with running_engine(tmp_path, nats_url=own_nats.url, redis_url=redis_url) as engine:
+            pids = {name: proc.pid for name, proc in engine.procs.items()}
+            statuses: list[int] = []
+            stop = threading.Event()
+
+            def hammer() -> None:
+                while not stop.is_set():
+                    try:
+                        statuses.append(engine.health().status_code)
+                    except httpx.HTTPError:
+                        statuses.append(-1)
+                    time.sleep(0.05)
+
+            thread = threading.Thread(target=hammer)
+            thread.start()
+            time.sleep(0.5)
+            own_nats.kill()
+            time.sleep(1.0)
+            own_nats.start()
+            engine.wait_healthy(timeout=30)
+            time.sleep(0.5)
+            stop.set()
+            thread.join()
+            assert {name: proc.pid for name, proc in engine.procs.items()} == pids
+            assert all(proc.poll() is None for proc in engine.procs.values())
+        assert 503 in statuses, "the outage should have been visible as 503, not hidden"
+        assert -1 not in statuses and 500 not in statuses
+        assert statuses[-1] == 200
+
+
+class TestShutdown:
+    def test_sigterm_stops_every_service_cleanly(self, tmp_path, nats_url, redis_url):
+        with running_engine(tmp_path, nats_url=nats_url, redis_url=redis_url) as engine:
+            codes = {name: engine.stop_service(name, signal.SIGTERM) for name in list(engine.procs)}
+        assert codes == {"gateway": 0, "authorizer": 0, "token_refresher": 0, "executor": 0}
+
+
+def _start_with(config: dict, path: Path, service: str) -> subprocess.CompletedProcess[str]:
+    """Start one service with ``config`` written to ``path``; it is expected to refuse."""
+    path.write_text(yaml.safe_dump(config))
+    env = {**os.environ, "VALETKEY_CONFIG": str(path), "VALETKEY_API_KEY": "k"}
+    return subprocess.run(
+        [sys.executable, "-m", f"services.{service}"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+class TestBadConfiguration:
+    def test_a_bad_config_stops_a_service_with_the_file_and_key_named(self, tmp_path):
+        config = base_config(embedded.free_port(), "r" * 32)
+        config["api"]["port"] = "ninety"
+        path = tmp_path / "engine.yaml"
+        result = _start_with(config, path, "authorizer")
+        assert result.returncode == 2
+        assert str(path) in result.stderr and "api.port" in result.stderr
+        assert "Traceback" not in result.stderr
+
+    def test_no_root_key_outside_development_refuses_to_start(self, tmp_path):
+        config = base_config(embedded.free_port(), "r" * 32)
+        config["security"]["root_keys"] = []
+        result = _start_with(config, tmp_path / "engine.yaml", "token_refresher")
+        assert result.returncode == 2
+        assert "security.root_keys" in result.stderr
+
+
+class TestStartCommand:
+    def test_up_starts_embedded_servers_on_free_ports_and_down_leaves_nothing(self, tmp_path):
+        port = embedded.free_port()
+        config = base_config(port, "${env:VALETKEY_ROOT_KEY}")
+        (tmp_path / "engine.yaml").write_text(yaml.safe_dump(config))
+        busy = embedded.free_port()  # the preferred NATS port is taken: up must pick another
+        with socket_listening(busy):
+            env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "REDIS_URL")}
+            env.update(
+                VALETKEY_HOME=str(tmp_path / "home"),
+                VALETKEY_CONFIG=str(tmp_path / "engine.yaml"),
+                VALETKEY_NATS_PORT=str(busy),
+                VALETKEY_REDIS_PORT=str(embedded.free_port()),
+            )
+            cli = [sys.executable, "-m", "shared.launcher.cli"]
+            up = subprocess.run(
+                [*cli, "up"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=90
+            )
+            assert up.returncode == 0, up.stdout + up.stderr
+            key = next(line.split()[-1] for line in up.stdout.splitlines() if line.startswith("API key"))
+            health = httpx.get(
+                f"http://127.0.0.1:{port}/v1/health", headers={"Authorization": f"Bearer {key}"}
+            )
+            state = (tmp_path / "home" / "run" / "state.json").read_text()
+            down = subprocess.run(
+                [*cli, "down"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+            )
+        assert health.status_code == 200 and health.json()["healthy"]
+        assert f":{busy}" not in state
+        assert down.returncode == 0
+        pids = [p["pid"] for p in yaml.safe_load(state)["processes"]]
+        assert len(pids) == 6
+        assert not [pid for pid in pids if Path(f"/proc/{pid}").exists() and _not_zombie(pid)]
+
+
+def _not_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+class socket_listening:
+    """Hold a loopback port open for the duration of a with-block."""
+
+    def __init__(self, port: int) -> None:
+        import socket
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", port))
+
+    def __enter__(self):
+        self.sock.listen()
+        return self
+
+    def __exit__(self, *exc):
+        self.sock.close()
