@@ -1,0 +1,221 @@
+"""Execute benchmark: the engine's overhead on ``POST /v1/tools/execute``, loopback only.
+
+Processes: Valkey and nats-server (embedded binaries), the four services
+(``python -m services.<name>``) with hooli loaded in the executor, and this driver.
+The tool is ``Hooli.ReticulateSplines`` (an OAuth2 tool that returns at once); the
+user's token is stored beforehand, valid for hours, so every call takes the full
+path: resolve, provider lookup, token read and decrypt, context, call, answer.
+
+Baseline, in the same run: the same tool function called directly with a
+``ToolContext`` (no engine). Both at 1 and at ``--concurrency`` concurrent clients;
+overhead = engine p50 - direct p50. A second row per level sends the same request to
+the executor over NATS (no gateway), to show which side the time is spent on.
+
+Run: ``python -m bench execute`` (``-- --requests N --concurrency C``). Numbers, no assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import nats
+import yaml
+from arcade_core.schema import ToolAuthorizationContext
+from arcade_tdk import ToolContext
+
+from bench.common import summarize_ms, table
+from shared import subjects
+from shared.crypto import Cipher, RootKey
+from shared.launcher import embedded
+from shared.redisio import create_redis
+from shared.tokens import RefreshPolicy, StoredToken
+from shared.tokenstore import TokenStore
+
+ROOT = Path(__file__).resolve().parents[1]
+PREFIX = "vkbenchx"
+USER = "bench-user"
+SERVICES = ("authorizer", "token_refresher", "executor", "gateway")
+
+
+def _args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench execute")
+    parser.add_argument("--requests", type=int, default=3000, help="measured calls per phase")
+    parser.add_argument("--warmup", type=int, default=300)
+    parser.add_argument("--concurrency", type=int, default=50)
+    return parser.parse_args(argv)
+
+
+def _config(port: int, root_key: str) -> dict[str, Any]:
+    nowhere = "http://127.0.0.1:9/oauth"  # never called: the token is valid for the whole run
+    provider = {
+        "id": "hooli",
+        "type": "oauth2",
+        "client_id": "bench",
+        "client_secret": "bench",
+        "oauth2": {
+            "authorize_request": {"endpoint": f"{nowhere}/authorize"},
+            "token_request": {"endpoint": f"{nowhere}/token"},
+        },
+    }
+    return {
+        "api": {"host": "127.0.0.1", "port": port, "public_url": f"http://127.0.0.1:{port}"},
+        "security": {"root_keys": [{"id": "k1", "value": root_key, "default": True}]},
+        "auth": {"providers": [provider], "verification": {"mode": "unsafe_skip"}},
+        "tools": {"toolkits": ["tests.support.toolkits.hooli"], "directors": []},
+    }
+
+
+@contextlib.contextmanager
+def _stack(home: Path, root_key: str, api_key: str) -> Iterator[tuple[str, str, str]]:
+    """Start NATS, Valkey and the engine; yield (base URL, Redis URL, NATS URL)."""
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        nats_port, redis_port, api_port = embedded.free_port(), embedded.free_port(), embedded.free_port()
+        procs.append(embedded.start_nats(nats_port, home / "nats"))
+        procs.append(embedded.start_valkey(redis_port, home / "redis", persistent=False))
+        (home / "engine.yaml").write_text(yaml.safe_dump(_config(api_port, root_key)))
+        redis_url = f"redis://127.0.0.1:{redis_port}/0"
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("VALETKEY_")},
+            "VALETKEY_CONFIG": str(home / "engine.yaml"),
+            "VALETKEY_API_KEY": api_key,
+            "VALETKEY_KEY_PREFIX": PREFIX,
+            "VALETKEY_LOG_LEVEL": "WARNING",
+            "NATS_URL": f"nats://127.0.0.1:{nats_port}",
+            "REDIS_URL": redis_url,
+        }
+        for service in SERVICES:
+            log = (home / f"{service}.log").open("wb")
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", f"services.{service}"], cwd=ROOT, env=env, stdout=log, stderr=log
+                )
+            )
+        base = f"http://127.0.0.1:{api_port}"
+        _wait_healthy(base, api_key)
+        yield base, redis_url, env["NATS_URL"]
+    finally:
+        for proc in reversed(procs):
+            embedded.stop(proc)
+
+
+def _wait_healthy(base: str, api_key: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{base}/v1/health", headers={"Authorization": api_key}).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise RuntimeError("engine not healthy")
+
+
+async def _store_token(redis_url: str, root_key: str) -> str:
+    redis = create_redis(redis_url)
+    store = TokenStore(redis, Cipher([RootKey("k1", root_key, True)]), RefreshPolicy(), prefix=PREFIX)
+    now = datetime.now(UTC)
+    token = f"bench-token-{secrets.token_hex(16)}"
+    stored = StoredToken(
+        access_token=token, issued_at=now, expires_at=now + timedelta(hours=6), scopes=["scope1", "scope2"]
+    )
+    await store.put(USER, "hooli", stored)
+    await redis.aclose()
+    return token
+
+
+async def _measure(call: Callable[[], Awaitable[None]], requests: int, concurrency: int) -> dict[str, Any]:
+    """``requests`` calls spread over ``concurrency`` workers; per-call latency and throughput."""
+    samples: list[float] = []
+    per_worker = max(1, requests // concurrency)
+
+    async def worker() -> None:
+        for _ in range(per_worker):
+            started = time.perf_counter()
+            await call()
+            samples.append(time.perf_counter() - started)
+
+    began = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - began
+    return {**summarize_ms(samples), "rps": round(len(samples) / elapsed, 1)}
+
+
+def _row(clients: int, label: str, baseline: dict[str, Any], measured: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "clients": clients,
+        "path": label,
+        "direct_p50_ms": baseline["p50_ms"],
+        "direct_p99_ms": baseline["p99_ms"],
+        "p50_ms": measured["p50_ms"],
+        "p99_ms": measured["p99_ms"],
+        "overhead_p50_ms": round(measured["p50_ms"] - baseline["p50_ms"], 3),
+        "overhead_p99_ms": round(measured["p99_ms"] - baseline["p99_ms"], 3),
+        "rps": measured["rps"],
+        "n": measured["n"],
+    }
+
+
+async def _run(
+    args: argparse.Namespace, urls: tuple[str, str], api_key: str, token: str
+) -> list[dict[str, Any]]:
+    from tests.support.toolkits.hooli.tools import reticulate_splines
+
+    base, nats_url = urls
+    nc = await nats.connect(nats_url)
+
+    context = ToolContext(authorization=ToolAuthorizationContext(token=token, user_info={}), user_id=USER)
+    body = {"tool_name": "Hooli.ReticulateSplines", "input": {"num_splines": 3}, "user_id": USER}
+    limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
+    async with httpx.AsyncClient(base_url=base, headers={"Authorization": api_key}, limits=limits) as http:
+
+        async def engine() -> None:
+            response = await http.post("/v1/tools/execute", json=body)
+            if response.status_code != 200 or not response.json()["success"]:
+                raise RuntimeError(f"execute failed: {response.status_code} {response.text[:300]}")
+
+        async def executor_only() -> None:  # the executor over NATS, without the gateway: where the time goes
+            await nc.request(subjects.TOOLS_EXECUTE, json.dumps(body).encode(), timeout=30)
+
+        async def direct() -> None:
+            await reticulate_splines(context, 3)
+
+        await _measure(engine, args.warmup, 1)
+        rows = []
+        for clients in (1, args.concurrency):
+            baseline = await _measure(direct, args.requests, clients)
+            rows.append(
+                _row(clients, "HTTP execute", baseline, await _measure(engine, args.requests, clients))
+            )
+            rows.append(
+                _row(clients, "NATS only", baseline, await _measure(executor_only, args.requests, clients))
+            )
+    await nc.close()
+    return rows
+
+
+def main(argv: list[str]) -> dict[str, Any]:
+    """Start the stack, measure, print a table; return the numbers for bench/results/execute.json."""
+    args = _args(argv)
+    root_key, api_key = secrets.token_urlsafe(32), f"vk_bench_{secrets.token_urlsafe(12)}"
+    sys.path.insert(0, str(ROOT))  # the hooli test toolkit lives under tests/
+    with contextlib.ExitStack() as stack:
+        home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="vk-bench-execute-")))
+        base, redis_url, nats_url = stack.enter_context(_stack(home, root_key, api_key))
+        token = asyncio.run(_store_token(redis_url, root_key))
+        rows = asyncio.run(_run(args, (base, nats_url), api_key, token))
+    print(table(rows))
+    print("target: overhead_p50_ms < 3 at 1 client")
+    return {"rows": rows, "requests": args.requests, "concurrency": args.concurrency, "cpus": os.cpu_count()}

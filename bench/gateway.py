@@ -1,0 +1,167 @@
+"""Issue 4: the gateway's hot reads against a bare FastAPI + NATS echo, and completion latency.
+
+Everything runs on loopback in this process tree: embedded NATS and Valkey, the real
+OAuth server (oidc-provider), the four services as processes, and the baseline (a bare
+FastAPI endpoint doing one NATS request-reply to a FastStream echo service).
+
+Measured:
+- ``GET /v1/auth/status`` on a completed authorization and ``POST /v1/tools/authorize``
+  for a user who already holds the token, 50 concurrent clients: req/s, p50/p99, and the
+  ratio to the baseline's req/s (target >= 0.6).
+- Completion latency: callback arrives at the gateway -> the waiting ``wait=`` request
+  answers, p50/p99 over N flows (target p99 < 20 ms).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.common import summarize_ms, table
+from bench.loadgen import Target, run_load
+from shared.launcher import embedded
+from tests.support.browser import consent
+from tests.support.engine import Engine, base_config, make_engine
+from tests.support.oauth_server import OAuthClient, start_oauth_server
+from tests.support.providers import oidc_provider_entry
+from tests.support.servers import local_server
+
+USER = "bench-user@example.com"
+SCOPES = ["scope1", "scope2"]
+
+
+@contextlib.contextmanager
+def _baseline(nats_url: str) -> Iterator[str]:
+    port = embedded.free_port()
+    cmd = [sys.executable, "-m", "bench.baseline"]
+    procs = [
+        subprocess.Popen([*cmd, "echo", nats_url]),
+        subprocess.Popen([*cmd, "http", nats_url, str(port)]),
+    ]
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"http://127.0.0.1:{port}/echo?i=1", timeout=1).status_code == 200:
+                    break
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}/echo?i=5"
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(10)
+
+
+@contextlib.contextmanager
+def _stack(tmp: Path) -> Iterator[tuple[Engine, Any]]:
+    with local_server("nats", tmp / "nats") as nats, local_server("redis", tmp / "redis") as redis:
+        port = embedded.free_port()
+        redirect = f"http://127.0.0.1:{port}/oauth/callback"
+        client = OAuthClient("bench-client", [redirect], client_secret="bench-secret")
+        (tmp / "oauth").mkdir()
+        with start_oauth_server(tmp / "oauth", clients=[client]) as oauth:
+            config = base_config(port, "bench-root-key-" + "x" * 24)
+            config["auth"]["providers"] = [
+                oidc_provider_entry(oauth, id="hooli", client_id="bench-client", client_secret="bench-secret")
+            ]
+            config["tools"]["toolkits"] = ["tests.support.toolkits.hooli"]
+            engine = make_engine(
+                tmp / "engine",
+                nats_url=nats.url,
+                redis_url=redis.url,
+                config=config,
+                extra_env={"VALETKEY_LOG_LEVEL": "WARNING"},
+            )
+            engine.start()
+            try:
+                yield engine, oauth
+            finally:
+                engine.stop()
+
+
+async def _start(http: httpx.AsyncClient, engine: Engine, user: str) -> dict[str, Any]:
+    body = {"user_id": user, "auth_requirement": {"id": "hooli", "oauth2": {"scopes": SCOPES}}}
+    response = await http.post(f"{engine.base_url}/v1/auth/authorize", json=body, headers=engine.headers)
+    response.raise_for_status()
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def _complete_flow(http: httpx.AsyncClient, engine: Engine, user: str) -> tuple[str, float]:
+    """One full flow; returns (authorization id, seconds from callback sent to long-poll answered)."""
+    auth = await _start(http, engine, user)
+    callback = await consent(auth["url"], login=user, stop_at_prefix=engine.redirect_uri)
+    status_url = f"{engine.base_url}/v1/auth/status"
+    waiter = asyncio.create_task(
+        http.get(status_url, params={"id": auth["id"], "wait": 59}, headers=engine.headers, timeout=70)
+    )
+    await asyncio.sleep(0.05)  # let the long-poll register before the callback arrives
+    sent = time.perf_counter()
+    await http.get(str(callback), follow_redirects=False)
+    answer = await waiter
+    elapsed = time.perf_counter() - sent
+    if answer.json().get("status") != "completed":
+        logs = "\n".join(engine.tail(s, 15) for s in ("gateway", "authorizer"))
+        raise RuntimeError(f"flow did not complete: {answer.text}\n{logs}")
+    return auth["id"], elapsed
+
+
+async def _measure(engine: Engine, baseline_url: str, *, flows: int, duration: float) -> dict[str, Any]:
+    async with httpx.AsyncClient(timeout=30) as http:
+        auth_id, _ = await _complete_flow(http, engine, USER)
+        latencies = [(await _complete_flow(http, engine, f"flow-{i}@example.com"))[1] for i in range(flows)]
+    headers = {**engine.headers, "Content-Type": "application/json"}
+    targets = {
+        "baseline (FastAPI + NATS echo)": Target("GET", baseline_url, {}),
+        "GET /v1/auth/status (completed)": Target(
+            "GET", f"{engine.base_url}/v1/auth/status?id={auth_id}", headers
+        ),
+        "POST /v1/tools/authorize (token held)": Target(
+            "POST",
+            f"{engine.base_url}/v1/tools/authorize",
+            headers,
+            {"tool_name": "Hooli.ReticulateSplines", "user_id": USER},
+        ),
+    }
+    loads = {name: await run_load(t, concurrency=50, duration=duration) for name, t in targets.items()}
+    return {"loads": loads, "completion": summarize_ms(latencies)}
+
+
+def main(argv: list[str]) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(prog="bench gateway")
+    parser.add_argument("--flows", type=int, default=200)
+    parser.add_argument("--duration", type=float, default=8.0)
+    args = parser.parse_args(argv)
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        _stack(Path(tmp)) as (engine, _),
+        _baseline(engine.env["NATS_URL"]) as baseline_url,
+    ):
+        result = asyncio.run(_measure(engine, baseline_url, flows=args.flows, duration=args.duration))
+    base_rps = next(iter(result["loads"].values()))["rps"]
+    rows = [
+        {
+            "target": name,
+            "req/s": r["rps"],
+            "p50 ms": r["p50_ms"],
+            "p99 ms": r["p99_ms"],
+            "errors": r["errors"],
+            "ratio": round(r["rps"] / base_rps, 2) if base_rps else 0,
+        }
+        for name, r in result["loads"].items()
+    ]
+    print(table(rows))
+    c = result["completion"]
+    print(f"completion latency over {c['n']} flows: p50 {c['p50_ms']} ms, p99 {c['p99_ms']} ms")
+    result["ratios"] = {row["target"]: row["ratio"] for row in rows}
+    return result
