@@ -1,6 +1,6 @@
 """Generate the AsyncAPI documents of the NATS services: ``python -m shared.docs asyncapi [DIR]``.
 
-Each service's FastStream app is built exactly as ``python -m services.<name>`` builds it,
+Each service is built exactly as ``python -m services.<name>`` builds it,
 from a fixed, offline configuration, and FastStream describes its broker. Nothing
 connects: brokers, Redis clients and HTTP clients are only constructed. The output,
 ``docs/asyncapi/<service>.json``, is committed; a test regenerates it and compares.
@@ -15,10 +15,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from faststream import FastStream
 from faststream.specification import AsyncAPI
 
 from shared.config import EngineConfig
+from shared.service import Service
 from shared.settings import RuntimeSettings, Settings
 
 SERVICES = ("authorizer", "token_refresher", "executor")
@@ -43,19 +43,25 @@ def docs_settings() -> Settings:
     return Settings(runtime=runtime, engine=EngineConfig.model_validate({"api": {"development": True}}))
 
 
-def build_app(service: str) -> FastStream:
-    """The service's app, from its composition root, without starting it."""
+def build_service(service: str) -> Service:
+    """The service as ``python -m services.<name>`` builds it, without starting it."""
     module = importlib.import_module(f"services.{service}.app")
-    app = module.create_app(docs_settings())
-    if not isinstance(app, FastStream) or app.broker is None:
-        raise TypeError(f"services.{service}.app.create_app did not return a FastStream app with a broker")
-    return app
+    built = module.create_service(docs_settings())
+    if not isinstance(built, Service) or built.app.broker is None:
+        raise TypeError(f"services.{service}.app.create_service did not return a Service with a broker")
+    return built
 
 
 def asyncapi_document(service: str) -> dict[str, Any]:
-    """The AsyncAPI 3.0 document FastStream generates for the service's broker."""
-    broker = build_app(service).broker
-    assert broker is not None  # build_app checked it
+    """The AsyncAPI 3.0 document FastStream generates for the service's subjects.
+
+    The request-reply subjects are served on the raw connection (shared/rpc.py), so they
+    are registered on the never-started broker here, for FastStream to describe them.
+    """
+    built = build_service(service)
+    broker = built.app.broker
+    assert broker is not None  # build_service checked it
+    built.rpc.describe(broker)
     spec = AsyncAPI(
         broker,
         title=f"valetkey {service}",

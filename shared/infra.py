@@ -13,9 +13,10 @@ from nats.js import JetStreamContext
 from redis.asyncio import Redis
 
 from shared.crypto import Cipher
-from shared.messaging import RpcClient, create_broker, ensure_streams, register_health
+from shared.messaging import RpcClient, create_broker, ensure_streams
 from shared.outbox import OutboxRelay
 from shared.redisio import create_redis
+from shared.rpc import RpcServer, add_health
 from shared.settings import Settings
 from shared.tokenstore import TokenStore
 
@@ -30,37 +31,50 @@ class Infra:
     redis: Redis
     cipher: Cipher
     tokens: TokenStore
+    server: RpcServer
     relay: OutboxRelay | None = None
     rpc: RpcClient | None = None
     js: JetStreamContext | None = field(default=None)
 
 
 def build(settings: Settings, *, service: str) -> Infra:
-    """Create (not connect) the broker, Redis client, cipher and token store; register health."""
+    """Create (not connect) the broker, Redis client, cipher, token store and RPC server (with health)."""
     broker = create_broker(
         settings.runtime.nats_url, name=service, graceful_timeout=settings.runtime.graceful_timeout
     )
-    register_health(broker, service=service, instance=settings.runtime.instance)
+    server = RpcServer()
+    add_health(server, service=service, instance=settings.runtime.instance)
     redis = create_redis(settings.runtime.redis_url)
     cipher = settings.cipher()
     tokens = TokenStore(redis, cipher, settings.refresh_policy(), prefix=settings.runtime.key_prefix)
-    return Infra(service=service, settings=settings, broker=broker, redis=redis, cipher=cipher, tokens=tokens)
+    return Infra(
+        service=service,
+        settings=settings,
+        broker=broker,
+        redis=redis,
+        cipher=cipher,
+        tokens=tokens,
+        server=server,
+    )
 
 
 async def start(infra: Infra) -> None:
-    """After the broker connected: make sure subscriptions reached the server, streams exist, relay runs."""
+    """After the broker connected: clients, streams and the relay first, then serve RPC and make
+    sure the subscriptions reached the server."""
     nc = infra.broker.connection
-    await nc.flush()  # stack.md §10.1: without it the first request can hit NoResponders
+    infra.rpc = RpcClient(nc, timeout=infra.settings.runtime.rpc_timeout)
     infra.js = nc.jetstream()
     await ensure_streams(infra.js)
-    infra.rpc = RpcClient(nc, timeout=infra.settings.runtime.rpc_timeout)
     infra.relay = OutboxRelay(infra.tokens.outbox, infra.js)
     infra.relay.start()
     infra.relay.wake()  # events left by a previous run go out first
+    await infra.server.start(nc)
+    await nc.flush()  # stack.md §10.1: without it the first request can hit NoResponders
 
 
 async def stop(infra: Infra) -> None:
-    """Stop the relay (draining what it can) and close Redis."""
+    """Drain the RPC subjects, stop the relay (draining what it can) and close Redis."""
+    await infra.server.stop(grace=infra.settings.runtime.graceful_timeout / 2)
     if infra.relay is not None:
         await infra.relay.stop()
     await infra.redis.aclose()

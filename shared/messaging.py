@@ -25,7 +25,6 @@ from nats.js.errors import BadRequestError
 from pydantic import BaseModel, ValidationError
 
 from shared import subjects
-from shared.contracts.common import Ping, Pong
 from shared.errors import BadRequest, ServiceUnavailable, ValetkeyError, error_from_payload
 from shared.logging import get_logger
 
@@ -123,22 +122,6 @@ class RpcClient:
     ) -> R:
         """Like :meth:`call_raw`, validating the result as ``result``."""
         return result.model_validate(await self.call_raw(subject, request, timeout=timeout))
-
-
-def register_health(broker: NatsBroker, *, service: str, instance: str) -> None:
-    """Answer pings on the service's health subject (a queue group: one replica answers),
-    and on a per-instance subject so a Kubernetes probe can ask one pod."""
-
-    @broker.subscriber(subjects.health_subject(service), queue=f"{service}.health")
-    async def ping(body: Any) -> dict[str, Any]:
-        return await respond(Ping, body, _pong)
-
-    @broker.subscriber(subjects.instance_health_subject(service, instance))
-    async def ping_instance(body: Any) -> dict[str, Any]:
-        return await respond(Ping, body, _pong)
-
-    async def _pong(_: Ping) -> Pong:
-        return Pong(service=service, instance=instance)
 
 
 async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:

@@ -6,15 +6,30 @@ import asyncio
 import contextlib
 import sys
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any, Protocol
+
+from faststream import FastStream
 
 from shared.errors import ConfigError
 from shared.logging import configure_logging
+from shared.rpc import RpcServer
 from shared.settings import Settings, load_settings
 
 
 class Runnable(Protocol):
     async def run(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Service:
+    """A NATS service: its FastStream app, and the request-reply subjects it serves beside it."""
+
+    app: FastStream
+    rpc: RpcServer
+
+    async def run(self) -> None:
+        await self.app.run()
 
 
 def main(service: str, build: Callable[[Settings], Runnable]) -> None:

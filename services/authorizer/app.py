@@ -17,6 +17,7 @@ from shared.infra import Infra
 from shared.logging import get_logger
 from shared.messaging import RpcClient
 from shared.provider_registry import ProviderRegistry
+from shared.service import Service
 from shared.settings import Settings
 from shared.tokens import StoredToken
 
@@ -49,7 +50,7 @@ class _Fresh:
         )
 
 
-def create_app(settings: Settings) -> FastStream:
+def create_service(settings: Settings) -> Service:
     """Build the authorizer app: broker, Redis, providers, handlers; nothing connects until it runs."""
     parts = infra.build(settings, service="authorizer")
     config = AuthorizerSettings.from_settings(settings)
@@ -80,7 +81,7 @@ def create_app(settings: Settings) -> FastStream:
     admin = Admin(
         registry=registry, tokens=parts.tokens, notifier=relay, redirect_uri=config.redirect_uri, clock=utcnow
     )
-    handlers.register(parts.broker, flows, admin)
+    handlers.register(parts.server, flows, admin)
     app = FastStream(parts.broker, logger=None)
 
     @app.after_startup
@@ -95,4 +96,4 @@ def create_app(settings: Settings) -> FastStream:
         await infra.stop(parts)
         await http.aclose()
 
-    return app
+    return Service(app, parts.server)

@@ -16,7 +16,7 @@ from faststream import FastStream
 from services.executor.admin import SecretAdmin, WorkerAdmin
 from services.executor.catalog import ToolCatalog
 from services.executor.execution import Executor
-from services.executor.handlers import register_admin, register_tools
+from services.executor.handlers import register_admin, register_notifications, register_tools
 from services.executor.requirements import Providers
 from services.executor.secret_store import SecretStore
 from services.executor.sources import InProcessToolkits
@@ -30,6 +30,7 @@ from shared.freshness import fresh_token
 from shared.logging import get_logger
 from shared.messaging import RpcClient
 from shared.provider_registry import ProviderRegistry
+from shared.service import Service
 from shared.settings import Settings
 from shared.tokens import StoredToken
 
@@ -39,7 +40,7 @@ log = get_logger(__name__)
 CATALOG_REFRESH_SECONDS = 60.0
 
 
-def create_app(settings: Settings) -> FastStream:
+def create_service(settings: Settings) -> Service:
     """Build the executor app: broker, Redis, catalog, handlers; nothing connects until it runs."""
     parts = infra.build(settings, service="executor")
     app = FastStream(parts.broker, logger=None)
@@ -78,8 +79,9 @@ def create_app(settings: Settings) -> FastStream:
     tools = ToolService(catalog, providers, parts.tokens, secrets, rpc, fresh)
     executor = Executor(catalog, providers, parts.tokens, secrets, settings.refresh_policy(), rpc, publish)
     workers = WorkerAdmin(registry, catalog, tools, workers_changed, probe)
-    register_tools(parts.broker, tools, executor)
-    register_admin(parts.broker, workers, SecretAdmin(secrets))
+    register_tools(parts.server, tools, executor)
+    register_admin(parts.server, workers, SecretAdmin(secrets))
+    register_notifications(parts.broker, workers)
     refresher: list[asyncio.Task[None]] = []
 
     @app.on_startup
@@ -102,10 +104,10 @@ def create_app(settings: Settings) -> FastStream:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await infra.stop(parts)  # running tools finish first: they may still call workers
         await http.aclose()
-        await infra.stop(parts)
 
-    return app
+    return Service(app, parts.server)
 
 
 async def _refresh_forever(workers: WorkerAdmin, catalog: ToolCatalog) -> None:

@@ -22,74 +22,36 @@ from shared.contracts.execution import (
     WorkerToolsQuery,
     WorkerWrite,
 )
-from shared.messaging import RPC_WORKERS, respond
+from shared.rpc import RpcServer
 
 Q = subjects.QUEUE_EXECUTOR
 
 
-def register_tools(broker: NatsBroker, tools: ToolService, executor: Executor) -> None:
+def register_tools(server: RpcServer, tools: ToolService, executor: Executor) -> None:
     """Tool listing, lookup, authorization and execution."""
-
-    @broker.subscriber(subjects.TOOLS_LIST, queue=Q, max_workers=RPC_WORKERS)
-    async def list_tools(body: Any) -> dict[str, Any]:
-        return await respond(ListTools, body, tools.list)
-
-    @broker.subscriber(subjects.TOOLS_GET, queue=Q, max_workers=RPC_WORKERS)
-    async def get_tool(body: Any) -> dict[str, Any]:
-        return await respond(GetTool, body, tools.get)
-
-    @broker.subscriber(subjects.TOOLS_AUTHORIZE, queue=Q, max_workers=RPC_WORKERS)
-    async def authorize_tool(body: Any) -> dict[str, Any]:
-        return await respond(AuthorizeTool, body, tools.authorize)
-
-    @broker.subscriber(subjects.TOOLS_EXECUTE, queue=Q, max_workers=RPC_WORKERS)
-    async def execute_tool(body: Any) -> dict[str, Any]:
-        return await respond(ExecuteTool, body, executor.execute)
+    server.add(subjects.TOOLS_LIST, ListTools, tools.list, queue=Q, name="list_tools")
+    server.add(subjects.TOOLS_GET, GetTool, tools.get, queue=Q, name="get_tool")
+    server.add(subjects.TOOLS_AUTHORIZE, AuthorizeTool, tools.authorize, queue=Q, name="authorize_tool")
+    server.add(subjects.TOOLS_EXECUTE, ExecuteTool, executor.execute, queue=Q, name="execute_tool")
 
 
-def register_admin(broker: NatsBroker, workers: WorkerAdmin, secrets: SecretAdmin) -> None:
-    """Workers and secrets administration, plus the broadcast that keeps replicas' worker lists equal."""
+def register_admin(server: RpcServer, workers: WorkerAdmin, secrets: SecretAdmin) -> None:
+    """Workers and secrets administration."""
+    server.add(subjects.WORKERS_LIST, PageQuery, workers.list, queue=Q, name="list_workers")
+    server.add(subjects.WORKERS_GET, WorkerRef, workers.get, queue=Q, name="get_worker")
+    server.add(subjects.WORKERS_CREATE, WorkerWrite, workers.create, queue=Q, name="create_worker")
+    server.add(subjects.WORKERS_UPDATE, WorkerWrite, workers.update, queue=Q, name="update_worker")
+    server.add(subjects.WORKERS_DELETE, WorkerRef, workers.delete, queue=Q, name="delete_worker")
+    server.add(subjects.WORKERS_HEALTH, WorkerRef, workers.health, queue=Q, name="worker_health")
+    server.add(subjects.WORKERS_TOOLS, WorkerToolsQuery, workers.tools, queue=Q, name="worker_tools")
+    server.add(subjects.SECRETS_LIST, PageQuery, secrets.list, queue=Q, name="list_secrets")
+    server.add(subjects.SECRETS_UPSERT, SecretWrite, secrets.upsert, queue=Q, name="upsert_secret")
+    server.add(subjects.SECRETS_DELETE, SecretRef, secrets.delete, queue=Q, name="delete_secret")
 
-    @broker.subscriber(subjects.WORKERS_LIST, queue=Q, max_workers=RPC_WORKERS)
-    async def list_workers(body: Any) -> dict[str, Any]:
-        return await respond(PageQuery, body, workers.list)
 
-    @broker.subscriber(subjects.WORKERS_GET, queue=Q, max_workers=RPC_WORKERS)
-    async def get_worker(body: Any) -> dict[str, Any]:
-        return await respond(WorkerRef, body, workers.get)
+def register_notifications(broker: NatsBroker, workers: WorkerAdmin) -> None:
+    """The broadcast that keeps replicas' worker lists equal (no queue: every replica reloads)."""
 
-    @broker.subscriber(subjects.WORKERS_CREATE, queue=Q, max_workers=RPC_WORKERS)
-    async def create_worker(body: Any) -> dict[str, Any]:
-        return await respond(WorkerWrite, body, workers.create)
-
-    @broker.subscriber(subjects.WORKERS_UPDATE, queue=Q, max_workers=RPC_WORKERS)
-    async def update_worker(body: Any) -> dict[str, Any]:
-        return await respond(WorkerWrite, body, workers.update)
-
-    @broker.subscriber(subjects.WORKERS_DELETE, queue=Q, max_workers=RPC_WORKERS)
-    async def delete_worker(body: Any) -> dict[str, Any]:
-        return await respond(WorkerRef, body, workers.delete)
-
-    @broker.subscriber(subjects.WORKERS_HEALTH, queue=Q, max_workers=RPC_WORKERS)
-    async def worker_health(body: Any) -> dict[str, Any]:
-        return await respond(WorkerRef, body, workers.health)
-
-    @broker.subscriber(subjects.WORKERS_TOOLS, queue=Q, max_workers=RPC_WORKERS)
-    async def worker_tools(body: Any) -> dict[str, Any]:
-        return await respond(WorkerToolsQuery, body, workers.tools)
-
-    @broker.subscriber(subjects.WORKERS_CHANGED)  # no queue: every replica reloads
+    @broker.subscriber(subjects.WORKERS_CHANGED)
     async def workers_changed(_: Any) -> None:
         await workers.reload()
-
-    @broker.subscriber(subjects.SECRETS_LIST, queue=Q, max_workers=RPC_WORKERS)
-    async def list_secrets(body: Any) -> dict[str, Any]:
-        return await respond(PageQuery, body, secrets.list)
-
-    @broker.subscriber(subjects.SECRETS_UPSERT, queue=Q, max_workers=RPC_WORKERS)
-    async def upsert_secret(body: Any) -> dict[str, Any]:
-        return await respond(SecretWrite, body, secrets.upsert)
-
-    @broker.subscriber(subjects.SECRETS_DELETE, queue=Q, max_workers=RPC_WORKERS)
-    async def delete_secret(body: Any) -> dict[str, Any]:
-        return await respond(SecretRef, body, secrets.delete)

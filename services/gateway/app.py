@@ -23,7 +23,8 @@ from services.gateway.settings import GatewaySettings
 from services.gateway.webhooks import Webhooks
 from shared.errors import ConfigError
 from shared.logging import get_logger
-from shared.messaging import RpcClient, create_broker, register_health
+from shared.messaging import RpcClient, create_broker
+from shared.rpc import RpcServer, add_health
 from shared.settings import Settings
 
 log = get_logger(__name__)
@@ -37,7 +38,8 @@ def create_app(settings: Settings) -> FastAPI:
     broker = create_broker(
         settings.runtime.nats_url, name="gateway", graceful_timeout=settings.runtime.graceful_timeout
     )
-    register_health(broker, service="gateway", instance=settings.runtime.instance)
+    pings = RpcServer()
+    add_health(pings, service="gateway", instance=settings.runtime.instance)
     waiters = CompletionWaiters()
     webhooks = Webhooks(settings)
 
@@ -46,12 +48,14 @@ def create_app(settings: Settings) -> FastAPI:
         await broker.start()
         nc = broker.connection
         await waiters.start(nc)
+        await pings.start(nc)
         await nc.flush()
         app.state.rpc = RpcClient(nc, timeout=settings.runtime.rpc_timeout)
         await webhooks.start(nc)
         yield
         await webhooks.stop()
         await waiters.stop()
+        await pings.stop(grace=1.0)
         await broker.stop()
 
     app = FastAPI(title="valetkey", version="0.1.0", lifespan=lifespan, docs_url="/docs")

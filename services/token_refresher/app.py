@@ -19,12 +19,13 @@ from services.token_refresher.settings import RefresherSettings
 from shared import infra
 from shared.logging import get_logger
 from shared.provider_registry import ProviderRegistry
+from shared.service import Service
 from shared.settings import Settings
 
 log = get_logger(__name__)
 
 
-def create_app(settings: Settings) -> FastStream:
+def create_service(settings: Settings) -> Service:
     """Build the refresher: broker, Redis, handlers, schedule loop; nothing connects until it runs."""
     parts = infra.build(settings, service="token_refresher")
     config = RefresherSettings.from_settings(settings)
@@ -54,7 +55,7 @@ def create_app(settings: Settings) -> FastStream:
         policy=settings.refresh_policy(),
         settings=config,
     )
-    handlers.register(parts.broker, refresher, workers=config.rpc_workers)
+    handlers.register(parts.server, refresher, workers=config.rpc_workers)
     scheduler = Scheduler(tokens, refresher, clock, config)
     app = FastStream(parts.broker, logger=None)
 
@@ -67,7 +68,7 @@ def create_app(settings: Settings) -> FastStream:
     @app.on_shutdown
     async def stopping() -> None:
         await scheduler.stop(grace=settings.runtime.graceful_timeout / 2)
+        await infra.stop(parts)  # on-demand refreshes still running finish with the HTTP client
         await client.aclose()
-        await infra.stop(parts)
 
-    return app
+    return Service(app, parts.server)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from shared import subjects
-from shared.docs import DEFAULT_DIR, SERVICES, build_app, main, write_asyncapi
+from shared.docs import DEFAULT_DIR, SERVICES, build_service, main, write_asyncapi
 
 # What each service must answer on (request-reply and broadcasts), by shared.subjects constant.
 SERVED = {
@@ -67,11 +67,14 @@ class TestSubjects:
         assert wanted <= addresses(document), wanted - addresses(document)
 
     @pytest.mark.parametrize("service", SERVICES)
-    def test_every_subject_a_broker_subscribes_to_is_a_shared_constant_and_documented(
+    def test_every_subject_a_service_subscribes_to_is_a_shared_constant_and_documented(
         self, regenerated, service
     ):
         document = json.loads((regenerated / f"{service}.json").read_text())
-        subscribed = {str(sub.subject.broker_address) for sub in build_app(service).broker.subscribers}
+        built = build_service(service)
+        assert built.app.broker is not None
+        subscribed = {str(sub.subject.broker_address) for sub in built.app.broker.subscribers}
+        subscribed |= {route.subject for route in built.rpc.routes}
         per_instance = {s for s in subscribed if s.startswith(subjects.health_subject(service) + ".")}
         assert subscribed - per_instance <= CONSTANTS | {subjects.health_subject(service)}
         assert subscribed <= addresses(document)

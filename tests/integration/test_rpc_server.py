@@ -1,0 +1,116 @@
+"""The request-reply server on the raw NATS connection, against a real nats-server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import nats
+import pytest
+from pydantic import BaseModel, ConfigDict
+
+from shared.errors import NotFound
+from shared.rpc import RpcServer
+
+class Echo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str
+
+
+class Echoed(BaseModel):
+    text: str
+
+
+async def _call(nc: nats.NATS, subject: str, body: bytes, timeout: float = 5) -> dict:
+    return json.loads((await nc.request(subject, body, timeout=timeout)).data)
+
+
+async def _serving(nats_url: str, server: RpcServer) -> nats.NATS:
+    nc = await nats.connect(nats_url)
+    await server.start(nc)
+    await nc.flush()
+    return nc
+
+
+class TestAnswers:
+    async def test_a_valid_request_is_answered_with_the_use_cases_result(self, nats_url):
+        server = RpcServer()
+
+        async def echo(request: Echo) -> Echoed:
+            return Echoed(text=request.text.upper())
+
+        server.add("t.rpc.echo1", Echo, echo, queue="q")
+        nc = await _serving(nats_url, server)
+        try:
+            assert await _call(nc, "t.rpc.echo1", b'{"text": "hi"}') == {"ok": True, "result": {"text": "HI"}}
+        finally:
+            await server.stop()
+            await nc.close()
+
+    async def test_an_invalid_request_and_a_raised_error_come_back_as_error_envelopes(self, nats_url):
+        server = RpcServer()
+
+        async def missing(_: Echo) -> Echoed:
+            raise NotFound("no such thing")
+
+        server.add("t.rpc.err", Echo, missing)
+        nc = await _serving(nats_url, server)
+        try:
+            bad = await _call(nc, "t.rpc.err", b'{"nope": 1}')
+            assert bad["ok"] is False and bad["error"]["name"] == "malformed_request"
+            assert (await _call(nc, "t.rpc.err", b"not json"))["error"]["name"] == "malformed_request"
+            gone = await _call(nc, "t.rpc.err", b'{"text": "x"}')
+            assert (gone["error"]["name"], gone["error"]["message"]) == ("not_found", "no such thing")
+        finally:
+            await server.stop()
+            await nc.close()
+
+
+class TestConcurrency:
+    async def test_requests_beyond_the_worker_limit_wait_for_a_slot_and_are_all_answered(self, nats_url):
+        server = RpcServer()
+        running, peak = 0, 0
+
+        async def slow(request: Echo) -> Echoed:
+            nonlocal running, peak
+            running += 1
+            peak = max(peak, running)
+            await asyncio.sleep(0.05)
+            running -= 1
+            return Echoed(text=request.text)
+
+        server.add("t.rpc.slow", Echo, slow, workers=3)
+        nc = await _serving(nats_url, server)
+        try:
+            calls = [_call(nc, "t.rpc.slow", json.dumps({"text": str(i)}).encode()) for i in range(12)]
+            replies = await asyncio.gather(*calls)
+        finally:
+            await server.stop()
+            await nc.close()
+        assert sorted(r["result"]["text"] for r in replies) == sorted(str(i) for i in range(12))
+        assert peak == 3
+
+
+class TestStopping:
+    async def test_a_request_running_when_the_server_stops_is_still_answered(self, nats_url):
+        server = RpcServer()
+        started = asyncio.Event()
+
+        async def slow(request: Echo) -> Echoed:
+            started.set()
+            await asyncio.sleep(0.3)
+            return Echoed(text=request.text)
+
+        server.add("t.rpc.drain", Echo, slow)
+        nc = await _serving(nats_url, server)
+        client = await nats.connect(nats_url)
+        try:
+            call = asyncio.create_task(_call(client, "t.rpc.drain", b'{"text": "late"}'))
+            await started.wait()
+            await server.stop(grace=5)
+            assert (await call)["result"] == {"text": "late"}
+            with pytest.raises(nats.errors.NoRespondersError):
+                await client.request("t.rpc.drain", b'{"text": "after"}', timeout=1)
+        finally:
+            await client.close()
+            await nc.close()
