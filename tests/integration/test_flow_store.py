@@ -1,0 +1,84 @@
+"""The authorizer's flow records in a real Redis-compatible server, and the completed-record cache."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+
+from services.authorizer.adapters import RedisFlowStore
+from services.authorizer.domain import FlowRecord, FlowSecrets
+from shared.crypto import Cipher, RootKey
+from shared.outbox import Outbox
+from shared.redisio import create_redis
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator:
+    client = create_redis(redis_url)
+    yield client
+    await client.aclose()
+
+
+def _store(redis, prefix: str, ttl: int = 3600) -> RedisFlowStore:
+    cipher = Cipher([RootKey("k1", "flow-store-test-key-" + "x" * 20, default=True)])
+    return RedisFlowStore(
+        redis, cipher, Outbox(redis, prefix=prefix), prefix=prefix, record_ttl_seconds=ttl
+    )
+
+
+def _pending(auth_id: str) -> FlowRecord:
+    now = datetime.now(UTC)
+    return FlowRecord(
+        id=auth_id,
+        user_id="u1",
+        provider_id="hooli",
+        scopes=["a"],
+        created_at=now,
+        updated_at=now,
+        secrets=FlowSecrets(code_verifier="v" * 43),
+    )
+
+
+class TestRecords:
+    async def test_a_pending_record_round_trips_with_its_secrets(self, redis):
+        store, record = _store(redis, "fs1"), _pending("ac_round")
+        await store.create(record, state="s-round", ttl_seconds=60)
+        assert await store.get("ac_round") == record
+
+    async def test_a_pending_record_is_read_from_redis_every_time(self, redis):
+        prefix = "fs2"
+        reader, writer = _store(redis, prefix), _store(redis, prefix)
+        record = _pending("ac_pending")
+        await writer.create(record, state="s-pending", ttl_seconds=60)
+        assert (await reader.get("ac_pending")).stage == "consent"
+        await writer.save(record.advance(datetime.now(UTC), stage="exchanging"))
+        assert (await reader.get("ac_pending")).stage == "exchanging"
+
+
+class TestCompletedRecords:
+    async def test_a_completed_record_is_served_from_the_process_after_one_read(self, redis):
+        prefix = "fs3"
+        reader, writer = _store(redis, prefix), _store(redis, prefix)
+        done = _pending("ac_done").completed(["a", "b"], datetime.now(UTC))
+        await writer.save(done)
+        assert await reader.get("ac_done") == done
+        await redis.delete(f"{prefix}:authz:ac_done")  # proof that no second read happens
+        assert await reader.get("ac_done") == done
+
+    async def test_a_cached_record_is_forgotten_when_its_redis_key_expires(self, redis):
+        store = _store(redis, "fs4", ttl=1)
+        done = _pending("ac_brief").completed(["a"], datetime.now(UTC))
+        await store.save(done)
+        assert await store.get("ac_brief") == done
+        await asyncio.sleep(1.2)
+        assert await store.get("ac_brief") is None
+
+    async def test_an_unknown_record_is_none(self, redis):
+        store = _store(redis, "fs5")
+        assert await store.get("ac_" + secrets.token_hex(4)) is None
