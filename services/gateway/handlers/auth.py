@@ -6,13 +6,13 @@ import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.gateway.adapters import CompletionWaiters
-from services.gateway.handlers.deps import require_api_key, rpc
+from services.gateway.handlers.deps import require_api_key, rpc, rpc_of
 from shared import subjects
 from shared.contracts.authorization import (
-    Authorization,
     AuthRequirement,
     ConfirmUser,
     ConfirmUserResult,
@@ -71,48 +71,59 @@ class ConfirmUserRequest(_Loose):
     user_id: str = Field(min_length=1)
 
 
-def authorization_body(auth: Authorization) -> dict[str, Any]:
-    """Arcade's ``AuthorizationResponse``, plus ``authorization_url`` for the pages that read that name."""
-    body = auth.model_dump(mode="json", exclude_none=True)
-    if auth.url:
-        body["authorization_url"] = auth.url
+def authorization_body(auth: dict[str, Any]) -> dict[str, Any]:
+    """The authorizer's ``Authorization`` (as sent) shaped as Arcade's ``AuthorizationResponse``:
+    absent fields left out, plus ``authorization_url`` for the pages that read that name.
+
+    Shaped from the reply's JSON, not re-validated: on the polling path the model round
+    trip cost more than the rest of the route.
+    """
+    body = {k: v for k, v in auth.items() if v is not None}
+    context = body.get("context")
+    if isinstance(context, dict):
+        body["context"] = {k: v for k, v in context.items() if v is not None}
+    if body.get("url"):
+        body["authorization_url"] = body["url"]
     return body
 
 
-@router.post("/v1/auth/authorize")
-async def authorize(body: AuthorizationInitiationRequest, client: Rpc) -> dict[str, Any]:
+def _answer(auth: dict[str, Any]) -> JSONResponse:
+    return JSONResponse(authorization_body(auth))
+
+
+@router.post("/v1/auth/authorize", response_model=dict[str, Any])
+async def authorize(body: AuthorizationInitiationRequest, request: Request) -> JSONResponse:
     """Start an authorization, or answer ``completed`` with the token when the user already holds one."""
-    auth = await client.call(subjects.AUTH_START, body.to_contract(), Authorization)
-    return authorization_body(auth)
+    return _answer(await rpc_of(request).call_raw(subjects.AUTH_START, body.to_contract()))
 
 
-@router.get("/v1/auth/status")
+@router.get("/v1/auth/status", response_model=dict[str, Any])
 async def status(
     request: Request,
-    client: Rpc,
     id: Annotated[str, Query(min_length=1)],
     wait: Annotated[int | None, Query()] = None,
-) -> dict[str, Any]:
+) -> JSONResponse:
     """The authorization now; with ``wait``, held until it completes or fails (at most 59 s)."""
+    client = rpc_of(request)
     seconds = max(0, min(wait or 0, MAX_WAIT_SECONDS))
     lookup = GetAuthorization(authorization_id=id)
     if seconds == 0:
-        return authorization_body(await client.call(subjects.AUTH_STATUS, lookup, Authorization))
+        return _answer(await client.call_raw(subjects.AUTH_STATUS, lookup))
     waiters: CompletionWaiters = request.app.state.waiters
     deadline = time.monotonic() + seconds
     # Interest first, then the stored status: an event landing in between still wakes us.
     future = waiters.register(id)
     try:
-        auth = await client.call(subjects.AUTH_STATUS, lookup, Authorization)
+        auth = await client.call_raw(subjects.AUTH_STATUS, lookup)
     except BaseException:
         waiters.discard(id, future)
         raise
-    if auth.status in ("completed", "failed"):
+    if auth.get("status") in ("completed", "failed"):
         waiters.discard(id, future)
-        return authorization_body(auth)
+        return _answer(auth)
     await waiters.wait(id, future, max(0.0, deadline - time.monotonic()))
     # Read again whether woken or timed out: a missed event must not hide a finished flow.
-    return authorization_body(await client.call(subjects.AUTH_STATUS, lookup, Authorization))
+    return _answer(await client.call_raw(subjects.AUTH_STATUS, lookup))
 
 
 @router.post("/v1/auth/confirm_user")

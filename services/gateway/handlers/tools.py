@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from services.gateway.domain import clamp_page, offset_page
 from services.gateway.errors import error_response
-from services.gateway.handlers.deps import require_api_key, rpc
+from services.gateway.handlers.deps import require_api_key, rpc, rpc_of
 from shared import subjects
 from shared.contracts.common import Page
 from shared.contracts.execution import (
@@ -143,16 +143,16 @@ async def get_formatted_tool(
     return (await client.call(subjects.TOOLS_GET, query, Document)).body
 
 
-@router.post("/v1/tools/authorize")
-async def authorize_tool(client: Rpc, body: AuthorizeToolRequest) -> dict[str, Any]:
+@router.post("/v1/tools/authorize", response_model=dict[str, Any])
+async def authorize_tool(request: Request, body: AuthorizeToolRequest) -> JSONResponse:
     """Start or confirm a tool's authorization (``completed`` when the user holds a covering token)."""
     if not body.user_id:
         raise BadRequest("user_id is required")
-    request = build(AuthorizeTool, **body.model_dump())
-    result: dict[str, Any] = await client.call_raw(subjects.TOOLS_AUTHORIZE, request)
+    command = build(AuthorizeTool, **body.model_dump())
+    result: dict[str, Any] = await rpc_of(request).call_raw(subjects.TOOLS_AUTHORIZE, command)
     if result.get("url"):
         result["authorization_url"] = result["url"]  # some seed pages read this name (arcade-api §13)
-    return result
+    return JSONResponse(result)
 
 
 @router.post("/v1/tools/execute")
