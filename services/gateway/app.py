@@ -58,7 +58,15 @@ def create_app(settings: Settings) -> FastAPI:
         await pings.stop(grace=1.0)
         await broker.stop()
 
-    app = FastAPI(title="valetkey", version="0.1.0", lifespan=lifespan, docs_url="/docs")
+    app = FastAPI(
+        title="valetkey",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url="/docs",
+        # FastAPI asks OpenTelemetry on every request whether it is set up; it can only be
+        # from the environment here, so that question is answered once, at start.
+        telemetry=None if gw.telemetry else {"tracing": False, "metrics": False, "logs": False},
+    )
     app.state.settings = settings
     app.state.gateway = gw
     app.state.api_keys = ApiKeys(gw.api_keys)

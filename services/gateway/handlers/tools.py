@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from services.gateway.domain import clamp_page, offset_page
 from services.gateway.errors import error_response
+from services.gateway.handlers.body import documented, json_body
 from services.gateway.handlers.deps import require_api_key, rpc, rpc_of
 from shared import subjects
 from shared.contracts.common import Page
@@ -143,9 +144,12 @@ async def get_formatted_tool(
     return (await client.call(subjects.TOOLS_GET, query, Document)).body
 
 
-@router.post("/v1/tools/authorize", response_model=dict[str, Any])
-async def authorize_tool(request: Request, body: AuthorizeToolRequest) -> JSONResponse:
+@router.post(
+    "/v1/tools/authorize", response_model=dict[str, Any], openapi_extra=documented(AuthorizeToolRequest)
+)
+async def authorize_tool(request: Request) -> JSONResponse:
     """Start or confirm a tool's authorization (``completed`` when the user holds a covering token)."""
+    body = await json_body(request, AuthorizeToolRequest)
     if not body.user_id:
         raise BadRequest("user_id is required")
     command = build(AuthorizeTool, **body.model_dump())
@@ -155,12 +159,14 @@ async def authorize_tool(request: Request, body: AuthorizeToolRequest) -> JSONRe
     return JSONResponse(result)
 
 
-@router.post("/v1/tools/execute")
-async def execute_tool(client: Rpc, request: Request, body: ExecuteToolRequest) -> JSONResponse:
+@router.post("/v1/tools/execute", response_model=dict[str, Any], openapi_extra=documented(ExecuteToolRequest))
+async def execute_tool(request: Request) -> JSONResponse:
     """Run a tool; the status is the executor's (200, or 403 for an unmet requirement)."""
+    body = await json_body(request, ExecuteToolRequest)
     command = build(ExecuteTool, **body.model_dump())
+    client, timeout = rpc_of(request), _execute_timeout(request)
     try:
-        raw = await client.call_raw(subjects.TOOLS_EXECUTE, command, timeout=_execute_timeout(request))
+        raw = await client.call_raw(subjects.TOOLS_EXECUTE, command, timeout=timeout)
     except ValetkeyError as exc:
         # The tool may have run before the error: a client retry could run it twice.
         response = error_response(exc)
