@@ -11,6 +11,7 @@ written together with ``AuthorizationCompleted`` (outbox), never otherwise.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ from shared.errors import NotFound, ProviderError, UserMismatch, ValetkeyError
 from shared.freshness import completed_authorization
 from shared.logging import get_logger
 from shared.providers import oauth
-from shared.providers.models import Provider
+from shared.providers.models import Provider, TokenGrant
 from shared.tokens import StoredToken, connection_of_authorization
 
 log = get_logger(__name__)
@@ -175,18 +176,16 @@ class Flows:
 
     async def _exchange(self, record: FlowRecord, provider: Provider, code: str) -> CallbackOutcome:
         record = record.advance(self.clock(), stage="exchanging")
-        await self.store.save(record)
-        try:
-            grant = await self.client.exchange(
-                provider,
-                code=code,
-                redirect_uri=self.settings.redirect_uri,
-                code_verifier=record.secrets.code_verifier,
-            )
-        except ValetkeyError as exc:
-            return await self._fail(record, _reason(exc))
+        # The stage write and the read of the user's previous token go alongside the provider
+        # call: the state is consumed, so nothing else acts on this record meanwhile.
+        grant, _, previous = await asyncio.gather(
+            self._grant(record, provider, code),
+            self.store.save(record),
+            self.tokens.get(record.user_id, provider.id),
+        )
+        if isinstance(grant, str):
+            return await self._fail(record, grant)
         user_info = await self._user_info(provider, grant.access_token)
-        previous = await self.tokens.get(record.user_id, provider.id)
         token = domain.stored_token(
             grant, previous=previous, requested=record.scopes, user_info=user_info, now=self.clock()
         )
@@ -194,6 +193,18 @@ class Flows:
             await self._complete(record, provider, token)
             return _success_page(record)
         return await self._hold(record, token)
+
+    async def _grant(self, record: FlowRecord, provider: Provider, code: str) -> TokenGrant | str:
+        """The provider's token grant for ``code``, or the failure reason."""
+        try:
+            return await self.client.exchange(
+                provider,
+                code=code,
+                redirect_uri=self.settings.redirect_uri,
+                code_verifier=record.secrets.code_verifier,
+            )
+        except ValetkeyError as exc:
+            return _reason(exc)
 
     async def _user_info(self, provider: Provider, access_token: str) -> dict[str, object]:
         if not domain.wants_user_info(provider):
