@@ -10,9 +10,11 @@ loggers (uvicorn, faststream, httpx) are routed through the same processors.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
+import threading
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
@@ -52,12 +54,20 @@ _QUERY_SECRET = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=4096)
 def _is_secret_key(key: str) -> bool:
+    # Field names repeat from line to line: each is judged once.
     return key.lower() not in _SAFE_KEYS and bool(_SECRET_KEY.search(key))
 
 
 def _scrub_text(text: str) -> str:
-    return _QUERY_SECRET.sub(rf"\1{MASK}", _BEARER.sub(rf"\1 {MASK}", text))
+    # Most values hold neither a credential scheme nor a "=": skip the regexes for them.
+    lowered = text.lower()
+    if "bearer" in lowered or "basic" in lowered:
+        text = _BEARER.sub(rf"\1 {MASK}", text)
+    if "=" in text:
+        text = _QUERY_SECRET.sub(rf"\1{MASK}", text)
+    return text
 
 
 def redact(value: Any, key: str = "") -> Any:
@@ -81,19 +91,41 @@ def redaction_processor(
     return {k: (v if k in ("timestamp", "level", "logger") else redact(v, k)) for k, v in event_dict.items()}
 
 
-def _shared_processors() -> list[Any]:
+class _StderrLines:
+    """Where structlog writes our lines: one write per line to the *current* ``sys.stderr``
+    (resolved per line, as the standard library's handler does not, so a swapped stream
+    is followed), under a lock, carrying the logger's name for ``add_logger_name``."""
+
+    _lock = threading.Lock()
+
+    def __init__(self, *args: Any) -> None:
+        self.name = str(args[0]) if args else ""
+
+    def msg(self, message: str) -> None:
+        with self._lock:
+            sys.stderr.write(message + "\n")
+            sys.stderr.flush()
+
+    debug = info = warning = warn = error = err = critical = exception = fatal = failure = log = msg
+
+
+def _foreign_processors() -> list[Any]:
+    """What a standard-library record (uvicorn, faststream, httpx) goes through before rendering."""
     return [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_logger_name,
         structlog.stdlib.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.stdlib.ExtraAdder(),
-        redaction_processor,
     ]
 
 
 def configure_logging(*, service: str, level: str = "INFO", json_output: bool | None = None) -> None:
     """Configure structlog and the standard library once for this process.
+
+    Our own events go the short way, structlog straight to stderr (about a quarter of the
+    cost of a trip through the standard library); other libraries' records go through
+    the standard library into the same redaction and renderer.
 
     Args:
         service: Bound on every line as ``service``.
@@ -106,19 +138,24 @@ def configure_logging(*, service: str, level: str = "INFO", json_output: bool | 
     )
     structlog.configure(
         processors=[
-            structlog.stdlib.filter_by_level,  # drop below-level events before any work is done
-            *_shared_processors(),
-            structlog.processors.format_exc_info if as_json else structlog.processors.StackInfoRenderer(),
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+            structlog.contextvars.merge_contextvars,
+            structlog.stdlib.add_logger_name,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            # Tracebacks become text first, so the redaction sees them too.
+            structlog.processors.format_exc_info,
+            redaction_processor,
+            renderer,
         ],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=_StderrLines,
         cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=_shared_processors(),
+        foreign_pre_chain=_foreign_processors(),
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
             redaction_processor,
             renderer,
         ],
@@ -135,5 +172,5 @@ def configure_logging(*, service: str, level: str = "INFO", json_output: bool | 
 
 
 def get_logger(name: str) -> Any:
-    """A structlog logger; configuration happens once in each service's ``__main__``."""
+    """A structlog logger naming its module as ``logger``; configured once in each ``__main__``."""
     return structlog.get_logger(name)

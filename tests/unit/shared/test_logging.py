@@ -5,7 +5,7 @@ import logging
 
 import structlog
 
-from shared.logging import MASK, configure_logging, redact
+from shared.logging import MASK, configure_logging, get_logger, redact
 
 
 class TestRedact:
@@ -38,3 +38,23 @@ class TestConfiguredLogging:
         assert "tok-structlog" not in err and "tok-stdlib" not in err
         lines = [json.loads(line) for line in err.strip().splitlines()]
         assert {line["service"] for line in lines} == {"test"}
+
+    def test_our_lines_name_their_logger_and_lines_below_the_level_are_dropped(self, capsys):
+        configure_logging(service="test", level="INFO", json_output=True)
+        log = get_logger("services.example")
+        log.debug("too.quiet")
+        log.info("handled", ms=1.5)
+        lines = [json.loads(line) for line in capsys.readouterr().err.strip().splitlines()]
+        assert [(line["event"], line["logger"], line["level"]) for line in lines] == [
+            ("handled", "services.example", "info")
+        ]
+
+    def test_a_traceback_is_logged_as_text_with_its_secrets_redacted(self, capsys):
+        configure_logging(service="test", json_output=True)
+        try:
+            raise RuntimeError("upstream said no to https://p/token?refresh_token=tok-in-traceback")
+        except RuntimeError:
+            get_logger("services.example").exception("refresh.crashed")
+        line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+        assert "RuntimeError" in line["exception"]
+        assert "tok-in-traceback" not in line["exception"]
