@@ -53,8 +53,11 @@ def create_broker(url: str, *, name: str, graceful_timeout: float = 15.0) -> Nat
     )
 
 
-def _error_envelope(error: ValetkeyError) -> dict[str, Any]:
-    return {"ok": False, "error": error.to_payload()}
+def _error_envelope(error: ValetkeyError) -> bytes:
+    return json.dumps({"ok": False, "error": error.to_payload()}, separators=(",", ":")).encode()
+
+
+_NO_RESULT = b'{"ok":true,"result":null}'
 
 
 def _validation_message(exc: ValidationError) -> str:
@@ -65,8 +68,8 @@ def _validation_message(exc: ValidationError) -> str:
 
 async def respond(
     model: type[M], body: Any, use_case: Callable[[M], Awaitable[BaseModel | None]]
-) -> dict[str, Any]:
-    """Validate ``body`` as ``model``, run ``use_case`` and wrap any outcome in the reply envelope."""
+) -> bytes:
+    """Validate ``body`` as ``model``, run ``use_case`` and encode any outcome as the reply envelope."""
     started = time.perf_counter()
     try:
         request = model.model_validate(body if isinstance(body, dict) else json.loads(body or b"{}"))
@@ -82,7 +85,10 @@ async def respond(
         log.exception("rpc.crashed", message_type=model.__name__)
         return _error_envelope(ValetkeyError("internal error"))
     log.info("rpc.handled", message_type=model.__name__, ms=round((time.perf_counter() - started) * 1000, 2))
-    return {"ok": True, "result": None if result is None else result.model_dump(mode="json")}
+    if result is None:
+        return _NO_RESULT
+    # pydantic-core writes the result's JSON; only the envelope's frame is added here.
+    return b'{"ok":true,"result":' + result.model_dump_json().encode() + b"}"
 
 
 class RpcClient:

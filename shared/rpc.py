@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -128,7 +127,7 @@ class RpcServer:
         if not msg.reply:
             return
         try:
-            await msg.respond(json.dumps(reply, separators=(",", ":")).encode())
+            await msg.respond(reply)
         except Exception as exc:  # the connection went away: the caller times out and retries
             log.warning("rpc.reply_failed", subject=route.subject, error=type(exc).__name__)
 
@@ -140,10 +139,10 @@ class RpcServer:
             )
 
 
-def _documented(route: Route) -> Callable[..., Awaitable[dict[str, Any]]]:
+def _documented(route: Route) -> Callable[..., Awaitable[bytes]]:
     """A handler whose signature carries the route's request contract, for FastStream to describe."""
 
-    async def handler(body: Any) -> dict[str, Any]:
+    async def handler(body: Any) -> bytes:
         return await respond(route.model, body, route.use_case)
 
     handler.__annotations__ = {"body": route.model, "return": dict[str, Any]}
