@@ -10,6 +10,9 @@ Measured:
   ratio to the baseline's req/s (target >= 0.6).
 - Completion latency: callback arrives at the gateway -> the waiting ``wait=`` request
   answers, p50/p99 over N flows (target p99 < 20 ms).
+
+The services log at INFO, the engine's default (``--log-level`` to change); the baseline
+logs nothing.
 """
 
 from __future__ import annotations
@@ -63,7 +66,7 @@ def _baseline(nats_url: str) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def _stack(tmp: Path) -> Iterator[tuple[Engine, Any]]:
+def _stack(tmp: Path, log_level: str = "INFO") -> Iterator[tuple[Engine, Any]]:
     with local_server("nats", tmp / "nats") as nats, local_server("redis", tmp / "redis") as redis:
         port = embedded.free_port()
         redirect = f"http://127.0.0.1:{port}/oauth/callback"
@@ -80,7 +83,8 @@ def _stack(tmp: Path) -> Iterator[tuple[Engine, Any]]:
                 nats_url=nats.url,
                 redis_url=redis.url,
                 config=config,
-                extra_env={"VALETKEY_LOG_LEVEL": "WARNING"},
+                # INFO is the engine's default: one log line per request and per handled message.
+                extra_env={"VALETKEY_LOG_LEVEL": log_level},
             )
             engine.start()
             try:
@@ -141,10 +145,11 @@ def main(argv: list[str]) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="bench gateway")
     parser.add_argument("--flows", type=int, default=200)
     parser.add_argument("--duration", type=float, default=8.0)
+    parser.add_argument("--log-level", default="INFO", help="the services' log level (INFO is the default)")
     args = parser.parse_args(argv)
     with (
         tempfile.TemporaryDirectory() as tmp,
-        _stack(Path(tmp)) as (engine, _),
+        _stack(Path(tmp), args.log_level) as (engine, _),
         _baseline(engine.env["NATS_URL"]) as baseline_url,
     ):
         result = asyncio.run(_measure(engine, baseline_url, flows=args.flows, duration=args.duration))
@@ -163,5 +168,7 @@ def main(argv: list[str]) -> dict[str, Any]:
     print(table(rows))
     c = result["completion"]
     print(f"completion latency over {c['n']} flows: p50 {c['p50_ms']} ms, p99 {c['p99_ms']} ms")
+    print(f"services logging at {args.log_level}")
+    result["log_level"] = args.log_level
     result["ratios"] = {row["target"]: row["ratio"] for row in rows}
     return result
