@@ -6,13 +6,19 @@ run with ``--receiver``, a bare ASGI app on uvicorn that only records arrivals),
 driver, which publishes events the way the outbox relay does (``Nats-Msg-Id`` = event id).
 
 Latency is the receiver's arrival time minus the event's ``occurred_at`` (set just before
-publishing), so it covers JetStream, fan-out, the deliveries work queue, signing and HTTP.
+publishing), so it covers JetStream, the fan-out (and the deliveries work queue, for a
+delivery that goes through it), signing and HTTP.
 
 Phases (after a warm-up):
 1. burst: ``--events`` events published as fast as possible -> delivered events/s, latency;
-2. paced: the same number at ``--rate`` events/s -> latency when not saturated.
+2. paced, once per ``--rate`` (default 200 and 1,000 events/s): the same number of events at
+   that rate -> latency while the rate is sustained. Issue #7's "p99 under 50 ms at 1,000
+   events" is read both ways: 1,000 events arriving at 1,000/s, and 1,000 all at once.
 
-Run: ``python -m bench webhooks`` (``-- --events 1000 --rate 200``). Numbers, no assertions.
+The driver runs on uvloop, like the services, so that publishing takes as little of the
+machine as it can from the processes measured.
+
+Run: ``python -m bench webhooks`` (``-- --events 1000 --rate 200 1000``). Numbers, no assertions.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +53,9 @@ WAIT_LIMIT_S = 60.0
 def _args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench webhooks")
     parser.add_argument("--events", type=int, default=1000)
-    parser.add_argument("--rate", type=float, default=200.0, help="events/s in the paced phase")
+    parser.add_argument(
+        "--rate", type=float, nargs="+", default=[200.0, 1000.0], help="events/s, one paced phase each"
+    )
     parser.add_argument("--per-endpoint", type=int, default=16, help="webhooks.max_in_flight_per_endpoint")
     return parser.parse_args(argv)
 
@@ -166,10 +174,10 @@ async def drive(args: argparse.Namespace, nats_url: str, receiver: str) -> list[
     try:
         js = nc.jetstream()
         await phase("warm-up", js, receiver, 50, None)
-        return [
-            await phase("burst", js, receiver, args.events, None),
-            await phase("paced", js, receiver, args.events, args.rate),
-        ]
+        rows = [await phase("burst", js, receiver, args.events, None)]
+        for rate in args.rate:
+            rows.append(await phase(f"paced {rate:g}/s", js, receiver, args.events, rate))
+        return rows
     finally:
         await nc.close()
 
@@ -180,9 +188,9 @@ def main(argv: list[str]) -> dict[str, Any]:
         tempfile.TemporaryDirectory(prefix="vk-bench-webhooks-") as tmp,
         stack(Path(tmp), args.per_endpoint) as running,
     ):
-        rows = asyncio.run(drive(args, running["nats_url"], running["receiver"]))
+        rows = _run(drive(args, running["nats_url"], running["receiver"]))
     print(table(rows))
-    print("target: p99 < 50 ms at 1,000 events")
+    print("target: p99 < 50 ms at 1,000 events (paced 1000/s; the burst shows capacity)")
     return {
         "phases": rows,
         "events": args.events,
@@ -190,6 +198,14 @@ def main(argv: list[str]) -> dict[str, Any]:
         "per_endpoint": args.per_endpoint,
         "cpus": os.cpu_count(),
     }
+
+
+def _run(main: Coroutine[Any, Any, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 # --- the receiver process -----------------------------------------------------------------

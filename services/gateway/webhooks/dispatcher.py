@@ -1,10 +1,13 @@
-"""Fan-out and delivery: events become per-endpoint deliveries, deliveries become signed POSTs.
+"""Fan-out and delivery: events become signed POSTs, and failed ones become queued retries.
 
 Two durable consumers, each shared by every gateway replica:
 
-1. **fan-out** reads ``vk.events.>``; for each event it queues one delivery per subscribed
-   endpoint on the deliveries work queue, and acks the event only once JetStream has
-   stored all of them.
+1. **fan-out** reads ``vk.events.>``. For each endpoint subscribed to the event it makes the
+   first attempt itself when the endpoint's lane has room now or soon (see ``lanes``);
+   otherwise, and after a failed first attempt, it queues the delivery on the deliveries
+   work queue. The event is acked only once every endpoint got it (a 2xx) or JetStream has
+   stored its delivery, so one hop through JetStream is the common path and two the
+   exception.
 2. **delivery** reads the work queue; a 2xx acks, anything else NAKs with an exponential,
    jittered delay until the retry window is spent, then the delivery is written to the
    dead-letter list and acked.
@@ -19,43 +22,63 @@ import asyncio
 import json
 import random
 import time
-from collections import defaultdict
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Protocol
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from services.gateway.webhooks import domain
-from services.gateway.webhooks.sender import Outcome, Sender
-from services.gateway.webhooks.store import DeadLetters, Endpoint, EndpointStore
+from services.gateway.webhooks.lanes import Lanes
+from services.gateway.webhooks.sender import Outcome
+from services.gateway.webhooks.store import Endpoint
 from shared.config import WebhooksConfig
 from shared.logging import get_logger
 
 log = get_logger(__name__)
 
-# A lane holds at most this many deliveries per allowed request; beyond it, deliveries are
-# deferred (NAK with a short delay) so one slow receiver cannot fill the replica's slots.
-LANE_DEPTH_FACTOR = 32
+# A delivery that finds its lane crowded comes back after about this long.
 BUSY_DELAY_SECONDS = 1.0
+# JetStream's limit for storing one queued delivery.
+QUEUE_TIMEOUT_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
 class Delivery:
-    """One event for one endpoint: the body is fixed at fan-out, signatures are made per attempt."""
+    """One event for one endpoint: the body is fixed at fan-out, signatures are made per attempt.
+
+    A delivery queued after the fan-out's first attempt failed carries that attempt
+    (``tried``), when it was made (the retry window counts from then) and when to retry.
+    """
 
     endpoint_id: str
     event_id: str
     event_type: str
     body: str
+    tried: int = 0
+    first_tried_at: float | None = None
+    retry_at: float = 0.0
+
+    @property
+    def queue_id(self) -> str:
+        """``Nats-Msg-Id``: a fan-out that is redelivered mid-way does not queue it twice."""
+        return f"{self.event_id}:{self.endpoint_id}"
 
     def encode(self) -> bytes:
-        return json.dumps(self.__dict__).encode()
+        return json.dumps(asdict(self)).encode()
 
     @classmethod
     def decode(cls, data: bytes) -> Delivery:
         raw = json.loads(data)
-        return cls(raw["endpoint_id"], raw["event_id"], raw["event_type"], raw["body"])
+        return cls(
+            raw["endpoint_id"],
+            raw["event_id"],
+            raw["event_type"],
+            raw["body"],
+            tried=int(raw.get("tried", 0)),
+            first_tried_at=raw.get("first_tried_at"),
+            retry_at=float(raw.get("retry_at", 0.0)),
+        )
 
 
 class DeliveryQueue:
@@ -65,16 +88,86 @@ class DeliveryQueue:
         self._js = js
         self._subject = subject
 
-    async def put(self, delivery: Delivery, *, msg_id: str) -> None:
-        await self._js.publish(self._subject, delivery.encode(), headers={"Nats-Msg-Id": msg_id}, timeout=5)
+    async def put(self, delivery: Delivery, *, msg_id: str | None = None) -> None:
+        headers = {"Nats-Msg-Id": msg_id or delivery.queue_id}
+        await self._js.publish(
+            self._subject, delivery.encode(), headers=headers, timeout=QUEUE_TIMEOUT_SECONDS
+        )
+
+
+class Store(Protocol):
+    async def all(self) -> list[Endpoint]: ...
+
+    async def get(self, endpoint_id: str) -> Endpoint | None: ...
+
+
+class Queue(Protocol):
+    async def put(self, delivery: Delivery, *, msg_id: str | None = None) -> None: ...
+
+
+class Send(Protocol):
+    async def send(self, endpoint: Endpoint, msg_id: str, body: bytes) -> Outcome: ...
+
+
+class DeadLetterList(Protocol):
+    async def add(self, record: dict[str, Any]) -> None: ...
+
+
+def _delivered(delivery: Delivery, outcome: Outcome, *, attempt: int) -> None:
+    """The one line per delivered webhook (ids and status only; the body is never logged)."""
+    log.info(
+        "webhooks.delivered",
+        endpoint_id=delivery.endpoint_id,
+        event_id=delivery.event_id,
+        event_type=delivery.event_type,
+        status=outcome.status,
+        attempt=attempt,
+    )
+
+
+class Failures:
+    """After a failed attempt, on either path: a retry after a backoff, or a dead letter."""
+
+    def __init__(self, dead: DeadLetterList, config: WebhooksConfig) -> None:
+        self._dead = dead
+        self._config = config
+
+    async def settle(
+        self, delivery: Delivery, outcome: Outcome, *, attempt: int, since: float
+    ) -> float | None:
+        """Seconds until the next attempt, or None once the delivery is dead-lettered."""
+        step = domain.after_failure(
+            attempt,
+            time.time() - since,
+            window=self._config.retry_window_seconds,
+            base=self._config.backoff_base_seconds,
+            cap=self._config.backoff_max_seconds,
+            rand=random.random,
+        )
+        fields = {"endpoint_id": delivery.endpoint_id, "event_id": delivery.event_id}
+        if isinstance(step, domain.Retry):
+            log.info(
+                "webhooks.retry",
+                **fields,
+                attempt=attempt,
+                outcome=outcome.describe(),
+                delay=round(step.delay, 2),
+            )
+            return step.delay
+        await self._dead.add(dead_letter(delivery, outcome, attempt, since))
+        log.warning("webhooks.dead_lettered", **fields, attempts=attempt, outcome=outcome.describe())
+        return None
 
 
 class FanOut:
-    """Turns each event into the deliveries of the endpoints subscribed to its type."""
+    """Turns each event into a first attempt per subscribed endpoint, or a queued delivery."""
 
-    def __init__(self, store: EndpointStore, queue: DeliveryQueue) -> None:
+    def __init__(self, store: Store, queue: Queue, lanes: Lanes, sender: Send, failures: Failures) -> None:
         self._store = store
         self._queue = queue
+        self._lanes = lanes
+        self._sender = sender
+        self._failures = failures
 
     async def handle(self, msg: Msg) -> None:
         try:
@@ -98,64 +191,46 @@ class FanOut:
             e for e in await self._store.all() if e.enabled and domain.subscribes(e.events, event_type)
         ]
         body = json.dumps(payload, separators=(",", ":"))
-        await asyncio.gather(
-            *(
-                self._queue.put(
-                    Delivery(e.id, payload["id"], event_type, body), msg_id=f"{payload['id']}:{e.id}"
-                )
-                for e in targets
-            )
-        )
+        raw = body.encode()
+        firsts = [self._first(e, Delivery(e.id, payload["id"], event_type, body), raw) for e in targets]
+        if len(firsts) == 1:
+            await firsts[0]  # the common case, without a task per endpoint
+            return
+        results = await asyncio.gather(*firsts, return_exceptions=True)
+        # Every attempt has ended before the event is given back: no request outlives its event.
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:
+            raise failed[0]
 
+    async def _first(self, endpoint: Endpoint, delivery: Delivery, body: bytes) -> None:
+        if not await self._lanes.take(endpoint.id):
+            await self._queue.put(delivery)
+            return
 
-class Lanes:
-    """Per-endpoint concurrency: a slow or dead receiver only ever uses its own slots."""
+        async def send() -> Outcome:
+            return await self._sender.send(endpoint, delivery.event_id, body)
 
-    def __init__(self, per_endpoint: int) -> None:
-        self._limit = per_endpoint
-        self._sems: dict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(per_endpoint))
-        self._queued: dict[str, int] = defaultdict(int)
-
-    def full(self, endpoint_id: str) -> bool:
-        return self._queued[endpoint_id] >= self._limit * LANE_DEPTH_FACTOR
-
-    async def run(self, endpoint_id: str, msg: Msg, heartbeat: float, work: Any) -> Any:
-        """Wait for a slot (telling JetStream we are still on it), then run ``work()``."""
-        self._queued[endpoint_id] += 1
-        sem = self._sems[endpoint_id]
-        try:
-            while True:
-                try:
-                    await asyncio.wait_for(sem.acquire(), heartbeat)
-                    break
-                except TimeoutError:
-                    await msg.in_progress()
-        finally:
-            self._queued[endpoint_id] -= 1
-        try:
-            return await work()
-        finally:
-            sem.release()
+        outcome = await self._lanes.run(endpoint.id, send)
+        if outcome.ok:
+            _delivered(delivery, outcome, attempt=1)
+            return
+        now = time.time()
+        delay = await self._failures.settle(delivery, outcome, attempt=1, since=now)
+        if delay is not None:
+            await self._queue.put(replace(delivery, tried=1, first_tried_at=now, retry_at=now + delay))
 
 
 class Deliverer:
-    """Attempts one delivery and decides: ack, retry later, or dead-letter."""
+    """Attempts one queued delivery and decides: ack, retry later, or dead-letter."""
 
     def __init__(
-        self,
-        store: EndpointStore,
-        dead: DeadLetters,
-        sender: Sender,
-        config: WebhooksConfig,
-        *,
-        ack_wait: float,
+        self, store: Store, lanes: Lanes, sender: Send, failures: Failures, *, ack_wait: float
     ) -> None:
         self._store = store
-        self._dead = dead
+        self._lanes = lanes
         self._sender = sender
-        self._config = config
+        self._failures = failures
         self._heartbeat = ack_wait / 2
-        self._lanes = Lanes(config.max_in_flight_per_endpoint)
 
     async def handle(self, msg: Msg) -> None:
         try:
@@ -163,6 +238,10 @@ class Deliverer:
         except (ValueError, KeyError, TypeError):
             log.warning("webhooks.delivery_unreadable")
             await msg.ack()
+            return
+        if delivery.tried and (msg.metadata.num_delivered == 1 or delivery.retry_at > time.time()):
+            # Its first receipt stands for the attempt the fan-out made: wait for the retry time.
+            await msg.nak(delay=max(0.0, delivery.retry_at - time.time()))
             return
         try:
             endpoint = await self._store.get(delivery.endpoint_id)
@@ -177,46 +256,28 @@ class Deliverer:
         await self._attempt(msg, endpoint, delivery)
 
     async def _attempt(self, msg: Msg, endpoint: Endpoint, delivery: Delivery) -> None:
-        if self._lanes.full(endpoint.id):
+        if self._lanes.crowded(endpoint.id):
             await msg.nak(delay=BUSY_DELAY_SECONDS * (0.5 + random.random()))
             return
 
         async def send() -> Outcome:
             return await self._sender.send(endpoint, delivery.event_id, delivery.body.encode())
 
-        outcome: Outcome = await self._lanes.run(endpoint.id, msg, self._heartbeat, send)
+        await self._lanes.wait(endpoint.id, beat=msg.in_progress, every=self._heartbeat)
+        outcome = await self._lanes.run(endpoint.id, send)
+        meta = msg.metadata
+        # A delivery the fan-out tried was deferred once on arrival (see handle).
+        attempt = delivery.tried + meta.num_delivered - (1 if delivery.tried else 0)
         if outcome.ok:
             await msg.ack()
+            _delivered(delivery, outcome, attempt=attempt)
             return
-        await self._failed(msg, delivery, outcome)
-
-    async def _failed(self, msg: Msg, delivery: Delivery, outcome: Outcome) -> None:
-        meta = msg.metadata
-        queued_at = meta.timestamp.timestamp()
-        step = domain.after_failure(
-            meta.num_delivered,
-            time.time() - queued_at,
-            window=self._config.retry_window_seconds,
-            base=self._config.backoff_base_seconds,
-            cap=self._config.backoff_max_seconds,
-            rand=random.random,
-        )
-        fields = {"endpoint_id": delivery.endpoint_id, "event_id": delivery.event_id}
-        if isinstance(step, domain.Retry):
-            log.info(
-                "webhooks.retry",
-                **fields,
-                attempt=meta.num_delivered,
-                outcome=outcome.describe(),
-                delay=round(step.delay, 2),
-            )
-            await msg.nak(delay=step.delay)
-            return
-        await self._dead.add(dead_letter(delivery, outcome, meta.num_delivered, queued_at))
-        log.warning(
-            "webhooks.dead_lettered", **fields, attempts=meta.num_delivered, outcome=outcome.describe()
-        )
-        await msg.ack()
+        since = delivery.first_tried_at or meta.timestamp.timestamp()
+        delay = await self._failures.settle(delivery, outcome, attempt=attempt, since=since)
+        if delay is None:
+            await msg.ack()
+        else:
+            await msg.nak(delay=delay)
 
 
 def dead_letter(delivery: Delivery, outcome: Outcome, attempts: int, queued_at: float) -> dict[str, Any]:

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import re
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeoutError
-from nats.js import JetStreamContext
+from nats.aio.subscription import Subscription
+from nats.js import JetStreamContext, api
 from nats.js.api import (
     AckPolicy,
     ConsumerConfig,
@@ -31,9 +34,15 @@ from shared.messaging import EVENTS_MAX_AGE_SECONDS, ensure_stream
 
 log = get_logger(__name__)
 
-FETCH_BATCH = 256
-FETCH_WAIT_SECONDS = 5.0
-FANOUT_ACK_WAIT_SECONDS = 30.0
+# Messages one pull request asks for; the next goes out when a quarter of that fits again.
+PULL_BATCH = 256
+# A pull request stays open this long; the server says it is alive this often.
+PULL_EXPIRES_SECONDS = 30.0
+PULL_HEARTBEAT_SECONDS = 1.0
+# A request not heard from for this many heartbeats is taken as lost.
+PULL_MISSED_HEARTBEATS = 3
+# After the server ends a request with an error, wait this long before binding and asking again.
+PULL_TROUBLE_PAUSE_SECONDS = 0.5
 
 
 def namespace(prefix: str) -> str:
@@ -59,8 +68,12 @@ async def ensure_deliveries_stream(js: JetStreamContext) -> None:
     await ensure_stream(js, config)
 
 
-def fanout_consumer(ns: str) -> ConsumerConfig:
-    """Reads every event once per deployment; starts at the first start of webhooks (NEW)."""
+def fanout_consumer(ns: str, *, ack_wait: float) -> ConsumerConfig:
+    """Reads every event once per deployment; starts at the first start of webhooks (NEW).
+
+    ``ack_wait`` covers what the fan-out does before it acks: a short wait for a lane, one
+    attempt per endpoint, and queueing the deliveries that failed.
+    """
     name = f"webhooks_fanout_{ns}"
     return ConsumerConfig(
         name=name,
@@ -68,7 +81,7 @@ def fanout_consumer(ns: str) -> ConsumerConfig:
         filter_subject=subjects.EVENTS_ALL,
         deliver_policy=DeliverPolicy.NEW,
         ack_policy=AckPolicy.EXPLICIT,
-        ack_wait=FANOUT_ACK_WAIT_SECONDS,
+        ack_wait=ack_wait,
         max_deliver=-1,
         max_ack_pending=4096,
     )
@@ -90,12 +103,20 @@ def delivery_consumer(ns: str, *, ack_wait: float) -> ConsumerConfig:
 
 
 class PullLoop:
-    """Fetches from one durable consumer and runs each message in its own task.
+    """Consumes one durable consumer and runs each message in its own task.
 
-    At most ``max_in_flight`` messages are held by this replica at once, so one replica
-    never hoards what another could be delivering.
+    One pull request is kept open at a time: JetStream streams messages into this replica's
+    inbox as they arrive, up to the batch asked for, and the next request goes out as soon as
+    that one is spent or expires. Compared with ``fetch`` this costs no request per message
+    when traffic is light and no round trip before each batch when it is heavy.
+
+    At most ``max_in_flight`` messages are held by this replica at once (plus a few, rarely,
+    from a request given up as lost), so one replica never hoards what another could deliver.
+    An idle heartbeat from the server shows the request is alive; when heartbeats stop (NATS
+    restarted, connection lost) the consumer is bound again and a new request goes out.
 
     Args:
+        nc: NATS connection.
         js: JetStream context.
         stream: Stream the consumer reads.
         config: Consumer config (created, or updated if it exists).
@@ -105,6 +126,7 @@ class PullLoop:
 
     def __init__(
         self,
+        nc: NatsClient,
         js: JetStreamContext,
         stream: str,
         config: ConsumerConfig,
@@ -112,74 +134,109 @@ class PullLoop:
         *,
         max_in_flight: int,
     ) -> None:
+        self._nc = nc
         self._js = js
         self._stream = stream
         self._config = config
         self._handle = handle
         self._max = max_in_flight
+        self._low = max(1, min(PULL_BATCH, max_in_flight) // 4)
+        self._next = f"{api.DEFAULT_PREFIX}.CONSUMER.MSG.NEXT.{stream}.{config.durable_name}"
+        self._inbox = nc.new_inbox()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._room = asyncio.Event()
+        self._asked = 0  # messages the open request may still bring; 0: no request open
+        self._heard = 0.0  # when the server last sent anything on the inbox
+        self._troubled = False  # the server ended a request with an error: bind again first
+        self._wake = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
-        self._sub: JetStreamContext.PullSubscription | None = None
+        self._sub: Subscription | None = None
 
     async def start(self) -> None:
-        await self._bind()
+        await self._js.add_consumer(self._stream, config=self._config)
+        self._sub = await self._nc.subscribe(self._inbox, cb=self._arrived)
+        self._wake.set()  # the first request goes out at once
         self._runner = asyncio.create_task(self._run(), name=f"pull-{self._config.durable_name}")
 
     async def stop(self, grace: float) -> None:
-        """Stop fetching, let in-flight messages finish for ``grace`` seconds, cancel the rest."""
+        """Stop asking, let in-flight messages finish for ``grace`` seconds, cancel the rest."""
         if self._runner is not None:
             self._runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._runner
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
         if self._tasks:
             _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-        await self._unbind()
 
-    async def _bind(self) -> None:
-        await self._js.add_consumer(self._stream, config=self._config)
-        self._sub = await self._js.pull_subscribe_bind(
-            durable=str(self._config.durable_name), stream=self._stream
-        )
+    async def _arrived(self, msg: Msg) -> None:
+        self._heard = time.monotonic()
+        status = msg.headers.get(api.Header.STATUS) if msg.headers else None
+        if status is None:
+            task = asyncio.create_task(self._handle(msg))
+            self._tasks.add(task)
+            task.add_done_callback(self._done)
+            self._asked -= 1
+            if self._asked <= 0:
+                self._spent()
+        elif status in (api.StatusCode.NO_MESSAGES, api.StatusCode.REQUEST_TIMEOUT):
+            self._spent()  # the request expired: ask again
+        elif status != api.StatusCode.CONTROL_MESSAGE:  # 409 or 503: the consumer moved or vanished
+            self._troubled = True
+            self._spent()
 
-    async def _unbind(self) -> None:
-        if self._sub is not None:
-            with contextlib.suppress(Exception):
-                await self._sub.unsubscribe()
-            self._sub = None
+    def _spent(self) -> None:
+        self._asked = 0
+        self._wake.set()
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not self._asked and self._max - len(self._tasks) >= self._low:
+            self._wake.set()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("webhooks.handler_crashed", error=repr(task.exception()))
 
     async def _run(self) -> None:
         failures = 0
         while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(PULL_HEARTBEAT_SECONDS):
+                    await self._wake.wait()
+            self._wake.clear()
             try:
-                await self._fetch_once()
+                await self._tick()
                 failures = 0
-            except (TimeoutError, NatsTimeoutError):
-                continue
             except Exception as exc:  # NATS away or the consumer lost: back off, then bind again
                 failures += 1
-                log.warning("webhooks.fetch_failed", consumer=self._config.durable_name, error=repr(exc))
+                log.warning("webhooks.pull_failed", consumer=self._config.durable_name, error=repr(exc))
+                self._asked = 0
                 await asyncio.sleep(min(5.0, 0.2 * 2**failures))
                 with contextlib.suppress(Exception):
-                    await self._unbind()
-                    await self._bind()
+                    await self._js.add_consumer(self._stream, config=self._config)
 
-    async def _fetch_once(self) -> None:
-        while len(self._tasks) >= self._max:
-            self._room.clear()
-            await self._room.wait()
-        assert self._sub is not None
-        batch = min(FETCH_BATCH, self._max - len(self._tasks))
-        for msg in await self._sub.fetch(batch, timeout=FETCH_WAIT_SECONDS):
-            task = asyncio.create_task(self._handle(msg))
-            self._tasks.add(task)
-            task.add_done_callback(self._done)
+    async def _tick(self) -> None:
+        silent = time.monotonic() - self._heard
+        if self._asked and silent > PULL_HEARTBEAT_SECONDS * PULL_MISSED_HEARTBEATS:
+            log.info("webhooks.pull_lost", consumer=self._config.durable_name, silent=round(silent, 1))
+            self._asked, self._troubled = 0, True
+        if self._troubled:
+            await asyncio.sleep(PULL_TROUBLE_PAUSE_SECONDS)
+            await self._js.add_consumer(self._stream, config=self._config)  # NATS may have restarted
+            self._troubled = False
+        room = self._max - len(self._tasks)
+        if self._asked or room < self._low:
+            return
+        await self._pull(min(PULL_BATCH, room))
 
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        self._room.set()
-        if not task.cancelled() and task.exception() is not None:
-            log.error("webhooks.handler_crashed", error=repr(task.exception()))
+    async def _pull(self, batch: int) -> None:
+        request = {
+            "batch": batch,
+            "expires": int(PULL_EXPIRES_SECONDS * 1e9),
+            "idle_heartbeat": int(PULL_HEARTBEAT_SECONDS * 1e9),
+        }
+        self._asked = batch
+        self._heard = time.monotonic()
+        await self._nc.publish(self._next, json.dumps(request).encode(), reply=self._inbox)

@@ -7,7 +7,15 @@ import secrets
 from nats.aio.client import Client as NatsClient
 
 from services.gateway.webhooks import jetstream
-from services.gateway.webhooks.dispatcher import Deliverer, Delivery, DeliveryQueue, FanOut
+from services.gateway.webhooks.dispatcher import (
+    QUEUE_TIMEOUT_SECONDS,
+    Deliverer,
+    Delivery,
+    DeliveryQueue,
+    Failures,
+    FanOut,
+)
+from services.gateway.webhooks.lanes import MAX_FIRST_WAIT_SECONDS, Lanes
 from services.gateway.webhooks.sender import Resolver, Sender, system_resolver
 from services.gateway.webhooks.store import DeadLetters, EndpointStore
 from shared import subjects
@@ -20,7 +28,7 @@ from shared.settings import Settings
 log = get_logger(__name__)
 
 # Messages one replica holds at once, per consumer.
-FANOUT_IN_FLIGHT = 512
+FANOUT_IN_FLIGHT = 256
 DELIVERY_IN_FLIGHT = 4096
 STOP_GRACE_SECONDS = 3.0
 
@@ -43,6 +51,8 @@ class Webhooks:
         self.resolver = resolver
         # The attempt itself is bounded by the timeout; the rest is slack for the ack to travel.
         self.ack_wait = self.config.timeout_seconds + 5
+        # The fan-out may also wait a moment for a lane and then queue a failed delivery.
+        self.fanout_ack_wait = self.ack_wait + MAX_FIRST_WAIT_SECONDS + QUEUE_TIMEOUT_SECONDS
         self._loops: list[jetstream.PullLoop] = []
         self._queue: DeliveryQueue | None = None
         self._sender: Sender | None = None
@@ -59,19 +69,22 @@ class Webhooks:
             per_endpoint=self.config.max_in_flight_per_endpoint,
             resolver=self.resolver,
         )
-        fanout = FanOut(self.endpoints, self._queue)
-        deliverer = Deliverer(
-            self.endpoints, self.dead_letters, self._sender, self.config, ack_wait=self.ack_wait
-        )
+        # One set of lanes for both paths: the per-endpoint limit holds for the replica as a whole.
+        lanes = Lanes(self.config.max_in_flight_per_endpoint)
+        failures = Failures(self.dead_letters, self.config)
+        fanout = FanOut(self.endpoints, self._queue, lanes, self._sender, failures)
+        deliverer = Deliverer(self.endpoints, lanes, self._sender, failures, ack_wait=self.ack_wait)
         self._loops = [
             jetstream.PullLoop(
+                nc,
                 js,
                 subjects.EVENTS_STREAM,
-                jetstream.fanout_consumer(self.namespace),
+                jetstream.fanout_consumer(self.namespace, ack_wait=self.fanout_ack_wait),
                 fanout.handle,
                 max_in_flight=FANOUT_IN_FLIGHT,
             ),
             jetstream.PullLoop(
+                nc,
                 js,
                 subjects.WEBHOOKS_STREAM,
                 jetstream.delivery_consumer(self.namespace, ack_wait=self.ack_wait),

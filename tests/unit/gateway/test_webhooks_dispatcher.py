@@ -1,15 +1,16 @@
-"""What the delivery handler does with each outcome: ack, NAK with a backoff, or dead-letter."""
+"""What fan-out and delivery do with each outcome: ack, queue or NAK with a backoff, or dead-letter."""
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from services.gateway.webhooks import domain
-from services.gateway.webhooks.dispatcher import Deliverer, Delivery, FanOut
+from services.gateway.webhooks.dispatcher import Deliverer, Delivery, Failures, FanOut
+from services.gateway.webhooks.lanes import Lanes
 from services.gateway.webhooks.sender import Outcome
 from services.gateway.webhooks.store import Endpoint
 from shared.config import WebhooksConfig
@@ -53,10 +54,10 @@ class FakeStore:
 class FakeSender:
     def __init__(self, outcome: Outcome) -> None:
         self.outcome = outcome
-        self.sent: list[str] = []
+        self.sent: list[tuple[str, str]] = []
 
     async def send(self, endpoint: Endpoint, msg_id: str, body: bytes) -> Outcome:
-        self.sent.append(msg_id)
+        self.sent.append((endpoint.id, msg_id))
         return self.outcome
 
 
@@ -78,11 +79,14 @@ CONFIG = WebhooksConfig(retry_window_seconds=60, backoff_base_seconds=1, backoff
 def deliverer(outcome: Outcome, *endpoints: Endpoint) -> tuple[Deliverer, FakeSender, FakeDead]:
     sender, dead = FakeSender(outcome), FakeDead()
     store = FakeStore(*(endpoints or (hook(),)))
-    return Deliverer(store, dead, sender, CONFIG, ack_wait=10), sender, dead  # type: ignore[arg-type]
+    return Deliverer(store, Lanes(4), sender, Failures(dead, CONFIG), ack_wait=10), sender, dead
 
 
-def delivery_msg(**meta: Any) -> FakeMsg:
-    return FakeMsg(Delivery("e1", "evt_1", "connection.revoked", '{"id":"evt_1"}').encode(), **meta)
+DELIVERY = Delivery("e1", "evt_1", "connection.revoked", '{"id":"evt_1"}')
+
+
+def delivery_msg(delivery: Delivery = DELIVERY, **meta: Any) -> FakeMsg:
+    return FakeMsg(delivery.encode(), **meta)
 
 
 class TestDeliver:
@@ -90,7 +94,7 @@ class TestDeliver:
         handler, sender, _ = deliverer(Outcome(status=204))
         msg = delivery_msg()
         await handler.handle(msg)
-        assert msg.acts == ["ack"] and sender.sent == ["evt_1"]
+        assert msg.acts == ["ack"] and sender.sent == [("e1", "evt_1")]
 
     async def test_a_failure_inside_the_window_is_naked_with_a_backoff(self):
         handler, _, dead = deliverer(Outcome(status=500))
@@ -115,28 +119,110 @@ class TestDeliver:
         await handler.handle(msg)
         assert msg.acts == ["ack"] and sender.sent == []
 
+    async def test_a_delivery_the_fan_out_tried_waits_on_arrival_until_its_retry_time(self):
+        handler, sender, _ = deliverer(Outcome(status=204))
+        tried = replace(DELIVERY, tried=1, first_tried_at=time.time(), retry_at=time.time() + 2)
+        msg = delivery_msg(tried)
+        await handler.handle(msg)
+        [(action, delay)] = msg.acts
+        assert action == "nak" and 1.5 < delay <= 2 and sender.sent == []
+
+    async def test_attempts_the_fan_out_made_count_toward_the_backoff_and_the_record(self):
+        handler, _, dead = deliverer(Outcome(status=500))
+        first = time.time() - 59
+        tried = replace(DELIVERY, tried=1, first_tried_at=first, retry_at=first + 1)
+        msg = delivery_msg(tried, num_delivered=3)  # arrival (deferred), then attempts 2 and 3
+        await handler.handle(msg)
+        [record] = dead.records
+        assert msg.acts == ["ack"]
+        assert record["attempts"] == 3 and record["first_queued_at"] == first
+
+    async def test_an_old_style_queued_delivery_still_decodes(self):
+        old = json.dumps({"endpoint_id": "e1", "event_id": "evt_1", "event_type": "t", "body": "{}"})
+        assert Delivery.decode(old.encode()) == Delivery("e1", "evt_1", "t", "{}")
+
 
 class FakeQueue:
-    def __init__(self) -> None:
+    def __init__(self, fails: bool = False) -> None:
+        self.fails = fails
         self.put_calls: list[tuple[Delivery, str]] = []
 
-    async def put(self, delivery: Delivery, *, msg_id: str) -> None:
-        self.put_calls.append((delivery, msg_id))
+    async def put(self, delivery: Delivery, *, msg_id: str | None = None) -> None:
+        if self.fails:
+            raise TimeoutError("nats: timeout")
+        self.put_calls.append((delivery, msg_id or delivery.queue_id))
+
+
+class StalledLanes(Lanes):
+    """Lanes whose every slot is taken by requests that never end."""
+
+    async def take(self, endpoint_id: str) -> bool:
+        return False
+
+
+def fan_out(
+    outcome: Outcome, *endpoints: Endpoint, queue: FakeQueue | None = None, lanes: Lanes | None = None
+) -> tuple[FanOut, FakeSender, FakeQueue, FakeDead]:
+    sender, dead, queue = FakeSender(outcome), FakeDead(), queue or FakeQueue()
+    store = FakeStore(*(endpoints or (hook(),)))
+    return FanOut(store, queue, lanes or Lanes(4), sender, Failures(dead, CONFIG)), sender, queue, dead
+
+
+def event_msg() -> tuple[ConnectionRevoked, FakeMsg]:
+    event = ConnectionRevoked(user_id="u1", connection_id="c1")
+    return event, FakeMsg(event.model_dump_json().encode())
 
 
 class TestFanOut:
-    async def test_each_subscribed_enabled_endpoint_gets_one_delivery_with_a_dedupe_id(self):
-        event = ConnectionRevoked(user_id="u1", connection_id="c1")
-        store = FakeStore(hook("a"), hook("b", ["token.refreshed"]), hook("c", enabled=False), hook("d"))
-        queue = FakeQueue()
-        msg = FakeMsg(event.model_dump_json().encode())
-        await FanOut(store, queue).handle(msg)  # type: ignore[arg-type]
-        assert msg.acts == ["ack"]
-        assert sorted(m for _, m in queue.put_calls) == [f"{event.event_id}:a", f"{event.event_id}:d"]
-        body = json.loads(queue.put_calls[0][0].body)
-        assert body["data"] == {"user_id": "u1", "connection_id": "c1", "status": "revoked"}
+    async def test_each_subscribed_enabled_endpoint_gets_one_first_attempt(self):
+        endpoints = hook("a"), hook("b", ["token.refreshed"]), hook("c", enabled=False), hook("d")
+        handler, sender, queue, _ = fan_out(Outcome(status=204), *endpoints)
+        event, msg = event_msg()
+        await handler.handle(msg)  # type: ignore[arg-type]
+        assert msg.acts == ["ack"] and queue.put_calls == []
+        assert sorted(sender.sent) == [("a", event.event_id), ("d", event.event_id)]
+
+    async def test_a_failed_first_attempt_is_queued_with_its_attempt_and_retry_time(self):
+        handler, _, queue, dead = fan_out(Outcome(status=503))
+        event, msg = event_msg()
+        before = time.time()
+        await handler.handle(msg)  # type: ignore[arg-type]
+        [(delivery, msg_id)] = queue.put_calls
+        assert msg.acts == ["ack"] and dead.records == []
+        assert msg_id == f"{event.event_id}:e1" and delivery.tried == 1
+        assert delivery.first_tried_at is not None and before <= delivery.first_tried_at
+        assert 0.5 <= delivery.retry_at - delivery.first_tried_at <= 1.0  # base 1 s, jitter [d/2, d]
+        assert json.loads(delivery.body)["data"] == {
+            "user_id": "u1",
+            "connection_id": "c1",
+            "status": "revoked",
+        }
+
+    async def test_an_endpoint_whose_lane_has_no_room_soon_gets_its_delivery_queued_untried(self):
+        handler, sender, queue, _ = fan_out(Outcome(status=204), lanes=StalledLanes(4))
+        _, msg = event_msg()
+        await handler.handle(msg)  # type: ignore[arg-type]
+        [(delivery, _)] = queue.put_calls
+        assert msg.acts == ["ack"] and sender.sent == [] and delivery.tried == 0
+
+    async def test_a_first_failure_with_no_time_left_in_the_window_is_dead_lettered(self):
+        sender, dead, queue = FakeSender(Outcome(status=500)), FakeDead(), FakeQueue()
+        tight = WebhooksConfig(retry_window_seconds=0.1, backoff_base_seconds=1, backoff_max_seconds=1)
+        handler = FanOut(FakeStore(hook()), queue, Lanes(4), sender, Failures(dead, tight))
+        _, msg = event_msg()
+        await handler.handle(msg)  # type: ignore[arg-type]
+        [record] = dead.records
+        assert msg.acts == ["ack"] and queue.put_calls == []
+        assert record["attempts"] == 1 and record["last_status"] == 500
+
+    async def test_an_event_whose_delivery_cannot_be_queued_is_given_back_for_later(self):
+        handler, _, _, _ = fan_out(Outcome(status=500), hook("a"), hook("b"), queue=FakeQueue(fails=True))
+        _, msg = event_msg()
+        await handler.handle(msg)  # type: ignore[arg-type]
+        assert msg.acts == [("nak", 1.0)]
 
     async def test_an_unreadable_event_is_acked_and_skipped(self):
+        handler, sender, _, _ = fan_out(Outcome(status=204))
         msg = FakeMsg(b"not json")
-        await FanOut(FakeStore(hook()), FakeQueue()).handle(msg)  # type: ignore[arg-type]
-        assert msg.acts == ["ack"]
+        await handler.handle(msg)  # type: ignore[arg-type]
+        assert msg.acts == ["ack"] and sender.sent == []

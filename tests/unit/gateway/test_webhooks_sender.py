@@ -2,13 +2,16 @@
 
 import asyncio
 import json
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
-import httpx
 import pytest
+from aiohttp import web
 from standardwebhooks import Webhook
 
 from services.gateway.webhooks import domain
-from services.gateway.webhooks.sender import Sender, vet_target
+from services.gateway.webhooks.sender import AiohttpWire, Request, Sender, vet_target
 from services.gateway.webhooks.store import Endpoint
 
 SECRET = domain.new_secret()
@@ -28,65 +31,146 @@ def resolver_returning(*answers: list[str]):
     return resolve
 
 
-def recording(status: int = 200, headers: dict[str, str] | None = None):
-    seen: list[httpx.Request] = []
-
-    def handle(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(status, headers=headers or {})
-
-    return seen, httpx.MockTransport(handle)
+@dataclass
+class Seen:
+    path: str
+    headers: dict[str, str]
+    peer: object
 
 
-class TestSend:
+class RecordingWire:
+    """Answers every request with ``status`` and keeps what it was asked to send."""
+
+    def __init__(self, status: int = 200) -> None:
+        self.status = status
+        self.seen: list[Request] = []
+
+    async def post(self, pool: str, request: Request) -> int:
+        self.seen.append(request)
+        return self.status
+
+    async def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[tuple[str, list[Seen]]]:
+    """A real HTTP server on loopback: it answers 204, or 302 on /moved, after 1 s on /slow, 1 MiB on /big."""
+    seen: list[Seen] = []
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        seen.append(Seen(request.path, {k.lower(): v for k, v in request.headers.items()}, peer))
+        await request.read()
+        if request.path == "/moved":
+            return web.Response(status=302, headers={"location": "http://169.254.169.254/"})
+        if request.path == "/slow":
+            await asyncio.sleep(1)
+        if request.path == "/big":
+            return web.Response(body=b"x" * (1 << 20))
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_route("POST", "/{tail:.*}", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield f"http://127.0.0.1:{port}", seen
+    await runner.cleanup()
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class TestPinning:
     async def test_the_request_goes_to_the_checked_address_with_the_name_kept(self):
-        seen, transport = recording()
+        wire = RecordingWire()
         sender = Sender(
-            timeout=2,
-            allow_private=False,
-            resolver=resolver_returning(["93.184.216.34"]),
-            transport=transport,
+            timeout=2, allow_private=False, resolver=resolver_returning(["93.184.216.34"]), wire=wire
         )
         outcome = await sender.send(hook("https://hooks.example.com/in"), "evt_1", b'{"a":1}')
-        request = seen[0]
+        [request] = wire.seen
         assert outcome.ok
-        assert request.url.host == "93.184.216.34"
+        assert request.url == "https://93.184.216.34:443/in"
         assert request.headers["host"] == "hooks.example.com"
-        assert request.extensions["sni_hostname"] == "hooks.example.com"
-        assert Webhook(SECRET).verify(request.content, dict(request.headers)) == {"a": 1}
+        assert request.server_hostname == "hooks.example.com"
+        assert Webhook(SECRET).verify(request.body, request.headers) == {"a": 1}
 
     async def test_a_name_that_rebinds_to_a_private_address_is_refused_at_delivery(self):
-        seen, transport = recording()
+        wire = RecordingWire()
         resolve = resolver_returning(["93.184.216.34"], ["127.0.0.1"])
         await vet_target("https://rebind.example.com/", allow_private=False, resolver=resolve)
-        sender = Sender(timeout=2, allow_private=False, resolver=resolve, transport=transport)
+        sender = Sender(timeout=2, allow_private=False, resolver=resolve, wire=wire)
         outcome = await sender.send(hook("https://rebind.example.com/"), "evt_1", b"{}")
         assert not outcome.ok and "refused target" in str(outcome.error)
-        assert seen == []
+        assert wire.seen == []
 
-    async def test_a_redirect_is_reported_not_followed(self):
-        seen, transport = recording(302, {"location": "http://169.254.169.254/"})
-        sender = Sender(timeout=2, allow_private=True, transport=transport)
-        outcome = await sender.send(hook("http://127.0.0.1:9/in"), "evt_1", b"{}")
+    async def test_a_plain_http_target_on_another_port_keeps_its_port_in_the_host_header(self):
+        wire = RecordingWire()
+        sender = Sender(
+            timeout=2, allow_private=False, resolver=resolver_returning(["93.184.216.34"]), wire=wire
+        )
+        await sender.send(hook("http://hooks.example.com:8080/in?x=1"), "evt_1", b"{}")
+        [request] = wire.seen
+        assert request.url == "http://93.184.216.34:8080/in?x=1"
+        assert request.headers["host"] == "hooks.example.com:8080"
+        assert request.server_hostname is None
+
+
+class TestOverTheWire:
+    async def test_a_delivery_arrives_signed_with_its_headers(self, receiver):
+        base, seen = receiver
+        sender = Sender(timeout=2, allow_private=True)
+        outcome = await sender.send(hook(f"{base}/in"), "evt_1", b'{"a":1}')
+        await sender.close()
+        [request] = seen
+        assert outcome.status == 204
+        assert request.headers["content-type"] == "application/json"
+        assert request.headers["user-agent"].startswith("valetkey-webhooks/")
+        assert request.headers["webhook-id"] == "evt_1"
+
+    async def test_a_redirect_is_reported_not_followed(self, receiver):
+        base, seen = receiver
+        sender = Sender(timeout=2, allow_private=True)
+        outcome = await sender.send(hook(f"{base}/moved"), "evt_1", b"{}")
+        await sender.close()
         assert outcome.status == 302 and not outcome.ok
         assert len(seen) == 1
 
-    async def test_a_receiver_slower_than_the_timeout_is_cut_off(self):
-        async def slow(request: httpx.Request) -> httpx.Response:
-            await asyncio.sleep(5)
-            return httpx.Response(200)
-
-        sender = Sender(timeout=0.2, allow_private=True, transport=httpx.MockTransport(slow))
-        outcome = await sender.send(hook("http://127.0.0.1:9/in"), "evt_1", b"{}")
+    async def test_a_receiver_slower_than_the_timeout_is_cut_off(self, receiver):
+        base, _ = receiver
+        sender = Sender(timeout=0.2, allow_private=True)
+        outcome = await sender.send(hook(f"{base}/slow"), "evt_1", b"{}")
+        await sender.close()
         assert outcome.error == "timed out after 0.2s"
 
     async def test_connection_errors_become_outcomes_not_exceptions(self):
-        def refuse(request: httpx.Request) -> httpx.Response:
-            raise httpx.ConnectError("refused")
-
-        sender = Sender(timeout=1, allow_private=True, transport=httpx.MockTransport(refuse))
-        outcome = await sender.send(hook("http://127.0.0.1:9/in"), "evt_1", b"{}")
+        sender = Sender(timeout=1, allow_private=True)
+        outcome = await sender.send(hook(f"http://127.0.0.1:{closed_port()}/in"), "evt_1", b"{}")
+        await sender.close()
         assert outcome.describe() == "ConnectError"
+
+    async def test_connections_to_an_endpoint_are_kept_alive_between_deliveries(self, receiver):
+        base, seen = receiver
+        sender = Sender(timeout=2, allow_private=True)
+        for i in range(3):
+            assert (await sender.send(hook(f"{base}/in"), f"evt_{i}", b"{}")).ok
+        await sender.close()
+        assert len(seen) == 3 and len({r.peer for r in seen}) == 1
+
+    async def test_a_large_answer_is_read_only_in_part_and_its_connection_dropped(self, receiver):
+        base, seen = receiver
+        sender = Sender(timeout=2, allow_private=True, wire=AiohttpWire(per_endpoint=1))
+        assert (await sender.send(hook(f"{base}/big"), "evt_1", b"{}")).status == 200
+        assert (await sender.send(hook(f"{base}/in"), "evt_2", b"{}")).ok
+        await sender.close()
+        big, small = seen
+        assert big.peer != small.peer
 
 
 class TestVet:
