@@ -17,6 +17,7 @@ from shared.messaging import RpcClient, create_broker, ensure_streams
 from shared.outbox import OutboxRelay
 from shared.redisio import create_redis
 from shared.rpc import RpcServer, add_health
+from shared.service import freeze_startup_heap
 from shared.settings import Settings
 from shared.tokenstore import TokenStore
 
@@ -70,6 +71,7 @@ async def start(infra: Infra) -> None:
     infra.relay.wake()  # events left by a previous run go out first
     await infra.server.start(nc)
     await nc.flush()  # stack.md §10.1: without it the first request can hit NoResponders
+    freeze_startup_heap()
 
 
 async def stop(infra: Infra) -> None:

@@ -25,6 +25,7 @@ from shared.errors import ConfigError
 from shared.logging import get_logger
 from shared.messaging import RpcClient, create_broker
 from shared.rpc import RpcServer, add_health
+from shared.service import freeze_startup_heap
 from shared.settings import Settings
 
 log = get_logger(__name__)
@@ -52,6 +53,7 @@ def create_app(settings: Settings) -> FastAPI:
         await nc.flush()
         app.state.rpc = RpcClient(nc, timeout=settings.runtime.rpc_timeout)
         await webhooks.start(nc)
+        freeze_startup_heap()
         yield
         await webhooks.stop()
         await waiters.stop()

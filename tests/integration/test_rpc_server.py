@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from shared.errors import NotFound
 from shared.rpc import RpcServer
 
+
 class Echo(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text: str
