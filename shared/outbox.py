@@ -58,6 +58,7 @@ class OutboxRelay:
         self._interval = interval
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._sending: set[asyncio.Task[None]] = set()
 
     def wake(self) -> None:
         """Ask for a drain now (call after committing events)."""
@@ -81,6 +82,29 @@ class OutboxRelay:
             if failures:
                 raise failures[0]  # NATS is away: the rest stays queued for the next attempt
         return sent
+
+    def send_now(self, events: list[Event]) -> None:
+        """Publish events just committed without waiting for a drain to find them.
+
+        Saves the outbox read on the completion path (a long-poll wakes ~1 ms sooner). The
+        events stay in the outbox until JetStream acknowledges them, so a failure here only
+        leaves them to the next drain; a drain that races this publishes them twice, and
+        the stream drops the duplicate by ``Nats-Msg-Id``.
+        """
+        if events:
+            task = asyncio.create_task(self._send(events))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+
+    async def _send(self, events: list[Event]) -> None:
+        results = await asyncio.gather(*(self._publish(e) for e in events), return_exceptions=True)
+        acked = [e.event_id for e, r in zip(events, results, strict=True) if not isinstance(r, BaseException)]
+        try:
+            await self._outbox.done(*acked)
+        except Exception as exc:  # Redis away: the next drain publishes them again, deduplicated
+            log.warning("outbox.send_now_failed", error=type(exc).__name__)
+        if len(acked) < len(events):
+            self.wake()
 
     async def _publish(self, event: Event) -> None:
         headers = {"Nats-Msg-Id": event.event_id}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import httpx
 from faststream import FastStream
 
@@ -12,6 +14,7 @@ from services.authorizer.flows import Flows
 from services.authorizer.settings import AuthorizerSettings
 from shared import infra
 from shared.contracts.common import utcnow
+from shared.contracts.events import Event
 from shared.freshness import fresh_token
 from shared.infra import Infra
 from shared.logging import get_logger
@@ -30,8 +33,12 @@ class _Relay:
     def __init__(self, parts: Infra) -> None:
         self._parts = parts
 
-    def wake(self) -> None:
-        if self._parts.relay is not None:
+    def wake(self, events: Sequence[Event] = ()) -> None:
+        if self._parts.relay is None:
+            return
+        if events:
+            self._parts.relay.send_now(list(events))
+        else:
             self._parts.relay.wake()
 
 

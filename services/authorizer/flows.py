@@ -286,7 +286,7 @@ class Flows:
         )
         await self.tokens.put(record.user_id, provider.id, token, events=[event])
         await self.store.save(storing.completed(token.scopes, self.clock()))
-        self.notifier.wake()
+        self.notifier.wake([event])
         log.info("authorization.completed", authorization_id=record.id, provider_id=provider.id)
 
     async def _fail(self, record: FlowRecord, reason: str) -> CallbackOutcome:
@@ -294,7 +294,7 @@ class Flows:
             authorization_id=record.id, user_id=record.user_id, provider_id=record.provider_id, reason=reason
         )
         await self.store.save(record.failed(reason, self.clock()), events=[event])
-        self.notifier.wake()
+        self.notifier.wake([event])
         log.info("authorization.failed", authorization_id=record.id, reason=reason)
         return _failure_page(record.id, reason)
 

@@ -104,6 +104,6 @@ class FreshTokens(Protocol):
 
 
 class Notifier(Protocol):
-    """Tells the outbox relay that events were committed."""
+    """Tells the outbox relay that events were committed (and, when given, which)."""
 
-    def wake(self) -> None: ...
+    def wake(self, events: Sequence[Event] = ()) -> None: ...

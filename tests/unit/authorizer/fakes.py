@@ -105,9 +105,11 @@ class OneProvider:
 class Wakes:
     def __init__(self) -> None:
         self.count = 0
+        self.events: list = []
 
-    def wake(self) -> None:
+    def wake(self, events=()) -> None:
         self.count += 1
+        self.events.extend(events)
 
 
 def make_flows(verification="unsafe_skip") -> Flows:
