@@ -185,14 +185,27 @@ class Flows:
         )
         if isinstance(grant, str):
             return await self._fail(record, grant)
-        user_info = await self._user_info(provider, grant.access_token)
-        token = domain.stored_token(
+        if self.settings.verification != "unsafe_skip":
+            user_info = await self._user_info(provider, grant.access_token)
+            return await self._hold(record, self._token(record, grant, previous, user_info))
+        # No verification: the "storing" mark (see _complete) goes alongside the user-info call.
+        storing = record.advance(self.clock(), stage="storing", secrets=FlowSecrets())
+        user_info, _ = await asyncio.gather(
+            self._user_info(provider, grant.access_token), self.store.save(storing)
+        )
+        await self._store(storing, provider, self._token(record, grant, previous, user_info))
+        return _success_page(record)
+
+    def _token(
+        self,
+        record: FlowRecord,
+        grant: TokenGrant,
+        previous: StoredToken | None,
+        user_info: dict[str, object],
+    ) -> StoredToken:
+        return domain.stored_token(
             grant, previous=previous, requested=record.scopes, user_info=user_info, now=self.clock()
         )
-        if self.settings.verification == "unsafe_skip":
-            await self._complete(record, provider, token)
-            return _success_page(record)
-        return await self._hold(record, token)
 
     async def _grant(self, record: FlowRecord, provider: Provider, code: str) -> TokenGrant | str:
         """The provider's token grant for ``code``, or the failure reason."""
@@ -279,15 +292,25 @@ class Flows:
     # --- outcomes -----------------------------------------------------------------------
 
     async def _complete(self, record: FlowRecord, provider: Provider, token: StoredToken) -> None:
+        """Store a held token: mark the record "storing" first, so that a status read trusts
+        the token store from then on (``domain.completed_by_store``), then store."""
         storing = record.advance(token.issued_at, stage="storing", secrets=FlowSecrets())
         await self.store.save(storing)
+        await self._store(storing, provider, token)
+
+    async def _store(self, storing: FlowRecord, provider: Provider, token: StoredToken) -> None:
+        """Write the token with its completion event, announce it, then complete the record.
+
+        The event goes out before the record's last write: a waiter it wakes reads the
+        "storing" record and the new token, which already counts as completed.
+        """
         event = AuthorizationCompleted(
-            authorization_id=record.id, user_id=record.user_id, provider_id=provider.id, scopes=token.scopes
+            authorization_id=storing.id, user_id=storing.user_id, provider_id=provider.id, scopes=token.scopes
         )
-        await self.tokens.put(record.user_id, provider.id, token, events=[event])
-        await self.store.save(storing.completed(token.scopes, self.clock()))
+        await self.tokens.put(storing.user_id, provider.id, token, events=[event])
         self.notifier.wake([event])
-        log.info("authorization.completed", authorization_id=record.id, provider_id=provider.id)
+        await self.store.save(storing.completed(token.scopes, self.clock()))
+        log.info("authorization.completed", authorization_id=storing.id, provider_id=provider.id)
 
     async def _fail(self, record: FlowRecord, reason: str) -> CallbackOutcome:
         event = AuthorizationFailed(
