@@ -13,9 +13,10 @@ Keys (``<p>`` is the configured prefix, default ``vk``)::
 
 The metadata hash also counts ``refresh_failures`` (consecutive; every put resets it).
 
-A write replaces token, metadata, indexes and schedule in one MULTI/EXEC, and can
-carry outbox events in the same transaction (:mod:`shared.outbox`), so a token is
-never stored without its schedule and its event.
+A write replaces token, metadata, indexes and schedule in one step (a Lua script,
+atomic like MULTI/EXEC but one reply to parse instead of a dozen), and can carry
+outbox events in it (:mod:`shared.outbox`), so a token is never stored without its
+schedule and its event.
 """
 
 from __future__ import annotations
@@ -28,12 +29,37 @@ from datetime import UTC, datetime
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 
 from shared.contracts.events import Event
 from shared.crypto import Cipher
 from shared.outbox import Outbox
 from shared.tokens import RefreshPolicy, StoredToken, connection_id
+
+# KEYS: token, meta, the three indexes, schedule, outbox, refresh lock.
+# ARGV: record, created_at (if new), index score, conn, due score ('' = unscheduled),
+# lock owner to release ('' = none), meta field count n, n field/value pairs, then
+# event id/JSON pairs. Same commands, same order, as the MULTI/EXEC it replaced.
+PUT_SCRIPT = """
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('HSETNX', KEYS[2], 'created_at', ARGV[2])
+local n = tonumber(ARGV[7])
+redis.call('HSET', KEYS[2], unpack(ARGV, 8, 7 + 2 * n))
+for i = 3, 5 do
+  redis.call('ZADD', KEYS[i], 'NX', ARGV[3], ARGV[4])
+end
+if ARGV[5] == '' then
+  redis.call('ZREM', KEYS[6], ARGV[4])
+else
+  redis.call('ZADD', KEYS[6], ARGV[5], ARGV[4])
+end
+for i = 8 + 2 * n, #ARGV, 2 do
+  redis.call('HSET', KEYS[7], ARGV[i], ARGV[i + 1])
+end
+if ARGV[6] ~= '' and redis.call('GET', KEYS[8]) == ARGV[6] then
+  redis.call('DEL', KEYS[8])
+end
+return redis.call('HGET', KEYS[2], 'created_at')
+"""
 
 
 @dataclass(frozen=True)
@@ -64,6 +90,20 @@ def _user_key(user_id: str) -> str:
     return hashlib.sha256(user_id.encode()).hexdigest()[:32]
 
 
+def _meta_fields(meta: Connection) -> dict[str, str]:
+    return {
+        "user_id": meta.user_id,
+        "provider_id": meta.provider_id,
+        "provider_type": meta.provider_type,
+        "scopes": json.dumps(meta.scopes),
+        "status": meta.status,
+        "updated_at": meta.updated_at,
+        "expires_at": meta.expires_at or "",
+        # A new token is a clean slate for the refresher's consecutive-failure count.
+        "refresh_failures": "0",
+    }
+
+
 class TokenStore:
     """Reads and writes tokens, encrypted, with their schedule and index entries.
 
@@ -80,23 +120,36 @@ class TokenStore:
         self._policy = policy
         self._p = prefix
         self.outbox = Outbox(redis, prefix=prefix)
+        self._put = redis.register_script(PUT_SCRIPT)
 
     @property
     def due_key(self) -> str:
         return f"{self._p}:refresh:due"
 
-    def _token_key(self, conn: str) -> str:
+    @property
+    def meta_prefix(self) -> str:
+        """Prefix of the metadata hashes: ``meta_prefix + conn`` is a connection's hash."""
+        return f"{self._p}:conn:"
+
+    def token_key(self, conn: str) -> str:
         return f"{self._p}:token:{conn}"
 
+    def lock_key(self, conn: str) -> str:
+        return f"{self._p}:lock:refresh:{conn}"
+
     def _meta_key(self, conn: str) -> str:
-        return f"{self._p}:conn:{conn}"
+        return self.meta_prefix + conn
 
     async def get(self, user_id: str, provider_id: str) -> StoredToken | None:
         """The stored token of a user for a provider, decrypted; None when absent."""
         conn = connection_id(user_id, provider_id)
-        record = await self._redis.get(self._token_key(conn))
+        return self.decode(user_id, provider_id, await self._redis.get(self.token_key(conn)))
+
+    def decode(self, user_id: str, provider_id: str, record: bytes | str | None) -> StoredToken | None:
+        """A record the caller read at ``token_key`` itself (e.g. in a script), decrypted; None for None."""
         if record is None:
             return None
+        conn = connection_id(user_id, provider_id)
         data = self._cipher.decrypt_json(record, aad=_aad(conn, user_id, provider_id))
         return StoredToken.model_validate(data)
 
@@ -108,8 +161,13 @@ class TokenStore:
         *,
         provider_type: str = "oauth2",
         events: list[Event] | None = None,
+        lock_owner: str | None = None,
     ) -> Connection:
-        """Store a token with its metadata, indexes, refresh schedule and events, atomically."""
+        """Store a token with its metadata, indexes, refresh schedule and events, atomically.
+
+        ``lock_owner``: release the connection's refresh lock in the same step, if that
+        owner still holds it (the refresher's write ends its lock this way).
+        """
         conn = connection_id(user_id, provider_id)
         now = token.issued_at.isoformat()
         meta = Connection(
@@ -126,42 +184,37 @@ class TokenStore:
         record = self._cipher.encrypt_json(
             token.model_dump(mode="json"), aad=_aad(conn, user_id, provider_id)
         )
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(self._token_key(conn), record)
-            # created_at is written once (HSETNX) and read back in the same round trip.
-            pipe.hsetnx(self._meta_key(conn), "created_at", now)
-            self._write_meta(pipe, meta, token)
-            self._schedule(pipe, conn, token)
-            for event in events or []:
-                self.outbox.add(pipe, event)
-            pipe.hget(self._meta_key(conn), "created_at")
-            results = await pipe.execute()
-        return dataclasses.replace(meta, created_at=_text(results[-1]))
+        fields = _meta_fields(meta)
+        keys = [
+            self.token_key(conn),
+            self._meta_key(conn),
+            f"{self._p}:conns",
+            f"{self._p}:conns:user:{_user_key(user_id)}",
+            f"{self._p}:conns:provider:{provider_id}",
+            self.due_key,
+            self.outbox.key,
+            self.lock_key(conn),
+        ]
+        args: list[str | bytes | float | int] = [
+            record,
+            now,  # created_at is written once (HSETNX) and read back in the same step
+            token.issued_at.timestamp(),
+            conn,
+            self._due_score(token),
+            lock_owner or "",
+            len(fields),
+            *(item for pair in fields.items() for item in pair),
+            # the outbox's own layout (Outbox.add): event id -> event JSON in one hash
+            *(item for e in events or [] for item in (e.event_id, e.model_dump_json())),
+        ]
+        created_at = await self._put(keys=keys, args=args)
+        return dataclasses.replace(meta, created_at=_text(created_at))
 
-    def _write_meta(self, pipe: Pipeline, meta: Connection, token: StoredToken) -> None:
-        fields: dict[str | bytes | bytearray | memoryview[int] | int | float, str] = {
-            "user_id": meta.user_id,
-            "provider_id": meta.provider_id,
-            "provider_type": meta.provider_type,
-            "scopes": json.dumps(meta.scopes),
-            "status": meta.status,
-            "updated_at": meta.updated_at,
-            "expires_at": meta.expires_at or "",
-            # A new token is a clean slate for the refresher's consecutive-failure count.
-            "refresh_failures": "0",
-        }
-        pipe.hset(self._meta_key(meta.id), mapping=fields)
-        score = token.issued_at.timestamp()
-        pipe.zadd(f"{self._p}:conns", {meta.id: score}, nx=True)
-        pipe.zadd(f"{self._p}:conns:user:{_user_key(meta.user_id)}", {meta.id: score}, nx=True)
-        pipe.zadd(f"{self._p}:conns:provider:{meta.provider_id}", {meta.id: score}, nx=True)
-
-    def _schedule(self, pipe: Pipeline, conn: str, token: StoredToken) -> None:
+    def _due_score(self, token: StoredToken) -> float | str:
         due = self._policy.due_at(token)
         if due is None or token.refresh_token is None or token.status != "active":
-            pipe.zrem(self.due_key, conn)
-        else:
-            pipe.zadd(self.due_key, {conn: due.timestamp()})
+            return ""
+        return due.timestamp()
 
     async def connection(self, conn: str) -> Connection | None:
         """Metadata of one connection by id."""
@@ -206,7 +259,7 @@ class TokenStore:
         if meta is None:
             return None
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(self._token_key(conn), self._meta_key(conn))
+            pipe.delete(self.token_key(conn), self._meta_key(conn))
             pipe.zrem(f"{self._p}:conns", conn)
             pipe.zrem(f"{self._p}:conns:user:{_user_key(meta.user_id)}", conn)
             pipe.zrem(f"{self._p}:conns:provider:{meta.provider_id}", conn)
@@ -243,10 +296,10 @@ class TokenStore:
     async def reencrypt(self, conn: str) -> bool:
         """Rewrite one token under the current default key; True when it was rewritten."""
         meta = await self.connection(conn)
-        record = await self._redis.get(self._token_key(conn))
+        record = await self._redis.get(self.token_key(conn))
         if meta is None or record is None or Cipher.key_id_of(record) == self._cipher.default_key_id:
             return False
         aad = _aad(conn, meta.user_id, meta.provider_id)
         value: Any = self._cipher.decrypt_json(record, aad=aad)
-        await self._redis.set(self._token_key(conn), self._cipher.encrypt_json(value, aad=aad))
+        await self._redis.set(self.token_key(conn), self._cipher.encrypt_json(value, aad=aad))
         return True
