@@ -6,9 +6,9 @@ from faststream import FastStream
 
 from services.token_refresher import handlers
 from services.token_refresher.adapters import (
+    Coalesced,
     EnabledProviders,
     HttpxTokenEndpoint,
-    RedisLocks,
     RedisTokens,
     SystemClock,
     http_client,
@@ -32,7 +32,11 @@ def create_service(settings: Settings) -> Service:
     clock = SystemClock()
     client = http_client(config.concurrency + config.rpc_workers)
     tokens = RedisTokens(
-        parts.tokens, parts.redis, committed=lambda: parts.relay.wake() if parts.relay else None
+        parts.tokens,
+        parts.redis,
+        committed=Coalesced(lambda: parts.relay.wake() if parts.relay else None, config.relay_wake_seconds),
+        lock_ttl=config.lock_ttl_seconds,
+        lock_wait=config.lock_wait_seconds,
     )
     refresher = Refresher(
         tokens=tokens,
@@ -45,12 +49,6 @@ def create_service(settings: Settings) -> Service:
             )
         ),
         endpoint=HttpxTokenEndpoint(client),
-        locks=RedisLocks(
-            parts.redis,
-            prefix=settings.runtime.key_prefix,
-            ttl=config.lock_ttl_seconds,
-            wait=config.lock_wait_seconds,
-        ),
         clock=clock,
         policy=settings.refresh_policy(),
         settings=config,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -12,7 +12,6 @@ from shared.providers.http import ProviderResponse
 from shared.providers.models import Provider
 from shared.providers.oauth import HttpRequestSpec
 from shared.tokens import StoredToken
-from shared.tokenstore import Connection
 
 
 class Clock(Protocol):
@@ -33,27 +32,58 @@ class Clock(Protocol):
 
 @dataclass(frozen=True)
 class Claim:
-    """One schedule entry a replica took: the connection and the moment its refresh was due."""
+    """One schedule entry a replica took, until ``lease_until``.
+
+    ``user_id`` and ``provider_id`` come from the connection's metadata in the same step;
+    they are None when the connection is gone.
+    """
 
     connection_id: str
     due: datetime
+    lease_until: datetime
+    user_id: str | None = None
+    provider_id: str | None = None
+
+
+@dataclass
+class Locked:
+    """A connection's refresh lock held by this replica, and its token as read once it was taken.
+
+    ``released`` is set when a write let the lock go in the same step.
+    """
+
+    connection_id: str
+    owner: str
+    token: StoredToken | None
+    released: bool = field(default=False, compare=False)
 
 
 class Tokens(Protocol):
-    """The token store and its refresh schedule."""
+    """The token store, its refresh schedule and the per-connection refresh locks."""
 
     async def get(self, user_id: str, provider_id: str) -> StoredToken | None:
         """The decrypted token, or None."""
         ...
 
-    async def connection(self, conn: str) -> Connection | None:
-        """Non-secret metadata (who and which provider) of a connection."""
+    async def put(
+        self,
+        user_id: str,
+        provider_id: str,
+        token: StoredToken,
+        *,
+        provider_type: str,
+        events: list[Event],
+        unlock: Locked | None = None,
+    ) -> None:
+        """Write token, metadata, schedule and events atomically, releasing ``unlock`` in the same step."""
         ...
 
-    async def put(
-        self, user_id: str, provider_id: str, token: StoredToken, *, provider_type: str, events: list[Event]
-    ) -> None:
-        """Write token, metadata, schedule and events in one transaction."""
+    def locked(self, user_id: str, provider_id: str) -> AbstractAsyncContextManager[Locked | None]:
+        """Wait for the connection's cross-replica refresh lock (owner-checked, with an expiry).
+
+        Yields the lock with the token read right after it was taken, or None when it could
+        not be taken in time; releases it on exit unless a write already did.
+        """
         ...
 
     async def add_event(self, event: Event) -> None:
@@ -76,6 +106,10 @@ class Tokens(Protocol):
         """Atomically take up to ``limit`` due entries, hiding them from others until ``lease_until``."""
         ...
 
+    async def unclaim(self, claims: list[Claim]) -> None:
+        """Give unstarted claims back at their due moment (unless the entry moved meanwhile)."""
+        ...
+
     async def next_due(self) -> datetime | None:
         """The earliest scheduled moment."""
         ...
@@ -94,12 +128,4 @@ class TokenEndpoint(Protocol):
 
     async def send(self, spec: HttpRequestSpec, *, timeout: float) -> ProviderResponse:
         """Send; raises ProviderUnavailable on timeouts and transport errors."""
-        ...
-
-
-class Locks(Protocol):
-    """Cross-replica, owner-checked locks with an expiry."""
-
-    def hold(self, conn: str) -> AbstractAsyncContextManager[bool]:
-        """Wait for the connection's refresh lock; yields False when it could not be taken in time."""
         ...

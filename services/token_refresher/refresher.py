@@ -4,8 +4,9 @@ Order of protection, cheapest first:
 
 1. in-process single-flight per (user, provider): concurrent askers in one replica share a future;
 2. the cross-replica Redis lock (owner-checked, with an expiry);
-3. a re-read of the token under the lock: if it is no longer due (or, for a forced call,
-   changed since the caller looked), someone else refreshed and that result is returned;
+3. a read of the token under the lock (sent with the lock request, one round trip): if it is
+   no longer due (or, for a forced call, changed since the caller looked), someone else
+   refreshed and that result is returned;
 4. after ``invalid_grant``, a re-read: a refresh token that changed meanwhile means we lost
    a race, not the grant (lost-race recovery).
 """
@@ -21,7 +22,7 @@ from typing import Any, Literal
 
 from services.token_refresher import domain
 from services.token_refresher.domain import Decision, Failure, FailureKind
-from services.token_refresher.ports import Clock, Locks, Providers, TokenEndpoint, Tokens
+from services.token_refresher.ports import Claim, Clock, Locked, Providers, TokenEndpoint, Tokens
 from services.token_refresher.settings import RefresherSettings
 from shared.contracts.events import TokenRefreshed, TokenRefreshFailed
 from shared.contracts.tokens import RefreshOutcome, RefreshToken
@@ -61,10 +62,9 @@ class Refresher:
     """Refreshes tokens on demand and on schedule.
 
     Args:
-        tokens: Token store and schedule.
+        tokens: Token store, schedule and cross-replica refresh locks.
         providers: Provider configs by id.
         endpoint: Sends provider requests.
-        locks: Cross-replica refresh locks.
         clock: Time source.
         policy: When a token is due.
         settings: Timeouts, retries, attempts.
@@ -77,7 +77,6 @@ class Refresher:
         tokens: Tokens,
         providers: Providers,
         endpoint: TokenEndpoint,
-        locks: Locks,
         clock: Clock,
         policy: RefreshPolicy,
         settings: RefresherSettings,
@@ -86,7 +85,6 @@ class Refresher:
         self._tokens = tokens
         self._providers = providers
         self._endpoint = endpoint
-        self._locks = locks
         self._clock = clock
         self._policy = policy
         self._settings = settings
@@ -103,13 +101,12 @@ class Refresher:
         job = _Job(request.user_id, request.provider_id, request.force, "on_demand")
         return await self._single_flight(job)
 
-    async def scheduled(self, conn: str, due: datetime) -> RefreshOutcome | None:
+    async def scheduled(self, claim: Claim) -> RefreshOutcome | None:
         """Refresh one claimed schedule entry; failures are logged and rescheduled, never raised."""
-        meta = await self._tokens.connection(conn)
-        if meta is None:
-            await self._tokens.unschedule(conn)
+        if claim.user_id is None or claim.provider_id is None:  # the connection is gone
+            await self._tokens.unschedule(claim.connection_id)
             return None
-        job = _Job(meta.user_id, meta.provider_id, False, "scheduled", due)
+        job = _Job(claim.user_id, claim.provider_id, False, "scheduled", claim.due)
         try:
             return await self._single_flight(job)
         except ValetkeyError:
@@ -133,21 +130,21 @@ class Refresher:
 
     async def _locked(self, job: _Job) -> RefreshOutcome:
         seen = await self._tokens.get(job.user_id, job.provider_id) if job.force else None
-        async with self._locks.hold(job.conn) as held:
-            if not held:
+        async with self._tokens.locked(job.user_id, job.provider_id) as lock:
+            if lock is None:
                 # Another replica is refreshing; the schedule entry stays leased, so its
                 # put() (or the lease running out) decides the next moment.
                 raise ServiceUnavailable("a refresh of this connection is already running; retry")
             try:
                 async with asyncio.timeout(self._settings.refresh_deadline_seconds):
-                    return await self._under_lock(job, seen)
+                    return await self._under_lock(job, lock, seen)
             except TimeoutError:
                 # Stopped before the lock could expire under us; the lease brings a scheduled entry back.
                 self._log(job, "deadline_exceeded")
                 raise ProviderUnavailable("the refresh took too long; retry") from None
 
-    async def _under_lock(self, job: _Job, seen: StoredToken | None) -> RefreshOutcome:
-        token = await self._tokens.get(job.user_id, job.provider_id)
+    async def _under_lock(self, job: _Job, lock: Locked, seen: StoredToken | None) -> RefreshOutcome:
+        token = lock.token
         provider = await self._providers.get(job.provider_id)
         refreshable = (
             token is not None
@@ -163,7 +160,7 @@ class Refresher:
         )
         if decision is not Decision.REFRESH or token is None or provider is None:
             return await self._settle(job, decision, token)
-        return await self._refresh(job, token, provider)
+        return await self._refresh(job, token, provider, lock)
 
     async def _settle(self, job: _Job, decision: Decision, token: StoredToken | None) -> RefreshOutcome:
         """No call needed: keep the schedule consistent with what is stored and answer."""
@@ -176,7 +173,9 @@ class Refresher:
         expires = token.expires_at if token is not None else None
         return RefreshOutcome(status=_STATUS[decision], expires_at=expires)
 
-    async def _refresh(self, job: _Job, token: StoredToken, provider: Provider) -> RefreshOutcome:
+    async def _refresh(
+        self, job: _Job, token: StoredToken, provider: Provider, lock: Locked
+    ) -> RefreshOutcome:
         try:
             grant = await self._call_with_retries(job, token, provider)
         except ValetkeyError as exc:
@@ -190,7 +189,12 @@ class Refresher:
             expires_at=fresh.expires_at,
         )
         await self._tokens.put(
-            job.user_id, job.provider_id, fresh, provider_type=provider.provider_type, events=[event]
+            job.user_id,
+            job.provider_id,
+            fresh,
+            provider_type=provider.provider_type,
+            events=[event],
+            unlock=lock,
         )
         self._log(job, "refreshed", rotated=grant.refresh_token is not None)
         return RefreshOutcome(status="refreshed", expires_at=fresh.expires_at)

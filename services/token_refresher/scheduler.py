@@ -2,14 +2,19 @@
 
 The schedule is the Redis zset the token store writes with every token, so it survives
 restarts of this process, of NATS, and of Redis with persistence. Claims are leased
-(see ``adapters.CLAIM_SCRIPT``): only as many entries are claimed as there are free
-slots, so a claimed entry starts at once and the lease only has to cover one refresh.
+(see ``adapters.CLAIM_SCRIPT``) and taken in batches: besides the running refreshes, up
+to ``concurrency`` claims wait in a local queue, so a busy replica pays one claim round
+trip per batch instead of one per refresh. A queued claim starts as soon as a slot frees
+(from the finished refresh's callback, without a trip through the loop); one that waited
+half its lease (all slots stuck on a slow provider) is given back instead of started, and
+so are the queued ones when the loop stops.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from datetime import timedelta
 
 from services.token_refresher.ports import Claim, Clock, Tokens
@@ -38,6 +43,9 @@ class Scheduler:
         self._clock = clock
         self._settings = settings
         self._running: set[asyncio.Task[None]] = set()
+        self._queue: deque[Claim] = deque()
+        self._late: list[Claim] = []
+        self._stopping = False
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -46,32 +54,53 @@ class Scheduler:
         self._task = asyncio.create_task(self._loop(), name="refresh-scheduler")
 
     async def stop(self, grace: float = 10.0) -> None:
-        """Stop claiming, let running refreshes finish within ``grace`` seconds.
+        """Stop claiming, give queued claims back, let running refreshes finish within ``grace`` seconds.
 
         Whatever is still running after that is cancelled; its lease brings it back.
         """
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        unstarted, self._queue, self._late = [*self._late, *self._queue], deque(), []
+        with contextlib.suppress(Exception):  # Redis away: their leases bring them back instead
+            await self._tokens.unclaim(unstarted)
         if self._running:
             _, pending = await asyncio.wait(set(self._running), timeout=grace)
             for task in pending:
                 task.cancel()
 
     async def run_once(self) -> int:
-        """Claim what is due and fits the free slots, start those refreshes; returns how many."""
-        free = self._settings.concurrency - len(self._running)
-        if free <= 0:
+        """Claim a batch if the queue runs low and start queued claims; returns how many were claimed."""
+        claimed = await self._top_up()
+        self._start_queued()
+        if self._late:
+            late, self._late = self._late, []
+            await self._tokens.unclaim(late)
+        return claimed
+
+    async def _top_up(self) -> int:
+        limit = self._settings.concurrency
+        room = 2 * limit - len(self._running) - len(self._queue)
+        if room <= 0 or len(self._queue) > limit // 2:
             return 0
         now = self._clock.now()
         lease_until = now + timedelta(seconds=self._settings.lease_seconds)
-        claims = await self._tokens.claim_due(now, lease_until, free)
-        for claim in claims:
+        claims = await self._tokens.claim_due(now, lease_until, room)
+        self._queue.extend(claims)
+        return len(claims)
+
+    def _start_queued(self) -> None:
+        half_lease = timedelta(seconds=self._settings.lease_seconds / 2)
+        while self._queue and len(self._running) < self._settings.concurrency:
+            claim = self._queue.popleft()
+            if claim.lease_until - self._clock.now() < half_lease:
+                self._late.append(claim)  # the rest of its lease is the refresh's, not the queue's
+                continue
             task = asyncio.create_task(self._refresh(claim))
             self._running.add(task)
             task.add_done_callback(self._finished)
-        return len(claims)
 
     async def _loop(self) -> None:
         while True:
@@ -87,21 +116,25 @@ class Scheduler:
 
     async def _idle(self) -> None:
         """Sleep until a slot frees, the next entry is due, or the poll interval passes."""
+        self._wake.clear()
         timeout = self._settings.poll_seconds
         if len(self._running) < self._settings.concurrency:
             upcoming = await self._tokens.next_due()
             if upcoming is not None:
                 timeout = min(timeout, max(0.0, (upcoming - self._clock.now()).total_seconds()))
-        self._wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout)
 
     async def _refresh(self, claim: Claim) -> None:
         try:
-            await self._refresher.scheduled(claim.connection_id, claim.due)
+            await self._refresher.scheduled(claim)
         except Exception:  # an unexpected failure must not kill the loop; the lease retries it
             log.exception("refresh.crashed", connection_id=claim.connection_id)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
-        self._wake.set()
+        if self._stopping:
+            return  # queued claims go back, not into new refreshes
+        self._start_queued()
+        if self._late or len(self._queue) <= self._settings.concurrency // 2:
+            self._wake.set()  # the loop tops the queue up (or gives late claims back)

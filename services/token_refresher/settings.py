@@ -40,6 +40,8 @@ class RefresherSettings:
         inline_base_seconds: First quick-retry backoff.
         retry_base_seconds: First scheduled-retry backoff after a failed refresh.
         retry_cap_seconds: Longest scheduled-retry backoff.
+        relay_wake_seconds: How long after a write the outbox relay is woken; the writes in
+            between share one wake, so one drain carries their events together.
     """
 
     max_attempts: int = 8
@@ -55,6 +57,7 @@ class RefresherSettings:
     inline_base_seconds: float = 0.25
     retry_base_seconds: float = 5.0
     retry_cap_seconds: float = 900.0
+    relay_wake_seconds: float = 0.05
 
     @classmethod
     def from_settings(cls, settings: Settings, env: Mapping[str, str] | None = None) -> RefresherSettings:

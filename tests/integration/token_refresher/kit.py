@@ -12,7 +12,6 @@ from redis.asyncio import Redis
 from services.token_refresher.adapters import (
     EnabledProviders,
     HttpxTokenEndpoint,
-    RedisLocks,
     RedisTokens,
     SystemClock,
     http_client,
@@ -57,7 +56,7 @@ def replica(
     config = settings or RefresherSettings(poll_seconds=0.2)
     redis = create_redis(redis_url)
     store = TokenStore(redis, CIPHER, POLICY, prefix=prefix)
-    tokens = RedisTokens(store, redis)
+    tokens = RedisTokens(store, redis, lock_ttl=config.lock_ttl_seconds, lock_wait=config.lock_wait_seconds)
     client = http_client(64)
     clock = SystemClock()
     refresher = Refresher(
@@ -66,7 +65,6 @@ def replica(
             ProviderRegistry([parse_entry(e) for e in entries], redis, CIPHER, prefix=prefix)
         ),
         endpoint=HttpxTokenEndpoint(client),
-        locks=RedisLocks(redis, prefix=prefix, ttl=config.lock_ttl_seconds, wait=config.lock_wait_seconds),
         clock=clock,
         policy=POLICY,
         settings=config,

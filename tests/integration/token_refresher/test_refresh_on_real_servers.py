@@ -150,6 +150,35 @@ class TestDurableSchedule:
         assert [c.connection_id for c in back] == [connection_id("gus", "fake")]
         await one.close()
 
+    async def test_a_claim_names_who_the_connection_belongs_to_in_the_same_step(
+        self, redis_url, prefix, endpoint
+    ):
+        one = replica(redis_url, prefix, [fake_endpoint_entry(endpoint.url)])
+        await one.store.put("ida", "fake", stored("at", "rt", expires_in=-1))
+        await one.redis.zadd(one.store.due_key, {"uc_gone": 1})  # an entry whose connection was deleted
+        now = datetime.now(UTC)
+        claims = await one.tokens.claim_due(now, now + timedelta(seconds=60), 10)
+        assert {(c.connection_id, c.user_id, c.provider_id) for c in claims} == {
+            ("uc_gone", None, None),
+            (connection_id("ida", "fake"), "ida", "fake"),
+        }
+        await one.close()
+
+    async def test_unstarted_claims_given_back_are_due_again_unless_a_write_moved_them(
+        self, redis_url, prefix, endpoint
+    ):
+        one = replica(redis_url, prefix, [fake_endpoint_entry(endpoint.url)])
+        await one.store.put("jo", "fake", stored("at", "rt", expires_in=-1))
+        await one.store.put("kim", "fake", stored("at", "rt", expires_in=-1))
+        now = datetime.now(UTC)
+        claims = await one.tokens.claim_due(now, now + timedelta(seconds=60), 10)
+        await one.store.put("kim", "fake", stored("at", "rt", expires_in=3600))  # refreshed meanwhile
+        await one.tokens.unclaim(claims)
+        back = await one.tokens.claim_due(now, now + timedelta(seconds=60), 10)
+        assert [c.connection_id for c in back] == [connection_id("jo", "fake")]
+        assert await one.redis.zscore(one.store.due_key, connection_id("kim", "fake")) > now.timestamp()
+        await one.close()
+
     async def test_the_schedule_survives_a_redis_restart_and_is_refreshed_before_expiry(
         self, own_redis, prefix, endpoint
     ):
@@ -168,3 +197,53 @@ class TestDurableSchedule:
         assert token.generation == 1 and token.access_token != "at-old"
         assert endpoint.requests == 1
         await again.close()
+
+
+class TestRefreshLock:
+    async def test_the_lock_comes_with_the_token_and_a_second_taker_waits_then_gives_up(
+        self, redis_url, prefix, endpoint
+    ):
+        impatient = RefresherSettings(lock_wait_seconds=0.2, poll_seconds=0.2)
+        a = replica(redis_url, prefix, [fake_endpoint_entry(endpoint.url)])
+        b = replica(redis_url, prefix, [fake_endpoint_entry(endpoint.url)], impatient)
+        await a.store.put("lea", "fake", stored("at-lea", "rt", expires_in=-1))
+        async with a.tokens.locked("lea", "fake") as held:
+            assert held is not None and held.token.access_token == "at-lea"
+            async with b.tokens.locked("lea", "fake") as other:
+                assert other is None
+        async with b.tokens.locked("lea", "fake") as again:  # released on exit
+            assert again is not None
+        for one in (a, b):
+            await one.close()
+
+    async def test_a_connection_without_a_token_is_locked_and_read_as_none(self, redis_url, prefix, endpoint):
+        one = replica(redis_url, prefix, [fake_endpoint_entry(endpoint.url)])
+        async with one.tokens.locked("nobody", "fake") as held:
+            assert held is not None and held.token is None
+        assert await one.redis.get(one.store.lock_key(connection_id("nobody", "fake"))) is None
+        await one.close()
+
+    async def test_a_refresh_write_releases_the_lock_in_the_same_step(self, redis_url, prefix, endpoint):
+        one = replica(redis_url, prefix, [fake_endpoint_entry(endpoint.url)])
+        await one.store.put("max", "fake", stored("at", "rt", expires_in=-1))
+        lock_key = one.store.lock_key(connection_id("max", "fake"))
+        async with one.tokens.locked("max", "fake") as held:
+            assert await one.redis.get(lock_key) == held.owner.encode()
+            new = stored("at-new", "rt-new", expires_in=3600)
+            await one.tokens.put("max", "fake", new, provider_type="oauth2", events=[], unlock=held)
+            assert held.released and await one.redis.get(lock_key) is None
+        assert (await one.store.get("max", "fake")).access_token == "at-new"
+        await one.close()
+
+    async def test_a_write_does_not_release_a_lock_another_owner_took_after_expiry(
+        self, redis_url, prefix, endpoint
+    ):
+        one = replica(redis_url, prefix, [fake_endpoint_entry(endpoint.url)])
+        await one.store.put("ned", "fake", stored("at", "rt", expires_in=-1))
+        lock_key = one.store.lock_key(connection_id("ned", "fake"))
+        async with one.tokens.locked("ned", "fake") as held:
+            await one.redis.set(lock_key, "someone-else")  # ours expired, another replica took it
+            new = stored("at-new", "rt-new", expires_in=3600)
+            await one.tokens.put("ned", "fake", new, provider_type="oauth2", events=[], unlock=held)
+        assert await one.redis.get(lock_key) == b"someone-else"
+        await one.close()

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from services.token_refresher.ports import Claim
+from services.token_refresher.ports import Claim, Locked
 from services.token_refresher.refresher import Refresher
 from services.token_refresher.settings import RefresherSettings
 from shared.contracts.events import Event
@@ -90,6 +90,10 @@ class FakeTokens:
         self.failures: dict[str, int] = defaultdict(int)
         self.events: list[Event] = []
         self.puts = 0
+        self.locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.locks_taken = 0
+        self.claim_calls = 0
+        self.unlocked_by_write = 0
 
     def seed(self, user_id: str, provider_id: str, stored: StoredToken) -> str:
         conn = connection_id(user_id, provider_id)
@@ -103,11 +107,11 @@ class FakeTokens:
     async def get(self, user_id: str, provider_id: str) -> StoredToken | None:
         return self.tokens.get(connection_id(user_id, provider_id))
 
-    async def connection(self, conn: str) -> Connection | None:
-        return self.meta.get(conn)
-
-    async def put(self, user_id, provider_id, stored, *, provider_type, events) -> None:
+    async def put(self, user_id, provider_id, stored, *, provider_type, events, unlock=None) -> None:
         self.puts += 1
+        if unlock is not None:
+            unlock.released = True
+            self.unlocked_by_write += 1
         conn = self.seed(user_id, provider_id, stored)
         if conn in self.due and stored.status != "active":
             del self.due[conn]
@@ -130,11 +134,30 @@ class FakeTokens:
         self.failures[conn] += 1
         return self.failures[conn]
 
+    @asynccontextmanager
+    async def locked(self, user_id: str, provider_id: str) -> AsyncIterator[Locked | None]:
+        conn = connection_id(user_id, provider_id)
+        async with self.locks[conn]:
+            self.locks_taken += 1
+            yield Locked(conn, "owner", self.tokens.get(conn))
+
     async def claim_due(self, now: datetime, lease_until: datetime, limit: int) -> list[Claim]:
+        self.claim_calls += 1
         ready = sorted((at, conn) for conn, at in self.due.items() if at <= now)[:limit]
         for _, conn in ready:
             self.due[conn] = lease_until
-        return [Claim(conn, at) for at, conn in ready]
+        return [self._claim(conn, at, lease_until) for at, conn in ready]
+
+    def _claim(self, conn: str, due: datetime, lease_until: datetime) -> Claim:
+        meta = self.meta.get(conn)
+        if meta is None:
+            return Claim(conn, due, lease_until)
+        return Claim(conn, due, lease_until, meta.user_id, meta.provider_id)
+
+    async def unclaim(self, claims: list[Claim]) -> None:
+        for claim in claims:
+            if self.due.get(claim.connection_id) == claim.lease_until:
+                self.due[claim.connection_id] = claim.due
 
     async def next_due(self) -> datetime | None:
         return min(self.due.values(), default=None)
@@ -182,18 +205,6 @@ class FakeEndpoint:
         return ProviderResponse(status, "application/json", json.dumps(body).encode(), retry_after)
 
 
-class FakeLocks:
-    def __init__(self) -> None:
-        self.locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self.taken = 0
-
-    @asynccontextmanager
-    async def hold(self, conn: str) -> AsyncIterator[bool]:
-        async with self.locks[conn]:
-            self.taken += 1
-            yield True
-
-
 def timeout_error() -> ProviderUnavailable:
     return ProviderUnavailable("timed out calling https://auth.example/token")
 
@@ -207,13 +218,11 @@ class Kit:
         self.tokens = FakeTokens(self.policy)
         self.provider = provider(**provider_kw)
         self.endpoint = FakeEndpoint()
-        self.locks = FakeLocks()
         self.settings = settings or RefresherSettings()
         self.refresher = Refresher(
             tokens=self.tokens,
             providers=FakeProviders(self.provider),
             endpoint=self.endpoint,
-            locks=self.locks,
             clock=self.clock,
             policy=self.policy,
             settings=self.settings,

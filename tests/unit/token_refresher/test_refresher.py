@@ -2,10 +2,11 @@
 
 import asyncio
 import base64
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
+from services.token_refresher.ports import Claim
 from services.token_refresher.settings import RefresherSettings
 from shared.contracts.events import TokenRefreshed, TokenRefreshFailed
 from shared.contracts.tokens import RefreshToken
@@ -14,6 +15,13 @@ from shared.tokens import connection_id
 from tests.unit.token_refresher.fakes import T0, Kit, timeout_error, token
 
 ASK = RefreshToken(user_id="alice", provider_id="acme")
+
+
+def claim(kit: Kit, conn: str, due: datetime) -> Claim:
+    """The claim the schedule hands over: the connection's owner and provider come with it."""
+    meta = kit.tokens.meta.get(conn)
+    who = (meta.user_id, meta.provider_id) if meta else (None, None)
+    return Claim(conn, due, due + timedelta(seconds=60), *who)
 
 
 def rotated(n: int = 1, **extra):
@@ -192,26 +200,43 @@ class TestTransientFailures:
         assert kit.stored().status == "active"
 
 
+class TestLocking:
+    async def test_a_refresh_lets_its_lock_go_in_the_write_that_stores_the_new_token(self):
+        kit = Kit()
+        conn = kit.tokens.seed("alice", "acme", token())
+        kit.endpoint.then(200, rotated())
+        await kit.refresher.on_demand(ASK)
+        assert kit.tokens.unlocked_by_write == 1 and not kit.tokens.locks[conn].locked()
+
+    async def test_a_failed_refresh_still_lets_its_lock_go(self):
+        kit = Kit(settings=RefresherSettings(inline_attempts=1))
+        conn = kit.tokens.seed("alice", "acme", token())
+        kit.endpoint.then(500)
+        with pytest.raises(ProviderUnavailable):
+            await kit.refresher.on_demand(ASK)
+        assert kit.tokens.unlocked_by_write == 0 and not kit.tokens.locks[conn].locked()
+
+
 class TestScheduledRefresh:
     async def test_a_claimed_entry_is_refreshed_and_rescheduled_from_the_new_expiry(self):
         kit = Kit()
         conn = kit.tokens.seed("alice", "acme", token(expires_in=200))
         kit.endpoint.then(200, rotated())
-        outcome = await kit.refresher.scheduled(conn, T0 - timedelta(seconds=1))
+        outcome = await kit.refresher.scheduled(claim(kit, conn, T0 - timedelta(seconds=1)))
         assert outcome is not None and outcome.status == "refreshed"
         assert kit.tokens.due[conn] == T0 + timedelta(seconds=3600 - 300)
 
     async def test_an_entry_whose_connection_is_gone_leaves_the_schedule(self):
         kit = Kit()
         kit.tokens.due["uc_gone"] = T0
-        assert await kit.refresher.scheduled("uc_gone", T0) is None
+        assert await kit.refresher.scheduled(claim(kit, "uc_gone", T0)) is None
         assert "uc_gone" not in kit.tokens.due
 
     async def test_a_stale_entry_is_put_back_at_the_stored_token_due_time(self):
         kit = Kit()
         conn = kit.tokens.seed("alice", "acme", token(expires_in=3000))
         kit.tokens.due[conn] = T0  # e.g. a lease that came back after someone else refreshed
-        outcome = await kit.refresher.scheduled(conn, T0)
+        outcome = await kit.refresher.scheduled(claim(kit, conn, T0))
         assert outcome is not None and outcome.status == "fresh" and kit.endpoint.calls == 0
         assert kit.tokens.due[conn] == T0 + timedelta(seconds=3000 - 300)
 
@@ -219,6 +244,6 @@ class TestScheduledRefresh:
         kit = Kit(settings=RefresherSettings(inline_attempts=1))
         conn = kit.tokens.seed("alice", "acme", token())
         kit.endpoint.then(500)
-        assert await kit.refresher.scheduled(conn, T0) is None
+        assert await kit.refresher.scheduled(claim(kit, conn, T0)) is None
         assert kit.tokens.due[conn] > kit.clock.now()
         assert connection_id("alice", "acme") == conn
