@@ -1,4 +1,4 @@
-"""Redis and httpx implementations of the authorizer's ports.
+"""Redis and aiohttp implementations of the authorizer's ports.
 
 Keys (``<p>`` is the key prefix)::
 
@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-import httpx
 from cachetools import TLRUCache
 from redis.asyncio import Redis
 
@@ -27,7 +26,7 @@ from shared.contracts.events import Event
 from shared.crypto import Cipher
 from shared.outbox import Outbox
 from shared.providers import oauth
-from shared.providers.http import send
+from shared.providers.http import ProviderHttp
 from shared.providers.models import Provider, TokenGrant
 
 # Completed records kept in process: status polling is the hottest read, and a completed
@@ -147,15 +146,15 @@ class RedisFlowStore:
 
 
 class HttpProviderClient:
-    """Talks to providers' token and user-info endpoints with a shared httpx client.
+    """Talks to providers' token and user-info endpoints over one pooled session.
 
     Args:
-        client: Pooled client; redirects are never followed.
+        client: The provider HTTP session; redirects are never followed.
         timeout: Seconds allowed per request (connect, write and read together).
         clock: Returns the current aware datetime (token expiry is computed from it).
     """
 
-    def __init__(self, client: httpx.AsyncClient, *, timeout: float, clock: Any) -> None:
+    def __init__(self, client: ProviderHttp, *, timeout: float, clock: Any) -> None:
         self._client = client
         self._timeout = timeout
         self._clock = clock
@@ -166,7 +165,7 @@ class HttpProviderClient:
         spec = oauth.build_token_request(
             provider, code=code, redirect_uri=redirect_uri, code_verifier=code_verifier
         )
-        response = await send(self._client, spec, timeout=self._timeout)
+        response = await self._client.send(spec, timeout=self._timeout)
         now: datetime = self._clock()
         return oauth.parse_token_response(
             provider,
@@ -182,7 +181,7 @@ class HttpProviderClient:
         spec = oauth.build_user_info_request(provider, access_token)
         if spec is None:
             return {}
-        response = await send(self._client, spec, timeout=self._timeout)
+        response = await self._client.send(spec, timeout=self._timeout)
         return oauth.parse_user_info(
             provider,
             response.status_code,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import httpx
 from faststream import FastStream
 
 from services.authorizer import handlers
@@ -20,6 +19,7 @@ from shared.infra import Infra
 from shared.logging import get_logger
 from shared.messaging import RpcClient
 from shared.provider_registry import ProviderRegistry
+from shared.providers.http import ProviderHttp
 from shared.service import Service
 from shared.settings import Settings
 from shared.tokens import StoredToken
@@ -64,9 +64,7 @@ def create_service(settings: Settings) -> Service:
     registry = ProviderRegistry(
         settings.engine.auth.providers, parts.redis, parts.cipher, prefix=settings.runtime.key_prefix
     )
-    http = httpx.AsyncClient(
-        timeout=httpx.Timeout(config.http_timeout_seconds), follow_redirects=False, trust_env=False
-    )
+    http = ProviderHttp()
     store = RedisFlowStore(
         parts.redis,
         parts.cipher,

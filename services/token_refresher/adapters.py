@@ -1,4 +1,4 @@
-"""Real implementations of the refresher's ports: Redis (store, schedule, locks), httpx, config."""
+"""Real implementations of the refresher's ports: Redis (store, schedule, locks), aiohttp, config."""
 
 from __future__ import annotations
 
@@ -10,14 +10,12 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 from redis.asyncio import Redis
 
 from services.token_refresher.ports import Claim, Locked
 from shared.contracts.events import Event
 from shared.provider_registry import ProviderRegistry
-from shared.providers import http
-from shared.providers.http import ProviderResponse
+from shared.providers.http import ProviderHttp, ProviderResponse
 from shared.providers.models import Provider
 from shared.providers.oauth import HttpRequestSpec
 from shared.tokens import StoredToken, connection_id
@@ -238,20 +236,19 @@ class RedisTokens:
         return await self._store.next_due()
 
 
-class HttpxTokenEndpoint:
-    """Provider calls over one pooled httpx client."""
+class HttpTokenEndpoint:
+    """Provider calls over the refresher's pooled session."""
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: ProviderHttp) -> None:
         self._client = client
 
     async def send(self, spec: HttpRequestSpec, *, timeout: float) -> ProviderResponse:
-        return await http.send(self._client, spec, timeout=timeout)
+        return await self._client.send(spec, timeout=timeout)
 
 
-def http_client(max_connections: int) -> httpx.AsyncClient:
-    """The refresher's client: pooled, no proxy from the environment, redirects never followed."""
-    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-    return httpx.AsyncClient(limits=limits, trust_env=False, follow_redirects=False)
+def http_client(max_connections: int) -> ProviderHttp:
+    """The refresher's session: pooled, no proxy from the environment, redirects never followed."""
+    return ProviderHttp(limit=max_connections)
 
 
 class EnabledProviders:

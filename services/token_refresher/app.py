@@ -8,7 +8,7 @@ from services.token_refresher import handlers
 from services.token_refresher.adapters import (
     Coalesced,
     EnabledProviders,
-    HttpxTokenEndpoint,
+    HttpTokenEndpoint,
     RedisTokens,
     SystemClock,
     http_client,
@@ -48,7 +48,7 @@ def create_service(settings: Settings) -> Service:
                 prefix=settings.runtime.key_prefix,
             )
         ),
-        endpoint=HttpxTokenEndpoint(client),
+        endpoint=HttpTokenEndpoint(client),
         clock=clock,
         policy=settings.refresh_policy(),
         settings=config,

@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 
 from services.token_refresher.adapters import (
     EnabledProviders,
-    HttpxTokenEndpoint,
+    HttpTokenEndpoint,
     RedisTokens,
     SystemClock,
     http_client,
@@ -64,7 +64,7 @@ def replica(
         providers=EnabledProviders(
             ProviderRegistry([parse_entry(e) for e in entries], redis, CIPHER, prefix=prefix)
         ),
-        endpoint=HttpxTokenEndpoint(client),
+        endpoint=HttpTokenEndpoint(client),
         clock=clock,
         policy=POLICY,
         settings=config,

@@ -1,61 +1,104 @@
-"""Sending request specs with httpx (MockTransport)."""
+"""Sending request specs to a real local HTTP server (aiohttp.web on loopback)."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-import httpx
 import pytest
+from aiohttp import web
 
 from shared.errors import ProviderUnavailable
-from shared.providers.http import parse_retry_after, send
+from shared.launcher.embedded import free_port
+from shared.providers.http import ProviderHttp, parse_retry_after
 from shared.providers.oauth import HttpRequestSpec
 
 
-async def test_send_posts_the_form_and_returns_status_type_body_and_retry_after() -> None:
-    seen: list[httpx.Request] = []
+class Upstream:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, dict[str, str], bytes]] = []
+        self.port = free_port()
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(
-            429, headers={"Retry-After": "7", "Content-Type": "application/json"}, content=b"{}"
-        )
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
-    spec = HttpRequestSpec(
-        "POST", "https://p.example/token", {"Accept": "application/json"}, form={"a": "1 2"}
-    )
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
-        response = await send(client, spec, timeout=5)
+    async def token(self, request: web.Request) -> web.Response:
+        self.seen.append((request.method, dict(request.headers), await request.read()))
+        headers = {"Retry-After": "7", "Content-Type": "application/json"}
+        return web.Response(status=429, body=b"{}", headers=headers)
+
+    async def echo(self, request: web.Request) -> web.Response:
+        return web.Response(body=await request.read())
+
+    async def slow(self, _: web.Request) -> web.Response:
+        await asyncio.sleep(2)
+        return web.Response(text="late")
+
+    async def moved(self, _: web.Request) -> web.Response:
+        raise web.HTTPFound("/token")
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[Upstream]:
+    up = Upstream()
+    app = web.Application()
+    app.router.add_post("/token", up.token)
+    app.router.add_post("/echo", up.echo)
+    app.router.add_get("/slow", up.slow)
+    app.router.add_get("/moved", up.moved)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", up.port).start()
+    yield up
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[ProviderHttp]:
+    client = ProviderHttp()
+    yield client
+    await client.aclose()
+
+
+async def test_send_posts_the_form_and_returns_status_type_body_and_retry_after(upstream, http) -> None:
+    spec = HttpRequestSpec("POST", f"{upstream.url}/token", {"Accept": "application/json"}, form={"a": "1 2"})
+    response = await http.send(spec, timeout=5)
     assert (response.status_code, response.content_type, response.body, response.retry_after) == (
         429,
         "application/json",
         b"{}",
         7.0,
     )
-    assert seen[0].content == b"a=1+2"
-    assert seen[0].headers["Accept"] == "application/json"
+    method, headers, body = upstream.seen[0]
+    assert (method, body, headers["Accept"]) == ("POST", b"a=1+2", "application/json")
 
 
-async def test_send_encodes_a_json_body() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, content=request.content)
-
-    spec = HttpRequestSpec("POST", "https://p.example/token", json={"code": "c"})
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
-        response = await send(client, spec, timeout=5)
-    assert response.body == b'{"code":"c"}'
+async def test_send_encodes_a_json_body(upstream, http) -> None:
+    spec = HttpRequestSpec("POST", f"{upstream.url}/echo", json={"code": "c"})
+    assert (await http.send(spec, timeout=5)).body == b'{"code": "c"}'
 
 
-@pytest.mark.parametrize("error", [httpx.ConnectTimeout("slow"), httpx.ConnectError("refused")])
-async def test_timeouts_and_connection_errors_are_provider_unavailable(error: Exception) -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        raise error
+async def test_a_redirect_is_returned_not_followed(upstream, http) -> None:
+    response = await http.send(HttpRequestSpec("GET", f"{upstream.url}/moved"), timeout=5)
+    assert response.status_code == 302
+    assert upstream.seen == []
 
-    spec = HttpRequestSpec("GET", "https://p.example/me?code=secret-code")
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
-        with pytest.raises(ProviderUnavailable) as caught:
-            await send(client, spec, timeout=1)
-    assert caught.value.retryable
+
+async def test_a_timeout_is_provider_unavailable_without_the_query(upstream, http) -> None:
+    spec = HttpRequestSpec("GET", f"{upstream.url}/slow?code=secret-code")
+    with pytest.raises(ProviderUnavailable) as caught:
+        await http.send(spec, timeout=0.2)
+    assert caught.value.retryable and "timed out" in caught.value.message
+    assert "secret-code" not in str(caught.value.to_payload())
+
+
+async def test_a_refused_connection_is_provider_unavailable_without_the_query(http) -> None:
+    spec = HttpRequestSpec("GET", f"http://127.0.0.1:{free_port()}/me?code=secret-code")
+    with pytest.raises(ProviderUnavailable) as caught:
+        await http.send(spec, timeout=2)
+    assert caught.value.retryable and "could not reach" in caught.value.message
     assert "secret-code" not in str(caught.value.to_payload())
 
 
