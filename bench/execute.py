@@ -31,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import nats
 import yaml
@@ -178,13 +179,17 @@ async def _run(
 
     context = ToolContext(authorization=ToolAuthorizationContext(token=token, user_info={}), user_id=USER)
     body = {"tool_name": "Hooli.ReticulateSplines", "input": {"num_splines": 3}, "user_id": USER}
-    limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
-    async with httpx.AsyncClient(base_url=base, headers={"Authorization": api_key}, limits=limits) as http:
+    # aiohttp, as in the gateway benchmark: httpx's own client CPU (~1-2 ms a request under
+    # concurrency) would be counted as the engine's overhead.
+    connector = aiohttp.TCPConnector(limit=args.concurrency)
+    headers = {"Authorization": api_key}
+    async with aiohttp.ClientSession(base_url=base, headers=headers, connector=connector) as http:
 
         async def engine() -> None:
-            response = await http.post("/v1/tools/execute", json=body)
-            if response.status_code != 200 or not response.json()["success"]:
-                raise RuntimeError(f"execute failed: {response.status_code} {response.text[:300]}")
+            async with http.post("/v1/tools/execute", json=body) as response:
+                payload = await response.json()
+                if response.status != 200 or not payload["success"]:
+                    raise RuntimeError(f"execute failed: {response.status} {str(payload)[:300]}")
 
         async def executor_only() -> None:  # the executor over NATS, without the gateway: where the time goes
             await nc.request(subjects.TOOLS_EXECUTE, json.dumps(body).encode(), timeout=30)
