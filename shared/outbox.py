@@ -30,13 +30,18 @@ class Outbox:
         self._redis = redis
         self.key = f"{prefix}:outbox"
 
+    @staticmethod
+    def entry(event: Event) -> tuple[str, str]:
+        """An event's field and value in the outbox hash (event id -> event JSON)."""
+        return event.event_id, event.model_dump_json()
+
     def add(self, pipe: Pipeline, event: Event) -> None:
         """Queue an event inside the caller's transaction."""
-        pipe.hset(self.key, event.event_id, event.model_dump_json())
+        pipe.hset(self.key, *self.entry(event))
 
     async def add_now(self, event: Event) -> None:
         """Queue an event on its own (when there is no state change to pair it with)."""
-        await self._redis.hset(self.key, event.event_id, event.model_dump_json())
+        await self._redis.hset(self.key, *self.entry(event))
 
     async def pending(self, limit: int = 200) -> list[Event]:
         """Up to ``limit`` events not yet relayed."""
@@ -72,16 +77,19 @@ class OutboxRelay:
         """
         sent = 0
         while events := await self._outbox.pending():
-            results = await asyncio.gather(*(self._publish(e) for e in events), return_exceptions=True)
-            acked = [
-                e.event_id for e, r in zip(events, results, strict=True) if not isinstance(r, BaseException)
-            ]
-            await self._outbox.done(*acked)
-            sent += len(acked)
-            failures = [r for r in results if isinstance(r, BaseException)]
-            if failures:
-                raise failures[0]  # NATS is away: the rest stays queued for the next attempt
+            acked, failure = await self._relay(events)
+            sent += acked
+            if failure is not None:
+                raise failure  # NATS is away: the rest stays queued for the next attempt
         return sent
+
+    async def _relay(self, events: list[Event]) -> tuple[int, BaseException | None]:
+        """Publish ``events`` concurrently, then remove the acknowledged ones from the outbox
+        with one command; returns how many were acknowledged and the first publish failure."""
+        results = await asyncio.gather(*(self._publish(e) for e in events), return_exceptions=True)
+        acked = [e.event_id for e, r in zip(events, results, strict=True) if not isinstance(r, BaseException)]
+        await self._outbox.done(*acked)
+        return len(acked), next((r for r in results if isinstance(r, BaseException)), None)
 
     def send_now(self, events: list[Event]) -> None:
         """Publish events just committed without waiting for a drain to find them.
@@ -97,13 +105,12 @@ class OutboxRelay:
             task.add_done_callback(self._sending.discard)
 
     async def _send(self, events: list[Event]) -> None:
-        results = await asyncio.gather(*(self._publish(e) for e in events), return_exceptions=True)
-        acked = [e.event_id for e, r in zip(events, results, strict=True) if not isinstance(r, BaseException)]
         try:
-            await self._outbox.done(*acked)
+            _, failure = await self._relay(events)
         except Exception as exc:  # Redis away: the next drain publishes them again, deduplicated
             log.warning("outbox.send_now_failed", error=type(exc).__name__)
-        if len(acked) < len(events):
+            return
+        if failure is not None:
             self.wake()
 
     async def _publish(self, event: Event) -> None:

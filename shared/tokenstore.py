@@ -204,8 +204,7 @@ class TokenStore:
             lock_owner or "",
             len(fields),
             *(item for pair in fields.items() for item in pair),
-            # the outbox's own layout (Outbox.add): event id -> event JSON in one hash
-            *(item for e in events or [] for item in (e.event_id, e.model_dump_json())),
+            *(item for e in events or [] for item in Outbox.entry(e)),
         ]
         created_at = await self._put(keys=keys, args=args)
         return dataclasses.replace(meta, created_at=_text(created_at))
