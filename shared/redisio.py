@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
@@ -27,3 +29,8 @@ def create_redis(url: str) -> Redis:
         socket_timeout=5,
     )
     return Redis.from_pool(pool)  # the client owns the pool and closes it with aclose()
+
+
+def text(value: Any) -> str:
+    """A reply as text: clients here return bytes (no ``decode_responses``)."""
+    return value.decode() if isinstance(value, bytes) else str(value)

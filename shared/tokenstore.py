@@ -33,6 +33,7 @@ from redis.asyncio import Redis
 from shared.contracts.events import Event
 from shared.crypto import Cipher
 from shared.outbox import Outbox
+from shared.redisio import text
 from shared.tokens import RefreshPolicy, StoredToken, connection_id
 
 # KEYS: token, meta, the three indexes, schedule, outbox, refresh lock.
@@ -79,11 +80,6 @@ class Connection:
 
 def _aad(conn: str, user_id: str, provider_id: str) -> bytes:
     return f"token\x00{conn}\x00{user_id}\x00{provider_id}".encode()
-
-
-def _text(value: Any) -> str:
-    """Redis replies are bytes here (no decode_responses)."""
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _user_key(user_id: str) -> str:
@@ -207,7 +203,7 @@ class TokenStore:
             *(item for e in events or [] for item in Outbox.entry(e)),
         ]
         created_at = await self._put(keys=keys, args=args)
-        return dataclasses.replace(meta, created_at=_text(created_at))
+        return dataclasses.replace(meta, created_at=text(created_at))
 
     def _due_score(self, token: StoredToken) -> float | str:
         due = self._policy.due_at(token)
@@ -220,7 +216,7 @@ class TokenStore:
         raw = await self._redis.hgetall(self._meta_key(conn))
         if not raw:
             return None
-        data = {_text(k): _text(v) for k, v in raw.items()}
+        data = {text(k): text(v) for k, v in raw.items()}
         return Connection(
             id=conn,
             user_id=data["user_id"],
@@ -249,7 +245,7 @@ class TokenStore:
             index = f"{self._p}:conns"
         total = int(await self._redis.zcard(index))
         ids = await self._redis.zrange(index, offset, offset + limit - 1)
-        found = [await self.connection(_text(i)) for i in ids]
+        found = [await self.connection(text(i)) for i in ids]
         return [c for c in found if c is not None], total
 
     async def delete(self, conn: str, *, events: list[Event] | None = None) -> Connection | None:
@@ -271,7 +267,7 @@ class TokenStore:
     async def due(self, now: datetime, *, limit: int = 100) -> list[str]:
         """Connection ids whose refresh is due (read-only; claiming is the refresher's job)."""
         raw = await self._redis.zrangebyscore(self.due_key, "-inf", now.timestamp(), start=0, num=limit)
-        return [_text(r) for r in raw]
+        return [text(r) for r in raw]
 
     async def reschedule(self, conn: str, at: datetime) -> None:
         """Move a scheduled connection's next refresh to ``at``; an unscheduled one stays out."""

@@ -28,14 +28,11 @@ from shared.outbox import Outbox
 from shared.providers import oauth
 from shared.providers.http import ProviderHttp
 from shared.providers.models import Provider, TokenGrant
+from shared.redisio import text
 
 # Completed records kept in process: status polling is the hottest read, and a completed
 # record never changes again (only its token does, and that is read from Redis every time).
 DONE_CACHE_SIZE = 10_000
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class RedisFlowStore:
@@ -126,7 +123,7 @@ class RedisFlowStore:
 
     async def state_owner(self, state: str) -> str | None:
         raw = await self._redis.get(f"{self._p}:stateref:{state_digest(state)}")
-        return None if raw is None else _text(raw)
+        return None if raw is None else text(raw)
 
     async def hold_for_verification(self, record: FlowRecord, *, ttl_seconds: int) -> None:
         if record.flow_id is None:
@@ -138,11 +135,11 @@ class RedisFlowStore:
 
     async def take_flow(self, flow_id: str) -> str | None:
         raw = await self._redis.getdel(f"{self._p}:flow:{flow_id}")
-        return None if raw is None else _text(raw)
+        return None if raw is None else text(raw)
 
     async def peek_flow(self, flow_id: str) -> str | None:
         raw = await self._redis.get(f"{self._p}:flow:{flow_id}")
-        return None if raw is None else _text(raw)
+        return None if raw is None else text(raw)
 
 
 class HttpProviderClient:

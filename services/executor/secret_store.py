@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from shared.contracts.common import utcnow
 from shared.crypto import Cipher
 from shared.errors import Conflict, NotFound
+from shared.redisio import text
 
 CONFIG_BINDING = {"type": "static", "id": "engine.yaml"}
 ADMIN_BINDING = {"type": "project", "id": "default"}
@@ -50,11 +51,6 @@ class SecretRecord:
         }
 
 
-def _text(value: bytes | str) -> str:
-    """Redis replies are bytes here (no decode_responses)."""
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def _aad(key: str) -> bytes:
     return f"secret\x00{key.lower()}".encode()
 
@@ -77,12 +73,12 @@ class SecretStore:
 
     async def _admin(self) -> dict[str, SecretRecord]:
         raw = await self._redis.hgetall(self._key)
-        return {_text(k): SecretRecord(**json.loads(v)) for k, v in raw.items()}
+        return {text(k): SecretRecord(**json.loads(v)) for k, v in raw.items()}
 
     async def keys(self) -> frozenset[str]:
         """Every secret key that has a value (lower-cased)."""
         admin = await self._redis.hkeys(self._key)
-        return frozenset(self._configured) | {_text(k) for k in admin}
+        return frozenset(self._configured) | {text(k) for k in admin}
 
     async def values(self, wanted: Iterable[str]) -> tuple[list[dict[str, str]], list[str]]:
         """The ``[{key, value}]`` a tool context carries for ``wanted``, and the keys not found."""

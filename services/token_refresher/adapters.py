@@ -18,6 +18,7 @@ from shared.provider_registry import ProviderRegistry
 from shared.providers.http import ProviderHttp, ProviderResponse
 from shared.providers.models import Provider
 from shared.providers.oauth import HttpRequestSpec
+from shared.redisio import text
 from shared.tokens import StoredToken, connection_id
 from shared.tokenstore import TokenStore
 
@@ -108,18 +109,14 @@ class Coalesced:
         self._action()
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def _claim(raw: list[Any], lease_until: datetime) -> list[Claim]:
     return [
         Claim(
-            _text(conn),
-            datetime.fromtimestamp(float(_text(score)), UTC),
+            text(conn),
+            datetime.fromtimestamp(float(text(score)), UTC),
             lease_until,
-            None if user is None else _text(user),
-            None if provider is None else _text(provider),
+            None if user is None else text(user),
+            None if provider is None else text(provider),
         )
         for conn, score, user, provider in zip(raw[0::4], raw[1::4], raw[2::4], raw[3::4], strict=True)
     ]
