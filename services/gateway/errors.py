@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -29,8 +32,9 @@ def error_response(error: ValetkeyError) -> JSONResponse:
     return JSONResponse(error.to_payload(), status_code=error.status, headers=headers)
 
 
-def _validation_message(exc: RequestValidationError) -> str:
-    first = exc.errors()[0] if exc.errors() else {"loc": ("body",), "msg": "invalid"}
+def validation_message(errors: Sequence[Any]) -> str:
+    """The 400 message for validation errors (FastAPI's or pydantic's): the first one, where."""
+    first = errors[0] if errors else {"loc": ("body",), "msg": "invalid"}
     if first.get("type") == "json_invalid":
         return "failed to validate request body: not valid JSON"
     where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
@@ -46,7 +50,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def on_validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(BadRequest(_validation_message(exc)))
+        return error_response(BadRequest(validation_message(exc.errors())))
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

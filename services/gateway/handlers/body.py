@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
+from services.gateway.errors import validation_message
 from shared.errors import BadRequest
 
 M = TypeVar("M", bound=BaseModel)
@@ -23,14 +24,6 @@ M = TypeVar("M", bound=BaseModel)
 def _is_json(content_type: str) -> bool:
     media = content_type.split(";", 1)[0].strip().lower()
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
-
-
-def _message(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    if first["type"] == "json_invalid":
-        return "failed to validate request body: not valid JSON"
-    where = ".".join(str(p) for p in first["loc"]) or "body"
-    return f"failed to validate request: {where}: {first['msg']}"
 
 
 async def json_body(request: Request, model: type[M]) -> M:
@@ -44,7 +37,7 @@ async def json_body(request: Request, model: type[M]) -> M:
     try:
         return model.model_validate_json(await request.body())
     except ValidationError as exc:
-        raise BadRequest(_message(exc)) from exc
+        raise BadRequest(validation_message(exc.errors())) from exc
 
 
 def documented(model: type[BaseModel]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from services.gateway.domain import clamp_page, offset_page
-from services.gateway.errors import error_response
+from services.gateway.errors import error_response, validation_message
 from services.gateway.handlers.body import documented, json_body
 from services.gateway.handlers.deps import require_api_key, rpc, rpc_of
 from shared import subjects
@@ -42,9 +42,7 @@ def build(model: type[C], **fields: Any) -> C:
     try:
         return model.model_validate({k: v for k, v in fields.items() if v is not None})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise BadRequest(f"failed to validate request: {where}: {first['msg']}") from exc
+        raise BadRequest(validation_message(exc.errors())) from exc
 
 
 def formats(values: list[str] | None) -> list[str]:
