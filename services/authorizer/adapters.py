@@ -92,11 +92,11 @@ class RedisFlowStore:
         return record.model_copy(update={"secrets": FlowSecrets.model_validate(secrets)})
 
     async def create(self, record: FlowRecord, *, state: str, ttl_seconds: int) -> None:
-        digest = state_digest(state)
-        claim = json.dumps({"authorization_id": record.id, "provider_id": record.provider_id})
+        digest, encoded = state_digest(state), self._encode(record)
+        claim = {"authorization_id": record.id, "provider_id": record.provider_id, "record": encoded}
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(self._record_key(record.id), self._encode(record), ex=self._ttl)
-            pipe.set(f"{self._p}:state:{digest}", claim, ex=ttl_seconds)
+            pipe.set(self._record_key(record.id), encoded, ex=self._ttl)
+            pipe.set(f"{self._p}:state:{digest}", json.dumps(claim), ex=ttl_seconds)
             pipe.set(f"{self._p}:stateref:{digest}", record.id, ex=self._ttl)
             await pipe.execute()
 
@@ -119,7 +119,8 @@ class RedisFlowStore:
         if raw is None:
             return None
         data = json.loads(raw)
-        return StateClaim(authorization_id=data["authorization_id"], provider_id=data["provider_id"])
+        record = self._decode(data["record"]) if "record" in data else None
+        return StateClaim(data["authorization_id"], data["provider_id"], record)
 
     async def state_owner(self, state: str) -> str | None:
         raw = await self._redis.get(f"{self._p}:stateref:{state_digest(state)}")

@@ -149,7 +149,7 @@ class Flows:
         claim = await self.store.consume_state(callback.state)
         if claim is None:
             return await self._unusable_state(callback.state)
-        record = await self.store.get(claim.authorization_id)
+        record = claim.record or await self.store.get(claim.authorization_id)
         if record is None or record.status != "pending":
             return _failure_page(claim.authorization_id, "unknown_state")
         reason = domain.callback_error(callback)

@@ -15,10 +15,16 @@ from shared.tokenstore import Connection
 
 @dataclass(frozen=True)
 class StateClaim:
-    """What a consumed ``state`` was bound to: its authorization and the provider it was issued for."""
+    """What a consumed ``state`` was bound to: its authorization and the provider it was issued for.
+
+    ``record`` is the authorization as it was stored with the state. Nothing changes a
+    pending record before its state is consumed, so it is the record itself and the
+    callback needs no second read; None for a state stored without it.
+    """
 
     authorization_id: str
     provider_id: str
+    record: FlowRecord | None = None
 
 
 class FlowStore(Protocol):

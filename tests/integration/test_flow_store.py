@@ -61,6 +61,22 @@ class TestRecords:
         assert (await reader.get("ac_pending")).stage == "exchanging"
 
 
+class TestStates:
+    async def test_a_state_is_consumed_once_and_gives_back_its_pending_record(self, redis):
+        store, record = _store(redis, "fs6"), _pending("ac_state")
+        await store.create(record, state="s-once", ttl_seconds=60)
+        claim = await store.consume_state("s-once")
+        assert (claim.authorization_id, claim.provider_id, claim.record) == ("ac_state", "hooli", record)
+        assert await store.consume_state("s-once") is None
+
+    async def test_a_state_is_stored_with_its_secrets_encrypted(self, redis):
+        store, record = _store(redis, "fs7"), _pending("ac_sealed")
+        await store.create(record, state="s-sealed", ttl_seconds=60)
+        keys = [k async for k in redis.scan_iter("fs7:*")]
+        values = [await redis.get(k) for k in keys]
+        assert values and not any(b"v" * 43 in v for v in values)
+
+
 class TestCompletedRecords:
     async def test_a_completed_record_is_served_from_the_process_after_one_read(self, redis):
         prefix = "fs3"

@@ -34,7 +34,7 @@ class MemoryFlowStore:
 
     async def create(self, record, *, state, ttl_seconds):
         self.records[record.id] = record
-        self.states[state_digest(state)] = StateClaim(record.id, record.provider_id)
+        self.states[state_digest(state)] = StateClaim(record.id, record.provider_id, record)
         self.refs[state_digest(state)] = record.id
 
     async def get(self, authorization_id):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from services.authorizer.ports import StateClaim
 from shared.contracts.authorization import (
     AuthRequirement,
     ConfirmUser,
@@ -68,6 +69,17 @@ class TestCallback:
         await flows.callback(OAuthCallback(state=state, code="c1"))
         assert [e.type for e in flows.tokens.events] == ["authorization.completed"]
         assert [e.type for e in flows.notifier.events] == ["authorization.completed"]
+
+
+    async def test_a_state_stored_without_its_record_reads_the_record(self):
+        flows = make_flows()
+        pending, state = await begin(flows)
+        [(digest, claim)] = flows.store.states.items()
+        # as an older version stored it: the ids only
+        flows.store.states[digest] = StateClaim(claim.authorization_id, claim.provider_id)
+        assert (await flows.callback(OAuthCallback(state=state, code="c1"))).status == "completed"
+        done = await flows.status(GetAuthorization(authorization_id=pending.id))
+        assert done.context.token == "token-for-c1"
 
 
 class TestVerification:
