@@ -193,8 +193,8 @@ class Flows:
         user_info, _ = await asyncio.gather(
             self._user_info(provider, grant.access_token), self.store.save(storing)
         )
-        await self._store(storing, provider, self._token(record, grant, previous, user_info))
-        return _success_page(record)
+        done = await self._store(storing, provider, self._token(record, grant, previous, user_info))
+        return _success_page(record, done)
 
     def _token(
         self,
@@ -268,8 +268,8 @@ class Flows:
         if provider is None:
             await self._fail(record, "provider_removed")
             raise NotFound(f"auth provider {record.provider_id!r} no longer exists")
-        await self._complete(record, provider, token)
-        return ConfirmUserResult(auth_id=record.id, next_uri=record.next_uri)
+        done = await self._complete(record, provider, token)
+        return ConfirmUserResult(auth_id=record.id, next_uri=record.next_uri, authorization=done)
 
     async def flow_info(self, request: FlowRef) -> FlowInfo:
         """What the built-in verifier page shows; does not consume the flow.
@@ -291,26 +291,30 @@ class Flows:
 
     # --- outcomes -----------------------------------------------------------------------
 
-    async def _complete(self, record: FlowRecord, provider: Provider, token: StoredToken) -> None:
+    async def _complete(self, record: FlowRecord, provider: Provider, token: StoredToken) -> Authorization:
         """Store a held token: mark the record "storing" first, so that a status read trusts
         the token store from then on (``domain.completed_by_store``), then store."""
         storing = record.advance(token.issued_at, stage="storing", secrets=FlowSecrets())
         await self.store.save(storing)
-        await self._store(storing, provider, token)
+        return await self._store(storing, provider, token)
 
-    async def _store(self, storing: FlowRecord, provider: Provider, token: StoredToken) -> None:
-        """Write the token with its completion event, announce it, then complete the record.
+    async def _store(self, storing: FlowRecord, provider: Provider, token: StoredToken) -> Authorization:
+        """Write the token with its completion event, complete the record, then announce it.
 
-        The event goes out before the record's last write: a waiter it wakes reads the
-        "storing" record and the new token, which already counts as completed.
+        Returns the completed authorization: the caller's reply carries it to the gateway that
+        took the callback, which answers its own waiting long-polls with it. The announcement
+        is only scheduled here, so that reply leaves first and those waiters need no status
+        read; waiters on other gateways are woken by the event.
         """
         event = AuthorizationCompleted(
             authorization_id=storing.id, user_id=storing.user_id, provider_id=provider.id, scopes=token.scopes
         )
         await self.tokens.put(storing.user_id, provider.id, token, events=[event])
+        completed = storing.completed(token.scopes, self.clock())
+        await self.store.save(completed)
         self.notifier.wake([event])
-        await self.store.save(storing.completed(token.scopes, self.clock()))
         log.info("authorization.completed", authorization_id=storing.id, provider_id=provider.id)
+        return domain.view(completed, token)
 
     async def _fail(self, record: FlowRecord, reason: str) -> CallbackOutcome:
         event = AuthorizationFailed(
@@ -332,10 +336,11 @@ def _failure_page(auth_id: str | None, reason: str) -> CallbackOutcome:
     return CallbackOutcome(status="failed", authorization_id=auth_id, message=domain.failure_message(reason))
 
 
-def _success_page(record: FlowRecord) -> CallbackOutcome:
+def _success_page(record: FlowRecord, done: Authorization) -> CallbackOutcome:
     return CallbackOutcome(
         status="completed",
         authorization_id=record.id,
         redirect_to=record.next_uri,
         message="Authorization complete. You can close this window.",
+        authorization=done,
     )

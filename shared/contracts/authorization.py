@@ -66,6 +66,9 @@ class CallbackOutcome(Contract):
     redirect_to: str | None = None
     flow_id: str | None = None
     message: str = ""
+    # The completed authorization, token included, for the gateway's own waiting long-polls;
+    # never shown to the browser.
+    authorization: Authorization | None = None
 
 
 class ConfirmUser(Contract):
@@ -76,6 +79,8 @@ class ConfirmUser(Contract):
 class ConfirmUserResult(Contract):
     auth_id: str
     next_uri: str | None = None
+    # As on ``CallbackOutcome``: for the gateway's waiters, not part of the HTTP answer.
+    authorization: Authorization | None = None
 
 
 class ProviderRef(Contract):

@@ -107,6 +107,19 @@ class TestConfirmUser:
         # The flow is spent: even the right user cannot finish it now.
         assert (await confirm(engine, flow_id, attacker)).status_code == 404
 
+    async def test_a_long_poll_across_the_confirmation_gets_the_token_and_the_confirmation_does_not(
+        self, engine
+    ):
+        user = new_user("handover")
+        pending, redirect = await consent_until_verifier(engine, user)
+        waiter = asyncio.create_task(status(engine, pending["id"], wait=30))
+        await asyncio.sleep(0.2)  # the long-poll is waiting before the app confirms
+        confirmed = await confirm(engine, flow_id_of(redirect), user)
+        assert confirmed.status_code == 200 and confirmed.json() == {"auth_id": pending["id"]}
+        done = (await asyncio.wait_for(waiter, 30)).json()
+        assert done["status"] == "completed" and done["context"]["token"]
+        assert done["id"] == pending["id"] and done["user_id"] == user
+
     async def test_an_unknown_flow_is_404(self, engine):
         response = await confirm(engine, "no-such-flow", "someone")
         assert response.status_code == 404 and response.json()["name"] == "not_found"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
@@ -14,6 +14,7 @@ from services.gateway.handlers.deps import require_api_key, rpc, rpc_of
 from shared import subjects
 from shared.contracts.authorization import (
     AuthRequirement,
+    CallbackOutcome,
     ConfirmUser,
     ConfirmUserResult,
     GetAuthorization,
@@ -91,6 +92,27 @@ def _answer(auth: dict[str, Any]) -> JSONResponse:
     return JSONResponse(authorization_body(auth))
 
 
+Finishing = TypeVar("Finishing", CallbackOutcome, ConfirmUserResult)
+
+
+async def finish(
+    request: Request,
+    subject: str,
+    command: BaseModel,
+    result: type[Finishing],
+    *,
+    timeout: float | None = None,
+) -> Finishing:
+    """Ask the authorizer for a step that may finish an authorization (the callback, a user's
+    confirmation) and give a finished one straight to this gateway's waiting long-polls."""
+    waiters: CompletionWaiters = request.app.state.waiters
+    with waiters.finishing():
+        outcome = await rpc_of(request).call(subject, command, result, timeout=timeout)
+        if outcome.authorization is not None:
+            waiters.hand_over(outcome.authorization.model_dump(mode="json"))
+    return outcome
+
+
 @router.post("/v1/auth/authorize", response_model=dict[str, Any])
 async def authorize(body: AuthorizationInitiationRequest, request: Request) -> JSONResponse:
     """Start an authorization, or answer ``completed`` with the token when the user already holds one."""
@@ -121,14 +143,17 @@ async def status(
     if auth.get("status") in ("completed", "failed"):
         waiters.discard(id, future)
         return _answer(auth)
-    await waiters.wait(id, future, max(0.0, deadline - time.monotonic()))
+    finished = await waiters.wait(id, future, max(0.0, deadline - time.monotonic()))
+    if finished is not None:  # this gateway took the callback: the authorizer's reply is the answer
+        return _answer(finished)
     # Read again whether woken or timed out: a missed event must not hide a finished flow.
     return _answer(await client.call_raw(subjects.AUTH_STATUS, lookup))
 
 
 @router.post("/v1/auth/confirm_user")
-async def confirm_user(body: ConfirmUserRequest, client: Rpc) -> dict[str, Any]:
+async def confirm_user(body: ConfirmUserRequest, http: Request) -> dict[str, Any]:
     """The app's verifier reports who is signed in; a different user fails the flow (``user_mismatch``)."""
     request = ConfirmUser(flow_id=body.flow_id, user_id=body.user_id)
-    result = await client.call(subjects.AUTH_CONFIRM_USER, request, ConfirmUserResult)
-    return result.model_dump(mode="json", exclude_none=True)
+    result = await finish(http, subjects.AUTH_CONFIRM_USER, request, ConfirmUserResult)
+    # Arcade's ConfirmUserResponse: the id and where to go next; the token stays with status.
+    return result.model_dump(mode="json", exclude_none=True, include={"auth_id", "next_uri"})

@@ -18,6 +18,7 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from services.gateway.handlers.auth import finish
 from services.gateway.handlers.deps import rpc_of
 from shared import subjects
 from shared.contracts.authorization import (
@@ -84,8 +85,8 @@ async def oauth_callback(request: Request) -> Response:
         iss=query.get("iss"),
     )
     try:
-        outcome = await rpc_of(request).call(
-            subjects.AUTH_CALLBACK, callback, CallbackOutcome, timeout=CALLBACK_TIMEOUT_S
+        outcome = await finish(
+            request, subjects.AUTH_CALLBACK, callback, CallbackOutcome, timeout=CALLBACK_TIMEOUT_S
         )
     except ValetkeyError as exc:
         return page("Authorization failed", f"<p>{escape(exc.message)}</p>", status_code=exc.status)
@@ -132,9 +133,8 @@ async def verify_submit(request: Request) -> Response:
     if not flow_id or not user_id:
         return page("Authorization failed", "<p>The form was incomplete.</p>", status_code=400)
     try:
-        result = await rpc_of(request).call(
-            subjects.AUTH_CONFIRM_USER, ConfirmUser(flow_id=flow_id, user_id=user_id), ConfirmUserResult
-        )
+        confirm = ConfirmUser(flow_id=flow_id, user_id=user_id)
+        result = await finish(request, subjects.AUTH_CONFIRM_USER, confirm, ConfirmUserResult)
     except (NotFound, UserMismatch) as exc:
         return page("Authorization failed", f"<p>{escape(exc.message)}</p>", status_code=exc.status)
     if result.next_uri:

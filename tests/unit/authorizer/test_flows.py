@@ -71,6 +71,27 @@ class TestCallback:
         assert [e.type for e in flows.notifier.events] == ["authorization.completed"]
 
 
+    async def test_the_outcome_carries_the_completed_authorization_for_the_gateways_waiters(self):
+        flows = make_flows()
+        pending, state = await begin(flows)
+        outcome = await flows.callback(OAuthCallback(state=state, code="c1"))
+        done = outcome.authorization
+        assert (done.id, done.status, done.context.token) == (pending.id, "completed", "token-for-c1")
+        assert done == await flows.status(GetAuthorization(authorization_id=pending.id))
+
+    async def test_the_event_is_announced_only_once_the_record_is_completed(self):
+        flows = make_flows()
+        pending, state = await begin(flows)
+        seen, wake = [], flows.notifier.wake
+
+        def wake_and_look(events=()):
+            seen.append(flows.store.records[pending.id].status)
+            wake(events)
+
+        flows.notifier.wake = wake_and_look
+        await flows.callback(OAuthCallback(state=state, code="c1"))
+        assert seen == ["completed"]
+
     async def test_a_state_stored_without_its_record_reads_the_record(self):
         flows = make_flows()
         pending, state = await begin(flows)
@@ -94,6 +115,7 @@ class TestVerification:
         result = await flows.confirm_user(ConfirmUser(flow_id=outcome.flow_id, user_id="alice"))
         assert result.auth_id == pending.id
         assert ("alice", "hooli") in flows.tokens.tokens
+        assert result.authorization.status == "completed" and result.authorization.context.token
 
     async def test_another_user_is_refused_and_nothing_is_stored(self):
         flows = make_flows("custom")

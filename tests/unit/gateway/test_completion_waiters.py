@@ -1,0 +1,85 @@
+"""The gateway's long-poll waiters: woken by events, or answered directly by a hand-over."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from types import SimpleNamespace
+
+from services.gateway.adapters import CompletionWaiters
+
+DONE = {"id": "ac_1", "status": "completed", "context": {"token": "tok"}}
+
+
+def event(auth_id: str) -> SimpleNamespace:
+    return SimpleNamespace(data=json.dumps({"authorization_id": auth_id}).encode())
+
+
+async def waiting(waiters: CompletionWaiters, auth_id: str = "ac_1") -> asyncio.Task:
+    future = waiters.register(auth_id)
+    task = asyncio.create_task(waiters.wait(auth_id, future, 5))
+    await asyncio.sleep(0)
+    return task
+
+
+async def test_a_handed_over_authorization_is_the_answer():
+    waiters = CompletionWaiters()
+    task = await waiting(waiters)
+    waiters.hand_over(DONE)
+    assert await task == DONE
+
+
+async def test_an_event_wakes_the_waiter_to_read_the_status_itself():
+    waiters = CompletionWaiters()
+    task = await waiting(waiters)
+    await waiters._on_event(event("ac_1"))
+    assert await task is None
+
+
+async def test_an_event_for_another_authorization_leaves_the_waiter_waiting():
+    waiters = CompletionWaiters()
+    task = await waiting(waiters)
+    await waiters._on_event(event("ac_other"))
+    await asyncio.sleep(0.05)
+    assert not task.done()
+    waiters.hand_over(DONE)
+    assert await task == DONE
+
+
+async def test_an_event_that_overtakes_the_callback_reply_still_lets_the_reply_answer():
+    waiters = CompletionWaiters()
+    task = await waiting(waiters)
+    with waiters.finishing():
+        await waiters._on_event(event("ac_1"))  # read before the reply that carries the token
+        await asyncio.sleep(0)
+        assert not task.done()
+        waiters.hand_over(DONE)
+    assert await task == DONE
+
+
+async def test_an_event_during_an_unrelated_callback_still_wakes_the_waiter():
+    waiters = CompletionWaiters()
+    task = await waiting(waiters)
+    with waiters.finishing():  # another flow's callback, slow at its provider
+        await waiters._on_event(event("ac_1"))
+        assert await asyncio.wait_for(task, 1) is None
+
+
+async def test_the_end_of_the_callbacks_in_flight_releases_a_held_wake():
+    waiters = CompletionWaiters()
+    waiters.HANDOVER_GRACE_S = 60  # only the end of the callback can release it here
+    task = await waiting(waiters)
+    with waiters.finishing():
+        await waiters._on_event(event("ac_1"))
+        await asyncio.sleep(0.01)
+        assert not task.done()
+    assert await asyncio.wait_for(task, 1) is None
+
+
+async def test_a_pending_authorization_is_not_handed_over():
+    waiters = CompletionWaiters()
+    task = await waiting(waiters)
+    waiters.hand_over({"id": "ac_1", "status": "pending"})
+    await asyncio.sleep(0.01)
+    assert not task.done()
+    task.cancel()
