@@ -41,7 +41,8 @@ from tests.support.providers import oidc_provider_entry
 from tests.support.servers import local_server
 
 USER = "bench-user@example.com"
-SCOPES = ["openid", "scope1"]
+# What the benchmark toolkit's tool needs, plus openid so the user-info call succeeds.
+SCOPES = ["openid", "scope1", "scope2"]
 
 
 @contextlib.contextmanager
