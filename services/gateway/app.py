@@ -13,6 +13,7 @@ from services.gateway import errors, openapi
 from services.gateway.adapters import CompletionWaiters
 from services.gateway.body_limit import BodyLimit
 from services.gateway.domain import ApiKeys
+from services.gateway.fast_lane import FastLane
 from services.gateway.handlers import admin_auth, auth, auth_pages, health
 from services.gateway.handlers import secrets as secrets_routes
 from services.gateway.handlers import tools as tools_routes
@@ -77,7 +78,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.webhooks = webhooks
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=errors.MAX_BODY_BYTES)
-    app.add_middleware(RequestLog)
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(auth_pages.router)
@@ -115,7 +115,8 @@ def create_server(settings: Settings) -> GatewayServer:
     app = create_app(settings)
     gw: GatewaySettings = app.state.gateway
     config = uvicorn.Config(
-        app,
+        # One log line per request, whichever of the two answers it.
+        RequestLog(FastLane(app)),
         host=gw.host,
         port=gw.port,
         access_log=False,

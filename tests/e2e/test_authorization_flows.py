@@ -7,6 +7,7 @@ every test uses its own user id. Response shapes use a local token endpoint fake
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import threading
 import time
@@ -109,6 +110,16 @@ class TestPlainFlow:
         assert done["context"]["token"]
         assert set(done["scopes"]) >= set(SCOPES)
         assert done["context"]["token"] not in engine.all_logs()
+
+    async def test_a_status_read_is_logged_once_and_its_token_never(self, engine):
+        user = new_user("logged")
+        pending = await start(engine, user, provider="basic", scopes=SCOPES)
+        await approve(engine, pending["url"], login=user)
+        done = (await status(engine, pending["id"])).json()
+        lines = engine.log_path("gateway").read_text().splitlines()
+        reads = [json.loads(line) for line in lines if pending["id"] in line and "http.request" in line]
+        assert [(r["method"], r["path"], r["status"]) for r in reads] == [("GET", "/v1/auth/status", 200)]
+        assert done["context"]["token"] not in "\n".join(lines)
 
     async def test_the_authorize_url_carries_state_and_the_registered_redirect_uri(self, engine):
         pending = await start(engine, new_user("url"), provider="basic", scopes=SCOPES)

@@ -21,7 +21,7 @@ from shared.errors import BadRequest
 M = TypeVar("M", bound=BaseModel)
 
 
-def _is_json(content_type: str) -> bool:
+def is_json(content_type: str) -> bool:
     media = content_type.split(";", 1)[0].strip().lower()
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
@@ -32,7 +32,7 @@ async def json_body(request: Request, model: type[M]) -> M:
     Raises:
         BadRequest: Not a JSON content type, not JSON, or not a valid ``model``.
     """
-    if not _is_json(request.headers.get("content-type", "")):
+    if not is_json(request.headers.get("content-type", "")):
         raise BadRequest("failed to validate request body: send JSON with content-type application/json")
     try:
         return model.model_validate_json(await request.body())

@@ -147,11 +147,19 @@ async def get_formatted_tool(
 )
 async def authorize_tool(request: Request) -> JSONResponse:
     """Start or confirm a tool's authorization (``completed`` when the user holds a covering token)."""
-    body = await json_body(request, AuthorizeToolRequest)
+    return await tool_authorization(rpc_of(request), await json_body(request, AuthorizeToolRequest))
+
+
+async def tool_authorization(client: RpcClient, body: AuthorizeToolRequest) -> JSONResponse:
+    """The answer to ``POST /v1/tools/authorize`` (also served by the fast lane).
+
+    Raises:
+        ValetkeyError: No user id, an unknown tool, or what the executor reported.
+    """
     if not body.user_id:
         raise BadRequest("user_id is required")
     command = build(AuthorizeTool, **body.model_dump())
-    result: dict[str, Any] = await rpc_of(request).call_raw(subjects.TOOLS_AUTHORIZE, command)
+    result: dict[str, Any] = await client.call_raw(subjects.TOOLS_AUTHORIZE, command)
     if result.get("url"):
         result["authorization_url"] = result["url"]  # some seed pages read this name (arcade-api §13)
     return JSONResponse(result)

@@ -1,0 +1,125 @@
+"""The two routes agents call hardest, served beneath FastAPI's per-request machinery.
+
+An agent checks ``GET /v1/auth/status`` and ``POST /v1/tools/authorize`` before its tool
+calls. FastAPI's way to those routes (its middleware layers, routing, dependency solving
+and validation) cost about as much gateway CPU as the rest of the request. This pure ASGI
+layer answers the plain form of those two requests itself: a key in the header, an ``id``
+and no ``wait``, or a small declared JSON body. It uses the same key check, body model,
+NATS request and answer functions as the FastAPI routes, and errors raised there leave
+in the same error shape. Everything else goes on to FastAPI unchanged: other routes,
+long-polls, and odd queries or bodies (FastAPI gives their errors). FastAPI also keeps
+the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from urllib.parse import parse_qsl
+
+from fastapi import FastAPI
+from pydantic import ValidationError
+from starlette.responses import Response
+from starlette.types import Message, Receive, Scope, Send
+
+from services.gateway.domain import ApiKeys
+from services.gateway.errors import MAX_BODY_BYTES, error_response
+from services.gateway.handlers.auth import status_now
+from services.gateway.handlers.body import is_json
+from services.gateway.handlers.tools import AuthorizeToolRequest, tool_authorization
+from shared.errors import ValetkeyError
+from shared.logging import get_logger
+from shared.messaging import RpcClient
+
+log = get_logger(__name__)
+
+STATUS = ("GET", "/v1/auth/status")
+TOOLS_AUTHORIZE = ("POST", "/v1/tools/authorize")
+
+
+class FastLane:
+    """ASGI app: serves the plain hot requests, hands the rest to ``app``."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            route = (scope["method"], scope["path"])
+            if route == STATUS and (auth_id := _plain_status_id(scope)):
+                await self._serve(scope, receive, send, lambda rpc: status_now(rpc, auth_id))
+                return
+            if route == TOOLS_AUTHORIZE and _small_json(scope):
+                body, receive = await _read_body(receive)
+                try:
+                    request = AuthorizeToolRequest.model_validate_json(body)
+                except ValidationError:
+                    pass  # FastAPI gives the error, from the same bytes
+                else:
+                    await self._serve(scope, receive, send, lambda rpc: tool_authorization(rpc, request))
+                    return
+        await self.app(scope, receive, send)
+
+    async def _serve(
+        self, scope: Scope, receive: Receive, send: Send, answer: Callable[[RpcClient], Awaitable[Response]]
+    ) -> None:
+        state = self.app.state
+        try:
+            keys: ApiKeys = state.api_keys
+            keys.check(_header(scope, b"authorization"))
+            response = await answer(state.rpc)
+        except ValetkeyError as exc:
+            response = error_response(exc)
+        except Exception:
+            log.exception("http.crashed", path=scope["path"])
+            response = error_response(ValetkeyError("internal error"))
+        await response(scope, receive, send)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _plain_status_id(scope: Scope) -> str | None:
+    """The ``id`` of a status read with one non-empty id and no ``wait``; else None."""
+    query = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+    names = [name for name, _ in query]
+    if names.count("id") != 1 or "wait" in names:
+        return None
+    return next(value for name, value in query if name == "id") or None
+
+
+def _small_json(scope: Scope) -> bool:
+    """A JSON body whose declared length is within the gateway's limit."""
+    length = _header(scope, b"content-length")
+    return (
+        is_json(_header(scope, b"content-type") or "")
+        and length is not None
+        and length.isdigit()
+        and int(length) <= MAX_BODY_BYTES
+    )
+
+
+async def _read_body(receive: Receive) -> tuple[bytes, Receive]:
+    """The whole body, and a ``receive`` that gives it again to whoever reads next."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # the client went away: let the app see it too
+            return b"".join(chunks), _replay(message, receive)
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    body = b"".join(chunks)
+    return body, _replay({"type": "http.request", "body": body, "more_body": False}, receive)
+
+
+def _replay(first: Message, receive: Receive) -> Receive:
+    pending = [first]
+
+    async def replayed() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replayed
