@@ -12,6 +12,7 @@ from faststream.nats import NatsBroker
 from nats.js import JetStreamContext
 from redis.asyncio import Redis
 
+from shared.background import Background
 from shared.crypto import Cipher
 from shared.messaging import RpcClient, create_broker, ensure_streams
 from shared.outbox import OutboxRelay
@@ -33,6 +34,7 @@ class Infra:
     cipher: Cipher
     tokens: TokenStore
     server: RpcServer
+    background: Background = field(default_factory=Background)
     relay: OutboxRelay | None = None
     rpc: RpcClient | None = None
     js: JetStreamContext | None = field(default=None)
@@ -75,8 +77,10 @@ async def start(infra: Infra) -> None:
 
 
 async def stop(infra: Infra) -> None:
-    """Drain the RPC subjects, stop the relay (draining what it can) and close Redis."""
-    await infra.server.stop(grace=infra.settings.runtime.graceful_timeout / 2)
+    """Drain the RPC subjects and the work they left, stop the relay (draining what it can), close Redis."""
+    grace = infra.settings.runtime.graceful_timeout / 2
+    await infra.server.stop(grace=grace)
+    await infra.background.drain(timeout=grace)
     if infra.relay is not None:
         await infra.relay.stop()
     await infra.redis.aclose()

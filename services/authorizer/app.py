@@ -81,6 +81,7 @@ def create_service(settings: Settings) -> Service:
         store=store,
         client=HttpProviderClient(http, timeout=config.http_timeout_seconds, clock=utcnow),
         notifier=relay,
+        later=parts.background,
         clock=utcnow,
     )
     admin = Admin(

@@ -6,7 +6,8 @@ and to its provider. The callback consumes the state once, exchanges the code at
 that provider only, fetches user info, then either stores the token (verification
 ``unsafe_skip``) or holds it, encrypted, until ``confirm_user`` names the same user.
 Every failure marks the record failed and emits ``AuthorizationFailed``; tokens are
-written together with ``AuthorizationCompleted`` (outbox), never otherwise.
+written together with ``AuthorizationCompleted`` (outbox), never otherwise, and the
+record is marked completed after the reply.
 """
 
 from __future__ import annotations
@@ -19,7 +20,15 @@ from datetime import datetime
 
 from services.authorizer import domain
 from services.authorizer.domain import FlowRecord, FlowSecrets
-from services.authorizer.ports import FlowStore, FreshTokens, Notifier, ProviderClient, Providers, Tokens
+from services.authorizer.ports import (
+    FlowStore,
+    FreshTokens,
+    Later,
+    Notifier,
+    ProviderClient,
+    Providers,
+    Tokens,
+)
 from services.authorizer.settings import AuthorizerSettings
 from shared.contracts.authorization import (
     Authorization,
@@ -55,6 +64,7 @@ class Flows:
     store: FlowStore
     client: ProviderClient
     notifier: Notifier
+    later: Later
     clock: Callable[[], datetime]
 
     # --- start and status ---------------------------------------------------------------
@@ -170,9 +180,11 @@ class Flows:
             return _failure_page(None, "unknown_state")
         # A state never consumed has expired; one already consumed is a replay.
         reason = "state_expired" if record.stage == "consent" else "state_replayed"
-        if record.status == "pending":
+        if record.status == "pending" and record.stage != "storing":
             return await self._fail(record, reason)
-        return _failure_page(record.id, reason)  # a finished authorization is left as it is
+        # A finished authorization is left as it is, and so is one whose token is being or
+        # has been stored (it reads as completed until the record is marked so).
+        return _failure_page(record.id, reason)
 
     async def _exchange(self, record: FlowRecord, provider: Provider, code: str) -> CallbackOutcome:
         record = record.advance(self.clock(), stage="exchanging")
@@ -299,22 +311,28 @@ class Flows:
         return await self._store(storing, provider, token)
 
     async def _store(self, storing: FlowRecord, provider: Provider, token: StoredToken) -> Authorization:
-        """Write the token with its completion event, complete the record, then announce it.
+        """Write the token with its completion event; the authorization is complete from then on.
 
         Returns the completed authorization: the caller's reply carries it to the gateway that
-        took the callback, which answers its own waiting long-polls with it. The announcement
-        is only scheduled here, so that reply leaves first and those waiters need no status
-        read; waiters on other gateways are woken by the event.
+        took the callback, which answers its own waiting long-polls with it. Marking the record
+        completed and announcing the event follow that reply (``later``): a "storing" record
+        with its token already reads as completed, and the event is in the outbox, so neither
+        step can be lost; waiters on other gateways are woken by the event.
         """
         event = AuthorizationCompleted(
             authorization_id=storing.id, user_id=storing.user_id, provider_id=provider.id, scopes=token.scopes
         )
         await self.tokens.put(storing.user_id, provider.id, token, events=[event])
         completed = storing.completed(token.scopes, self.clock())
-        await self.store.save(completed)
-        self.notifier.wake([event])
+        self.later.run(self._announce(completed, event), name="authorization.completed")
         log.info("authorization.completed", authorization_id=storing.id, provider_id=provider.id)
         return domain.view(completed, token)
+
+    async def _announce(self, completed: FlowRecord, event: AuthorizationCompleted) -> None:
+        try:
+            await self.store.save(completed)
+        finally:
+            self.notifier.wake([event])
 
     async def _fail(self, record: FlowRecord, reason: str) -> CallbackOutcome:
         event = AuthorizationFailed(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -107,6 +107,12 @@ class FreshTokens(Protocol):
     """Reads a token that is never served expired (``shared.freshness.fresh_token``)."""
 
     async def __call__(self, *, user_id: str, provider_id: str) -> StoredToken | None: ...
+
+
+class Later(Protocol):
+    """Runs work after the current reply; only work that is safe to lose (``shared.background``)."""
+
+    def run(self, work: Coroutine[Any, Any, None], *, name: str) -> None: ...
 
 
 class Notifier(Protocol):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 from services.authorizer.domain import FlowRecord, state_digest
@@ -112,6 +113,19 @@ class Wakes:
         self.events.extend(events)
 
 
+class Later:
+    """Runs the work as production does, after the caller's turn; ``settle`` waits for it."""
+
+    def __init__(self) -> None:
+        self.tasks: list[asyncio.Task] = []
+
+    def run(self, work, *, name) -> None:
+        self.tasks.append(asyncio.ensure_future(work))
+
+    async def settle(self) -> None:
+        await asyncio.gather(*self.tasks)
+
+
 def make_flows(verification="unsafe_skip") -> Flows:
     tokens = MemoryTokens()
 
@@ -132,5 +146,6 @@ def make_flows(verification="unsafe_skip") -> Flows:
         store=MemoryFlowStore(),
         client=FakeProviderClient(),
         notifier=Wakes(),
+        later=Later(),
         clock=Clock(),
     )

@@ -67,6 +67,7 @@ class TestCallback:
         flows = make_flows()
         _, state = await begin(flows)
         await flows.callback(OAuthCallback(state=state, code="c1"))
+        await flows.later.settle()
         assert [e.type for e in flows.tokens.events] == ["authorization.completed"]
         assert [e.type for e in flows.notifier.events] == ["authorization.completed"]
 
@@ -79,7 +80,7 @@ class TestCallback:
         assert (done.id, done.status, done.context.token) == (pending.id, "completed", "token-for-c1")
         assert done == await flows.status(GetAuthorization(authorization_id=pending.id))
 
-    async def test_the_event_is_announced_only_once_the_record_is_completed(self):
+    async def test_the_record_is_marked_completed_and_announced_after_the_reply(self):
         flows = make_flows()
         pending, state = await begin(flows)
         seen, wake = [], flows.notifier.wake
@@ -90,6 +91,8 @@ class TestCallback:
 
         flows.notifier.wake = wake_and_look
         await flows.callback(OAuthCallback(state=state, code="c1"))
+        assert seen == [] and flows.store.records[pending.id].stage == "storing"  # the reply goes first
+        await flows.later.settle()
         assert seen == ["completed"]
 
     async def test_a_state_stored_without_its_record_reads_the_record(self):
