@@ -109,7 +109,8 @@ class CompletionWaiters:
         """The finished authorization when one was handed over within ``timeout`` seconds;
         None when an event woke the waiter or the time ran out (the caller reads the status)."""
         try:
-            return await asyncio.wait_for(asyncio.shield(future), timeout)
+            async with asyncio.timeout(timeout):  # the future is this waiter's own: cancelling it is fine
+                return await future
         except TimeoutError:
             return None
         finally:

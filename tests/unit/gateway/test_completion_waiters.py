@@ -83,3 +83,11 @@ async def test_a_pending_authorization_is_not_handed_over():
     await asyncio.sleep(0.01)
     assert not task.done()
     task.cancel()
+
+
+async def test_a_waiter_that_times_out_gets_nothing_and_leaves_no_interest_behind():
+    waiters = CompletionWaiters()
+    future = waiters.register("ac_1")
+    assert await waiters.wait("ac_1", future, 0.01) is None
+    assert waiters._waiting == {}
+    waiters.hand_over(DONE)  # a late hand-over finds nobody and harms nobody
