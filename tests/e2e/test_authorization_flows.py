@@ -15,10 +15,13 @@ from collections.abc import Iterator
 from queue import Queue
 
 import httpx
+import nats
 import pytest
 from arcadepy import Arcade
 from redis import Redis
 
+from shared import subjects
+from shared.contracts.authorization import OAuthCallback
 from shared.launcher import embedded
 from tests.support.auth_flows import approve, callback_url, deliver, new_user, start, state_key, status
 from tests.support.engine import Engine, base_config, running_engine
@@ -120,6 +123,27 @@ class TestPlainFlow:
         reads = [json.loads(line) for line in lines if pending["id"] in line and "http.request" in line]
         assert [(r["method"], r["path"], r["status"]) for r in reads] == [("GET", "/v1/auth/status", 200)]
         assert done["context"]["token"] not in "\n".join(lines)
+
+    async def test_a_long_poll_is_woken_by_the_event_when_another_gateway_took_the_callback(
+        self, engine, nats_url
+    ):
+        user = new_user("elsewhere")
+        pending = await start(engine, user, provider="basic", scopes=SCOPES)
+        callback = await callback_url(engine, pending["url"], login=user)
+        waiter = asyncio.create_task(status(engine, pending["id"], wait=30))
+        await asyncio.sleep(0.2)  # the long-poll waits on this engine's gateway
+        other_gateway = await nats.connect(nats_url)
+        try:  # a second gateway hands the callback to the authorizer: this one sees only the event
+            query = dict(callback.params)
+            request = OAuthCallback(state=query["state"], code=query["code"], iss=query.get("iss"))
+            body = request.model_dump_json().encode()
+            reply = await other_gateway.request(subjects.AUTH_CALLBACK, body, timeout=30)
+        finally:
+            await other_gateway.close()
+        assert json.loads(reply.data)["result"]["status"] == "completed"
+        # Well inside the 30 s wait: only the event can answer it this soon.
+        done = (await asyncio.wait_for(waiter, 10)).json()
+        assert done["status"] == "completed" and done["context"]["token"]
 
     async def test_the_authorize_url_carries_state_and_the_registered_redirect_uri(self, engine):
         pending = await start(engine, new_user("url"), provider="basic", scopes=SCOPES)
