@@ -25,6 +25,8 @@ from shared.redisio import create_redis
 from tests.e2e.webhook_support import (
     FAST_RETRIES,
     SECRET,
+    Received,
+    Receiver,
     admin,
     always,
     completed,
@@ -102,6 +104,21 @@ class TestRetries:
         gaps = [b.at - a.at for a, b in itertools.pairwise(attempts)]
         assert gaps[0] >= 0.09 and gaps[2] > gaps[0]  # base 0.2 s with jitter in [d/2, d], doubling
         assert dead["total_count"] == 0
+
+    async def test_a_receiver_answering_429_with_retry_after_is_not_retried_sooner(
+        self, tmp_path, nats_url, redis_url, receiver
+    ):
+        def busy_once(rec: Receiver, req: Received) -> tuple[int, dict[str, str]]:
+            first = sum(1 for r in rec.on(req.path) if r.webhook_id == req.webhook_id) <= 1
+            return (429, {"Retry-After": "2"}) if first else (200, {})
+
+        receiver.scripts["/busy"] = busy_once
+        hooks = [endpoint("busy", receiver.url("/busy"))]
+        async with gateway(tmp_path, nats_url, redis_url, endpoints=hooks, **FAST_RETRIES):
+            await publish(nats_url, [completed()])
+            await until(lambda: len(receiver.on("/busy")) == 2, what="the retry")
+        first, second = receiver.on("/busy")
+        assert second.at - first.at >= 2.0  # the backoff alone would be 0.1-0.2 s
 
     async def test_a_slow_receiver_does_not_hold_up_a_fast_one(self, tmp_path, nats_url, redis_url, receiver):
         receiver.delays["/slow"] = 3.0  # beyond the 1.5 s timeout: every attempt times out

@@ -143,6 +143,7 @@ class Failures:
             base=self._config.backoff_base_seconds,
             cap=self._config.backoff_max_seconds,
             rand=random.random,
+            retry_after=outcome.retry_after,
         )
         fields = {"endpoint_id": delivery.endpoint_id, "event_id": delivery.event_id}
         if isinstance(step, domain.Retry):

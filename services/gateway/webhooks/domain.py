@@ -195,10 +195,23 @@ class GiveUp:
 
 
 def after_failure(
-    attempt: int, elapsed: float, *, window: float, base: float, cap: float, rand: Callable[[], float]
+    attempt: int,
+    elapsed: float,
+    *,
+    window: float,
+    base: float,
+    cap: float,
+    rand: Callable[[], float],
+    retry_after: float | None = None,
 ) -> Retry | GiveUp:
-    """Retry after a backoff, or give up when the next attempt would fall outside the window."""
+    """Retry after a backoff, or give up when the next attempt would fall outside the window.
+
+    ``retry_after`` (the receiver's ``Retry-After``) can only make the wait longer: a
+    receiver may slow its retries down, never speed them past the backoff.
+    """
     delay = backoff_delay(attempt, base=base, cap=cap, rand=rand)
+    if retry_after is not None:
+        delay = max(delay, retry_after)
     if elapsed + delay > window:
         return GiveUp()
     return Retry(delay)

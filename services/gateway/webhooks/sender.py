@@ -25,11 +25,14 @@ import httpx
 
 from services.gateway.webhooks import domain
 from services.gateway.webhooks.store import Endpoint
+from shared.providers.http import parse_retry_after
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 USER_AGENT = "valetkey-webhooks/0.1"
 # A receiver's answer is read up to this size (so the connection can be reused), never further.
 MAX_RESPONSE_BYTES = 64 * 1024
+# Answers whose Retry-After says when to come back (RFC 6585 §4, RFC 9110 §10.2.3).
+RETRY_AFTER_STATUSES = (429, 503)
 # The sender bounds each attempt as a whole (``Sender.timeout``); aiohttp's own timers would only cost.
 NO_TIMEOUTS = aiohttp.ClientTimeout(total=None, connect=None, sock_read=None, sock_connect=None)
 
@@ -42,10 +45,14 @@ async def system_resolver(host: str, port: int) -> list[str]:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What one attempt came to: an HTTP status, or the reason there was none."""
+    """What one attempt came to: an HTTP status, or the reason there was none.
+
+    ``retry_after``: seconds a 429 or 503 asked us to wait (its ``Retry-After``), if it did.
+    """
 
     status: int | None = None
     error: str | None = None
+    retry_after: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -78,13 +85,14 @@ class WireError(Exception):
 
 
 class Wire(Protocol):
-    """Sends a request on the pool named ``pool`` and returns the status; never follows redirects.
+    """Sends a request on the pool named ``pool`` and returns what it came to (status, and
+    ``Retry-After`` on a 429 or 503); never follows redirects.
 
     Raises:
         WireError: No HTTP answer (refused, reset, TLS failure, malformed response).
     """
 
-    async def post(self, pool: str, request: Request) -> int: ...
+    async def post(self, pool: str, request: Request) -> Outcome: ...
 
     async def close(self) -> None: ...
 
@@ -127,7 +135,7 @@ class AiohttpWire:
             self._sessions[pool] = session
         return session
 
-    async def post(self, pool: str, request: Request) -> int:
+    async def post(self, pool: str, request: Request) -> Outcome:
         try:
             async with self._session(pool).post(
                 request.url,
@@ -137,7 +145,7 @@ class AiohttpWire:
                 server_hostname=request.server_hostname,
             ) as response:
                 await _drain(response)
-                return response.status
+                return Outcome(status=response.status, retry_after=_retry_after(response))
         except (aiohttp.ClientError, OSError) as exc:  # OSError covers ssl.SSLError
             raise WireError(error_kind(exc)) from exc
 
@@ -145,6 +153,13 @@ class AiohttpWire:
         for session in self._sessions.values():
             await session.close()
         self._sessions.clear()
+
+
+def _retry_after(response: aiohttp.ClientResponse) -> float | None:
+    """A receiver's ``Retry-After`` (seconds or an HTTP date), heeded on 429 and 503 only."""
+    if response.status not in RETRY_AFTER_STATUSES:
+        return None
+    return parse_retry_after(response.headers.get("Retry-After"))
 
 
 async def _drain(response: aiohttp.ClientResponse) -> None:
@@ -206,7 +221,7 @@ class Sender:
     async def _post(self, pool: str, request: Request) -> Outcome:
         try:
             async with asyncio.timeout(self._timeout):
-                return Outcome(status=await self._wire.post(pool, request))
+                return await self._wire.post(pool, request)
         except TimeoutError:
             return Outcome(error=f"timed out after {self._timeout:g}s")
         except WireError as exc:

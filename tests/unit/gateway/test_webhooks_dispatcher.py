@@ -8,6 +8,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from services.gateway.webhooks import domain
 from services.gateway.webhooks.dispatcher import Deliverer, Delivery, Failures, FanOut
 from services.gateway.webhooks.lanes import Lanes
@@ -197,6 +199,13 @@ class TestFanOut:
             "connection_id": "c1",
             "status": "revoked",
         }
+
+    async def test_a_receiver_that_asks_to_wait_gets_its_retry_no_sooner(self):
+        handler, _, queue, _ = fan_out(Outcome(status=429, retry_after=45.0))  # backoff alone: <= 1 s
+        _, msg = event_msg()
+        await handler.handle(msg)  # type: ignore[arg-type]
+        [(delivery, _)] = queue.put_calls
+        assert delivery.retry_at - delivery.first_tried_at == pytest.approx(45.0)
 
     async def test_an_endpoint_whose_lane_has_no_room_soon_gets_its_delivery_queued_untried(self):
         handler, sender, queue, _ = fan_out(Outcome(status=204), lanes=StalledLanes(4))

@@ -103,6 +103,12 @@ class TestRetries:
         assert domain.after_failure(3, 5.0, **rules) == domain.Retry(4.0)
         assert domain.after_failure(3, 6.5, **rules) == domain.GiveUp()
 
+    def test_a_receivers_retry_after_can_lengthen_the_wait_never_shorten_it(self):
+        rules = {"window": 100.0, "base": 1.0, "cap": 60.0, "rand": lambda: 1.0}
+        assert domain.after_failure(3, 0.0, retry_after=30.0, **rules) == domain.Retry(30.0)
+        assert domain.after_failure(3, 0.0, retry_after=1.0, **rules) == domain.Retry(4.0)
+        assert domain.after_failure(3, 80.0, retry_after=30.0, **rules) == domain.GiveUp()
+
     @pytest.mark.parametrize(
         ("status", "ok"), [(200, True), (204, True), (299, True), (301, False), (500, False)]
     )

@@ -11,7 +11,7 @@ from aiohttp import web
 from standardwebhooks import Webhook
 
 from services.gateway.webhooks import domain
-from services.gateway.webhooks.sender import AiohttpWire, Request, Sender, vet_target
+from services.gateway.webhooks.sender import AiohttpWire, Outcome, Request, Sender, vet_target
 from services.gateway.webhooks.store import Endpoint
 
 SECRET = domain.new_secret()
@@ -45,9 +45,9 @@ class RecordingWire:
         self.status = status
         self.seen: list[Request] = []
 
-    async def post(self, pool: str, request: Request) -> int:
+    async def post(self, pool: str, request: Request) -> Outcome:
         self.seen.append(request)
-        return self.status
+        return Outcome(status=self.status)
 
     async def close(self) -> None:
         pass
@@ -68,6 +68,9 @@ async def receiver() -> AsyncIterator[tuple[str, list[Seen]]]:
             await asyncio.sleep(1)
         if request.path == "/big":
             return web.Response(body=b"x" * (1 << 20))
+        if request.path.startswith("/status/"):  # /status/<code>/<retry-after>
+            _, _, code, after = request.path.split("/")
+            return web.Response(status=int(code), headers={"Retry-After": after})
         return web.Response(status=204)
 
     app = web.Application()
@@ -120,6 +123,23 @@ class TestPinning:
         assert request.url == "http://93.184.216.34:8080/in?x=1"
         assert request.headers["host"] == "hooks.example.com:8080"
         assert request.server_hostname is None
+
+
+class TestRetryAfter:
+    @pytest.mark.parametrize(("code", "after"), [(429, 7.0), (503, 30.0)])
+    async def test_a_busy_receivers_retry_after_is_reported(self, receiver, code, after):
+        base, _ = receiver
+        sender = Sender(timeout=2, allow_private=True)
+        outcome = await sender.send(hook(f"{base}/status/{code}/{after:g}"), "evt_1", b"{}")
+        await sender.close()
+        assert (outcome.status, outcome.retry_after, outcome.ok) == (code, after, False)
+
+    async def test_retry_after_on_another_failure_is_not_heeded(self, receiver):
+        base, _ = receiver
+        sender = Sender(timeout=2, allow_private=True)
+        outcome = await sender.send(hook(f"{base}/status/500/60"), "evt_1", b"{}")
+        await sender.close()
+        assert (outcome.status, outcome.retry_after) == (500, None)
 
 
 class TestOverTheWire:
