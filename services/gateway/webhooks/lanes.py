@@ -35,6 +35,9 @@ FIRST_GUESS_SECONDS = 0.05
 EWMA_WEIGHT = 0.1
 # After a wait longer than this, JetStream hears once more that the message is being worked on.
 LATE_SECONDS = 1.0
+# A lane unused this long is forgotten (its endpoint may be gone), checked at most this often.
+IDLE_SECONDS = 600.0
+PRUNE_EVERY_SECONDS = 60.0
 
 
 class Lane:
@@ -43,6 +46,7 @@ class Lane:
     def __init__(self, limit: int, now: float) -> None:
         self.limit = limit
         self.slots = asyncio.Semaphore(limit)
+        self.busy = 0
         self.waiting = 0
         self.request_time = FIRST_GUESS_SECONDS
         self.last_move = now
@@ -50,6 +54,7 @@ class Lane:
     async def acquire(self, now: float) -> None:
         """Only when a slot is free (it returns without waiting)."""
         await self.slots.acquire()
+        self.busy += 1
         self.last_move = now
 
     async def acquire_within(self, seconds: float, clock: Callable[[], float]) -> bool:
@@ -58,6 +63,7 @@ class Lane:
                 await self.slots.acquire()
         except TimeoutError:
             return False
+        self.busy += 1
         self.last_move = clock()
         return True
 
@@ -65,14 +71,20 @@ class Lane:
         """Seconds the next waiter should wait: the queue ahead over the lane's throughput."""
         return (self.waiting + 1) * self.request_time / self.limit
 
+    def idle_since(self, now: float, seconds: float) -> bool:
+        """Nothing in flight or waiting, and no slot changed hands for ``seconds``."""
+        return not self.busy and not self.waiting and now - self.last_move > seconds
+
     def finished(self, elapsed: float, now: float) -> None:
+        self.busy -= 1
         self.slots.release()
         self.request_time += EWMA_WEIGHT * (elapsed - self.request_time)
         self.last_move = now
 
 
 class Lanes:
-    """The lanes of every endpoint, created on first use.
+    """The lanes of every endpoint, created on first use and forgotten after ``IDLE_SECONDS``
+    unused, so deleted endpoints do not pile up in a long-running gateway.
 
     Args:
         per_endpoint: Requests in flight per endpoint.
@@ -83,12 +95,27 @@ class Lanes:
         self._limit = per_endpoint
         self._clock = clock
         self._lanes: dict[str, Lane] = {}
+        self._next_prune = clock() + PRUNE_EVERY_SECONDS
+
+    @property
+    def held(self) -> int:
+        """How many lanes are held (not ``__len__``: an empty ``Lanes`` must stay truthy)."""
+        return len(self._lanes)
 
     def _lane(self, endpoint_id: str) -> Lane:
+        now = self._clock()
+        if now >= self._next_prune:
+            self._prune(now)
         lane = self._lanes.get(endpoint_id)
         if lane is None:
-            lane = self._lanes[endpoint_id] = Lane(self._limit, self._clock())
+            lane = self._lanes[endpoint_id] = Lane(self._limit, now)
         return lane
+
+    def _prune(self, now: float) -> None:
+        self._next_prune = now + PRUNE_EVERY_SECONDS
+        for endpoint_id, lane in list(self._lanes.items()):
+            if lane.idle_since(now, IDLE_SECONDS):
+                del self._lanes[endpoint_id]
 
     def crowded(self, endpoint_id: str) -> bool:
         lane = self._lane(endpoint_id)

@@ -31,6 +31,9 @@ Resolver = Callable[[str, int], Awaitable[list[str]]]
 USER_AGENT = "valetkey-webhooks/0.1"
 # A receiver's answer is read up to this size (so the connection can be reused), never further.
 MAX_RESPONSE_BYTES = 64 * 1024
+# A pool unused this long is closed (no request lasts that long), checked at most this often.
+IDLE_POOL_SECONDS = 600.0
+PRUNE_EVERY_SECONDS = 60.0
 # Answers whose Retry-After says when to come back (RFC 6585 §4, RFC 9110 §10.2.3).
 RETRY_AFTER_STATUSES = (429, 503)
 # The sender bounds each attempt as a whole (``Sender.timeout``); aiohttp's own timers would only cost.
@@ -120,12 +123,33 @@ class AiohttpWire:
     the environment's proxy settings are ignored too: the address checked is the one called.
     """
 
-    def __init__(self, *, per_endpoint: int) -> None:
+    def __init__(self, *, per_endpoint: int, clock: Callable[[], float] = time.monotonic) -> None:
         self._per_endpoint = per_endpoint
         self._tls = httpx.create_ssl_context(trust_env=False)
         self._sessions: dict[str, aiohttp.ClientSession] = {}
+        self._used: dict[str, float] = {}
+        self._clock = clock
+        self._next_prune = clock() + PRUNE_EVERY_SECONDS
 
-    def _session(self, pool: str) -> aiohttp.ClientSession:
+    @property
+    def pools(self) -> int:
+        """How many endpoint pools are open."""
+        return len(self._sessions)
+
+    async def _prune(self, now: float) -> None:
+        """Close the pools unused for ``IDLE_POOL_SECONDS``: their endpoint was deleted or moved
+        (a pool is named by id and URL), or has had no events for a while."""
+        self._next_prune = now + PRUNE_EVERY_SECONDS
+        for pool, used in list(self._used.items()):
+            if now - used > IDLE_POOL_SECONDS:
+                del self._used[pool]
+                await self._sessions.pop(pool).close()
+
+    async def _session(self, pool: str) -> aiohttp.ClientSession:
+        now = self._clock()
+        if now >= self._next_prune:
+            await self._prune(now)
+        self._used[pool] = now
         session = self._sessions.get(pool)
         if session is None:
             connector = aiohttp.TCPConnector(limit=self._per_endpoint, ssl=self._tls)
@@ -137,7 +161,7 @@ class AiohttpWire:
 
     async def post(self, pool: str, request: Request) -> Outcome:
         try:
-            async with self._session(pool).post(
+            async with (await self._session(pool)).post(
                 request.url,
                 data=request.body,
                 headers=request.headers,
@@ -153,6 +177,7 @@ class AiohttpWire:
         for session in self._sessions.values():
             await session.close()
         self._sessions.clear()
+        self._used.clear()
 
 
 def _retry_after(response: aiohttp.ClientResponse) -> float | None:

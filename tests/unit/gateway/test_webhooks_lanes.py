@@ -113,3 +113,47 @@ class TestRun:
             await lanes.run("e1", boom)
         assert await lanes.take("e1")
         assert lanes._lane("e1").request_time != before
+
+
+async def done() -> None:
+    pass
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class TestForgetting:
+    async def test_lanes_unused_for_the_idle_time_are_forgotten(self):
+        clock = Clock()
+        lanes = Lanes(2, clock=clock)
+        for endpoint_id in ("deleted", "also-gone"):
+            assert await lanes.take(endpoint_id)
+            await lanes.run(endpoint_id, done)
+        clock.now += lanes_module.IDLE_SECONDS + lanes_module.PRUNE_EVERY_SECONDS
+        assert await lanes.take("live")
+        assert lanes.held == 1
+
+    async def test_a_lane_with_a_request_in_flight_is_kept_however_long_it_takes(self):
+        clock = Clock()
+        lanes = Lanes(1, clock=clock)
+        release, holders = await fill(lanes, "slow", 1)
+        clock.now += 10 * lanes_module.IDLE_SECONDS
+        assert await lanes.take("other")
+        assert lanes.held == 2 and lanes.crowded("slow") is False
+        assert not await lanes.take("slow")  # still full: the held slot was not forgotten
+        release.set()
+        await asyncio.gather(*holders)
+
+    async def test_a_lane_used_recently_is_kept(self):
+        clock = Clock()
+        lanes = Lanes(1, clock=clock)
+        assert await lanes.take("busy")
+        await lanes.run("busy", done)
+        clock.now += lanes_module.IDLE_SECONDS / 2 + lanes_module.PRUNE_EVERY_SECONDS
+        assert await lanes.take("other")
+        assert lanes.held == 2

@@ -11,6 +11,7 @@ from aiohttp import web
 from standardwebhooks import Webhook
 
 from services.gateway.webhooks import domain
+from services.gateway.webhooks import sender as sender_module
 from services.gateway.webhooks.sender import AiohttpWire, Outcome, Request, Sender, vet_target
 from services.gateway.webhooks.store import Endpoint
 
@@ -209,3 +210,18 @@ def test_payload_json_round_trip_is_stable():
     body = json.dumps({"b": 1, "a": 2}, separators=(",", ":")).encode()
     headers = domain.signed_headers([domain.secret_key(SECRET)], "evt", 1, body)
     assert headers["webhook-id"] == "evt" and headers["webhook-timestamp"] == "1"
+
+
+class TestPools:
+    async def test_a_pool_unused_for_the_idle_time_is_closed_and_made_again_on_demand(self, receiver):
+        base, seen = receiver
+        now = [1000.0]
+        wire = AiohttpWire(per_endpoint=1, clock=lambda: now[0])
+        request = Request(url=f"{base}/in", headers={}, body=b"{}")
+        assert (await wire.post("deleted-endpoint", request)).status == 204
+        now[0] += sender_module.IDLE_POOL_SECONDS + sender_module.PRUNE_EVERY_SECONDS
+        assert (await wire.post("live-endpoint", request)).status == 204
+        assert wire.pools == 1
+        assert (await wire.post("deleted-endpoint", request)).status == 204  # recreated if it comes back
+        await wire.close()
+        assert len(seen) == 3 and wire.pools == 0
