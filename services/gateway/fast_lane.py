@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl
 
 from fastapi import FastAPI
 from pydantic import ValidationError
+from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
@@ -65,7 +66,7 @@ class FastLane:
         state = self.app.state
         try:
             keys: ApiKeys = state.api_keys
-            keys.check(_header(scope, b"authorization"))
+            keys.check(Headers(scope=scope).get("authorization"))
             response = await answer(state.rpc)
         except ValetkeyError as exc:
             response = error_response(exc)
@@ -73,13 +74,6 @@ class FastLane:
             log.exception("http.crashed", path=scope["path"])
             response = error_response(ValetkeyError("internal error"))
         await response(scope, receive, send)
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
 
 
 def _plain_status_id(scope: Scope) -> str | None:
@@ -93,9 +87,10 @@ def _plain_status_id(scope: Scope) -> str | None:
 
 def _small_json(scope: Scope) -> bool:
     """A JSON body whose declared length is within the gateway's limit."""
-    length = _header(scope, b"content-length")
+    headers = Headers(scope=scope)
+    length = headers.get("content-length")
     return (
-        is_json(_header(scope, b"content-type") or "")
+        is_json(headers.get("content-type", ""))
         and length is not None
         and length.isdigit()
         and int(length) <= MAX_BODY_BYTES

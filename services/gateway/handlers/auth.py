@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.gateway.adapters import CompletionWaiters
-from services.gateway.handlers.deps import require_api_key, rpc, rpc_of
+from services.gateway.handlers.deps import require_api_key, rpc_of
 from shared import subjects
 from shared.contracts.authorization import (
     AuthRequirement,
@@ -21,8 +21,6 @@ from shared.contracts.authorization import (
     StartAuthorization,
 )
 from shared.messaging import RpcClient
-
-Rpc = Annotated[RpcClient, Depends(rpc)]
 
 router = APIRouter(tags=["auth"], dependencies=[Depends(require_api_key)])
 
