@@ -17,6 +17,7 @@ from nats.js import JetStreamContext
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
+from shared.background import Background
 from shared.contracts.events import Event, parse_event
 from shared.logging import get_logger
 
@@ -63,7 +64,7 @@ class OutboxRelay:
         self._interval = interval
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._sending: set[asyncio.Task[None]] = set()
+        self._sending = Background()
 
     def wake(self) -> None:
         """Ask for a drain now (call after committing events)."""
@@ -100,9 +101,7 @@ class OutboxRelay:
         the stream drops the duplicate by ``Nats-Msg-Id``.
         """
         if events:
-            task = asyncio.create_task(self._send(events))
-            self._sending.add(task)
-            task.add_done_callback(self._sending.discard)
+            self._sending.run(self._send(events), name="outbox.send_now")
 
     async def _send(self, events: list[Event]) -> None:
         try:
@@ -137,5 +136,6 @@ class OutboxRelay:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
+        await self._sending.drain(timeout=3)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.drain(), 3)
