@@ -1,4 +1,7 @@
-"""Real implementations of the refresher's ports: Redis (store, schedule, locks), aiohttp, config."""
+"""Real implementations of the refresher's ports: Redis (store, schedule, locks), the clock, config.
+
+The token endpoint port is `shared.providers.http.ProviderHttp` itself (aiohttp).
+"""
 
 from __future__ import annotations
 
@@ -15,9 +18,7 @@ from redis.asyncio import Redis
 from services.token_refresher.ports import Claim, Locked
 from shared.contracts.events import Event
 from shared.provider_registry import ProviderRegistry
-from shared.providers.http import ProviderHttp, ProviderResponse
 from shared.providers.models import Provider
-from shared.providers.oauth import HttpRequestSpec
 from shared.redisio import text
 from shared.tokens import StoredToken, connection_id
 from shared.tokenstore import TokenStore
@@ -231,21 +232,6 @@ class RedisTokens:
 
     async def next_due(self) -> datetime | None:
         return await self._store.next_due()
-
-
-class HttpTokenEndpoint:
-    """Provider calls over the refresher's pooled session."""
-
-    def __init__(self, client: ProviderHttp) -> None:
-        self._client = client
-
-    async def send(self, spec: HttpRequestSpec, *, timeout: float) -> ProviderResponse:
-        return await self._client.send(spec, timeout=timeout)
-
-
-def http_client(max_connections: int) -> ProviderHttp:
-    """The refresher's session: pooled, no proxy from the environment, redirects never followed."""
-    return ProviderHttp(limit=max_connections)
 
 
 class EnabledProviders:

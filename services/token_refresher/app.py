@@ -8,10 +8,8 @@ from services.token_refresher import handlers
 from services.token_refresher.adapters import (
     Coalesced,
     EnabledProviders,
-    HttpTokenEndpoint,
     RedisTokens,
     SystemClock,
-    http_client,
 )
 from services.token_refresher.refresher import Refresher
 from services.token_refresher.scheduler import Scheduler
@@ -19,6 +17,7 @@ from services.token_refresher.settings import RefresherSettings
 from shared import infra
 from shared.logging import get_logger
 from shared.provider_registry import ProviderRegistry
+from shared.providers.http import ProviderHttp
 from shared.service import Service
 from shared.settings import Settings
 
@@ -30,7 +29,7 @@ def create_service(settings: Settings) -> Service:
     parts = infra.build(settings, service="token_refresher")
     config = RefresherSettings.from_settings(settings)
     clock = SystemClock()
-    client = http_client(config.concurrency + config.rpc_workers)
+    client = ProviderHttp(limit=config.concurrency + config.rpc_workers)  # pooled, redirects never followed
     tokens = RedisTokens(
         parts.tokens,
         parts.redis,
@@ -48,7 +47,7 @@ def create_service(settings: Settings) -> Service:
                 prefix=settings.runtime.key_prefix,
             )
         ),
-        endpoint=HttpTokenEndpoint(client),
+        endpoint=client,
         clock=clock,
         policy=settings.refresh_policy(),
         settings=config,

@@ -11,10 +11,8 @@ from redis.asyncio import Redis
 
 from services.token_refresher.adapters import (
     EnabledProviders,
-    HttpTokenEndpoint,
     RedisTokens,
     SystemClock,
-    http_client,
 )
 from services.token_refresher.refresher import Refresher
 from services.token_refresher.scheduler import Scheduler
@@ -22,6 +20,7 @@ from services.token_refresher.settings import RefresherSettings
 from shared.crypto import Cipher, RootKey
 from shared.provider_registry import ProviderRegistry
 from shared.providers.catalog import parse_entry
+from shared.providers.http import ProviderHttp
 from shared.redisio import create_redis
 from shared.tokens import RefreshPolicy, StoredToken
 from shared.tokenstore import TokenStore
@@ -57,14 +56,14 @@ def replica(
     redis = create_redis(redis_url)
     store = TokenStore(redis, CIPHER, POLICY, prefix=prefix)
     tokens = RedisTokens(store, redis, lock_ttl=config.lock_ttl_seconds, lock_wait=config.lock_wait_seconds)
-    client = http_client(64)
+    client = ProviderHttp(limit=64)
     clock = SystemClock()
     refresher = Refresher(
         tokens=tokens,
         providers=EnabledProviders(
             ProviderRegistry([parse_entry(e) for e in entries], redis, CIPHER, prefix=prefix)
         ),
-        endpoint=HttpTokenEndpoint(client),
+        endpoint=client,
         clock=clock,
         policy=POLICY,
         settings=config,
