@@ -122,8 +122,11 @@ class Scheduler:
             upcoming = await self._tokens.next_due()
             if upcoming is not None:
                 timeout = min(timeout, max(0.0, (upcoming - self._clock.now()).total_seconds()))
+        # asyncio.timeout, not wait_for: on 3.11, wait_for swallows a cancel that lands just
+        # after the wake was set, and stop() then waits for this loop forever.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._wake.wait()
 
     async def _refresh(self, claim: Claim) -> None:
         try:

@@ -124,3 +124,17 @@ class TestLoop:
         await loop.stop()
         assert kit.tokens.puts == 25 and kit.endpoint.calls == 25
         assert kit.tokens.claim_calls < 25
+
+
+class TestStopping:
+    async def test_a_stop_right_after_a_wake_still_stops_the_loop(self):
+        kit = Kit()
+        loop = scheduler(kit, concurrency=2)
+        loop.start()
+        await settle()  # idle: nothing is due
+        loop._wake.set()  # a refresh just finished...
+        stopping = asyncio.create_task(loop.stop())  # ...and the service is told to stop
+        done, _ = await asyncio.wait({stopping}, timeout=2)  # not wait_for: it would cancel the stop
+        if not done:
+            loop._task.cancel()  # type: ignore[union-attr]
+        assert done == {stopping}
