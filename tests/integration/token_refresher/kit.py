@@ -41,7 +41,7 @@ class Replica:
     tokens: RedisTokens
     refresher: Refresher
     scheduler: Scheduler
-    client: httpx.AsyncClient
+    client: ProviderHttp
 
     async def close(self) -> None:
         await self.scheduler.stop()
