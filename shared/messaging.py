@@ -66,9 +66,7 @@ def _validation_message(exc: ValidationError) -> str:
     return f"failed to validate request body: {where}: {first['msg']}"
 
 
-async def respond(
-    model: type[M], body: Any, use_case: Callable[[M], Awaitable[BaseModel | None]]
-) -> bytes:
+async def respond(model: type[M], body: Any, use_case: Callable[[M], Awaitable[BaseModel | None]]) -> bytes:
     """Validate ``body`` as ``model``, run ``use_case`` and encode any outcome as the reply envelope."""
     started = time.perf_counter()
     try:

@@ -27,9 +27,7 @@ async def redis(redis_url: str) -> AsyncIterator:
 
 def _store(redis, prefix: str, ttl: int = 3600) -> RedisFlowStore:
     cipher = Cipher([RootKey("k1", "flow-store-test-key-" + "x" * 20, default=True)])
-    return RedisFlowStore(
-        redis, cipher, Outbox(redis, prefix=prefix), prefix=prefix, record_ttl_seconds=ttl
-    )
+    return RedisFlowStore(redis, cipher, Outbox(redis, prefix=prefix), prefix=prefix, record_ttl_seconds=ttl)
 
 
 def _pending(auth_id: str) -> FlowRecord:

@@ -71,7 +71,6 @@ class TestCallback:
         assert [e.type for e in flows.tokens.events] == ["authorization.completed"]
         assert [e.type for e in flows.notifier.events] == ["authorization.completed"]
 
-
     async def test_the_outcome_carries_the_completed_authorization_for_the_gateways_waiters(self):
         flows = make_flows()
         pending, state = await begin(flows)
