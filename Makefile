@@ -35,8 +35,9 @@ down: ## stop everything `make up` started
 status: ## show the processes `make up` started
 	@$(BIN)/valetkey status
 
-lint: install ## ruff
+lint: install ## ruff check and ruff format --check
 	$(BIN)/ruff check shared services tests bench
+	$(BIN)/ruff format --check shared services tests bench
 
 typecheck: install ## mypy (strict on shared/ and services/)
 	$(BIN)/mypy
@@ -56,5 +57,5 @@ docs: install ## regenerate docs/asyncapi/<service>.json from the services' Fast
 lock: ## re-lock dependencies from pyproject.toml
 	$(BIN)/uv pip compile --quiet --python-version 3.11 --extra dev pyproject.toml -o requirements.lock
 
-fmt: install ## format
+fmt: install ## ruff format the code (what `make lint` checks)
 	$(BIN)/ruff format shared services tests bench
