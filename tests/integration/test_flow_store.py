@@ -15,7 +15,7 @@ from shared.crypto import Cipher, RootKey
 from shared.outbox import Outbox
 from shared.redisio import create_redis
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture

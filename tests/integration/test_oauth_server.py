@@ -20,6 +20,8 @@ import pytest
 from tests.support.browser import consent, consent_and_follow
 from tests.support.oauth_server import OAuthClient, OAuthServer, start_oauth_server
 
+pytestmark = pytest.mark.integration
+
 CALLBACK = "http://127.0.0.1:9/callback"  # never requested: the browser stops before it
 BASIC = OAuthClient("basic-app", [CALLBACK], client_secret="basic-secret")
 POST = OAuthClient(

@@ -14,7 +14,7 @@ from shared.messaging import ensure_streams
 from shared.outbox import Outbox, OutboxRelay
 from shared.redisio import create_redis
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
+pytestmark = pytest.mark.integration
 
 
 def _event(user: str) -> AuthorizationCompleted:

@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict
 from shared.errors import NotFound
 from shared.rpc import RpcServer
 
+pytestmark = pytest.mark.integration
+
 
 class Echo(BaseModel):
     model_config = ConfigDict(extra="forbid")

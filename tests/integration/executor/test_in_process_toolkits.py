@@ -9,6 +9,8 @@ from services.executor.sources import InProcessToolkits, ToolSource
 from shared.errors import BadRequest, ConfigError, NotFound
 from tests.support.toolkits.hooli.tools import fingerprint
 
+pytestmark = pytest.mark.integration
+
 HOOLI = "tests.support.toolkits.hooli"
 TOKEN = "hooli-access-token-0123456789"
 

@@ -6,6 +6,8 @@ import pytest
 from services.executor.sources import InProcessToolkits
 from tests.support.fake_upstreams import FakeUpstreams
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def published() -> InProcessToolkits:

@@ -8,6 +8,8 @@ from shared.errors import ConfigError, ServiceUnavailable
 from tests.support.toolkits.hooli.tools import fingerprint
 from tests.support.worker_app import free_port, running_worker
 
+pytestmark = pytest.mark.integration
+
 SECRET = "a-worker-secret-that-is-32-bytes-long"
 TOKEN = "hooli-access-token-remote"
 
