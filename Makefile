@@ -10,7 +10,7 @@ NODE_STAMP := tests/node/node_modules/.installed
 .PHONY: help install up down status test lint typecheck test-unit test-integration test-e2e bench lock fmt docs
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "valetkey needs Python 3.11+"'
@@ -47,6 +47,12 @@ test: install $(NODE_STAMP) lint typecheck ## install, lint, typecheck and run t
 
 test-unit: install ## unit tests only
 	$(BIN)/python -m pytest tests/unit
+
+test-integration: install $(NODE_STAMP) ## integration tests only (real NATS, Valkey and OAuth server)
+	$(BIN)/python -m pytest -m integration
+
+test-e2e: install $(NODE_STAMP) ## end-to-end tests only (the whole engine as processes)
+	$(BIN)/python -m pytest -m e2e
 
 bench: install $(NODE_STAMP) ## run the benchmarks under bench/ (numbers, not assertions)
 	$(BIN)/python -m bench
