@@ -1,12 +1,16 @@
 """Our arcade-tdk toolkit run in process, with an arcade-serve worker's semantics."""
 
 import asyncio
-import time
+import inspect
+import threading
+from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
 
 from services.executor.sources import InProcessToolkits, ToolSource
 from shared.errors import BadRequest, ConfigError, NotFound
+from tests.support.toolkits.hooli import tools as hooli_tools
 from tests.support.toolkits.hooli.tools import fingerprint
 
 pytestmark = pytest.mark.integration
@@ -17,7 +21,55 @@ TOKEN = "hooli-access-token-0123456789"
 
 @pytest.fixture(scope="module")
 def hooli() -> InProcessToolkits:
+    """A per-call limit no call reaches, even on a loaded machine: only HeldNaps outlast it."""
+    return InProcessToolkits([HOOLI], timeout_s=HeldNaps.LIMIT_S / 2)
+
+
+@pytest.fixture(scope="module")
+def impatient_hooli() -> InProcessToolkits:
+    """A short per-call limit, for naps held until the test releases them."""
     return InProcessToolkits([HOOLI], timeout_s=0.5)
+
+
+class HeldNaps:
+    """Stands in for the sleep of hooli's Nap and NapSync: a nap lasts until the test releases it.
+
+    What happened is then a fact to assert, not a duration: ``started`` says a nap began,
+    ``ended`` that one returned (a cancelled Nap never does), ``released_in_time`` that it
+    returned because the test released it, not because ``LIMIT_S`` ran out.
+    """
+
+    LIMIT_S = 60  # only a broken executor waits this long
+
+    def __init__(self) -> None:
+        self._released = threading.Event()
+        self.started = threading.Event()
+        self.ended = threading.Event()
+        self.released_in_time: bool | None = None
+
+    def sleep(self, _seconds: float) -> None:
+        """``time.sleep`` for NapSync, in the thread the tool runs in."""
+        self.started.set()
+        self.released_in_time = self._released.wait(self.LIMIT_S)
+        self.ended.set()
+
+    async def asleep(self, _seconds: float) -> None:
+        """``asyncio.sleep`` for Nap; cancelling the tool leaves ``ended`` unset."""
+        self.started.set()
+        self.released_in_time = await asyncio.to_thread(self._released.wait, self.LIMIT_S)
+        self.ended.set()
+
+    def release(self) -> None:
+        self._released.set()
+
+
+@pytest.fixture
+def held_naps(monkeypatch: pytest.MonkeyPatch) -> Iterator[HeldNaps]:
+    naps = HeldNaps()
+    monkeypatch.setattr(hooli_tools, "time", SimpleNamespace(sleep=naps.sleep))
+    monkeypatch.setattr(hooli_tools, "asyncio", SimpleNamespace(sleep=naps.asleep))
+    yield naps
+    naps.release()  # a nap the executor gave up on ends now, not a minute later
 
 
 def call(tool: str, inputs: dict | None = None, **context) -> dict:
@@ -29,9 +81,14 @@ def call(tool: str, inputs: dict | None = None, **context) -> dict:
     }
 
 
-def test_in_process_toolkits_satisfy_the_tool_source_protocol(hooli):
-    source: ToolSource = hooli
-    assert source is hooli
+@pytest.mark.parametrize("member", sorted(name for name in vars(ToolSource) if not name.startswith("_")))
+def test_in_process_toolkits_satisfy_the_tool_source_protocol(member):
+    wanted = inspect.signature(getattr(ToolSource, member))
+    offered = getattr(InProcessToolkits, member, None)
+    assert offered is not None, f"InProcessToolkits has no {member}"
+    assert inspect.iscoroutinefunction(offered)
+    assert list(inspect.signature(offered).parameters) == list(wanted.parameters)
+    assert inspect.signature(offered).return_annotation == wanted.return_annotation
 
 
 async def test_definitions_list_every_hooli_tool_in_worker_format(hooli):
@@ -115,26 +172,24 @@ async def test_a_retryable_tool_error_keeps_its_hint_and_retry_delay(hooli):
 
 
 @pytest.mark.parametrize("tool", ["Nap", "NapSync"])
-async def test_a_slow_tool_times_out_with_a_timeout_error(hooli, tool):
-    started = time.monotonic()
-    response = await hooli.invoke(call(tool, {"seconds": 3}))
-    assert time.monotonic() - started < 2
+async def test_a_slow_tool_is_answered_with_a_timeout_error_while_it_still_runs(
+    impatient_hooli, held_naps, tool
+):
+    response = await impatient_hooli.invoke(call(tool, {"seconds": 3}))
+    assert held_naps.started.is_set()
+    assert not held_naps.ended.is_set()  # the answer did not wait for the tool
     error = response["output"]["error"]
     assert error["kind"] == "NETWORK_TRANSPORT_RUNTIME_TIMEOUT"
     assert error["can_retry"] is False
 
 
-async def test_a_sync_tool_does_not_block_the_event_loop(hooli):
-    ticks = 0
-
-    async def tick():
-        nonlocal ticks
-        for _ in range(10):
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    await asyncio.gather(hooli.invoke(call("NapSync", {"seconds": 0.3})), tick())
-    assert ticks == 10
+async def test_a_sync_tool_does_not_block_the_event_loop(hooli, held_naps):
+    napping = asyncio.create_task(hooli.invoke(call("NapSync", {"seconds": 3})))
+    assert await asyncio.to_thread(held_naps.started.wait, HeldNaps.LIMIT_S)
+    held_naps.release()  # the loop runs this line only if the tool's nap left it free
+    response = await napping
+    assert response["success"] is True
+    assert held_naps.released_in_time is True
 
 
 async def test_an_unknown_tool_or_version_is_not_found(hooli):
