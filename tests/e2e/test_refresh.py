@@ -30,6 +30,7 @@ from shared.redisio import create_redis
 from shared.tokens import RefreshPolicy, connection_id
 from shared.tokenstore import TokenStore
 from tests.integration.token_refresher.kit import real_grant, token_from, userinfo_status
+from tests.support.deadlines import PROCESS_START_S
 from tests.support.engine import ROOT, Engine, make_engine
 from tests.support.oauth_server import OAuthClient, OAuthServer, start_oauth_server
 from tests.support.providers import oidc_provider_entry
@@ -75,7 +76,7 @@ class Setup:
                 stderr=out,
             )
         self.extra.append(proc)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + PROCESS_START_S
         while b"refresher.started" not in log.read_bytes():
             assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.05)

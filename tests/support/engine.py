@@ -23,6 +23,7 @@ import yaml
 
 from shared import subjects
 from shared.launcher import embedded
+from tests.support.deadlines import PROCESS_START_S
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -112,7 +113,7 @@ class Engine:
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"}
 
-    def wait_healthy(self, timeout: float = 45) -> None:
+    def wait_healthy(self, timeout: float = PROCESS_START_S) -> None:
         deadline = time.monotonic() + timeout
         last = "no answer"
         while time.monotonic() < deadline:

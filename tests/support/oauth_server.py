@@ -22,6 +22,8 @@ from typing import Literal, Self
 
 import httpx
 
+from tests.support.deadlines import PROCESS_START_S
+
 NODE_PROJECT = Path(__file__).resolve().parent.parent / "node"
 LAUNCHER = NODE_PROJECT / "oauth_server.mjs"
 HOST = "127.0.0.1"
@@ -127,7 +129,7 @@ def start_oauth_server(
     access_token_ttl: int = 3600,
     refresh_token_ttl: int = 14 * 24 * 3600,
     clock_tolerance: int = 0,
-    startup_timeout: float = 20.0,
+    startup_timeout: float = PROCESS_START_S,
 ) -> OAuthServer:
     """Install the npm dependencies if needed, then start a server and wait until it answers."""
     node = _require_tool("node")

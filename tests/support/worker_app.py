@@ -22,6 +22,7 @@ from arcade_serve.fastapi import FastAPIWorker
 from fastapi import FastAPI
 
 from services.executor.sources import load_toolkit
+from tests.support.deadlines import PROCESS_START_S
 
 DEFAULT_TOOLKIT = "tests.support.toolkits.hooli"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -65,7 +66,7 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def running_worker(
-    secret: str, toolkits: list[str] | None = None, start_timeout_s: float = 30.0
+    secret: str, toolkits: list[str] | None = None, start_timeout_s: float = PROCESS_START_S
 ) -> Iterator[str]:
     """Run this module as a subprocess worker; yield its base URL; stop it after.
 
