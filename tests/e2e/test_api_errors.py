@@ -9,7 +9,6 @@ turn into a 500 or a stack trace. The routes come from the gateway's own OpenAPI
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,7 +22,7 @@ pytestmark = pytest.mark.e2e
 
 PUBLIC = {"/v1/health", "/v1/swagger"}
 MUTATING = {"post", "patch", "put"}
-FUZZ_SECONDS = 5.0
+HANG_DEADLINE_S = 30.0  # thrice the gateway's RPC timeout
 LEAKS = re.compile(r"Traceback|File \"/|site-packages|Exception in|\bat 0x[0-9a-f]+")
 
 
@@ -196,18 +195,24 @@ GARBAGE: dict[str, bytes] = {
 
 
 class TestFuzz:
-    def test_garbage_bodies_never_crash_never_leak_and_answer_quickly(self, http, document):
+    def test_garbage_bodies_never_crash_never_leak_and_never_hang(self, http, document):
+        """A body stuck until the gateway's RPC timeout answers 5xx; one stuck for good trips the deadline."""
         for method, path in operations(document):
             if method not in MUTATING:
                 continue
             for name, body in GARBAGE.items():
-                started = time.monotonic()
-                response = http.request(
-                    method, path, content=body, headers={"content-type": "application/json"}
-                )
-                elapsed = time.monotonic() - started
+                try:
+                    response = http.request(
+                        method,
+                        path,
+                        content=body,
+                        headers={"content-type": "application/json"},
+                        timeout=HANG_DEADLINE_S,
+                    )
+                except httpx.TimeoutException:
+                    pytest.fail(f"{method} {path} with {name}: no answer within {HANG_DEADLINE_S} s")
                 where = f"{method} {path} with {name}: {response.status_code} {response.text[:200]}"
-                assert response.status_code < 500 and elapsed < FUZZ_SECONDS, where
+                assert response.status_code < 500, where
                 assert not LEAKS.search(response.text), where
                 if response.status_code >= 400:
                     assert set(response.json()) >= {"name", "message"}, where

@@ -313,24 +313,28 @@ class TestFailures:
 
 
 class TestLongPoll:
+    """A wait asks for up to 59 s; an answer within ``ANSWER_DEADLINE_S`` cannot be the 59 s running out.
+    That deadline only bounds a failure: no assertion measures how fast an answer came."""
+
+    LONGEST_WAIT = 59
+    ANSWER_DEADLINE_S = 30
+
     async def test_a_waiting_status_request_is_answered_when_the_consent_completes(self, engine):
         user = new_user("wait")
         pending = await start(engine, user, provider="basic", scopes=SCOPES)
-        waiting = asyncio.create_task(status(engine, pending["id"], wait=45))
+        waiting = asyncio.create_task(status(engine, pending["id"], wait=self.LONGEST_WAIT))
         await asyncio.sleep(0.5)
         assert not waiting.done()
         await approve(engine, pending["url"], login=user)
-        completed_at = time.monotonic()
-        response = await asyncio.wait_for(waiting, 10)
+        response = await asyncio.wait_for(waiting, self.ANSWER_DEADLINE_S)
         assert response.json()["status"] == "completed" and response.json()["context"]["token"]
-        assert time.monotonic() - completed_at < 2
 
     async def test_a_wait_on_a_pending_authorization_answers_pending_at_the_deadline(self, engine):
         pending = await start(engine, new_user("deadline"), provider="basic", scopes=SCOPES)
         started = time.monotonic()
-        response = await status(engine, pending["id"], wait=1)
+        response = await asyncio.wait_for(status(engine, pending["id"], wait=1), self.ANSWER_DEADLINE_S)
         assert response.json()["status"] == "pending"
-        assert 0.9 <= time.monotonic() - started < 5
+        assert time.monotonic() - started >= 0.9  # it was held; a slow machine only lengthens this
 
 
 class TestArcadeClient:
