@@ -29,9 +29,9 @@ from shared.messaging import RpcClient
 from shared.redisio import create_redis
 from shared.tokens import RefreshPolicy, connection_id
 from shared.tokenstore import TokenStore
-from tests.integration.token_refresher.kit import real_grant, token_from, userinfo_status
 from tests.support.deadlines import PROCESS_START_S
 from tests.support.engine import ROOT, Engine, make_engine
+from tests.support.oauth_grants import real_grant, token_from, userinfo_status
 from tests.support.oauth_server import OAuthClient, OAuthServer, start_oauth_server
 from tests.support.providers import oidc_provider_entry
 

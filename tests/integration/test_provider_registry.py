@@ -11,7 +11,7 @@ from shared.crypto import Cipher, RootKey
 from shared.errors import BadRequest, Conflict, NotFound
 from shared.provider_registry import ProviderRegistry
 from shared.providers.models import ProviderEntry
-from tests.unit.providers.provider_testkit import hooli_entry
+from tests.support.provider_examples import hooli_entry
 
 pytestmark = pytest.mark.integration
 

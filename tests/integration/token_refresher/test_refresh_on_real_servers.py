@@ -14,17 +14,10 @@ from bench.local.token_endpoint import TokenEndpoint
 from services.token_refresher.settings import RefresherSettings
 from shared.contracts.tokens import RefreshToken
 from shared.tokens import connection_id
-from tests.integration.token_refresher.kit import (
-    CALLBACK,
-    fake_endpoint_entry,
-    real_grant,
-    replica,
-    stored,
-    token_from,
-    userinfo_status,
-)
+from tests.support.oauth_grants import CALLBACK, real_grant, token_from, userinfo_status
 from tests.support.oauth_server import OAuthClient, OAuthServer, start_oauth_server
 from tests.support.providers import oidc_provider_entry
+from tests.support.refresher_replicas import fake_endpoint_entry, replica, stored
 
 pytestmark = pytest.mark.integration
 

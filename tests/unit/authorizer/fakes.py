@@ -13,7 +13,7 @@ from shared.errors import NotFound
 from shared.providers.catalog import resolve
 from shared.providers.models import Provider, TokenGrant
 from shared.tokens import StoredToken
-from tests.unit.providers.provider_testkit import hooli_entry
+from tests.support.provider_examples import hooli_entry
 
 
 class Clock:

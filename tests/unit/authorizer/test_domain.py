@@ -13,7 +13,7 @@ from shared.errors import BadRequest
 from shared.providers.catalog import resolve
 from shared.providers.models import TokenGrant
 from shared.tokens import StoredToken
-from tests.unit.providers.provider_testkit import hooli_entry
+from tests.support.provider_examples import hooli_entry
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 HOOLI = resolve(hooli_entry())

@@ -8,7 +8,7 @@ import pytest
 
 from shared.errors import ConfigError
 from shared.providers.catalog import CATALOG_PATH, load_catalog, resolve, resolve_all
-from tests.unit.providers.provider_testkit import builtin, hooli, hooli_entry
+from tests.support.provider_examples import builtin, hooli, hooli_entry
 
 REQUIRED = {
     "google",

@@ -8,7 +8,7 @@ import yaml
 from shared.errors import ConfigError
 from shared.providers.catalog import parse_entry, resolve
 from shared.providers.models import OAuth2Config, RequestConfig
-from tests.unit.providers.provider_testkit import hooli, hooli_entry
+from tests.support.provider_examples import hooli, hooli_entry
 
 
 def test_the_arcade_docs_example_parses_with_its_defaults() -> None:

@@ -11,7 +11,7 @@ import pytest
 from shared.errors import InvalidGrant, ProviderError, ProviderUnavailable
 from shared.providers.models import Provider, TokenGrant
 from shared.providers.oauth import parse_token_response, parse_user_info
-from tests.unit.providers.provider_testkit import NOW, builtin, hooli
+from tests.support.provider_examples import NOW, builtin, hooli
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"

@@ -20,7 +20,7 @@ from shared.providers.oauth import (
     new_code_verifier,
     new_state,
 )
-from tests.unit.providers.provider_testkit import REDIRECT, builtin, hooli
+from tests.support.provider_examples import REDIRECT, builtin, hooli
 
 
 def query(url: str) -> dict[str, str]:

@@ -1,4 +1,10 @@
-"""Helpers for the provider tests: a custom provider shaped like Arcade's OAuth 2.0 docs."""
+"""Providers as Arcade's docs write them, at hosts no test reaches: for tests that build
+requests and parse answers without sending anything.
+
+``hooli_entry`` is the custom provider of Arcade's OAuth 2.0 page (at ``hooli.example``);
+``builtin`` resolves a catalog provider with made-up credentials. Providers at the real
+test OAuth server are in ``tests/support/providers.py``.
+"""
 
 from __future__ import annotations
 
