@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 NODE_STAMP := tests/node/node_modules/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install up down status test lint typecheck test-unit test-integration test-e2e bench lock fmt docs
+.PHONY: help install hooks up down status test lint typecheck test-unit test-integration test-e2e bench lock fmt docs
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -21,6 +21,9 @@ $(STAMP): pyproject.toml requirements.lock
 	@touch $@
 
 install: $(STAMP) ## create .venv and install the locked dependencies
+
+hooks: install ## run lint and typecheck before each commit, the unit tests before each push (pre-commit)
+	$(BIN)/pre-commit install
 
 $(NODE_STAMP): $(STAMP) tests/node/package.json tests/node/package-lock.json
 	cd tests/node && PATH="$(abspath $(BIN)):$$PATH" npm ci --no-audit --no-fund --loglevel=error
