@@ -193,7 +193,9 @@ class TestAdminAuthProviders:
         with pytest.raises(arcadepy.ConflictError):
             arcade.admin.auth_providers.delete("basic")
 
-    def test_error_cases(self, engine, arcade):
+    def test_an_unknown_incomplete_duplicate_unauthenticated_or_malformed_request_gets_its_error(
+        self, engine, arcade
+    ):
         with pytest.raises(arcadepy.NotFoundError):
             arcade.admin.auth_providers.get("nope")
         with pytest.raises(arcadepy.BadRequestError) as bad:

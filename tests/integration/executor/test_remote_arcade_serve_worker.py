@@ -64,7 +64,7 @@ async def test_a_raising_tool_fails_the_same_way_remotely(worker_url, http):
     assert response["output"]["error"]["kind"] == "TOOL_RUNTIME_FATAL"
 
 
-async def test_health_answers(worker_url, http):
+async def test_health_answers_with_the_workers_tool_count(worker_url, http):
     assert await _remote(worker_url, http).health() == {"status": "ok", "tool_count": "7"}
 
 

@@ -36,7 +36,7 @@ def test_jwt_decode_reads_a_claim_without_verifying() -> None:
     assert evaluate("jwt_decode('$.id_token', '$.org.id')", {"id_token": ID_TOKEN}) == "o1"
 
 
-def test_helpers_nest() -> None:
+def test_response_map_helpers_nest_inside_each_other() -> None:
     assert evaluate("join(jwt_decode('$.id_token', '$.scp'), ' ')", {"id_token": ID_TOKEN}) == "read write"
 
 
