@@ -24,6 +24,7 @@ from standardwebhooks import Webhook
 from services.gateway.webhooks.domain import new_secret
 from shared.contracts.events import AuthorizationCompleted, Event
 from shared.launcher import embedded
+from tests.support.deadlines import PROCESS_START_S
 from tests.support.engine import Engine, base_config, make_engine
 
 
@@ -147,7 +148,7 @@ def endpoint(id_: str, url: str, events: list[str] | None = None) -> dict[str, A
     return {"id": id_, "url": url, "secret": SECRET, "events": events or ["*"]}
 
 
-def start_gateway(engine: Engine, timeout: float = 30) -> None:
+def start_gateway(engine: Engine, timeout: float = PROCESS_START_S) -> None:
     """Only the gateway: it is the delivering service, and its admin API answering means it is ready."""
     engine.start_service("gateway")
     deadline = time.monotonic() + timeout
