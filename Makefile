@@ -73,8 +73,9 @@ bench: install $(NODE_STAMP) ## run the benchmarks under bench/ (numbers, not as
 docs: install ## regenerate docs/asyncapi/<service>.json from the services' FastStream apps (no NATS needed)
 	$(BIN)/python -m shared.docs asyncapi
 
-lock: ## re-lock dependencies from pyproject.toml
+lock: ## re-lock dependencies from pyproject.toml: everything, and the image's (no dev extra, same versions)
 	$(BIN)/uv pip compile --quiet --python-version 3.11 --extra dev pyproject.toml -o requirements.lock
+	$(BIN)/uv pip compile --quiet --python-version 3.11 --constraints requirements.lock pyproject.toml -o requirements.prod.lock
 
 fmt: install ## ruff format the code (what `make lint` checks)
 	$(BIN)/ruff format shared services tests bench
