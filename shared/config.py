@@ -46,7 +46,10 @@ class ApiConfig(_Section):
 
 
 class VerificationConfig(_Section):
-    """How the user who finished a consent is matched to the user who started it (arcade-api §12)."""
+    """How the user who finished a consent is matched to the one who started it.
+
+    See docs/arcade-compatibility.md §2.4.
+    """
 
     mode: Literal["builtin", "custom", "unsafe_skip"] = "builtin"
     verifier_url: str | None = None

@@ -72,7 +72,8 @@ async def start(infra: Infra) -> None:
     infra.relay.start()
     infra.relay.wake()  # events left by a previous run go out first
     await infra.server.start(nc)
-    await nc.flush()  # stack.md §10.1: without it the first request can hit NoResponders
+    # the subscriptions reach the server before we report ready; else a first request gets NoResponders
+    await nc.flush()
     freeze_startup_heap()
 
 

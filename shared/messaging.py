@@ -2,9 +2,9 @@
 
 Replies always travel in an envelope, ``{"ok": true, "result": ...}`` or
 ``{"ok": false, "error": {"name", "message", ...}}``, because a FastStream handler
-that raises sends no reply and its caller would wait out the whole timeout
-(stack.md §10.2). :func:`respond` validates the request, runs the use case and
-turns every outcome into an envelope; :class:`RpcClient` turns the envelope back
+that raises sends no reply and its caller would wait out the whole timeout.
+:func:`respond` validates the request, runs the use case and turns every outcome
+into an envelope; :class:`RpcClient` turns the envelope back
 into a result or the same :class:`ValetkeyError` the service raised.
 """
 
@@ -90,7 +90,7 @@ async def respond(model: type[M], body: Any, use_case: Callable[[M], Awaitable[B
 
 
 class RpcClient:
-    """Request-reply over the raw nats-py connection (the fast path measured in stack.md §5).
+    """Request-reply over the raw nats-py connection, the cheap path (docs/nats.md, "Request-reply").
 
     Args:
         nc: A connected nats-py client (``broker.connection`` of a started broker).

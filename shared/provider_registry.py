@@ -161,7 +161,7 @@ class ProviderRegistry:
         return [*self._static.values(), *runtime]
 
     async def find(self, *, id: str | None, provider_type: str | None) -> Provider:
-        """Pick the provider an authorization asks for (arcade-api §3.1).
+        """Pick the provider an authorization asks for (docs/arcade-compatibility.md §2.1).
 
         Args:
             id: ``auth_requirement.id``: exactly that provider.

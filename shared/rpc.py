@@ -1,7 +1,7 @@
 """Serving request-reply subjects on the raw nats-py connection.
 
 A FastStream subscriber costs about 350 µs of CPU per message on this stack, against
-about 20 µs for a nats-py callback (``bench``-measured; stack.md §5 saw the same gap), and
+about 20 µs for a nats-py callback (measured by ``bench``), and
 request-reply is every hot path of the engine: ``/v1/auth/status`` and
 ``/v1/tools/authorize`` are one RPC each. So services declare their RPC subjects as
 :class:`Route` s of an :class:`RpcServer`, which subscribes them on the broker's own

@@ -1,4 +1,7 @@
-"""Admin use cases: auth providers at runtime (arcade-api §7.1) and user connections (§7.3)."""
+"""Admin use cases: auth providers at runtime and user connections.
+
+See docs/arcade-compatibility.md §4.1, §4.3.
+"""
 
 from __future__ import annotations
 

@@ -182,7 +182,7 @@ def failure_message(reason: str) -> str:
 def verifier_redirect(
     mode: VerificationMode, *, public_url: str, verifier_url: str | None, flow_id: str
 ) -> str:
-    """Where the browser goes to confirm the user after the callback (arcade-api §12).
+    """Where the browser goes to confirm the user after the callback (docs/arcade-compatibility.md §2.4).
 
     Raises:
         BadRequest: Custom mode without a verifier URL.

@@ -20,7 +20,7 @@ _REQUESTS = {
 
 
 def _drop_nulls(value: Any) -> Any:
-    """``null`` means absent in every request body (arcade-api §1.4)."""
+    """``null`` means absent in every request body (docs/arcade-compatibility.md §1.2)."""
     if isinstance(value, dict):
         return {k: _drop_nulls(v) for k, v in value.items() if v is not None}
     return value
@@ -102,7 +102,7 @@ def _oauth2_view(provider: Provider, redirect_uri: str) -> dict[str, Any]:
 
 
 def provider_view(record: ProviderRecord, redirect_uri: str) -> dict[str, Any]:
-    """``AuthProviderResponse`` (arcade-api §7.1) for one provider."""
+    """``AuthProviderResponse`` (docs/arcade-compatibility.md §4.1) for one provider."""
     provider = record.provider
     return {
         "id": provider.id,
@@ -122,7 +122,7 @@ def provider_view(record: ProviderRecord, redirect_uri: str) -> dict[str, Any]:
 def connection_view(
     conn: Connection, record: ProviderRecord | None, user_info: dict[str, Any]
 ) -> dict[str, Any]:
-    """``UserConnectionResponse`` (arcade-api §7.3) for one connection."""
+    """``UserConnectionResponse`` (docs/arcade-compatibility.md §4.3) for one connection."""
     return {
         "id": conn.id,
         "connection_id": conn.id,

@@ -1,6 +1,6 @@
 """Running one tool for one user: requirements, token, secrets, the call, Arcade's execute response.
 
-The order is Arcade's (arcade-api §4.6): resolve the name, then authorization (a missing
+The order is Arcade's (docs/arcade-compatibility.md §3.2): resolve the name, then authorization (a missing
 or narrower token starts an authorization and answers 403 with its URL), then secrets,
 then the call. A tool's failure is an answer with ``success: false``; nothing a tool does
 raises out of here.
@@ -48,7 +48,10 @@ class Grant:
 
 
 def authorization_body(authorization: Authorization) -> dict[str, Any]:
-    """Arcade's ``AuthorizationResponse``, with ``authorization_url`` beside ``url`` (arcade-api §13)."""
+    """Arcade's ``AuthorizationResponse``, ``authorization_url`` beside ``url``.
+
+    See docs/arcade-compatibility.md §2.3.
+    """
     body = authorization.model_dump(mode="json", exclude_none=True)
     if authorization.url:
         body["authorization_url"] = authorization.url

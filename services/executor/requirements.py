@@ -3,7 +3,7 @@
 A tool names its provider the arcade-tdk way: ``OAuth2(id="hooli")`` sets ``id`` (a
 configured provider), ``GitHub()`` sets ``provider_id`` (a provider *type*). Tokens are
 stored under the provider's id, so both are mapped to it with the authorizer's own
-rules (:meth:`shared.provider_registry.ProviderRegistry.find`, arcade-api §3.1), over
+rules (:meth:`shared.provider_registry.ProviderRegistry.find`, docs/arcade-compatibility.md §2.1), over
 engine.yaml and the providers created at runtime alike.
 """
 

@@ -45,7 +45,7 @@ def clamp_page(offset: int | None, limit: int | None) -> tuple[int, int]:
 
 
 def offset_page(items: list[Any], total: int, offset: int, limit: int) -> dict[str, Any]:
-    """The page envelope the clients paginate with (arcade-api §1.6)."""
+    """The page envelope the clients paginate with (docs/arcade-compatibility.md §1.3)."""
     return {
         "items": items,
         "limit": limit,

@@ -27,7 +27,10 @@ class PayloadTooLarge(ValetkeyError):
 
 
 def error_response(error: ValetkeyError) -> JSONResponse:
-    """The error body; ``x-should-retry`` overrides the clients' retry-on-409/5xx rule (arcade-api §1.7)."""
+    """The error body; ``x-should-retry`` overrides the clients' retry rule.
+
+    See docs/arcade-compatibility.md §1.4.
+    """
     headers = {"x-should-retry": "true" if error.retryable else "false"}
     return JSONResponse(error.to_payload(), status_code=error.status, headers=headers)
 

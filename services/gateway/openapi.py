@@ -25,7 +25,7 @@ DESCRIPTION = (
 )
 
 TAGS = [
-    {"name": "auth", "description": "Start an authorization, wait for it, confirm the user (arcade-api §3)."},
+    {"name": "auth", "description": "Start an authorization, wait for it, confirm the user."},
     {"name": "tools", "description": "Tool definitions, formatted schemas, authorize and execute (§4)."},
     {"name": "workers", "description": "Remote arcade-serve workers (§6)."},
     {"name": "admin", "description": "Auth providers and user connections (§7.1, §7.3)."},

@@ -1,9 +1,10 @@
 """Every endpoint's error answers, over plain HTTP against one running engine.
 
-Arcade's clients only look at the status and the ``{"name", "message"}`` body (arcade-api
-§1.7): bad input is 400 ``malformed_request``, unknown ids 404 ``not_found``, a wrong key
-401, an unknown route or method 404 ``route_not_found``, and nothing a caller sends may
-turn into a 500 or a stack trace. The routes come from the gateway's own OpenAPI document.
+Arcade's clients only look at the status and the ``{"name", "message"}`` body
+(docs/arcade-compatibility.md §1.4): bad input is 400 ``malformed_request``, unknown ids 404
+``not_found``, a wrong key 401, an unknown route or method 404 ``route_not_found``, and
+nothing a caller sends may turn into a 500 or a stack trace. The routes come from the
+gateway's own OpenAPI document.
 """
 
 from __future__ import annotations

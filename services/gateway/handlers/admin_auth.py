@@ -1,4 +1,4 @@
-"""Admin API: auth providers (arcade-api §7.1) and user connections (§7.3)."""
+"""Admin API: auth providers (docs/arcade-compatibility.md §4.1) and user connections (§4.3)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ router = APIRouter(tags=["admin"], dependencies=[Depends(require_api_key)])
 PROVIDERS = "/v1/admin/auth_providers"
 CONNECTIONS = "/v1/admin/user_connections"
 
-# The three spellings clients use for the same filter (arcade-api §7.3), in order of preference.
+# The three spellings clients use for the same filter, in order of preference.
+# See docs/arcade-compatibility.md §4.3.
 USER_FILTER = ("user_id", "user[id]", "user.id")
 PROVIDER_FILTER = ("provider_id", "provider[id]", "provider.id")
 

@@ -1,4 +1,7 @@
-"""Arcade's auth endpoints (arcade-api §3): authorize, status with long-poll, confirm_user."""
+"""Arcade's auth endpoints: authorize, status with long-poll, confirm_user.
+
+See docs/arcade-compatibility.md §2.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from shared.messaging import RpcClient
 
 router = APIRouter(tags=["auth"], dependencies=[Depends(require_api_key)])
 
-MAX_WAIT_SECONDS = 59  # the clients time out at 60 s (arcade-api §3.2)
+MAX_WAIT_SECONDS = 59  # the clients time out at 60 s (docs/arcade-compatibility.md §2.2)
 
 
 class _Loose(BaseModel):

@@ -7,7 +7,7 @@ so neither leaks through a link (RFC 9700 §4.2). No API key here: a browser cal
 The built-in verifier (``auth.verification.mode: builtin``) is for development only: it
 shows the user id a flow was started for and lets whoever holds the browser confirm it.
 It proves nothing about who that person is; production apps use ``custom`` mode, where
-their own signed-in session decides (arcade-api §12).
+their own signed-in session decides (docs/arcade-compatibility.md §2.4).
 """
 
 from __future__ import annotations

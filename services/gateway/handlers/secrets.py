@@ -1,4 +1,4 @@
-"""Tool secrets admin (arcade-api §7.2): list, upsert by key (POST and PUT), delete by id.
+"""Tool secrets admin (docs/arcade-compatibility.md §4.2): list, upsert by key (POST and PUT), delete by id.
 
 Values never come back.
 """

@@ -1,4 +1,7 @@
-"""Tool routes (arcade-api §4): list, get, formatted, authorize, execute; the executor answers over NATS."""
+"""Tool routes: list, get, formatted, authorize, execute, answered by the executor.
+
+See docs/arcade-compatibility.md §3.
+"""
 
 from __future__ import annotations
 
@@ -29,7 +32,8 @@ from shared.settings import Settings
 router = APIRouter(tags=["tools"], dependencies=[Depends(require_api_key)])
 
 Rpc = Annotated[RpcClient, Depends(rpc)]
-# Arrays arrive comma-joined from the SDKs (arcade-api §1.4), or repeated from other callers.
+# Arrays arrive comma-joined from the SDKs, or repeated from other callers
+# (docs/arcade-compatibility.md §1.2).
 Formats = Annotated[list[str] | None, Query()]
 
 C = TypeVar("C", bound=BaseModel)
@@ -38,7 +42,10 @@ EXECUTE_MARGIN_SECONDS = 5.0
 
 
 def build(model: type[C], **fields: Any) -> C:
-    """A contract from request values; ``None`` means absent (arcade-api §1.4); bad values are a 400."""
+    """A contract from request values; bad values are a 400.
+
+    ``None`` means absent (docs/arcade-compatibility.md §1.2).
+    """
     try:
         return model.model_validate({k: v for k, v in fields.items() if v is not None})
     except ValidationError as exc:
@@ -161,7 +168,8 @@ async def tool_authorization(client: RpcClient, body: AuthorizeToolRequest) -> J
     command = build(AuthorizeTool, **body.model_dump())
     result: dict[str, Any] = await client.call_raw(subjects.TOOLS_AUTHORIZE, command)
     if result.get("url"):
-        result["authorization_url"] = result["url"]  # some seed pages read this name (arcade-api §13)
+        # some pages written from Arcade's guides read this name (docs/arcade-compatibility.md §2.3)
+        result["authorization_url"] = result["url"]
     return JSONResponse(result)
 
 

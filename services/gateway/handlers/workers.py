@@ -1,4 +1,4 @@
-"""Workers API (arcade-api §6): remote arcade-serve workers, kept by the executor."""
+"""Workers API (docs/arcade-compatibility.md §4.4): remote arcade-serve workers, kept by the executor."""
 
 from __future__ import annotations
 
