@@ -24,6 +24,7 @@ import yaml
 from shared import subjects
 from shared.launcher import embedded
 from tests.support.deadlines import PROCESS_START_S
+from tests.support.processes import die_with_parent
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,6 +79,7 @@ class Engine:
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent(),
             )
 
     def stop_service(self, service: str, sig: int = signal.SIGTERM, timeout: float = 20) -> int:

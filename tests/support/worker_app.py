@@ -23,6 +23,7 @@ from fastapi import FastAPI
 
 from services.executor.sources import load_toolkit
 from tests.support.deadlines import PROCESS_START_S
+from tests.support.processes import die_with_parent
 
 DEFAULT_TOOLKIT = "tests.support.toolkits.hooli"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -79,7 +80,7 @@ def running_worker(
     args = [sys.executable, "-m", "tests.support.worker_app", "--port", str(port), "--secret", secret]
     for name in toolkits or []:
         args += ["--toolkit", name]
-    proc = subprocess.Popen(args, cwd=REPO_ROOT)
+    proc = subprocess.Popen(args, cwd=REPO_ROOT, preexec_fn=die_with_parent())
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + start_timeout_s
