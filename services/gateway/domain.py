@@ -6,10 +6,12 @@ import hashlib
 import hmac
 from typing import Any
 
-from shared.errors import Unauthorized
+from shared.errors import BadRequest, Unauthorized
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 25
+# Far past any list we hold, and far inside what Redis accepts as a range index.
+MAX_OFFSET = 1_000_000_000
 
 
 class ApiKeys:
@@ -38,10 +40,16 @@ class ApiKeys:
 
 
 def clamp_page(offset: int | None, limit: int | None) -> tuple[int, int]:
-    """Arcade's paging defaults: offset 0, limit 25, at most 100 (larger values are clamped)."""
-    off = max(0, offset or 0)
-    lim = DEFAULT_LIMIT if not limit or limit < 1 else min(limit, MAX_LIMIT)
-    return off, lim
+    """Arcade's paging defaults: offset 0, limit 25, at most 100 (larger limits are clamped).
+
+    An offset outside ``0..MAX_OFFSET`` or a negative limit is a 400 that names it.
+    """
+    if offset is not None and not 0 <= offset <= MAX_OFFSET:
+        raise BadRequest(f"offset must be between 0 and {MAX_OFFSET}")
+    if limit is not None and limit < 0:
+        raise BadRequest("limit must not be negative")
+    lim = DEFAULT_LIMIT if not limit else min(limit, MAX_LIMIT)
+    return offset or 0, lim
 
 
 def offset_page(items: list[Any], total: int, offset: int, limit: int) -> dict[str, Any]:

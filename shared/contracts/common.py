@@ -42,7 +42,7 @@ class Page(Contract):
 
 
 class PageQuery(Contract):
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=1_000_000_000)  # far inside a Redis range index
     limit: int = Field(default=25, ge=1, le=100)
 
 

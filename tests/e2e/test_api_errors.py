@@ -107,6 +107,10 @@ BAD_QUERIES = [
     ("/v1/formatted_tools/Hooli.Ping", {"format": "cobol"}, "cobol"),
     ("/v1/workers", {"offset": "first"}, "offset"),
     ("/v1/admin/user_connections", {"limit": "many"}, "limit"),
+    ("/v1/admin/user_connections", {"offset": str(2**63 - 1)}, "offset"),
+    ("/v1/tools", {"offset": "-1"}, "offset"),
+    ("/v1/workers", {"limit": "-2"}, "limit"),
+    ("/v1/admin/secrets", {"offset": str(2**64)}, "offset"),
 ]
 
 

@@ -3,7 +3,7 @@
 import pytest
 
 from services.gateway.domain import ApiKeys, clamp_page, offset_page
-from shared.errors import Unauthorized
+from shared.errors import BadRequest, Unauthorized
 
 
 class TestApiKeys:
@@ -20,7 +20,15 @@ class TestApiKeys:
 class TestPages:
     def test_limits_default_to_25_and_are_clamped_to_100(self):
         assert clamp_page(None, None) == (0, 25)
-        assert clamp_page(-3, 1000) == (0, 100)
+        assert clamp_page(3, 1000) == (3, 100)
+        assert clamp_page(0, 0) == (0, 25)
+
+    @pytest.mark.parametrize(
+        ("offset", "limit", "names"), [(-1, None, "offset"), (2**63 - 1, 10, "offset"), (0, -5, "limit")]
+    )
+    def test_an_offset_or_limit_out_of_range_is_a_bad_request_that_names_it(self, offset, limit, names):
+        with pytest.raises(BadRequest, match=names):
+            clamp_page(offset, limit)
 
     def test_the_envelope_always_carries_offset_and_total_count(self):
         page = offset_page([1, 2], 7, 4, 2)
