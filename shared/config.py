@@ -14,16 +14,32 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from dotenv import dotenv_values
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from shared.errors import ConfigError
 from shared.providers.models import ProviderEntry
 
 _REF = re.compile(r"\$\{(env|file):([^}]+)\}")
+
+
+def is_http_url(url: str) -> bool:
+    """An absolute http(s) URL: a scheme we speak and a host."""
+    parts = urlsplit(url.strip())
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def _http_url(url: str) -> str:
+    if not is_http_url(url):
+        raise ValueError("must be an absolute http(s) URL")
+    return url
+
+
+HttpUrlText = Annotated[str, AfterValidator(_http_url)]
 
 
 class _Section(BaseModel):
@@ -52,7 +68,13 @@ class VerificationConfig(_Section):
     """
 
     mode: Literal["builtin", "custom", "unsafe_skip"] = "builtin"
-    verifier_url: str | None = None
+    verifier_url: HttpUrlText | None = None
+
+    @model_validator(mode="after")
+    def _custom_needs_a_verifier(self) -> VerificationConfig:
+        if self.mode == "custom" and not self.verifier_url:
+            raise ValueError("verifier_url is required when mode is custom")
+        return self
 
 
 class AuthConfig(_Section):
@@ -73,7 +95,7 @@ class SecurityConfig(_Section):
 
 
 class WorkerHttpConfig(_Section):
-    uri: str
+    uri: HttpUrlText
     secret: SecretStr | None = None
     timeout: float = Field(default=30, gt=0)
     retry: int = Field(default=3, ge=0, le=10)
@@ -107,7 +129,7 @@ class RefreshConfig(_Section):
 
 class WebhookEndpointConfig(_Section):
     id: str = Field(min_length=1)
-    url: str
+    url: HttpUrlText
     secret: SecretStr | None = None
     events: list[str] = Field(default_factory=lambda: ["*"])
     enabled: bool = True
@@ -194,7 +216,14 @@ def _describe(error: ValidationError) -> tuple[str, str]:
     key = ""
     for part in first["loc"]:
         key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))
-    return key, first["msg"]
+    return key, first["msg"].removeprefix("Value error, ")
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """PyYAML's message on one line: what is wrong and where."""
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    mark = getattr(error, "problem_mark", None)
+    return f"{problem} (line {mark.line + 1}, column {mark.column + 1})" if mark else problem
 
 
 def load_engine_config(path: Path, env: Mapping[str, str] | None = None) -> EngineConfig:
@@ -209,11 +238,14 @@ def load_engine_config(path: Path, env: Mapping[str, str] | None = None) -> Engi
     """
     file = str(path)
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        text = path.read_text()
+        raw = yaml.safe_load(text)
     except OSError as exc:
         raise ConfigError(f"cannot read the configuration: {exc.strerror}", file=file) from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(f"not valid YAML: {exc}", file=file) from exc
+        raise ConfigError(f"not valid YAML: {_yaml_problem(exc)}", file=file) from exc
+    if not text.strip():
+        raise ConfigError("the file is empty", file=file)
     if not isinstance(raw, dict):
         raise ConfigError("the top level must be a mapping", file=file)
     values = _Substituter(file, _environment(path, os.environ if env is None else env)).walk(raw, "", False)

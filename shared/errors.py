@@ -137,6 +137,7 @@ class ConfigError(ValetkeyError):
         super().__init__(f"{where}: {message}" if where else message)
         self.file = file
         self.key = key
+        self.problem = message
 
 
 _BY_CODE: dict[str, type[ValetkeyError]] = {}

@@ -85,6 +85,22 @@ def _entry_dict(entry: ProviderEntry) -> dict[str, Any]:
     return raw
 
 
+def static_records(entries: list[ProviderEntry], catalog: Catalog | None = None) -> dict[str, ProviderRecord]:
+    """The providers of ``engine.yaml``, resolved against the catalog.
+
+    Raises:
+        ConfigError: An entry is invalid or two share an id.
+    """
+    catalog = catalog or load_catalog()
+    raw = [normalise_entry(_entry_dict(e), catalog) for e in entries]
+    resolved = resolve_all(raw, catalog)
+    started = utcnow().isoformat()
+    return {
+        pid: ProviderRecord(provider=p, entry=entry, source="config", created_at=started, updated_at=started)
+        for (pid, p), entry in zip(resolved.items(), raw, strict=True)
+    }
+
+
 class ProviderRegistry:
     """Looks providers up for flows and keeps the runtime ones in Redis.
 
@@ -126,15 +142,7 @@ class ProviderRegistry:
         self._lock = asyncio.Lock()
 
     def _load_static(self, entries: list[ProviderEntry]) -> dict[str, ProviderRecord]:
-        raw = [normalise_entry(_entry_dict(e), self._catalog) for e in entries]
-        resolved = resolve_all(raw, self._catalog)
-        started = utcnow().isoformat()
-        return {
-            pid: ProviderRecord(
-                provider=p, entry=entry, source="config", created_at=started, updated_at=started
-            )
-            for (pid, p), entry in zip(resolved.items(), raw, strict=True)
-        }
+        return static_records(entries, self._catalog)
 
     # --- reading ------------------------------------------------------------------------
 

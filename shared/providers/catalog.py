@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from shared.config import is_http_url
 from shared.errors import ConfigError
 from shared.providers.models import (
     OAuth2Config,
@@ -129,8 +129,7 @@ def _check_request(request: RequestConfig | None, key: str, *, file: str, requir
         return
     if not request.endpoint:
         raise ConfigError("endpoint is required", file=file, key=f"{key}.endpoint")
-    parts = urlsplit(request.endpoint)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if not is_http_url(request.endpoint):
         raise ConfigError("endpoint must be an absolute http(s) URL", file=file, key=f"{key}.endpoint")
 
 
