@@ -1,9 +1,11 @@
 """The ``valetkey`` command: ``up``, ``down``, ``status`` and ``run <service>``.
 
-``up`` starts, in the background, an embedded NATS (JetStream) and Valkey unless
-``NATS_URL``/``REDIS_URL`` point elsewhere, then the four services, and waits
-until ``/v1/health`` says all four answer. State lives in ``.valetkey/`` (or
-``VALETKEY_HOME``): generated secrets, data, logs and the pids ``down`` stops.
+``up`` checks the whole configuration first (``preflight``), then leaves a supervisor
+running in the background (``supervisor``) that starts an embedded NATS (JetStream) and
+Valkey unless ``NATS_URL``/``REDIS_URL`` point elsewhere, then every service, and restarts
+a service that dies; ``up`` returns once ``/v1/health`` says every service answers. State
+lives in ``.valetkey/`` (or ``VALETKEY_HOME``): generated secrets, data, logs, and
+``run/state.json`` with what runs, its restart counts and the engine's NATS and Redis URLs.
 """
 
 from __future__ import annotations
@@ -22,19 +24,17 @@ from typing import Any
 import httpx
 
 from shared import subjects
-from shared.launcher import embedded
+from shared.errors import ConfigError
+from shared.launcher import preflight
+from shared.launcher.supervisor import state_file
+from shared.settings import Settings
 
-DEFAULT_NATS_PORT = 14222
-DEFAULT_REDIS_PORT = 16379
 HEALTH_TIMEOUT_S = 30.0
+SUPERVISOR_STOP_S = 60.0
 
 
 def _home() -> Path:
     return Path(os.environ.get("VALETKEY_HOME", ".valetkey")).resolve()
-
-
-def _state_file(home: Path) -> Path:
-    return home / "run" / "state.json"
 
 
 def _alive(pid: int) -> bool:
@@ -46,11 +46,11 @@ def _alive(pid: int) -> bool:
 
 
 def _load_state(home: Path) -> dict[str, Any] | None:
-    path = _state_file(home)
+    path = state_file(home)
     if not path.exists():
         return None
     state: dict[str, Any] = json.loads(path.read_text())
-    return state if any(_alive(p["pid"]) for p in state["processes"]) else None
+    return state if _alive(state.get("supervisor", 0)) else None
 
 
 def ensure_secrets(home: Path) -> dict[str, str]:
@@ -70,45 +70,15 @@ def ensure_secrets(home: Path) -> dict[str, str]:
     return {k: os.environ.get(k) or v for k, v in generated.items()}
 
 
-def _start_servers(home: Path, env: dict[str, str], processes: list[dict[str, Any]]) -> list[str]:
-    notes: list[str] = []
-    logs = home / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    if not env.get("NATS_URL"):
-        port = embedded.pick_port(int(env.get("VALETKEY_NATS_PORT", DEFAULT_NATS_PORT)))
-        with (logs / "nats.log").open("ab") as log:
-            proc = embedded.start_nats(port, home / "data" / "nats", log=log, detach=True)
-        processes.append({"name": "nats-server", "pid": proc.pid})
-        env["NATS_URL"] = f"nats://127.0.0.1:{port}"
-        notes.append(f"embedded NATS (JetStream) on {env['NATS_URL']}")
-    if not env.get("REDIS_URL"):
-        port = embedded.pick_port(int(env.get("VALETKEY_REDIS_PORT", DEFAULT_REDIS_PORT)))
-        with (logs / "valkey.log").open("ab") as log:
-            proc = embedded.start_valkey(port, home / "data" / "valkey", log=log, detach=True)
-        processes.append({"name": "valkey-server", "pid": proc.pid})
-        env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
-        notes.append(f"embedded Valkey on {env['REDIS_URL']}")
-    return notes
-
-
-def _start_services(home: Path, env: dict[str, str], processes: list[dict[str, Any]]) -> None:
-    for service in subjects.SERVICES:
-        with (home / "logs" / f"{service}.log").open("ab") as log:
-            proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                [sys.executable, "-m", f"services.{service}"],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        processes.append({"name": service, "pid": proc.pid})
-
-
-def wait_healthy(base_url: str, api_key: str, *, timeout: float = HEALTH_TIMEOUT_S) -> dict[str, Any]:
+def wait_healthy(
+    base_url: str, api_key: str, *, supervisor: subprocess.Popen[bytes], timeout: float | None = None
+) -> dict[str, Any]:
     """Poll ``/v1/health`` until every service answers; returns the last body seen."""
-    deadline = time.monotonic() + timeout
+    limit = timeout or float(os.environ.get("VALETKEY_UP_TIMEOUT", HEALTH_TIMEOUT_S))
+    deadline = time.monotonic() + limit
     body: dict[str, Any] = {}
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and supervisor.poll() is None:
+        _fail_on_a_crash_while_starting()
         try:
             response = httpx.get(
                 f"{base_url}/v1/health", headers={"Authorization": f"Bearer {api_key}"}, timeout=2
@@ -119,13 +89,27 @@ def wait_healthy(base_url: str, api_key: str, *, timeout: float = HEALTH_TIMEOUT
         except (httpx.HTTPError, ValueError):
             pass
         time.sleep(0.25)
-    raise SystemExit(f"valetkey did not become healthy within {timeout:.0f}s: {body or 'no answer'}")
+    if supervisor.poll() is not None:
+        raise SystemExit(f"valetkey could not start (exit {supervisor.returncode}); see {_home() / 'logs'}")
+    raise SystemExit(f"valetkey did not become healthy within {limit:.0f}s: {body or 'no answer'}")
 
 
-def _gateway_base_url(env: dict[str, str]) -> str:
-    from shared.settings import load_settings
+def _fail_on_a_crash_while_starting() -> None:
+    """A service that died before the engine was up will not fix itself: say why, at once."""
+    home = _home()
+    state = _load_state(home) or {"processes": []}
+    for proc in state["processes"]:
+        if proc["restarts"] > 0 or not proc["running"]:
+            log = home / "logs" / f"{proc['name']}.log"
+            lines = (
+                [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+                if log.exists()
+                else []
+            )
+            raise SystemExit(f"valetkey: {proc['name']} exited while starting: {lines[-1] if lines else '?'}")
 
-    settings = load_settings(env)
+
+def _gateway_base_url(settings: Settings) -> str:
     api = settings.engine.api
     host = "127.0.0.1" if api.host in ("0.0.0.0", "localhost", "::") else api.host  # noqa: S104
     return f"http://{host}:{api.port}"
@@ -138,24 +122,20 @@ def up(_: argparse.Namespace) -> int:
         print(f"valetkey is already running: {state['base_url']}\nAPI key: {secrets_env['VALETKEY_API_KEY']}")
         return 0
     env = {**os.environ, **secrets_env}
-    base_url = _gateway_base_url(env)
-    processes: list[dict[str, Any]] = []
-    notes = _start_servers(home, env, processes)
-    _start_services(home, env, processes)
-    state = {
-        "base_url": base_url,
-        "processes": processes,
-        "nats_url": env["NATS_URL"],
-        "redis_url": env["REDIS_URL"],
-    }
-    _state_file(home).parent.mkdir(parents=True, exist_ok=True)
-    _state_file(home).write_text(json.dumps(state, indent=2))
     try:
-        health = wait_healthy(base_url, secrets_env["VALETKEY_API_KEY"])
+        settings = preflight.check(env)
+    except ConfigError as exc:
+        print(f"valetkey: configuration error: {exc}", file=sys.stderr)
+        return 2
+    base_url = _gateway_base_url(settings)
+    supervisor = _start_supervisor(home, env, base_url)
+    try:
+        health = wait_healthy(base_url, secrets_env["VALETKEY_API_KEY"], supervisor=supervisor)
     except SystemExit:
-        _stop_all(processes)
+        _stop_supervisor(supervisor.pid)
         raise
-    print("\n".join(notes))
+    state = _load_state(home) or {}
+    print(f"NATS: {state.get('nats_url')}    Redis: {state.get('redis_url')}")
     print(f"valetkey is up: {base_url}   services: {', '.join(sorted(health.get('services', {})))}")
     print(f"API key:       {secrets_env['VALETKEY_API_KEY']}")
     print(f"OAuth redirect URI to register at providers: {base_url}/oauth/callback")
@@ -163,27 +143,41 @@ def up(_: argparse.Namespace) -> int:
     return 0
 
 
-def _stop_all(processes: list[dict[str, Any]], *, timeout: float = 20.0) -> None:
-    for proc in reversed(processes):
-        if _alive(proc["pid"]):
-            os.kill(proc["pid"], signal.SIGTERM)
+def _start_supervisor(home: Path, env: dict[str, str], base_url: str) -> subprocess.Popen[bytes]:
+    (home / "logs").mkdir(parents=True, exist_ok=True)
+    with (home / "logs" / "supervisor.log").open("ab") as log:
+        return subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "shared.launcher.supervisor", str(home), base_url],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def _stop_supervisor(pid: int, *, timeout: float = SUPERVISOR_STOP_S) -> None:
+    """SIGTERM the supervisor, which stops the services, then NATS and Valkey; wait for it."""
+    if _alive(pid):
+        os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(_alive(p["pid"]) for p in processes):
+    while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    for proc in processes:
-        if _alive(proc["pid"]):
-            os.kill(proc["pid"], signal.SIGKILL)
+    if _alive(pid):
+        os.kill(pid, signal.SIGKILL)
 
 
 def down(_: argparse.Namespace) -> int:
     home = _home()
-    path = _state_file(home)
+    path = state_file(home)
     if not path.exists():
         print("valetkey is not running")
         return 0
     state = json.loads(path.read_text())
-    _stop_all(state["processes"])
-    path.unlink()
+    _stop_supervisor(state.get("supervisor", 0))
+    leftovers = [p["pid"] for p in state["processes"] if p["pid"] and _alive(p["pid"])]
+    for pid in leftovers:  # only when the supervisor itself was killed before it could stop them
+        os.kill(pid, signal.SIGKILL)
+    path.unlink(missing_ok=True)
     print(f"stopped {len(state['processes'])} processes")
     return 0
 
@@ -193,13 +187,21 @@ def status(_: argparse.Namespace) -> int:
     if state is None:
         print("valetkey is not running")
         return 1
+    print(f"{'supervisor':<16} pid {state['supervisor']:<8} running")
     for proc in state["processes"]:
-        print(f"{proc['name']:<16} pid {proc['pid']:<8} {'running' if _alive(proc['pid']) else 'stopped'}")
+        running = "running" if proc["pid"] and _alive(proc["pid"]) else "restarting"
+        print(f"{proc['name']:<16} pid {proc['pid']:<8} {running:<10} restarts {proc['restarts']}")
     return 0
 
 
 def run(args: argparse.Namespace) -> int:
-    os.execv(sys.executable, [sys.executable, "-m", f"services.{args.service}"])  # noqa: S606
+    """Run one service in the foreground, against the running engine's NATS and Redis if any."""
+    home = _home()
+    env = {**ensure_secrets(home), **os.environ}
+    if (state := _load_state(home)) is not None:
+        env.setdefault("NATS_URL", state["nats_url"])
+        env.setdefault("REDIS_URL", state["redis_url"])
+    os.execve(sys.executable, [sys.executable, "-m", f"services.{args.service}"], env)  # noqa: S606
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,9 @@ import httpx
 import pytest
 import yaml
 
+from shared import subjects
 from shared.launcher import embedded
+from tests.support.deadlines import PROCESS_START_S
 from tests.support.engine import ROOT, base_config, running_engine
 
 pytestmark = pytest.mark.e2e
@@ -141,10 +143,16 @@ class TestStartCommand:
                 VALETKEY_CONFIG=str(tmp_path / "engine.yaml"),
                 VALETKEY_NATS_PORT=str(busy),
                 VALETKEY_REDIS_PORT=str(embedded.free_port()),
+                VALETKEY_UP_TIMEOUT=str(PROCESS_START_S),
             )
             cli = [sys.executable, "-m", "shared.launcher.cli"]
             up = subprocess.run(
-                [*cli, "up"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=90
+                [*cli, "up"],
+                cwd=tmp_path,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=PROCESS_START_S + 60,
             )
             assert up.returncode == 0, up.stdout + up.stderr
             key = next(line.split()[-1] for line in up.stdout.splitlines() if line.startswith("API key"))
@@ -159,7 +167,7 @@ class TestStartCommand:
         assert f":{busy}" not in state
         assert down.returncode == 0
         pids = [p["pid"] for p in yaml.safe_load(state)["processes"]]
-        assert len(pids) == 6
+        assert len(pids) == len(subjects.SERVICES) + 2
         assert not [pid for pid in pids if Path(f"/proc/{pid}").exists() and _not_zombie(pid)]
 
 

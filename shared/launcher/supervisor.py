@@ -1,0 +1,199 @@
+"""The process `valetkey up` leaves behind: it owns the engine's processes and restarts them.
+
+``python -m shared.launcher.supervisor`` (started detached by ``valetkey up``) starts the
+embedded NATS and Valkey unless ``NATS_URL``/``REDIS_URL`` are given, then every service,
+and writes what it runs to ``run/state.json`` under the home folder. A service that exits is
+started again after a backoff that doubles from 0.5 s to 10 s and resets once the service
+has stayed up for 30 s; its restart count is in the state file (``valetkey status`` shows
+it). On SIGTERM (``valetkey down``) it stops the services first, waits for them to drain,
+then stops NATS and Valkey, so no service loses its broker mid-drain.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any
+
+from shared import subjects
+from shared.launcher import embedded
+
+DEFAULT_NATS_PORT = 14222
+DEFAULT_REDIS_PORT = 16379
+FIRST_BACKOFF_S = 0.5
+MAX_BACKOFF_S = 10.0
+STABLE_AFTER_S = 30.0
+POLL_S = 0.1
+SERVICE_GRACE_S = 20.0
+SERVER_GRACE_S = 10.0
+
+
+def state_file(home: Path) -> Path:
+    return home / "run" / "state.json"
+
+
+@dataclass
+class Child:
+    """One process the supervisor runs: a server (started once) or a service (restarted)."""
+
+    name: str
+    command: Any
+    restartable: bool
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    started_at: float = 0.0
+    failures_in_a_row: int = 0
+    restart_at: float | None = None
+
+    def start(self, env: dict[str, str], logs: Path) -> None:
+        with (logs / f"{self.name}.log").open("ab") as log:
+            self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter, module and binaries
+                self.command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        self.started_at = time.monotonic()
+        self.restart_at = None
+
+    def exited(self) -> bool:
+        return self.proc is not None and self.proc.poll() is not None
+
+    def schedule_restart(self, now: float) -> float:
+        """Plan the next start after a crash; returns the backoff chosen."""
+        stable = now - self.started_at >= STABLE_AFTER_S
+        self.failures_in_a_row = 1 if stable else self.failures_in_a_row + 1
+        backoff = min(FIRST_BACKOFF_S * 2.0 ** (self.failures_in_a_row - 1), MAX_BACKOFF_S)
+        self.restart_at = now + backoff
+        return backoff
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "pid": self.proc.pid if self.proc is not None else 0,
+            "restarts": self.restarts,
+            "running": self.proc is not None and self.proc.poll() is None,
+        }
+
+
+@dataclass
+class Supervisor:
+    home: Path
+    env: dict[str, str]
+    base_url: str
+    servers: list[Child] = field(default_factory=list)
+    services: list[Child] = field(default_factory=list)
+    stopping: bool = False
+
+    @property
+    def logs(self) -> Path:
+        return self.home / "logs"
+
+    def start_servers(self) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        if not self.env.get("NATS_URL"):
+            port = embedded.pick_port(int(self.env.get("VALETKEY_NATS_PORT", DEFAULT_NATS_PORT)))
+            with (self.logs / "nats.log").open("ab") as log:
+                proc = embedded.start_nats(port, self.home / "data" / "nats", log=log, detach=True)
+            self.servers.append(Child("nats-server", proc.args, restartable=False, proc=proc))
+            self.env["NATS_URL"] = f"nats://127.0.0.1:{port}"
+        if not self.env.get("REDIS_URL"):
+            port = embedded.pick_port(int(self.env.get("VALETKEY_REDIS_PORT", DEFAULT_REDIS_PORT)))
+            with (self.logs / "valkey.log").open("ab") as log:
+                proc = embedded.start_valkey(port, self.home / "data" / "valkey", log=log, detach=True)
+            self.servers.append(Child("valkey-server", proc.args, restartable=False, proc=proc))
+            self.env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+
+    def start_services(self) -> None:
+        for service in subjects.SERVICES:
+            child = Child(service, [sys.executable, "-m", f"services.{service}"], restartable=True)
+            child.start(self.env, self.logs)
+            self.services.append(child)
+        self.write_state()
+
+    def tend(self) -> None:
+        """One round: notice exited services, start those whose backoff is over."""
+        now = time.monotonic()
+        changed = False
+        for child in self.services:
+            if child.restart_at is None and child.exited():
+                backoff = child.schedule_restart(now)
+                _say(
+                    f"{child.name} exited with {child.proc.returncode if child.proc else '?'}; "
+                    f"restarting in {backoff:.1f}s"
+                )
+                changed = True
+            elif child.restart_at is not None and now >= child.restart_at:
+                child.restarts += 1
+                child.start(self.env, self.logs)
+                changed = True
+        if changed:
+            self.write_state()
+
+    def stop(self) -> None:
+        """Services first, then the servers they drain into."""
+        self.stopping = True
+        _terminate([c.proc for c in self.services if c.proc is not None], SERVICE_GRACE_S)
+        _terminate([c.proc for c in self.servers if c.proc is not None], SERVER_GRACE_S)
+        state_file(self.home).unlink(missing_ok=True)
+
+    def write_state(self) -> None:
+        state = {
+            "base_url": self.base_url,
+            "supervisor": os.getpid(),
+            "nats_url": self.env["NATS_URL"],
+            "redis_url": self.env["REDIS_URL"],
+            "processes": [c.view() for c in (*self.servers, *self.services)],
+        }
+        path = state_file(self.home)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".tmp")
+        partial.write_text(json.dumps(state, indent=2))
+        partial.replace(path)  # readers never see half a file
+
+    def run_forever(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        try:
+            self.start_servers()
+            self.start_services()
+            while not self.stopping:
+                self.tend()
+                time.sleep(POLL_S)
+        finally:
+            self.stop()
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.stopping = True
+
+
+def _terminate(procs: list[subprocess.Popen[bytes]], grace: float) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    deadline = time.monotonic() + grace
+    for proc in procs:
+        try:
+            proc.wait(max(deadline - time.monotonic(), 0.01))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _say(message: str, out: IO[str] = sys.stdout) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {message}", file=out, flush=True)
+
+
+def main() -> int:
+    home = Path(sys.argv[1])
+    base_url = sys.argv[2]
+    Supervisor(home, dict(os.environ), base_url).run_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

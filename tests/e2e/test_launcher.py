@@ -1,0 +1,224 @@
+"""`valetkey up` as an operator meets it: broken configs fail at once, dead services come back.
+
+Real processes throughout: the launcher, its supervisor, NATS and Valkey from the wheels,
+the services; a service is killed with SIGKILL, not mocked.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from shared import subjects
+from shared.launcher import embedded
+from tests.support.deadlines import PROCESS_START_S
+from tests.support.engine import ROOT, base_config
+
+pytestmark = pytest.mark.e2e
+
+CLI = [sys.executable, "-m", "shared.launcher.cli"]
+HOOLI = {
+    "id": "hooli",
+    "type": "oauth2",
+    "client_id": "c",
+    "client_secret": "s",
+    "oauth2": {
+        "authorize_request": {"endpoint": "https://auth.hooli.example/authorize"},
+        "token_request": {"endpoint": "https://auth.hooli.example/token"},
+    },
+}
+
+
+def _with(path: str, value: Any) -> dict[str, Any]:
+    config = base_config(embedded.free_port(), "r" * 32)
+    *parents, last = path.split(".")
+    section = config
+    for key in parents:
+        section = section.setdefault(key, {})
+    section[last] = value
+    return config
+
+
+def _bad_endpoint() -> dict[str, Any]:
+    provider = copy.deepcopy(HOOLI)
+    provider["oauth2"]["token_request"]["endpoint"] = "not a url"
+    return provider
+
+
+# (what is wrong, the file's text or content, what the one-line error must name)
+BROKEN = [
+    ("an empty file", "", "the file is empty"),
+    ("not YAML", "api: [", "not valid YAML"),
+    ("a list at the top", "- 1\n", "top level must be a mapping"),
+    ("a port that is not a number", _with("api.port", "ninety"), "api.port"),
+    ("an unknown key", _with("api.colour", "blue"), "api.colour"),
+    ("a state TTL below the floor", _with("auth.state_ttl_seconds", 5), "auth.state_ttl_seconds"),
+    ("no root key outside development", _with("security.root_keys", []), "security.root_keys"),
+    (
+        "a root key too short",
+        _with("security.root_keys", [{"id": "k", "value": "short", "default": True}]),
+        "security.root_keys[0].value",
+    ),
+    (
+        "an unset environment variable",
+        _with("security.root_keys", [{"id": "k", "value": "${env:VK_TEST_NEVER_SET}", "default": True}]),
+        "VK_TEST_NEVER_SET",
+    ),
+    ("an unknown toolkit", _with("tools.toolkits", ["no_such_toolkit_here"]), "tools.toolkits[0]"),
+    (
+        "a provider endpoint that is not a URL",
+        _with("auth.providers", [_bad_endpoint()]),
+        "auth.providers[0].oauth2.token_request.endpoint",
+    ),
+    (
+        "an unknown built-in provider",
+        _with(
+            "auth.providers", [{"id": "g", "provider_id": "no-such", "client_id": "c", "client_secret": "s"}]
+        ),
+        "auth.providers[0].provider_id",
+    ),
+    ("two providers with one id", _with("auth.providers", [HOOLI, HOOLI]), "auth.providers[1].id"),
+    (
+        "a webhook URL that is not http",
+        _with("webhooks.endpoints", [{"id": "w", "url": "ftp://hooks.example", "secret": "s" * 32}]),
+        "webhooks.endpoints[0].url",
+    ),
+    (
+        "a worker URI that is not http",
+        _with("tools.directors", [{"id": "d", "workers": [{"id": "w", "http": {"uri": "ftp://x"}}]}]),
+        "tools.directors[0].workers[0].http.uri",
+    ),
+    ("a custom verifier without its URL", _with("auth.verification", {"mode": "custom"}), "verifier_url"),
+]
+
+
+def _env(home: Path, config: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "REDIS_URL", "VALETKEY_ROOT_KEY")}
+    env.update(
+        VALETKEY_HOME=str(home),
+        VALETKEY_CONFIG=str(config),
+        VALETKEY_NATS_PORT=str(embedded.free_port()),
+        VALETKEY_REDIS_PORT=str(embedded.free_port()),
+        VALETKEY_UP_TIMEOUT=str(PROCESS_START_S),
+    )
+    return env
+
+
+def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=PROCESS_START_S + 60
+    )
+
+
+class TestBrokenConfiguration:
+    @pytest.mark.parametrize(("config", "names"), [b[1:] for b in BROKEN], ids=[b[0] for b in BROKEN])
+    def test_up_refuses_with_one_line_that_names_the_problem_and_starts_nothing(
+        self, tmp_path, config, names
+    ):
+        path = tmp_path / "engine.yaml"
+        path.write_text(config if isinstance(config, str) else yaml.safe_dump(config))
+        home = tmp_path / "home"
+
+        result = _cli(_env(home, path), "up")
+
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+        assert names in result.stderr
+        assert not (home / "run" / "state.json").exists()
+        assert not (home / "logs").exists()
+
+
+def _state(home: Path) -> dict[str, Any]:
+    state: dict[str, Any] = json.loads((home / "run" / "state.json").read_text())
+    return state
+
+
+def _pid(home: Path, name: str) -> int:
+    return int(next(p["pid"] for p in _state(home)["processes"] if p["name"] == name))
+
+
+def _wait_for(predicate: Any, what: str) -> None:
+    deadline = time.monotonic() + PROCESS_START_S
+    while not predicate():
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.1)
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+@pytest.fixture
+def engine_up(tmp_path) -> Iterator[tuple[Path, dict[str, str], str]]:
+    port = embedded.free_port()
+    path = tmp_path / "engine.yaml"
+    path.write_text(yaml.safe_dump(base_config(port, "${env:VALETKEY_ROOT_KEY}")))
+    home = tmp_path / "home"
+    env = _env(home, path)
+    up = _cli(env, "up")
+    assert up.returncode == 0, up.stdout + up.stderr
+    key = next(line.split()[-1] for line in up.stdout.splitlines() if line.startswith("API key"))
+    try:
+        yield home, env, key
+    finally:
+        _cli(env, "down")
+
+
+def _healthy(port_url: str, key: str) -> bool:
+    try:
+        response = httpx.get(f"{port_url}/v1/health", headers={"Authorization": key}, timeout=2)
+    except httpx.HTTPError:
+        return False
+    return response.status_code == 200 and bool(response.json().get("healthy"))
+
+
+class TestSupervision:
+    def test_a_killed_service_is_started_again_and_counted_and_down_stops_it_too(self, engine_up):
+        home, env, key = engine_up
+        base_url = _state(home)["base_url"]
+        before = _pid(home, "authorizer")
+
+        os.kill(before, signal.SIGKILL)
+        _wait_for(lambda: _pid(home, "authorizer") not in (before, 0), "the authorizer to be started again")
+        _wait_for(lambda: _healthy(base_url, key), "the engine to be healthy again")
+
+        status = _cli(env, "status").stdout
+        assert "authorizer" in status and "restarts 1" in status
+        pids = [p["pid"] for p in _state(home)["processes"]] + [_state(home)["supervisor"]]
+        assert len(pids) == len(subjects.SERVICES) + 3  # NATS, Valkey and the supervisor
+
+        assert _cli(env, "down").returncode == 0
+        assert all(_gone(pid) for pid in pids)
+
+    def test_run_finds_the_running_engines_nats_and_redis_by_itself(self, engine_up):
+        home, env, _ = engine_up
+        nats_url = _state(home)["nats_url"]
+        extra = subprocess.Popen(
+            [*CLI, "run", "token_refresher"], cwd=ROOT, env={**env, "VALETKEY_INSTANCE": "by-hand"}
+        )
+        try:
+            probe = [sys.executable, "-m", "shared.launcher.probe", "token_refresher"]
+            probe_env = {**env, "VALETKEY_INSTANCE": "by-hand", "NATS_URL": nats_url}
+
+            def answers() -> bool:
+                return subprocess.run(probe, cwd=ROOT, env=probe_env, timeout=30).returncode == 0
+
+            _wait_for(answers, "the hand-started refresher to answer on the engine's NATS")
+        finally:
+            extra.terminate()
+            extra.wait(30)
