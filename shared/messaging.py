@@ -3,7 +3,7 @@
 Replies always travel in an envelope, ``{"ok": true, "result": ...}`` or
 ``{"ok": false, "error": {"name", "message", ...}}``, because a FastStream handler
 that raises sends no reply and its caller would wait out the whole timeout.
-:func:`respond` validates the request, runs the use case and turns every outcome
+:func:`answer` validates the request, runs the use case and turns every outcome
 into an envelope; :class:`RpcClient` turns the envelope back
 into a result or the same :class:`ValetkeyError` the service raised.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from faststream.nats import NatsBroker
 from nats.aio.client import Client as NatsClient
@@ -53,11 +53,19 @@ def create_broker(url: str, *, name: str, graceful_timeout: float = 15.0) -> Nat
     )
 
 
-def _error_envelope(error: ValetkeyError) -> bytes:
-    return json.dumps({"ok": False, "error": error.to_payload()}, separators=(",", ":")).encode()
+class Reply(NamedTuple):
+    """An encoded reply envelope, and the error it carries (``None`` when ``ok``)."""
+
+    data: bytes
+    error: ValetkeyError | None = None
 
 
-_NO_RESULT = b'{"ok":true,"result":null}'
+def _error_reply(error: ValetkeyError) -> Reply:
+    data = json.dumps({"ok": False, "error": error.to_payload()}, separators=(",", ":")).encode()
+    return Reply(data, error)
+
+
+_NO_RESULT = Reply(b'{"ok":true,"result":null}')
 
 
 def _validation_message(exc: ValidationError) -> str:
@@ -66,27 +74,27 @@ def _validation_message(exc: ValidationError) -> str:
     return f"failed to validate request body: {where}: {first['msg']}"
 
 
-async def respond(model: type[M], body: Any, use_case: Callable[[M], Awaitable[BaseModel | None]]) -> bytes:
+async def answer(model: type[M], body: Any, use_case: Callable[[M], Awaitable[BaseModel | None]]) -> Reply:
     """Validate ``body`` as ``model``, run ``use_case`` and encode any outcome as the reply envelope."""
     started = time.perf_counter()
     try:
         request = model.model_validate(body if isinstance(body, dict) else json.loads(body or b"{}"))
     except (ValidationError, ValueError, TypeError) as exc:
         message = _validation_message(exc) if isinstance(exc, ValidationError) else "request is not JSON"
-        return _error_envelope(BadRequest(message))
+        return _error_reply(BadRequest(message))
     try:
         result = await use_case(request)
     except ValetkeyError as exc:
         log.info("rpc.failed", message_type=model.__name__, error=exc.code, detail=exc.message)
-        return _error_envelope(exc)
+        return _error_reply(exc)
     except Exception:
         log.exception("rpc.crashed", message_type=model.__name__)
-        return _error_envelope(ValetkeyError("internal error"))
+        return _error_reply(ValetkeyError("internal error"))
     log.info("rpc.handled", message_type=model.__name__, ms=round((time.perf_counter() - started) * 1000, 2))
     if result is None:
         return _NO_RESULT
     # pydantic-core writes the result's JSON; only the envelope's frame is added here.
-    return b'{"ok":true,"result":' + result.model_dump_json().encode() + b"}"
+    return Reply(b'{"ok":true,"result":' + result.model_dump_json().encode() + b"}")
 
 
 class RpcClient:

@@ -1,40 +1,58 @@
-"""Serving request-reply subjects on the raw nats-py connection.
+"""Request-reply on ``nats.micro``: each service process is a micro service, each subject an endpoint.
 
-A FastStream subscriber costs about 350 µs of CPU per message on this stack, against
-about 20 µs for a nats-py callback (measured by ``bench``), and
-request-reply is every hot path of the engine: ``/v1/auth/status`` and
-``/v1/tools/authorize`` are one RPC each. So services declare their RPC subjects as
-:class:`Route` s of an :class:`RpcServer`, which subscribes them on the broker's own
-connection. FastStream still owns the connection, its lifecycle, notifications and
-JetStream consumers, and it still documents the RPC subjects: :meth:`RpcServer.describe`
+``nats.micro`` (part of nats-py) provides the endpoints, their queue groups, the
+``Nats-Service-Error`` headers and the ``$SRV.PING|INFO|STATS`` discovery subjects. It was
+chosen over FastStream subscribers by measurement (``python -m bench rpc``; numbers in
+docs/nats.md): a FastStream subscriber costs about four times the CPU per message, and every
+hot API call is one request-reply. FastStream still owns the connection, its lifecycle,
+the broadcasts and JetStream, and still documents these subjects: :meth:`RpcServer.describe`
 registers each route on a broker that is never started, for the AsyncAPI documents.
 
-Each route handles up to ``workers`` messages at once; beyond that the subscription's
-own queue holds them (backpressure, not loss). On shutdown the subscriptions drain:
-interest is removed, queued messages are still answered, running ones finish.
+What this module adds to micro, and only that:
+
+- the reply envelope (``shared/messaging.py``): every request is validated into its contract and
+  answered ``{"ok": ...}``; an error reply also carries micro's error headers;
+- bounded concurrency: nats-py hands an endpoint its next message only once the previous one
+  returned, so each endpoint runs up to ``workers`` requests as tasks; beyond that the
+  subscription's own queue holds them (backpressure, not loss);
+- draining: micro's ``stop()`` unsubscribes its endpoints, which drops requests already sent to
+  this replica; :meth:`RpcServer.stop` drains them first, so queued requests are still answered
+  and running ones finish.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from importlib import metadata
 from typing import Any
 
+from nats import micro
 from nats.aio.client import Client as NatsClient
-from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
+from nats.micro.request import Request
+from nats.micro.service import Service as MicroService
+from nats.micro.service import ServiceConfig
 from pydantic import BaseModel
 
 from shared import subjects
 from shared.contracts.common import Ping, Pong
 from shared.logging import get_logger
-from shared.messaging import RPC_WORKERS, respond
+from shared.messaging import RPC_WORKERS, Reply, answer
 
 log = get_logger(__name__)
 
 UseCase = Callable[[Any], Awaitable[BaseModel | None]]
+_NOT_A_NAME = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def _version() -> str:
+    try:
+        return metadata.version("valetkey")
+    except metadata.PackageNotFoundError:  # run from a source tree that was not installed
+        return "0.0.0"
 
 
 @dataclass(frozen=True)
@@ -44,6 +62,7 @@ class Route:
     Args:
         queue: Queue group (one replica answers); ``None`` for subjects every replica answers.
         workers: Messages of this subject handled at once.
+        name: The micro endpoint's name.
     """
 
     subject: str
@@ -55,18 +74,18 @@ class Route:
 
 
 @dataclass
-class _Served:
-    route: Route
-    slots: asyncio.Semaphore
-    sub: Subscription | None = None
-
-
-@dataclass
 class RpcServer:
-    """The request-reply subjects of one service process."""
+    """The request-reply subjects of one service process, served as the micro service ``service``.
 
+    Args:
+        service: The micro service's name (``$SRV.PING.<service>``); :func:`add_health` sets it.
+        instance: This replica, in the micro service's metadata.
+    """
+
+    service: str = "valetkey"
+    instance: str = ""
     routes: list[Route] = field(default_factory=list)
-    _served: list[_Served] = field(default_factory=list)
+    _micro: MicroService | None = None
     _running: set[asyncio.Task[None]] = field(default_factory=set)
 
     def add(
@@ -79,57 +98,54 @@ class RpcServer:
         workers: int = RPC_WORKERS,
         name: str = "",
     ) -> None:
-        """Declare a subject; it is subscribed when :meth:`start` runs."""
+        """Declare a subject; it becomes an endpoint when :meth:`start` runs."""
         label = name or getattr(use_case, "__name__", "") or subject.rsplit(".", 1)[-1]
-        self.routes.append(Route(subject, model, use_case, queue, workers, label))
+        self.routes.append(Route(subject, model, use_case, queue, workers, _NOT_A_NAME.sub("_", label)))
 
     async def start(self, nc: NatsClient) -> None:
-        """Subscribe every route; call before ``nc.flush()`` so the server knows them."""
+        """Start the micro service and add every route as an endpoint; call before ``nc.flush()``."""
+        metadata = {"instance": self.instance} if self.instance else {}
+        config = ServiceConfig(
+            name=self.service, version=_version(), description=f"valetkey {self.service}", metadata=metadata
+        )
+        service = self._micro = await micro.add_service(nc, config)
         for route in self.routes:
-            served = _Served(route, asyncio.Semaphore(route.workers))
-            served.sub = await nc.subscribe(route.subject, queue=route.queue or "", cb=self._callback(served))
-            self._served.append(served)
+            # No queue group: a group of this process alone, so every replica answers.
+            await service.add_endpoint(
+                name=route.name,
+                subject=route.subject,
+                queue_group=route.queue or service.id,
+                handler=self._handler(route),
+            )
 
-    def _callback(self, served: _Served) -> Callable[[Msg], Awaitable[None]]:
-        async def on_message(msg: Msg) -> None:
-            await self._dispatch(served, msg)
+    def _handler(self, route: Route) -> Callable[[Request], Awaitable[None]]:
+        slots = asyncio.Semaphore(route.workers)
 
-        return on_message
+        def finished(task: asyncio.Task[None]) -> None:
+            self._running.discard(task)
+            slots.release()
+
+        async def dispatch(request: Request) -> None:
+            # nats-py awaits this before the endpoint's next message: waiting for a slot is the backpressure.
+            await slots.acquire()
+            task = asyncio.create_task(_serve(route, request))
+            self._running.add(task)
+            task.add_done_callback(finished)
+
+        return dispatch
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stop taking requests, answer the queued ones, wait up to ``grace`` s for running ones."""
-        for served in self._served:
-            if served.sub is not None:
-                try:
-                    await asyncio.wait_for(served.sub.drain(), grace)  # type: ignore[no-untyped-call]
-                except Exception as exc:  # a closed or reconnecting connection cannot drain
-                    log.warning("rpc.drain_failed", subject=served.route.subject, error=type(exc).__name__)
-        self._served.clear()
+        service, self._micro = self._micro, None
+        if service is not None:
+            try:
+                await asyncio.wait_for(_drain(service), grace)
+            except Exception as exc:  # a closed or reconnecting connection cannot drain
+                log.warning("rpc.drain_failed", service=self.service, error=type(exc).__name__)
         if self._running:
             _, pending = await asyncio.wait(set(self._running), timeout=grace)
             for task in pending:
                 task.cancel()
-
-    async def _dispatch(self, served: _Served, msg: Msg) -> None:
-        # nats-py awaits this callback before the next message of the subscription:
-        # waiting for a slot here is the backpressure.
-        await served.slots.acquire()
-        task = asyncio.create_task(self._serve(served.route, msg))
-        self._running.add(task)
-        task.add_done_callback(lambda done: self._finished(served, done))
-
-    def _finished(self, served: _Served, task: asyncio.Task[None]) -> None:
-        self._running.discard(task)
-        served.slots.release()
-
-    async def _serve(self, route: Route, msg: Msg) -> None:
-        reply = await respond(route.model, msg.data, route.use_case)
-        if not msg.reply:
-            return
-        try:
-            await msg.respond(reply)
-        except Exception as exc:  # the connection went away: the caller times out and retries
-            log.warning("rpc.reply_failed", subject=route.subject, error=type(exc).__name__)
 
     def describe(self, broker: Any) -> None:
         """Register every route on ``broker`` (a never-started ``NatsBroker``) for its AsyncAPI document."""
@@ -139,11 +155,39 @@ class RpcServer:
             )
 
 
+async def _serve(route: Route, request: Request) -> None:
+    reply = await answer(route.model, request.data, route.use_case)
+    try:
+        await _send(request, reply)
+    except ValueError:  # no reply subject: a publish, nobody waits for an answer
+        return
+    except Exception as exc:  # the connection went away: the caller times out and retries
+        log.warning("rpc.reply_failed", subject=route.subject, error=type(exc).__name__)
+
+
+async def _send(request: Request, reply: Reply) -> None:
+    if reply.error is None:
+        await request.respond(reply.data)
+    else:  # micro's convention (Nats-Service-Error[-Code]) beside the envelope the gateway reads
+        await request.respond_error(str(reply.error.status), reply.error.code, data=reply.data)
+
+
+async def _drain(service: MicroService) -> None:
+    """Drain the endpoints' subscriptions, then let micro stop its PING/INFO/STATS subscriptions.
+
+    micro's ``stop()`` would unsubscribe the endpoints, dropping requests the server already sent
+    us; nats-py offers no other way to reach an endpoint's subscription than its attributes.
+    """
+    endpoints, service._endpoints = list(service._endpoints), []
+    await asyncio.gather(*(e._subscription.drain() for e in endpoints if e._subscription is not None))
+    await service.stop()
+
+
 def _documented(route: Route) -> Callable[..., Awaitable[bytes]]:
     """A handler whose signature carries the route's request contract, for FastStream to describe."""
 
     async def handler(body: Any) -> bytes:
-        return await respond(route.model, body, route.use_case)
+        return (await answer(route.model, body, route.use_case)).data
 
     handler.__annotations__ = {"body": route.model, "return": dict[str, Any]}
     handler.__name__ = route.name
@@ -152,11 +196,13 @@ def _documented(route: Route) -> Callable[..., Awaitable[bytes]]:
 
 
 def add_health(server: RpcServer, *, service: str, instance: str) -> None:
-    """Answer pings on the service's health subject (a queue group: one replica answers),
-    and on a per-instance subject so a Kubernetes probe can ask one pod."""
+    """Name the server's micro service after ``service`` and answer pings on the service's health
+    subject (a queue group: one replica answers), and on a per-instance subject so a Kubernetes
+    probe can ask one pod."""
 
     async def pong(_: Ping) -> Pong:
         return Pong(service=service, instance=instance)
 
+    server.service, server.instance = service, instance
     server.add(subjects.health_subject(service), Ping, pong, queue=f"{service}.health", name="ping")
     server.add(subjects.instance_health_subject(service, instance), Ping, pong, name="ping_instance")

@@ -1,4 +1,4 @@
-"""The request-reply server on the raw NATS connection, against a real nats-server."""
+"""The request-reply server on nats.micro, against a real nats-server."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ import nats
 import pytest
 from pydantic import BaseModel, ConfigDict
 
+from shared import subjects
+from shared.docs import SERVICES, build_service
 from shared.errors import NotFound
-from shared.rpc import RpcServer
+from shared.launcher import probe
+from shared.rpc import RpcServer, add_health
 
 pytestmark = pytest.mark.integration
 
@@ -116,4 +119,71 @@ class TestStopping:
                 await client.request("t.rpc.drain", b'{"text": "after"}', timeout=1)
         finally:
             await client.close()
+            await nc.close()
+
+
+class TestErrors:
+    async def test_a_handler_that_crashes_is_answered_with_an_internal_error_envelope_and_micros_headers(
+        self, nats_url
+    ):
+        server = RpcServer()
+
+        async def crash(_: Echo) -> Echoed:
+            raise RuntimeError("boom")
+
+        server.add("t.rpc.crash", Echo, crash)
+        nc = await _serving(nats_url, server)
+        try:
+            msg = await nc.request("t.rpc.crash", b'{"text": "x"}', timeout=5)
+        finally:
+            await server.stop()
+            await nc.close()
+        error = {"name": "internal_error", "message": "internal error"}
+        assert json.loads(msg.data) == {"ok": False, "error": error}
+        assert msg.headers == {"Nats-Service-Error": "internal_error", "Nats-Service-Error-Code": "500"}
+
+    async def test_a_successful_reply_carries_no_error_headers(self, nats_url):
+        server = RpcServer()
+
+        async def echo(request: Echo) -> Echoed:
+            return Echoed(text=request.text)
+
+        server.add("t.rpc.plain", Echo, echo)
+        nc = await _serving(nats_url, server)
+        try:
+            msg = await nc.request("t.rpc.plain", b'{"text": "x"}', timeout=5)
+        finally:
+            await server.stop()
+            await nc.close()
+        assert not msg.headers
+
+
+class TestDiscovery:
+    @pytest.mark.parametrize("service", SERVICES)
+    async def test_a_services_endpoints_answer_micros_ping_and_info(self, nats_url, service):
+        server = build_service(service).rpc
+        nc = await _serving(nats_url, server)
+        try:
+            ping = await _call(nc, f"$SRV.PING.{service}", b"")
+            info = await _call(nc, f"$SRV.INFO.{service}", b"")
+        finally:
+            await server.stop()
+            await nc.close()
+        assert (ping["name"], ping["metadata"]) == (service, {"instance": "INSTANCE"})
+        assert info["id"] == ping["id"]
+        endpoints = {e["subject"]: e["queue_group"] for e in info["endpoints"]}
+        assert set(endpoints) == {route.subject for route in server.routes}
+        for route in server.routes:
+            assert endpoints[route.subject] == (route.queue or info["id"]), route.subject
+        assert endpoints[subjects.health_subject(service)] == f"{service}.health"
+
+    async def test_the_pods_probe_is_answered_by_its_own_instance_only(self, nats_url):
+        server = RpcServer()
+        add_health(server, service="probed", instance="pod-1")
+        nc = await _serving(nats_url, server)
+        try:
+            assert await probe._probe("probed", "pod-1", nats_url) is True
+            assert await probe._probe("probed", "pod-2", nats_url) is False
+        finally:
+            await server.stop()
             await nc.close()
