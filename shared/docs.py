@@ -31,7 +31,8 @@ DESCRIPTION = (
     "NATS request-reply subjects of the valetkey {service}. Requests are JSON contracts "
     '(shared/contracts); every reply is an envelope, {{"ok": true, "result": ...}} or '
     '{{"ok": false, "error": {{"name", "message"}}}}. Subscribers with a queue group share '
-    "the load between replicas. See docs/nats.md."
+    "the load between replicas. Each process is also the nats.micro service {service}, "
+    "discoverable on $SRV.PING, $SRV.INFO and $SRV.STATS. See docs/nats.md."
 )
 
 
@@ -55,8 +56,9 @@ def build_service(service: str) -> Service:
 def asyncapi_document(service: str) -> dict[str, Any]:
     """The AsyncAPI 3.0 document FastStream generates for the service's subjects.
 
-    The request-reply subjects are served on the raw connection (shared/rpc.py), so they
-    are registered on the never-started broker here, for FastStream to describe them.
+    The request-reply subjects are nats.micro endpoints (shared/rpc.py), not FastStream
+    subscribers, so they are registered on the never-started broker here, for FastStream to
+    describe them.
     """
     built = build_service(service)
     broker = built.app.broker
