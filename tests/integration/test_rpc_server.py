@@ -121,6 +121,30 @@ class TestStopping:
             await client.close()
             await nc.close()
 
+    async def test_requests_queued_behind_a_busy_endpoint_when_it_stops_are_answered_too(self, nats_url):
+        server = RpcServer()
+        started = asyncio.Event()
+
+        async def slow(request: Echo) -> Echoed:
+            started.set()
+            await asyncio.sleep(0.2)
+            return Echoed(text=request.text)
+
+        server.add("t.rpc.queued", Echo, slow, workers=1)
+        nc = await _serving(nats_url, server)
+        client = await nats.connect(nats_url)
+        try:
+            bodies = [json.dumps({"text": str(i)}).encode() for i in range(3)]
+            calls = [asyncio.create_task(_call(client, "t.rpc.queued", body)) for body in bodies]
+            await client.flush()
+            await started.wait()
+            await server.stop(grace=5)
+            replies = await asyncio.gather(*calls)
+        finally:
+            await client.close()
+            await nc.close()
+        assert sorted(r["result"]["text"] for r in replies) == ["0", "1", "2"]
+
 
 class TestErrors:
     async def test_a_handler_that_crashes_is_answered_with_an_internal_error_envelope_and_micros_headers(
