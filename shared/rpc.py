@@ -104,9 +104,9 @@ class RpcServer:
 
     async def start(self, nc: NatsClient) -> None:
         """Start the micro service and add every route as an endpoint; call before ``nc.flush()``."""
-        metadata = {"instance": self.instance} if self.instance else {}
+        about = {"instance": self.instance} if self.instance else {}
         config = ServiceConfig(
-            name=self.service, version=_version(), description=f"valetkey {self.service}", metadata=metadata
+            name=self.service, version=_version(), description=f"valetkey {self.service}", metadata=about
         )
         service = self._micro = await micro.add_service(nc, config)
         for route in self.routes:
