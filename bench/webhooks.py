@@ -42,7 +42,7 @@ import nats
 import yaml
 
 from bench.common import summarize_ms, table
-from services.gateway.webhooks.domain import new_secret
+from services.webhooks.domain import new_secret
 from shared.contracts.events import AuthorizationCompleted
 from shared.launcher import embedded
 

@@ -21,7 +21,7 @@ from shared.config import EngineConfig
 from shared.service import Service
 from shared.settings import RuntimeSettings, Settings
 
-SERVICES = ("authorizer", "token_refresher", "executor")
+SERVICES = ("authorizer", "token_refresher", "executor", "webhooks")
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "docs" / "asyncapi"
 VERSION = "0.1.0"
 DOCS_NATS_URL = "nats://nats:4222"

@@ -6,7 +6,8 @@ body), an HTTP ``status`` and a ``retryable`` flag::
 
     ValetkeyError                      internal_error           500
     ├── BadRequest                     malformed_request        400
-    │   └── UserMismatch               user_mismatch            400
+    │   ├── UserMismatch               user_mismatch            400
+    │   └── InvalidWebhookTarget       invalid_webhook_target   400
     ├── Unauthorized                   unauthorized             401
     ├── Forbidden                      forbidden                403
     │   ├── ToolAuthorizationRequired  tool_authorization_required 403
@@ -62,6 +63,12 @@ class BadRequest(ValetkeyError):
 
 class UserMismatch(BadRequest):
     code = "user_mismatch"
+
+
+class InvalidWebhookTarget(BadRequest):
+    """A webhook URL that valetkey refuses to call (scheme, credentials or address)."""
+
+    code = "invalid_webhook_target"
 
 
 class Unauthorized(ValetkeyError):

@@ -12,8 +12,9 @@ QUEUE_AUTHORIZER: Final = "authorizer"
 QUEUE_REFRESHER: Final = "token_refresher"
 QUEUE_EXECUTOR: Final = "executor"
 QUEUE_GATEWAY: Final = "gateway"
+QUEUE_WEBHOOKS: Final = "webhooks"
 
-SERVICES: Final = ("gateway", "authorizer", "token_refresher", "executor")
+SERVICES: Final = ("gateway", "authorizer", "token_refresher", "executor", "webhooks")
 
 # --- health ---------------------------------------------------------------------------
 HEALTH_PREFIX: Final = "vk.health"
@@ -65,6 +66,18 @@ SECRETS_DELETE: Final = "vk.admin.secrets.delete"
 # Broadcast (no queue group): every executor replica reloads its worker list.
 WORKERS_CHANGED: Final = "vk.executor.workers.changed"
 
+# --- webhooks: request-reply (the admin API of endpoints and dead letters) ------------
+WEBHOOKS_ENDPOINTS_LIST: Final = "vk.admin.webhooks.endpoints.list"
+WEBHOOKS_ENDPOINTS_GET: Final = "vk.admin.webhooks.endpoints.get"
+WEBHOOKS_ENDPOINTS_CREATE: Final = "vk.admin.webhooks.endpoints.create"
+WEBHOOKS_ENDPOINTS_UPDATE: Final = "vk.admin.webhooks.endpoints.update"
+WEBHOOKS_ENDPOINTS_DELETE: Final = "vk.admin.webhooks.endpoints.delete"
+WEBHOOKS_ENDPOINTS_ROTATE: Final = "vk.admin.webhooks.endpoints.rotate_secret"
+WEBHOOKS_DEAD_LIST: Final = "vk.admin.webhooks.dead_letters.list"
+WEBHOOKS_DEAD_REPLAY: Final = "vk.admin.webhooks.dead_letters.replay"
+WEBHOOKS_DEAD_REPLAY_ALL: Final = "vk.admin.webhooks.dead_letters.replay_all"
+WEBHOOKS_DEAD_DELETE: Final = "vk.admin.webhooks.dead_letters.delete"
+
 # --- events (JetStream) ---------------------------------------------------------------
 EVENTS_STREAM: Final = "VALETKEY_EVENTS"
 EVENTS_ALL: Final = "vk.events.>"
@@ -76,7 +89,7 @@ EVT_TOKEN_REFRESH_FAILED: Final = "vk.events.token.refresh_failed"
 EVT_CONNECTION_REVOKED: Final = "vk.events.connection.revoked"
 EVT_TOOL_EXECUTION_COMPLETED: Final = "vk.events.tool.execution.completed"
 
-# --- webhooks (JetStream work queue of per-endpoint deliveries, owned by the gateway) ---
+# --- webhooks (JetStream work queue of per-endpoint deliveries, owned by the webhooks service)
 WEBHOOKS_STREAM: Final = "VALETKEY_WEBHOOKS"
 WEBHOOKS_ALL: Final = "vk.webhooks.>"
 WEBHOOKS_DELIVER_PREFIX: Final = "vk.webhooks.deliver"

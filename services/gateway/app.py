@@ -21,7 +21,6 @@ from services.gateway.handlers import webhooks as webhooks_routes
 from services.gateway.handlers import workers as workers_routes
 from services.gateway.middleware import RequestLog
 from services.gateway.settings import GatewaySettings
-from services.gateway.webhooks import Webhooks
 from shared.errors import ConfigError
 from shared.logging import get_logger
 from shared.messaging import RpcClient, create_broker
@@ -43,7 +42,6 @@ def create_app(settings: Settings) -> FastAPI:
     pings = RpcServer()
     add_health(pings, service="gateway", instance=settings.runtime.instance)
     waiters = CompletionWaiters()
-    webhooks = Webhooks(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -53,10 +51,8 @@ def create_app(settings: Settings) -> FastAPI:
         await pings.start(nc)
         await nc.flush()
         app.state.rpc = RpcClient(nc, timeout=settings.runtime.rpc_timeout)
-        await webhooks.start(nc)
         freeze_startup_heap()
         yield
-        await webhooks.stop()
         await waiters.stop()
         await pings.stop(grace=1.0)
         await broker.stop()
@@ -75,7 +71,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.api_keys = ApiKeys(gw.api_keys)
     app.state.waiters = waiters
     app.state.broker = broker
-    app.state.webhooks = webhooks
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=errors.MAX_BODY_BYTES)
     app.include_router(health.router)

@@ -14,7 +14,7 @@ import time
 import nats
 import pytest
 
-from services.gateway.webhooks.domain import new_secret
+from services.webhooks.domain import new_secret
 from shared.contracts.events import (
     ConnectionRevoked,
     TokenRefreshFailed,

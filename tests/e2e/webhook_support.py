@@ -21,7 +21,7 @@ import nats
 import uvicorn
 from standardwebhooks import Webhook
 
-from services.gateway.webhooks.domain import new_secret
+from services.webhooks.domain import new_secret
 from shared.contracts.events import AuthorizationCompleted, Event
 from shared.launcher import embedded
 from tests.support.deadlines import PROCESS_START_S

@@ -24,6 +24,11 @@ SERVED = {
         "WORKERS_HEALTH", "WORKERS_TOOLS", "WORKERS_CHANGED",
         "SECRETS_LIST", "SECRETS_UPSERT", "SECRETS_DELETE",
     ],
+    "webhooks": [
+        "WEBHOOKS_ENDPOINTS_LIST", "WEBHOOKS_ENDPOINTS_GET", "WEBHOOKS_ENDPOINTS_CREATE",
+        "WEBHOOKS_ENDPOINTS_UPDATE", "WEBHOOKS_ENDPOINTS_DELETE", "WEBHOOKS_ENDPOINTS_ROTATE",
+        "WEBHOOKS_DEAD_LIST", "WEBHOOKS_DEAD_REPLAY", "WEBHOOKS_DEAD_REPLAY_ALL", "WEBHOOKS_DEAD_DELETE",
+    ],
 }  # fmt: skip
 
 CONSTANTS = {v for k, v in vars(subjects).items() if k.isupper() and isinstance(v, str)}
@@ -80,7 +85,12 @@ class TestSubjects:
         assert subscribed <= addresses(document)
 
     def test_each_request_reply_subject_has_its_services_queue_group(self, regenerated):
-        queues = {"authorizer": "authorizer", "token_refresher": "token_refresher", "executor": "executor"}
+        queues = {
+            "authorizer": "authorizer",
+            "token_refresher": "token_refresher",
+            "executor": "executor",
+            "webhooks": "webhooks",
+        }
         for service in SERVICES:
             document = json.loads((regenerated / f"{service}.json").read_text())
             for channel in document["channels"].values():

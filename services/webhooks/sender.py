@@ -23,8 +23,8 @@ from typing import Protocol
 import aiohttp
 import httpx
 
-from services.gateway.webhooks import domain
-from services.gateway.webhooks.store import Endpoint
+from services.webhooks import domain
+from services.webhooks.domain import Endpoint
 from shared.providers.http import parse_retry_after
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]

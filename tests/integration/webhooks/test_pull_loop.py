@@ -13,7 +13,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, StorageType, StreamConfig
 
-from services.gateway.webhooks import jetstream
+from services.webhooks import jetstream
 
 pytestmark = pytest.mark.integration
 

@@ -1,6 +1,6 @@
 """Fan-out and delivery: events become signed POSTs, and failed ones become queued retries.
 
-Two durable consumers, each shared by every gateway replica:
+Two durable consumers, each shared by every replica of the webhooks service:
 
 1. **fan-out** reads ``vk.events.>``. For each endpoint subscribed to the event it makes the
    first attempt itself when the endpoint's lane has room now or soon (see ``lanes``);
@@ -12,7 +12,7 @@ Two durable consumers, each shared by every gateway replica:
    jittered delay until the retry window is spent, then the delivery is written to the
    dead-letter list and acked.
 
-An unacked message is redelivered after its ack wait, so a gateway killed at any point
+An unacked message is redelivered after its ack wait, so a replica killed at any point
 loses nothing; receivers may see a delivery twice and dedupe by ``webhook-id``.
 """
 
@@ -22,16 +22,16 @@ import asyncio
 import json
 import random
 import time
-from dataclasses import asdict, dataclass, replace
-from typing import Any, Protocol
+from dataclasses import replace
+from typing import Any
 
 from nats.aio.msg import Msg
-from nats.js import JetStreamContext
 
-from services.gateway.webhooks import domain
-from services.gateway.webhooks.lanes import Lanes
-from services.gateway.webhooks.sender import Outcome
-from services.gateway.webhooks.store import Endpoint
+from services.webhooks import domain
+from services.webhooks.domain import Delivery, Endpoint
+from services.webhooks.lanes import Lanes
+from services.webhooks.ports import DeadLetterList, Queue, Send, Store
+from services.webhooks.sender import Outcome
 from shared.config import WebhooksConfig
 from shared.logging import get_logger
 
@@ -39,78 +39,6 @@ log = get_logger(__name__)
 
 # A delivery that finds its lane crowded comes back after about this long.
 BUSY_DELAY_SECONDS = 1.0
-# JetStream's limit for storing one queued delivery.
-QUEUE_TIMEOUT_SECONDS = 5.0
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One event for one endpoint: the body is fixed at fan-out, signatures are made per attempt.
-
-    A delivery queued after the fan-out's first attempt failed carries that attempt
-    (``tried``), when it was made (the retry window counts from then) and when to retry.
-    """
-
-    endpoint_id: str
-    event_id: str
-    event_type: str
-    body: str
-    tried: int = 0
-    first_tried_at: float | None = None
-    retry_at: float = 0.0
-
-    @property
-    def queue_id(self) -> str:
-        """``Nats-Msg-Id``: a fan-out that is redelivered mid-way does not queue it twice."""
-        return f"{self.event_id}:{self.endpoint_id}"
-
-    def encode(self) -> bytes:
-        return json.dumps(asdict(self)).encode()
-
-    @classmethod
-    def decode(cls, data: bytes) -> Delivery:
-        raw = json.loads(data)
-        return cls(
-            raw["endpoint_id"],
-            raw["event_id"],
-            raw["event_type"],
-            raw["body"],
-            tried=int(raw.get("tried", 0)),
-            first_tried_at=raw.get("first_tried_at"),
-            retry_at=float(raw.get("retry_at", 0.0)),
-        )
-
-
-class DeliveryQueue:
-    """Puts deliveries on the work queue; waits for JetStream's ack."""
-
-    def __init__(self, js: JetStreamContext, subject: str) -> None:
-        self._js = js
-        self._subject = subject
-
-    async def put(self, delivery: Delivery, *, msg_id: str | None = None) -> None:
-        headers = {"Nats-Msg-Id": msg_id or delivery.queue_id}
-        await self._js.publish(
-            self._subject, delivery.encode(), headers=headers, timeout=QUEUE_TIMEOUT_SECONDS
-        )
-
-
-class Store(Protocol):
-    async def all(self) -> list[Endpoint]: ...
-
-    async def get(self, endpoint_id: str) -> Endpoint | None: ...
-
-
-class Queue(Protocol):
-    async def put(self, delivery: Delivery, *, msg_id: str | None = None) -> None: ...
-
-
-class Send(Protocol):
-    async def send(self, endpoint: Endpoint, msg_id: str, body: bytes) -> Outcome: ...
-
-
-class DeadLetterList(Protocol):
-    async def add(self, record: dict[str, Any]) -> None: ...
 
 
 def _delivered(delivery: Delivery, outcome: Outcome, *, attempt: int) -> None:

@@ -1,4 +1,5 @@
-"""Where endpoints and dead letters live: ``engine.yaml`` plus Redis, shared by every gateway replica.
+"""The webhooks service's adapters: endpoints and dead letters (``engine.yaml`` plus Redis,
+shared by every replica) and the JetStream work queue of deliveries.
 
 Endpoints from ``engine.yaml`` are read-only (change the file); endpoints made through the
 admin API live in the Redis hash ``<prefix>:webhooks:endpoints`` with their secrets
@@ -12,73 +13,29 @@ import asyncio
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
+from nats.js import JetStreamContext
 from redis.asyncio import Redis
 
-from services.gateway.webhooks import domain
+from services.webhooks import domain
+from services.webhooks.domain import Delivery, Endpoint, config_endpoints
 from shared.config import WebhooksConfig
 from shared.contracts.common import new_id
 from shared.crypto import Cipher
-from shared.errors import ConfigError, Conflict, NotFound
+from shared.errors import Conflict, NotFound, ServiceUnavailable
 
 CACHE_SECONDS = 1.0
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """One webhook endpoint, with its live signing keys (never serialised to a client)."""
-
-    id: str
-    url: str
-    events: list[str]
-    enabled: bool
-    source: str  # "config" or "api"
-    keys: tuple[bytes, ...] = field(repr=False)
-    description: str = ""
-    created_at: float | None = None
-    updated_at: float | None = None
-
-    def public(self) -> dict[str, Any]:
-        """The API view: everything but the secrets."""
-        return {
-            "id": self.id,
-            "url": self.url,
-            "events": self.events,
-            "enabled": self.enabled,
-            "source": self.source,
-            "description": self.description,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-        }
-
-
-def config_endpoints(config: WebhooksConfig) -> list[Endpoint]:
-    """Endpoints declared in ``engine.yaml``; each needs a ``whsec_`` secret.
-
-    Raises:
-        ConfigError: A missing or malformed secret, an unusable URL or an unknown event type.
-    """
-    endpoints = []
-    for index, entry in enumerate(config.endpoints):
-        where = f"webhooks.endpoints[{index}]"
-        secret = entry.secret.get_secret_value() if entry.secret else ""
-        try:
-            domain.parse_target(entry.url)
-            events = domain.check_event_types(entry.events)
-            key = domain.secret_key(secret)
-        except Exception as exc:
-            raise ConfigError(str(exc), key=where) from exc
-        endpoints.append(Endpoint(entry.id, entry.url, events, entry.enabled, "config", (key,)))
-    return endpoints
+# JetStream's limit for storing one queued delivery.
+QUEUE_TIMEOUT_SECONDS = 5.0
 
 
 class EndpointStore:
     """Config endpoints plus API endpoints in Redis, with a short per-replica cache.
 
     Args:
-        redis: The gateway's Redis client.
+        redis: The webhooks service's Redis client.
         cipher: Encrypts secrets at rest (bound to the endpoint id).
         config: The ``webhooks`` section of ``engine.yaml``.
         prefix: The deployment's Redis key prefix.
@@ -262,3 +219,26 @@ class DeadLetters:
             return []
         values = await self._redis.hmget(self.key, ids)
         return [json.loads(v) for v in values if v is not None]
+
+
+class DeliveryQueue:
+    """Puts deliveries on the work queue; waits for JetStream's ack.
+
+    Built with the service, bound to JetStream once NATS is connected (``bind``).
+    """
+
+    def __init__(self, subject: str) -> None:
+        self._js: JetStreamContext | None = None
+        self._subject = subject
+
+    def bind(self, js: JetStreamContext) -> None:
+        self._js = js
+
+    async def put(self, delivery: Delivery, *, msg_id: str | None = None) -> None:
+        """Raises ServiceUnavailable before ``bind``; JetStream's errors as they come."""
+        if self._js is None:
+            raise ServiceUnavailable("webhook delivery is not running")
+        headers = {"Nats-Msg-Id": msg_id or delivery.queue_id}
+        await self._js.publish(
+            self._subject, delivery.encode(), headers=headers, timeout=QUEUE_TIMEOUT_SECONDS
+        )

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from standardwebhooks import Webhook
 
-from services.gateway.webhooks import domain
+from services.webhooks import domain
 from shared.contracts.events import TokenRefreshed
 from shared.errors import BadRequest
 

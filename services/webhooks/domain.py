@@ -13,19 +13,23 @@ import binascii
 import hashlib
 import hmac
 import ipaddress
+import json
 import secrets
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
+from shared.config import WebhooksConfig
 from shared.contracts.events import EVENT_TYPES
-from shared.errors import BadRequest
+from shared.errors import BadRequest, ConfigError, InvalidWebhookTarget
 
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 32
 ALL_EVENTS = "*"
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# A webhook URL valetkey refuses to call; its code reaches the gateway's 400 unchanged.
+InvalidTarget = InvalidWebhookTarget
 
 # The only event fields a receiver gets: a new field on an event reaches webhooks
 # only when added here, so a token can never slip out by a contract change.
@@ -44,10 +48,93 @@ PAYLOAD_FIELDS = (
 )
 
 
-class InvalidTarget(BadRequest):
-    """A webhook URL that valetkey refuses to call."""
+# --- endpoints and deliveries ----------------------------------------------------------
 
-    code = "invalid_webhook_target"
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One webhook endpoint, with its live signing keys (never serialised to a client)."""
+
+    id: str
+    url: str
+    events: list[str]
+    enabled: bool
+    source: str  # "config" or "api"
+    keys: tuple[bytes, ...] = field(repr=False)
+    description: str = ""
+    created_at: float | None = None
+    updated_at: float | None = None
+
+    def public(self) -> dict[str, Any]:
+        """The API view: everything but the secrets."""
+        return {
+            "id": self.id,
+            "url": self.url,
+            "events": self.events,
+            "enabled": self.enabled,
+            "source": self.source,
+            "description": self.description,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+def config_endpoints(config: WebhooksConfig) -> list[Endpoint]:
+    """Endpoints declared in ``engine.yaml``; each needs a ``whsec_`` secret.
+
+    Raises:
+        ConfigError: A missing or malformed secret, an unusable URL or an unknown event type.
+    """
+    endpoints = []
+    for index, entry in enumerate(config.endpoints):
+        where = f"webhooks.endpoints[{index}]"
+        secret = entry.secret.get_secret_value() if entry.secret else ""
+        try:
+            parse_target(entry.url)
+            events = check_event_types(entry.events)
+            key = secret_key(secret)
+        except Exception as exc:
+            raise ConfigError(str(exc), key=where) from exc
+        endpoints.append(Endpoint(entry.id, entry.url, events, entry.enabled, "config", (key,)))
+    return endpoints
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One event for one endpoint: the body is fixed at fan-out, signatures are made per attempt.
+
+    A delivery queued after the fan-out's first attempt failed carries that attempt
+    (``tried``), when it was made (the retry window counts from then) and when to retry.
+    """
+
+    endpoint_id: str
+    event_id: str
+    event_type: str
+    body: str
+    tried: int = 0
+    first_tried_at: float | None = None
+    retry_at: float = 0.0
+
+    @property
+    def queue_id(self) -> str:
+        """``Nats-Msg-Id``: a fan-out that is redelivered mid-way does not queue it twice."""
+        return f"{self.event_id}:{self.endpoint_id}"
+
+    def encode(self) -> bytes:
+        return json.dumps(asdict(self)).encode()
+
+    @classmethod
+    def decode(cls, data: bytes) -> Delivery:
+        raw = json.loads(data)
+        return cls(
+            raw["endpoint_id"],
+            raw["event_id"],
+            raw["event_type"],
+            raw["body"],
+            tried=int(raw.get("tried", 0)),
+            first_tried_at=raw.get("first_tried_at"),
+            retry_at=float(raw.get("retry_at", 0.0)),
+        )
 
 
 # --- secrets and signatures -------------------------------------------------------------

@@ -10,10 +10,10 @@ import pytest
 from aiohttp import web
 from standardwebhooks import Webhook
 
-from services.gateway.webhooks import domain
-from services.gateway.webhooks import sender as sender_module
-from services.gateway.webhooks.sender import AiohttpWire, Outcome, Request, Sender, vet_target
-from services.gateway.webhooks.store import Endpoint
+from services.webhooks import domain
+from services.webhooks import sender as sender_module
+from services.webhooks.domain import Endpoint
+from services.webhooks.sender import AiohttpWire, Outcome, Request, Sender, vet_target
 
 SECRET = domain.new_secret()
 

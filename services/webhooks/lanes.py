@@ -84,7 +84,7 @@ class Lane:
 
 class Lanes:
     """The lanes of every endpoint, created on first use and forgotten after ``IDLE_SECONDS``
-    unused, so deleted endpoints do not pile up in a long-running gateway.
+    unused, so deleted endpoints do not pile up in a long-running replica.
 
     Args:
         per_endpoint: Requests in flight per endpoint.

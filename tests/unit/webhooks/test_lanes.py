@@ -4,8 +4,8 @@ import asyncio
 
 import pytest
 
-from services.gateway.webhooks import lanes as lanes_module
-from services.gateway.webhooks.lanes import Lanes
+from services.webhooks import lanes as lanes_module
+from services.webhooks.lanes import Lanes
 
 
 async def hold(lanes: Lanes, endpoint_id: str, release: asyncio.Event) -> None:

@@ -1,7 +1,7 @@
 """JetStream plumbing for webhooks: the deliveries stream, durable consumers and a pull loop.
 
-Consumers are durable and named per deployment (the Redis key prefix), so every gateway
-replica binds to the same consumer and JetStream spreads the messages between them,
+Consumers are durable and named per deployment (the Redis key prefix), so every replica
+of the webhooks service binds to the same consumer and JetStream spreads the messages between them,
 while two deployments sharing a NATS server never take each other's work.
 """
 

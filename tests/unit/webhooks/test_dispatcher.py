@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from services.gateway.webhooks import domain
-from services.gateway.webhooks.dispatcher import Deliverer, Delivery, Failures, FanOut
-from services.gateway.webhooks.lanes import Lanes
-from services.gateway.webhooks.sender import Outcome
-from services.gateway.webhooks.store import Endpoint
+from services.webhooks import domain
+from services.webhooks.dispatcher import Deliverer, Failures, FanOut
+from services.webhooks.domain import Delivery, Endpoint
+from services.webhooks.lanes import Lanes
+from services.webhooks.sender import Outcome
 from shared.config import WebhooksConfig
 from shared.contracts.events import ConnectionRevoked
 

@@ -1,0 +1,123 @@
+"""Composition root of the webhooks service: fan-out and delivery on JetStream, the admin subjects.
+
+The service owns everything outbound webhooks need: the endpoint store with its secrets
+(Redis, sealed by the root keys), the dead letters, the two durable consumers and the
+HTTP sender. The gateway only forwards the admin API here over NATS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from faststream import FastStream
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from services.webhooks import handlers, jetstream
+from services.webhooks.adapters import DeadLetters, DeliveryQueue, EndpointStore
+from services.webhooks.admin import WebhookAdmin
+from services.webhooks.dispatcher import Deliverer, Failures, FanOut
+from services.webhooks.lanes import Lanes
+from services.webhooks.sender import Resolver, Sender, system_resolver
+from services.webhooks.settings import (
+    DELIVERY_IN_FLIGHT,
+    FANOUT_IN_FLIGHT,
+    STOP_GRACE_SECONDS,
+    WebhooksSettings,
+)
+from shared import subjects
+from shared.logging import get_logger
+from shared.messaging import create_broker, ensure_streams
+from shared.redisio import create_redis
+from shared.rpc import RpcServer, add_health
+from shared.service import Service, freeze_startup_heap
+from shared.settings import Settings
+
+log = get_logger(__name__)
+
+Handle = Callable[[Msg], Coroutine[Any, Any, None]]
+
+
+def pull_loops(
+    nc: NatsClient, js: JetStreamContext, config: WebhooksSettings, fanout: Handle, deliver: Handle
+) -> list[jetstream.PullLoop]:
+    """The fan-out on ``vk.events.>`` and the delivery on the deployment's work queue."""
+    fanout_consumer = jetstream.fanout_consumer(config.namespace, ack_wait=config.fanout_ack_wait)
+    delivery_consumer = jetstream.delivery_consumer(config.namespace, ack_wait=config.ack_wait)
+    return [
+        jetstream.PullLoop(
+            nc, js, subjects.EVENTS_STREAM, fanout_consumer, fanout, max_in_flight=FANOUT_IN_FLIGHT
+        ),
+        jetstream.PullLoop(
+            nc, js, subjects.WEBHOOKS_STREAM, delivery_consumer, deliver, max_in_flight=DELIVERY_IN_FLIGHT
+        ),
+    ]
+
+
+def create_service(settings: Settings, *, resolver: Resolver = system_resolver) -> Service:
+    """Build the service; nothing connects until it runs.
+
+    Args:
+        settings: The engine settings (``webhooks`` section, Redis URL, key prefix, root keys).
+        resolver: Host name to addresses (tests inject one).
+    """
+    config = WebhooksSettings.from_settings(settings)
+    hooks = config.config
+    broker = create_broker(
+        settings.runtime.nats_url, name="webhooks", graceful_timeout=settings.runtime.graceful_timeout
+    )
+    server = RpcServer()
+    add_health(server, service="webhooks", instance=settings.runtime.instance)
+    redis = create_redis(settings.runtime.redis_url)
+    endpoints = EndpointStore(redis, settings.cipher(), hooks, prefix=config.prefix)
+    dead_letters = DeadLetters(redis, prefix=config.prefix)
+    queue = DeliveryQueue(subjects.webhook_deliver_subject(config.namespace))
+    handlers.register(server, WebhookAdmin(endpoints, dead_letters, queue, hooks, resolver))
+    sender = Sender(
+        timeout=hooks.timeout_seconds,
+        allow_private=hooks.allow_private_targets,
+        per_endpoint=hooks.max_in_flight_per_endpoint,
+        resolver=resolver,
+    )
+    # One set of lanes for both paths: the per-endpoint limit holds for the replica as a whole.
+    lanes = Lanes(hooks.max_in_flight_per_endpoint)
+    failures = Failures(dead_letters, hooks)
+    fanout = FanOut(endpoints, queue, lanes, sender, failures)
+    deliverer = Deliverer(endpoints, lanes, sender, failures, ack_wait=config.ack_wait)
+    loops: list[jetstream.PullLoop] = []
+    app = FastStream(broker, logger=None)
+
+    @app.after_startup
+    async def started() -> None:
+        nc = broker.connection
+        js = nc.jetstream()
+        await ensure_streams(js)
+        await jetstream.ensure_deliveries_stream(js)
+        queue.bind(js)
+        loops.extend(pull_loops(nc, js, config, fanout.handle, deliverer.handle))
+        for loop in loops:
+            await loop.start()
+        await server.start(nc)
+        await nc.flush()  # stack.md §10.1: without it the first request can hit NoResponders
+        freeze_startup_heap()
+        log.info("webhooks.started", endpoints=await _count(endpoints))
+
+    @app.on_shutdown
+    async def stopping() -> None:
+        """Drain the admin subjects, let deliveries in flight finish a moment; unacked ones come back."""
+        await server.stop(grace=settings.runtime.graceful_timeout / 2)
+        for loop in loops:
+            await loop.stop(STOP_GRACE_SECONDS)
+        await sender.close()
+        await redis.aclose()
+
+    return Service(app, server)
+
+
+async def _count(endpoints: EndpointStore) -> int:
+    try:
+        return len(await endpoints.all())
+    except Exception:  # Redis may come up after the service; delivery retries on its own
+        return 0

@@ -1,0 +1,106 @@
+"""Webhooks admin: gateway <-> webhooks service (endpoints and dead letters).
+
+The gateway takes the admin API's bodies as these contracts and passes them on; the
+webhooks service answers with the views the API returns. A signing secret travels only in
+:class:`EndpointSecret`, the answer to create and to rotate.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from shared.contracts.common import Contract, PageQuery
+
+
+class EndpointCreate(Contract):
+    """``POST /v1/admin/webhooks``."""
+
+    url: str = Field(min_length=1, max_length=2048)
+    events: list[str] = Field(default_factory=lambda: ["*"])
+    enabled: bool = True
+    description: str = Field(default="", max_length=500)
+
+
+class EndpointUpdate(Contract):
+    """``PATCH /v1/admin/webhooks/{id}``: fields left out stay as they are."""
+
+    url: str | None = Field(default=None, min_length=1, max_length=2048)
+    events: list[str] | None = None
+    enabled: bool | None = None
+    description: str | None = Field(default=None, max_length=500)
+
+
+class EndpointChange(Contract):
+    """An update of one endpoint."""
+
+    id: str = Field(min_length=1)
+    changes: EndpointUpdate
+
+
+class EndpointRef(Contract):
+    id: str = Field(min_length=1)
+
+
+class EndpointView(Contract):
+    """An endpoint as the API shows it: everything but its secrets; times in ISO 8601."""
+
+    id: str
+    url: str
+    events: list[str]
+    enabled: bool
+    source: str  # "config" or "api"
+    description: str = ""
+    created_at: str | None = None
+    updated_at: str | None = None
+
+
+class EndpointSecret(Contract):
+    """An endpoint with its new secret, shown to the caller once."""
+
+    endpoint: EndpointView
+    secret: str = Field(repr=False)
+
+
+class EndpointPage(Contract):
+    items: list[EndpointView] = Field(default_factory=list)
+    total_count: int = 0
+
+
+class DeadLetterQuery(PageQuery):
+    endpoint_id: str | None = None
+
+
+class DeadLetterView(Contract):
+    """A delivery that ran out of retries, with the payload it carried."""
+
+    id: str
+    endpoint_id: str
+    event_id: str
+    event_type: str
+    attempts: int
+    first_queued_at: str | None
+    dead_at: str | None
+    last_status: int | None = None
+    last_error: str | None = None
+    payload: dict[str, Any]
+
+
+class DeadLetterPage(Contract):
+    items: list[DeadLetterView] = Field(default_factory=list)
+    total_count: int = 0
+
+
+class DeadLetterRef(Contract):
+    id: str = Field(min_length=1)
+
+
+class ReplayDeadLetters(Contract):
+    """Replay every dead letter, or those of one endpoint."""
+
+    endpoint_id: str | None = None
+
+
+class Replayed(Contract):
+    replayed: int
