@@ -1,4 +1,5 @@
-"""Webhooks end to end: the gateway as a real process, real NATS and Redis, a real receiver on loopback.
+"""Webhooks end to end: the gateway and the webhooks service as real processes, real NATS and Redis,
+a real receiver on loopback.
 
 Events are produced the way services produce them: into the outbox and through the relay,
 or published to JetStream with ``Nats-Msg-Id`` = event id (what the relay does).
@@ -32,9 +33,9 @@ from tests.e2e.webhook_support import (
     completed,
     endpoint,
     fail_first,
-    gateway,
     publish,
     until,
+    webhook_engine,
 )
 
 pytestmark = pytest.mark.e2e
@@ -57,7 +58,7 @@ class TestSignedDelivery:
             endpoint("all", receiver.url("/all")),
             endpoint("revoked", receiver.url("/revoked"), ["connection.revoked"]),
         ]
-        async with gateway(
+        async with webhook_engine(
             tmp_path, nats_url, redis_url, endpoints=hooks, allow_private_targets=True
         ) as engine:
             redis = create_redis(redis_url)
@@ -92,7 +93,7 @@ class TestRetries:
     ):
         receiver.scripts["/flaky"] = fail_first(3)
         hooks = [endpoint("flaky", receiver.url("/flaky"))]
-        async with gateway(tmp_path, nats_url, redis_url, endpoints=hooks, **FAST_RETRIES) as engine:
+        async with webhook_engine(tmp_path, nats_url, redis_url, endpoints=hooks, **FAST_RETRIES) as engine:
             event = completed()
             await publish(nats_url, [event])
             await until(lambda: len(receiver.on("/flaky")) == 4, what="four attempts")
@@ -114,7 +115,7 @@ class TestRetries:
 
         receiver.scripts["/busy"] = busy_once
         hooks = [endpoint("busy", receiver.url("/busy"))]
-        async with gateway(tmp_path, nats_url, redis_url, endpoints=hooks, **FAST_RETRIES):
+        async with webhook_engine(tmp_path, nats_url, redis_url, endpoints=hooks, **FAST_RETRIES):
             await publish(nats_url, [completed()])
             await until(lambda: len(receiver.on("/busy")) == 2, what="the retry")
         first, second = receiver.on("/busy")
@@ -124,7 +125,7 @@ class TestRetries:
         receiver.delays["/slow"] = 3.0  # beyond the 1.5 s timeout: every attempt times out
         hooks = [endpoint("slow", receiver.url("/slow")), endpoint("fast", receiver.url("/fast"))]
         config = {**FAST_RETRIES, "retry_window_seconds": 30, "max_in_flight_per_endpoint": 2}
-        async with gateway(tmp_path, nats_url, redis_url, endpoints=hooks, **config):
+        async with webhook_engine(tmp_path, nats_url, redis_url, endpoints=hooks, **config):
             events = [completed(f"u{i}") for i in range(100)]
             started = time.monotonic()
             await publish(nats_url, events)
@@ -139,7 +140,7 @@ class TestDeadLetters:
     ):
         receiver.scripts["/down"] = always(503)
         hooks = [endpoint("down", receiver.url("/down"))]
-        async with gateway(tmp_path, nats_url, redis_url, endpoints=hooks, **FAST_RETRIES) as engine:
+        async with webhook_engine(tmp_path, nats_url, redis_url, endpoints=hooks, **FAST_RETRIES) as engine:
             events = [completed("u1"), ConnectionRevoked(user_id="u2", connection_id="c2")]
             await publish(nats_url, events)
 
@@ -171,7 +172,7 @@ class TestDeadLetters:
     ):
         receiver.scripts["/moved"] = always(302, {"location": receiver.url("/landing")})
         hooks = [endpoint("moved", receiver.url("/moved"))]
-        async with gateway(tmp_path, nats_url, redis_url, endpoints=hooks, **FAST_RETRIES) as engine:
+        async with webhook_engine(tmp_path, nats_url, redis_url, endpoints=hooks, **FAST_RETRIES) as engine:
             await publish(nats_url, [completed()])
             await until(
                 lambda: admin(engine, "GET", "/dead_letters").json()["total_count"] == 1, what="dead letter"

@@ -1,4 +1,5 @@
-"""The webhooks admin API on a real gateway: endpoints, secrets, target checks and error answers."""
+"""The webhooks admin API through a real gateway to the webhooks service: endpoints, secrets, target
+checks and error answers."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from tests.e2e.webhook_support import (
     admin,
     completed,
     endpoint,
-    gateway,
     publish,
     until,
+    webhook_engine,
 )
 
 pytestmark = pytest.mark.e2e
@@ -24,7 +25,7 @@ class TestEndpoints:
         self, tmp_path, nats_url, redis_url, receiver
     ):
         hooks = [endpoint("from-config", receiver.url("/config"))]
-        async with gateway(
+        async with webhook_engine(
             tmp_path, nats_url, redis_url, endpoints=hooks, allow_private_targets=True
         ) as engine:
             created = admin(
@@ -59,7 +60,7 @@ class TestEndpoints:
 
     async def test_error_answers_follow_the_error_shape(self, tmp_path, nats_url, redis_url, receiver):
         hooks = [endpoint("from-config", receiver.url("/config"))]
-        async with gateway(
+        async with webhook_engine(
             tmp_path, nats_url, redis_url, endpoints=hooks, allow_private_targets=True
         ) as engine:
             cases = {
@@ -114,7 +115,7 @@ class TestTargets:
     async def test_refused_targets_are_answered_with_400_and_nothing_is_stored(
         self, tmp_path, nats_url, redis_url
     ):
-        async with gateway(tmp_path, nats_url, redis_url, allow_private_targets=False) as engine:
+        async with webhook_engine(tmp_path, nats_url, redis_url, allow_private_targets=False) as engine:
             answers = {url: admin(engine, "POST", "", json={"url": url}) for url in REFUSED}
             listed = admin(engine, "GET", "").json()
         for url, why in REFUSED.items():

@@ -1,4 +1,5 @@
-"""At-least-once under failure: a burst of 1,000 events survives the gateway's SIGKILL and a NATS restart.
+"""At-least-once under failure: a burst of 1,000 events survives the webhooks service's SIGKILL and a NATS
+restart.
 
 Receivers dedupe by ``webhook-id`` (the event id), so the promise checked here is: every
 event id arrives, every request carries a valid signature; duplicates are allowed.
@@ -16,10 +17,10 @@ from tests.e2e.webhook_support import (
     Receiver,
     completed,
     endpoint,
-    gateway,
     publish,
-    start_gateway,
+    start_services,
     until,
+    webhook_engine,
 )
 
 pytestmark = pytest.mark.e2e
@@ -49,19 +50,19 @@ def assert_all_delivered_and_signed(receiver: Receiver, path: str, events: list)
     print(f"\n{len(got)} requests for {len(events)} events ({len(got) - len(events)} duplicates)")
 
 
-class TestGatewayKilled:
-    async def test_no_event_is_lost_or_unsigned_when_the_gateway_is_killed_mid_burst(
+class TestWebhooksServiceKilled:
+    async def test_no_event_is_lost_or_unsigned_when_the_webhooks_service_is_killed_mid_burst(
         self, tmp_path, nats_url, redis_url, receiver
     ):
         hooks = [endpoint("burst", receiver.url("/burst"))]
-        async with gateway(tmp_path, nats_url, redis_url, endpoints=hooks, **CONFIG) as engine:
+        async with webhook_engine(tmp_path, nats_url, redis_url, endpoints=hooks, **CONFIG) as engine:
             events = [completed(f"u{i}") for i in range(BURST)]
             publishing = asyncio.create_task(publish_paced(nats_url, events))
             await until(lambda: len(receiver.ids("/burst")) >= 100, what="the burst to start arriving")
-            engine.stop_service("gateway", signal.SIGKILL)
+            engine.stop_service("webhooks", signal.SIGKILL)
             at_kill = len(receiver.ids("/burst"))
-            await publishing  # the rest of the burst lands while no gateway runs
-            start_gateway(engine)
+            await publishing  # the rest of the burst lands while no webhooks service runs
+            start_services(engine, "webhooks")
             await until(lambda: len(receiver.ids("/burst")) == BURST, timeout=60, what="every event id")
         assert at_kill < BURST
         assert_all_delivered_and_signed(receiver, "/burst", events)
@@ -73,7 +74,7 @@ class TestNatsRestarted:
     ):
         receiver.delays["/burst"] = 0.01  # slow enough that the kill lands mid-delivery
         hooks = [endpoint("burst", receiver.url("/burst"))]
-        async with gateway(tmp_path, own_nats.url, redis_url, endpoints=hooks, **CONFIG) as engine:
+        async with webhook_engine(tmp_path, own_nats.url, redis_url, endpoints=hooks, **CONFIG) as engine:
             events = [completed(f"u{i}") for i in range(BURST)]
             await publish(own_nats.url, events)
             await until(lambda: len(receiver.ids("/burst")) >= 100, what="the burst to start arriving")
@@ -82,6 +83,6 @@ class TestNatsRestarted:
             await asyncio.sleep(1.0)
             own_nats.start()
             await until(lambda: len(receiver.ids("/burst")) == BURST, timeout=90, what="every event id")
-            assert engine.procs["gateway"].poll() is None
+            assert engine.procs["webhooks"].poll() is None
         assert at_kill < BURST
         assert_all_delivered_and_signed(receiver, "/burst", events)

@@ -1,8 +1,8 @@
-"""Support for the webhook e2e tests: the gateway alone as a process, event publishing, and a real
-HTTP receiver on loopback that records every request and answers as scripted.
+"""Support for the webhook e2e tests: the gateway and the webhooks service as processes, event
+publishing, and a real HTTP receiver on loopback that records every request and answers as scripted.
 
-The receiver runs uvicorn in a thread, so the gateway (a separate process) reaches it over
-TCP exactly as it would reach a customer's endpoint.
+The receiver runs uvicorn in a thread, so the webhooks service (a separate process) reaches it
+over TCP exactly as it would reach a customer's endpoint.
 """
 
 from __future__ import annotations
@@ -148,30 +148,39 @@ def endpoint(id_: str, url: str, events: list[str] | None = None) -> dict[str, A
     return {"id": id_, "url": url, "secret": SECRET, "events": events or ["*"]}
 
 
-def start_gateway(engine: Engine, timeout: float = PROCESS_START_S) -> None:
-    """Only the gateway: it is the delivering service, and its admin API answering means it is ready."""
-    engine.start_service("gateway")
+# The admin API is the gateway's; delivery and the endpoints are the webhooks service's.
+SERVICES = ("gateway", "webhooks")
+
+
+def start_services(engine: Engine, *services: str, timeout: float = PROCESS_START_S) -> None:
+    """Start ``services`` (both by default); the admin API answering means both are ready."""
+    for service in services or SERVICES:
+        engine.start_service(service)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        assert engine.procs["gateway"].poll() is None, engine.tail("gateway")
+        for service in SERVICES:
+            assert engine.procs[service].poll() is None, engine.tail(service)
         try:
             if httpx.get(f"{engine.base_url}/v1/admin/webhooks", headers=engine.headers).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
-    raise AssertionError(f"gateway not ready\n{engine.tail('gateway')}")
+    raise AssertionError("webhook admin API not ready\n" + "\n".join(engine.tail(s) for s in SERVICES))
 
 
 @asynccontextmanager
-async def gateway(tmp_path: Path, nats_url: str, redis_url: str, **webhooks: Any) -> AsyncIterator[Engine]:
+async def webhook_engine(
+    tmp_path: Path, nats_url: str, redis_url: str, **webhooks: Any
+) -> AsyncIterator[Engine]:
+    """The gateway and the webhooks service with ``webhooks`` as their ``engine.yaml`` section."""
     config = base_config(0, "r" * 32)
     engine = make_engine(tmp_path, nats_url=nats_url, redis_url=redis_url)
     config["api"] = engine.config["api"]
     config["security"] = engine.config["security"]
     engine.config = {**config, "webhooks": webhooks}
     engine.write_config()
-    start_gateway(engine)
+    start_services(engine)
     try:
         yield engine
     finally:
