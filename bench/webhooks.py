@@ -1,7 +1,8 @@
 """Webhooks benchmark: events published to JetStream until their signed POST reaches a local receiver.
 
-Processes, all on loopback: Valkey and nats-server (embedded binaries), the gateway
-(``python -m services.gateway``, which delivers webhooks), a fast receiver (this module
+Processes, all on loopback: Valkey and nats-server (embedded binaries), the webhooks service
+(``python -m services.webhooks``, which delivers webhooks) and the gateway (its admin API says
+when delivery is ready), a fast receiver (this module
 run with ``--receiver``, a bare ASGI app on uvicorn that only records arrivals), and this
 driver, which publishes events the way the outbox relay does (``Nats-Msg-Id`` = event id).
 
@@ -62,7 +63,7 @@ def _args(argv: list[str]) -> argparse.Namespace:
 
 @contextlib.contextmanager
 def stack(home: Path, per_endpoint: int = 16) -> Iterator[dict[str, Any]]:
-    """NATS, Valkey, the receiver and the gateway; everything is stopped on exit."""
+    """NATS, Valkey, the receiver, the webhooks service and the gateway; everything is stopped on exit."""
     procs: list[subprocess.Popen[bytes]] = []
     try:
         nats_port, redis_port, recv_port, api_port = (embedded.free_port() for _ in range(4))
@@ -81,13 +82,11 @@ def stack(home: Path, per_endpoint: int = 16) -> Iterator[dict[str, Any]]:
             "NATS_URL": f"nats://127.0.0.1:{nats_port}",
             "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
         }
-        log = (home / "gateway.log").open("ab")
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "services.gateway"], cwd=ROOT, env=env, stdout=log, stderr=log
-            )
-        )
-        _wait_ready(f"http://127.0.0.1:{api_port}", api_key, procs[-1])
+        for service in ("webhooks", "gateway"):
+            log = (home / f"{service}.log").open("ab")
+            command = [sys.executable, "-m", f"services.{service}"]
+            procs.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log))
+        _wait_ready(f"http://127.0.0.1:{api_port}", api_key, procs[-2:])
         yield {"nats_url": env["NATS_URL"], "receiver": f"http://127.0.0.1:{recv_port}"}
     finally:
         for proc in reversed(procs):
@@ -111,16 +110,16 @@ def _config(home: Path, api_port: int, recv_port: int, per_endpoint: int) -> Pat
     return path
 
 
-def _wait_ready(base: str, key: str, proc: subprocess.Popen[bytes]) -> None:
+def _wait_ready(base: str, key: str, services: list[subprocess.Popen[bytes]]) -> None:
     deadline = time.monotonic() + WAIT_LIMIT_S
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("gateway exited; see gateway.log")
+        if any(proc.poll() is not None for proc in services):
+            raise RuntimeError("a service exited; see webhooks.log and gateway.log")
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(f"{base}/v1/admin/webhooks", headers={"Authorization": f"Bearer {key}"}).is_success:
                 return
         time.sleep(0.1)
-    raise RuntimeError("gateway not ready")
+    raise RuntimeError("webhook admin API not ready")
 
 
 async def publish(js: Any, count: int, rate: float | None) -> dict[str, float]:

@@ -1,1 +1,1 @@
-"""valetkey's four services: gateway, authorizer, token_refresher, executor."""
+"""valetkey's five services: gateway, authorizer, token_refresher, executor, webhooks."""

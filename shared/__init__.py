@@ -1,1 +1,1 @@
-"""valetkey's shared package: contracts, settings, storage and plumbing the four services share."""
+"""valetkey's shared package: contracts, settings, storage and plumbing the five services share."""

@@ -136,7 +136,7 @@ class WebhookEndpointConfig(_Section):
 
 
 class WebhooksConfig(_Section):
-    """Outbound webhooks (the gateway delivers them; see docs/webhooks.md)."""
+    """Outbound webhooks (the webhooks service delivers them; see docs/webhooks.md)."""
 
     endpoints: list[WebhookEndpointConfig] = Field(default_factory=list)
     allow_private_targets: bool = False
@@ -145,7 +145,7 @@ class WebhooksConfig(_Section):
     # First retry after ~backoff_base_seconds, doubling up to backoff_max_seconds (with jitter).
     backoff_base_seconds: float = Field(default=1.0, gt=0)
     backoff_max_seconds: float = Field(default=300, gt=0)
-    # Concurrent requests per endpoint and gateway replica: a slow receiver only uses its own slots.
+    # Concurrent requests per endpoint and webhooks replica: a slow receiver only uses its own slots.
     max_in_flight_per_endpoint: int = Field(default=16, ge=1, le=256)
     # After a secret rotation, deliveries are signed with the old secret too for this long.
     secret_rotation_grace_seconds: float = Field(default=86_400, ge=0)

@@ -38,7 +38,7 @@ def freeze_startup_heap() -> None:
 
     Those objects live as long as the process; left in the oldest generation, every full
     collection walks them again, which paused the loop for ~50 ms under load (measured
-    on the gateway's webhook deliveries, docs/webhooks.md). Call once, when started.
+    on webhook deliveries, docs/webhooks.md). Call once, when started.
     """
     gc.collect()
     gc.freeze()

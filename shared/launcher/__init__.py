@@ -1,1 +1,1 @@
-"""Starting valetkey: embedded NATS and Valkey servers, the four services, and the CLI."""
+"""Starting valetkey: embedded NATS and Valkey servers, the five services, and the CLI."""

@@ -1,4 +1,4 @@
-"""The whole engine as real processes (the four services), for end-to-end tests.
+"""The whole engine as real processes (the five services), for end-to-end tests.
 
 Each service runs as ``python -m services.<name>`` with a test ``engine.yaml``, its own
 log file, and the NATS/Redis URLs of the test servers, exactly as ``valetkey up`` runs it.
