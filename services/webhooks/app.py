@@ -100,7 +100,8 @@ def create_service(settings: Settings, *, resolver: Resolver = system_resolver) 
         for loop in loops:
             await loop.start()
         await server.start(nc)
-        await nc.flush()  # stack.md §10.1: without it the first request can hit NoResponders
+        # the subscriptions reach the server before we report ready; else a first request gets NoResponders
+        await nc.flush()
         freeze_startup_heap()
         log.info("webhooks.started", endpoints=await _count(endpoints))
 

@@ -21,11 +21,11 @@ pytestmark = pytest.mark.e2e
 
 
 class TestHealth:
-    def test_all_four_services_report_healthy(self, tmp_path, nats_url, redis_url):
+    def test_all_five_services_report_healthy(self, tmp_path, nats_url, redis_url):
         with running_engine(tmp_path, nats_url=nats_url, redis_url=redis_url) as engine:
             body = engine.health().json()
         assert body["healthy"] is True
-        assert set(body["services"]) == {"gateway", "authorizer", "token_refresher", "executor"}
+        assert set(body["services"]) == {"gateway", "authorizer", "token_refresher", "executor", "webhooks"}
         assert all(s["reachable"] for s in body["services"].values())
 
     def test_the_pod_probe_answers_for_its_own_instance_only(self, tmp_path, nats_url, redis_url):
@@ -34,18 +34,18 @@ class TestHealth:
             probe = [sys.executable, "-m", "shared.launcher.probe"]
             mine = [
                 subprocess.run([*probe, s], env={**engine.env}, cwd=ROOT, timeout=30).returncode
-                for s in ("authorizer", "token_refresher", "executor")
+                for s in ("authorizer", "token_refresher", "executor", "webhooks")
             ]
             other = subprocess.run(
                 [*probe, "executor"], env={**engine.env, "VALETKEY_INSTANCE": "pod-b"}, cwd=ROOT, timeout=30
             ).returncode
-        assert mine == [0, 0, 0]
+        assert mine == [0, 0, 0, 0]
         assert other == 1
 
     def test_health_answers_without_an_api_key_too(self, tmp_path, nats_url, redis_url):
         with running_engine(tmp_path, nats_url=nats_url, redis_url=redis_url) as engine:
             body = httpx.get(f"{engine.base_url}/v1/health", timeout=5).json()
-        assert set(body["services"]) == {"gateway", "authorizer", "token_refresher", "executor"}
+        assert set(body["services"]) == {"gateway", "authorizer", "token_refresher", "executor", "webhooks"}
         assert all(s["reachable"] for s in body["services"].values())
 
     def test_a_stopped_service_is_reported_unreachable_with_503(self, tmp_path, nats_url, redis_url):
@@ -95,7 +95,7 @@ class TestShutdown:
     def test_sigterm_stops_every_service_cleanly(self, tmp_path, nats_url, redis_url):
         with running_engine(tmp_path, nats_url=nats_url, redis_url=redis_url) as engine:
             codes = {name: engine.stop_service(name, signal.SIGTERM) for name in list(engine.procs)}
-        assert codes == {"gateway": 0, "authorizer": 0, "token_refresher": 0, "executor": 0}
+        assert codes == {"gateway": 0, "authorizer": 0, "token_refresher": 0, "executor": 0, "webhooks": 0}
 
 
 def _start_with(config: dict, path: Path, service: str) -> subprocess.CompletedProcess[str]:
