@@ -12,7 +12,6 @@ import httpx
 import pytest
 import yaml
 
-from shared import subjects
 from shared.launcher import embedded
 from tests.support.deadlines import PROCESS_START_S
 from tests.support.engine import ROOT, base_config, running_engine
