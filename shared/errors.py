@@ -14,6 +14,7 @@ body), an HTTP ``status`` and a ``retryable`` flag::
     │   └── ToolRequirementsNotMet     tool_requirements_not_met   403
     ├── NotFound                       not_found                404
     │   └── RouteNotFound              route_not_found          404
+    ├── MethodNotAllowed               method_not_allowed       405  (with an Allow header)
     ├── Conflict                       conflict                 409
     ├── UnsupportedMediaType           unsupported_media_type   415
     ├── ProviderError                  provider_error           502  (OAuth server answered badly)
@@ -96,6 +97,11 @@ class NotFound(ValetkeyError):
 
 class RouteNotFound(NotFound):
     code = "route_not_found"
+
+
+class MethodNotAllowed(ValetkeyError):
+    code = "method_not_allowed"
+    status = 405
 
 
 class Conflict(ValetkeyError):

@@ -11,8 +11,9 @@ from fastapi.responses import JSONResponse
 from nats.errors import MaxPayloadError
 from pydantic_core import PydanticSerializationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
-from shared.errors import BadRequest, RouteNotFound, UnsupportedMediaType, ValetkeyError
+from shared.errors import BadRequest, MethodNotAllowed, RouteNotFound, UnsupportedMediaType, ValetkeyError
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -24,6 +25,19 @@ MAX_BODY_BYTES = 512 * 1024
 class PayloadTooLarge(ValetkeyError):
     code = "payload_too_large"
     status = 413
+
+
+def allowed_methods(request: Request, exc: StarletteHTTPException) -> str:
+    """Every method served at this path: Starlette's ``Allow`` names only the first route's.
+
+    The app's OpenAPI document lists each path's methods; routes kept out of it (the
+    browser pages) still get Starlette's own answer.
+    """
+    methods = set((exc.headers or {}).get("Allow", "").replace(" ", "").split(",")) - {""}
+    for path, operations in request.app.openapi().get("paths", {}).items():
+        if compile_path(path)[0].match(request.url.path):
+            methods |= {method.upper() for method in operations}
+    return ", ".join(sorted(methods))
 
 
 def error_response(error: ValetkeyError) -> JSONResponse:
@@ -56,9 +70,16 @@ def install(app: FastAPI) -> None:
         return error_response(BadRequest(validation_message(exc.errors())))
 
     @app.exception_handler(StarletteHTTPException)
-    async def on_http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        if exc.status_code in (404, 405):
-            return error_response(RouteNotFound("requested route is not found or method is not allowed"))
+    async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 405:
+            allowed = allowed_methods(request, exc)
+            response = error_response(
+                MethodNotAllowed(f"{request.method} is not allowed here; allowed: {allowed}")
+            )
+            response.headers["Allow"] = allowed
+            return response
+        if exc.status_code == 404:
+            return error_response(RouteNotFound("requested route is not found"))
         if exc.status_code == 415:
             return error_response(UnsupportedMediaType(str(exc.detail)))
         if exc.status_code == 413:

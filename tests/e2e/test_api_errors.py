@@ -2,7 +2,7 @@
 
 Arcade's clients only look at the status and the ``{"name", "message"}`` body
 (docs/arcade-compatibility.md §1.4): bad input is 400 ``malformed_request``, unknown ids 404
-``not_found``, a wrong key 401, an unknown route or method 404 ``route_not_found``, and
+``not_found``, a wrong key 401, an unknown route 404 ``route_not_found``, a wrong method 405, and
 nothing a caller sends may turn into a 500 or a stack trace. The routes come from the
 gateway's own OpenAPI document.
 """
@@ -168,21 +168,24 @@ class TestUnknownThings:
         response = http.request(method, path, json=body[0] if body else None)
         assert_error(response, 404, "not_found")
 
-    @pytest.mark.parametrize(
-        ("method", "path"),
-        [
-            ("get", "/v1/nope"),
-            ("put", "/v1/tools"),
-            ("delete", "/v1/auth/authorize"),
-            ("post", "/v1/health"),
-            ("patch", "/v1/admin/secrets/KEY"),
-            ("get", "/v1/tools/a/b/c"),
-        ],
-    )
-    def test_a_wrong_route_or_method_is_404_route_not_found(self, http, method, path):
+    @pytest.mark.parametrize(("method", "path"), [("get", "/v1/nope"), ("get", "/v1/tools/a/b/c")])
+    def test_an_unknown_route_is_404_route_not_found(self, http, method, path):
         response = http.request(method, path)
         assert_error(response, 404, "route_not_found")
-        assert response.json()["message"] == "requested route is not found or method is not allowed"
+
+    @pytest.mark.parametrize(
+        ("method", "path", "allowed"),
+        [
+            ("put", "/v1/tools", "GET"),
+            ("delete", "/v1/auth/authorize", "POST"),
+            ("post", "/v1/health", "GET"),
+            ("patch", "/v1/admin/secrets/KEY", "POST"),
+        ],
+    )
+    def test_a_wrong_method_on_a_route_is_405_with_the_allowed_methods(self, http, method, path, allowed):
+        response = http.request(method, path)
+        assert_error(response, 405, "method_not_allowed")
+        assert allowed in response.headers["allow"]
 
 
 GARBAGE: dict[str, bytes] = {
