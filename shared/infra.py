@@ -46,8 +46,8 @@ def build(settings: Settings, *, service: str) -> Infra:
         settings.runtime.nats_url, name=service, graceful_timeout=settings.runtime.graceful_timeout
     )
     server = RpcServer()
-    add_health(server, service=service, instance=settings.runtime.instance)
     redis = create_redis(settings.runtime.redis_url)
+    add_health(server, service=service, instance=settings.runtime.instance, checks={"redis": redis.ping})
     cipher = settings.cipher()
     tokens = TokenStore(redis, cipher, settings.refresh_policy(), prefix=settings.runtime.key_prefix)
     return Infra(

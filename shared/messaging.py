@@ -116,6 +116,8 @@ class RpcClient:
             ServiceUnavailable: Nobody answers on ``subject``, or not within the timeout.
             ValetkeyError: The error the serving side reported.
         """
+        if not self._nc.is_connected:  # reconnecting: nobody could answer before the timeout
+            raise ServiceUnavailable("the message bus is not reachable; retry shortly")
         try:
             msg = await self._nc.request(
                 subject, request.model_dump_json().encode(), timeout=timeout or self._timeout

@@ -183,6 +183,14 @@ async def _drain(service: MicroService) -> None:
     await service.stop()
 
 
+async def _reachable(check: DependencyCheck) -> bool:
+    try:
+        await asyncio.wait_for(check(), DEPENDENCY_TIMEOUT_S)
+    except Exception:  # any failure, a timeout included, means "not reachable now"
+        return False
+    return True
+
+
 def _documented(route: Route) -> Callable[..., Awaitable[bytes]]:
     """A handler whose signature carries the route's request contract, for FastStream to describe."""
 
@@ -195,13 +203,23 @@ def _documented(route: Route) -> Callable[..., Awaitable[bytes]]:
     return handler
 
 
-def add_health(server: RpcServer, *, service: str, instance: str) -> None:
+DependencyCheck = Callable[[], Awaitable[object]]
+DEPENDENCY_TIMEOUT_S = 0.5
+
+
+def add_health(
+    server: RpcServer, *, service: str, instance: str, checks: dict[str, DependencyCheck] | None = None
+) -> None:
     """Name the server's micro service after ``service`` and answer pings on the service's health
     subject (a queue group: one replica answers), and on a per-instance subject so a Kubernetes
-    probe can ask one pod."""
+    probe can ask one pod. Each of ``checks`` (``{"redis": redis.ping}``) is run with a short
+    timeout and reported in the answer."""
 
     async def pong(_: Ping) -> Pong:
-        return Pong(service=service, instance=instance)
+        results = await asyncio.gather(*(_reachable(check) for check in (checks or {}).values()))
+        return Pong(
+            service=service, instance=instance, dependencies=dict(zip(checks or {}, results, strict=True))
+        )
 
     server.service, server.instance = service, instance
     server.add(subjects.health_subject(service), Ping, pong, queue=f"{service}.health", name="ping")

@@ -46,6 +46,8 @@ def error_response(error: ValetkeyError) -> JSONResponse:
     See docs/arcade-compatibility.md §1.4.
     """
     headers = {"x-should-retry": "true" if error.retryable else "false"}
+    if error.status == 503:
+        headers["Retry-After"] = "1"
     return JSONResponse(error.to_payload(), status_code=error.status, headers=headers)
 
 

@@ -32,6 +32,8 @@ class Ping(Contract):
 class Pong(Contract):
     service: str
     instance: str
+    # Each dependency this replica checked (``redis``): reachable or not.
+    dependencies: dict[str, bool] = Field(default_factory=dict)
 
 
 class Page(Contract):

@@ -195,3 +195,53 @@ class socket_listening:
 
     def __exit__(self, *exc):
         self.sock.close()
+
+
+class TestDependencyOutages:
+    def test_health_names_the_services_that_cannot_reach_redis_while_it_is_down(
+        self, tmp_path, nats_url, own_redis
+    ):
+        with running_engine(tmp_path, nats_url=nats_url, redis_url=own_redis.url) as engine:
+            own_redis.kill()
+            try:
+                during = engine.health()
+                status = httpx.get(
+                    f"{engine.base_url}/v1/auth/status",
+                    params={"id": "ac_during_the_outage"},
+                    headers={"Authorization": engine.api_key},
+                    timeout=30,
+                )
+            finally:
+                own_redis.start()
+            engine.wait_healthy(timeout=PROCESS_START_S)
+            after = engine.health()
+        assert during.status_code == 503 and during.headers["retry-after"] == "1"
+        services = during.json()["services"]
+        assert {name for name, s in services.items() if s.get("dependencies", {}).get("redis") is False} == {
+            "authorizer",
+            "token_refresher",
+            "executor",
+            "webhooks",
+        }
+        assert "authorizer cannot reach redis" in during.json()["reason"]
+        assert status.status_code == 503, status.text
+        assert after.status_code == 200
+
+    def test_a_request_while_nats_is_down_is_a_503_that_says_when_to_retry(
+        self, tmp_path, own_nats, redis_url
+    ):
+        with running_engine(tmp_path, nats_url=own_nats.url, redis_url=redis_url) as engine:
+            own_nats.kill()
+            try:
+                started = time.monotonic()
+                response = httpx.get(
+                    f"{engine.base_url}/v1/tools", headers={"Authorization": engine.api_key}, timeout=30
+                )
+                took = time.monotonic() - started
+            finally:
+                own_nats.start()
+            engine.wait_healthy(timeout=PROCESS_START_S)
+        print(f"503 during the NATS outage after {took * 1000:.0f} ms")
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "1"
+        assert response.json()["name"] == "service_unavailable"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -16,24 +17,40 @@ router = APIRouter()
 PING_TIMEOUT_S = 1.0
 
 
-async def _ping(rpc: RpcClient, service: str) -> dict[str, str | bool]:
+async def _ping(rpc: RpcClient, service: str) -> dict[str, Any]:
     try:
         pong = await rpc.call(subjects.health_subject(service), Ping(), Pong, timeout=PING_TIMEOUT_S)
     except ValetkeyError as exc:
         return {"reachable": False, "reason": exc.message}
-    return {"reachable": True, "instance": pong.instance}
+    answer: dict[str, Any] = {"reachable": True, "instance": pong.instance}
+    if pong.dependencies:
+        answer["dependencies"] = pong.dependencies
+    return answer
+
+
+def _problems(services: dict[str, dict[str, Any]]) -> list[str]:
+    """What is wrong, one phrase per service: unreachable, or a dependency it cannot reach."""
+    problems = []
+    for name, result in services.items():
+        if not result["reachable"]:
+            problems.append(f"{name} not reachable")
+        problems += [
+            f"{name} cannot reach {dep}" for dep, ok in result.get("dependencies", {}).items() if not ok
+        ]
+    return problems
 
 
 @router.get(
     "/v1/health", tags=["health"], responses={503: {"description": "A service is not reachable; same body"}}
 )
 async def health(request: Request) -> JSONResponse:
-    """Healthy when every service answers its ping; 503 with the same body otherwise."""
+    """Healthy when every service answers its ping and reaches its Redis; 503 with the same body otherwise."""
     rpc: RpcClient = request.app.state.rpc
     results = await asyncio.gather(*(_ping(rpc, s) for s in subjects.SERVICES))
     services = dict(zip(subjects.SERVICES, results, strict=True))
-    down = [name for name, result in services.items() if not result["reachable"]]
-    body = {"healthy": not down, "services": services}
-    if down:
-        body["reason"] = f"not reachable: {', '.join(down)}"
-    return JSONResponse(body, status_code=503 if down else 200)
+    problems = _problems(services)
+    body: dict[str, Any] = {"healthy": not problems, "services": services}
+    if problems:
+        body["reason"] = "; ".join(problems)
+        return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
+    return JSONResponse(body)
