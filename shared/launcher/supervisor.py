@@ -95,18 +95,20 @@ class Supervisor:
 
     def start_servers(self) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
-        if not self.env.get("NATS_URL"):
-            port = embedded.pick_port(int(self.env.get("VALETKEY_NATS_PORT", DEFAULT_NATS_PORT)))
-            with (self.logs / "nats.log").open("ab") as log:
-                proc = embedded.start_nats(port, self.home / "data" / "nats", log=log, detach=True)
-            self.servers.append(Child("nats-server", proc.args, restartable=False, proc=proc))
-            self.env["NATS_URL"] = f"nats://127.0.0.1:{port}"
-        if not self.env.get("REDIS_URL"):
-            port = embedded.pick_port(int(self.env.get("VALETKEY_REDIS_PORT", DEFAULT_REDIS_PORT)))
-            with (self.logs / "valkey.log").open("ab") as log:
-                proc = embedded.start_valkey(port, self.home / "data" / "valkey", log=log, detach=True)
-            self.servers.append(Child("valkey-server", proc.args, restartable=False, proc=proc))
-            self.env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+        self._start_embedded("nats-server", "NATS_URL", "VALETKEY_NATS_PORT", DEFAULT_NATS_PORT)
+        self._start_embedded("valkey-server", "REDIS_URL", "VALETKEY_REDIS_PORT", DEFAULT_REDIS_PORT)
+
+    def _start_embedded(self, name: str, url_variable: str, port_variable: str, default_port: int) -> None:
+        """Start NATS or Valkey from its wheel unless ``url_variable`` points at one already."""
+        if self.env.get(url_variable):
+            return
+        port = embedded.pick_port(int(self.env.get(port_variable, default_port)))
+        nats = name == "nats-server"
+        with (self.logs / f"{name.split('-')[0]}.log").open("ab") as log:
+            start = embedded.start_nats if nats else embedded.start_valkey
+            proc = start(port, self.home / "data" / name.split("-")[0], log=log, detach=True)
+        self.servers.append(Child(name, proc.args, restartable=False, proc=proc))
+        self.env[url_variable] = f"nats://127.0.0.1:{port}" if nats else f"redis://127.0.0.1:{port}/0"
 
     def start_services(self) -> None:
         for service in subjects.SERVICES:
