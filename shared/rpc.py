@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -41,6 +42,7 @@ from shared import subjects
 from shared.contracts.common import Ping, Pong
 from shared.logging import get_logger
 from shared.messaging import RPC_WORKERS, Reply, answer
+from shared.metrics import NATS_DURATION, NATS_REQUESTS
 
 log = get_logger(__name__)
 
@@ -156,7 +158,10 @@ class RpcServer:
 
 
 async def _serve(route: Route, request: Request) -> None:
+    started = time.perf_counter()
     reply = await answer(route.model, request.data, route.use_case)
+    NATS_REQUESTS.labels(route.subject, "ok" if reply.error is None else "error").inc()
+    NATS_DURATION.labels(route.subject).observe(time.perf_counter() - started)
     try:
         await _send(request, reply)
     except ValueError:  # no reply subject: a publish, nobody waits for an answer

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 import uvicorn
 from fastapi import FastAPI
+from fastapi.responses import Response
 
 from services.gateway import errors, openapi
 from services.gateway.adapters import CompletionWaiters
@@ -24,6 +25,7 @@ from services.gateway.settings import GatewaySettings
 from shared.errors import ConfigError
 from shared.logging import get_logger
 from shared.messaging import RpcClient, create_broker
+from shared.metrics import exposition
 from shared.rpc import RpcServer, add_health
 from shared.service import freeze_startup_heap
 from shared.settings import Settings
@@ -82,6 +84,12 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(secrets_routes.router)
     app.include_router(webhooks_routes.router)
     openapi.install(app)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        body, content_type = exposition()
+        return Response(body, media_type=content_type)
+
     return app
 
 

@@ -27,6 +27,7 @@ from services.gateway.errors import MAX_BODY_BYTES, error_response
 from services.gateway.handlers.auth import status_now
 from services.gateway.handlers.body import is_json
 from services.gateway.handlers.tools import AuthorizeToolRequest, tool_authorization
+from services.gateway.middleware import ROUTE_KEY
 from shared.errors import ValetkeyError
 from shared.logging import get_logger
 from shared.messaging import RpcClient
@@ -47,6 +48,7 @@ class FastLane:
         if scope["type"] == "http":
             route = (scope["method"], scope["path"])
             if route == STATUS and (auth_id := _plain_status_id(scope)):
+                scope[ROUTE_KEY] = STATUS[1]
                 await self._serve(scope, receive, send, lambda rpc: status_now(rpc, auth_id))
                 return
             if route == TOOLS_AUTHORIZE and _small_json(scope):
@@ -56,6 +58,7 @@ class FastLane:
                 except ValidationError:
                     pass  # FastAPI gives the error, from the same bytes
                 else:
+                    scope[ROUTE_KEY] = TOOLS_AUTHORIZE[1]
                     await self._serve(scope, receive, send, lambda rpc: tool_authorization(rpc, request))
                     return
         await self.app(scope, receive, send)

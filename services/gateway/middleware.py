@@ -1,4 +1,5 @@
-"""Pure ASGI middleware: one redacted log line per request, without BaseHTTPMiddleware's cost.
+"""Pure ASGI middleware: one redacted log line and the HTTP metrics per request, without
+BaseHTTPMiddleware's cost.
 
 ``@app.middleware("http")`` wraps every request in extra tasks and streams; on the hot
 path (``/v1/auth/status``, ``/v1/tools/authorize``) that costs more than the route itself.
@@ -12,8 +13,11 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.logging import get_logger
+from shared.metrics import HTTP_DURATION, HTTP_REQUESTS
 
 log = get_logger("services.gateway.http")
+# Set by a layer that answers a route beneath FastAPI's router (the fast lane).
+ROUTE_KEY = "valetkey.route"
 
 
 class RequestLog:
@@ -37,11 +41,15 @@ class RequestLog:
         try:
             await self.app(scope, receive, capture)
         finally:
+            seconds = time.perf_counter() - started
+            route = getattr(scope.get("route"), "path", None) or scope.get(ROUTE_KEY) or "unmatched"
+            HTTP_REQUESTS.labels(route, scope["method"], str(status["code"])).inc()
+            HTTP_DURATION.labels(route, scope["method"]).observe(seconds)
             log.info(
                 "http.request",
                 method=scope["method"],
                 path=scope["path"],
                 query=scope.get("query_string", b"").decode("latin-1"),
                 status=status["code"],
-                ms=round((time.perf_counter() - started) * 1000, 2),
+                ms=round(seconds * 1000, 2),
             )

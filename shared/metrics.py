@@ -1,0 +1,40 @@
+"""Prometheus metrics every service shares: requests over HTTP and over NATS.
+
+Names and labels are the ones ``deploy/README.md`` lists for dashboards and alerts. No
+label ever carries a user id, a token or anything a caller chose freely: routes are path
+templates and subjects are our own constants. The collectors live in the process's
+default registry, as ``prometheus_client`` intends; nothing here opens a connection.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+# Request-reply answers in microseconds to tool calls in tens of seconds.
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+HTTP_REQUESTS = Counter(
+    "valetkey_http_requests", "HTTP requests answered, by route template", ["route", "method", "status"]
+)
+HTTP_DURATION = Histogram(
+    "valetkey_http_request_duration_seconds",
+    "Time to answer an HTTP request",
+    ["route", "method"],
+    buckets=LATENCY_BUCKETS,
+)
+NATS_REQUESTS = Counter(
+    "valetkey_nats_requests",
+    "Request-reply requests handled; error: the reply envelope's ok is false",
+    ["subject", "outcome"],
+)
+NATS_DURATION = Histogram(
+    "valetkey_nats_request_duration_seconds",
+    "Time to reply to a request",
+    ["subject"],
+    buckets=LATENCY_BUCKETS,
+)
+
+
+def exposition() -> tuple[bytes, str]:
+    """The current values in Prometheus' text format, and its content type."""
+    return generate_latest(), CONTENT_TYPE_LATEST
