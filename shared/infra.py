@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from shared.background import Background
 from shared.crypto import Cipher
 from shared.messaging import RpcClient, create_broker, ensure_streams
+from shared.ops import OpsServer, service_checks
 from shared.outbox import OutboxRelay
 from shared.redisio import create_redis
 from shared.rpc import RpcServer, add_health
@@ -38,6 +39,7 @@ class Infra:
     relay: OutboxRelay | None = None
     rpc: RpcClient | None = None
     js: JetStreamContext | None = field(default=None)
+    ops: OpsServer | None = None
 
 
 def build(settings: Settings, *, service: str) -> Infra:
@@ -74,13 +76,19 @@ async def start(infra: Infra) -> None:
     await infra.server.start(nc)
     # the subscriptions reach the server before we report ready; else a first request gets NoResponders
     await nc.flush()
+    if infra.settings.runtime.ops_port:
+        checks = service_checks(lambda: nc.is_connected, infra.redis.ping, lambda: infra.server.serving)
+        infra.ops = OpsServer(infra.settings.runtime.ops_port, checks)
+        await infra.ops.start()
     freeze_startup_heap()
 
 
 async def stop(infra: Infra) -> None:
     """Drain the RPC subjects and the work they left, stop the relay (draining what it can), close Redis."""
     grace = infra.settings.runtime.graceful_timeout / 2
-    await infra.server.stop(grace=grace)
+    await infra.server.stop(grace=grace)  # /readyz says not ready from here on
+    if infra.ops is not None:
+        await infra.ops.stop()
     await infra.background.drain(timeout=grace)
     if infra.relay is not None:
         await infra.relay.stop()

@@ -120,6 +120,11 @@ class RpcServer:
                 handler=self._handler(route),
             )
 
+    @property
+    def serving(self) -> bool:
+        """True between :meth:`start` and :meth:`stop`."""
+        return self._micro is not None
+
     def _handler(self, route: Route) -> Callable[[Request], Awaitable[None]]:
         slots = asyncio.Semaphore(route.workers)
 

@@ -41,6 +41,8 @@ class RuntimeSettings(BaseModel):
     instance: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     rpc_timeout: float = Field(default=10.0, gt=0)
     graceful_timeout: float = Field(default=15.0, gt=0)
+    # /metrics, /livez and /readyz for a service without HTTP (shared/ops.py); off when unset.
+    ops_port: int | None = Field(default=None, ge=1, le=65535)
 
 
 class Settings(BaseModel):

@@ -8,7 +8,8 @@ from contextlib import asynccontextmanager
 
 import uvicorn
 from fastapi import FastAPI
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
+from faststream.nats import NatsBroker
 
 from services.gateway import errors, openapi
 from services.gateway.adapters import CompletionWaiters
@@ -26,6 +27,7 @@ from shared.errors import ConfigError
 from shared.logging import get_logger
 from shared.messaging import RpcClient, create_broker
 from shared.metrics import exposition
+from shared.ops import ReadinessCheck, readiness
 from shared.rpc import RpcServer, add_health
 from shared.service import freeze_startup_heap
 from shared.settings import Settings
@@ -90,7 +92,25 @@ def create_app(settings: Settings) -> FastAPI:
         body, content_type = exposition()
         return Response(body, media_type=content_type)
 
+    @app.get("/livez", include_in_schema=False)
+    async def livez() -> JSONResponse:
+        """The loop answers; no dependency is asked, so an outage never restarts the pod."""
+        return JSONResponse({"live": True})
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        """Ready while the gateway's NATS connection is up (it keeps no other dependency)."""
+        ready, states = await readiness({"nats": _connected(broker)})
+        return JSONResponse({"ready": ready, "checks": states}, status_code=200 if ready else 503)
+
     return app
+
+
+def _connected(broker: NatsBroker) -> ReadinessCheck:
+    async def check() -> bool:
+        return broker.connection.is_connected
+
+    return check
 
 
 class _Uvicorn(uvicorn.Server):

@@ -30,6 +30,7 @@ from services.webhooks.settings import (
 from shared import subjects
 from shared.logging import get_logger
 from shared.messaging import create_broker, ensure_streams
+from shared.ops import OpsServer, service_checks
 from shared.redisio import create_redis
 from shared.rpc import RpcServer, add_health
 from shared.service import Service, freeze_startup_heap
@@ -89,6 +90,8 @@ def create_service(settings: Settings, *, resolver: Resolver = system_resolver) 
     loops: list[jetstream.PullLoop] = []
     app = FastStream(broker, logger=None)
 
+    ops: list[OpsServer] = []
+
     @app.after_startup
     async def started() -> None:
         nc = broker.connection
@@ -102,6 +105,14 @@ def create_service(settings: Settings, *, resolver: Resolver = system_resolver) 
         await server.start(nc)
         # the subscriptions reach the server before we report ready; else a first request gets NoResponders
         await nc.flush()
+        if settings.runtime.ops_port:
+            ops.append(
+                OpsServer(
+                    settings.runtime.ops_port,
+                    service_checks(lambda: nc.is_connected, redis.ping, lambda: server.serving),
+                )
+            )
+            await ops[0].start()
         freeze_startup_heap()
         log.info("webhooks.started", endpoints=await _count(endpoints))
 
@@ -109,6 +120,8 @@ def create_service(settings: Settings, *, resolver: Resolver = system_resolver) 
     async def stopping() -> None:
         """Drain the admin subjects, let deliveries in flight finish a moment; unacked ones come back."""
         await server.stop(grace=settings.runtime.graceful_timeout / 2)
+        for ops_server in ops:
+            await ops_server.stop()
         for loop in loops:
             await loop.stop(STOP_GRACE_SECONDS)
         await sender.close()

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from shared.launcher import embedded
 from tests.support.engine import running_engine
 
 pytestmark = pytest.mark.e2e
@@ -63,3 +64,34 @@ def test_nats_requests_the_gateway_answers_are_counted_by_subject_and_outcome(me
 
 def test_no_user_id_reaches_a_label(metrics_text):
     assert USER not in metrics_text
+
+
+class TestProbes:
+    def test_a_services_ops_port_serves_metrics_liveness_and_readiness_that_follows_redis(
+        self, tmp_path, nats_url, own_redis
+    ):
+        ops_port = embedded.free_port()
+        with running_engine(tmp_path, nats_url=nats_url, redis_url=own_redis.url) as engine:
+            engine.env["VALETKEY_OPS_PORT"] = str(ops_port)
+            engine.restart_service("token_refresher")
+            del engine.env["VALETKEY_OPS_PORT"]
+            ops = httpx.Client(base_url=f"http://127.0.0.1:{ops_port}", timeout=10)
+            engine.health()
+            ready, live, metrics = ops.get("/readyz"), ops.get("/livez"), ops.get("/metrics").text
+            gateway_ready = httpx.get(f"{engine.base_url}/readyz", timeout=10)
+            own_redis.kill()
+            try:
+                outage_ready, outage_live = ops.get("/readyz"), ops.get("/livez")
+            finally:
+                own_redis.start()
+            ops.close()
+        assert ready.status_code == 200 and ready.json()["checks"] == {
+            "nats": True,
+            "redis": True,
+            "subjects": True,
+        }
+        assert live.status_code == 200
+        assert 'valetkey_nats_requests_total{outcome="ok",subject="vk.health.token_refresher"}' in metrics
+        assert gateway_ready.status_code == 200
+        assert outage_ready.status_code == 503 and outage_ready.json()["checks"]["redis"] is False
+        assert outage_live.status_code == 200, "an outage of a dependency must not get the pod restarted"
