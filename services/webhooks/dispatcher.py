@@ -30,6 +30,7 @@ from nats.aio.msg import Msg
 from services.webhooks import domain
 from services.webhooks.domain import Delivery, Endpoint
 from services.webhooks.lanes import Lanes
+from services.webhooks.metrics import DELIVERIES
 from services.webhooks.ports import DeadLetterList, Queue, Send, Store
 from services.webhooks.sender import Outcome
 from shared.config import WebhooksConfig
@@ -43,6 +44,7 @@ BUSY_DELAY_SECONDS = 1.0
 
 def _delivered(delivery: Delivery, outcome: Outcome, *, attempt: int) -> None:
     """The one line per delivered webhook (ids and status only; the body is never logged)."""
+    DELIVERIES.labels(delivery.endpoint_id, "delivered").inc()
     log.info(
         "webhooks.delivered",
         endpoint_id=delivery.endpoint_id,
@@ -75,6 +77,7 @@ class Failures:
         )
         fields = {"endpoint_id": delivery.endpoint_id, "event_id": delivery.event_id}
         if isinstance(step, domain.Retry):
+            DELIVERIES.labels(delivery.endpoint_id, "retrying").inc()
             log.info(
                 "webhooks.retry",
                 **fields,
@@ -84,6 +87,7 @@ class Failures:
             )
             return step.delay
         await self._dead.add(dead_letter(delivery, outcome, attempt, since))
+        DELIVERIES.labels(delivery.endpoint_id, "dead_lettered").inc()
         log.warning("webhooks.dead_lettered", **fields, attempts=attempt, outcome=outcome.describe())
         return None
 

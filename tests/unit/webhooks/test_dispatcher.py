@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from services.webhooks import domain
 from services.webhooks.dispatcher import Deliverer, Failures, FanOut
@@ -235,3 +236,27 @@ class TestFanOut:
         msg = FakeMsg(b"not json")
         await handler.handle(msg)  # type: ignore[arg-type]
         assert msg.acts == ["ack"] and sender.sent == []
+
+
+def _deliveries(endpoint: str, outcome: str) -> float:
+    value = REGISTRY.get_sample_value(
+        "valetkey_webhook_deliveries_total", {"endpoint": endpoint, "outcome": outcome}
+    )
+    return value or 0.0
+
+
+class TestDeliveryMetrics:
+    @pytest.mark.parametrize(
+        ("outcome", "meta", "counted"),
+        [
+            (Outcome(status=204), {}, "delivered"),
+            (Outcome(status=500), {"num_delivered": 3}, "retrying"),
+            (Outcome(error="ConnectError"), {"num_delivered": 7, "queued_seconds_ago": 59}, "dead_lettered"),
+        ],
+    )
+    async def test_each_attempt_is_counted_by_endpoint_and_outcome(self, outcome, meta, counted):
+        endpoint = f"metrics-{counted}"
+        handler, _, _ = deliverer(outcome, hook(endpoint))
+        before = _deliveries(endpoint, counted)
+        await handler.handle(delivery_msg(replace(DELIVERY, endpoint_id=endpoint), **meta))
+        assert _deliveries(endpoint, counted) == before + 1
