@@ -1,4 +1,5 @@
-"""Redis and aiohttp implementations of the authorizer's ports.
+"""Redis implementation of the authorizer's flow store (the provider port is
+``shared.providers.client.ProviderClient`` itself).
 
 Keys (``<p>`` is the key prefix)::
 
@@ -14,8 +15,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any
 
 from cachetools import TLRUCache
 from redis.asyncio import Redis
@@ -25,9 +24,6 @@ from services.authorizer.ports import StateClaim
 from shared.contracts.events import Event
 from shared.crypto import Cipher
 from shared.outbox import Outbox
-from shared.providers import oauth
-from shared.providers.http import ProviderHttp
-from shared.providers.models import Provider, TokenGrant
 from shared.redisio import text
 
 # Completed records kept in process: status polling is the hottest read, and a completed
@@ -141,49 +137,3 @@ class RedisFlowStore:
     async def peek_flow(self, flow_id: str) -> str | None:
         raw = await self._redis.get(f"{self._p}:flow:{flow_id}")
         return None if raw is None else text(raw)
-
-
-class HttpProviderClient:
-    """Talks to providers' token and user-info endpoints over one pooled session.
-
-    Args:
-        client: The provider HTTP session; redirects are never followed.
-        timeout: Seconds allowed per request (connect, write and read together).
-        clock: Returns the current aware datetime (token expiry is computed from it).
-    """
-
-    def __init__(self, client: ProviderHttp, *, timeout: float, clock: Any) -> None:
-        self._client = client
-        self._timeout = timeout
-        self._clock = clock
-
-    async def exchange(
-        self, provider: Provider, *, code: str, redirect_uri: str, code_verifier: str | None
-    ) -> TokenGrant:
-        spec = oauth.build_token_request(
-            provider, code=code, redirect_uri=redirect_uri, code_verifier=code_verifier
-        )
-        response = await self._client.send(spec, timeout=self._timeout)
-        now: datetime = self._clock()
-        return oauth.parse_token_response(
-            provider,
-            kind="token",
-            status_code=response.status_code,
-            content_type=response.content_type,
-            body=response.body,
-            now=now,
-            retry_after=response.retry_after,
-        )
-
-    async def user_info(self, provider: Provider, access_token: str) -> dict[str, Any]:
-        spec = oauth.build_user_info_request(provider, access_token)
-        if spec is None:
-            return {}
-        response = await self._client.send(spec, timeout=self._timeout)
-        return oauth.parse_user_info(
-            provider,
-            response.status_code,
-            response.body,
-            content_type=response.content_type,
-            retry_after=response.retry_after,
-        )

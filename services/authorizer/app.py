@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from faststream import FastStream
 
 from services.authorizer import handlers
-from services.authorizer.adapters import HttpProviderClient, RedisFlowStore
+from services.authorizer.adapters import RedisFlowStore
 from services.authorizer.admin import Admin
 from services.authorizer.flows import Flows
 from services.authorizer.settings import AuthorizerSettings
@@ -19,6 +19,7 @@ from shared.infra import Infra
 from shared.logging import get_logger
 from shared.messaging import RpcClient
 from shared.provider_registry import ProviderRegistry
+from shared.providers.client import ProviderClient
 from shared.providers.http import ProviderHttp
 from shared.service import Service
 from shared.settings import Settings
@@ -79,7 +80,7 @@ def create_service(settings: Settings) -> Service:
         tokens=parts.tokens,
         fresh=_Fresh(parts),
         store=store,
-        client=HttpProviderClient(http, timeout=config.http_timeout_seconds, clock=utcnow),
+        client=ProviderClient(http, clock=utcnow, timeout=config.http_timeout_seconds),
         notifier=relay,
         later=parts.background,
         clock=utcnow,

@@ -25,7 +25,7 @@ from services.authorizer.ports import (
     FreshTokens,
     Later,
     Notifier,
-    ProviderClient,
+    ProviderCalls,
     Providers,
     Tokens,
 )
@@ -62,7 +62,7 @@ class Flows:
     tokens: Tokens
     fresh: FreshTokens
     store: FlowStore
-    client: ProviderClient
+    client: ProviderCalls
     notifier: Notifier
     later: Later
     clock: Callable[[], datetime]

@@ -55,8 +55,8 @@ class FlowStore(Protocol):
         """The authorization id of a verification flow, without consuming it."""
 
 
-class ProviderClient(Protocol):
-    """HTTP calls to a provider's token and user-info endpoints."""
+class ProviderCalls(Protocol):
+    """Code exchange and user info at a provider (``shared.providers.client.ProviderClient``)."""
 
     async def exchange(
         self, provider: Provider, *, code: str, redirect_uri: str, code_verifier: str | None

@@ -1,6 +1,6 @@
 """Real implementations of the refresher's ports: Redis (store, schedule, locks), the clock, config.
 
-The token endpoint port is `shared.providers.http.ProviderHttp` itself (aiohttp).
+The provider port is `shared.providers.client.ProviderClient` itself (over aiohttp).
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from services.token_refresher.settings import RefresherSettings
 from shared import infra
 from shared.logging import get_logger
 from shared.provider_registry import ProviderRegistry
+from shared.providers.client import ProviderClient
 from shared.providers.http import ProviderHttp
 from shared.service import Service
 from shared.settings import Settings
@@ -47,7 +48,7 @@ def create_service(settings: Settings) -> Service:
                 prefix=settings.runtime.key_prefix,
             )
         ),
-        endpoint=client,
+        client=ProviderClient(client, clock=clock.now, timeout=config.http_timeout_seconds),
         clock=clock,
         policy=settings.refresh_policy(),
         settings=config,

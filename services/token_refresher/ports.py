@@ -5,12 +5,10 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from shared.contracts.events import Event
-from shared.providers.http import ProviderResponse
-from shared.providers.models import Provider
-from shared.providers.oauth import HttpRequestSpec
+from shared.providers.models import Provider, TokenGrant
 from shared.tokens import StoredToken
 
 
@@ -123,9 +121,22 @@ class Providers(Protocol):
         ...
 
 
-class TokenEndpoint(Protocol):
-    """Sends a built request to a provider."""
+class ProviderCalls(Protocol):
+    """Refresh and user-info calls to a provider (``shared.providers.client.ProviderClient``)."""
 
-    async def send(self, spec: HttpRequestSpec, *, timeout: float) -> ProviderResponse:
-        """Send; raises ProviderUnavailable on timeouts and transport errors."""
+    async def refresh(
+        self,
+        provider: Provider,
+        *,
+        refresh_token: str | None,
+        access_token: str | None = None,
+        timeout: float | None = None,
+    ) -> TokenGrant:
+        """Refresh; raises InvalidGrant, ProviderUnavailable or ProviderError (shared.errors)."""
+        ...
+
+    async def user_info(
+        self, provider: Provider, access_token: str, *, timeout: float | None = None
+    ) -> dict[str, Any]:
+        """The user info for a token; ``{}`` when the provider configures none."""
         ...

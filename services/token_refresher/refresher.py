@@ -22,15 +22,14 @@ from typing import Any, Literal
 
 from services.token_refresher import domain
 from services.token_refresher.domain import Decision, Failure, FailureKind
-from services.token_refresher.ports import Claim, Clock, Locked, Providers, TokenEndpoint, Tokens
+from services.token_refresher.ports import Claim, Clock, Locked, ProviderCalls, Providers, Tokens
 from services.token_refresher.settings import RefresherSettings
 from shared.contracts.events import TokenRefreshed, TokenRefreshFailed
 from shared.contracts.tokens import RefreshOutcome, RefreshToken
 from shared.errors import ProviderUnavailable, ServiceUnavailable, ValetkeyError
 from shared.logging import get_logger
 from shared.providers.models import Provider, TokenGrant
-from shared.providers.oauth import build_refresh_request, build_user_info_request
-from shared.providers.parsing import parse_token_response, parse_user_info
+from shared.providers.oauth import can_refresh
 from shared.tokens import RefreshPolicy, StoredToken, connection_id
 
 log = get_logger(__name__)
@@ -64,7 +63,7 @@ class Refresher:
     Args:
         tokens: Token store, schedule and cross-replica refresh locks.
         providers: Provider configs by id.
-        endpoint: Sends provider requests.
+        client: Refresh and user-info calls to providers.
         clock: Time source.
         policy: When a token is due.
         settings: Timeouts, retries, attempts.
@@ -76,7 +75,7 @@ class Refresher:
         *,
         tokens: Tokens,
         providers: Providers,
-        endpoint: TokenEndpoint,
+        client: ProviderCalls,
         clock: Clock,
         policy: RefreshPolicy,
         settings: RefresherSettings,
@@ -84,7 +83,7 @@ class Refresher:
     ) -> None:
         self._tokens = tokens
         self._providers = providers
-        self._endpoint = endpoint
+        self._client = client
         self._clock = clock
         self._policy = policy
         self._settings = settings
@@ -149,10 +148,7 @@ class Refresher:
         refreshable = (
             token is not None
             and provider is not None
-            and build_refresh_request(
-                provider, refresh_token=token.refresh_token, access_token=token.access_token
-            )
-            is not None
+            and can_refresh(provider, refresh_token=token.refresh_token, access_token=token.access_token)
         )
         now = self._clock.now()
         decision = domain.decide(
@@ -207,8 +203,11 @@ class Refresher:
             job.calls += 1
             remaining = deadline - self._clock.monotonic()
             try:
-                return await self._call(
-                    token, provider, timeout=min(settings.http_timeout_seconds, remaining)
+                return await self._client.refresh(
+                    provider,
+                    refresh_token=token.refresh_token,
+                    access_token=token.access_token,
+                    timeout=min(settings.http_timeout_seconds, remaining),
                 )
             except ValetkeyError as exc:
                 failure = domain.classify(exc)
@@ -225,33 +224,14 @@ class Refresher:
                     raise
                 await self._clock.sleep(delay)
 
-    async def _call(self, token: StoredToken, provider: Provider, *, timeout: float) -> TokenGrant:
-        spec = build_refresh_request(
-            provider, refresh_token=token.refresh_token, access_token=token.access_token
-        )
-        if spec is None:  # decide() checked this; kept for the type checker
-            raise ProviderUnavailable("refresh request could not be built")
-        response = await self._endpoint.send(spec, timeout=max(0.1, timeout))
-        return parse_token_response(
-            provider,
-            kind="refresh",
-            status_code=response.status_code,
-            content_type=response.content_type,
-            body=response.body,
-            now=self._clock.now(),
-            retry_after=response.retry_after,
-        )
-
     async def _user_info(self, job: _Job, provider: Provider, grant: TokenGrant) -> dict[str, Any] | None:
         """Fresh user info when the provider asks for it on refresh; None keeps the stored one."""
         request = provider.oauth2.user_info_request
-        spec = build_user_info_request(provider, grant.access_token)
-        if request is None or spec is None or not request.triggers.on_token_refresh:
+        if request is None or not request.triggers.on_token_refresh:
             return None
         try:
-            response = await self._endpoint.send(spec, timeout=self._settings.http_timeout_seconds)
-            return parse_user_info(
-                provider, response.status_code, response.body, content_type=response.content_type
+            return await self._client.user_info(
+                provider, grant.access_token, timeout=self._settings.http_timeout_seconds
             )
         except ValetkeyError as exc:
             # The new token pair is already issued (and the old refresh token maybe spent):

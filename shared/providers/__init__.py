@@ -2,5 +2,6 @@
 
 Modules: :mod:`.models` (config and result models), :mod:`.catalog` (built-ins and
 ``resolve``), :mod:`.oauth` (request builders, parsers, PKCE), :mod:`.response_map`
-(JSONPath + ``join``/``jwt_decode``), :mod:`.http` (sending with httpx).
+(JSONPath + ``join``/``jwt_decode``), :mod:`.http` (sending with aiohttp), :mod:`.client`
+(the one client the services call: exchange, refresh, user info, revoke).
 """

@@ -147,7 +147,8 @@ def _default_refresh(token: RequestConfig) -> RequestConfig:
 def _complete(oauth2: OAuth2Config, quirks: Quirks, *, file: str, key: str) -> ResolvedOAuth2:
     for name in ("authorize_request", "token_request"):
         _check_request(getattr(oauth2, name), _key(key, ["oauth2", name]), file=file, required=True)
-    for name in ("refresh_token_request", "user_info_request", "token_introspection_request"):
+    optional = ("refresh_token_request", "user_info_request", "token_introspection_request")
+    for name in (*optional, "token_revocation_request"):
         _check_request(getattr(oauth2, name), _key(key, ["oauth2", name]), file=file, required=False)
     assert oauth2.authorize_request is not None
     assert oauth2.token_request is not None
@@ -162,6 +163,7 @@ def _complete(oauth2: OAuth2Config, quirks: Quirks, *, file: str, key: str) -> R
         refresh_token_request=refresh if quirks.supports_refresh else None,
         user_info_request=oauth2.user_info_request,
         token_introspection_request=oauth2.token_introspection_request,
+        token_revocation_request=oauth2.token_revocation_request,
     )
 
 

@@ -173,6 +173,7 @@ class OAuth2Config(_Block):
     )
     user_info_request: UserInfoRequest | None = None
     token_introspection_request: IntrospectionRequest | None = None
+    token_revocation_request: RequestConfig | None = None  # RFC 7009; an engine extension
 
     @model_validator(mode="before")
     @classmethod
@@ -258,6 +259,7 @@ class ResolvedOAuth2(_Block):
     refresh_token_request: RequestConfig | None = None
     user_info_request: UserInfoRequest | None = None
     token_introspection_request: IntrospectionRequest | None = None
+    token_revocation_request: RequestConfig | None = None
 
 
 class Provider(_Block):

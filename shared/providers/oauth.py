@@ -21,8 +21,10 @@ __all__ = [
     "HttpRequestSpec",
     "build_authorize_url",
     "build_refresh_request",
+    "build_revocation_request",
     "build_token_request",
     "build_user_info_request",
+    "can_refresh",
     "code_challenge_s256",
     "new_code_verifier",
     "new_state",
@@ -220,6 +222,18 @@ def build_token_request(
     return _spec(request, provider, body, values)
 
 
+def can_refresh(provider: Provider, *, refresh_token: str | None, access_token: str | None) -> bool:
+    """True when a refresh request can be built for this provider and these tokens.
+
+    It cannot when the provider has no refresh request, or when there is no refresh
+    token and the request does not authenticate with the access token.
+    """
+    request = provider.oauth2.refresh_token_request
+    if request is None:
+        return False
+    return bool(refresh_token) or (request.auth_method == "bearer_access_token" and bool(access_token))
+
+
 def build_refresh_request(
     provider: Provider, *, refresh_token: str | None, access_token: str | None = None
 ) -> HttpRequestSpec | None:
@@ -237,9 +251,7 @@ def build_refresh_request(
         The request, or None.
     """
     request = provider.oauth2.refresh_token_request
-    if request is None:
-        return None
-    if not refresh_token and not (request.auth_method == "bearer_access_token" and access_token):
+    if request is None or not can_refresh(provider, refresh_token=refresh_token, access_token=access_token):
         return None
     values = _values(provider, refresh_token=refresh_token, access_token=access_token)
     body = _render_params(request.params, values, provider.oauth2.scope_delimiter, {})
@@ -265,4 +277,28 @@ def build_user_info_request(provider: Provider, access_token: str) -> HttpReques
         return None
     values = _values(provider, access_token=access_token)
     body = _render_params(request.params, values, provider.oauth2.scope_delimiter, {})
+    return _spec(request, provider, body, values)
+
+
+def build_revocation_request(
+    provider: Provider, token: str, *, token_type_hint: str | None = None
+) -> HttpRequestSpec | None:
+    """Build an RFC 7009 revocation request, or None when the provider has no revocation endpoint.
+
+    Args:
+        provider: The resolved provider.
+        token: The access or refresh token to revoke.
+        token_type_hint: ``"access_token"`` or ``"refresh_token"``, when known.
+
+    Returns:
+        The request (client authentication as configured), or None.
+    """
+    request = provider.oauth2.token_revocation_request
+    if request is None:
+        return None
+    values = _values(provider)
+    body = _render_params(request.params, values, provider.oauth2.scope_delimiter, {})
+    body["token"] = token
+    if token_type_hint:
+        body["token_type_hint"] = token_type_hint
     return _spec(request, provider, body, values)

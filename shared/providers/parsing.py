@@ -217,3 +217,26 @@ def parse_user_info(
         document = apply_response_map(request.response_map, document)
     result: dict[str, Any] = _scrub(document)
     return result
+
+
+def parse_revocation(
+    provider: Provider,
+    status_code: int,
+    body: bytes,
+    *,
+    content_type: str = "",
+    retry_after: float | None = None,
+) -> None:
+    """Check an RFC 7009 revocation answer: HTTP 200 (any body, often empty) means revoked.
+
+    An unknown or already invalid token is also answered 200 (RFC 7009 §2.2).
+
+    Raises:
+        ProviderUnavailable: HTTP 5xx or 429 (``unavailable``/``slow_down`` included).
+        ProviderError: An OAuth error (``unsupported_token_type``, ``invalid_client``...) or other status.
+    """
+    document = _decode(content_type, body)
+    if status_code < 400 and not (isinstance(document, dict) and document.get("error")):
+        return
+    _raise_for_error(provider, status_code, document if isinstance(document, dict) else {}, retry_after)
+    raise ProviderError(f"provider {provider.id} answered HTTP {status_code}", status_code=status_code)

@@ -23,6 +23,7 @@ from services.token_refresher.settings import RefresherSettings
 from shared.crypto import Cipher, RootKey
 from shared.provider_registry import ProviderRegistry
 from shared.providers.catalog import parse_entry
+from shared.providers.client import ProviderClient
 from shared.providers.http import ProviderHttp
 from shared.redisio import create_redis
 from shared.tokens import RefreshPolicy, StoredToken
@@ -63,7 +64,7 @@ def replica(
         providers=EnabledProviders(
             ProviderRegistry([parse_entry(e) for e in entries], redis, CIPHER, prefix=prefix)
         ),
-        endpoint=client,
+        client=ProviderClient(client, clock=clock.now),
         clock=clock,
         policy=POLICY,
         settings=config,

@@ -16,6 +16,7 @@ from services.token_refresher.settings import RefresherSettings
 from shared.contracts.events import Event
 from shared.errors import ProviderUnavailable
 from shared.providers.catalog import resolve
+from shared.providers.client import ProviderClient
 from shared.providers.http import ProviderResponse
 from shared.providers.models import Provider
 from shared.providers.oauth import HttpRequestSpec
@@ -222,7 +223,7 @@ class Kit:
         self.refresher = Refresher(
             tokens=self.tokens,
             providers=FakeProviders(self.provider),
-            endpoint=self.endpoint,
+            client=ProviderClient(self.endpoint, clock=self.clock.now),
             clock=self.clock,
             policy=self.policy,
             settings=self.settings,

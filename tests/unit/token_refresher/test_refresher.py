@@ -11,6 +11,7 @@ from services.token_refresher.settings import RefresherSettings
 from shared.contracts.events import TokenRefreshed, TokenRefreshFailed
 from shared.contracts.tokens import RefreshToken
 from shared.errors import ProviderUnavailable
+from shared.providers.client import ProviderClient
 from shared.tokens import connection_id
 from tests.unit.token_refresher.fakes import T0, Kit, timeout_error, token
 
@@ -137,7 +138,7 @@ class TestInvalidGrant:
                 kit.tokens.seed("alice", "acme", winner)  # another writer got there first
                 return await kit.endpoint.send(spec, timeout=timeout)
 
-        kit.refresher._endpoint = Racing()
+        kit.refresher._client = ProviderClient(Racing(), clock=kit.clock.now)
         kit.endpoint.then(400, {"error": "invalid_grant"})
         outcome = await kit.refresher.on_demand(ASK)
         assert outcome.status == "refreshed"
