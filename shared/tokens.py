@@ -9,8 +9,9 @@ that lives 60 s is refreshed at ~45 s instead of immediately.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -67,9 +68,31 @@ def is_expired(token: StoredToken, now: datetime, leeway: timedelta = timedelta(
     return token.expires_at is not None and now + leeway >= token.expires_at
 
 
-def covers(granted: list[str], wanted: list[str]) -> bool:
-    """True when every wanted scope was granted."""
-    return set(wanted) <= set(granted)
+def covers(
+    token: StoredToken | None, required_scopes: Iterable[str], *, now: datetime
+) -> TypeGuard[StoredToken]:
+    """The one rule for "does this token cover this requirement".
+
+    A token covers a requirement when all of these hold:
+
+    - there is a token, and its connection is ``active`` (not waiting for re-authorization);
+    - it can still be used: it is not expired, or it has a refresh token to get a new one;
+    - every required scope was granted (blank scopes are ignored; no scope at all is
+      covered by any usable token).
+
+    Args:
+        token: The user's stored token for the provider, if any.
+        required_scopes: The scopes the tool or the authorization asks for.
+        now: The current time (aware).
+
+    Returns:
+        True when it covers (the type checker then knows ``token`` is not None).
+    """
+    if token is None or token.status != "active":
+        return False
+    if token.refresh_token is None and is_expired(token, now):
+        return False
+    return {scope for scope in required_scopes if scope} <= set(token.scopes)
 
 
 # A completed authorization that needed no consent is a view of the connection: its id is

@@ -73,11 +73,6 @@ def merge_scopes(*groups: list[str]) -> list[str]:
     return list(dict.fromkeys(s for group in groups for s in group if s))
 
 
-def covers(granted: list[str], wanted: list[str]) -> bool:
-    """True when every wanted scope is among the granted ones (an empty request is always covered)."""
-    return set(wanted) <= set(granted)
-
-
 def state_digest(state: str) -> str:
     """Redis keys hold the state's digest, so a dump of Redis does not reveal live states."""
     return hashlib.sha256(state.encode()).hexdigest()

@@ -48,7 +48,7 @@ from shared.freshness import completed_authorization
 from shared.logging import get_logger
 from shared.providers import oauth
 from shared.providers.models import Provider, TokenGrant
-from shared.tokens import StoredToken, connection_of_authorization
+from shared.tokens import StoredToken, connection_of_authorization, covers
 
 log = get_logger(__name__)
 
@@ -76,7 +76,7 @@ class Flows:
         next_uri = domain.check_next_uri(request.next_uri)
         wanted = domain.merge_scopes(need.scopes)
         token = await self.fresh(user_id=request.user_id, provider_id=provider.id)
-        if token is not None and domain.covers(token.scopes, wanted):
+        if covers(token, wanted, now=self.clock()):
             # Nothing to consent to: the answer is a view of the connection, no record is written.
             return completed_authorization(request.user_id, provider.id, token)
         stored = token or await self.tokens.get(request.user_id, provider.id)

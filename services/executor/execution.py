@@ -152,10 +152,10 @@ class Executor:
         token = await fresh_token(
             self._tokens, self._rpc(), self._policy, user_id=user_id, provider_id=info.key
         )
-        if token is not None and covers(token.scopes, scopes_of(auth)):
+        if covers(token, scopes_of(auth), now=utcnow()):
             key = info.key if token.refresh_token else None
             return Grant(token.access_token, token.user_info, key)
-        # No token, or one without the scopes: the authorizer starts (or finds) the flow.
+        # No usable token, or one without the scopes: the authorizer starts (or finds) the flow.
         start = StartAuthorization(user_id=user_id, requirement=requirement_of(auth))
         authorization = await self._rpc().call(subjects.AUTH_START, start, Authorization)
         context = authorization.context

@@ -15,9 +15,10 @@ from typing import Any, Protocol
 
 from services.executor.definitions import RequirementsStatus, TokenStatus
 from shared.contracts.authorization import AuthRequirement
+from shared.contracts.common import utcnow
 from shared.errors import BadRequest, NotFound
 from shared.providers.models import Provider
-from shared.tokens import covers
+from shared.tokens import StoredToken, covers
 from shared.tokenstore import TokenStore
 
 
@@ -86,15 +87,13 @@ class RequirementsReader:
         self._providers = providers
         self._tokens = tokens
         self._secret_keys = secret_keys
-        self._granted: dict[tuple[str, str], list[str] | None] = {}
+        self._read: dict[tuple[str, str], StoredToken | None] = {}
 
     async def _token_status(self, user_id: str, key: str, wanted: list[str]) -> TokenStatus:
-        if (user_id, key) not in self._granted:
-            token = await self._tokens.get(user_id, key)
-            usable = token is not None and token.status == "active"
-            self._granted[(user_id, key)] = token.scopes if token is not None and usable else None
-        granted = self._granted[(user_id, key)]
-        return "completed" if granted is not None and covers(granted, wanted) else "not_started"
+        if (user_id, key) not in self._read:
+            self._read[(user_id, key)] = await self._tokens.get(user_id, key)
+        token = self._read[(user_id, key)]
+        return "completed" if covers(token, wanted, now=utcnow()) else "not_started"
 
     async def status(self, definition: Mapping[str, Any], user_id: str | None) -> RequirementsStatus:
         """What this user has of what the tool needs."""

@@ -11,7 +11,7 @@ from services.executor.requirements import Providers, RequirementsReader, requir
 from services.executor.secret_store import SecretStore
 from shared import subjects
 from shared.contracts.authorization import Authorization, StartAuthorization
-from shared.contracts.common import Page
+from shared.contracts.common import Page, utcnow
 from shared.contracts.execution import AuthorizeTool, Document, GetTool, ListTools
 from shared.errors import BadRequest
 from shared.freshness import completed_authorization
@@ -109,7 +109,7 @@ class ToolService:
         info = await self._providers.lookup(auth)
         if info.active:
             token = await self._fresh(request.user_id, info.key)
-            if token is not None and covers(token.scopes, scopes_of(auth)):
+            if covers(token, scopes_of(auth), now=utcnow()):
                 return completed_authorization(request.user_id, info.key, token)
         start = StartAuthorization(
             user_id=request.user_id, requirement=requirement_of(auth), next_uri=request.next_uri

@@ -34,13 +34,6 @@ class TestScopes:
     def test_merging_keeps_order_and_drops_duplicates_and_blanks(self):
         assert domain.merge_scopes(["b", "a"], ["a", "", "c"]) == ["b", "a", "c"]
 
-    def test_an_empty_request_is_covered_by_any_grant(self):
-        assert domain.covers([], [])
-        assert domain.covers(["a"], [])
-
-    def test_a_request_for_a_scope_not_granted_is_not_covered(self):
-        assert not domain.covers(["a"], ["a", "b"])
-
 
 class TestStoredToken:
     def test_a_refresh_token_the_provider_did_not_resend_is_kept(self):
