@@ -13,55 +13,49 @@ import contextlib
 import httpx
 from faststream import FastStream
 
+from services.executor.adapters import OutboxEvents, Providers, RefreshingTokens, RpcAuthorizer
 from services.executor.admin import SecretAdmin, WorkerAdmin
 from services.executor.catalog import ToolCatalog
 from services.executor.execution import Executor
 from services.executor.handlers import register_admin, register_notifications, register_tools
-from services.executor.requirements import Providers
 from services.executor.secret_store import SecretStore
+from services.executor.settings import ExecutorSettings
 from services.executor.sources import InProcessToolkits
 from services.executor.tool_service import ToolService
-from services.executor.worker_registry import WorkerRegistry, WorkerSpec, configured_workers
+from services.executor.worker_registry import WorkerRegistry, WorkerSpec
 from services.executor.workers import RemoteWorker
 from shared import infra, subjects
-from shared.contracts.events import ToolExecutionCompleted
 from shared.errors import ServiceUnavailable
-from shared.freshness import fresh_token
 from shared.logging import get_logger
 from shared.messaging import RpcClient
 from shared.provider_registry import ProviderRegistry
 from shared.service import Service
 from shared.settings import Settings
-from shared.tokens import StoredToken
 
 log = get_logger(__name__)
-
-# Remote catalogs are fetched again this often, so a worker redeployed with new tools shows them.
-CATALOG_REFRESH_SECONDS = 60.0
 
 
 def create_service(settings: Settings) -> Service:
     """Build the executor app: broker, Redis, catalog, handlers; nothing connects until it runs."""
     parts = infra.build(settings, service="executor")
+    config = ExecutorSettings.from_settings(settings)
     app = FastStream(parts.broker, logger=None)
-    tools_config, prefix = settings.engine.tools, settings.runtime.key_prefix
+    prefix = config.key_prefix
     http = httpx.AsyncClient()
     catalog = ToolCatalog(http)
     registry_of_providers = ProviderRegistry(
         list(settings.engine.auth.providers), parts.redis, parts.cipher, prefix=prefix
     )
     providers = Providers(registry_of_providers)
-    secret_values = {k: v.get_secret_value() for k, v in tools_config.secrets.items()}
-    secrets = SecretStore(parts.redis, parts.cipher, secret_values, prefix=prefix)
-    registry = WorkerRegistry(parts.redis, parts.cipher, configured_workers(tools_config), prefix=prefix)
+    secrets = SecretStore(parts.redis, parts.cipher, config.secrets, prefix=prefix)
+    registry = WorkerRegistry(parts.redis, parts.cipher, config.workers, prefix=prefix)
 
     def rpc() -> RpcClient:
         if parts.rpc is None:
             raise ServiceUnavailable("the executor is still starting")
         return parts.rpc
 
-    async def publish(event: ToolExecutionCompleted) -> None:
-        await parts.tokens.outbox.add_now(event)
+    def wake_relay() -> None:
         if parts.relay is not None:
             parts.relay.wake()
 
@@ -71,13 +65,11 @@ def create_service(settings: Settings) -> Service:
     def probe(spec: WorkerSpec) -> RemoteWorker:
         return RemoteWorker(spec.uri, spec.secret, spec.timeout, retry=0, http=http)
 
-    policy = settings.refresh_policy()
-
-    async def fresh(user_id: str, provider_id: str) -> StoredToken | None:
-        return await fresh_token(parts.tokens, rpc(), policy, user_id=user_id, provider_id=provider_id)
-
-    tools = ToolService(catalog, providers, parts.tokens, secrets, rpc, fresh)
-    executor = Executor(catalog, providers, parts.tokens, secrets, settings.refresh_policy(), rpc, publish)
+    fresh = RefreshingTokens(parts.tokens, rpc, config.refresh_policy)
+    authorizer = RpcAuthorizer(rpc)
+    tools = ToolService(catalog, providers, parts.tokens, secrets, authorizer, fresh)
+    events = OutboxEvents(parts.tokens.outbox, wake_relay)
+    executor = Executor(catalog, providers, fresh, secrets, authorizer, events)
     workers = WorkerAdmin(registry, catalog, tools, workers_changed, probe)
     register_tools(parts.server, tools, executor)
     register_admin(parts.server, workers, SecretAdmin(secrets))
@@ -86,7 +78,7 @@ def create_service(settings: Settings) -> Service:
 
     @app.on_startup
     async def load_catalog() -> None:
-        names, timeout = list(tools_config.toolkits), tools_config.timeout_seconds
+        names, timeout = config.toolkits, config.timeout_seconds
         if names:
             source = await asyncio.to_thread(InProcessToolkits, names, timeout_s=timeout)
             await catalog.load_in_process(source)
@@ -96,7 +88,10 @@ def create_service(settings: Settings) -> Service:
     @app.after_startup
     async def started() -> None:
         await infra.start(parts)
-        refresher.append(asyncio.create_task(_refresh_forever(workers, catalog), name="catalog-refresh"))
+        every = config.catalog_refresh_seconds
+        refresher.append(
+            asyncio.create_task(_refresh_forever(workers, catalog, every), name="catalog-refresh")
+        )
 
     @app.on_shutdown
     async def stopping() -> None:
@@ -110,9 +105,9 @@ def create_service(settings: Settings) -> Service:
     return Service(app, parts.server)
 
 
-async def _refresh_forever(workers: WorkerAdmin, catalog: ToolCatalog) -> None:
+async def _refresh_forever(workers: WorkerAdmin, catalog: ToolCatalog, every: float) -> None:
     while True:
-        await asyncio.sleep(CATALOG_REFRESH_SECONDS)
+        await asyncio.sleep(every)
         try:
             await workers.reload()  # picks up workers another replica changed while we missed the broadcast
             await catalog.refresh()

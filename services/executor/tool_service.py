@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from services.executor.catalog import ToolCatalog
 from services.executor.definitions import to_anthropic, to_engine_definition, to_openai
-from services.executor.requirements import Providers, RequirementsReader, requirement_of, scopes_of
-from services.executor.secret_store import SecretStore
-from shared import subjects
+from services.executor.domain import authorization_of, requirement_of, scopes_of
+from services.executor.ports import Authorizer, Catalog, FreshTokens, ProviderLookup, Secrets, TokenReader
+from services.executor.requirements import RequirementsReader
 from shared.contracts.authorization import Authorization, StartAuthorization
 from shared.contracts.common import Page, utcnow
 from shared.contracts.execution import AuthorizeTool, Document, GetTool, ListTools
 from shared.errors import BadRequest
 from shared.freshness import completed_authorization
-from shared.messaging import RpcClient
-from shared.tokens import StoredToken, covers
-from shared.tokenstore import TokenStore
-
-FreshToken = Callable[[str, str], Awaitable[StoredToken | None]]
+from shared.tokens import covers
 
 FORMATS = ("arcade", "openai", "anthropic")
 
@@ -41,24 +36,24 @@ class ToolService:
         providers: Provider mapping.
         tokens: The token store (token status in requirements).
         secrets: Tool secrets (secret status in requirements).
-        rpc: Returns the NATS client.
+        authorizer: Starts an authorization when the user holds no covering token.
         fresh: Reads a user's token for a provider, never expired (``shared.freshness.fresh_token``).
     """
 
     def __init__(
         self,
-        catalog: ToolCatalog,
-        providers: Providers,
-        tokens: TokenStore,
-        secrets: SecretStore,
-        rpc: Callable[[], RpcClient],
-        fresh: FreshToken,
+        catalog: Catalog,
+        providers: ProviderLookup,
+        tokens: TokenReader,
+        secrets: Secrets,
+        authorizer: Authorizer,
+        fresh: FreshTokens,
     ) -> None:
         self._catalog = catalog
         self._providers = providers
         self._tokens = tokens
         self._secrets = secrets
-        self._rpc = rpc
+        self._authorizer = authorizer
         self._fresh = fresh
 
     async def reader(self, definitions: list[Mapping[str, Any]]) -> RequirementsReader:
@@ -101,7 +96,7 @@ class ToolService:
     async def authorize(self, request: AuthorizeTool) -> Authorization:
         """Start or confirm the authorization a tool needs; ``completed`` for a tool that needs none."""
         definition, _ = self._catalog.resolve(request.tool_name, request.tool_version)
-        auth = (definition.get("requirements") or {}).get("authorization")
+        auth = authorization_of(definition)
         if not auth:
             return Authorization(status="completed", user_id=request.user_id)
         # The hot path: the user holds a covering token, so no flow is needed and the
@@ -114,7 +109,7 @@ class ToolService:
         start = StartAuthorization(
             user_id=request.user_id, requirement=requirement_of(auth), next_uri=request.next_uri
         )
-        return await self._rpc().call(subjects.AUTH_START, start, Authorization)
+        return await self._authorizer.start(start)
 
 
 def _single_format(fmt: str | None) -> str | None:

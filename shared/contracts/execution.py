@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
+from shared.contracts.authorization import Authorization
 from shared.contracts.common import Contract, PageQuery
 
 
@@ -41,11 +42,29 @@ class ExecuteTool(Contract):
     webhook: bool = False
 
 
-class ExecutionReply(Contract):
-    """The execute response body, and the HTTP status the gateway answers with."""
+ExecutionOutcome = Literal["completed", "failed", "authorization_required", "secret_missing"]
 
-    status_code: int = 200
-    body: dict[str, Any]
+
+class ExecutionResult(Contract):
+    """What happened to one ``ExecuteTool``; the gateway writes Arcade's execute JSON from it.
+
+    ``outcome`` is ``completed``/``failed`` when the tool ran (its ``value`` or ``error``
+    and ``logs``), ``authorization_required`` when the user must grant access first
+    (``authorization`` says where), ``secret_missing`` when a secret it needs has no value
+    (``missing_secret`` names it); the tool did not run in the last two.
+    """
+
+    outcome: ExecutionOutcome
+    id: str
+    execution_id: str
+    tool_name: str
+    duration: int | float
+    finished_at: str
+    value: Any = None
+    error: dict[str, Any] | None = None
+    logs: list[Any] = Field(default_factory=list)
+    authorization: Authorization | None = None
+    missing_secret: str | None = None
 
 
 class WorkerRef(Contract):

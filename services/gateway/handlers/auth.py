@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.gateway.adapters import CompletionWaiters
 from services.gateway.handlers.deps import require_api_key, rpc_of
+from services.gateway.wire import authorization_body
 from shared import subjects
 from shared.contracts.authorization import (
     AuthRequirement,
@@ -71,22 +72,6 @@ class AuthorizationInitiationRequest(_Loose):
 class ConfirmUserRequest(_Loose):
     flow_id: str = Field(min_length=1)
     user_id: str = Field(min_length=1)
-
-
-def authorization_body(auth: dict[str, Any]) -> dict[str, Any]:
-    """The authorizer's ``Authorization`` (as sent) shaped as Arcade's ``AuthorizationResponse``:
-    absent fields left out, plus ``authorization_url`` for the pages that read that name.
-
-    Shaped from the reply's JSON, not re-validated: on the polling path the model round
-    trip cost more than the rest of the route.
-    """
-    body = {k: v for k, v in auth.items() if v is not None}
-    context = body.get("context")
-    if isinstance(context, dict):
-        body["context"] = {k: v for k, v in context.items() if v is not None}
-    if body.get("url"):
-        body["authorization_url"] = body["url"]
-    return body
 
 
 def _answer(auth: dict[str, Any]) -> JSONResponse:

@@ -15,13 +15,13 @@ from services.gateway.domain import clamp_page, offset_page
 from services.gateway.errors import error_response, validation_message
 from services.gateway.handlers.body import documented, json_body
 from services.gateway.handlers.deps import require_api_key, rpc, rpc_of
+from services.gateway.wire import authorization_body, execution_response
 from shared import subjects
 from shared.contracts.common import Page
 from shared.contracts.execution import (
     AuthorizeTool,
     Document,
     ExecuteTool,
-    ExecutionReply,
     GetTool,
     ListTools,
 )
@@ -167,10 +167,7 @@ async def tool_authorization(client: RpcClient, body: AuthorizeToolRequest) -> J
         raise BadRequest("user_id is required")
     command = build(AuthorizeTool, **body.model_dump())
     result: dict[str, Any] = await client.call_raw(subjects.TOOLS_AUTHORIZE, command)
-    if result.get("url"):
-        # some pages written from Arcade's guides read this name (docs/arcade-compatibility.md §2.3)
-        result["authorization_url"] = result["url"]
-    return JSONResponse(result)
+    return JSONResponse(authorization_body(result, drop_nulls=False))
 
 
 @router.post("/v1/tools/execute", response_model=dict[str, Any], openapi_extra=documented(ExecuteToolRequest))
@@ -186,8 +183,8 @@ async def execute_tool(request: Request) -> JSONResponse:
         response = error_response(exc)
         response.headers["x-should-retry"] = "false"
         return response
-    reply = ExecutionReply.model_validate(raw)
-    return JSONResponse(reply.body, status_code=reply.status_code, headers={"x-should-retry": "false"})
+    status_code, answer = execution_response(raw)
+    return JSONResponse(answer, status_code=status_code, headers={"x-should-retry": "false"})
 
 
 def _execute_timeout(request: Request) -> float:

@@ -1,4 +1,5 @@
-"""The execute use case, with in-memory fakes for the catalog source, token store, authorizer and secrets."""
+"""The execute use case, with in-memory fakes for the catalog source, token store, authorizer and secrets;
+its typed result is read as the gateway writes it (``services.gateway.wire``)."""
 
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -6,9 +7,10 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
+from services.executor.adapters import Providers, RefreshingTokens, RpcAuthorizer
 from services.executor.catalog import ToolCatalog
 from services.executor.execution import Executor
-from services.executor.requirements import Providers
+from services.gateway.wire import execution_response
 from shared import subjects
 from shared.contracts.authorization import Authorization, AuthorizationContext
 from shared.contracts.execution import ExecuteTool
@@ -108,6 +110,14 @@ class FakeSecrets:
         return found, [k for k in wanted if k not in self.values_by_key]
 
 
+class Events:
+    def __init__(self):
+        self.queued: list = []
+
+    async def publish(self, event):
+        self.queued.append(event)
+
+
 class FakeFinder:
     def __init__(self, *ids):
         self.ids = ids
@@ -142,25 +152,24 @@ async def world():
     await catalog.load_in_process(source)
     tokens = FakeTokens()
     rpc = FakeRpc(tokens)
-    events: list = []
-
-    async def publish(event):
-        events.append(event)
+    events = Events()
 
     executor = Executor(
         catalog,
         Providers(FakeFinder("hooli")),
-        tokens,
+        RefreshingTokens(tokens, lambda: rpc, RefreshPolicy()),
         FakeSecrets(HOOLI_API_KEY="k-1"),
-        RefreshPolicy(),
-        lambda: rpc,
-        publish,
+        RpcAuthorizer(lambda: rpc),
+        events,
     )
-    return SimpleNamespace(executor=executor, source=source, tokens=tokens, rpc=rpc, events=events)
+    return SimpleNamespace(executor=executor, source=source, tokens=tokens, rpc=rpc, events=events.queued)
 
 
-def execute(world, tool, **fields):
-    return world.executor.execute(ExecuteTool(tool_name=tool, **fields))
+async def execute(world, tool, **fields):
+    """The reply as the HTTP API answers it: status and Arcade's body, written from the typed result."""
+    result = await world.executor.execute(ExecuteTool(tool_name=tool, **fields))
+    status_code, body = execution_response(result.model_dump(mode="json"))
+    return SimpleNamespace(status_code=status_code, body=body)
 
 
 class TestAToolThatNeedsAuthorization:

@@ -1,0 +1,47 @@
+"""Executor settings, taken from the shared settings once at start."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from services.executor.worker_registry import WorkerSpec, configured_workers
+from shared.settings import Settings
+from shared.tokens import RefreshPolicy
+
+#: Remote catalogs are fetched again this often, so a worker redeployed with new tools shows them.
+CATALOG_REFRESH_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class ExecutorSettings:
+    """What the executor needs to know about the deployment.
+
+    Attributes:
+        key_prefix: Redis key prefix.
+        toolkits: In-process toolkits (Python packages) to import at start.
+        timeout_seconds: Longest an in-process tool may run.
+        workers: The remote workers configured in engine.yaml.
+        secrets: Tool secrets configured in engine.yaml, in clear.
+        refresh_policy: When a token is due for refresh (``fresh_token`` asks the refresher then).
+        catalog_refresh_seconds: How often remote catalogs are fetched again.
+    """
+
+    key_prefix: str
+    toolkits: list[str]
+    timeout_seconds: float
+    workers: list[WorkerSpec]
+    secrets: dict[str, str] = field(repr=False)
+    refresh_policy: RefreshPolicy
+    catalog_refresh_seconds: float = CATALOG_REFRESH_SECONDS
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ExecutorSettings:
+        tools = settings.engine.tools
+        return cls(
+            key_prefix=settings.runtime.key_prefix,
+            toolkits=list(tools.toolkits),
+            timeout_seconds=tools.timeout_seconds,
+            workers=configured_workers(tools),
+            secrets={key: value.get_secret_value() for key, value in tools.secrets.items()},
+            refresh_policy=settings.refresh_policy(),
+        )
