@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from services.executor.catalog import ToolCatalog
-from services.executor.secret_store import SecretStore
-from services.executor.tool_service import ToolService
-from services.executor.worker_registry import WorkerRegistry, WorkerSpec
-from services.executor.workers import RemoteWorker
+from services.executor.ports import SecretRecords, ToolViews, WorkerCatalog, WorkerClient, WorkerStore
+from services.executor.worker_registry import WorkerSpec
 from shared.contracts.common import Page, PageQuery
 from shared.contracts.execution import (
     Document,
@@ -37,11 +34,11 @@ class WorkerAdmin:
 
     def __init__(
         self,
-        registry: WorkerRegistry,
-        catalog: ToolCatalog,
-        tools: ToolService,
+        registry: WorkerStore,
+        catalog: WorkerCatalog,
+        tools: ToolViews,
         changed: Callable[[], Awaitable[None]],
-        probe: Callable[[WorkerSpec], RemoteWorker],
+        probe: Callable[[WorkerSpec], WorkerClient],
     ) -> None:
         self._registry = registry
         self._catalog = catalog
@@ -131,7 +128,7 @@ class WorkerAdmin:
 class SecretAdmin:
     """List, upsert and delete tool secrets; values are never answered."""
 
-    def __init__(self, secrets: SecretStore) -> None:
+    def __init__(self, secrets: SecretRecords) -> None:
         self._secrets = secrets
 
     async def list(self, query: PageQuery) -> Page:

@@ -11,7 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from services.executor.secret_store import SecretRecord
 from services.executor.sources import ToolSource
+from services.executor.worker_registry import WorkerSpec
 from shared.contracts.authorization import Authorization, StartAuthorization
 from shared.contracts.events import ToolExecutionCompleted
 from shared.tokens import StoredToken
@@ -88,3 +90,69 @@ class Events(Protocol):
     """Queues events for the webhooks (the outbox)."""
 
     async def publish(self, event: ToolExecutionCompleted) -> None: ...
+
+
+class WorkerClient(Protocol):
+    """One remote worker, as the admin checks it."""
+
+    async def definitions(self) -> list[dict[str, Any]]:
+        """Its tools (raises ConfigError when it refuses our secret, ValetkeyError when away)."""
+        ...
+
+    async def health(self) -> dict[str, Any]:
+        """Its health answer (raises ValetkeyError when away)."""
+        ...
+
+
+class WorkerStore(Protocol):
+    """Remote workers: engine.yaml's (read only) and the admin API's (``worker_registry.WorkerRegistry``)."""
+
+    async def all(self) -> list[WorkerSpec]: ...
+
+    async def get(self, worker_id: str) -> WorkerSpec:
+        """The worker (raises NotFound)."""
+        ...
+
+    def parse_create(self, body: dict[str, Any]) -> WorkerSpec:
+        """A new worker from the admin API's JSON (raises BadRequest)."""
+        ...
+
+    async def create(self, spec: WorkerSpec) -> WorkerSpec: ...
+
+    async def patched(self, worker_id: str, body: dict[str, Any]) -> WorkerSpec:
+        """The worker with the admin API's changes applied, not yet saved."""
+        ...
+
+    async def update(self, spec: WorkerSpec) -> WorkerSpec: ...
+
+    async def delete(self, worker_id: str) -> None: ...
+
+
+class WorkerCatalog(Protocol):
+    """The catalog's remote part, as the worker admin changes and reads it."""
+
+    async def set_workers(self, specs: list[WorkerSpec]) -> None:
+        """Use these workers; refetch the catalogs of the changed ones."""
+        ...
+
+    def worker(self, worker_id: str) -> tuple[Any, list[dict[str, Any]], str | None]:
+        """The worker's client, its tool definitions and the last fetch error."""
+        ...
+
+
+class ToolViews(Protocol):
+    """Definitions shaped for clients (``tool_service.ToolService.views``)."""
+
+    async def views(
+        self, definitions: list[dict[str, Any]], user_id: str | None, include: list[str], fmt: str | None
+    ) -> list[dict[str, Any]]: ...
+
+
+class SecretRecords(Protocol):
+    """Tool secrets as the admin API manages them (values never read back)."""
+
+    async def list(self) -> list[SecretRecord]: ...
+
+    async def upsert(self, key: str, value: str, description: str | None) -> SecretRecord: ...
+
+    async def delete(self, secret_id: str) -> None: ...
