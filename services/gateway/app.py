@@ -16,12 +16,12 @@ from services.gateway.adapters import CompletionWaiters
 from services.gateway.body_limit import BodyLimit
 from services.gateway.domain import ApiKeys
 from services.gateway.fast_lane import FastLane
-from services.gateway.handlers import admin_auth, auth, auth_pages, health
-from services.gateway.handlers import secrets as secrets_routes
-from services.gateway.handlers import tools as tools_routes
-from services.gateway.handlers import webhooks as webhooks_routes
-from services.gateway.handlers import workers as workers_routes
 from services.gateway.middleware import RequestLog
+from services.gateway.routes import admin_auth, auth, auth_pages, health
+from services.gateway.routes import secrets as secrets_routes
+from services.gateway.routes import tools as tools_routes
+from services.gateway.routes import webhooks as webhooks_routes
+from services.gateway.routes import workers as workers_routes
 from services.gateway.settings import GatewaySettings
 from shared.errors import ConfigError
 from shared.logging import get_logger

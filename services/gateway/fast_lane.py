@@ -24,10 +24,10 @@ from starlette.types import Message, Receive, Scope, Send
 
 from services.gateway.domain import ApiKeys
 from services.gateway.errors import MAX_BODY_BYTES, error_response
-from services.gateway.handlers.auth import status_now
-from services.gateway.handlers.body import is_json
-from services.gateway.handlers.tools import AuthorizeToolRequest, tool_authorization
 from services.gateway.middleware import ROUTE_KEY
+from services.gateway.routes.auth import status_now
+from services.gateway.routes.body import is_json
+from services.gateway.routes.tools import AuthorizeToolRequest, tool_authorization
 from shared.errors import ValetkeyError
 from shared.logging import get_logger
 from shared.messaging import RpcClient

@@ -8,7 +8,7 @@ import pytest
 from pydantic import BaseModel, ConfigDict
 from starlette.requests import Request
 
-from services.gateway.handlers.body import documented, json_body
+from services.gateway.routes.body import documented, json_body
 from services.gateway.settings import otel_configured
 from shared.errors import BadRequest
 

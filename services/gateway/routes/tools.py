@@ -13,8 +13,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from services.gateway.domain import clamp_page, offset_page
 from services.gateway.errors import error_response, validation_message
-from services.gateway.handlers.body import documented, json_body
-from services.gateway.handlers.deps import require_api_key, rpc, rpc_of
+from services.gateway.routes.body import documented, json_body
+from services.gateway.routes.deps import require_api_key, rpc, rpc_of
 from services.gateway.wire import authorization_body, execution_response
 from shared import subjects
 from shared.contracts.common import Page

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.gateway.adapters import CompletionWaiters
-from services.gateway.handlers.deps import require_api_key, rpc_of
+from services.gateway.routes.deps import require_api_key, rpc_of
 from services.gateway.wire import authorization_body
 from shared import subjects
 from shared.contracts.authorization import (

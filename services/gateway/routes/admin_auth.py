@@ -8,8 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from services.gateway.domain import clamp_page, offset_page
-from services.gateway.handlers.deps import require_api_key, rpc
 from services.gateway.openapi import JSON_OBJECT_BODY
+from services.gateway.routes.deps import require_api_key, rpc
 from shared import subjects
 from shared.contracts.authorization import (
     AdminObject,

@@ -12,8 +12,8 @@ from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
 
 from services.gateway.domain import clamp_page, offset_page
-from services.gateway.handlers.deps import require_api_key
-from services.gateway.handlers.tools import Rpc, build
+from services.gateway.routes.deps import require_api_key
+from services.gateway.routes.tools import Rpc, build
 from shared import subjects
 from shared.contracts.common import PageQuery
 from shared.contracts.webhooks import (

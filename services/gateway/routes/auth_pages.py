@@ -18,8 +18,8 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from services.gateway.handlers.auth import finish
-from services.gateway.handlers.deps import rpc_of
+from services.gateway.routes.auth import finish
+from services.gateway.routes.deps import rpc_of
 from shared import subjects
 from shared.contracts.authorization import (
     CallbackOutcome,
