@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.authorizer import domain
+from services.authorizer import domain, metrics
 from services.authorizer.domain import FlowRecord, FlowSecrets
 from services.authorizer.ports import (
     FlowStore,
@@ -111,6 +111,7 @@ class Flows:
             secrets=FlowSecrets(code_verifier=verifier),
         )
         await self.store.create(record, state=state, ttl_seconds=self.settings.state_ttl_seconds)
+        metrics.STARTED.labels(provider.id).inc()
         log.info("authorization.started", authorization_id=record.id, provider_id=provider.id)
         return domain.view(record)
 
@@ -325,6 +326,10 @@ class Flows:
         await self.tokens.put(storing.user_id, provider.id, token, events=[event])
         completed = storing.completed(token.scopes, self.clock())
         self.later.run(self._announce(completed, event), name="authorization.completed")
+        metrics.COMPLETED.labels(provider.id).inc()
+        metrics.COMPLETION.labels(provider.id).observe(
+            (completed.updated_at - storing.created_at).total_seconds()
+        )
         log.info("authorization.completed", authorization_id=storing.id, provider_id=provider.id)
         return domain.view(completed, token)
 
@@ -340,6 +345,7 @@ class Flows:
         )
         await self.store.save(record.failed(reason, self.clock()), events=[event])
         self.notifier.wake([event])
+        metrics.FAILED.labels(record.provider_id, metrics.reason_label(reason)).inc()
         log.info("authorization.failed", authorization_id=record.id, reason=reason)
         return _failure_page(record.id, reason)
 

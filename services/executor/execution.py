@@ -14,11 +14,11 @@ from typing import Any
 
 from arcade_core.errors import ErrorKind
 
-from services.executor import domain
+from services.executor import domain, metrics
 from services.executor.domain import Grant, Run, qualified_name
 from services.executor.ports import Authorizer, Catalog, Events, FreshTokens, ProviderLookup, Secrets
 from services.executor.responses import failed_response
-from services.executor.sources import ToolSource
+from services.executor.sources import InProcessToolkits, ToolSource
 from shared.contracts.authorization import Authorization, StartAuthorization
 from shared.contracts.common import new_id, utcnow
 from shared.contracts.events import ToolExecutionCompleted
@@ -89,6 +89,8 @@ class Executor:
                 response = await self._call(source, definition, request, execution_id, grant, secrets)
         run = _run(definition, execution_id, started)
         result = domain.ran(run, response, include_stacktrace=request.include_error_stacktrace)
+        kind = "in_process" if isinstance(source, InProcessToolkits) else "worker"
+        metrics.record(run.tool_name, kind, result.outcome == "completed", run.duration_ms / 1000)
         if request.webhook:
             await self._notify(result, request.user_id)
         return result

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from services.token_refresher import domain
+from services.token_refresher import domain, metrics
 from services.token_refresher.domain import Decision, Failure, FailureKind
 from services.token_refresher.ports import Claim, Clock, Locked, ProviderCalls, Providers, Tokens
 from services.token_refresher.settings import RefresherSettings
@@ -296,6 +296,7 @@ class Refresher:
     def _log(self, job: _Job, outcome: str, **fields: Any) -> None:
         """One line per refresh decision; ids and codes only, never a token."""
         late = domain.lateness(job.due, self._clock.now())
+        metrics.record(job.provider_id, outcome, None if late is None else late.total_seconds())
         log.info(
             "refresh",
             outcome=outcome,

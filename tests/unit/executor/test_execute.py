@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
 from services.executor.adapters import Providers, RefreshingTokens, RpcAuthorizer
 from services.executor.catalog import ToolCatalog
@@ -314,3 +315,13 @@ class TestTheAnswer:
     async def test_scheduling_is_refused_plainly(self, world):
         with pytest.raises(BadRequest, match="run_at"):
             await execute(world, "Hooli.Ping", run_at="2030-01-01T00:00:00")
+
+
+class TestMetrics:
+    async def test_a_tool_that_ran_is_counted_by_tool_source_and_outcome(self, world):
+        labels = {"tool": "Hooli.ReticulateSplines", "source": "worker", "outcome": "success"}
+        before = REGISTRY.get_sample_value("valetkey_tool_executions_total", labels) or 0.0
+        world.tokens.tokens[("gavin", "hooli")] = token()
+        reply = await execute(world, "Hooli_ReticulateSplines", user_id="gavin")
+        assert reply.status_code == 200
+        assert REGISTRY.get_sample_value("valetkey_tool_executions_total", labels) == before + 1

@@ -5,6 +5,7 @@ import base64
 from datetime import datetime, timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 
 from services.token_refresher.ports import Claim
 from services.token_refresher.settings import RefresherSettings
@@ -248,3 +249,28 @@ class TestScheduledRefresh:
         assert await kit.refresher.scheduled(claim(kit, conn, T0)) is None
         assert kit.tokens.due[conn] > kit.clock.now()
         assert connection_id("alice", "acme") == conn
+
+
+def _sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+class TestMetrics:
+    async def test_a_refresh_and_a_dead_grant_are_counted_by_provider_outcome_and_class(self):
+        refreshed_before = _sample("valetkey_refreshes_total", provider="acme", outcome="refreshed")
+        dead_before = _sample("valetkey_refresh_failures_total", provider="acme", **{"class": "reauthorize"})
+        kit = Kit()
+        kit.tokens.seed("alice", "acme", token())
+        kit.endpoint.then(200, rotated())
+        await kit.refresher.on_demand(ASK)
+        dead = Kit()
+        dead.tokens.seed("alice", "acme", token())
+        dead.endpoint.then(400, {"error": "invalid_grant"})
+        await dead.refresher.on_demand(ASK)
+        assert (
+            _sample("valetkey_refreshes_total", provider="acme", outcome="refreshed") == refreshed_before + 1
+        )
+        assert (
+            _sample("valetkey_refresh_failures_total", provider="acme", **{"class": "reauthorize"})
+            == dead_before + 1
+        )

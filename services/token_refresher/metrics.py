@@ -1,0 +1,37 @@
+"""The token_refresher's Prometheus metrics (names as deploy/README.md lists them)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+REFRESHES = Counter(
+    "valetkey_refreshes", "Refreshes done, by outcome (refreshed, failed)", ["provider", "outcome"]
+)
+FAILURES = Counter(
+    "valetkey_refresh_failures",
+    "Failed refreshes by class: reauthorize (the grant is dead), transient (retried later)",
+    ["provider", "class"],
+)
+LATENESS = Histogram(
+    "valetkey_refresh_lateness_seconds",
+    "How long after its scheduled moment a scheduled refresh ran",
+    buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+# What each logged outcome counts as: (refreshes outcome, failure class or None).
+COUNTED = {
+    "refreshed": ("refreshed", None),
+    "refreshed_elsewhere": ("refreshed", None),
+    "reauthorization_required": ("failed", "reauthorize"),
+    "retrying": ("failed", "transient"),
+}
+
+
+def record(provider: str, outcome: str, lateness_seconds: float | None) -> None:
+    """Count one refresh decision; outcomes that are not a refresh (``fresh``) count nothing."""
+    if outcome in COUNTED:
+        result, failure = COUNTED[outcome]
+        REFRESHES.labels(provider, result).inc()
+        if failure is not None:
+            FAILURES.labels(provider, failure).inc()
+    if lateness_seconds is not None:
+        LATENESS.observe(max(lateness_seconds, 0.0))
