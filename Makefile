@@ -46,10 +46,10 @@ status: ## show the processes `make up` started
 	@$(BIN)/valetkey status
 
 lint: install ## ruff check and ruff format --check
-	$(BIN)/ruff check shared services tests bench
-	$(BIN)/ruff format --check shared services tests bench
+	$(BIN)/ruff check shared services tools tests bench
+	$(BIN)/ruff format --check shared services tools tests bench
 
-typecheck: install ## mypy (strict on shared/ and services/)
+typecheck: install ## mypy (strict on shared/, services/ and tools/)
 	$(BIN)/mypy
 
 test: install $(NODE_STAMP) $(HELM) lint typecheck ## install, lint, typecheck and run the whole suite
@@ -71,11 +71,11 @@ bench: install $(NODE_STAMP) ## run the benchmarks under bench/ (numbers, not as
 	$(BIN)/python -m bench
 
 docs: install ## regenerate docs/asyncapi/<service>.json from the services' FastStream apps (no NATS needed)
-	$(BIN)/python -m shared.docs asyncapi
+	$(BIN)/python -m tools.asyncapi asyncapi
 
 lock: ## re-lock dependencies from pyproject.toml: everything, and the image's (no dev extra, same versions)
 	$(BIN)/uv pip compile --quiet --python-version 3.11 --extra dev pyproject.toml -o requirements.lock
 	$(BIN)/uv pip compile --quiet --python-version 3.11 --constraints requirements.lock pyproject.toml -o requirements.prod.lock
 
 fmt: install ## ruff format the code (what `make lint` checks)
-	$(BIN)/ruff format shared services tests bench
+	$(BIN)/ruff format shared services tools tests bench

@@ -39,12 +39,12 @@ from arcade_core.schema import ToolAuthorizationContext
 from arcade_tdk import ToolContext
 
 from bench.common import summarize_ms, table
-from shared import subjects
-from shared.crypto import Cipher, RootKey
-from shared.launcher import embedded
-from shared.redisio import create_redis
-from shared.tokens import RefreshPolicy, StoredToken
-from shared.tokenstore import TokenStore
+from shared.bus import subjects
+from shared.runtime.crypto import Cipher, RootKey
+from shared.runtime.redisio import create_redis
+from shared.tokens.model import RefreshPolicy, StoredToken
+from shared.tokens.store import TokenStore
+from tools.launcher import embedded
 
 ROOT = Path(__file__).resolve().parents[1]
 PREFIX = "vkbenchx"

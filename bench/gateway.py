@@ -42,12 +42,12 @@ import httpx
 
 from bench.common import summarize_ms, table
 from bench.loadgen import Target, run_load
-from shared.launcher import embedded
 from tests.support.browser import consent
 from tests.support.engine import Engine, base_config, make_engine
 from tests.support.oauth_server import OAuthClient, start_oauth_server
 from tests.support.providers import oidc_provider_entry
 from tests.support.servers import local_server
+from tools.launcher import embedded
 
 USER = "bench-user@example.com"
 BASELINE = "baseline (FastAPI + NATS echo)"

@@ -43,11 +43,11 @@ import httpx
 import yaml
 
 from bench.common import percentile, table
-from shared.crypto import Cipher, RootKey
-from shared.launcher import embedded
-from shared.redisio import create_redis
-from shared.tokens import RefreshPolicy, StoredToken
-from shared.tokenstore import TokenStore
+from shared.runtime.crypto import Cipher, RootKey
+from shared.runtime.redisio import create_redis
+from shared.tokens.model import RefreshPolicy, StoredToken
+from shared.tokens.store import TokenStore
+from tools.launcher import embedded
 
 ROOT = Path(__file__).resolve().parents[1]
 PREFIX = "vkbench"

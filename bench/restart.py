@@ -24,10 +24,10 @@ import httpx
 import yaml
 
 from bench.common import summarize_ms
-from shared.launcher import embedded
+from tools.launcher import embedded
 
 ROOT = Path(__file__).resolve().parents[1]
-CLI = [sys.executable, "-m", "shared.launcher.cli"]
+CLI = [sys.executable, "-m", "tools.launcher.cli"]
 
 
 def _config(port: int) -> dict[str, Any]:

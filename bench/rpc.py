@@ -2,11 +2,11 @@
 
 One real nats-server on a free loopback port; for each variant, one server process answers an
 echo contract on one subject in a queue group, through the same envelope code the services use
-(``shared.messaging.answer``), up to 64 requests at once:
+(``shared.bus.messaging.answer``), up to 64 requests at once:
 
-- ``hand_made``: the subscription server ``shared/rpc.py`` had before nats.micro (a nats-py
+- ``hand_made``: the subscription server ``shared/bus/rpc.py`` had before nats.micro (a nats-py
   callback that takes a slot and runs the request as a task), reduced here to its serving path;
-- ``micro``: ``shared.rpc.RpcServer`` as the services run it, on ``nats.micro``;
+- ``micro``: ``shared.bus.rpc.RpcServer`` as the services run it, on ``nats.micro``;
 - ``faststream``: a FastStream subscriber (``max_workers=64``).
 
 This driver keeps ``--clients`` requests in flight for ``--seconds`` after a short warm-up and
@@ -36,10 +36,10 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from pydantic import BaseModel
 
 from bench.common import table
-from shared.launcher import embedded
-from shared.logging import configure_logging
-from shared.messaging import answer
-from shared.rpc import RpcServer
+from shared.bus.messaging import answer
+from shared.bus.rpc import RpcServer
+from shared.runtime.logging import configure_logging
+from tools.launcher import embedded
 
 VARIANTS = ("hand_made", "micro", "faststream")
 SUBJECT = "bench.rpc.echo"

@@ -45,7 +45,7 @@ import yaml
 from bench.common import summarize_ms, table
 from services.webhooks.domain import new_secret
 from shared.contracts.events import AuthorizationCompleted
-from shared.launcher import embedded
+from tools.launcher import embedded
 
 ROOT = Path(__file__).resolve().parents[1]
 WAIT_LIMIT_S = 60.0

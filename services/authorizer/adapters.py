@@ -3,7 +3,7 @@
 
 Keys (``<p>`` is the key prefix)::
 
-    <p>:authz:<id>               JSON flow record; its secrets (PKCE verifier, held token) encrypted
+    <p>:authz:<id>               JSON authorization record; its secrets (PKCE verifier, held token) encrypted
     <p>:authz:state:<sha256>     {"authorization_id", "provider_id"}, TTL = state TTL, taken with GETDEL
     <p>:authz:stateref:<sha256>  authorization id, kept as long as the record, to name what an
                                  expired or replayed state belonged to
@@ -19,20 +19,20 @@ from collections.abc import Sequence
 from cachetools import TLRUCache
 from redis.asyncio import Redis
 
-from services.authorizer.domain import FlowRecord, FlowSecrets, state_digest
+from services.authorizer.domain import AuthorizationRecord, AuthorizationSecrets, state_digest
 from services.authorizer.ports import StateClaim
+from shared.bus.outbox import Outbox
 from shared.contracts.events import Event
-from shared.crypto import Cipher
-from shared.outbox import Outbox
-from shared.redisio import text
+from shared.runtime.crypto import Cipher
+from shared.runtime.redisio import text
 
 # Completed records kept in process: status polling is the hottest read, and a completed
 # record never changes again (only its token does, and that is read from Redis every time).
 DONE_CACHE_SIZE = 10_000
 
 
-class RedisFlowStore:
-    """Flow records, states and verification flows in Redis.
+class RedisAuthorizationStore:
+    """Authorization records, states and verification flows in Redis.
 
     Args:
         redis: Async client (bytes replies).
@@ -54,15 +54,15 @@ class RedisFlowStore:
         self._outbox = outbox
         self._p = f"{prefix}:authz"
         self._ttl = record_ttl_seconds
-        self._done: TLRUCache[str, FlowRecord] = TLRUCache(
+        self._done: TLRUCache[str, AuthorizationRecord] = TLRUCache(
             maxsize=DONE_CACHE_SIZE, ttu=self._expires_at, timer=time.time
         )
 
-    def _expires_at(self, _key: str, record: FlowRecord, _now: float) -> float:
+    def _expires_at(self, _key: str, record: AuthorizationRecord, _now: float) -> float:
         """When the record's Redis key expires: every save sets the TTL afresh."""
         return record.updated_at.timestamp() + self._ttl
 
-    def _remember(self, record: FlowRecord) -> FlowRecord:
+    def _remember(self, record: AuthorizationRecord) -> AuthorizationRecord:
         if record.status == "completed":
             self._done[record.id] = record
         return record
@@ -70,7 +70,7 @@ class RedisFlowStore:
     def _record_key(self, auth_id: str) -> str:
         return f"{self._p}:{auth_id}"
 
-    def _encode(self, record: FlowRecord) -> str:
+    def _encode(self, record: AuthorizationRecord) -> str:
         data = record.model_dump(mode="json", exclude={"secrets"})
         secrets = record.secrets.model_dump(mode="json", exclude_none=True)
         if secrets:
@@ -78,16 +78,16 @@ class RedisFlowStore:
             data["secrets"] = self._cipher.encrypt_json(secrets, aad=aad)
         return json.dumps(data)
 
-    def _decode(self, raw: bytes | str) -> FlowRecord:
+    def _decode(self, raw: bytes | str) -> AuthorizationRecord:
         data = json.loads(raw)
         blob = data.pop("secrets", None)
-        record = FlowRecord.model_validate(data)
+        record = AuthorizationRecord.model_validate(data)
         if blob is None:
             return record
         secrets = self._cipher.decrypt_json(blob, aad=f"authz\x00{record.id}".encode())
-        return record.model_copy(update={"secrets": FlowSecrets.model_validate(secrets)})
+        return record.model_copy(update={"secrets": AuthorizationSecrets.model_validate(secrets)})
 
-    async def create(self, record: FlowRecord, *, state: str, ttl_seconds: int) -> None:
+    async def create(self, record: AuthorizationRecord, *, state: str, ttl_seconds: int) -> None:
         digest, encoded = state_digest(state), self._encode(record)
         claim = {"authorization_id": record.id, "provider_id": record.provider_id, "record": encoded}
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -96,13 +96,13 @@ class RedisFlowStore:
             pipe.set(f"{self._p}:stateref:{digest}", record.id, ex=self._ttl)
             await pipe.execute()
 
-    async def get(self, authorization_id: str) -> FlowRecord | None:
+    async def get(self, authorization_id: str) -> AuthorizationRecord | None:
         if (done := self._done.get(authorization_id)) is not None:
             return done
         raw = await self._redis.get(self._record_key(authorization_id))
         return None if raw is None else self._remember(self._decode(raw))
 
-    async def save(self, record: FlowRecord, *, events: Sequence[Event] = ()) -> None:
+    async def save(self, record: AuthorizationRecord, *, events: Sequence[Event] = ()) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.set(self._record_key(record.id), self._encode(record), ex=self._ttl)
             for event in events:
@@ -122,7 +122,7 @@ class RedisFlowStore:
         raw = await self._redis.get(f"{self._p}:stateref:{state_digest(state)}")
         return None if raw is None else text(raw)
 
-    async def hold_for_verification(self, record: FlowRecord, *, ttl_seconds: int) -> None:
+    async def hold_for_verification(self, record: AuthorizationRecord, *, ttl_seconds: int) -> None:
         if record.flow_id is None:
             raise ValueError("a record held for verification needs a flow_id")
         async with self._redis.pipeline(transaction=True) as pipe:

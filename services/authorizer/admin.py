@@ -21,8 +21,8 @@ from shared.contracts.authorization import (
 from shared.contracts.common import Page
 from shared.contracts.events import ConnectionRevoked
 from shared.errors import NotFound
-from shared.provider_registry import ProviderRegistry
-from shared.tokenstore import TokenStore
+from shared.providers.registry import ProviderRegistry
+from shared.tokens.store import TokenStore
 
 
 @dataclass
@@ -52,7 +52,7 @@ class Admin:
         return AdminObject(item=views.provider_view(record, self.redirect_uri))
 
     async def create_provider(self, request: ProviderWrite) -> AdminObject:
-        """Create and persist a provider; usable for new flows at once.
+        """Create and persist a provider; usable for new authorizations at once.
 
         Raises:
             BadRequest: Invalid body.
@@ -103,10 +103,10 @@ class Admin:
             limit=request.limit,
         )
         items = []
-        for conn in connections:
-            record = await self.registry.record(conn.provider_id)
-            token = await self.tokens.get(conn.user_id, conn.provider_id)
-            items.append(views.connection_view(conn, record, token.user_info if token else {}))
+        for connection in connections:
+            record = await self.registry.record(connection.provider_id)
+            token = await self.tokens.get(connection.user_id, connection.provider_id)
+            items.append(views.connection_view(connection, record, token.user_info if token else {}))
         return Page(items=items, total_count=total)
 
     async def delete_connection(self, request: ConnectionRef) -> None:
@@ -115,9 +115,11 @@ class Admin:
         Raises:
             NotFound: Unknown connection id.
         """
-        conn = await self.tokens.connection(request.id)
-        if conn is None:
+        connection = await self.tokens.connection(request.id)
+        if connection is None:
             raise NotFound(f"user connection {request.id!r} not found")
-        event = ConnectionRevoked(connection_id=conn.id, user_id=conn.user_id, provider_id=conn.provider_id)
-        await self.tokens.delete(conn.id, events=[event])
+        event = ConnectionRevoked(
+            connection_id=connection.id, user_id=connection.user_id, provider_id=connection.provider_id
+        )
+        await self.tokens.delete(connection.id, events=[event])
         self.notifier.wake()

@@ -7,23 +7,23 @@ from collections.abc import Sequence
 from faststream import FastStream
 
 from services.authorizer import handlers
-from services.authorizer.adapters import RedisFlowStore
+from services.authorizer.adapters import RedisAuthorizationStore
 from services.authorizer.admin import Admin
-from services.authorizer.flows import Flows
+from services.authorizer.authorizations import Authorizations
 from services.authorizer.settings import AuthorizerSettings
-from shared import infra
+from shared.bus.messaging import RpcClient
 from shared.contracts.common import utcnow
 from shared.contracts.events import Event
-from shared.freshness import fresh_token
-from shared.infra import Infra
-from shared.logging import get_logger
-from shared.messaging import RpcClient
-from shared.provider_registry import ProviderRegistry
 from shared.providers.client import ProviderClient
 from shared.providers.http import ProviderHttp
-from shared.service import Service
-from shared.settings import Settings
-from shared.tokens import StoredToken
+from shared.providers.registry import ProviderRegistry
+from shared.runtime import infra
+from shared.runtime.infra import Infra
+from shared.runtime.logging import get_logger
+from shared.runtime.service import Service
+from shared.runtime.settings import Settings
+from shared.tokens.freshness import fresh_token
+from shared.tokens.model import StoredToken
 
 log = get_logger(__name__)
 
@@ -66,7 +66,7 @@ def create_service(settings: Settings) -> Service:
         settings.engine.auth.providers, parts.redis, parts.cipher, prefix=settings.runtime.key_prefix
     )
     http = ProviderHttp()
-    store = RedisFlowStore(
+    store = RedisAuthorizationStore(
         parts.redis,
         parts.cipher,
         parts.tokens.outbox,
@@ -74,7 +74,7 @@ def create_service(settings: Settings) -> Service:
         record_ttl_seconds=config.record_ttl_seconds,
     )
     relay = _Relay(parts)
-    flows = Flows(
+    authorizations = Authorizations(
         settings=config,
         providers=registry,
         tokens=parts.tokens,
@@ -88,7 +88,7 @@ def create_service(settings: Settings) -> Service:
     admin = Admin(
         registry=registry, tokens=parts.tokens, notifier=relay, redirect_uri=config.redirect_uri, clock=utcnow
     )
-    handlers.register(parts.server, flows, admin)
+    handlers.register(parts.server, authorizations, admin)
     app = FastStream(parts.broker, logger=None)
 
     @app.after_startup

@@ -1,4 +1,4 @@
-"""Pure decisions of the authorizer: flow records, scopes, tokens from grants, failure reasons.
+"""Pure decisions of the authorizer: authorization records, scopes, tokens from grants, failure reasons.
 
 Nothing here does I/O or reads the clock; callers pass ``now``.
 """
@@ -12,22 +12,25 @@ from urllib.parse import urlencode, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.contracts.authorization import Authorization as AuthorizationView
-from shared.contracts.authorization import AuthorizationContext, AuthStatus, OAuthCallback
+from shared.contracts.authorization import (
+    VERIFY_PATH,
+    Authorization,
+    AuthorizationContext,
+    AuthStatus,
+    OAuthCallback,
+)
 from shared.errors import BadRequest
 from shared.providers.models import Provider, TokenGrant
-from shared.tokens import StoredToken
+from shared.tokens.model import StoredToken
 
-#: Where a pending flow is. ``storing`` means the token write has begun: a status
+#: Where a pending authorization is. ``storing`` means the token write has begun: a status
 #: read then trusts the token store (see :func:`completed_by_store`).
 Stage = Literal["consent", "exchanging", "verify", "storing", "done"]
 VerificationMode = Literal["builtin", "custom", "unsafe_skip"]
 
-BUILTIN_VERIFIER_PATH = "/oauth/verify"
 
-
-class FlowSecrets(BaseModel):
-    """The parts of a flow that are encrypted at rest."""
+class AuthorizationSecrets(BaseModel):
+    """The parts of an authorization record that are encrypted at rest."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -35,7 +38,7 @@ class FlowSecrets(BaseModel):
     token: StoredToken | None = Field(default=None, repr=False)
 
 
-class FlowRecord(BaseModel):
+class AuthorizationRecord(BaseModel):
     """One authorization as the authorizer keeps it between start and completion."""
 
     model_config = ConfigDict(frozen=True)
@@ -53,19 +56,23 @@ class FlowRecord(BaseModel):
     state_expires_at: datetime | None = None
     flow_id: str | None = None
     failure_reason: str | None = None
-    secrets: FlowSecrets = Field(default_factory=FlowSecrets, repr=False)
+    secrets: AuthorizationSecrets = Field(default_factory=AuthorizationSecrets, repr=False)
 
-    def advance(self, now: datetime, **changes: Any) -> FlowRecord:
+    def advance(self, now: datetime, **changes: Any) -> AuthorizationRecord:
         """A copy with ``changes`` applied and ``updated_at`` set."""
         return self.model_copy(update={**changes, "updated_at": now})
 
-    def failed(self, reason: str, now: datetime) -> FlowRecord:
+    def failed(self, reason: str, now: datetime) -> AuthorizationRecord:
         """The record marked failed; held secrets are dropped (nothing is kept for anyone)."""
-        return self.advance(now, status="failed", stage="done", failure_reason=reason, secrets=FlowSecrets())
+        return self.advance(
+            now, status="failed", stage="done", failure_reason=reason, secrets=AuthorizationSecrets()
+        )
 
-    def completed(self, scopes: list[str], now: datetime) -> FlowRecord:
+    def completed(self, scopes: list[str], now: datetime) -> AuthorizationRecord:
         """The record marked completed with the scopes actually stored."""
-        return self.advance(now, status="completed", stage="done", scopes=scopes, secrets=FlowSecrets())
+        return self.advance(
+            now, status="completed", stage="done", scopes=scopes, secrets=AuthorizationSecrets()
+        )
 
 
 def merge_scopes(*groups: list[str]) -> list[str]:
@@ -187,13 +194,13 @@ def verifier_redirect(
             raise BadRequest("auth.verification.verifier_url is required in custom mode")
         base = verifier_url
     else:
-        base = f"{public_url}{BUILTIN_VERIFIER_PATH}"
+        base = f"{public_url}{VERIFY_PATH}"
     separator = "&" if urlsplit(base).query else "?"
     return f"{base}{separator}{urlencode({'flow_id': flow_id})}"
 
 
-def completed_by_store(record: FlowRecord, token: StoredToken | None) -> bool:
-    """A flow whose token write began is complete once the store holds a token from then or later.
+def completed_by_store(record: AuthorizationRecord, token: StoredToken | None) -> bool:
+    """An authorization whose token write began is complete once the store holds a token from then or later.
 
     This closes the gap between the token write (which carries the completion event)
     and the record update right after it: a waiter woken by the event reads completed.
@@ -206,13 +213,13 @@ def state_expiry(now: datetime, ttl_seconds: int) -> datetime:
     return now + timedelta(seconds=ttl_seconds)
 
 
-def view(record: FlowRecord, token: StoredToken | None = None) -> AuthorizationView:
+def to_authorization(record: AuthorizationRecord, token: StoredToken | None = None) -> Authorization:
     """The Arcade-shaped authorization for a record; ``token`` fills the context when completed."""
     completed = record.status == "completed"
     context = None
     if completed and token is not None:
         context = AuthorizationContext(token=token.access_token, user_info=token.user_info)
-    return AuthorizationView(
+    return Authorization(
         id=record.id,
         status=record.status,
         url=None if completed else record.url,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from services.authorizer.admin import Admin
-from services.authorizer.flows import Flows
-from shared import subjects
+from services.authorizer.authorizations import Authorizations
+from shared.bus import subjects
+from shared.bus.rpc import RpcServer
 from shared.contracts.authorization import (
     ConfirmUser,
     ConnectionRef,
@@ -17,17 +18,16 @@ from shared.contracts.authorization import (
     StartAuthorization,
 )
 from shared.contracts.common import Empty
-from shared.rpc import RpcServer
 
 
-def register(server: RpcServer, flows: Flows, admin: Admin) -> None:
+def register(server: RpcServer, authorizations: Authorizations, admin: Admin) -> None:
     """Serve every authorizer subject in the ``authorizer`` queue group."""
     q = subjects.QUEUE_AUTHORIZER
-    server.add(subjects.AUTH_START, StartAuthorization, flows.start, queue=q)
-    server.add(subjects.AUTH_STATUS, GetAuthorization, flows.status, queue=q)
-    server.add(subjects.AUTH_CALLBACK, OAuthCallback, flows.callback, queue=q)
-    server.add(subjects.AUTH_CONFIRM_USER, ConfirmUser, flows.confirm_user, queue=q)
-    server.add(subjects.AUTH_FLOW_INFO, FlowRef, flows.flow_info, queue=q)
+    server.add(subjects.AUTH_START, StartAuthorization, authorizations.start, queue=q)
+    server.add(subjects.AUTH_STATUS, GetAuthorization, authorizations.status, queue=q)
+    server.add(subjects.AUTH_CALLBACK, OAuthCallback, authorizations.callback, queue=q)
+    server.add(subjects.AUTH_CONFIRM_USER, ConfirmUser, authorizations.confirm_user, queue=q)
+    server.add(subjects.AUTH_FLOW_INFO, FlowRef, authorizations.flow_info, queue=q)
     server.add(subjects.PROVIDERS_LIST, Empty, admin.list_providers, queue=q)
     server.add(subjects.PROVIDERS_GET, ProviderRef, admin.get_provider, queue=q)
     server.add(subjects.PROVIDERS_CREATE, ProviderWrite, admin.create_provider, queue=q)

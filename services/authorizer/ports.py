@@ -6,11 +6,11 @@ from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from services.authorizer.domain import FlowRecord
+from services.authorizer.domain import AuthorizationRecord
 from shared.contracts.events import Event
 from shared.providers.models import Provider, TokenGrant
-from shared.tokens import StoredToken
-from shared.tokenstore import Connection
+from shared.tokens.model import StoredToken
+from shared.tokens.store import Connection
 
 
 @dataclass(frozen=True)
@@ -24,19 +24,19 @@ class StateClaim:
 
     authorization_id: str
     provider_id: str
-    record: FlowRecord | None = None
+    record: AuthorizationRecord | None = None
 
 
-class FlowStore(Protocol):
+class AuthorizationStore(Protocol):
     """Pending authorizations, their single-use states and verification flows."""
 
-    async def create(self, record: FlowRecord, *, state: str, ttl_seconds: int) -> None:
+    async def create(self, record: AuthorizationRecord, *, state: str, ttl_seconds: int) -> None:
         """Store a new authorization and bind ``state`` to it for ``ttl_seconds``."""
 
-    async def get(self, authorization_id: str) -> FlowRecord | None:
+    async def get(self, authorization_id: str) -> AuthorizationRecord | None:
         """The authorization, secrets decrypted; None when unknown or long expired."""
 
-    async def save(self, record: FlowRecord, *, events: Sequence[Event] = ()) -> None:
+    async def save(self, record: AuthorizationRecord, *, events: Sequence[Event] = ()) -> None:
         """Replace the record; ``events`` join the outbox in the same transaction."""
 
     async def consume_state(self, state: str) -> StateClaim | None:
@@ -45,7 +45,7 @@ class FlowStore(Protocol):
     async def state_owner(self, state: str) -> str | None:
         """The authorization a state was issued for, even after it expired or was used."""
 
-    async def hold_for_verification(self, record: FlowRecord, *, ttl_seconds: int) -> None:
+    async def hold_for_verification(self, record: AuthorizationRecord, *, ttl_seconds: int) -> None:
         """Save a record waiting for ``confirm_user`` and index it by its ``flow_id``."""
 
     async def take_flow(self, flow_id: str) -> str | None:
@@ -78,11 +78,11 @@ class ProviderCalls(Protocol):
 
 
 class Providers(Protocol):
-    """The provider registry, as the flows use it."""
+    """The provider registry, as the authorizations use it."""
 
     async def get(self, provider_id: str) -> Provider | None: ...
 
-    async def find(self, *, id: str | None, provider_type: str | None) -> Provider: ...
+    async def find(self, *, id: str | None, builtin_id: str | None) -> Provider: ...
 
 
 class Tokens(Protocol):
@@ -90,7 +90,7 @@ class Tokens(Protocol):
 
     async def get(self, user_id: str, provider_id: str) -> StoredToken | None: ...
 
-    async def connection(self, conn: str) -> Connection | None: ...
+    async def connection(self, connection_id: str) -> Connection | None: ...
 
     async def put(
         self,
@@ -104,13 +104,13 @@ class Tokens(Protocol):
 
 
 class FreshTokens(Protocol):
-    """Reads a token that is never served expired (``shared.freshness.fresh_token``)."""
+    """Reads a token that is never served expired (``shared.tokens.freshness.fresh_token``)."""
 
     async def __call__(self, *, user_id: str, provider_id: str) -> StoredToken | None: ...
 
 
 class Later(Protocol):
-    """Runs work after the current reply; only work that is safe to lose (``shared.background``)."""
+    """Runs work after the current reply; only work that is safe to lose (``shared.runtime.background``)."""
 
     def run(self, work: Coroutine[Any, Any, None], *, name: str) -> None: ...
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.authorizer.domain import VerificationMode
-from shared.settings import Settings
+from shared.runtime.settings import Settings
 
 #: A finished authorization stays readable through /v1/auth/status this long.
 RECORD_TTL_SECONDS = 24 * 3600
@@ -13,13 +13,13 @@ RECORD_TTL_SECONDS = 24 * 3600
 
 @dataclass(frozen=True)
 class AuthorizerSettings:
-    """What the flows need to know about the deployment.
+    """What the authorizations need to know about the deployment.
 
     Attributes:
         public_url: The gateway's external base URL.
         redirect_uri: ``<public_url>/oauth/callback``, registered at every provider.
         state_ttl_seconds: How long a state (and a verification flow) is accepted.
-        verification: How the browser user is matched to the user a flow was started for.
+        verification: How the browser user is matched to the user an authorization was started for.
         verifier_url: The app's verifier page (custom mode).
         http_timeout_seconds: Per request to a provider's token or user-info endpoint.
         record_ttl_seconds: How long authorization records are kept.

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from shared.errors import BadRequest
-from shared.provider_registry import ProviderRecord
 from shared.providers.models import Provider, RequestConfig
-from shared.tokenstore import Connection
+from shared.providers.registry import ProviderRecord
+from shared.tokens.store import Connection
 
 _READ_ONLY = ("created_at", "updated_at", "binding", "source", "redirect_uri")
 _REQUESTS = {
@@ -108,7 +108,7 @@ def provider_view(record: ProviderRecord, redirect_uri: str) -> dict[str, Any]:
         "id": provider.id,
         "description": provider.description,
         "external_id": record.external_id,
-        "provider_id": provider.provider_type if provider.provider_type != "oauth2" else None,
+        "provider_id": provider.builtin_id if provider.builtin_id != "oauth2" else None,
         "type": "oauth2",
         "status": "active" if provider.enabled else "inactive",
         "source": record.source,
@@ -120,20 +120,20 @@ def provider_view(record: ProviderRecord, redirect_uri: str) -> dict[str, Any]:
 
 
 def connection_view(
-    conn: Connection, record: ProviderRecord | None, user_info: dict[str, Any]
+    connection: Connection, record: ProviderRecord | None, user_info: dict[str, Any]
 ) -> dict[str, Any]:
     """``UserConnectionResponse`` (docs/arcade-compatibility.md §4.3) for one connection."""
     return {
-        "id": conn.id,
-        "connection_id": conn.id,
-        "connection_status": conn.status,
-        "provider_id": conn.provider_id,
-        "provider_type": conn.provider_type,
+        "id": connection.id,
+        "connection_id": connection.id,
+        "connection_status": connection.status,
+        "provider_id": connection.provider_id,
+        "provider_type": connection.provider_type,
         "provider_description": record.provider.description if record else "",
         "provider_user_info": user_info,
-        "scopes": conn.scopes,
-        "user_id": conn.user_id,
-        "created_at": conn.created_at,
-        "updated_at": conn.updated_at,
-        "expires_at": conn.expires_at,
+        "scopes": connection.scopes,
+        "user_id": connection.user_id,
+        "created_at": connection.created_at,
+        "updated_at": connection.updated_at,
+        "expires_at": connection.expires_at,
     }

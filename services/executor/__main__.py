@@ -1,7 +1,7 @@
 """`python -m services.executor`"""
 
 from services.executor.app import create_service
-from shared.service import main
+from shared.runtime.service import main
 
 if __name__ == "__main__":
     main("executor", create_service)

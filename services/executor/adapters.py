@@ -11,16 +11,16 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from services.executor.ports import ProviderInfo
-from shared import subjects
+from shared.bus import subjects
+from shared.bus.messaging import RpcClient
+from shared.bus.outbox import Outbox
 from shared.contracts.authorization import Authorization, StartAuthorization
 from shared.contracts.events import ToolExecutionCompleted
 from shared.errors import BadRequest, NotFound
-from shared.freshness import fresh_token
-from shared.messaging import RpcClient
-from shared.outbox import Outbox
 from shared.providers.models import Provider
-from shared.tokens import RefreshPolicy, StoredToken
-from shared.tokenstore import TokenStore
+from shared.tokens.freshness import fresh_token
+from shared.tokens.model import RefreshPolicy, StoredToken
+from shared.tokens.store import TokenStore
 
 Rpc = Callable[[], RpcClient]
 
@@ -28,7 +28,7 @@ Rpc = Callable[[], RpcClient]
 class ProviderFinder(Protocol):
     """The part of ``ProviderRegistry`` the executor uses."""
 
-    async def find(self, *, id: str | None, provider_type: str | None) -> Provider:
+    async def find(self, *, id: str | None, builtin_id: str | None) -> Provider:
         """The enabled provider a requirement names (raises NotFound or BadRequest)."""
         ...
 
@@ -39,7 +39,7 @@ class Providers:
     A tool names its provider the arcade-tdk way: ``OAuth2(id="hooli")`` sets ``id`` (a
     configured provider), ``GitHub()`` sets ``provider_id`` (a provider *type*). Tokens are
     stored under the provider's id, so both are mapped to it with the authorizer's own
-    rules (:meth:`shared.provider_registry.ProviderRegistry.find`, docs/arcade-compatibility.md
+    rules (:meth:`shared.providers.registry.ProviderRegistry.find`, docs/arcade-compatibility.md
     §2.1), over engine.yaml and the providers created at runtime alike.
 
     Args:
@@ -53,7 +53,7 @@ class Providers:
         """The provider for a definition's ``requirements.authorization``; inactive when none serves it."""
         wanted = str(auth.get("id") or auth.get("provider_id") or "")
         try:
-            provider = await self._finder.find(id=auth.get("id"), provider_type=auth.get("provider_id"))
+            provider = await self._finder.find(id=auth.get("id"), builtin_id=auth.get("provider_id"))
         except (NotFound, BadRequest) as exc:
             return ProviderInfo(wanted, False, exc.message)
         return ProviderInfo(provider.id, True)
@@ -74,7 +74,7 @@ class RpcAuthorizer:
 
 
 class RefreshingTokens:
-    """Tokens read with ``shared.freshness.fresh_token``: refreshed by the token_refresher when due.
+    """Tokens read with ``shared.tokens.freshness.fresh_token``: refreshed by the token_refresher when due.
 
     Args:
         store: The token store.

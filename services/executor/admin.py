@@ -16,7 +16,7 @@ from shared.contracts.execution import (
     WorkerWrite,
 )
 from shared.errors import BadRequest, ConfigError, ValetkeyError
-from shared.logging import get_logger
+from shared.runtime.logging import get_logger
 
 log = get_logger(__name__)
 

@@ -24,13 +24,14 @@ from services.executor.sources import InProcessToolkits
 from services.executor.tool_service import ToolService
 from services.executor.worker_registry import WorkerRegistry, WorkerSpec
 from services.executor.workers import RemoteWorker
-from shared import infra, subjects
+from shared.bus import subjects
+from shared.bus.messaging import RpcClient
 from shared.errors import ServiceUnavailable
-from shared.logging import get_logger
-from shared.messaging import RpcClient
-from shared.provider_registry import ProviderRegistry
-from shared.service import Service
-from shared.settings import Settings
+from shared.providers.registry import ProviderRegistry
+from shared.runtime import infra
+from shared.runtime.logging import get_logger
+from shared.runtime.service import Service
+from shared.runtime.settings import Settings
 
 log = get_logger(__name__)
 

@@ -23,7 +23,7 @@ from services.executor.sources import ToolSource
 from services.executor.worker_registry import WorkerSpec
 from services.executor.workers import RemoteWorker
 from shared.errors import NotFound, ValetkeyError
-from shared.logging import get_logger
+from shared.runtime.logging import get_logger
 
 log = get_logger(__name__)
 

@@ -24,8 +24,8 @@ from shared.contracts.common import new_id, utcnow
 from shared.contracts.events import ToolExecutionCompleted
 from shared.contracts.execution import ExecuteTool, ExecutionResult
 from shared.errors import BadRequest, ToolRequirementsNotMet, ValetkeyError
-from shared.logging import get_logger
-from shared.tokens import covers
+from shared.runtime.logging import get_logger
+from shared.tokens.model import covers
 
 log = get_logger(__name__)
 

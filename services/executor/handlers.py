@@ -9,7 +9,8 @@ from faststream.nats import NatsBroker
 from services.executor.admin import SecretAdmin, WorkerAdmin
 from services.executor.execution import Executor
 from services.executor.tool_service import ToolService
-from shared import subjects
+from shared.bus import subjects
+from shared.bus.rpc import RpcServer
 from shared.contracts.common import PageQuery
 from shared.contracts.execution import (
     AuthorizeTool,
@@ -22,7 +23,6 @@ from shared.contracts.execution import (
     WorkerToolsQuery,
     WorkerWrite,
 )
-from shared.rpc import RpcServer
 
 Q = subjects.QUEUE_EXECUTOR
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
-from shared.metrics import LATENCY_BUCKETS
+from shared.runtime.metrics import LATENCY_BUCKETS
 
 EXECUTIONS = Counter(
     "valetkey_tool_executions",

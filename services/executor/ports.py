@@ -1,7 +1,7 @@
 """What the executor's use cases need from the outside world, as narrow protocols.
 
 The real ones: :class:`services.executor.catalog.ToolCatalog`,
-:class:`services.executor.secret_store.SecretStore`, ``shared.tokenstore.TokenStore``
+:class:`services.executor.secret_store.SecretStore`, ``shared.tokens.store.TokenStore``
 and the NATS-backed classes in :mod:`services.executor.adapters`.
 """
 
@@ -16,7 +16,7 @@ from services.executor.sources import ToolSource
 from services.executor.worker_registry import WorkerSpec
 from shared.contracts.authorization import Authorization, StartAuthorization
 from shared.contracts.events import ToolExecutionCompleted
-from shared.tokens import StoredToken
+from shared.tokens.model import StoredToken
 
 
 class Catalog(Protocol):

@@ -9,7 +9,7 @@ from services.executor.definitions import RequirementsStatus, TokenStatus
 from services.executor.domain import authorization_of, scopes_of
 from services.executor.ports import ProviderLookup, TokenReader
 from shared.contracts.common import utcnow
-from shared.tokens import StoredToken, covers
+from shared.tokens.model import StoredToken, covers
 
 
 class RequirementsReader:

@@ -17,13 +17,11 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from services.executor.worker_registry import PROJECT_BINDING, STATIC_BINDING
 from shared.contracts.common import utcnow
-from shared.crypto import Cipher
 from shared.errors import Conflict, NotFound
-from shared.redisio import text
-
-CONFIG_BINDING = {"type": "static", "id": "engine.yaml"}
-ADMIN_BINDING = {"type": "project", "id": "default"}
+from shared.runtime.crypto import Cipher
+from shared.runtime.redisio import text
 
 
 @dataclass(frozen=True)
@@ -44,7 +42,7 @@ class SecretRecord:
             "key": self.key,
             "description": self.description,
             "hint": "",
-            "binding": dict(CONFIG_BINDING if self.sealed is None else ADMIN_BINDING),
+            "binding": dict(STATIC_BINDING if self.sealed is None else PROJECT_BINDING),
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "last_accessed_at": None,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from services.executor.worker_registry import WorkerSpec, configured_workers
-from shared.settings import Settings
-from shared.tokens import RefreshPolicy
+from shared.runtime.settings import Settings
+from shared.tokens.model import RefreshPolicy
 
 #: Remote catalogs are fetched again this often, so a worker redeployed with new tools shows them.
 CATALOG_REFRESH_SECONDS = 60.0

@@ -13,8 +13,8 @@ from shared.contracts.authorization import Authorization, StartAuthorization
 from shared.contracts.common import Page, utcnow
 from shared.contracts.execution import AuthorizeTool, Document, GetTool, ListTools
 from shared.errors import BadRequest
-from shared.freshness import completed_authorization
-from shared.tokens import covers
+from shared.tokens.freshness import completed_authorization
+from shared.tokens.model import covers
 
 FORMATS = ("arcade", "openai", "anthropic")
 
@@ -37,7 +37,7 @@ class ToolService:
         tokens: The token store (token status in requirements).
         secrets: Tool secrets (secret status in requirements).
         authorizer: Starts an authorization when the user holds no covering token.
-        fresh: Reads a user's token for a provider, never expired (``shared.freshness.fresh_token``).
+        fresh: Reads a user's token for a provider, never expired (``shared.tokens.freshness.fresh_token``).
     """
 
     def __init__(

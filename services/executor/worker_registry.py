@@ -14,10 +14,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from redis.asyncio import Redis
 
-from shared.config import ToolsConfig
 from shared.contracts.common import utcnow
-from shared.crypto import Cipher
 from shared.errors import BadRequest, Conflict, NotFound
+from shared.runtime.config import ToolsConfig
+from shared.runtime.crypto import Cipher
 
 STATIC_BINDING = {"type": "static", "id": "engine.yaml"}
 PROJECT_BINDING = {"type": "project", "id": "default"}

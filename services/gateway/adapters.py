@@ -13,8 +13,8 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from shared import subjects
-from shared.logging import get_logger
+from shared.bus import subjects
+from shared.runtime.logging import get_logger
 
 log = get_logger(__name__)
 

@@ -23,14 +23,14 @@ from services.gateway.routes import tools as tools_routes
 from services.gateway.routes import webhooks as webhooks_routes
 from services.gateway.routes import workers as workers_routes
 from services.gateway.settings import GatewaySettings
+from shared.bus.messaging import RpcClient, create_broker
+from shared.bus.rpc import RpcServer, add_health
 from shared.errors import ConfigError
-from shared.logging import get_logger
-from shared.messaging import RpcClient, create_broker
-from shared.metrics import exposition
-from shared.ops import ReadinessCheck, readiness
-from shared.rpc import RpcServer, add_health
-from shared.service import freeze_startup_heap
-from shared.settings import Settings
+from shared.runtime.logging import get_logger
+from shared.runtime.metrics import exposition
+from shared.runtime.ops import ReadinessCheck, readiness
+from shared.runtime.service import freeze_startup_heap
+from shared.runtime.settings import Settings
 
 log = get_logger(__name__)
 

@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
 from shared.errors import BadRequest, MethodNotAllowed, RouteNotFound, UnsupportedMediaType, ValetkeyError
-from shared.logging import get_logger
+from shared.runtime.logging import get_logger
 
 log = get_logger(__name__)
 

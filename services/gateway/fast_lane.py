@@ -28,9 +28,9 @@ from services.gateway.middleware import ROUTE_KEY
 from services.gateway.routes.auth import status_now
 from services.gateway.routes.body import is_json
 from services.gateway.routes.tools import AuthorizeToolRequest, tool_authorization
+from shared.bus.messaging import RpcClient
 from shared.errors import ValetkeyError
-from shared.logging import get_logger
-from shared.messaging import RpcClient
+from shared.runtime.logging import get_logger
 
 log = get_logger(__name__)
 

@@ -12,8 +12,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.logging import get_logger
-from shared.metrics import HTTP_DURATION, HTTP_REQUESTS
+from shared.runtime.logging import get_logger
+from shared.runtime.metrics import HTTP_DURATION, HTTP_REQUESTS
 
 log = get_logger("services.gateway.http")
 # Set by a layer that answers a route beneath FastAPI's router (the fast lane).

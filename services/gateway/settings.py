@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from shared.settings import Settings
+from shared.runtime.settings import Settings
 
 
 def otel_configured(environ: Mapping[str, str]) -> bool:

@@ -1,7 +1,7 @@
 """`python -m services.token_refresher`"""
 
 from services.token_refresher.app import create_service
-from shared.service import main
+from shared.runtime.service import main
 
 if __name__ == "__main__":
     main("token_refresher", create_service)

@@ -17,11 +17,11 @@ from redis.asyncio import Redis
 
 from services.token_refresher.ports import Claim, Locked
 from shared.contracts.events import Event
-from shared.provider_registry import ProviderRegistry
 from shared.providers.models import Provider
-from shared.redisio import text
-from shared.tokens import StoredToken, connection_id
-from shared.tokenstore import TokenStore
+from shared.providers.registry import ProviderRegistry
+from shared.runtime.redisio import text
+from shared.tokens.model import StoredToken, connection_id_of
+from shared.tokens.store import TokenStore
 
 # Takes due entries and pushes their score to the lease end in one step: Redis runs a
 # script atomically, so two replicas never take the same entry, and an entry whose
@@ -113,13 +113,15 @@ class Coalesced:
 def _claim(raw: list[Any], lease_until: datetime) -> list[Claim]:
     return [
         Claim(
-            text(conn),
+            text(connection_id),
             datetime.fromtimestamp(float(text(score)), UTC),
             lease_until,
             None if user is None else text(user),
             None if provider is None else text(provider),
         )
-        for conn, score, user, provider in zip(raw[0::4], raw[1::4], raw[2::4], raw[3::4], strict=True)
+        for connection_id, score, user, provider in zip(
+            raw[0::4], raw[1::4], raw[2::4], raw[3::4], strict=True
+        )
     ]
 
 
@@ -181,23 +183,23 @@ class RedisTokens:
 
     @asynccontextmanager
     async def locked(self, user_id: str, provider_id: str) -> AsyncIterator[Locked | None]:
-        conn = connection_id(user_id, provider_id)
+        connection_id = connection_id_of(user_id, provider_id)
         owner = secrets.token_hex(16)
-        taken, record = await self._take(conn, owner)
+        taken, record = await self._take(connection_id, owner)
         if not taken:
             yield None
             return
         lock: Locked | None = None
         try:
-            lock = Locked(conn, owner, self._store.decode(user_id, provider_id, record))
+            lock = Locked(connection_id, owner, self._store.decode(user_id, provider_id, record))
             yield lock
         finally:
             if lock is None or not lock.released:
-                await self._release(keys=[self._store.lock_key(conn)], args=[owner])
+                await self._release(keys=[self._store.lock_key(connection_id)], args=[owner])
 
-    async def _take(self, conn: str, owner: str) -> tuple[bool, bytes | None]:
+    async def _take(self, connection_id: str, owner: str) -> tuple[bool, bytes | None]:
         """Take the lock and read the token in one round trip; poll while another holder has it."""
-        keys = [self._store.lock_key(conn), self._store.token_key(conn)]
+        keys = [self._store.lock_key(connection_id), self._store.token_key(connection_id)]
         deadline = time.monotonic() + self._lock_wait
         while True:
             taken, *record = await self._lock(keys=keys, args=[owner, self._lock_ttl_ms])
@@ -209,14 +211,14 @@ class RedisTokens:
         await self._store.outbox.add_now(event)
         self._committed()
 
-    async def reschedule(self, conn: str, at: datetime) -> None:
-        await self._store.reschedule(conn, at)
+    async def reschedule(self, connection_id: str, at: datetime) -> None:
+        await self._store.reschedule(connection_id, at)
 
-    async def unschedule(self, conn: str) -> None:
-        await self._store.unschedule(conn)
+    async def unschedule(self, connection_id: str) -> None:
+        await self._store.unschedule(connection_id)
 
-    async def record_failure(self, conn: str) -> int:
-        return await self._store.record_refresh_failure(conn)
+    async def record_failure(self, connection_id: str) -> int:
+        return await self._store.record_refresh_failure(connection_id)
 
     async def claim_due(self, now: datetime, lease_until: datetime, limit: int) -> list[Claim]:
         raw = await self._claim(

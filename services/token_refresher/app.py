@@ -14,13 +14,13 @@ from services.token_refresher.adapters import (
 from services.token_refresher.refresher import Refresher
 from services.token_refresher.scheduler import Scheduler
 from services.token_refresher.settings import RefresherSettings
-from shared import infra
-from shared.logging import get_logger
-from shared.provider_registry import ProviderRegistry
 from shared.providers.client import ProviderClient
 from shared.providers.http import ProviderHttp
-from shared.service import Service
-from shared.settings import Settings
+from shared.providers.registry import ProviderRegistry
+from shared.runtime import infra
+from shared.runtime.logging import get_logger
+from shared.runtime.service import Service
+from shared.runtime.settings import Settings
 
 log = get_logger(__name__)
 

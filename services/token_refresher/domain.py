@@ -14,7 +14,7 @@ from typing import Any
 
 from shared.errors import InvalidGrant, ProviderError, ValetkeyError
 from shared.providers.models import TokenGrant
-from shared.tokens import RefreshPolicy, StoredToken
+from shared.tokens.model import RefreshPolicy, StoredToken
 
 #: Provider error codes (besides ``invalid_grant``) that mean the grant itself is gone:
 #: re-consent is the only fix. ``unauthorized_client`` is what Google answers for a

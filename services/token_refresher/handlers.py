@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from services.token_refresher.refresher import Refresher
-from shared import subjects
+from shared.bus import subjects
+from shared.bus.rpc import RpcServer
 from shared.contracts.tokens import RefreshToken
-from shared.rpc import RpcServer
 
 
 def register(server: RpcServer, refresher: Refresher, *, workers: int) -> None:

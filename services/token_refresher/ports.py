@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from shared.contracts.events import Event
 from shared.providers.models import Provider, TokenGrant
-from shared.tokens import StoredToken
+from shared.tokens.model import StoredToken
 
 
 class Clock(Protocol):
@@ -88,15 +88,15 @@ class Tokens(Protocol):
         """Queue an event on its own (no state change to pair it with)."""
         ...
 
-    async def reschedule(self, conn: str, at: datetime) -> None:
+    async def reschedule(self, connection_id: str, at: datetime) -> None:
         """Move a scheduled connection's next refresh."""
         ...
 
-    async def unschedule(self, conn: str) -> None:
+    async def unschedule(self, connection_id: str) -> None:
         """Remove a connection from the schedule."""
         ...
 
-    async def record_failure(self, conn: str) -> int:
+    async def record_failure(self, connection_id: str) -> int:
         """Count a consecutive failure; returns the new count."""
         ...
 

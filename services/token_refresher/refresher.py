@@ -27,10 +27,10 @@ from services.token_refresher.settings import RefresherSettings
 from shared.contracts.events import TokenRefreshed, TokenRefreshFailed
 from shared.contracts.tokens import RefreshOutcome, RefreshToken
 from shared.errors import ProviderUnavailable, ServiceUnavailable, ValetkeyError
-from shared.logging import get_logger
 from shared.providers.models import Provider, TokenGrant
 from shared.providers.oauth import can_refresh
-from shared.tokens import RefreshPolicy, StoredToken, connection_id
+from shared.runtime.logging import get_logger
+from shared.tokens.model import RefreshPolicy, StoredToken, connection_id_of
 
 log = get_logger(__name__)
 
@@ -50,11 +50,11 @@ class _Job:
     force: bool
     trigger: str
     due: datetime | None = None
-    conn: str = field(init=False)
+    connection_id: str = field(init=False)
     calls: int = 0
 
     def __post_init__(self) -> None:
-        self.conn = connection_id(self.user_id, self.provider_id)
+        self.connection_id = connection_id_of(self.user_id, self.provider_id)
 
 
 class Refresher:
@@ -162,9 +162,9 @@ class Refresher:
         """No call needed: keep the schedule consistent with what is stored and answer."""
         due = self._policy.due_at(token) if token is not None else None
         if decision is Decision.FRESH and due is not None:
-            await self._tokens.reschedule(job.conn, due)
+            await self._tokens.reschedule(job.connection_id, due)
         elif job.trigger == "scheduled" or decision is not Decision.FRESH:
-            await self._tokens.unschedule(job.conn)
+            await self._tokens.unschedule(job.connection_id)
         self._log(job, decision.value)
         expires = token.expires_at if token is not None else None
         return RefreshOutcome(status=_STATUS[decision], expires_at=expires)
@@ -181,14 +181,14 @@ class Refresher:
         event = TokenRefreshed(
             user_id=job.user_id,
             provider_id=job.provider_id,
-            connection_id=job.conn,
+            connection_id=job.connection_id,
             expires_at=fresh.expires_at,
         )
         await self._tokens.put(
             job.user_id,
             job.provider_id,
             fresh,
-            provider_type=provider.provider_type,
+            provider_type=provider.builtin_id,
             events=[event],
             unlock=lock,
         )
@@ -236,7 +236,7 @@ class Refresher:
         except ValetkeyError as exc:
             # The new token pair is already issued (and the old refresh token maybe spent):
             # it must be stored whatever happens to user info.
-            log.warning("refresh.user_info_failed", connection_id=job.conn, error=exc.code)
+            log.warning("refresh.user_info_failed", connection_id=job.connection_id, error=exc.code)
             return None
 
     async def _failed(self, job: _Job, used: StoredToken, failure: Failure) -> RefreshOutcome:
@@ -255,10 +255,13 @@ class Refresher:
         """The grant is dead: mark the connection, drop it from the schedule, tell the world."""
         dead = token.model_copy(update={"status": "reauthorization_required"})
         event = TokenRefreshFailed(
-            user_id=job.user_id, provider_id=job.provider_id, connection_id=job.conn, reason=failure.code
+            user_id=job.user_id,
+            provider_id=job.provider_id,
+            connection_id=job.connection_id,
+            reason=failure.code,
         )
         provider = await self._providers.get(job.provider_id)
-        provider_type = provider.provider_type if provider is not None else "oauth2"
+        provider_type = provider.builtin_id if provider is not None else "oauth2"
         await self._tokens.put(
             job.user_id, job.provider_id, dead, provider_type=provider_type, events=[event]
         )
@@ -272,7 +275,7 @@ class Refresher:
         to consent again. Past ``max_attempts`` the backoff has reached its cap anyway.
         """
         settings = self._settings
-        attempts = await self._tokens.record_failure(job.conn)
+        attempts = await self._tokens.record_failure(job.connection_id)
         delay = domain.retry_delay(
             attempts,
             failure.retry_after,
@@ -280,13 +283,13 @@ class Refresher:
             cap=settings.retry_cap_seconds,
             rand=self._rand,
         )
-        await self._tokens.reschedule(job.conn, self._clock.now() + timedelta(seconds=delay))
+        await self._tokens.reschedule(job.connection_id, self._clock.now() + timedelta(seconds=delay))
         if attempts == settings.max_attempts:
             await self._tokens.add_event(
                 TokenRefreshFailed(
                     user_id=job.user_id,
                     provider_id=job.provider_id,
-                    connection_id=job.conn,
+                    connection_id=job.connection_id,
                     status="retrying",
                     reason=failure.code,
                 )
@@ -301,7 +304,7 @@ class Refresher:
             "refresh",
             outcome=outcome,
             trigger=job.trigger,
-            connection_id=job.conn,
+            connection_id=job.connection_id,
             provider_id=job.provider_id,
             forced=job.force,
             calls=job.calls,

@@ -20,7 +20,7 @@ from datetime import timedelta
 from services.token_refresher.ports import Claim, Clock, Tokens
 from services.token_refresher.refresher import Refresher
 from services.token_refresher.settings import RefresherSettings
-from shared.logging import get_logger
+from shared.runtime.logging import get_logger
 
 log = get_logger(__name__)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from shared.errors import ConfigError
-from shared.settings import Settings
+from shared.runtime.settings import Settings
 
 ENV_PREFIX = "VALETKEY_REFRESHER_"
 
@@ -28,7 +28,7 @@ class RefresherSettings:
         concurrency: Scheduled refreshes in flight per replica.
         rpc_workers: On-demand requests handled concurrently per replica. Callers waiting on
             a single-flight hold no Redis connection, but concurrency + rpc_workers should stay
-            below the Redis pool size (100 in ``shared.redisio``): redis-py raises, not waits.
+            below the Redis pool size (100 in ``shared.runtime.redisio``): redis-py raises, not waits.
         lease_seconds: How long a claimed schedule entry stays hidden from other replicas;
             a crashed replica's claims come back after it.
         poll_seconds: Longest sleep of the schedule loop when nothing is due.

@@ -21,10 +21,10 @@ from redis.asyncio import Redis
 
 from services.webhooks import domain
 from services.webhooks.domain import Delivery, Endpoint, config_endpoints
-from shared.config import WebhooksConfig
 from shared.contracts.common import new_id
-from shared.crypto import Cipher
 from shared.errors import Conflict, NotFound, ServiceUnavailable
+from shared.runtime.config import WebhooksConfig
+from shared.runtime.crypto import Cipher
 
 CACHE_SECONDS = 1.0
 # JetStream's limit for storing one queued delivery.

@@ -14,7 +14,6 @@ from typing import Any
 from services.webhooks.domain import Delivery, Endpoint
 from services.webhooks.ports import DeadLetterArchive, Endpoints, Queue
 from services.webhooks.sender import Resolver, vet_target
-from shared.config import WebhooksConfig
 from shared.contracts.common import PageQuery
 from shared.contracts.webhooks import (
     DeadLetterPage,
@@ -31,6 +30,7 @@ from shared.contracts.webhooks import (
     Replayed,
 )
 from shared.errors import ServiceUnavailable
+from shared.runtime.config import WebhooksConfig
 
 
 def _iso(seconds: float | None) -> str | None:

@@ -27,14 +27,14 @@ from services.webhooks.settings import (
     STOP_GRACE_SECONDS,
     WebhooksSettings,
 )
-from shared import subjects
-from shared.logging import get_logger
-from shared.messaging import create_broker, ensure_streams
-from shared.ops import OpsServer, service_checks
-from shared.redisio import create_redis
-from shared.rpc import RpcServer, add_health
-from shared.service import Service, freeze_startup_heap
-from shared.settings import Settings
+from shared.bus import subjects
+from shared.bus.messaging import create_broker, ensure_streams
+from shared.bus.rpc import RpcServer, add_health
+from shared.runtime.logging import get_logger
+from shared.runtime.ops import OpsServer, service_checks
+from shared.runtime.redisio import create_redis
+from shared.runtime.service import Service, freeze_startup_heap
+from shared.runtime.settings import Settings
 
 log = get_logger(__name__)
 

@@ -33,8 +33,8 @@ from services.webhooks.lanes import Lanes
 from services.webhooks.metrics import DELIVERIES
 from services.webhooks.ports import DeadLetterList, Queue, Send, Store
 from services.webhooks.sender import Outcome
-from shared.config import WebhooksConfig
-from shared.logging import get_logger
+from shared.runtime.config import WebhooksConfig
+from shared.runtime.logging import get_logger
 
 log = get_logger(__name__)
 

@@ -20,9 +20,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
-from shared.config import WebhooksConfig
 from shared.contracts.events import EVENT_TYPES
 from shared.errors import BadRequest, ConfigError, InvalidWebhookTarget
+from shared.runtime.config import WebhooksConfig
 
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 32

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from services.webhooks.admin import WebhookAdmin
-from shared import subjects
+from shared.bus import subjects
+from shared.bus.rpc import RpcServer, UseCase
 from shared.contracts.common import PageQuery
 from shared.contracts.webhooks import (
     DeadLetterQuery,
@@ -15,7 +16,6 @@ from shared.contracts.webhooks import (
     EndpointRef,
     ReplayDeadLetters,
 )
-from shared.rpc import RpcServer, UseCase
 
 
 def register(server: RpcServer, admin: WebhookAdmin) -> None:

@@ -28,9 +28,9 @@ from nats.js.api import (
     StreamConfig,
 )
 
-from shared import subjects
-from shared.logging import get_logger
-from shared.messaging import EVENTS_MAX_AGE_SECONDS, ensure_stream
+from shared.bus import subjects
+from shared.bus.messaging import EVENTS_MAX_AGE_SECONDS, ensure_stream
+from shared.runtime.logging import get_logger
 
 log = get_logger(__name__)
 

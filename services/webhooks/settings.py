@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from services.webhooks import jetstream
 from services.webhooks.adapters import QUEUE_TIMEOUT_SECONDS
 from services.webhooks.lanes import MAX_FIRST_WAIT_SECONDS
-from shared.config import WebhooksConfig
-from shared.settings import Settings
+from shared.runtime.config import WebhooksConfig
+from shared.runtime.settings import Settings
 
 # Messages one replica holds at once, per consumer.
 FANOUT_IN_FLIGHT = 256

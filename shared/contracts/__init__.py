@@ -2,5 +2,5 @@
 
 Requests are imperative (``StartAuthorization``), events past tense
 (``AuthorizationCompleted``). Replies travel in the envelope of
-:mod:`shared.messaging` (``{"ok": true, "result": ...}`` or ``{"ok": false, "error": ...}``).
+:mod:`shared.bus.messaging` (``{"ok": true, "result": ...}`` or ``{"ok": false, "error": ...}``).
 """

@@ -123,3 +123,8 @@ class AdminObject(Contract):
     """One admin API object (auth provider, user connection) in its wire shape."""
 
     item: dict[str, Any]
+
+
+#: Where the gateway serves the built-in verifier page; the authorizer sends users there
+#: (``verification: builtin``) with the flow id in the query.
+VERIFY_PATH = "/oauth/verify"

@@ -26,7 +26,7 @@ class Contract(BaseModel):
 
 
 class Ping(Contract):
-    """Health ping; every service answers on ``shared.subjects.health_subject``."""
+    """Health ping; every service answers on ``shared.bus.subjects.health_subject``."""
 
 
 class Pong(Contract):

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from shared import subjects
+from shared.bus import subjects
 from shared.contracts.common import Contract, new_id, utcnow
 
 

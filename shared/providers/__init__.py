@@ -4,4 +4,7 @@ Modules: :mod:`.models` (config and result models), :mod:`.catalog` (built-ins a
 ``resolve``), :mod:`.oauth` (request builders, parsers, PKCE), :mod:`.response_map`
 (JSONPath + ``join``/``jwt_decode``), :mod:`.http` (sending with aiohttp), :mod:`.client`
 (the one client the services call: exchange, refresh, user info, revoke).
+
+:mod:`.registry` holds every provider the engine knows: from ``engine.yaml`` and created
+at runtime by the admin API.
 """

@@ -17,7 +17,6 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared.config import is_http_url
 from shared.errors import ConfigError
 from shared.providers.models import (
     OAuth2Config,
@@ -27,6 +26,7 @@ from shared.providers.models import (
     RequestConfig,
     ResolvedOAuth2,
 )
+from shared.runtime.config import is_http_url
 
 CATALOG_PATH = Path(__file__).with_name("catalog.yaml")
 
@@ -218,7 +218,7 @@ def resolve(
     oauth2 = _complete(_merged_oauth2(entry, base, file=file, key=key), quirks, file=file, key=key)
     return Provider(
         id=provider_id,
-        provider_type=entry.provider_id or "oauth2",
+        builtin_id=entry.provider_id or "oauth2",
         description=entry.description or (base.description if base else ""),
         enabled=entry.enabled,
         client_id=entry.client_id,

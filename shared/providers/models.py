@@ -266,7 +266,7 @@ class Provider(_Block):
     """A provider ready for use by the services (catalog merged, defaults applied)."""
 
     id: str
-    provider_type: str  # built-in id such as "google", or "oauth2" for a custom provider
+    builtin_id: str  # built-in id such as "google", or "oauth2" for a custom provider
     description: str = ""
     enabled: bool = True
     client_id: str

@@ -86,7 +86,7 @@ def test_probes_are_http_on_livez_and_readyz_of_each_service_s_own_port(rendered
 def test_the_exec_probe_fallback_pings_each_service_over_nats(options_render: Rendered) -> None:
     for service in SERVICES:
         container = options_render.container(service)
-        command = ["python", "-m", "shared.launcher.probe", service]
+        command = ["python", "-m", "tools.launcher.probe", service]
         assert container["livenessProbe"]["exec"]["command"] == command
         assert container["readinessProbe"]["exec"]["command"] == command
         assert "startupProbe" not in container

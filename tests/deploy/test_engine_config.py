@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-from shared.config import load_engine_config
 from shared.errors import ConfigError
+from shared.runtime.config import load_engine_config
 from tests.deploy.chart import SERVICES, Rendered
 
 pytestmark = pytest.mark.deploy

@@ -15,11 +15,11 @@ from agents_arcade.errors import AuthorizationError
 from arcadepy import AsyncArcade
 from openai.types.responses import ResponseFunctionToolCall, ResponseOutputMessage, ResponseOutputText
 
-from shared.launcher import embedded
 from tests.support.browser import consent_and_follow
 from tests.support.engine import base_config, running_engine
 from tests.support.oauth_server import OAuthClient, start_oauth_server
 from tests.support.providers import oidc_provider_entry
+from tools.launcher import embedded
 
 pytestmark = pytest.mark.e2e
 

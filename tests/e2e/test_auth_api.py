@@ -18,12 +18,12 @@ import nats
 import pytest
 from arcadepy import Arcade
 
-from shared.launcher import embedded
 from tests.support.auth_flows import callback_url, deliver, new_user, start, status
 from tests.support.browser import _PageParser
 from tests.support.engine import Engine, base_config, running_engine
 from tests.support.oauth_server import OAuthClient, OAuthServer, start_oauth_server
 from tests.support.providers import oidc_provider_entry
+from tools.launcher import embedded
 
 pytestmark = pytest.mark.e2e
 
@@ -237,9 +237,13 @@ class TestAdminUserConnections:
         _, redirect = await consent_until_verifier(engine, user)
         assert (await confirm(engine, flow_id_of(redirect), user)).status_code == 200
         listed = arcade.admin.user_connections.list(user={"id": user}, provider={"id": "basic"})
-        [conn] = list(listed)
-        assert (conn.user_id, conn.provider_id, conn.connection_status) == (user, "basic", "active")
-        assert conn.provider_user_info["sub"] == user
+        [connection] = list(listed)
+        assert (connection.user_id, connection.provider_id, connection.connection_status) == (
+            user,
+            "basic",
+            "active",
+        )
+        assert connection.provider_user_info["sub"] == user
         for params in ({"user.id": user, "provider.id": "basic"}, {"user_id": user, "provider_id": "basic"}):
             response = await asyncio.to_thread(
                 httpx.get,
@@ -248,20 +252,20 @@ class TestAdminUserConnections:
                 params=params,
                 trust_env=False,
             )
-            assert [c["id"] for c in response.json()["items"]] == [conn.id]
+            assert [c["id"] for c in response.json()["items"]] == [connection.id]
 
         events = await nats.connect(nats_url)
         revoked = await events.subscribe("vk.events.connection.revoked")
         await events.flush()  # the subscription must reach the server before the event is published
         try:
             response = await asyncio.to_thread(
-                arcade.admin.user_connections.with_raw_response.delete, conn.id
+                arcade.admin.user_connections.with_raw_response.delete, connection.id
             )
             assert response.status_code == 204
             message = await revoked.next_msg(timeout=5)
         finally:
             await events.close()
-        assert json.loads(message.data)["connection_id"] == conn.id
+        assert json.loads(message.data)["connection_id"] == connection.id
         assert list(arcade.admin.user_connections.list(user={"id": user})) == []
         again = arcade.auth.start(user_id=user, provider="basic", scopes=SCOPES)
         assert again.status == "pending"

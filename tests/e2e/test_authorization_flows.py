@@ -20,14 +20,14 @@ import pytest
 from arcadepy import Arcade
 from redis import Redis
 
-from shared import subjects
+from shared.bus import subjects
 from shared.contracts.authorization import OAuthCallback
-from shared.launcher import embedded
 from tests.support.auth_flows import approve, callback_url, deliver, new_user, start, state_key, status
 from tests.support.engine import Engine, base_config, running_engine
 from tests.support.oauth_server import OAuthClient, OAuthServer, start_oauth_server
 from tests.support.providers import oidc_provider_entry
 from tests.support.token_endpoint import ACCESS, TokenEndpoint, shape_provider
+from tools.launcher import embedded
 
 pytestmark = pytest.mark.e2e
 

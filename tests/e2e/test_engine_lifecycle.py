@@ -12,9 +12,9 @@ import httpx
 import pytest
 import yaml
 
-from shared.launcher import embedded
 from tests.support.deadlines import PROCESS_START_S
 from tests.support.engine import ROOT, base_config, running_engine
+from tools.launcher import embedded
 
 pytestmark = pytest.mark.e2e
 
@@ -30,7 +30,7 @@ class TestHealth:
     def test_the_pod_probe_answers_for_its_own_instance_only(self, tmp_path, nats_url, redis_url):
         env = {"VALETKEY_INSTANCE": "pod-a"}
         with running_engine(tmp_path, nats_url=nats_url, redis_url=redis_url, extra_env=env) as engine:
-            probe = [sys.executable, "-m", "shared.launcher.probe"]
+            probe = [sys.executable, "-m", "tools.launcher.probe"]
             mine = [
                 subprocess.run([*probe, s], env={**engine.env}, cwd=ROOT, timeout=30).returncode
                 for s in ("authorizer", "token_refresher", "executor", "webhooks")
@@ -144,7 +144,7 @@ class TestStartCommand:
                 VALETKEY_REDIS_PORT=str(embedded.free_port()),
                 VALETKEY_UP_TIMEOUT=str(PROCESS_START_S),
             )
-            cli = [sys.executable, "-m", "shared.launcher.cli"]
+            cli = [sys.executable, "-m", "tools.launcher.cli"]
             up = subprocess.run(
                 [*cli, "up"],
                 cwd=tmp_path,

@@ -21,14 +21,14 @@ import httpx
 import pytest
 import yaml
 
-from shared import subjects
-from shared.launcher import embedded
+from shared.bus import subjects
 from tests.support.deadlines import PROCESS_START_S
 from tests.support.engine import ROOT, base_config
+from tools.launcher import embedded
 
 pytestmark = pytest.mark.e2e
 
-CLI = [sys.executable, "-m", "shared.launcher.cli"]
+CLI = [sys.executable, "-m", "tools.launcher.cli"]
 HOOLI = {
     "id": "hooli",
     "type": "oauth2",
@@ -212,7 +212,7 @@ class TestSupervision:
             [*CLI, "run", "token_refresher"], cwd=ROOT, env={**env, "VALETKEY_INSTANCE": "by-hand"}
         )
         try:
-            probe = [sys.executable, "-m", "shared.launcher.probe", "token_refresher"]
+            probe = [sys.executable, "-m", "tools.launcher.probe", "token_refresher"]
             probe_env = {**env, "VALETKEY_INSTANCE": "by-hand", "NATS_URL": nats_url}
 
             def answers() -> bool:

@@ -10,8 +10,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from shared.launcher import embedded
 from tests.support.engine import running_engine
+from tools.launcher import embedded
 
 pytestmark = pytest.mark.e2e
 

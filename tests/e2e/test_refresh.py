@@ -3,7 +3,7 @@
 The refresher runs as real ``python -m services.token_refresher`` processes (two replicas
 where it matters); tokens obtained from oidc-provider with the scripted browser are put
 in the engine's store; callers go through NATS exactly as the authorizer and the
-executor do (``shared.freshness.fresh_token``), or through the gateway's HTTP API.
+executor do (``shared.tokens.freshness.fresh_token``), or through the gateway's HTTP API.
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ import httpx
 import nats
 import pytest
 
-from shared import subjects
+from shared.bus import subjects
+from shared.bus.messaging import RpcClient
 from shared.contracts.events import parse_event
-from shared.crypto import Cipher, RootKey
-from shared.freshness import fresh_token
-from shared.messaging import RpcClient
-from shared.redisio import create_redis
-from shared.tokens import RefreshPolicy, connection_id
-from shared.tokenstore import TokenStore
+from shared.runtime.crypto import Cipher, RootKey
+from shared.runtime.redisio import create_redis
+from shared.tokens.freshness import fresh_token
+from shared.tokens.model import RefreshPolicy, connection_id_of
+from shared.tokens.store import TokenStore
 from tests.support.deadlines import PROCESS_START_S
 from tests.support.engine import ROOT, Engine, make_engine
 from tests.support.oauth_grants import real_grant, token_from, userinfo_status
@@ -211,9 +211,9 @@ class TestInvalidGrant:
         event = parse_event((await events.next_msg(timeout=10)).data)
         await nc.close()
         assert token is None
-        assert event.connection_id == connection_id("alice", "oidc") and event.reason == "invalid_grant"
+        assert event.connection_id == connection_id_of("alice", "oidc") and event.reason == "invalid_grant"
         assert (
-            await setup.store.connection(connection_id("alice", "oidc"))
+            await setup.store.connection(connection_id_of("alice", "oidc"))
         ).status == "reauthorization_required"
         body = {"user_id": "alice", "auth_requirement": {"id": "oidc", "oauth2": {"scopes": ["openid"]}}}
         async with httpx.AsyncClient(base_url=setup.engine.base_url, headers=setup.engine.headers) as http:

@@ -23,17 +23,17 @@ from arcadepy import (
 )
 from redis.asyncio import Redis
 
-from shared import subjects
-from shared.crypto import Cipher, RootKey
-from shared.launcher import embedded
-from shared.tokens import RefreshPolicy, StoredToken
-from shared.tokenstore import TokenStore
+from shared.bus import subjects
+from shared.runtime.crypto import Cipher, RootKey
+from shared.tokens.model import RefreshPolicy, StoredToken
+from shared.tokens.store import TokenStore
 from tests.support.browser import consent_and_follow
 from tests.support.engine import base_config, running_engine
 from tests.support.fake_upstreams import FakeUpstreams
 from tests.support.oauth_server import OAuthClient, start_oauth_server
 from tests.support.providers import oidc_provider_entry
 from tests.support.toolkits.hooli.tools import fingerprint
+from tools.launcher import embedded
 
 pytestmark = pytest.mark.e2e
 

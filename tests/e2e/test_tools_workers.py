@@ -13,13 +13,13 @@ import pytest
 from arcadepy import Arcade, BadRequestError, ConflictError, NotFoundError
 from redis.asyncio import Redis
 
-from shared.crypto import Cipher, RootKey
-from shared.launcher import embedded
-from shared.tokens import RefreshPolicy, StoredToken
-from shared.tokenstore import TokenStore
+from shared.runtime.crypto import Cipher, RootKey
+from shared.tokens.model import RefreshPolicy, StoredToken
+from shared.tokens.store import TokenStore
 from tests.support.engine import base_config, running_engine
 from tests.support.fake_upstreams import FakeUpstreams
 from tests.support.worker_app import running_worker
+from tools.launcher import embedded
 
 pytestmark = pytest.mark.e2e
 

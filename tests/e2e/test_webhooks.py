@@ -16,13 +16,13 @@ import nats
 import pytest
 
 from services.webhooks.domain import new_secret
+from shared.bus.outbox import Outbox, OutboxRelay
 from shared.contracts.events import (
     ConnectionRevoked,
     TokenRefreshFailed,
     ToolExecutionCompleted,
 )
-from shared.outbox import Outbox, OutboxRelay
-from shared.redisio import create_redis
+from shared.runtime.redisio import create_redis
 from tests.e2e.webhook_support import (
     FAST_RETRIES,
     SECRET,

@@ -23,9 +23,9 @@ from standardwebhooks import Webhook
 
 from services.webhooks.domain import new_secret
 from shared.contracts.events import AuthorizationCompleted, Event
-from shared.launcher import embedded
 from tests.support.deadlines import PROCESS_START_S
 from tests.support.engine import Engine, base_config, make_engine
+from tools.launcher import embedded
 
 
 @dataclass

@@ -8,11 +8,11 @@ import secrets
 import nats
 import pytest
 
-from shared import subjects
+from shared.bus import subjects
+from shared.bus.messaging import ensure_streams
+from shared.bus.outbox import Outbox, OutboxRelay
 from shared.contracts.events import AuthorizationCompleted
-from shared.messaging import ensure_streams
-from shared.outbox import Outbox, OutboxRelay
-from shared.redisio import create_redis
+from shared.runtime.redisio import create_redis
 
 pytestmark = pytest.mark.integration
 

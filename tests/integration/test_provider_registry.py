@@ -7,10 +7,10 @@ import secrets
 import pytest
 from redis.asyncio import Redis
 
-from shared.crypto import Cipher, RootKey
 from shared.errors import BadRequest, Conflict, NotFound
-from shared.provider_registry import ProviderRegistry
 from shared.providers.models import ProviderEntry
+from shared.providers.registry import ProviderRegistry
+from shared.runtime.crypto import Cipher, RootKey
 from tests.support.provider_examples import hooli_entry
 
 pytestmark = pytest.mark.integration
@@ -50,32 +50,32 @@ def prefix() -> str:
 class TestFind:
     async def test_an_id_selects_exactly_that_provider(self, redis, prefix):
         reg = registry(redis, [github("gh-a"), github("gh-b")], prefix=prefix)
-        assert (await reg.find(id="gh-b", provider_type=None)).client_id == "cid-gh-b"
+        assert (await reg.find(id="gh-b", builtin_id=None)).client_id == "cid-gh-b"
 
     async def test_a_provider_id_matching_a_configured_id_wins(self, redis, prefix):
         reg = registry(redis, [hooli_entry()], prefix=prefix)
-        assert (await reg.find(id=None, provider_type="hooli")).id == "hooli"
+        assert (await reg.find(id=None, builtin_id="hooli")).id == "hooli"
 
     async def test_a_provider_type_selects_the_single_enabled_provider_of_that_type(self, redis, prefix):
         reg = registry(redis, [github("gh-a"), github("gh-b", enabled=False)], prefix=prefix)
-        assert (await reg.find(id=None, provider_type="github")).id == "gh-a"
+        assert (await reg.find(id=None, builtin_id="github")).id == "gh-a"
 
     async def test_two_enabled_providers_of_one_type_are_ambiguous(self, redis, prefix):
         reg = registry(redis, [github("gh-a"), github("gh-b")], prefix=prefix)
         with pytest.raises(BadRequest, match="gh-a, gh-b"):
-            await reg.find(id=None, provider_type="github")
+            await reg.find(id=None, builtin_id="github")
 
     async def test_a_disabled_or_unknown_provider_is_not_found(self, redis, prefix):
         reg = registry(redis, [github("gh-a", enabled=False)], prefix=prefix)
         with pytest.raises(NotFound):
-            await reg.find(id="gh-a", provider_type=None)
+            await reg.find(id="gh-a", builtin_id=None)
         with pytest.raises(NotFound):
-            await reg.find(id=None, provider_type="slack")
+            await reg.find(id=None, builtin_id="slack")
 
     async def test_a_built_in_is_enabled_by_its_id_alone(self, redis, prefix):
         reg = registry(redis, [{"id": "google", "client_id": "g", "client_secret": "s"}], prefix=prefix)
-        provider = await reg.find(id=None, provider_type="google")
-        assert provider.provider_type == "google"
+        provider = await reg.find(id=None, builtin_id="google")
+        assert provider.builtin_id == "google"
         assert provider.oauth2.authorize_request.endpoint.startswith("https://accounts.google.com/")
 
 
@@ -84,7 +84,7 @@ class TestRuntimeProviders:
         reg = registry(redis, [], prefix=prefix)
         entry = hooli_entry() | {"id": "rt", "client_secret": "very-secret-value"}
         await reg.put_runtime(entry, create=True)
-        assert (await reg.find(id="rt", provider_type=None)).secret == "very-secret-value"
+        assert (await reg.find(id="rt", builtin_id=None)).secret == "very-secret-value"
         raw = await redis.hget(f"{prefix}:providers", "rt")
         assert b"very-secret-value" not in raw
 

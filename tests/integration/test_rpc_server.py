@@ -9,11 +9,11 @@ import nats
 import pytest
 from pydantic import BaseModel, ConfigDict
 
-from shared import subjects
-from shared.docs import SERVICES, build_service
+from shared.bus import subjects
+from shared.bus.rpc import RpcServer, add_health
 from shared.errors import NotFound
-from shared.launcher import probe
-from shared.rpc import RpcServer, add_health
+from tools.asyncapi import SERVICES, build_service
+from tools.launcher import probe
 
 pytestmark = pytest.mark.integration
 

@@ -5,10 +5,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared.contracts.events import ConnectionRevoked
-from shared.crypto import Cipher, DecryptionError, RootKey
-from shared.redisio import create_redis
-from shared.tokens import RefreshPolicy, StoredToken, connection_id
-from shared.tokenstore import TokenStore
+from shared.runtime.crypto import Cipher, DecryptionError, RootKey
+from shared.runtime.redisio import create_redis
+from shared.tokens.model import RefreshPolicy, StoredToken, connection_id_of
+from shared.tokens.store import TokenStore
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +44,7 @@ class TestTokenStore:
     async def test_a_stored_token_reads_back_and_is_not_plaintext_in_redis(self, redis, prefix):
         store = TokenStore(redis, Cipher([KEY_A]), RefreshPolicy(), prefix=prefix)
         await store.put("alice", "github", token())
-        raw = await redis.get(f"{prefix}:token:{connection_id('alice', 'github')}")
+        raw = await redis.get(f"{prefix}:token:{connection_id_of('alice', 'github')}")
         assert b"gho_plaintext_token" not in raw and b"rt_plaintext" not in raw
         assert (await store.get("alice", "github")).access_token == "gho_plaintext_token"
 
@@ -52,8 +52,8 @@ class TestTokenStore:
         store = TokenStore(redis, Cipher([KEY_A]), RefreshPolicy(), prefix=prefix)
         await store.put("alice", "github", token())
         await store.put("mallory", "github", token("mallory-token"))
-        alice_record = await redis.get(f"{prefix}:token:{connection_id('alice', 'github')}")
-        await redis.set(f"{prefix}:token:{connection_id('mallory', 'github')}", alice_record)
+        alice_record = await redis.get(f"{prefix}:token:{connection_id_of('alice', 'github')}")
+        await redis.set(f"{prefix}:token:{connection_id_of('mallory', 'github')}", alice_record)
         with pytest.raises(DecryptionError):
             await store.get("mallory", "github")
         assert await store.get("bob", "github") is None
@@ -66,7 +66,7 @@ class TestTokenStore:
             redis, Cipher([RootKey("a", KEY_A.value), KEY_B]), RefreshPolicy(), prefix=prefix
         )
         assert (await rotated.get("alice", "github")).access_token == "gho_plaintext_token"
-        assert await rotated.reencrypt(connection_id("alice", "github")) is True
+        assert await rotated.reencrypt(connection_id_of("alice", "github")) is True
         only_b = TokenStore(redis, Cipher([KEY_B]), RefreshPolicy(), prefix=prefix)
         assert (await only_b.get("alice", "github")).access_token == "gho_plaintext_token"
 
@@ -83,7 +83,7 @@ class TestTokenStore:
         await store.put("alice", "github", token(expires_in=3600))
         await store.put("bob", "github", token(expires_in=None))
         due = await store.due(datetime.now(UTC) + timedelta(seconds=3600 - 299))
-        assert due == [connection_id("alice", "github")]
+        assert due == [connection_id_of("alice", "github")]
 
     async def test_listing_filters_by_user_and_by_provider(self, redis, prefix):
         store = TokenStore(redis, Cipher([KEY_A]), RefreshPolicy(), prefix=prefix)

@@ -12,10 +12,10 @@ from typing import Any
 
 import httpx
 
-from shared.launcher import embedded
 from tests.support.engine import Engine, base_config, running_engine
 from tests.support.oauth_server import OAuthClient, OAuthServer, start_oauth_server
 from tests.support.providers import hooli_provider_entry
+from tools.launcher import embedded
 
 HOOLI_TOOLKIT = "tests.support.toolkits.hooli"
 # What seed 002 asks for; the provider adds ``openid`` so the token works at userinfo.

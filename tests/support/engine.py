@@ -21,10 +21,10 @@ from typing import Any
 import httpx
 import yaml
 
-from shared import subjects
-from shared.launcher import embedded
+from shared.bus import subjects
 from tests.support.deadlines import PROCESS_START_S
 from tests.support.processes import die_with_parent
+from tools.launcher import embedded
 
 ROOT = Path(__file__).resolve().parents[2]
 

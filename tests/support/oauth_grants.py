@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from shared.tokens import StoredToken
+from shared.tokens.model import StoredToken
 from tests.support.browser import consent
 from tests.support.oauth_server import OAuthClient, OAuthServer
 

@@ -20,14 +20,14 @@ from services.token_refresher.adapters import (
 from services.token_refresher.refresher import Refresher
 from services.token_refresher.scheduler import Scheduler
 from services.token_refresher.settings import RefresherSettings
-from shared.crypto import Cipher, RootKey
-from shared.provider_registry import ProviderRegistry
 from shared.providers.catalog import parse_entry
 from shared.providers.client import ProviderClient
 from shared.providers.http import ProviderHttp
-from shared.redisio import create_redis
-from shared.tokens import RefreshPolicy, StoredToken
-from shared.tokenstore import TokenStore
+from shared.providers.registry import ProviderRegistry
+from shared.runtime.crypto import Cipher, RootKey
+from shared.runtime.redisio import create_redis
+from shared.tokens.model import RefreshPolicy, StoredToken
+from shared.tokens.store import TokenStore
 
 CIPHER = Cipher([RootKey("k1", "refresher-test-root-key-0123456789abcdef", default=True)])
 POLICY = RefreshPolicy(margin_seconds=300, lifetime_fraction=0.25)

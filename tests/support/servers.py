@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.launcher import embedded
+from tools.launcher import embedded
 
 
 def docker_available() -> bool:

@@ -10,7 +10,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from services.gateway.domain import clamp_page, offset_page
 from services.gateway.openapi import JSON_OBJECT_BODY
 from services.gateway.routes.deps import require_api_key, rpc
-from shared import subjects
+from shared.bus import subjects
+from shared.bus.messaging import RpcClient
 from shared.contracts.authorization import (
     AdminObject,
     ConnectionRef,
@@ -20,7 +21,6 @@ from shared.contracts.authorization import (
 )
 from shared.contracts.common import Empty, Page
 from shared.errors import BadRequest
-from shared.messaging import RpcClient
 
 Rpc = Annotated[RpcClient, Depends(rpc)]
 

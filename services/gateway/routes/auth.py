@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.gateway.adapters import CompletionWaiters
 from services.gateway.routes.deps import require_api_key, rpc_of
 from services.gateway.wire import authorization_body
-from shared import subjects
+from shared.bus import subjects
+from shared.bus.messaging import RpcClient
 from shared.contracts.authorization import (
     AuthRequirement,
     CallbackOutcome,
@@ -24,7 +25,6 @@ from shared.contracts.authorization import (
     GetAuthorization,
     StartAuthorization,
 )
-from shared.messaging import RpcClient
 
 router = APIRouter(tags=["auth"], dependencies=[Depends(require_api_key)])
 

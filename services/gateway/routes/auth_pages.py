@@ -20,8 +20,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.gateway.routes.auth import finish
 from services.gateway.routes.deps import rpc_of
-from shared import subjects
+from shared.bus import subjects
 from shared.contracts.authorization import (
+    VERIFY_PATH,
     CallbackOutcome,
     ConfirmUser,
     ConfirmUserResult,
@@ -30,13 +31,12 @@ from shared.contracts.authorization import (
     OAuthCallback,
 )
 from shared.errors import NotFound, UserMismatch, ValetkeyError
-from shared.settings import Settings
+from shared.runtime.settings import Settings
 
 router = APIRouter(tags=["oauth"], include_in_schema=False)
 
 # The exchange and user-info calls each have 10 s at the provider; leave room for both.
 CALLBACK_TIMEOUT_S = 30.0
-VERIFY_PATH = "/oauth/verify"
 
 _HEADERS = {
     "Referrer-Policy": "no-referrer",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from services.gateway.domain import ApiKeys
-from shared.messaging import RpcClient
+from shared.bus.messaging import RpcClient
 
 
 async def require_api_key(request: Request) -> None:

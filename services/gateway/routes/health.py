@@ -8,10 +8,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from shared import subjects
+from shared.bus import subjects
+from shared.bus.messaging import RpcClient
 from shared.contracts.common import Ping, Pong
 from shared.errors import ValetkeyError
-from shared.messaging import RpcClient
 
 router = APIRouter()
 PING_TIMEOUT_S = 1.0

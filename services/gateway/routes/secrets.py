@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict
 from services.gateway.domain import clamp_page, offset_page
 from services.gateway.routes.deps import require_api_key
 from services.gateway.routes.tools import Rpc, build
-from shared import subjects
+from shared.bus import subjects
 from shared.contracts.common import Page, PageQuery
 from shared.contracts.execution import Document, SecretRef, SecretWrite
 

@@ -16,7 +16,8 @@ from services.gateway.errors import error_response, validation_message
 from services.gateway.routes.body import documented, json_body
 from services.gateway.routes.deps import require_api_key, rpc, rpc_of
 from services.gateway.wire import authorization_body, execution_response
-from shared import subjects
+from shared.bus import subjects
+from shared.bus.messaging import RpcClient
 from shared.contracts.common import Page
 from shared.contracts.execution import (
     AuthorizeTool,
@@ -26,8 +27,7 @@ from shared.contracts.execution import (
     ListTools,
 )
 from shared.errors import BadRequest, ValetkeyError
-from shared.messaging import RpcClient
-from shared.settings import Settings
+from shared.runtime.settings import Settings
 
 router = APIRouter(tags=["tools"], dependencies=[Depends(require_api_key)])
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Depends, Response
 from services.gateway.domain import clamp_page, offset_page
 from services.gateway.routes.deps import require_api_key
 from services.gateway.routes.tools import Rpc, build
-from shared import subjects
+from shared.bus import subjects
 from shared.contracts.common import Page, PageQuery
 from shared.contracts.execution import Document, WorkerRef, WorkerToolsQuery, WorkerWrite
 

@@ -13,7 +13,7 @@ import pytest
 from bench.local.token_endpoint import TokenEndpoint
 from services.token_refresher.settings import RefresherSettings
 from shared.contracts.tokens import RefreshToken
-from shared.tokens import connection_id
+from shared.tokens.model import connection_id_of
 from tests.support.oauth_grants import CALLBACK, real_grant, token_from, userinfo_status
 from tests.support.oauth_server import OAuthClient, OAuthServer, start_oauth_server
 from tests.support.providers import oidc_provider_entry
@@ -77,7 +77,9 @@ class TestOneRefreshUnderRotation:
         outcome = await one.refresher.on_demand(RefreshToken(user_id="bob", provider_id="oidc"))
         assert outcome.status == "reauthorization_required"
         assert (await one.store.get("bob", "oidc")).status == "reauthorization_required"
-        assert (await one.store.connection(connection_id("bob", "oidc"))).status == "reauthorization_required"
+        assert (
+            await one.store.connection(connection_id_of("bob", "oidc"))
+        ).status == "reauthorization_required"
         assert await one.store.due(datetime.now(UTC) + timedelta(days=365)) == []
         await one.close()
 
@@ -102,11 +104,11 @@ class TestTokenEndpointBehaviour:
         await one.store.put("dave", "fake", stored("at-old", "rt-old", expires_in=100))
         with pytest.raises(Exception, match="retried"):
             await one.refresher.on_demand(RefreshToken(user_id="dave", provider_id="fake"))
-        conn = connection_id("dave", "fake")
-        score = await one.redis.zscore(one.store.due_key, conn)
+        connection_id = connection_id_of("dave", "fake")
+        score = await one.redis.zscore(one.store.due_key, connection_id)
         assert score >= datetime.now(UTC).timestamp() + 25  # Retry-After 30 s honoured
         assert (await one.store.get("dave", "fake")).access_token == "at-old"
-        assert await one.redis.hget(f"{prefix}:conn:{conn}", "refresh_failures") == b"1"
+        assert await one.redis.hget(f"{prefix}:conn:{connection_id}", "refresh_failures") == b"1"
         await one.close()
 
     async def test_the_old_refresh_token_is_kept_when_the_response_has_none(
@@ -140,7 +142,7 @@ class TestDurableSchedule:
         assert len(await one.tokens.claim_due(now, now + timedelta(seconds=2), 10)) == 1
         assert await one.tokens.claim_due(now + timedelta(seconds=1), now + timedelta(seconds=9), 10) == []
         back = await one.tokens.claim_due(now + timedelta(seconds=3), now + timedelta(seconds=60), 10)
-        assert [c.connection_id for c in back] == [connection_id("gus", "fake")]
+        assert [c.connection_id for c in back] == [connection_id_of("gus", "fake")]
         await one.close()
 
     async def test_a_claim_names_who_the_connection_belongs_to_in_the_same_step(
@@ -153,7 +155,7 @@ class TestDurableSchedule:
         claims = await one.tokens.claim_due(now, now + timedelta(seconds=60), 10)
         assert {(c.connection_id, c.user_id, c.provider_id) for c in claims} == {
             ("uc_gone", None, None),
-            (connection_id("ida", "fake"), "ida", "fake"),
+            (connection_id_of("ida", "fake"), "ida", "fake"),
         }
         await one.close()
 
@@ -168,8 +170,8 @@ class TestDurableSchedule:
         await one.store.put("kim", "fake", stored("at", "rt", expires_in=3600))  # refreshed meanwhile
         await one.tokens.unclaim(claims)
         back = await one.tokens.claim_due(now, now + timedelta(seconds=60), 10)
-        assert [c.connection_id for c in back] == [connection_id("jo", "fake")]
-        assert await one.redis.zscore(one.store.due_key, connection_id("kim", "fake")) > now.timestamp()
+        assert [c.connection_id for c in back] == [connection_id_of("jo", "fake")]
+        assert await one.redis.zscore(one.store.due_key, connection_id_of("kim", "fake")) > now.timestamp()
         await one.close()
 
     async def test_the_schedule_survives_a_redis_restart_and_is_refreshed_before_expiry(
@@ -213,13 +215,13 @@ class TestRefreshLock:
         one = replica(redis_url, prefix, [fake_endpoint_entry(endpoint.url)])
         async with one.tokens.locked("nobody", "fake") as held:
             assert held is not None and held.token is None
-        assert await one.redis.get(one.store.lock_key(connection_id("nobody", "fake"))) is None
+        assert await one.redis.get(one.store.lock_key(connection_id_of("nobody", "fake"))) is None
         await one.close()
 
     async def test_a_refresh_write_releases_the_lock_in_the_same_step(self, redis_url, prefix, endpoint):
         one = replica(redis_url, prefix, [fake_endpoint_entry(endpoint.url)])
         await one.store.put("max", "fake", stored("at", "rt", expires_in=-1))
-        lock_key = one.store.lock_key(connection_id("max", "fake"))
+        lock_key = one.store.lock_key(connection_id_of("max", "fake"))
         async with one.tokens.locked("max", "fake") as held:
             assert await one.redis.get(lock_key) == held.owner.encode()
             new = stored("at-new", "rt-new", expires_in=3600)
@@ -233,7 +235,7 @@ class TestRefreshLock:
     ):
         one = replica(redis_url, prefix, [fake_endpoint_entry(endpoint.url)])
         await one.store.put("ned", "fake", stored("at", "rt", expires_in=-1))
-        lock_key = one.store.lock_key(connection_id("ned", "fake"))
+        lock_key = one.store.lock_key(connection_id_of("ned", "fake"))
         async with one.tokens.locked("ned", "fake") as held:
             await one.redis.set(lock_key, "someone-else")  # ours expired, another replica took it
             new = stored("at-new", "rt-new", expires_in=3600)

@@ -16,9 +16,9 @@ from services.gateway.app import create_app
 from services.webhooks.adapters import DeadLetters
 from services.webhooks.app import create_service
 from services.webhooks.domain import new_secret
-from shared.config import EngineConfig
-from shared.redisio import create_redis
-from shared.settings import RuntimeSettings, Settings
+from shared.runtime.config import EngineConfig
+from shared.runtime.redisio import create_redis
+from shared.runtime.settings import RuntimeSettings, Settings
 
 pytestmark = pytest.mark.integration
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from services.authorizer.domain import FlowRecord, state_digest
-from services.authorizer.flows import Flows
+from services.authorizer.authorizations import Authorizations
+from services.authorizer.domain import AuthorizationRecord, state_digest
 from services.authorizer.ports import StateClaim
 from services.authorizer.settings import AuthorizerSettings
 from shared.errors import NotFound
 from shared.providers.catalog import resolve
 from shared.providers.models import Provider, TokenGrant
-from shared.tokens import StoredToken
+from shared.tokens.model import StoredToken
 from tests.support.provider_examples import hooli_entry
 
 
@@ -25,9 +25,9 @@ class Clock:
         return self.now
 
 
-class MemoryFlowStore:
+class MemoryAuthorizationStore:
     def __init__(self) -> None:
-        self.records: dict[str, FlowRecord] = {}
+        self.records: dict[str, AuthorizationRecord] = {}
         self.states: dict[str, StateClaim] = {}
         self.refs: dict[str, str] = {}
         self.flows: dict[str, str] = {}
@@ -97,8 +97,8 @@ class OneProvider:
     async def get(self, provider_id):
         return self.provider if provider_id == self.provider.id else None
 
-    async def find(self, *, id, provider_type):
-        if (id or provider_type) != self.provider.id:
+    async def find(self, *, id, builtin_id):
+        if (id or builtin_id) != self.provider.id:
             raise NotFound("no such provider")
         return self.provider
 
@@ -126,13 +126,13 @@ class Later:
         await asyncio.gather(*self.tasks)
 
 
-def make_flows(verification="unsafe_skip") -> Flows:
+def make_authorizations(verification="unsafe_skip") -> Authorizations:
     tokens = MemoryTokens()
 
     async def fresh(*, user_id, provider_id):
         return tokens.tokens.get((user_id, provider_id))
 
-    return Flows(
+    return Authorizations(
         settings=AuthorizerSettings(
             public_url="http://gw",
             redirect_uri="http://gw/oauth/callback",
@@ -143,7 +143,7 @@ def make_flows(verification="unsafe_skip") -> Flows:
         providers=OneProvider(resolve(hooli_entry())),
         tokens=tokens,
         fresh=fresh,
-        store=MemoryFlowStore(),
+        store=MemoryAuthorizationStore(),
         client=FakeProviderClient(),
         notifier=Wakes(),
         later=Later(),

@@ -7,20 +7,20 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.authorizer import domain
-from services.authorizer.domain import FlowRecord, FlowSecrets
+from services.authorizer.domain import AuthorizationRecord, AuthorizationSecrets
 from shared.contracts.authorization import OAuthCallback
 from shared.errors import BadRequest
 from shared.providers.catalog import resolve
 from shared.providers.models import TokenGrant
-from shared.tokens import StoredToken
+from shared.tokens.model import StoredToken
 from tests.support.provider_examples import hooli_entry
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 HOOLI = resolve(hooli_entry())
 
 
-def record(**changes) -> FlowRecord:
-    base = FlowRecord(
+def record(**changes) -> AuthorizationRecord:
+    base = AuthorizationRecord(
         id="ac_1", user_id="u", provider_id="hooli", scopes=["a"], created_at=NOW, updated_at=NOW
     )
     return base.model_copy(update=changes)
@@ -63,10 +63,10 @@ class TestStoredToken:
 
 class TestRecords:
     def test_failing_drops_every_held_secret(self):
-        held = record(secrets=FlowSecrets(code_verifier="v", token=token()))
+        held = record(secrets=AuthorizationSecrets(code_verifier="v", token=token()))
         failed = held.failed("user_mismatch", NOW)
         assert failed.status == "failed" and failed.failure_reason == "user_mismatch"
-        assert failed.secrets == FlowSecrets()
+        assert failed.secrets == AuthorizationSecrets()
 
     def test_a_flow_being_stored_counts_as_completed_once_the_store_has_its_token(self):
         storing = record(stage="storing", updated_at=NOW)
@@ -78,9 +78,9 @@ class TestRecords:
         assert not domain.completed_by_store(record(stage="exchanging"), token())
 
     def test_the_view_shows_the_token_only_when_completed(self):
-        pending = domain.view(record(url="https://idp/authorize"))
+        pending = domain.to_authorization(record(url="https://idp/authorize"))
         assert pending.context is None and pending.url == "https://idp/authorize"
-        done = domain.view(record().completed(["a"], NOW), token(user_info={"sub": "u"}))
+        done = domain.to_authorization(record().completed(["a"], NOW), token(user_info={"sub": "u"}))
         assert done.context is not None and done.context.token == "at" and done.url is None
 
 

@@ -1,6 +1,6 @@
 """docs/architecture.md answers, for every subject and every Redis key, who owns it.
 
-The code is the truth: each request-reply subject constant in ``shared/subjects.py`` must
+The code is the truth: each request-reply subject constant in ``shared/bus/subjects.py`` must
 match a row of the document's subject table, and each Redis key the code builds must be
 named in its key table. A new subject or key without a row fails here.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from shared import subjects
+from shared.bus import subjects
 
 ROOT = Path(__file__).resolve().parents[3]
 DOC = (ROOT / "docs" / "architecture.md").read_text()

@@ -12,12 +12,12 @@ from services.executor.adapters import Providers, RefreshingTokens, RpcAuthorize
 from services.executor.catalog import ToolCatalog
 from services.executor.execution import Executor
 from services.gateway.wire import execution_response
-from shared import subjects
+from shared.bus import subjects
 from shared.contracts.authorization import Authorization, AuthorizationContext
 from shared.contracts.execution import ExecuteTool
 from shared.contracts.tokens import RefreshOutcome
 from shared.errors import BadRequest, NotFound, ToolRequirementsNotMet
-from shared.tokens import RefreshPolicy, StoredToken
+from shared.tokens.model import RefreshPolicy, StoredToken
 
 HOOLI_AUTH = {"id": "hooli", "provider_id": None, "provider_type": "oauth2", "oauth2": {"scopes": ["scope1"]}}
 
@@ -123,10 +123,10 @@ class FakeFinder:
     def __init__(self, *ids):
         self.ids = ids
 
-    async def find(self, *, id, provider_type):
-        if (id or provider_type) not in self.ids:
-            raise NotFound(f"no enabled auth provider {id or provider_type!r} is configured")
-        return SimpleNamespace(id=id or provider_type)
+    async def find(self, *, id, builtin_id):
+        if (id or builtin_id) not in self.ids:
+            raise NotFound(f"no enabled auth provider {id or builtin_id!r} is configured")
+        return SimpleNamespace(id=id or builtin_id)
 
 
 def token(access="tok-1", scopes=("scope1",), refresh="rt-1"):

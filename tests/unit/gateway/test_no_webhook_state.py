@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from services.gateway.app import create_app
-from shared.config import EngineConfig
-from shared.settings import RuntimeSettings, Settings
+from shared.runtime.config import EngineConfig
+from shared.runtime.settings import RuntimeSettings, Settings
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -36,4 +36,4 @@ def test_importing_the_gateway_loads_no_redis_client_and_no_webhook_store_or_del
     assert "services.gateway.app" in modules  # the import itself happened
     assert not {m for m in modules if m == "redis" or m.startswith("redis.")}
     assert not {m for m in modules if m.startswith("services.webhooks")}
-    assert not {"shared.redisio", "shared.tokenstore", "shared.infra"} & modules
+    assert not {"shared.runtime.redisio", "shared.tokens.store", "shared.runtime.infra"} & modules

@@ -58,14 +58,14 @@ def test_a_broken_catalog_file_names_the_provider_and_key(tmp_path: Path) -> Non
 def test_a_builtin_enabled_by_provider_id_alone_takes_its_id_and_catalog_config() -> None:
     provider = builtin("google")
     assert provider.id == "google"
-    assert provider.provider_type == "google"
+    assert provider.builtin_id == "google"
     assert provider.description == "Google"
     assert provider.oauth2.user_info_request is not None
 
 
 def test_an_explicit_id_wins_over_provider_id() -> None:
     provider = resolve({"id": "work-google", "provider_id": "google", "client_id": "a", "client_secret": "b"})
-    assert (provider.id, provider.provider_type) == ("work-google", "google")
+    assert (provider.id, provider.builtin_id) == ("work-google", "google")
 
 
 def test_user_oauth2_keys_are_deep_merged_over_the_catalog() -> None:

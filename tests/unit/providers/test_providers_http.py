@@ -10,9 +10,9 @@ import pytest
 from aiohttp import web
 
 from shared.errors import ProviderUnavailable
-from shared.launcher.embedded import free_port
 from shared.providers.http import ProviderHttp, parse_retry_after
 from shared.providers.oauth import HttpRequestSpec
+from tools.launcher.embedded import free_port
 
 
 class Upstream:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from shared.background import Background
+from shared.runtime.background import Background
 
 
 async def test_work_runs_after_the_current_turn():

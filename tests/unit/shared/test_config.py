@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from shared.config import load_engine_config
 from shared.errors import ConfigError
-from shared.settings import load_settings
+from shared.runtime.config import load_engine_config
+from shared.runtime.settings import load_settings
 
 
 def write(tmp_path: Path, text: str) -> Path:

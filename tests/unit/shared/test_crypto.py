@@ -2,8 +2,8 @@
 
 import pytest
 
-from shared.crypto import Cipher, DecryptionError, RootKey, check_root_keys
 from shared.errors import ConfigError
+from shared.runtime.crypto import Cipher, DecryptionError, RootKey, check_root_keys
 
 KEY_A = RootKey(id="a", value="first-root-key-value-long-enough", default=True)
 KEY_B = RootKey(id="b", value="second-root-key-value-long-enough", default=True)

@@ -5,7 +5,7 @@ import logging
 
 import structlog
 
-from shared.logging import MASK, configure_logging, get_logger, redact
+from shared.runtime.logging import MASK, configure_logging, get_logger, redact
 
 
 class TestRedact:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from shared.outbox import OutboxRelay
+from shared.bus.outbox import OutboxRelay
 
 
 class EmptyOutbox:

@@ -1,11 +1,11 @@
-"""The one rule for "does this token cover this requirement" (``shared.tokens.covers``)."""
+"""The one rule for "does this token cover this requirement" (``shared.tokens.model.covers``)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.tokens import StoredToken, covers
+from shared.tokens.model import StoredToken, covers
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 

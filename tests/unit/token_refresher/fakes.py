@@ -20,8 +20,8 @@ from shared.providers.client import ProviderClient
 from shared.providers.http import ProviderResponse
 from shared.providers.models import Provider
 from shared.providers.oauth import HttpRequestSpec
-from shared.tokens import RefreshPolicy, StoredToken, connection_id
-from shared.tokenstore import Connection
+from shared.tokens.model import RefreshPolicy, StoredToken, connection_id_of
+from shared.tokens.store import Connection
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 TOKEN_URL = "https://auth.example/token"
@@ -97,63 +97,65 @@ class FakeTokens:
         self.unlocked_by_write = 0
 
     def seed(self, user_id: str, provider_id: str, stored: StoredToken) -> str:
-        conn = connection_id(user_id, provider_id)
-        self.tokens[conn] = stored
-        self.meta[conn] = Connection(conn, user_id, provider_id, "oauth2", [], stored.status, "", "", None)
+        connection_id = connection_id_of(user_id, provider_id)
+        self.tokens[connection_id] = stored
+        self.meta[connection_id] = Connection(
+            connection_id, user_id, provider_id, "oauth2", [], stored.status, "", "", None
+        )
         due = self.policy.due_at(stored)
         if due is not None and stored.refresh_token and stored.status == "active":
-            self.due[conn] = due
-        return conn
+            self.due[connection_id] = due
+        return connection_id
 
     async def get(self, user_id: str, provider_id: str) -> StoredToken | None:
-        return self.tokens.get(connection_id(user_id, provider_id))
+        return self.tokens.get(connection_id_of(user_id, provider_id))
 
     async def put(self, user_id, provider_id, stored, *, provider_type, events, unlock=None) -> None:
         self.puts += 1
         if unlock is not None:
             unlock.released = True
             self.unlocked_by_write += 1
-        conn = self.seed(user_id, provider_id, stored)
-        if conn in self.due and stored.status != "active":
-            del self.due[conn]
+        connection_id = self.seed(user_id, provider_id, stored)
+        if connection_id in self.due and stored.status != "active":
+            del self.due[connection_id]
         if stored.status != "active":
-            self.due.pop(conn, None)
-        self.failures[conn] = 0
+            self.due.pop(connection_id, None)
+        self.failures[connection_id] = 0
         self.events.extend(events)
 
     async def add_event(self, event: Event) -> None:
         self.events.append(event)
 
-    async def reschedule(self, conn: str, at: datetime) -> None:
-        if conn in self.due:
-            self.due[conn] = at
+    async def reschedule(self, connection_id: str, at: datetime) -> None:
+        if connection_id in self.due:
+            self.due[connection_id] = at
 
-    async def unschedule(self, conn: str) -> None:
-        self.due.pop(conn, None)
+    async def unschedule(self, connection_id: str) -> None:
+        self.due.pop(connection_id, None)
 
-    async def record_failure(self, conn: str) -> int:
-        self.failures[conn] += 1
-        return self.failures[conn]
+    async def record_failure(self, connection_id: str) -> int:
+        self.failures[connection_id] += 1
+        return self.failures[connection_id]
 
     @asynccontextmanager
     async def locked(self, user_id: str, provider_id: str) -> AsyncIterator[Locked | None]:
-        conn = connection_id(user_id, provider_id)
-        async with self.locks[conn]:
+        connection_id = connection_id_of(user_id, provider_id)
+        async with self.locks[connection_id]:
             self.locks_taken += 1
-            yield Locked(conn, "owner", self.tokens.get(conn))
+            yield Locked(connection_id, "owner", self.tokens.get(connection_id))
 
     async def claim_due(self, now: datetime, lease_until: datetime, limit: int) -> list[Claim]:
         self.claim_calls += 1
-        ready = sorted((at, conn) for conn, at in self.due.items() if at <= now)[:limit]
-        for _, conn in ready:
-            self.due[conn] = lease_until
-        return [self._claim(conn, at, lease_until) for at, conn in ready]
+        ready = sorted((at, connection_id) for connection_id, at in self.due.items() if at <= now)[:limit]
+        for _, connection_id in ready:
+            self.due[connection_id] = lease_until
+        return [self._claim(connection_id, at, lease_until) for at, connection_id in ready]
 
-    def _claim(self, conn: str, due: datetime, lease_until: datetime) -> Claim:
-        meta = self.meta.get(conn)
+    def _claim(self, connection_id: str, due: datetime, lease_until: datetime) -> Claim:
+        meta = self.meta.get(connection_id)
         if meta is None:
-            return Claim(conn, due, lease_until)
-        return Claim(conn, due, lease_until, meta.user_id, meta.provider_id)
+            return Claim(connection_id, due, lease_until)
+        return Claim(connection_id, due, lease_until, meta.user_id, meta.provider_id)
 
     async def unclaim(self, claims: list[Claim]) -> None:
         for claim in claims:
@@ -231,4 +233,4 @@ class Kit:
         )
 
     def stored(self, user_id: str = "alice") -> StoredToken:
-        return self.tokens.tokens[connection_id(user_id, "acme")]
+        return self.tokens.tokens[connection_id_of(user_id, "acme")]

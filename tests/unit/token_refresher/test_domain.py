@@ -8,7 +8,7 @@ from services.token_refresher import domain
 from services.token_refresher.domain import Decision, FailureKind
 from shared.errors import InvalidGrant, ProviderError, ProviderUnavailable, ServiceUnavailable
 from shared.providers.models import TokenGrant
-from shared.tokens import RefreshPolicy
+from shared.tokens.model import RefreshPolicy
 from tests.unit.token_refresher.fakes import T0, token
 
 POLICY = RefreshPolicy(margin_seconds=300, lifetime_fraction=0.25)

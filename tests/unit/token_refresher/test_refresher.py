@@ -13,17 +13,17 @@ from shared.contracts.events import TokenRefreshed, TokenRefreshFailed
 from shared.contracts.tokens import RefreshToken
 from shared.errors import ProviderUnavailable
 from shared.providers.client import ProviderClient
-from shared.tokens import connection_id
+from shared.tokens.model import connection_id_of
 from tests.unit.token_refresher.fakes import T0, Kit, timeout_error, token
 
 ASK = RefreshToken(user_id="alice", provider_id="acme")
 
 
-def claim(kit: Kit, conn: str, due: datetime) -> Claim:
+def claim(kit: Kit, connection_id: str, due: datetime) -> Claim:
     """The claim the schedule hands over: the connection's owner and provider come with it."""
-    meta = kit.tokens.meta.get(conn)
+    meta = kit.tokens.meta.get(connection_id)
     who = (meta.user_id, meta.provider_id) if meta else (None, None)
-    return Claim(conn, due, due + timedelta(seconds=60), *who)
+    return Claim(connection_id, due, due + timedelta(seconds=60), *who)
 
 
 def rotated(n: int = 1, **extra):
@@ -119,12 +119,12 @@ class TestUserInfo:
 class TestInvalidGrant:
     async def test_invalid_grant_marks_the_connection_and_publishes_a_failure(self):
         kit = Kit()
-        conn = kit.tokens.seed("alice", "acme", token())
+        connection_id = kit.tokens.seed("alice", "acme", token())
         kit.endpoint.then(400, {"error": "invalid_grant"})
         outcome = await kit.refresher.on_demand(ASK)
         assert outcome.status == "reauthorization_required"
         assert kit.stored().status == "reauthorization_required"
-        assert conn not in kit.tokens.due
+        assert connection_id not in kit.tokens.due
         (event,) = kit.tokens.events
         assert isinstance(event, TokenRefreshFailed) and event.reason == "invalid_grant"
         assert event.status == "reauthorization_required"
@@ -164,22 +164,24 @@ class TestTransientFailures:
 
     async def test_a_failure_that_outlasts_the_quick_retries_reschedules_with_backoff(self):
         kit = Kit()
-        conn = kit.tokens.seed("alice", "acme", token(expires_in=120))
+        connection_id = kit.tokens.seed("alice", "acme", token(expires_in=120))
         kit.endpoint.fail(timeout_error()).fail(timeout_error()).fail(timeout_error())
         with pytest.raises(ProviderUnavailable):
             await kit.refresher.on_demand(ASK)
-        assert kit.endpoint.calls == 3 and kit.tokens.failures[conn] == 1
-        assert kit.tokens.due[conn] == kit.clock.now() + timedelta(seconds=3.75)  # 5 s window, rand 0.5
+        assert kit.endpoint.calls == 3 and kit.tokens.failures[connection_id] == 1
+        assert kit.tokens.due[connection_id] == kit.clock.now() + timedelta(
+            seconds=3.75
+        )  # 5 s window, rand 0.5
         assert kit.stored().access_token == "at-0"  # the old token stays, still valid for fresh_token
 
     async def test_a_long_retry_after_is_not_waited_for_inline(self):
         kit = Kit()
-        conn = kit.tokens.seed("alice", "acme", token())
+        connection_id = kit.tokens.seed("alice", "acme", token())
         kit.endpoint.then(503, {}, retry_after="120")
         with pytest.raises(ProviderUnavailable):
             await kit.refresher.on_demand(ASK)
         assert kit.endpoint.calls == 1
-        assert kit.tokens.due[conn] == kit.clock.now() + timedelta(seconds=120)
+        assert kit.tokens.due[connection_id] == kit.clock.now() + timedelta(seconds=120)
 
     async def test_reaching_max_attempts_publishes_retrying_but_keeps_the_grant(self):
         kit = Kit(settings=RefresherSettings(max_attempts=2, inline_attempts=1))
@@ -205,28 +207,28 @@ class TestTransientFailures:
 class TestLocking:
     async def test_a_refresh_lets_its_lock_go_in_the_write_that_stores_the_new_token(self):
         kit = Kit()
-        conn = kit.tokens.seed("alice", "acme", token())
+        connection_id = kit.tokens.seed("alice", "acme", token())
         kit.endpoint.then(200, rotated())
         await kit.refresher.on_demand(ASK)
-        assert kit.tokens.unlocked_by_write == 1 and not kit.tokens.locks[conn].locked()
+        assert kit.tokens.unlocked_by_write == 1 and not kit.tokens.locks[connection_id].locked()
 
     async def test_a_failed_refresh_still_lets_its_lock_go(self):
         kit = Kit(settings=RefresherSettings(inline_attempts=1))
-        conn = kit.tokens.seed("alice", "acme", token())
+        connection_id = kit.tokens.seed("alice", "acme", token())
         kit.endpoint.then(500)
         with pytest.raises(ProviderUnavailable):
             await kit.refresher.on_demand(ASK)
-        assert kit.tokens.unlocked_by_write == 0 and not kit.tokens.locks[conn].locked()
+        assert kit.tokens.unlocked_by_write == 0 and not kit.tokens.locks[connection_id].locked()
 
 
 class TestScheduledRefresh:
     async def test_a_claimed_entry_is_refreshed_and_rescheduled_from_the_new_expiry(self):
         kit = Kit()
-        conn = kit.tokens.seed("alice", "acme", token(expires_in=200))
+        connection_id = kit.tokens.seed("alice", "acme", token(expires_in=200))
         kit.endpoint.then(200, rotated())
-        outcome = await kit.refresher.scheduled(claim(kit, conn, T0 - timedelta(seconds=1)))
+        outcome = await kit.refresher.scheduled(claim(kit, connection_id, T0 - timedelta(seconds=1)))
         assert outcome is not None and outcome.status == "refreshed"
-        assert kit.tokens.due[conn] == T0 + timedelta(seconds=3600 - 300)
+        assert kit.tokens.due[connection_id] == T0 + timedelta(seconds=3600 - 300)
 
     async def test_an_entry_whose_connection_is_gone_leaves_the_schedule(self):
         kit = Kit()
@@ -236,19 +238,19 @@ class TestScheduledRefresh:
 
     async def test_a_stale_entry_is_put_back_at_the_stored_token_due_time(self):
         kit = Kit()
-        conn = kit.tokens.seed("alice", "acme", token(expires_in=3000))
-        kit.tokens.due[conn] = T0  # e.g. a lease that came back after someone else refreshed
-        outcome = await kit.refresher.scheduled(claim(kit, conn, T0))
+        connection_id = kit.tokens.seed("alice", "acme", token(expires_in=3000))
+        kit.tokens.due[connection_id] = T0  # e.g. a lease that came back after someone else refreshed
+        outcome = await kit.refresher.scheduled(claim(kit, connection_id, T0))
         assert outcome is not None and outcome.status == "fresh" and kit.endpoint.calls == 0
-        assert kit.tokens.due[conn] == T0 + timedelta(seconds=3000 - 300)
+        assert kit.tokens.due[connection_id] == T0 + timedelta(seconds=3000 - 300)
 
     async def test_a_scheduled_failure_is_rescheduled_not_raised(self):
         kit = Kit(settings=RefresherSettings(inline_attempts=1))
-        conn = kit.tokens.seed("alice", "acme", token())
+        connection_id = kit.tokens.seed("alice", "acme", token())
         kit.endpoint.then(500)
-        assert await kit.refresher.scheduled(claim(kit, conn, T0)) is None
-        assert kit.tokens.due[conn] > kit.clock.now()
-        assert connection_id("alice", "acme") == conn
+        assert await kit.refresher.scheduled(claim(kit, connection_id, T0)) is None
+        assert kit.tokens.due[connection_id] > kit.clock.now()
+        assert connection_id_of("alice", "acme") == connection_id
 
 
 def _sample(name: str, **labels: str) -> float:

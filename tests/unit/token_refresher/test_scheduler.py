@@ -18,7 +18,7 @@ async def settle() -> None:
 
 
 def leased(kit: Kit) -> list[str]:
-    return [conn for conn, at in kit.tokens.due.items() if at == T0 + timedelta(seconds=60)]
+    return [connection_id for connection_id, at in kit.tokens.due.items() if at == T0 + timedelta(seconds=60)]
 
 
 class TestClaiming:
@@ -52,9 +52,9 @@ class TestClaiming:
 
     async def test_entries_not_yet_due_stay_in_the_schedule(self):
         kit = Kit()
-        conn = kit.tokens.seed("alice", "acme", token(expires_in=3000))
+        connection_id = kit.tokens.seed("alice", "acme", token(expires_in=3000))
         assert await scheduler(kit, concurrency=4).run_once() == 0
-        assert kit.tokens.due[conn] == T0 + timedelta(seconds=2700)
+        assert kit.tokens.due[connection_id] == T0 + timedelta(seconds=2700)
 
 
 class TestLeases:
@@ -91,11 +91,11 @@ class TestLeases:
 
     async def test_a_given_back_claim_does_not_undo_a_newer_schedule(self):
         kit = Kit()
-        conn = kit.tokens.seed("alice", "acme", token(expires_in=-1))
+        connection_id = kit.tokens.seed("alice", "acme", token(expires_in=-1))
         (claim,) = await kit.tokens.claim_due(T0, T0 + timedelta(seconds=60), 10)
-        kit.tokens.due[conn] = T0 + timedelta(hours=1)  # a write moved it meanwhile
+        kit.tokens.due[connection_id] = T0 + timedelta(hours=1)  # a write moved it meanwhile
         await kit.tokens.unclaim([claim])
-        assert kit.tokens.due[conn] == T0 + timedelta(hours=1)
+        assert kit.tokens.due[connection_id] == T0 + timedelta(hours=1)
 
 
 class TestLoop:

@@ -16,8 +16,8 @@ from services.webhooks.dispatcher import Deliverer, Failures, FanOut
 from services.webhooks.domain import Delivery, Endpoint
 from services.webhooks.lanes import Lanes
 from services.webhooks.sender import Outcome
-from shared.config import WebhooksConfig
 from shared.contracts.events import ConnectionRevoked
+from shared.runtime.config import WebhooksConfig
 
 
 @dataclass

@@ -15,7 +15,7 @@ The metadata hash also counts ``refresh_failures`` (consecutive; every put reset
 
 A write replaces token, metadata, indexes and schedule in one step (a Lua script,
 atomic like MULTI/EXEC but one reply to parse instead of a dozen), and can carry
-outbox events in it (:mod:`shared.outbox`), so a token is never stored without its
+outbox events in it (:mod:`shared.bus.outbox`), so a token is never stored without its
 schedule and its event.
 """
 
@@ -30,11 +30,11 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from shared.bus.outbox import Outbox
 from shared.contracts.events import Event
-from shared.crypto import Cipher
-from shared.outbox import Outbox
-from shared.redisio import text
-from shared.tokens import RefreshPolicy, StoredToken, connection_id
+from shared.runtime.crypto import Cipher
+from shared.runtime.redisio import text
+from shared.tokens.model import RefreshPolicy, StoredToken, connection_id_of
 
 # KEYS: token, meta, the three indexes, schedule, outbox, refresh lock.
 # ARGV: record, created_at (if new), index score, conn, due score ('' = unscheduled),
@@ -78,8 +78,8 @@ class Connection:
     expires_at: str | None
 
 
-def _aad(conn: str, user_id: str, provider_id: str) -> bytes:
-    return f"token\x00{conn}\x00{user_id}\x00{provider_id}".encode()
+def _aad(connection_id: str, user_id: str, provider_id: str) -> bytes:
+    return f"token\x00{connection_id}\x00{user_id}\x00{provider_id}".encode()
 
 
 def _user_key(user_id: str) -> str:
@@ -124,29 +124,29 @@ class TokenStore:
 
     @property
     def meta_prefix(self) -> str:
-        """Prefix of the metadata hashes: ``meta_prefix + conn`` is a connection's hash."""
+        """Prefix of the metadata hashes: ``meta_prefix + connection_id`` is a connection's hash."""
         return f"{self._p}:conn:"
 
-    def token_key(self, conn: str) -> str:
-        return f"{self._p}:token:{conn}"
+    def token_key(self, connection_id: str) -> str:
+        return f"{self._p}:token:{connection_id}"
 
-    def lock_key(self, conn: str) -> str:
-        return f"{self._p}:lock:refresh:{conn}"
+    def lock_key(self, connection_id: str) -> str:
+        return f"{self._p}:lock:refresh:{connection_id}"
 
-    def _meta_key(self, conn: str) -> str:
-        return self.meta_prefix + conn
+    def _meta_key(self, connection_id: str) -> str:
+        return self.meta_prefix + connection_id
 
     async def get(self, user_id: str, provider_id: str) -> StoredToken | None:
         """The stored token of a user for a provider, decrypted; None when absent."""
-        conn = connection_id(user_id, provider_id)
-        return self.decode(user_id, provider_id, await self._redis.get(self.token_key(conn)))
+        connection_id = connection_id_of(user_id, provider_id)
+        return self.decode(user_id, provider_id, await self._redis.get(self.token_key(connection_id)))
 
     def decode(self, user_id: str, provider_id: str, record: bytes | str | None) -> StoredToken | None:
         """A record the caller read at ``token_key`` itself (e.g. in a script), decrypted; None for None."""
         if record is None:
             return None
-        conn = connection_id(user_id, provider_id)
-        data = self._cipher.decrypt_json(record, aad=_aad(conn, user_id, provider_id))
+        connection_id = connection_id_of(user_id, provider_id)
+        data = self._cipher.decrypt_json(record, aad=_aad(connection_id, user_id, provider_id))
         return StoredToken.model_validate(data)
 
     async def put(
@@ -164,10 +164,10 @@ class TokenStore:
         ``lock_owner``: release the connection's refresh lock in the same step, if that
         owner still holds it (the refresher's write ends its lock this way).
         """
-        conn = connection_id(user_id, provider_id)
+        connection_id = connection_id_of(user_id, provider_id)
         now = token.issued_at.isoformat()
         meta = Connection(
-            id=conn,
+            id=connection_id,
             user_id=user_id,
             provider_id=provider_id,
             provider_type=provider_type,
@@ -178,24 +178,24 @@ class TokenStore:
             expires_at=token.expires_at.isoformat() if token.expires_at else None,
         )
         record = self._cipher.encrypt_json(
-            token.model_dump(mode="json"), aad=_aad(conn, user_id, provider_id)
+            token.model_dump(mode="json"), aad=_aad(connection_id, user_id, provider_id)
         )
         fields = _meta_fields(meta)
         keys = [
-            self.token_key(conn),
-            self._meta_key(conn),
+            self.token_key(connection_id),
+            self._meta_key(connection_id),
             f"{self._p}:conns",
             f"{self._p}:conns:user:{_user_key(user_id)}",
             f"{self._p}:conns:provider:{provider_id}",
             self.due_key,
             self.outbox.key,
-            self.lock_key(conn),
+            self.lock_key(connection_id),
         ]
         args: list[str | bytes | float | int] = [
             record,
             now,  # created_at is written once (HSETNX) and read back in the same step
             token.issued_at.timestamp(),
-            conn,
+            connection_id,
             self._due_score(token),
             lock_owner or "",
             len(fields),
@@ -211,14 +211,14 @@ class TokenStore:
             return ""
         return due.timestamp()
 
-    async def connection(self, conn: str) -> Connection | None:
+    async def connection(self, connection_id: str) -> Connection | None:
         """Metadata of one connection by id."""
-        raw = await self._redis.hgetall(self._meta_key(conn))
+        raw = await self._redis.hgetall(self._meta_key(connection_id))
         if not raw:
             return None
         data = {text(k): text(v) for k, v in raw.items()}
         return Connection(
-            id=conn,
+            id=connection_id,
             user_id=data["user_id"],
             provider_id=data["provider_id"],
             provider_type=data.get("provider_type", "oauth2"),
@@ -234,7 +234,7 @@ class TokenStore:
     ) -> tuple[list[Connection], int]:
         """One page of connections, newest last, optionally filtered by user and/or provider."""
         if user_id is not None and provider_id is not None:
-            one = await self.connection(connection_id(user_id, provider_id))
+            one = await self.connection(connection_id_of(user_id, provider_id))
             items = [one] if one else []
             return items[offset : offset + limit], len(items)
         if user_id is not None:
@@ -248,17 +248,17 @@ class TokenStore:
         found = [await self.connection(text(i)) for i in ids]
         return [c for c in found if c is not None], total
 
-    async def delete(self, conn: str, *, events: list[Event] | None = None) -> Connection | None:
+    async def delete(self, connection_id: str, *, events: list[Event] | None = None) -> Connection | None:
         """Remove a connection, its token, indexes and schedule; returns what was removed."""
-        meta = await self.connection(conn)
+        meta = await self.connection(connection_id)
         if meta is None:
             return None
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(self.token_key(conn), self._meta_key(conn))
-            pipe.zrem(f"{self._p}:conns", conn)
-            pipe.zrem(f"{self._p}:conns:user:{_user_key(meta.user_id)}", conn)
-            pipe.zrem(f"{self._p}:conns:provider:{meta.provider_id}", conn)
-            pipe.zrem(self.due_key, conn)
+            pipe.delete(self.token_key(connection_id), self._meta_key(connection_id))
+            pipe.zrem(f"{self._p}:conns", connection_id)
+            pipe.zrem(f"{self._p}:conns:user:{_user_key(meta.user_id)}", connection_id)
+            pipe.zrem(f"{self._p}:conns:provider:{meta.provider_id}", connection_id)
+            pipe.zrem(self.due_key, connection_id)
             for event in events or []:
                 self.outbox.add(pipe, event)
             await pipe.execute()
@@ -269,32 +269,32 @@ class TokenStore:
         raw = await self._redis.zrangebyscore(self.due_key, "-inf", now.timestamp(), start=0, num=limit)
         return [text(r) for r in raw]
 
-    async def reschedule(self, conn: str, at: datetime) -> None:
+    async def reschedule(self, connection_id: str, at: datetime) -> None:
         """Move a scheduled connection's next refresh to ``at``; an unscheduled one stays out."""
-        await self._redis.zadd(self.due_key, {conn: at.timestamp()}, xx=True)
+        await self._redis.zadd(self.due_key, {connection_id: at.timestamp()}, xx=True)
 
-    async def unschedule(self, conn: str) -> None:
+    async def unschedule(self, connection_id: str) -> None:
         """Take a connection out of the refresh schedule."""
-        await self._redis.zrem(self.due_key, conn)
+        await self._redis.zrem(self.due_key, connection_id)
 
     async def next_due(self) -> datetime | None:
         """The earliest scheduled refresh moment, or None when nothing is scheduled."""
         first = await self._redis.zrange(self.due_key, 0, 0, withscores=True)
         return datetime.fromtimestamp(float(first[0][1]), UTC) if first else None
 
-    async def record_refresh_failure(self, conn: str) -> int:
+    async def record_refresh_failure(self, connection_id: str) -> int:
         """Count one more consecutive refresh failure; returns the count (0 if the connection is gone)."""
-        if not await self._redis.exists(self._meta_key(conn)):
+        if not await self._redis.exists(self._meta_key(connection_id)):
             return 0
-        return int(await self._redis.hincrby(self._meta_key(conn), "refresh_failures", 1))
+        return int(await self._redis.hincrby(self._meta_key(connection_id), "refresh_failures", 1))
 
-    async def reencrypt(self, conn: str) -> bool:
+    async def reencrypt(self, connection_id: str) -> bool:
         """Rewrite one token under the current default key; True when it was rewritten."""
-        meta = await self.connection(conn)
-        record = await self._redis.get(self.token_key(conn))
+        meta = await self.connection(connection_id)
+        record = await self._redis.get(self.token_key(connection_id))
         if meta is None or record is None or Cipher.key_id_of(record) == self._cipher.default_key_id:
             return False
-        aad = _aad(conn, meta.user_id, meta.provider_id)
+        aad = _aad(connection_id, meta.user_id, meta.provider_id)
         value: Any = self._cipher.decrypt_json(record, aad=aad)
-        await self._redis.set(self.token_key(conn), self._cipher.encrypt_json(value, aad=aad))
+        await self._redis.set(self.token_key(connection_id), self._cipher.encrypt_json(value, aad=aad))
         return True

@@ -10,20 +10,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from shared import subjects
+from shared.bus import subjects
+from shared.bus.messaging import RpcClient
 from shared.contracts.authorization import Authorization, AuthorizationContext
 from shared.contracts.common import utcnow
 from shared.contracts.tokens import RefreshOutcome, RefreshToken
 from shared.errors import ProviderUnavailable, ValetkeyError
-from shared.messaging import RpcClient
-from shared.tokens import (
+from shared.tokens.model import (
     RefreshPolicy,
     StoredToken,
     connection_authorization_id,
-    connection_id,
+    connection_id_of,
     is_expired,
 )
-from shared.tokenstore import TokenStore
+from shared.tokens.store import TokenStore
 
 
 async def fresh_token(
@@ -73,9 +73,9 @@ async def fresh_token(
 
 
 def completed_authorization(user_id: str, provider_id: str, token: StoredToken) -> Authorization:
-    """A ``completed`` authorization that is a view of the user's connection (no record behind it)."""
+    """A ``completed`` authorization that stands for the user's connection (no record behind it)."""
     return Authorization(
-        id=connection_authorization_id(connection_id(user_id, provider_id)),
+        id=connection_authorization_id(connection_id_of(user_id, provider_id)),
         status="completed",
         scopes=token.scopes,
         provider_id=provider_id,

@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.authorizer.adapters import RedisFlowStore
-from services.authorizer.domain import FlowRecord, FlowSecrets
-from shared.crypto import Cipher, RootKey
-from shared.outbox import Outbox
-from shared.redisio import create_redis
+from services.authorizer.adapters import RedisAuthorizationStore
+from services.authorizer.domain import AuthorizationRecord, AuthorizationSecrets
+from shared.bus.outbox import Outbox
+from shared.runtime.crypto import Cipher, RootKey
+from shared.runtime.redisio import create_redis
 
 pytestmark = pytest.mark.integration
 
@@ -25,21 +25,23 @@ async def redis(redis_url: str) -> AsyncIterator:
     await client.aclose()
 
 
-def _store(redis, prefix: str, ttl: int = 3600) -> RedisFlowStore:
+def _store(redis, prefix: str, ttl: int = 3600) -> RedisAuthorizationStore:
     cipher = Cipher([RootKey("k1", "flow-store-test-key-" + "x" * 20, default=True)])
-    return RedisFlowStore(redis, cipher, Outbox(redis, prefix=prefix), prefix=prefix, record_ttl_seconds=ttl)
+    return RedisAuthorizationStore(
+        redis, cipher, Outbox(redis, prefix=prefix), prefix=prefix, record_ttl_seconds=ttl
+    )
 
 
-def _pending(auth_id: str) -> FlowRecord:
+def _pending(auth_id: str) -> AuthorizationRecord:
     now = datetime.now(UTC)
-    return FlowRecord(
+    return AuthorizationRecord(
         id=auth_id,
         user_id="u1",
         provider_id="hooli",
         scopes=["a"],
         created_at=now,
         updated_at=now,
-        secrets=FlowSecrets(code_verifier="v" * 43),
+        secrets=AuthorizationSecrets(code_verifier="v" * 43),
     )
 
 

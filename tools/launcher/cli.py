@@ -23,11 +23,11 @@ from typing import Any
 
 import httpx
 
-from shared import subjects
+from shared.bus import subjects
 from shared.errors import ConfigError
-from shared.launcher import preflight
-from shared.launcher.supervisor import state_file
-from shared.settings import Settings
+from shared.runtime.settings import Settings
+from tools.launcher import preflight
+from tools.launcher.supervisor import state_file
 
 HEALTH_TIMEOUT_S = 30.0
 SUPERVISOR_STOP_S = 60.0
@@ -147,7 +147,7 @@ def _start_supervisor(home: Path, env: dict[str, str], base_url: str) -> subproc
     (home / "logs").mkdir(parents=True, exist_ok=True)
     with (home / "logs" / "supervisor.log").open("ab") as log:
         return subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "shared.launcher.supervisor", str(home), base_url],
+            [sys.executable, "-m", "tools.launcher.supervisor", str(home), base_url],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

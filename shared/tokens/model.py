@@ -95,11 +95,11 @@ def covers(
     return {scope for scope in required_scopes if scope} <= set(token.scopes)
 
 
-# A completed authorization that needed no consent is a view of the connection: its id is
+# A completed authorization that needed no consent stands for the connection: its id is
 # derived from the connection id (38 characters), so no record is written for it and any
-# service holding the token store can answer it. Flow ids (``new_id("ac")``) are 27 long.
-_CONNECTION_VIEW_PREFIX = "ac_uc_"
-_CONNECTION_VIEW_LENGTH = len(_CONNECTION_VIEW_PREFIX) + 32
+# service holding the token store can answer it. Authorization ids (``new_id("ac")``) are 27 long.
+_CONNECTION_AUTHORIZATION_PREFIX = "ac_uc_"
+_CONNECTION_AUTHORIZATION_LENGTH = len(_CONNECTION_AUTHORIZATION_PREFIX) + 32
 
 
 def connection_authorization_id(connection: str) -> str:
@@ -108,16 +108,16 @@ def connection_authorization_id(connection: str) -> str:
 
 
 def connection_of_authorization(authorization_id: str) -> str | None:
-    """The connection id behind a connection-view authorization id, else None."""
+    """The connection id behind a connection's authorization id, else None."""
     if (
-        authorization_id.startswith(_CONNECTION_VIEW_PREFIX)
-        and len(authorization_id) == _CONNECTION_VIEW_LENGTH
+        authorization_id.startswith(_CONNECTION_AUTHORIZATION_PREFIX)
+        and len(authorization_id) == _CONNECTION_AUTHORIZATION_LENGTH
     ):
         return authorization_id.removeprefix("ac_")
     return None
 
 
-def connection_id(user_id: str, provider_id: str) -> str:
+def connection_id_of(user_id: str, provider_id: str) -> str:
     """The stable id of a (user, provider) connection, safe to show and to use in keys."""
     digest = hashlib.sha256(f"{user_id}\x00{provider_id}".encode()).hexdigest()[:32]
     return f"uc_{digest}"

@@ -24,11 +24,11 @@ from typing import Any, Literal
 from redis.asyncio import Redis
 
 from shared.contracts.common import utcnow
-from shared.crypto import Cipher
 from shared.errors import BadRequest, ConfigError, Conflict, NotFound
-from shared.logging import get_logger
 from shared.providers.catalog import Catalog, load_catalog, parse_entry, resolve, resolve_all
 from shared.providers.models import Provider, ProviderEntry
+from shared.runtime.crypto import Cipher
+from shared.runtime.logging import get_logger
 
 log = get_logger(__name__)
 
@@ -168,12 +168,12 @@ class ProviderRegistry:
         runtime = sorted(self._runtime.values(), key=lambda r: r.created_at)
         return [*self._static.values(), *runtime]
 
-    async def find(self, *, id: str | None, provider_type: str | None) -> Provider:
+    async def find(self, *, id: str | None, builtin_id: str | None) -> Provider:
         """Pick the provider an authorization asks for (docs/arcade-compatibility.md §2.1).
 
         Args:
             id: ``auth_requirement.id``: exactly that provider.
-            provider_type: ``auth_requirement.provider_id``: a configured id first,
+            builtin_id: ``auth_requirement.provider_id``: a configured id first,
                 else the single enabled provider of that built-in type.
 
         Returns:
@@ -185,19 +185,19 @@ class ProviderRegistry:
         """
         if id:
             return self._enabled(await self.get(id), id)
-        if not provider_type:
+        if not builtin_id:
             raise BadRequest("auth_requirement needs an id or a provider_id")
-        direct = await self.get(provider_type)
+        direct = await self.get(builtin_id)
         if direct is not None and direct.enabled:
             return direct
-        matches = [p for p in await self.all() if p.enabled and p.provider_type == provider_type]
+        matches = [p for p in await self.all() if p.enabled and p.builtin_id == builtin_id]
         if len(matches) > 1:
             ids = ", ".join(sorted(p.id for p in matches))
             raise BadRequest(
-                f"several auth providers of type {provider_type!r} are enabled ({ids}): "
+                f"several auth providers of type {builtin_id!r} are enabled ({ids}): "
                 "pass auth_requirement.id to choose one"
             )
-        return self._enabled(matches[0] if matches else None, provider_type)
+        return self._enabled(matches[0] if matches else None, builtin_id)
 
     @staticmethod
     def _enabled(provider: Provider | None, name: str) -> Provider:

@@ -1,6 +1,6 @@
 """The process `valetkey up` leaves behind: it owns the engine's processes and restarts them.
 
-``python -m shared.launcher.supervisor`` (started detached by ``valetkey up``) starts the
+``python -m tools.launcher.supervisor`` (started detached by ``valetkey up``) starts the
 embedded NATS and Valkey unless ``NATS_URL``/``REDIS_URL`` are given, then every service,
 and writes what it runs to ``run/state.json`` under the home folder. A service that exits is
 started again after a backoff that doubles from 0.5 s to 10 s and resets once the service
@@ -22,8 +22,8 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
-from shared import subjects
-from shared.launcher import embedded
+from shared.bus import subjects
+from tools.launcher import embedded
 
 DEFAULT_NATS_PORT = 14222
 DEFAULT_REDIS_PORT = 16379

@@ -12,10 +12,10 @@ from typing import Any, Protocol
 
 from faststream import FastStream
 
+from shared.bus.rpc import RpcServer
 from shared.errors import ConfigError
-from shared.logging import configure_logging
-from shared.rpc import RpcServer
-from shared.settings import Settings, load_settings
+from shared.runtime.logging import configure_logging
+from shared.runtime.settings import Settings, load_settings
 
 
 class Runnable(Protocol):

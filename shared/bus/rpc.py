@@ -10,7 +10,7 @@ registers each route on a broker that is never started, for the AsyncAPI documen
 
 What this module adds to micro, and only that:
 
-- the reply envelope (``shared/messaging.py``): every request is validated into its contract and
+- the reply envelope (``shared/bus/messaging.py``): every request is validated into its contract and
   answered ``{"ok": ...}``; an error reply also carries micro's error headers;
 - bounded concurrency: nats-py hands an endpoint its next message only once the previous one
   returned, so each endpoint runs up to ``workers`` requests as tasks; beyond that the
@@ -38,11 +38,11 @@ from nats.micro.service import Service as MicroService
 from nats.micro.service import ServiceConfig
 from pydantic import BaseModel
 
-from shared import subjects
+from shared.bus import subjects
+from shared.bus.messaging import RPC_WORKERS, Reply, answer
 from shared.contracts.common import Ping, Pong
-from shared.logging import get_logger
-from shared.messaging import RPC_WORKERS, Reply, answer
-from shared.metrics import NATS_DURATION, NATS_REQUESTS
+from shared.runtime.logging import get_logger
+from shared.runtime.metrics import NATS_DURATION, NATS_REQUESTS
 
 log = get_logger(__name__)
 

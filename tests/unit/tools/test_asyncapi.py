@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from shared import subjects
-from shared.docs import DEFAULT_DIR, SERVICES, build_service, main, write_asyncapi
+from shared.bus import subjects
+from tools.asyncapi import DEFAULT_DIR, SERVICES, build_service, main, write_asyncapi
 
-# What each service must answer on (request-reply and broadcasts), by shared.subjects constant.
+# What each service must answer on (request-reply and broadcasts), by shared.bus.subjects constant.
 SERVED = {
     "authorizer": [
         "AUTH_START", "AUTH_STATUS", "AUTH_CALLBACK", "AUTH_CONFIRM_USER", "AUTH_FLOW_INFO",

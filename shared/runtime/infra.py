@@ -12,16 +12,16 @@ from faststream.nats import NatsBroker
 from nats.js import JetStreamContext
 from redis.asyncio import Redis
 
-from shared.background import Background
-from shared.crypto import Cipher
-from shared.messaging import RpcClient, create_broker, ensure_streams
-from shared.ops import OpsServer, service_checks
-from shared.outbox import OutboxRelay
-from shared.redisio import create_redis
-from shared.rpc import RpcServer, add_health
-from shared.service import freeze_startup_heap
-from shared.settings import Settings
-from shared.tokenstore import TokenStore
+from shared.bus.messaging import RpcClient, create_broker, ensure_streams
+from shared.bus.outbox import OutboxRelay
+from shared.bus.rpc import RpcServer, add_health
+from shared.runtime.background import Background
+from shared.runtime.crypto import Cipher
+from shared.runtime.ops import OpsServer, service_checks
+from shared.runtime.redisio import create_redis
+from shared.runtime.service import freeze_startup_heap
+from shared.runtime.settings import Settings
+from shared.tokens.store import TokenStore
 
 
 @dataclass

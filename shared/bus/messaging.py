@@ -24,9 +24,9 @@ from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError
 from pydantic import BaseModel, ValidationError
 
-from shared import subjects
+from shared.bus import subjects
 from shared.errors import BadRequest, ServiceUnavailable, ValetkeyError, error_from_payload
-from shared.logging import get_logger
+from shared.runtime.logging import get_logger
 
 log = get_logger(__name__)
 

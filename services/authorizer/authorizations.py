@@ -1,6 +1,6 @@
 """Use cases of an authorization: start, status, callback, confirm_user.
 
-A flow: ``start`` answers ``completed`` at once when the user's token covers the
+An authorization: ``start`` answers ``completed`` at once when the user's token covers the
 scopes; otherwise it stores a pending record and a single-use state bound to it
 and to its provider. The callback consumes the state once, exchanges the code at
 that provider only, fetches user info, then either stores the token (verification
@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from services.authorizer import domain, metrics
-from services.authorizer.domain import FlowRecord, FlowSecrets
+from services.authorizer.domain import AuthorizationRecord, AuthorizationSecrets
 from services.authorizer.ports import (
-    FlowStore,
+    AuthorizationStore,
     FreshTokens,
     Later,
     Notifier,
@@ -44,24 +44,24 @@ from shared.contracts.authorization import (
 from shared.contracts.common import new_id
 from shared.contracts.events import AuthorizationCompleted, AuthorizationFailed
 from shared.errors import NotFound, ProviderError, UserMismatch, ValetkeyError
-from shared.freshness import completed_authorization
-from shared.logging import get_logger
 from shared.providers import oauth
 from shared.providers.models import Provider, TokenGrant
-from shared.tokens import StoredToken, connection_of_authorization, covers
+from shared.runtime.logging import get_logger
+from shared.tokens.freshness import completed_authorization
+from shared.tokens.model import StoredToken, connection_of_authorization, covers
 
 log = get_logger(__name__)
 
 
 @dataclass
-class Flows:
+class Authorizations:
     """The authorization use cases, wired to their ports in ``app.py``."""
 
     settings: AuthorizerSettings
     providers: Providers
     tokens: Tokens
     fresh: FreshTokens
-    store: FlowStore
+    store: AuthorizationStore
     client: ProviderCalls
     notifier: Notifier
     later: Later
@@ -70,14 +70,14 @@ class Flows:
     # --- start and status ---------------------------------------------------------------
 
     async def start(self, request: StartAuthorization) -> Authorization:
-        """``completed`` with the token when the user holds one covering the scopes, else a new flow."""
+        """``completed`` with the token when the user holds one covering the scopes, else a new one."""
         need = request.requirement
-        provider = await self.providers.find(id=need.id, provider_type=need.provider_id)
+        provider = await self.providers.find(id=need.id, builtin_id=need.provider_id)
         next_uri = domain.check_next_uri(request.next_uri)
         wanted = domain.merge_scopes(need.scopes)
         token = await self.fresh(user_id=request.user_id, provider_id=provider.id)
         if covers(token, wanted, now=self.clock()):
-            # Nothing to consent to: the answer is a view of the connection, no record is written.
+            # Nothing to consent to: the answer stands for the connection, no record is written.
             return completed_authorization(request.user_id, provider.id, token)
         stored = token or await self.tokens.get(request.user_id, provider.id)
         granted = stored.scopes if stored is not None else []
@@ -98,7 +98,7 @@ class Flows:
             state=state,
             code_challenge=oauth.code_challenge_s256(verifier) if verifier else None,
         )
-        record = FlowRecord(
+        record = AuthorizationRecord(
             id=new_id("ac"),
             user_id=user_id,
             provider_id=provider.id,
@@ -108,12 +108,12 @@ class Flows:
             created_at=now,
             updated_at=now,
             state_expires_at=domain.state_expiry(now, self.settings.state_ttl_seconds),
-            secrets=FlowSecrets(code_verifier=verifier),
+            secrets=AuthorizationSecrets(code_verifier=verifier),
         )
         await self.store.create(record, state=state, ttl_seconds=self.settings.state_ttl_seconds)
         metrics.STARTED.labels(provider.id).inc()
         log.info("authorization.started", authorization_id=record.id, provider_id=provider.id)
-        return domain.view(record)
+        return domain.to_authorization(record)
 
     async def status(self, request: GetAuthorization) -> Authorization:
         """The authorization now; a completed one carries a fresh token.
@@ -130,10 +130,10 @@ class Flows:
         if record.status == "completed" or record.stage == "storing":
             token = await self.fresh(user_id=record.user_id, provider_id=record.provider_id)
             if record.status == "completed":
-                return domain.view(record, token)
+                return domain.to_authorization(record, token)
             if domain.completed_by_store(record, token) and token is not None:
-                return domain.view(record.completed(token.scopes, self.clock()), token)
-        return domain.view(record)
+                return domain.to_authorization(record.completed(token.scopes, self.clock()), token)
+        return domain.to_authorization(record)
 
     async def _connection_status(self, authorization_id: str, connection: str) -> Authorization:
         meta = await self.tokens.connection(connection)
@@ -187,7 +187,7 @@ class Flows:
         # has been stored (it reads as completed until the record is marked so).
         return _failure_page(record.id, reason)
 
-    async def _exchange(self, record: FlowRecord, provider: Provider, code: str) -> CallbackOutcome:
+    async def _exchange(self, record: AuthorizationRecord, provider: Provider, code: str) -> CallbackOutcome:
         record = record.advance(self.clock(), stage="exchanging")
         # The stage write and the read of the user's previous token go alongside the provider
         # call: the state is consumed, so nothing else acts on this record meanwhile.
@@ -202,7 +202,7 @@ class Flows:
             user_info = await self._user_info(provider, grant.access_token)
             return await self._hold(record, self._token(record, grant, previous, user_info))
         # No verification: the "storing" mark (see _complete) goes alongside the user-info call.
-        storing = record.advance(self.clock(), stage="storing", secrets=FlowSecrets())
+        storing = record.advance(self.clock(), stage="storing", secrets=AuthorizationSecrets())
         user_info, _ = await asyncio.gather(
             self._user_info(provider, grant.access_token), self.store.save(storing)
         )
@@ -211,7 +211,7 @@ class Flows:
 
     def _token(
         self,
-        record: FlowRecord,
+        record: AuthorizationRecord,
         grant: TokenGrant,
         previous: StoredToken | None,
         user_info: dict[str, object],
@@ -220,7 +220,7 @@ class Flows:
             grant, previous=previous, requested=record.scopes, user_info=user_info, now=self.clock()
         )
 
-    async def _grant(self, record: FlowRecord, provider: Provider, code: str) -> TokenGrant | str:
+    async def _grant(self, record: AuthorizationRecord, provider: Provider, code: str) -> TokenGrant | str:
         """The provider's token grant for ``code``, or the failure reason."""
         try:
             return await self.client.exchange(
@@ -242,9 +242,11 @@ class Flows:
             log.warning("authorization.user_info_failed", provider_id=provider.id, error=exc.code)
             return {}
 
-    async def _hold(self, record: FlowRecord, token: StoredToken) -> CallbackOutcome:
+    async def _hold(self, record: AuthorizationRecord, token: StoredToken) -> CallbackOutcome:
         flow_id = secrets.token_urlsafe(24)
-        held = record.advance(self.clock(), stage="verify", flow_id=flow_id, secrets=FlowSecrets(token=token))
+        held = record.advance(
+            self.clock(), stage="verify", flow_id=flow_id, secrets=AuthorizationSecrets(token=token)
+        )
         await self.store.hold_for_verification(held, ttl_seconds=self.settings.state_ttl_seconds)
         target = domain.verifier_redirect(
             self.settings.verification,
@@ -263,7 +265,7 @@ class Flows:
     # --- verification -------------------------------------------------------------------
 
     async def confirm_user(self, request: ConfirmUser) -> ConfirmUserResult:
-        """Store the held token when the app's signed-in user is the user the flow was started for.
+        """Store the held token when the app's signed-in user is the user the authorization was started for.
 
         Raises:
             NotFound: Unknown, expired or already used flow id.
@@ -304,14 +306,18 @@ class Flows:
 
     # --- outcomes -----------------------------------------------------------------------
 
-    async def _complete(self, record: FlowRecord, provider: Provider, token: StoredToken) -> Authorization:
+    async def _complete(
+        self, record: AuthorizationRecord, provider: Provider, token: StoredToken
+    ) -> Authorization:
         """Store a held token: mark the record "storing" first, so that a status read trusts
         the token store from then on (``domain.completed_by_store``), then store."""
-        storing = record.advance(token.issued_at, stage="storing", secrets=FlowSecrets())
+        storing = record.advance(token.issued_at, stage="storing", secrets=AuthorizationSecrets())
         await self.store.save(storing)
         return await self._store(storing, provider, token)
 
-    async def _store(self, storing: FlowRecord, provider: Provider, token: StoredToken) -> Authorization:
+    async def _store(
+        self, storing: AuthorizationRecord, provider: Provider, token: StoredToken
+    ) -> Authorization:
         """Write the token with its completion event; the authorization is complete from then on.
 
         Returns the completed authorization: the caller's reply carries it to the gateway that
@@ -331,15 +337,15 @@ class Flows:
             (completed.updated_at - storing.created_at).total_seconds()
         )
         log.info("authorization.completed", authorization_id=storing.id, provider_id=provider.id)
-        return domain.view(completed, token)
+        return domain.to_authorization(completed, token)
 
-    async def _announce(self, completed: FlowRecord, event: AuthorizationCompleted) -> None:
+    async def _announce(self, completed: AuthorizationRecord, event: AuthorizationCompleted) -> None:
         try:
             await self.store.save(completed)
         finally:
             self.notifier.wake([event])
 
-    async def _fail(self, record: FlowRecord, reason: str) -> CallbackOutcome:
+    async def _fail(self, record: AuthorizationRecord, reason: str) -> CallbackOutcome:
         event = AuthorizationFailed(
             authorization_id=record.id, user_id=record.user_id, provider_id=record.provider_id, reason=reason
         )
@@ -360,7 +366,7 @@ def _failure_page(auth_id: str | None, reason: str) -> CallbackOutcome:
     return CallbackOutcome(status="failed", authorization_id=auth_id, message=domain.failure_message(reason))
 
 
-def _success_page(record: FlowRecord, done: Authorization) -> CallbackOutcome:
+def _success_page(record: AuthorizationRecord, done: Authorization) -> CallbackOutcome:
     return CallbackOutcome(
         status="completed",
         authorization_id=record.id,

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from shared.config import EngineConfig, load_engine_config
-from shared.crypto import Cipher, RootKey, check_root_keys
-from shared.tokens import RefreshPolicy
+from shared.runtime.config import EngineConfig, load_engine_config
+from shared.runtime.crypto import Cipher, RootKey, check_root_keys
+from shared.tokens.model import RefreshPolicy
 
 DEFAULT_NATS_URL = "nats://127.0.0.1:14222"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:16379/0"
@@ -41,7 +41,7 @@ class RuntimeSettings(BaseModel):
     instance: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     rpc_timeout: float = Field(default=10.0, gt=0)
     graceful_timeout: float = Field(default=15.0, gt=0)
-    # /metrics, /livez and /readyz for a service without HTTP (shared/ops.py); off when unset.
+    # /metrics, /livez and /readyz for a service without HTTP (shared/runtime/ops.py); off when unset.
     ops_port: int | None = Field(default=None, ge=1, le=65535)
 
 

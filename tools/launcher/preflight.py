@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from shared.errors import ConfigError
-from shared.provider_registry import static_records
-from shared.settings import Settings, load_settings
+from shared.providers.registry import static_records
+from shared.runtime.settings import Settings, load_settings
 
 
 def check(env: Mapping[str, str]) -> Settings:

@@ -3,7 +3,7 @@
 ``VALETKEY_OPS_PORT`` (the Helm chart sets 9464) turns it on; off by default, so several
 services on one host (``make up``) need no ports. It serves:
 
-- ``/metrics``: Prometheus' text format (``shared.metrics`` and the service's own);
+- ``/metrics``: Prometheus' text format (``shared.runtime.metrics`` and the service's own);
 - ``/livez``: 200 while the event loop answers; it asks no dependency, so an outage of
   NATS or Redis never gets a pod restarted;
 - ``/readyz``: 200 when every readiness check passes (NATS connected, Redis answering,
@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from shared.metrics import exposition
+from shared.runtime.metrics import exposition
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 CHECK_TIMEOUT_S = 0.5

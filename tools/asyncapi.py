@@ -1,4 +1,4 @@
-"""Generate the AsyncAPI documents of the NATS services: ``python -m shared.docs asyncapi [DIR]``.
+"""Generate the AsyncAPI documents of the NATS services: ``python -m tools.asyncapi asyncapi [DIR]``.
 
 Each service is built exactly as ``python -m services.<name>`` builds it,
 from a fixed, offline configuration, and FastStream describes its broker. Nothing
@@ -17,9 +17,9 @@ from typing import Any
 
 from faststream.specification import AsyncAPI
 
-from shared.config import EngineConfig
-from shared.service import Service
-from shared.settings import RuntimeSettings, Settings
+from shared.runtime.config import EngineConfig
+from shared.runtime.service import Service
+from shared.runtime.settings import RuntimeSettings, Settings
 
 SERVICES = ("authorizer", "token_refresher", "executor", "webhooks")
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "docs" / "asyncapi"
@@ -56,7 +56,7 @@ def build_service(service: str) -> Service:
 def asyncapi_document(service: str) -> dict[str, Any]:
     """The AsyncAPI 3.0 document FastStream generates for the service's subjects.
 
-    The request-reply subjects are nats.micro endpoints (shared/rpc.py), not FastStream
+    The request-reply subjects are nats.micro endpoints (shared/bus/rpc.py), not FastStream
     subscribers, so they are registered on the never-started broker here, for FastStream to
     describe them.
     """
@@ -93,7 +93,7 @@ def write_asyncapi(out_dir: Path = DEFAULT_DIR) -> list[Path]:
 
 def main(argv: list[str]) -> int:
     if not argv or argv[0] != "asyncapi" or len(argv) > 2:
-        print("usage: python -m shared.docs asyncapi [OUT_DIR]", file=sys.stderr)
+        print("usage: python -m tools.asyncapi asyncapi [OUT_DIR]", file=sys.stderr)
         return 2
     for path in write_asyncapi(Path(argv[1]) if len(argv) == 2 else DEFAULT_DIR):
         print(path)

@@ -17,9 +17,9 @@ from nats.js import JetStreamContext
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from shared.background import Background
 from shared.contracts.events import Event, parse_event
-from shared.logging import get_logger
+from shared.runtime.background import Background
+from shared.runtime.logging import get_logger
 
 log = get_logger(__name__)
 

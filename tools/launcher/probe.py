@@ -1,4 +1,4 @@
-"""``python -m shared.launcher.probe <service>``: exit 0 when this instance answers its health ping.
+"""``python -m tools.launcher.probe <service>``: exit 0 when this instance answers its health ping.
 
 Kubernetes liveness/readiness for the services without HTTP: the pod's own instance id
 (``VALETKEY_INSTANCE``, set to the pod name) is pinged over NATS.
@@ -12,8 +12,8 @@ import sys
 
 import nats
 
-from shared import subjects
-from shared.settings import DEFAULT_NATS_URL
+from shared.bus import subjects
+from shared.runtime.settings import DEFAULT_NATS_URL
 
 
 async def _probe(service: str, instance: str, url: str) -> bool:
