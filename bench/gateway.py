@@ -123,7 +123,7 @@ async def _long_poll(timed: aiohttp.ClientSession, engine: Engine, auth_id: str)
         return body
 
 
-async def _complete_flow(
+async def _complete_authorization(
     http: httpx.AsyncClient, timed: aiohttp.ClientSession, engine: Engine, user: str
 ) -> tuple[str, float]:
     """One full flow; returns (authorization id, seconds from callback sent to long-poll answered).
@@ -159,8 +159,10 @@ async def _measure(
 ) -> dict[str, Any]:
     timeout = aiohttp.ClientTimeout(total=70)
     async with httpx.AsyncClient(timeout=30) as http, aiohttp.ClientSession(timeout=timeout) as timed:
-        auth_id, _ = await _complete_flow(http, timed, engine, USER)
-        measured = [await _complete_flow(http, timed, engine, f"flow-{i}@example.com") for i in range(flows)]
+        auth_id, _ = await _complete_authorization(http, timed, engine, USER)
+        measured = [
+            await _complete_authorization(http, timed, engine, f"user-{i}@example.com") for i in range(flows)
+        ]
     headers = {**engine.headers, "Content-Type": "application/json"}
     targets = {
         BASELINE: Target("GET", baseline_url, {}),
@@ -188,11 +190,11 @@ async def _measure(
         "loads": loads,
         "round_ratios": round_ratios,
         "completion": summarize_ms([elapsed for _, elapsed in measured]),
-        "flow_ids": [flow_id for flow_id, _ in measured],
+        "authorization_ids": [authorization_id for authorization_id, _ in measured],
     }
 
 
-def _at_gateway(log: Path, flow_ids: list[str]) -> list[float]:
+def _at_gateway(log: Path, authorization_ids: list[str]) -> list[float]:
     """Seconds from each callback's arrival to its long-poll's answer, from the gateway's own
     request lines (the issue's definition; the client's view adds its own two hops).
 
@@ -203,8 +205,10 @@ def _at_gateway(log: Path, flow_ids: list[str]) -> list[float]:
     lines = [json.loads(line) for line in log.read_text().splitlines() if '"http.request"' in line]
     stamp = {id(r): datetime.fromisoformat(r["timestamp"]).timestamp() for r in lines}
     seconds: list[float] = []
-    for flow_id in flow_ids:
-        poll = next(r for r in lines if r["path"] == "/v1/auth/status" and f"id={flow_id}&wait" in r["query"])
+    for authorization_id in authorization_ids:
+        poll = next(
+            r for r in lines if r["path"] == "/v1/auth/status" and f"id={authorization_id}&wait" in r["query"]
+        )
         callbacks = [r for r in lines if r["path"] == "/oauth/callback" and stamp[id(r)] <= stamp[id(poll)]]
         arrived = stamp[id(callbacks[-1])] - callbacks[-1]["ms"] / 1000
         seconds.append(stamp[id(poll)] - arrived)
@@ -247,7 +251,7 @@ def main(argv: list[str]) -> dict[str, Any]:
         )
         if args.log_level.upper() in ("DEBUG", "INFO"):  # request lines are written at INFO
             result["completion_at_gateway"] = summarize_ms(
-                _at_gateway(engine.log_path("gateway"), result["flow_ids"])
+                _at_gateway(engine.log_path("gateway"), result["authorization_ids"])
             )
     base_rps = result["loads"][BASELINE]["rps"]
     rows = [

@@ -128,7 +128,7 @@ def _claim(raw: list[Any], lease_until: datetime) -> list[Claim]:
 class RedisTokens:
     """The shared :class:`TokenStore` plus the schedule claim and the refresh locks.
 
-    A lock is ``SET <p>:lock:refresh:<conn> <owner> NX PX``, taken together with the token
+    A lock is ``SET <p>:lock:refresh:<connection_id> <owner> NX PX``, taken together with the token
     read (``LOCK_SCRIPT``); a successful refresh releases it in the same step as its write
     (``TokenStore.put``): one round trip before the token call and one after. The refresher
     bounds every refresh to a deadline below ``lock_ttl`` (settings.checked), so a lock does
@@ -169,14 +169,11 @@ class RedisTokens:
         provider_id: str,
         token: StoredToken,
         *,
-        provider_type: str,
         events: list[Event],
         unlock: Locked | None = None,
     ) -> None:
         owner = None if unlock is None else unlock.owner
-        await self._store.put(
-            user_id, provider_id, token, provider_type=provider_type, events=events, lock_owner=owner
-        )
+        await self._store.put(user_id, provider_id, token, events=events, lock_owner=owner)
         if unlock is not None:
             unlock.released = True
         self._committed()

@@ -69,7 +69,6 @@ class Tokens(Protocol):
         provider_id: str,
         token: StoredToken,
         *,
-        provider_type: str,
         events: list[Event],
         unlock: Locked | None = None,
     ) -> None:

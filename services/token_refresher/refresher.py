@@ -188,7 +188,6 @@ class Refresher:
             job.user_id,
             job.provider_id,
             fresh,
-            provider_type=provider.builtin_id,
             events=[event],
             unlock=lock,
         )
@@ -260,11 +259,7 @@ class Refresher:
             connection_id=job.connection_id,
             reason=failure.code,
         )
-        provider = await self._providers.get(job.provider_id)
-        provider_type = provider.builtin_id if provider is not None else "oauth2"
-        await self._tokens.put(
-            job.user_id, job.provider_id, dead, provider_type=provider_type, events=[event]
-        )
+        await self._tokens.put(job.user_id, job.provider_id, dead, events=[event])
         self._log(job, "reauthorization_required", error=failure.code)
         return RefreshOutcome(status="reauthorization_required", expires_at=token.expires_at)
 

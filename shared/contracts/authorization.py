@@ -128,3 +128,5 @@ class AdminObject(Contract):
 #: Where the gateway serves the built-in verifier page; the authorizer sends users there
 #: (``verification: builtin``) with the flow id in the query.
 VERIFY_PATH = "/oauth/verify"
+# Where providers send the browser back; register <public_url> + this at each provider.
+CALLBACK_PATH = "/oauth/callback"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from shared.contracts.authorization import CALLBACK_PATH
 from shared.runtime.config import EngineConfig, load_engine_config
 from shared.runtime.crypto import Cipher, RootKey, check_root_keys
 from shared.tokens.model import RefreshPolicy
@@ -70,7 +71,7 @@ class Settings(BaseModel):
 
     @property
     def redirect_uri(self) -> str:
-        return f"{self.public_url}/oauth/callback"
+        return f"{self.public_url}{CALLBACK_PATH}"
 
     def root_keys(self) -> list[RootKey]:
         return [

@@ -2,14 +2,14 @@
 
 Keys (``<p>`` is the configured prefix, default ``vk``)::
 
-    <p>:token:<conn>            encrypted StoredToken (AAD = conn id, user id, provider id)
-    <p>:conn:<conn>             hash of non-secret metadata (user_id, provider_id, scopes, status, times)
-    <p>:conns                   zset of every connection id by creation time (admin listing)
-    <p>:conns:user:<sha>        zset of one user's connection ids
-    <p>:conns:provider:<id>     zset of one provider's connection ids
-    <p>:refresh:due             zset conn id -> epoch seconds a proactive refresh is due
-                                (the refresher leases entries by pushing their score forward)
-    <p>:lock:refresh:<conn>     the refresher's per-connection lock (owner token, expiry)
+    <p>:token:<connection_id>         encrypted StoredToken (AAD = connection id, user id, provider id)
+    <p>:conn:<connection_id>          hash of non-secret metadata (user, provider, scopes, status, times)
+    <p>:conns                         zset of every connection id by creation time (admin listing)
+    <p>:conns:user:<sha>              zset of one user's connection ids
+    <p>:conns:provider:<id>           zset of one provider's connection ids
+    <p>:refresh:due                   zset connection id -> epoch seconds a proactive refresh is due
+                                      (the refresher leases entries by pushing their score forward)
+    <p>:lock:refresh:<connection_id>  the refresher's per-connection lock (owner token, expiry)
 
 The metadata hash also counts ``refresh_failures`` (consecutive; every put resets it).
 

@@ -96,7 +96,7 @@ class Setup:
         for proc in self.extra:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-                proc.wait(20)
+                proc.wait(PROCESS_START_S)  # a drain under a loaded machine can take a while
         self.engine.stop()
         self.oauth.stop()
         await self.redis.aclose()

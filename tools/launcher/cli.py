@@ -138,7 +138,7 @@ def up(_: argparse.Namespace) -> int:
     print(f"NATS: {state.get('nats_url')}    Redis: {state.get('redis_url')}")
     print(f"valetkey is up: {base_url}   services: {', '.join(sorted(health.get('services', {})))}")
     print(f"API key:       {secrets_env['VALETKEY_API_KEY']}")
-    print(f"OAuth redirect URI to register at providers: {base_url}/oauth/callback")
+    print(f"OAuth redirect URI to register at providers: {settings.redirect_uri}")
     print(f"logs: {home / 'logs'}    stop with: make down")
     return 0
 

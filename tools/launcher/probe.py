@@ -31,6 +31,9 @@ async def _probe(service: str, instance: str, url: str) -> bool:
 
 
 def main() -> int:
+    if len(sys.argv) != 2:
+        print("usage: python -m tools.launcher.probe <service>", file=sys.stderr)
+        return 2
     service = sys.argv[1]
     instance = os.environ.get("VALETKEY_INSTANCE", "")
     url = os.environ.get("VALETKEY_NATS_URL") or os.environ.get("NATS_URL") or DEFAULT_NATS_URL

@@ -22,6 +22,7 @@ from services.gateway.routes.auth import finish
 from services.gateway.routes.deps import rpc_of
 from shared.bus import subjects
 from shared.contracts.authorization import (
+    CALLBACK_PATH,
     VERIFY_PATH,
     CallbackOutcome,
     ConfirmUser,
@@ -73,7 +74,7 @@ def _outcome_response(outcome: CallbackOutcome) -> Response:
     return page("Authorization failed", f"<p>{escape(outcome.message)}</p>", status_code=400)
 
 
-@router.get("/oauth/callback")
+@router.get(CALLBACK_PATH)
 async def oauth_callback(request: Request) -> Response:
     """Where providers redirect the browser after consent (the redirect URI to register)."""
     query = request.query_params

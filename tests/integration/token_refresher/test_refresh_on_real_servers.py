@@ -225,7 +225,7 @@ class TestRefreshLock:
         async with one.tokens.locked("max", "fake") as held:
             assert await one.redis.get(lock_key) == held.owner.encode()
             new = stored("at-new", "rt-new", expires_in=3600)
-            await one.tokens.put("max", "fake", new, provider_type="oauth2", events=[], unlock=held)
+            await one.tokens.put("max", "fake", new, events=[], unlock=held)
             assert held.released and await one.redis.get(lock_key) is None
         assert (await one.store.get("max", "fake")).access_token == "at-new"
         await one.close()
@@ -239,6 +239,6 @@ class TestRefreshLock:
         async with one.tokens.locked("ned", "fake") as held:
             await one.redis.set(lock_key, "someone-else")  # ours expired, another replica took it
             new = stored("at-new", "rt-new", expires_in=3600)
-            await one.tokens.put("ned", "fake", new, provider_type="oauth2", events=[], unlock=held)
+            await one.tokens.put("ned", "fake", new, events=[], unlock=held)
         assert await one.redis.get(lock_key) == b"someone-else"
         await one.close()

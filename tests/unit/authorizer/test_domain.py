@@ -77,7 +77,7 @@ class TestRecords:
         )
         assert not domain.completed_by_store(record(stage="exchanging"), token())
 
-    def test_the_view_shows_the_token_only_when_completed(self):
+    def test_the_authorization_shows_the_token_only_when_completed(self):
         pending = domain.to_authorization(record(url="https://idp/authorize"))
         assert pending.context is None and pending.url == "https://idp/authorize"
         done = domain.to_authorization(record().completed(["a"], NOW), token(user_info={"sub": "u"}))

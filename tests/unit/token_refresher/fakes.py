@@ -110,7 +110,7 @@ class FakeTokens:
     async def get(self, user_id: str, provider_id: str) -> StoredToken | None:
         return self.tokens.get(connection_id_of(user_id, provider_id))
 
-    async def put(self, user_id, provider_id, stored, *, provider_type, events, unlock=None) -> None:
+    async def put(self, user_id, provider_id, stored, *, events, unlock=None) -> None:
         self.puts += 1
         if unlock is not None:
             unlock.released = True
