@@ -94,17 +94,8 @@ async def list_tools(
     include_all_versions: bool = False,
 ) -> dict[str, Any]:
     """One page of tool definitions."""
-    off, lim = clamp_page(offset, limit)
-    query = build(
-        ListTools,
-        toolkit=toolkit,
-        offset=off,
-        limit=lim,
-        include_format=formats(include_format),
-        user_id=user_id,
-        include_all_versions=include_all_versions,
-    )
-    return await _list(client, query)
+    page = _page_of_tools(toolkit, offset, limit, user_id, include_all_versions)
+    return await _list(client, build(ListTools, **page, include_format=formats(include_format)))
 
 
 @router.get("/v1/tools/{name}")
@@ -127,17 +118,22 @@ async def list_formatted_tools(
     include_all_versions: bool = False,
 ) -> dict[str, Any]:
     """One page of tools in an LLM's function format (OpenAI unless ``format`` says otherwise)."""
+    page = _page_of_tools(toolkit, offset, limit, user_id, include_all_versions)
+    return await _list(client, build(ListTools, **page, format=format))
+
+
+def _page_of_tools(
+    toolkit: str | None, offset: int | None, limit: int | None, user_id: str | None, all_versions: bool
+) -> dict[str, Any]:
+    """The query fields both tool lists share, the page bounds checked."""
     off, lim = clamp_page(offset, limit)
-    query = build(
-        ListTools,
-        toolkit=toolkit,
-        offset=off,
-        limit=lim,
-        format=format,
-        user_id=user_id,
-        include_all_versions=include_all_versions,
-    )
-    return await _list(client, query)
+    return {
+        "toolkit": toolkit,
+        "offset": off,
+        "limit": lim,
+        "user_id": user_id,
+        "include_all_versions": all_versions,
+    }
 
 
 @router.get("/v1/formatted_tools/{name}")
