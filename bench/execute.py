@@ -49,7 +49,6 @@ from tools.launcher import embedded
 ROOT = Path(__file__).resolve().parents[1]
 PREFIX = "vkbenchx"
 USER = "bench-user"
-SERVICES = ("authorizer", "token_refresher", "executor", "gateway")
 
 
 def _args(argv: list[str]) -> argparse.Namespace:
@@ -99,7 +98,7 @@ def _stack(home: Path, root_key: str, api_key: str) -> Iterator[tuple[str, str, 
             "NATS_URL": f"nats://127.0.0.1:{nats_port}",
             "REDIS_URL": redis_url,
         }
-        for service in SERVICES:
+        for service in subjects.SERVICES:  # /v1/health waits for every one of them
             log = (home / f"{service}.log").open("wb")
             procs.append(
                 subprocess.Popen(
