@@ -24,23 +24,11 @@ import httpx
 import yaml
 
 from bench.common import summarize_ms
+from tests.support.engine import base_config
 from tools.launcher import embedded
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "tools.launcher.cli"]
-
-
-def _config(port: int) -> dict[str, Any]:
-    return {
-        "api": {
-            "development": False,
-            "host": "127.0.0.1",
-            "port": port,
-            "public_url": f"http://127.0.0.1:{port}",
-        },
-        "security": {"root_keys": [{"id": "k1", "value": "${env:VALETKEY_ROOT_KEY}", "default": True}]},
-        "auth": {"providers": [], "verification": {"mode": "unsafe_skip"}},
-    }
 
 
 def _healthy(base_url: str, key: str) -> bool:
@@ -74,7 +62,7 @@ def main(argv: list[str]) -> dict[str, Any]:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="vk-bench-restart-") as tmp:
         home, port = Path(tmp) / "home", embedded.free_port()
-        (Path(tmp) / "engine.yaml").write_text(yaml.safe_dump(_config(port)))
+        (Path(tmp) / "engine.yaml").write_text(yaml.safe_dump(base_config(port, "${env:VALETKEY_ROOT_KEY}")))
         env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "REDIS_URL")}
         env.update(
             VALETKEY_HOME=str(home),
