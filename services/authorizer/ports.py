@@ -98,7 +98,6 @@ class Tokens(Protocol):
         provider_id: str,
         token: StoredToken,
         *,
-        provider_type: str = "oauth2",
         events: list[Event] | None = None,
     ) -> Connection: ...
 

@@ -155,7 +155,6 @@ class TokenStore:
         provider_id: str,
         token: StoredToken,
         *,
-        provider_type: str = "oauth2",
         events: list[Event] | None = None,
         lock_owner: str | None = None,
     ) -> Connection:
@@ -170,7 +169,7 @@ class TokenStore:
             id=connection_id,
             user_id=user_id,
             provider_id=provider_id,
-            provider_type=provider_type,
+            provider_type="oauth2",  # Arcade's only provider type
             scopes=token.scopes,
             status=token.status,
             created_at=now,  # replaced below by the stored creation time, if any

@@ -85,7 +85,7 @@ class MemoryTokens:
     async def get(self, user_id, provider_id):
         return self.tokens.get((user_id, provider_id))
 
-    async def put(self, user_id, provider_id, token, *, provider_type="oauth2", events=None):
+    async def put(self, user_id, provider_id, token, *, events=None):
         self.tokens[(user_id, provider_id)] = token
         self.events.extend(events or [])
 
