@@ -87,7 +87,11 @@ def stack(home: Path, per_endpoint: int = 16) -> Iterator[dict[str, Any]]:
             command = [sys.executable, "-m", f"services.{service}"]
             procs.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log))
         _wait_ready(f"http://127.0.0.1:{api_port}", api_key, procs[-2:])
-        yield {"nats_url": env["NATS_URL"], "receiver": f"http://127.0.0.1:{recv_port}"}
+        yield {
+            "nats_url": env["NATS_URL"],
+            "receiver": f"http://127.0.0.1:{recv_port}",
+            "delivering_pid": procs[-2].pid,
+        }
     finally:
         for proc in reversed(procs):
             embedded.stop(proc)
@@ -154,9 +158,23 @@ async def collect(receiver: str, sent: dict[str, float]) -> dict[str, float]:
             await asyncio.sleep(0.1)
 
 
-async def phase(name: str, js: Any, receiver: str, count: int, rate: float | None) -> dict[str, Any]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux ``/proc``; 0.0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # after the command name: state is field 3, utime and stime are fields 14 and 15
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def phase(
+    name: str, js: Any, receiver: str, count: int, rate: float | None, pid: int
+) -> dict[str, Any]:
+    cpu_before = cpu_seconds(pid)
     sent = await publish(js, count, rate)
     arrivals = await collect(receiver, sent)
+    cpu_used = cpu_seconds(pid) - cpu_before
     latencies = [arrivals[i] - sent[i] for i in arrivals]
     span = max(arrivals.values()) - min(sent.values()) if arrivals else 0.0
     return {
@@ -164,18 +182,21 @@ async def phase(name: str, js: Any, receiver: str, count: int, rate: float | Non
         "events": count,
         "delivered": len(arrivals),
         "events_per_s": round(len(arrivals) / span, 1) if span else 0.0,
+        # CPU of the delivering service per event: comparable across runs on a busy machine
+        "cpu_us_per_event": round(cpu_used / count * 1e6) if count else 0,
         **summarize_ms(latencies),
     }
 
 
-async def drive(args: argparse.Namespace, nats_url: str, receiver: str) -> list[dict[str, Any]]:
-    nc = await nats.connect(nats_url)
+async def drive(args: argparse.Namespace, running: dict[str, Any]) -> list[dict[str, Any]]:
+    nc = await nats.connect(running["nats_url"])
+    receiver, pid = running["receiver"], running["delivering_pid"]
     try:
         js = nc.jetstream()
-        await phase("warm-up", js, receiver, 50, None)
-        rows = [await phase("burst", js, receiver, args.events, None)]
+        await phase("warm-up", js, receiver, 50, None, pid)
+        rows = [await phase("burst", js, receiver, args.events, None, pid)]
         for rate in args.rate:
-            rows.append(await phase(f"paced {rate:g}/s", js, receiver, args.events, rate))
+            rows.append(await phase(f"paced {rate:g}/s", js, receiver, args.events, rate, pid))
         return rows
     finally:
         await nc.close()
@@ -187,7 +208,7 @@ def main(argv: list[str]) -> dict[str, Any]:
         tempfile.TemporaryDirectory(prefix="vk-bench-webhooks-") as tmp,
         stack(Path(tmp), args.per_endpoint) as running,
     ):
-        rows = _run(drive(args, running["nats_url"], running["receiver"]))
+        rows = _run(drive(args, running))
     print(table(rows))
     print("target: p99 < 50 ms at 1,000 events (paced 1000/s; the burst shows capacity)")
     return {
