@@ -7,6 +7,7 @@ HTTP sender. The gateway only forwards the admin API here over NATS.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -30,6 +31,7 @@ from services.webhooks.settings import (
 from shared.bus import subjects
 from shared.bus.messaging import create_broker, ensure_streams
 from shared.bus.rpc import RpcServer, add_health
+from shared.runtime import keycheck
 from shared.runtime.logging import get_logger
 from shared.runtime.ops import OpsServer, service_checks
 from shared.runtime.redisio import create_redis
@@ -72,7 +74,8 @@ def create_service(settings: Settings, *, resolver: Resolver = system_resolver) 
     server = RpcServer()
     redis = create_redis(settings.runtime.redis_url)
     add_health(server, service="webhooks", instance=settings.runtime.instance, checks={"redis": redis.ping})
-    endpoints = EndpointStore(redis, settings.cipher(), hooks, prefix=config.prefix)
+    cipher = settings.cipher()
+    endpoints = EndpointStore(redis, cipher, hooks, prefix=config.prefix)
     dead_letters = DeadLetters(redis, prefix=config.prefix)
     queue = DeliveryQueue(subjects.webhook_deliver_subject(config.namespace))
     handlers.register(server, WebhookAdmin(endpoints, dead_letters, queue, hooks, resolver))
@@ -91,9 +94,13 @@ def create_service(settings: Settings, *, resolver: Resolver = system_resolver) 
     app = FastStream(broker, logger=None)
 
     ops: list[OpsServer] = []
+    checking: list[asyncio.Task[None]] = []
 
     @app.after_startup
     async def started() -> None:
+        file = str(settings.runtime.config)
+        if task := await keycheck.verify_at_start(redis, cipher, prefix=config.prefix, file=file):
+            checking.append(task)
         nc = broker.connection
         js = nc.jetstream()
         await ensure_streams(js)
@@ -119,6 +126,8 @@ def create_service(settings: Settings, *, resolver: Resolver = system_resolver) 
     @app.on_shutdown
     async def stopping() -> None:
         """Drain the admin subjects, let deliveries in flight finish a moment; unacked ones come back."""
+        for task in checking:
+            task.cancel()
         await server.stop(grace=settings.runtime.graceful_timeout / 2)
         for ops_server in ops:
             await ops_server.stop()

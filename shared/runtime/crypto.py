@@ -73,12 +73,18 @@ class Cipher:
         self._aead = {k.id: AESGCM(_derive(k)) for k in keys}
         self.default_key_id = defaults[0].id
 
-    def encrypt(self, plaintext: bytes, *, aad: bytes) -> str:
-        """Encrypt ``plaintext`` bound to ``aad`` under the default key."""
+    @property
+    def key_ids(self) -> list[str]:
+        """The ids of every configured key, the default among them."""
+        return list(self._aead)
+
+    def encrypt(self, plaintext: bytes, *, aad: bytes, key_id: str | None = None) -> str:
+        """Encrypt ``plaintext`` bound to ``aad`` under the default key (or the key named)."""
+        key_id = key_id or self.default_key_id
         nonce = os.urandom(_NONCE_BYTES)
-        sealed = self._aead[self.default_key_id].encrypt(nonce, plaintext, aad)
+        sealed = self._aead[key_id].encrypt(nonce, plaintext, aad)
         body = base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
-        return f"{_VERSION}.{self.default_key_id}.{body}"
+        return f"{_VERSION}.{key_id}.{body}"
 
     def decrypt(self, record: str | bytes, *, aad: bytes) -> bytes:
         """Decrypt a record made by :meth:`encrypt` with the same ``aad``.

@@ -6,6 +6,7 @@ the broker connected, and :func:`stop` in its shutdown hook.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from faststream.nats import NatsBroker
@@ -15,6 +16,7 @@ from redis.asyncio import Redis
 from shared.bus.messaging import RpcClient, create_broker, ensure_streams
 from shared.bus.outbox import OutboxRelay
 from shared.bus.rpc import RpcServer, add_health
+from shared.runtime import keycheck
 from shared.runtime.background import Background
 from shared.runtime.crypto import Cipher
 from shared.runtime.ops import OpsServer, service_checks
@@ -40,6 +42,7 @@ class Infra:
     rpc: RpcClient | None = None
     js: JetStreamContext | None = field(default=None)
     ops: OpsServer | None = None
+    keycheck: asyncio.Task[None] | None = None
 
 
 def build(settings: Settings, *, service: str) -> Infra:
@@ -66,6 +69,10 @@ def build(settings: Settings, *, service: str) -> Infra:
 async def start(infra: Infra) -> None:
     """After the broker connected: clients, streams and the relay first, then serve RPC and make
     sure the subscriptions reached the server."""
+    settings = infra.settings
+    infra.keycheck = await keycheck.verify_at_start(
+        infra.redis, infra.cipher, prefix=settings.runtime.key_prefix, file=str(settings.runtime.config)
+    )
     nc = infra.broker.connection
     infra.rpc = RpcClient(nc, timeout=infra.settings.runtime.rpc_timeout)
     infra.js = nc.jetstream()
@@ -86,6 +93,8 @@ async def start(infra: Infra) -> None:
 async def stop(infra: Infra) -> None:
     """Drain the RPC subjects and the work they left, stop the relay (draining what it can), close Redis."""
     grace = infra.settings.runtime.graceful_timeout / 2
+    if infra.keycheck is not None:
+        infra.keycheck.cancel()
     await infra.server.stop(grace=grace)  # /readyz says not ready from here on
     if infra.ops is not None:
         await infra.ops.stop()

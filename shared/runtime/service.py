@@ -52,11 +52,11 @@ def main(service: str, build: Callable[[Settings], Runnable]) -> None:
             service=service, level=settings.runtime.log_level, json_output=settings.runtime.log_json
         )
         app = build(settings)
+        with contextlib.suppress(KeyboardInterrupt):
+            _run(app.run())  # a check at start (the root key's) may still refuse the config
     except ConfigError as exc:
         print(f"valetkey {service}: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
-    with contextlib.suppress(KeyboardInterrupt):
-        _run(app.run())
 
 
 def _run(main_coroutine: Coroutine[Any, Any, None]) -> None:

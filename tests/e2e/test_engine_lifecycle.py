@@ -129,6 +129,31 @@ class TestBadConfiguration:
         assert "security.root_keys" in result.stderr
 
 
+    def test_a_changed_root_key_is_refused_at_start_naming_the_key(
+        self, tmp_path, nats_url, redis_url
+    ):
+        with running_engine(tmp_path, nats_url=nats_url, redis_url=redis_url) as engine:
+            env = engine.env
+            engine.stop_service("authorizer")
+        changed = dict(engine.config)
+        changed["security"] = {"root_keys": [{"id": "k1", "value": "s" * 32, "default": True}]}
+        path = tmp_path / "changed.yaml"
+        path.write_text(yaml.safe_dump(changed))
+        started = time.monotonic()
+        result = subprocess.run(
+            [sys.executable, "-m", "services.authorizer"],
+            cwd=ROOT,
+            env={**env, "VALETKEY_CONFIG": str(path)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 2, result.stderr[-2000:]
+        assert f"{path}: security.root_keys[0].value: root key 'k1'" in result.stderr
+        assert "Traceback" not in result.stderr + result.stdout
+        assert time.monotonic() - started < 30  # refused at start, not after a health timeout
+
+
 class TestStartCommand:
     def test_up_starts_embedded_servers_on_free_ports_and_down_leaves_nothing(self, tmp_path):
         port = embedded.free_port()

@@ -1,0 +1,64 @@
+"""The root key check record on a real Valkey: a changed key value is refused before it can do harm."""
+
+import pytest
+
+from shared.errors import ConfigError
+from shared.runtime import keycheck
+from shared.runtime.crypto import Cipher, RootKey
+from shared.runtime.redisio import create_redis
+
+pytestmark = pytest.mark.integration
+
+FIRST = RootKey("k1", "the-first-root-key-value-0001", default=True)
+CHANGED = RootKey("k1", "a-different-value-same-id-02", default=True)
+SECOND = RootKey("k2", "a-second-root-key-value-0003", default=True)
+
+
+@pytest.fixture
+async def redis(redis_url):
+    client = create_redis(redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def prefix(request):
+    return f"kc{abs(hash(request.node.nodeid)) % 10**8}"
+
+
+async def test_the_first_start_writes_a_record_and_the_next_start_with_the_same_key_passes(redis, prefix):
+    await keycheck.verify(redis, Cipher([FIRST]), prefix=prefix)
+
+    assert await redis.exists(keycheck.record_key(prefix, "k1"))
+    await keycheck.verify(redis, Cipher([FIRST]), prefix=prefix)
+
+
+async def test_a_changed_value_under_the_same_key_id_is_refused_naming_file_and_key(redis, prefix):
+    await keycheck.verify(redis, Cipher([FIRST]), prefix=prefix)
+
+    with pytest.raises(ConfigError) as refused:
+        await keycheck.verify(redis, Cipher([CHANGED]), prefix=prefix, file="engine.yaml")
+
+    assert refused.value.file == "engine.yaml"
+    assert refused.value.key == "security.root_keys[0].value"
+    assert "'k1'" in str(refused.value)
+
+
+async def test_a_new_default_key_beside_the_old_one_passes_and_writes_its_own_record(redis, prefix):
+    await keycheck.verify(redis, Cipher([FIRST]), prefix=prefix)
+    old = RootKey(FIRST.id, FIRST.value, default=False)
+
+    await keycheck.verify(redis, Cipher([SECOND, old]), prefix=prefix)
+
+    assert await redis.exists(keycheck.record_key(prefix, "k2"))
+    # once the old key id is dropped (after reencrypt), the new key alone still passes
+    await keycheck.verify(redis, Cipher([SECOND]), prefix=prefix)
+
+
+async def test_a_mismatch_in_the_second_key_names_that_key(redis, prefix):
+    await keycheck.verify(redis, Cipher([SECOND, RootKey("k1", FIRST.value)]), prefix=prefix)
+
+    with pytest.raises(ConfigError) as refused:
+        await keycheck.verify(redis, Cipher([SECOND, RootKey("k1", CHANGED.value)]), prefix=prefix)
+
+    assert refused.value.key == "security.root_keys[1].value"
