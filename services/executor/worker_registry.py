@@ -17,10 +17,13 @@ from redis.asyncio import Redis
 from shared.contracts.common import utcnow
 from shared.errors import BadRequest, Conflict, NotFound
 from shared.runtime.config import ToolsConfig
-from shared.runtime.crypto import Cipher
+from shared.runtime.crypto import Cipher, DecryptionError
+from shared.runtime.logging import get_logger
 
 STATIC_BINDING = {"type": "static", "id": "engine.yaml"}
 PROJECT_BINDING = {"type": "project", "id": "default"}
+
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -148,9 +151,20 @@ class WorkerRegistry:
         return WorkerSpec(**data)
 
     async def all(self) -> list[WorkerSpec]:
-        """Every worker, configured ones first, then API ones by creation time."""
-        raw = await self._redis.hvals(self._key)
-        stored = sorted((self._decode(r) for r in raw), key=lambda w: w.created_at or "")
+        """Every worker, configured ones first, then API ones by creation time.
+
+        A worker whose secret no configured root key opens is left out (and logged): one
+        unreadable record must not hide the others. Creating it again replaces it.
+        """
+        readable: list[WorkerSpec] = []
+        for raw in await self._redis.hvals(self._key):
+            try:
+                readable.append(self._decode(raw))
+            except DecryptionError as exc:
+                log.warning(
+                    "workers.record_unreadable", worker_id=json.loads(raw).get("id"), error=exc.message
+                )
+        stored = sorted(readable, key=lambda w: w.created_at or "")
         return list(self._configured.values()) + [w for w in stored if w.id not in self._configured]
 
     async def get(self, worker_id: str) -> WorkerSpec:

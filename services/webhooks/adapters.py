@@ -24,11 +24,14 @@ from services.webhooks.domain import Delivery, Endpoint, config_endpoints
 from shared.contracts.common import new_id
 from shared.errors import Conflict, NotFound, ServiceUnavailable
 from shared.runtime.config import WebhooksConfig
-from shared.runtime.crypto import Cipher
+from shared.runtime.crypto import Cipher, DecryptionError
+from shared.runtime.logging import get_logger
 
 CACHE_SECONDS = 1.0
 # JetStream's limit for storing one queued delivery.
 QUEUE_TIMEOUT_SECONDS = 5.0
+
+log = get_logger(__name__)
 
 
 class EndpointStore:
@@ -137,7 +140,14 @@ class EndpointStore:
         raw = await self._redis.hgetall(self.key)
         stored = sorted((json.loads(v) for v in raw.values()), key=lambda r: r.get("created_at", 0))
         merged = dict(self._fixed)
-        merged.update({r["id"]: self._endpoint(r) for r in stored if r["id"] not in self._fixed})
+        for record in stored:
+            if record["id"] in self._fixed:
+                continue
+            try:
+                merged[record["id"]] = self._endpoint(record)
+            except DecryptionError as exc:
+                # one endpoint whose secret no configured root key opens must not stop the others
+                log.warning("webhooks.endpoint_unreadable", endpoint_id=record["id"], error=exc.message)
         return merged
 
     async def _record(self, endpoint_id: str) -> dict[str, Any]:

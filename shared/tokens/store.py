@@ -32,9 +32,12 @@ from redis.asyncio import Redis
 
 from shared.bus.outbox import Outbox
 from shared.contracts.events import Event
-from shared.runtime.crypto import Cipher
+from shared.runtime.crypto import Cipher, DecryptionError
+from shared.runtime.logging import get_logger
 from shared.runtime.redisio import text
 from shared.tokens.model import RefreshPolicy, StoredToken, connection_id_of
+
+log = get_logger(__name__)
 
 # KEYS: token, meta, the three indexes, schedule, outbox, refresh lock.
 # ARGV: record, created_at (if new), index score, conn, due score ('' = unscheduled),
@@ -142,11 +145,20 @@ class TokenStore:
         return self.decode(user_id, provider_id, await self._redis.get(self.token_key(connection_id)))
 
     def decode(self, user_id: str, provider_id: str, record: bytes | str | None) -> StoredToken | None:
-        """A record the caller read at ``token_key`` itself (e.g. in a script), decrypted; None for None."""
+        """A record the caller read at ``token_key`` itself (e.g. in a script), decrypted.
+
+        None for no record, and for one that does not decrypt (written under a key no longer
+        configured, or damaged): the user is asked to authorize again, and that
+        authorization's token replaces the record. One bad record never fails a request.
+        """
         if record is None:
             return None
         connection_id = connection_id_of(user_id, provider_id)
-        data = self._cipher.decrypt_json(record, aad=_aad(connection_id, user_id, provider_id))
+        try:
+            data = self._cipher.decrypt_json(record, aad=_aad(connection_id, user_id, provider_id))
+        except DecryptionError as exc:
+            log.warning("token.record_unreadable", connection_id=connection_id, error=exc.message)
+            return None
         return StoredToken.model_validate(data)
 
     async def put(

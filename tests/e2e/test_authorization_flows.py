@@ -22,6 +22,8 @@ from redis import Redis
 
 from shared.bus import subjects
 from shared.contracts.authorization import OAuthCallback
+from shared.runtime.crypto import Cipher, RootKey
+from shared.tokens.model import connection_id_of
 from tests.support.auth_flows import approve, callback_url, deliver, new_user, start, state_key, status
 from tests.support.engine import Engine, base_config, running_engine
 from tests.support.oauth_server import OAuthClient, OAuthServer, start_oauth_server
@@ -419,3 +421,27 @@ class TestTokenResponseShapes:
         result = await _complete_with_fake(engine, "shape-minimal")
         assert result["status"]["context"]["token"] == f"{ACCESS}-minimal"
         assert result["connection"]["expires_at"] is None
+
+
+class TestUnreadableToken:
+    async def test_a_token_no_root_key_opens_asks_for_consent_again_and_the_new_grant_replaces_it(
+        self, engine, redis_url
+    ):
+        """A record left under a dropped key, or damaged, is not a 500: the user authorizes again."""
+        user = new_user("unreadable")
+        first = await start(engine, user, provider="basic", scopes=SCOPES)
+        await approve(engine, first["url"], login=user)
+        stranger = Cipher([RootKey("dropped", "a-root-key-no-longer-configured")])
+        token_key = f"{engine.env['VALETKEY_KEY_PREFIX']}:token:{connection_id_of(user, 'basic')}"
+        with Redis.from_url(redis_url) as redis:
+            redis.set(token_key, stranger.encrypt_json({"access_token": "x"}, aad=b"elsewhere"))
+
+        again = await start(engine, user, provider="basic", scopes=SCOPES)
+        assert again["status"] == "pending" and again["url"]
+        await approve(engine, again["url"], login=user)
+
+        done = (await status(engine, again["id"])).json()
+        assert done["status"] == "completed" and done["context"]["token"]
+        third = await start(engine, user, provider="basic", scopes=SCOPES)
+        assert third["status"] == "completed"
+        assert third["context"]["token"] == done["context"]["token"]

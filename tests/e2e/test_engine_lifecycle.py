@@ -128,10 +128,7 @@ class TestBadConfiguration:
         assert result.returncode == 2
         assert "security.root_keys" in result.stderr
 
-
-    def test_a_changed_root_key_is_refused_at_start_naming_the_key(
-        self, tmp_path, nats_url, redis_url
-    ):
+    def test_a_changed_root_key_is_refused_at_start_naming_the_key(self, tmp_path, nats_url, redis_url):
         with running_engine(tmp_path, nats_url=nats_url, redis_url=redis_url) as engine:
             env = engine.env
             engine.stop_service("authorizer")

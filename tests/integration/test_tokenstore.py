@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared.contracts.events import ConnectionRevoked
-from shared.runtime.crypto import Cipher, DecryptionError, RootKey
+from shared.runtime.crypto import Cipher, RootKey
 from shared.runtime.redisio import create_redis
 from shared.tokens.model import RefreshPolicy, StoredToken, connection_id_of
 from shared.tokens.store import TokenStore
@@ -54,9 +54,20 @@ class TestTokenStore:
         await store.put("mallory", "github", token("mallory-token"))
         alice_record = await redis.get(f"{prefix}:token:{connection_id_of('alice', 'github')}")
         await redis.set(f"{prefix}:token:{connection_id_of('mallory', 'github')}", alice_record)
-        with pytest.raises(DecryptionError):
-            await store.get("mallory", "github")
+        # the copied record is bound to alice: for mallory it reads as no token at all
+        assert await store.get("mallory", "github") is None
         assert await store.get("bob", "github") is None
+
+    async def test_an_unreadable_record_reads_as_no_token_and_a_new_grant_replaces_it(self, redis, prefix):
+        store = TokenStore(redis, Cipher([KEY_A]), RefreshPolicy(), prefix=prefix)
+        await store.put("alice", "github", token("old"))
+        stranger = Cipher([RootKey("gone", "a-key-nobody-configures-any-more")])
+        sealed = stranger.encrypt_json({"access_token": "x"}, aad=b"whatever")
+        await redis.set(f"{prefix}:token:{connection_id_of('alice', 'github')}", sealed)
+
+        assert await store.get("alice", "github") is None
+        await store.put("alice", "github", token("new"))
+        assert (await store.get("alice", "github")).access_token == "new"
 
     async def test_records_written_under_key_a_read_after_key_b_becomes_the_default(self, redis, prefix):
         await TokenStore(redis, Cipher([KEY_A]), RefreshPolicy(), prefix=prefix).put(
