@@ -50,7 +50,36 @@ ERRORS = {
     "400": "malformed_request: the body or a parameter is not valid",
     "401": "unauthorized: missing or unknown API key",
     "404": "not_found: no such id, tool or provider",
+    "409": "conflict: the id is taken, or the object is defined in engine.yaml",
+    "503": "service_unavailable: a service behind the gateway cannot be reached; retry after Retry-After",
 }
+
+# Operations whose body or query names something that may not exist (a provider, an
+# authorization, a verification flow, a tool): they answer 404 without a path parameter.
+NAMED_IN_INPUT = frozenset(
+    {
+        ("post", "/v1/auth/authorize"),
+        ("get", "/v1/auth/status"),
+        ("post", "/v1/auth/confirm_user"),
+        ("post", "/v1/tools/authorize"),
+        ("post", "/v1/tools/execute"),
+    }
+)
+# Operations that can meet an object they may not change: a taken id, or one from engine.yaml.
+CONFLICTING = frozenset(
+    {
+        ("post", "/v1/workers"),
+        ("patch", "/v1/workers/{worker_id}"),
+        ("delete", "/v1/workers/{worker_id}"),
+        ("post", "/v1/admin/auth_providers"),
+        ("patch", "/v1/admin/auth_providers/{provider_id}"),
+        ("delete", "/v1/admin/auth_providers/{provider_id}"),
+        ("delete", "/v1/admin/secrets/{secret_id}"),
+        ("patch", "/v1/admin/webhooks/{endpoint_id}"),
+        ("delete", "/v1/admin/webhooks/{endpoint_id}"),
+        ("post", "/v1/admin/webhooks/{endpoint_id}/rotate_secret"),
+    }
+)
 
 JSON_OBJECT_BODY: dict[str, Any] = {
     "requestBody": {
@@ -64,17 +93,19 @@ def _error_response(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": ERROR_REF}}}
 
 
-def _fix_operation(path: str, operation: dict[str, Any]) -> None:
+def _fix_operation(method: str, path: str, operation: dict[str, Any]) -> None:
     responses: dict[str, Any] = operation.setdefault("responses", {})
     responses.pop("422", None)
     wanted = []
     if operation.get("parameters") or operation.get("requestBody"):
         wanted.append("400")
     if path not in PUBLIC_PATHS:
-        wanted.append("401")
+        wanted += ["401", "503"]  # every such route asks a service over NATS
         operation["security"] = [{"apiKey": []}]
-    if "{" in path:
+    if "{" in path or (method, path) in NAMED_IN_INPUT:
         wanted.append("404")
+    if (method, path) in CONFLICTING:
+        wanted.append("409")
     for status in wanted:
         responses.setdefault(status, _error_response(ERRORS[status]))
     if "204" in responses:
@@ -100,8 +131,8 @@ def arcade_document(app: FastAPI) -> dict[str, Any]:
         }
     }
     for path, operations in schema.get("paths", {}).items():
-        for operation in operations.values():
-            _fix_operation(path, operation)
+        for method, operation in operations.items():
+            _fix_operation(method, path, operation)
     return schema
 
 
