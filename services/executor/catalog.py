@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from services.executor import metrics
 from services.executor.definitions import resolve
 from services.executor.sources import ToolSource
 from services.executor.worker_registry import WorkerSpec
@@ -86,6 +87,8 @@ class ToolCatalog:
                 client = RemoteWorker(spec.uri, spec.secret, spec.timeout, spec.retry, self._http)
                 remotes[spec.id] = _Remote(spec, client)
         fresh = [r for worker_id, r in remotes.items() if self._remotes.get(worker_id) is not r]
+        for gone in self._remotes.keys() - remotes.keys():
+            metrics.WORKER_UP.remove(gone)
         self._remotes = remotes
         await asyncio.gather(*(self._fetch(r) for r in fresh))
         self._rebuild()
@@ -99,8 +102,10 @@ class ToolCatalog:
         try:
             remote.definitions = await remote.client.definitions()
             remote.error = None
+            metrics.WORKER_UP.labels(remote.spec.id).set(1)
         except ValetkeyError as exc:
             remote.error = exc.message
+            metrics.WORKER_UP.labels(remote.spec.id).set(0)
             log.warning("catalog.worker_unavailable", worker=remote.spec.id, error=exc.message)
 
     def _rebuild(self) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from shared.runtime.metrics import LATENCY_BUCKETS
 
@@ -22,3 +22,8 @@ DURATION = Histogram(
 def record(tool: str, source: str, success: bool, seconds: float) -> None:
     EXECUTIONS.labels(tool, source, "success" if success else "failed").inc()
     DURATION.labels(tool, source).observe(seconds)
+
+
+WORKER_UP = Gauge(
+    "valetkey_worker_up", "1 when the worker's catalog answered at the last refresh, else 0", ["worker"]
+)

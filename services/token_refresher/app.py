@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from faststream import FastStream
 
-from services.token_refresher import handlers
+from services.token_refresher import handlers, metrics
 from services.token_refresher.adapters import (
     Coalesced,
     EnabledProviders,
@@ -17,10 +17,12 @@ from services.token_refresher.settings import RefresherSettings
 from shared.providers.client import ProviderClient
 from shared.providers.http import ProviderHttp
 from shared.providers.registry import ProviderRegistry
-from shared.runtime import infra
+from shared.runtime import gauges, infra
+from shared.runtime.gauges import Sampler
 from shared.runtime.logging import get_logger
 from shared.runtime.service import Service
 from shared.runtime.settings import Settings
+from shared.tokens.store import TokenStore
 
 log = get_logger(__name__)
 
@@ -55,6 +57,7 @@ def create_service(settings: Settings) -> Service:
     )
     handlers.register(parts.server, refresher, workers=config.rpc_workers)
     scheduler = Scheduler(tokens, refresher, clock, config)
+    parts.samplers.append(schedule_sampler(parts.tokens))
     app = FastStream(parts.broker, logger=None)
 
     @app.after_startup
@@ -70,3 +73,14 @@ def create_service(settings: Settings) -> Service:
         await client.aclose()
 
     return Service(app, parts.server)
+
+
+def schedule_sampler(store: TokenStore) -> Sampler:
+    """The refresh schedule's depth and how late its most overdue entry is, for /metrics."""
+
+    async def sample() -> None:
+        metrics.SCHEDULE_DEPTH.set(await store.schedule_depth())
+        due = await store.next_due()
+        metrics.SCHEDULE_LAG.set(gauges.age_seconds(due.timestamp() if due else None))
+
+    return sample

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 REFRESHES = Counter(
     "valetkey_refreshes", "Refreshes done, by outcome (refreshed, failed)", ["provider", "outcome"]
@@ -35,3 +35,10 @@ def record(provider: str, outcome: str, lateness_seconds: float | None) -> None:
             FAILURES.labels(provider, failure).inc()
     if lateness_seconds is not None:
         LATENESS.observe(max(lateness_seconds, 0.0))
+
+
+SCHEDULE_DEPTH = Gauge("valetkey_refresh_schedule_depth", "Connections in the refresh schedule")
+SCHEDULE_LAG = Gauge(
+    "valetkey_refresh_schedule_lag_seconds",
+    "How far past its moment the most overdue scheduled refresh is (0 when none is overdue)",
+)

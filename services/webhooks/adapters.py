@@ -190,6 +190,9 @@ class DeadLetters:
         self.key = f"{prefix}:webhooks:dead"
         self.index = f"{prefix}:webhooks:dead:by_time"
 
+    async def count(self) -> int:
+        return int(await self._redis.zcard(self.index))
+
     async def add(self, record: dict[str, Any]) -> None:
         """Idempotent: a redelivered failure overwrites its own record."""
         async with self._redis.pipeline(transaction=True) as pipe:

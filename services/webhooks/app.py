@@ -16,7 +16,7 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from services.webhooks import handlers, jetstream
+from services.webhooks import handlers, jetstream, metrics
 from services.webhooks.adapters import DeadLetters, DeliveryQueue, EndpointStore
 from services.webhooks.admin import WebhookAdmin
 from services.webhooks.dispatcher import Deliverer, Failures, FanOut
@@ -32,6 +32,7 @@ from shared.bus import subjects
 from shared.bus.messaging import create_broker, ensure_streams
 from shared.bus.rpc import RpcServer, add_health
 from shared.runtime import keycheck
+from shared.runtime.gauges import Sampler
 from shared.runtime.logging import get_logger
 from shared.runtime.ops import OpsServer, service_checks
 from shared.runtime.redisio import create_redis
@@ -117,6 +118,7 @@ def create_service(settings: Settings, *, resolver: Resolver = system_resolver) 
                 OpsServer(
                     settings.runtime.ops_port,
                     service_checks(lambda: nc.is_connected, redis.ping, lambda: server.serving),
+                    samplers=[queue_sampler(js, loops[1].consumer, dead_letters)],
                 )
             )
             await ops[0].start()
@@ -137,6 +139,17 @@ def create_service(settings: Settings, *, resolver: Resolver = system_resolver) 
         await redis.aclose()
 
     return Service(app, server)
+
+
+def queue_sampler(js: JetStreamContext, consumer: str, dead_letters: DeadLetters) -> Sampler:
+    """Deliveries waiting or unacknowledged on the work queue, and dead letters kept, for /metrics."""
+
+    async def sample() -> None:
+        info = await js.consumer_info(subjects.WEBHOOKS_STREAM, consumer)
+        metrics.QUEUE_DEPTH.set(info.num_pending + info.num_ack_pending)
+        metrics.DEAD_LETTERS.set(await dead_letters.count())
+
+    return sample
 
 
 async def _count(endpoints: EndpointStore) -> int:

@@ -141,6 +141,7 @@ class PullLoop:
         self._handle = handle
         self._max = max_in_flight
         self._low = max(1, min(PULL_BATCH, max_in_flight) // 4)
+        self.consumer = config.durable_name or ""
         self._next = f"{api.DEFAULT_PREFIX}.CONSUMER.MSG.NEXT.{stream}.{config.durable_name}"
         self._inbox = nc.new_inbox()
         self._tasks: set[asyncio.Task[None]] = set()

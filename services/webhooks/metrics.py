@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 DELIVERIES = Counter(
     "valetkey_webhook_deliveries",
     "Delivery attempts by endpoint id and outcome (delivered, retrying, dead_lettered)",
     ["endpoint", "outcome"],
 )
+
+QUEUE_DEPTH = Gauge(
+    "valetkey_webhook_queue_depth", "Webhook deliveries waiting or in flight on the retry work queue"
+)
+DEAD_LETTERS = Gauge("valetkey_webhook_dead_letters", "Dead-lettered webhook deliveries kept")

@@ -50,6 +50,15 @@ class Outbox:
         values: list[Any] = list(raw.values()) if isinstance(raw, dict) else []
         return [parse_event(v) for v in values[:limit]]
 
+    async def depth(self) -> int:
+        """How many events wait to be relayed."""
+        return int(await self._redis.hlen(self.key))
+
+    async def oldest(self, scan: int = 200) -> float | None:
+        """When the oldest of (up to ``scan``) waiting events happened, as a UNIX time; None if none."""
+        events = await self.pending(scan)
+        return min((e.occurred_at.timestamp() for e in events), default=None)
+
     async def done(self, *event_ids: str) -> None:
         if event_ids:
             await self._redis.hdel(self.key, *event_ids)

@@ -14,11 +14,12 @@ from nats.js import JetStreamContext
 from redis.asyncio import Redis
 
 from shared.bus.messaging import RpcClient, create_broker, ensure_streams
-from shared.bus.outbox import OutboxRelay
+from shared.bus.outbox import Outbox, OutboxRelay
 from shared.bus.rpc import RpcServer, add_health
-from shared.runtime import keycheck
+from shared.runtime import gauges, keycheck
 from shared.runtime.background import Background
 from shared.runtime.crypto import Cipher
+from shared.runtime.gauges import Sampler
 from shared.runtime.ops import OpsServer, service_checks
 from shared.runtime.redisio import create_redis
 from shared.runtime.service import freeze_startup_heap
@@ -43,6 +44,8 @@ class Infra:
     js: JetStreamContext | None = field(default=None)
     ops: OpsServer | None = None
     keycheck: asyncio.Task[None] | None = None
+    # what the ops port's /metrics reads at each scrape, beside the outbox (gauges.py)
+    samplers: list[Sampler] = field(default_factory=list)
 
 
 def build(settings: Settings, *, service: str) -> Infra:
@@ -85,9 +88,18 @@ async def start(infra: Infra) -> None:
     await nc.flush()
     if infra.settings.runtime.ops_port:
         checks = service_checks(lambda: nc.is_connected, infra.redis.ping, lambda: infra.server.serving)
-        infra.ops = OpsServer(infra.settings.runtime.ops_port, checks)
+        samplers = [outbox_sampler(infra.tokens.outbox), *infra.samplers]
+        infra.ops = OpsServer(infra.settings.runtime.ops_port, checks, samplers=samplers)
         await infra.ops.start()
     freeze_startup_heap()
+
+
+def outbox_sampler(outbox: Outbox) -> Sampler:
+    async def sample() -> None:
+        gauges.OUTBOX_DEPTH.set(await outbox.depth())
+        gauges.OUTBOX_LAG.set(gauges.age_seconds(await outbox.oldest()))
+
+    return sample
 
 
 async def stop(infra: Infra) -> None:

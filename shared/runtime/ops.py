@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 
+from shared.runtime.gauges import Sampler, sample
 from shared.runtime.metrics import exposition
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
@@ -59,8 +60,15 @@ def service_checks(
 class OpsServer:
     """Serves ``/metrics``, ``/livez`` and ``/readyz`` on ``host:port``."""
 
-    def __init__(self, port: int, checks: dict[str, ReadinessCheck], *, host: str = "0.0.0.0") -> None:  # noqa: S104 - a pod's probes come from its node
-        self._port, self._host, self._checks = port, host, checks
+    def __init__(
+        self,
+        port: int,
+        checks: dict[str, ReadinessCheck],
+        *,
+        samplers: Sequence[Sampler] = (),
+        host: str = "0.0.0.0",  # noqa: S104 - a pod's probes come from its node
+    ) -> None:
+        self._port, self._host, self._checks, self._samplers = port, host, checks, samplers
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
@@ -77,6 +85,7 @@ class OpsServer:
             await self._runner.cleanup()
 
     async def _metrics(self, _: web.Request) -> web.Response:
+        await sample(self._samplers)
         body, content_type = exposition()
         return web.Response(body=body, headers={"Content-Type": content_type})
 

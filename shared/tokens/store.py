@@ -288,6 +288,10 @@ class TokenStore:
         """Take a connection out of the refresh schedule."""
         await self._redis.zrem(self.due_key, connection_id)
 
+    async def schedule_depth(self) -> int:
+        """How many connections the refresh schedule holds."""
+        return int(await self._redis.zcard(self.due_key))
+
     async def next_due(self) -> datetime | None:
         """The earliest scheduled refresh moment, or None when nothing is scheduled."""
         first = await self._redis.zrange(self.due_key, 0, 0, withscores=True)

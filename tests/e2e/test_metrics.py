@@ -10,7 +10,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.engine import running_engine
+from tests.support.engine import base_config, running_engine
 from tools.launcher import embedded
 
 pytestmark = pytest.mark.e2e
@@ -95,3 +95,29 @@ class TestProbes:
         assert gateway_ready.status_code == 200
         assert outage_ready.status_code == 503 and outage_ready.json()["checks"]["redis"] is False
         assert outage_live.status_code == 200, "an outage of a dependency must not get the pod restarted"
+
+
+class TestGauges:
+    def test_each_services_metrics_carry_its_gauges_and_a_dead_worker_reads_zero(
+        self, tmp_path, nats_url, redis_url
+    ):
+        config = base_config(embedded.free_port(), "g" * 32)
+        dead = {"id": "gone", "enabled": True, "http": {"uri": f"http://127.0.0.1:{embedded.free_port()}"}}
+        dead["http"].update(secret="s" * 32, timeout=1, retry=0)
+        config["tools"]["directors"] = [{"id": "default", "workers": [dead]}]
+        texts: dict[str, str] = {}
+        with running_engine(tmp_path, nats_url=nats_url, redis_url=redis_url, config=config) as engine:
+            for service in ("token_refresher", "webhooks", "executor"):
+                port = embedded.free_port()
+                engine.env["VALETKEY_OPS_PORT"] = str(port)
+                engine.restart_service(service)
+                del engine.env["VALETKEY_OPS_PORT"]
+                texts[service] = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        refresher, webhooks, executor = texts["token_refresher"], texts["webhooks"], texts["executor"]
+        for name in ("valetkey_refresh_schedule_depth", "valetkey_refresh_schedule_lag_seconds"):
+            assert _samples(refresher, name)[()] >= 0
+        for name in ("valetkey_outbox_depth", "valetkey_outbox_relay_lag_seconds"):
+            assert _samples(refresher, name)[()] >= 0 and _samples(executor, name)[()] >= 0
+        assert _samples(webhooks, "valetkey_webhook_queue_depth")[()] >= 0
+        assert _samples(webhooks, "valetkey_webhook_dead_letters")[()] >= 0
+        assert _samples(executor, "valetkey_worker_up") == {(("worker", "gone"),): 0.0}
