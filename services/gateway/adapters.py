@@ -42,6 +42,7 @@ class CompletionWaiters:
         self._sub: Subscription | None = None
         self._in_flight = 0
         self._deferred: set[str] = set()
+        self._draining = False
 
     async def start(self, nc: NatsClient) -> None:
         self._sub = await nc.subscribe(subjects.EVT_AUTHORIZATION_ALL, cb=self._on_event)
@@ -93,8 +94,18 @@ class CompletionWaiters:
     def register(self, auth_id: str) -> asyncio.Future[dict[str, Any] | None]:
         """Register interest before checking the stored status, so no event slips between."""
         future: asyncio.Future[dict[str, Any] | None] = asyncio.get_running_loop().create_future()
+        if self._draining:  # shutting down: no new wait, the caller answers the status it reads
+            future.set_result(None)
+            return future
         self._waiting[auth_id].add(future)
         return future
+
+    def drain(self) -> None:
+        """On SIGTERM: wake every long-poll now, so each answers the current status before the
+        server's grace period ends instead of being cut off with its connection."""
+        self._draining = True
+        for auth_id in list(self._waiting):
+            self._resolve(auth_id, None)
 
     def discard(self, auth_id: str, future: asyncio.Future[dict[str, Any] | None]) -> None:
         waiting = self._waiting.get(auth_id)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+import socket
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 
 import uvicorn
@@ -114,7 +115,19 @@ def _connected(broker: NatsBroker) -> ReadinessCheck:
 
 
 class _Uvicorn(uvicorn.Server):
-    """uvicorn re-raises SIGTERM after a graceful shutdown; a drained gateway exits 0 like the others."""
+    """uvicorn re-raises SIGTERM after a graceful shutdown; a drained gateway exits 0 like the others.
+
+    ``draining`` runs when the shutdown begins, before uvicorn waits for open requests:
+    the long-polls answer at once instead of outliving the grace period.
+    """
+
+    def __init__(self, config: uvicorn.Config, draining: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._draining = draining
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self._draining()
+        await super().shutdown(sockets)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -146,4 +159,4 @@ def create_server(settings: Settings) -> GatewayServer:
         log_config=None,
         timeout_graceful_shutdown=int(settings.runtime.graceful_timeout),
     )
-    return GatewayServer(_Uvicorn(config))
+    return GatewayServer(_Uvicorn(config, app.state.waiters.drain))

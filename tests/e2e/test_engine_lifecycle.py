@@ -96,6 +96,39 @@ class TestShutdown:
             codes = {name: engine.stop_service(name, signal.SIGTERM) for name in list(engine.procs)}
         assert codes == {"gateway": 0, "authorizer": 0, "token_refresher": 0, "executor": 0, "webhooks": 0}
 
+    def test_sigterm_answers_waiting_long_polls_with_the_current_status_before_the_gateway_exits(
+        self, tmp_path, nats_url, redis_url
+    ):
+        config = base_config(embedded.free_port(), "t" * 32)
+        config["auth"]["providers"] = [{"provider_id": "google", "client_id": "cid", "client_secret": "cs"}]
+        with running_engine(tmp_path, nats_url=nats_url, redis_url=redis_url, config=config) as engine:
+            pending = httpx.post(
+                f"{engine.base_url}/v1/auth/authorize",
+                headers=engine.headers,
+                json={"user_id": "drained@example.com", "auth_requirement": {"provider_id": "google"}},
+            ).json()
+            answers: list[tuple[float, httpx.Response]] = []
+
+            def long_poll() -> None:
+                response = httpx.get(
+                    f"{engine.base_url}/v1/auth/status",
+                    params={"id": pending["id"], "wait": 45},
+                    headers=engine.headers,
+                    timeout=60,
+                )
+                answers.append((time.monotonic(), response))
+
+            waiter = threading.Thread(target=long_poll)
+            waiter.start()
+            time.sleep(1.0)  # the long-poll is waiting inside the gateway
+            stopped_at = time.monotonic()
+            code = engine.stop_service("gateway", signal.SIGTERM)
+            waiter.join(60)
+        assert code == 0
+        ((answered_at, response),) = answers
+        assert response.status_code == 200 and response.json()["status"] == "pending"
+        assert answered_at - stopped_at < 10  # well before the 45 s wait and the 15 s grace period
+
 
 def _start_with(config: dict, path: Path, service: str) -> subprocess.CompletedProcess[str]:
     """Start one service with ``config`` written to ``path``; it is expected to refuse."""
