@@ -54,19 +54,37 @@ _QUERY_SECRET = re.compile(
 )
 
 
+# A secret quoted inside text: JSON (``"access_token": "…"``), a Python repr
+# (``'clientSecret': '…'``) or keyword form (``refresh_token='…'``), any spelling of the name.
+_EMBEDDED_SECRET = re.compile(
+    r"""(?ix)
+    (["']?(?:access_?token|refresh_?token|id_?token|client_?secret|code_?verifier|api_?key|password|
+    secret|token)["']?\s*[:=]\s*)
+    (["'])(?!\[REDACTED\])[^"']+\2
+    """
+)
+_CAMEL_HUMP = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
 @functools.lru_cache(maxsize=4096)
 def _is_secret_key(key: str) -> bool:
-    # Field names repeat from line to line: each is judged once.
-    return key.lower() not in _SAFE_KEYS and bool(_SECRET_KEY.search(key))
+    # Field names repeat from line to line: each is judged once. camelCase names
+    # (``accessToken``, ``clientSecret``) are judged as their snake_case spelling.
+    snake = _CAMEL_HUMP.sub("_", key).lower()
+    return key.lower() not in _SAFE_KEYS and snake not in _SAFE_KEYS and bool(_SECRET_KEY.search(snake))
 
 
 def _scrub_text(text: str) -> str:
-    # Most values hold neither a credential scheme nor a "=": skip the regexes for them.
+    # Most values hold neither a credential scheme nor a "=" nor a secret's name: skip the regexes.
     lowered = text.lower()
     if "bearer" in lowered or "basic" in lowered:
         text = _BEARER.sub(rf"\1 {MASK}", text)
     if "=" in text:
         text = _QUERY_SECRET.sub(rf"\1{MASK}", text)
+    if ("token" in lowered or "secret" in lowered or "password" in lowered or "key" in lowered) and (
+        ":" in text or "=" in text
+    ):
+        text = _EMBEDDED_SECRET.sub(rf"\1\2{MASK}\2", text)
     return text
 
 

@@ -28,6 +28,22 @@ class TestRedact:
         cleaned = redact({"url": url})["url"]
         assert "SPLX" not in cleaned and "STATE1" not in cleaned and "other=keep" in cleaned
 
+    def test_camel_case_names_are_masked_like_their_snake_case_spelling(self):
+        event = {"accessToken": "at-2", "clientSecret": "cs-2", "refreshToken": "rt-2", "apiKey": "k-2"}
+        assert redact(event) == dict.fromkeys(event, MASK)
+        harmless = {"statusCode": 200, "tokenType": "bearer"}
+        assert redact(harmless) == harmless
+
+    def test_secrets_quoted_inside_exception_text_are_scrubbed(self):
+        texts = [
+            'provider said {"access_token": "at-3", "expires_in": 3600}',
+            "KeyError: {'clientSecret': 'cs-3', 'client_id': 'app'}",
+            "Grant(refresh_token='rt-3', scope='read')",
+        ]
+        cleaned = [redact({"error": text})["error"] for text in texts]
+        assert not any(secret in line for line in cleaned for secret in ("at-3", "cs-3", "rt-3"))
+        assert "3600" in cleaned[0] and "'app'" in cleaned[1] and "scope='read'" in cleaned[2]
+
 
 class TestConfiguredLogging:
     def test_standard_library_and_structlog_lines_are_redacted_json(self, capsys):
