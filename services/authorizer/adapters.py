@@ -4,10 +4,16 @@
 Keys (``<p>`` is the key prefix)::
 
     <p>:authz:<id>               JSON authorization record; its secrets (PKCE verifier, held token) encrypted
-    <p>:authz:state:<sha256>     {"authorization_id", "provider_id"}, TTL = state TTL, taken with GETDEL
+    <p>:authz:state:<sha256>     {"authorization_id", "provider_id", "record"}, TTL = state TTL: while it
+                                 lives, a callback with this state is accepted
     <p>:authz:stateref:<sha256>  authorization id, kept as long as the record, to name what an
-                                 expired or replayed state belonged to
+                                 expired state belonged to
     <p>:authz:flow:<flow_id>     authorization id waiting for confirm_user, TTL = state TTL
+    <p>:authz:deadlines          sorted set: authorization id -> epoch seconds its stage is given up
+
+Every change of a record is a compare-and-set on its stage (``TRANSITION_SCRIPT``), which
+also keeps its deadline entry and adds its events to the outbox in the same step; the
+completion also writes the token (``COMPLETE_SCRIPT``, the token store's own script inside).
 """
 
 from __future__ import annotations
@@ -15,16 +21,77 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
+from datetime import datetime
 
 from cachetools import TLRUCache
 from redis.asyncio import Redis
 
-from services.authorizer.domain import AuthorizationRecord, AuthorizationSecrets, state_digest
-from services.authorizer.ports import StateClaim
+from services.authorizer.domain import (
+    AuthorizationRecord,
+    AuthorizationSecrets,
+    Stage,
+    check_transition,
+    state_digest,
+)
+from services.authorizer.ports import StateClaim, Transition
 from shared.bus.outbox import Outbox
 from shared.contracts.events import Event
 from shared.runtime.crypto import Cipher
 from shared.runtime.redisio import text
+from shared.tokens.model import StoredToken
+from shared.tokens.store import PUT_SCRIPT, TokenStore
+
+# The compare: is the stored record (JSON) still in the expected stage? Answers {0, record}
+# (or {0} when it is gone) to a caller that lost the race.
+_COMPARE = """
+local current = redis.call('GET', KEYS[1])
+if not current then return {0} end
+if cjson.decode(current)['stage'] ~= ARGV[1] then return {0, current} end
+"""
+
+# KEYS: record, deadlines, outbox[, flow]. ARGV: expected stage, new record, record TTL,
+# deadline score ('' = none), authorization id, flow TTL, then event id/JSON pairs.
+TRANSITION_SCRIPT = (
+    _COMPARE
+    + """
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+if ARGV[4] == '' then
+  redis.call('ZREM', KEYS[2], ARGV[5])
+else
+  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])
+end
+if KEYS[4] then
+  redis.call('SET', KEYS[4], ARGV[5], 'EX', ARGV[6])
+end
+for i = 7, #ARGV, 2 do
+  redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
+end
+return {1}
+"""
+)
+
+# KEYS: record, deadlines, then the token store's write keys. ARGV: expected stage, new
+# record, record TTL, authorization id, then the token store's write arguments (with the
+# completion event). The token write runs as a function whose KEYS and ARGV are those tails.
+COMPLETE_SCRIPT = (
+    _COMPARE
+    + """
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+redis.call('ZREM', KEYS[2], ARGV[4])
+local function tail(list, first)
+  local out = {}
+  for i = first, #list do out[#out + 1] = list[i] end
+  return out
+end
+local function put(KEYS, ARGV)
+"""
+    + PUT_SCRIPT
+    + """
+end
+put(tail(KEYS, 3), tail(ARGV, 5))
+return {1}
+"""
+)
 
 # Completed records kept in process: status polling is the hottest read, and a completed
 # record never changes again (only its token does, and that is read from Redis every time).
@@ -37,7 +104,8 @@ class RedisAuthorizationStore:
     Args:
         redis: Async client (bytes replies).
         cipher: Encrypts each record's secrets, bound to the authorization id.
-        outbox: Events saved with a record go here in the same transaction.
+        tokens: The token store: a completion writes its token, and every transition its
+            events (to the token store's outbox), in the same step as the record.
         prefix: Key prefix.
         record_ttl_seconds: How long a record (and its state reference) is kept.
 
@@ -47,12 +115,15 @@ class RedisAuthorizationStore:
     """
 
     def __init__(
-        self, redis: Redis, cipher: Cipher, outbox: Outbox, *, prefix: str, record_ttl_seconds: int
+        self, redis: Redis, cipher: Cipher, tokens: TokenStore, *, prefix: str, record_ttl_seconds: int
     ) -> None:
         self._redis = redis
         self._cipher = cipher
-        self._outbox = outbox
+        self._tokens = tokens
         self._p = f"{prefix}:authz"
+        self._deadlines = f"{self._p}:deadlines"
+        self._transition = redis.register_script(TRANSITION_SCRIPT)
+        self._complete = redis.register_script(COMPLETE_SCRIPT)
         self._ttl = record_ttl_seconds
         self._done: TLRUCache[str, AuthorizationRecord] = TLRUCache(
             maxsize=DONE_CACHE_SIZE, ttu=self._expires_at, timer=time.time
@@ -102,16 +173,44 @@ class RedisAuthorizationStore:
         raw = await self._redis.get(self._record_key(authorization_id))
         return None if raw is None else self._remember(self._decode(raw))
 
-    async def save(self, record: AuthorizationRecord, *, events: Sequence[Event] = ()) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(self._record_key(record.id), self._encode(record), ex=self._ttl)
-            for event in events:
-                self._outbox.add(pipe, event)
-            await pipe.execute()
-        self._remember(record)
+    async def transition(
+        self,
+        expected: Stage,
+        record: AuthorizationRecord,
+        *,
+        events: Sequence[Event] = (),
+        flow_ttl_seconds: int | None = None,
+    ) -> Transition:
+        check_transition(expected, record.stage)
+        keys = [self._record_key(record.id), self._deadlines, self._tokens.outbox.key]
+        if record.flow_id is not None and flow_ttl_seconds is not None:
+            keys.append(f"{self._p}:flow:{record.flow_id}")
+        deadline = "" if record.deadline_at is None else record.deadline_at.timestamp()
+        args: list[str | float | int] = [expected, self._encode(record), self._ttl, deadline, record.id]
+        args += [flow_ttl_seconds or 0, *(item for e in events for item in Outbox.entry(e))]
+        return self._outcome(record, await self._transition(keys=keys, args=args))
 
-    async def consume_state(self, state: str) -> StateClaim | None:
-        raw = await self._redis.getdel(f"{self._p}:state:{state_digest(state)}")
+    async def complete(
+        self, expected: Stage, record: AuthorizationRecord, token: StoredToken, *, events: Sequence[Event]
+    ) -> Transition:
+        check_transition(expected, record.stage)
+        plan = self._tokens.plan_put(record.user_id, record.provider_id, token, events=list(events))
+        keys = [self._record_key(record.id), self._deadlines, *plan.keys]
+        args = [expected, self._encode(record), self._ttl, record.id, *plan.args]
+        return self._outcome(record, await self._complete(keys=keys, args=args))
+
+    def _outcome(self, record: AuthorizationRecord, reply: list[bytes | int]) -> Transition:
+        """``{1}``: applied; ``{0, current}``: refused, the record as it is; ``{0}``: it is gone."""
+        match reply:
+            case [1]:
+                return Transition(applied=True, record=self._remember(record))
+            case [0, bytes() as current]:
+                return Transition(applied=False, record=self._remember(self._decode(current)))
+            case _:
+                return Transition(applied=False, record=None)
+
+    async def find_state(self, state: str) -> StateClaim | None:
+        raw = await self._redis.get(f"{self._p}:state:{state_digest(state)}")
         if raw is None:
             return None
         data = json.loads(raw)
@@ -122,18 +221,13 @@ class RedisAuthorizationStore:
         raw = await self._redis.get(f"{self._p}:stateref:{state_digest(state)}")
         return None if raw is None else text(raw)
 
-    async def hold_for_verification(self, record: AuthorizationRecord, *, ttl_seconds: int) -> None:
-        if record.flow_id is None:
-            raise ValueError("a record held for verification needs a flow_id")
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(self._record_key(record.id), self._encode(record), ex=self._ttl)
-            pipe.set(f"{self._p}:flow:{record.flow_id}", record.id, ex=ttl_seconds)
-            await pipe.execute()
-
-    async def take_flow(self, flow_id: str) -> str | None:
-        raw = await self._redis.getdel(f"{self._p}:flow:{flow_id}")
-        return None if raw is None else text(raw)
-
     async def peek_flow(self, flow_id: str) -> str | None:
         raw = await self._redis.get(f"{self._p}:flow:{flow_id}")
         return None if raw is None else text(raw)
+
+    async def overdue(self, now: datetime, *, limit: int) -> list[str]:
+        ids = await self._redis.zrangebyscore(self._deadlines, "-inf", now.timestamp(), start=0, num=limit)
+        return [text(i) for i in ids]
+
+    async def forget_deadline(self, authorization_id: str) -> None:
+        await self._redis.zrem(self._deadlines, authorization_id)

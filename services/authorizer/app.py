@@ -11,6 +11,8 @@ from services.authorizer.adapters import RedisAuthorizationStore
 from services.authorizer.admin import Admin
 from services.authorizer.authorizations import Authorizations
 from services.authorizer.settings import AuthorizerSettings
+from services.authorizer.sweeper import Sweeper
+from services.authorizer.verification import Verifications
 from shared.bus.messaging import RpcClient
 from shared.contracts.common import utcnow
 from shared.contracts.events import Event
@@ -69,7 +71,7 @@ def create_service(settings: Settings) -> Service:
     store = RedisAuthorizationStore(
         parts.redis,
         parts.cipher,
-        parts.tokens.outbox,
+        parts.tokens,
         prefix=settings.runtime.key_prefix,
         record_ttl_seconds=config.record_ttl_seconds,
     )
@@ -82,24 +84,26 @@ def create_service(settings: Settings) -> Service:
         store=store,
         client=ProviderClient(http, clock=utcnow, timeout=config.http_timeout_seconds),
         notifier=relay,
-        later=parts.background,
         clock=utcnow,
     )
+    sweeper = Sweeper(authorizations, interval=config.sweep_interval_seconds)
     admin = Admin(
         registry=registry, tokens=parts.tokens, notifier=relay, redirect_uri=config.redirect_uri, clock=utcnow
     )
-    handlers.register(parts.server, authorizations, admin)
+    handlers.register(parts.server, authorizations, Verifications(authorizations), admin)
     app = FastStream(parts.broker, logger=None)
 
     @app.after_startup
     async def started() -> None:
         await infra.start(parts)
+        sweeper.start()
         if config.verification == "builtin" and not settings.development:
             log.warning("authorizer.builtin_verifier", detail="the built-in user verifier is for development")
         log.info("authorizer.ready", redirect_uri=config.redirect_uri, verification=config.verification)
 
     @app.on_shutdown
     async def stopping() -> None:
+        await sweeper.stop()
         await infra.stop(parts)
         await http.aclose()
 

@@ -1,49 +1,51 @@
 """Use cases of an authorization: start, status, callback, confirm_user.
 
 An authorization: ``start`` answers ``completed`` at once when the user's token covers the
-scopes; otherwise it stores a pending record and a single-use state bound to it
-and to its provider. The callback consumes the state once, exchanges the code at
-that provider only, fetches user info, then either stores the token (verification
-``unsafe_skip``) or holds it, encrypted, until ``confirm_user`` names the same user.
-Every failure marks the record failed and emits ``AuthorizationFailed``; tokens are
-written together with ``AuthorizationCompleted`` (outbox), never otherwise, and the
-record is marked completed after the reply.
+scopes; otherwise it stores a pending record and a state bound to it and to its provider.
+The callback takes the record from ``consent`` to ``exchanging`` (a compare-and-set: of
+two copies of one callback only one gets there), exchanges the code at that provider
+only, fetches user info, then either stores the token (verification ``unsafe_skip``) or
+holds it, encrypted, until ``confirm_user`` names the same user.
+
+Every change of the record is a compare-and-set on its stage, and the final one carries
+the flow's one final event: ``AuthorizationCompleted`` together with the token, or
+``AuthorizationFailed``. Whoever loses a race (a second copy of the callback, a callback
+behind the sweeper) answers with the record as the winner left it; a second copy of a
+callback waits a while for the first one's outcome. The sweeper (``sweeper.py``) fails
+records left in an intermediate stage past their deadline, e.g. by a crash.
 """
 
 from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from services.authorizer import domain, metrics
-from services.authorizer.domain import AuthorizationRecord, AuthorizationSecrets
+from services.authorizer.domain import AuthorizationRecord, AuthorizationSecrets, Stage
 from services.authorizer.ports import (
     AuthorizationStore,
     FreshTokens,
-    Later,
     Notifier,
     ProviderCalls,
     Providers,
     Tokens,
+    Transition,
 )
 from services.authorizer.settings import AuthorizerSettings
 from shared.contracts.authorization import (
     Authorization,
     CallbackOutcome,
-    ConfirmUser,
-    ConfirmUserResult,
-    FlowInfo,
-    FlowRef,
     GetAuthorization,
     OAuthCallback,
     StartAuthorization,
 )
 from shared.contracts.common import new_id
 from shared.contracts.events import AuthorizationCompleted, AuthorizationFailed
-from shared.errors import NotFound, ProviderError, UserMismatch, ValetkeyError
+from shared.errors import NotFound, ProviderError, ValetkeyError
 from shared.providers import oauth
 from shared.providers.models import Provider, TokenGrant
 from shared.runtime.logging import get_logger
@@ -51,6 +53,11 @@ from shared.tokens.freshness import completed_authorization
 from shared.tokens.model import StoredToken, connection_of_authorization, covers
 
 log = get_logger(__name__)
+
+#: How often a second copy of a callback looks whether the first one is done.
+FOLLOW_POLL_S = 0.1
+#: User info must arrive this long before the exchange's deadline, or the token goes without it.
+USER_INFO_MARGIN_S = 1.0
 
 
 @dataclass
@@ -64,7 +71,6 @@ class Authorizations:
     store: AuthorizationStore
     client: ProviderCalls
     notifier: Notifier
-    later: Later
     clock: Callable[[], datetime]
 
     # --- start and status ---------------------------------------------------------------
@@ -127,12 +133,9 @@ class Authorizations:
         record = await self.store.get(request.authorization_id)
         if record is None:
             raise NotFound(f"authorization {request.authorization_id!r} not found")
-        if record.status == "completed" or record.stage == "storing":
+        if record.status == "completed":
             token = await self.fresh(user_id=record.user_id, provider_id=record.provider_id)
-            if record.status == "completed":
-                return domain.to_authorization(record, token)
-            if domain.completed_by_store(record, token) and token is not None:
-                return domain.to_authorization(record.completed(token.scopes, self.clock()), token)
+            return domain.to_authorization(record, token)
         return domain.to_authorization(record)
 
     async def _connection_status(self, authorization_id: str, connection: str) -> Authorization:
@@ -154,71 +157,97 @@ class Authorizations:
     # --- callback -----------------------------------------------------------------------
 
     async def callback(self, callback: OAuthCallback) -> CallbackOutcome:
-        """Handle the provider's redirect; never exchanges a code twice or for an unknown state."""
+        """Handle the provider's redirect; never exchanges a code twice or for an unknown state.
+
+        A second copy of a callback (a double click, a browser retry, a reload after a crash)
+        exchanges nothing: it waits up to ``callback.wait_seconds`` for the first one's
+        outcome and answers with the authorization as it then is.
+        """
         if not callback.state:
-            return _failure_page(None, "unknown_state")
-        claim = await self.store.consume_state(callback.state)
+            return domain.failure_outcome(None, "unknown_state")
+        claim = await self.store.find_state(callback.state)
         if claim is None:
-            return await self._unusable_state(callback.state)
+            return await self._late(callback)
         record = claim.record or await self.store.get(claim.authorization_id)
-        if record is None or record.status != "pending":
-            return _failure_page(claim.authorization_id, "unknown_state")
+        if record is None:
+            return domain.failure_outcome(claim.authorization_id, "unknown_state")
+        if record.stage != "consent":
+            return await self._follow(record, callback.wait_seconds)
         reason = domain.callback_error(callback)
         if reason is not None:
-            return await self._fail(record, reason)
+            return await self._fail(record, reason, wait=callback.wait_seconds)
         provider = await self.providers.get(claim.provider_id)  # the provider the state was issued for
         if provider is None:
-            return await self._fail(record, "provider_removed")
+            return await self._fail(record, "provider_removed", wait=callback.wait_seconds)
         if callback.iss and not domain.issuer_matches(callback.iss, provider):
-            return await self._fail(record, "issuer_mismatch")
+            return await self._fail(record, "issuer_mismatch", wait=callback.wait_seconds)
         assert callback.code is not None  # callback_error checked it
-        return await self._exchange(record, provider, callback.code)
+        return await self._exchange(record, provider, callback)
 
-    async def _unusable_state(self, state: str) -> CallbackOutcome:
-        auth_id = await self.store.state_owner(state)
+    async def _late(self, callback: OAuthCallback) -> CallbackOutcome:
+        """A callback whose state is no longer live: expired unused, or the flow went on."""
+        assert callback.state is not None
+        auth_id = await self.store.state_owner(callback.state)
         record = await self.store.get(auth_id) if auth_id else None
         if record is None:
-            return _failure_page(None, "unknown_state")
-        # A state never consumed has expired; one already consumed is a replay.
-        reason = "state_expired" if record.stage == "consent" else "state_replayed"
-        if record.status == "pending" and record.stage != "storing":
-            return await self._fail(record, reason)
-        # A finished authorization is left as it is, and so is one whose token is being or
-        # has been stored (it reads as completed until the record is marked so).
-        return _failure_page(record.id, reason)
+            return domain.failure_outcome(None, "unknown_state")
+        if record.stage == "consent":  # never used, and now too late to use
+            return await self._fail(record, "state_expired", wait=callback.wait_seconds)
+        return await self._follow(record, callback.wait_seconds)
 
-    async def _exchange(self, record: AuthorizationRecord, provider: Provider, code: str) -> CallbackOutcome:
-        record = record.advance(self.clock(), stage="exchanging")
-        # The stage write and the read of the user's previous token go alongside the provider
-        # call: the state is consumed, so nothing else acts on this record meanwhile.
-        grant, _, previous = await asyncio.gather(
-            self._grant(record, provider, code),
-            self.store.save(record),
-            self.tokens.get(record.user_id, provider.id),
+    async def _follow(self, record: AuthorizationRecord, wait_seconds: float) -> CallbackOutcome:
+        """Wait (at most ``wait_seconds``) while another actor finishes its step, then answer
+        with the authorization as it is: a verification link, completed, failed, or still pending."""
+        until = time.monotonic() + wait_seconds
+        while domain.in_progress(record) and time.monotonic() < until:
+            await asyncio.sleep(FOLLOW_POLL_S)
+            latest = await self.store.get(record.id)
+            if latest is None:
+                return domain.failure_outcome(record.id, "unknown_state")
+            record = latest
+        return domain.current_outcome(record, self._verifier_target)
+
+    def _verifier_target(self, flow_id: str) -> str:
+        return domain.verifier_redirect(
+            self.settings.verification,
+            public_url=self.settings.public_url,
+            verifier_url=self.settings.verifier_url,
+            flow_id=flow_id,
+        )
+
+    async def _exchange(
+        self, record: AuthorizationRecord, provider: Provider, callback: OAuthCallback
+    ) -> CallbackOutcome:
+        now = self.clock()
+        deadline = now + timedelta(seconds=self.settings.exchange_deadline_seconds)
+        taken = await self.store.transition("consent", record.claimed(now, deadline_at=deadline))
+        if not taken.applied:
+            return await self._followed(taken, callback.wait_seconds)
+        claimed = taken.record
+        assert claimed is not None
+        assert callback.code is not None
+        grant, previous = await asyncio.gather(
+            self._grant(claimed, provider, callback.code), self.tokens.get(claimed.user_id, provider.id)
         )
         if isinstance(grant, str):
-            return await self._fail(record, grant)
+            return await self._fail(claimed, grant, wait=callback.wait_seconds)
+        user_info = await self._user_info(provider, grant.access_token, until=deadline)
+        token = domain.stored_token(
+            grant, previous=previous, requested=claimed.scopes, user_info=user_info, now=self.clock()
+        )
         if self.settings.verification != "unsafe_skip":
-            user_info = await self._user_info(provider, grant.access_token)
-            return await self._hold(record, self._token(record, grant, previous, user_info))
-        # No verification: the "storing" mark (see _complete) goes alongside the user-info call.
-        storing = record.advance(self.clock(), stage="storing", secrets=AuthorizationSecrets())
-        user_info, _ = await asyncio.gather(
-            self._user_info(provider, grant.access_token), self.store.save(storing)
-        )
-        done = await self._store(storing, provider, self._token(record, grant, previous, user_info))
-        return _success_page(record, done)
+            return await self._hold(claimed, token)
+        done = await self.complete("exchanging", claimed, provider, token)
+        if not done.applied:
+            return await self._followed(done, 0)
+        assert done.record is not None
+        return domain.success_outcome(done.record, domain.to_authorization(done.record, token))
 
-    def _token(
-        self,
-        record: AuthorizationRecord,
-        grant: TokenGrant,
-        previous: StoredToken | None,
-        user_info: dict[str, object],
-    ) -> StoredToken:
-        return domain.stored_token(
-            grant, previous=previous, requested=record.scopes, user_info=user_info, now=self.clock()
-        )
+    async def _followed(self, lost: Transition, wait_seconds: float) -> CallbackOutcome:
+        """The answer of a callback that lost a compare-and-set: the winner's outcome."""
+        if lost.record is None:
+            return domain.failure_outcome(None, "unknown_state")
+        return await self._follow(lost.record, wait_seconds)
 
     async def _grant(self, record: AuthorizationRecord, provider: Provider, code: str) -> TokenGrant | str:
         """The provider's token grant for ``code``, or the failure reason."""
@@ -232,145 +261,81 @@ class Authorizations:
         except ValetkeyError as exc:
             return _reason(exc)
 
-    async def _user_info(self, provider: Provider, access_token: str) -> dict[str, object]:
+    async def _user_info(
+        self, provider: Provider, access_token: str, *, until: datetime
+    ) -> dict[str, object]:
+        """User info, if the provider gives it in time: the exchange must end before its
+        deadline (``until``, less a margin), and the token is good without it."""
         if not domain.wants_user_info(provider):
             return {}
+        budget = (until - self.clock()).total_seconds() - USER_INFO_MARGIN_S
         try:
-            return await self.client.user_info(provider, access_token)
-        except ProviderError as exc:
-            # The token is good without it; a flaky user-info endpoint must not lose the grant.
-            log.warning("authorization.user_info_failed", provider_id=provider.id, error=exc.code)
+            async with asyncio.timeout(max(budget, 0)):
+                return await self.client.user_info(provider, access_token)
+        except (ProviderError, TimeoutError) as exc:
+            error = exc.code if isinstance(exc, ProviderError) else "deadline"
+            log.warning("authorization.user_info_failed", provider_id=provider.id, error=error)
             return {}
 
-    async def _hold(self, record: AuthorizationRecord, token: StoredToken) -> CallbackOutcome:
-        flow_id = secrets.token_urlsafe(24)
-        held = record.advance(
-            self.clock(), stage="verify", flow_id=flow_id, secrets=AuthorizationSecrets(token=token)
+    async def _hold(self, claimed: AuthorizationRecord, token: StoredToken) -> CallbackOutcome:
+        now = self.clock()
+        held = claimed.held(
+            now,
+            flow_id=secrets.token_urlsafe(24),
+            token=token,
+            deadline_at=now + timedelta(seconds=self.settings.state_ttl_seconds),
         )
-        await self.store.hold_for_verification(held, ttl_seconds=self.settings.state_ttl_seconds)
-        target = domain.verifier_redirect(
-            self.settings.verification,
-            public_url=self.settings.public_url,
-            verifier_url=self.settings.verifier_url,
-            flow_id=flow_id,
+        moved = await self.store.transition(
+            "exchanging", held, flow_ttl_seconds=self.settings.state_ttl_seconds
         )
-        return CallbackOutcome(
-            status="verify",
-            authorization_id=record.id,
-            redirect_to=target,
-            flow_id=flow_id,
-            message="Confirm your user id to finish.",
-        )
-
-    # --- verification -------------------------------------------------------------------
-
-    async def confirm_user(self, request: ConfirmUser) -> ConfirmUserResult:
-        """Store the held token when the app's signed-in user is the user the authorization was started for.
-
-        Raises:
-            NotFound: Unknown, expired or already used flow id.
-            UserMismatch: A different user; the authorization fails and nothing is stored.
-        """
-        auth_id = await self.store.take_flow(request.flow_id)
-        record = await self.store.get(auth_id) if auth_id else None
-        token = record.secrets.token if record else None
-        if record is None or record.stage != "verify" or token is None:
-            raise NotFound("verification flow not found or expired")
-        if request.user_id != record.user_id:
-            await self._fail(record, "user_mismatch")
-            raise UserMismatch("the user id does not match the user this authorization was started for")
-        provider = await self.providers.get(record.provider_id)
-        if provider is None:
-            await self._fail(record, "provider_removed")
-            raise NotFound(f"auth provider {record.provider_id!r} no longer exists")
-        done = await self._complete(record, provider, token)
-        return ConfirmUserResult(auth_id=record.id, next_uri=record.next_uri, authorization=done)
-
-    async def flow_info(self, request: FlowRef) -> FlowInfo:
-        """What the built-in verifier page shows; does not consume the flow.
-
-        Raises:
-            NotFound: Unknown or expired flow id.
-        """
-        auth_id = await self.store.peek_flow(request.flow_id)
-        record = await self.store.get(auth_id) if auth_id else None
-        if record is None or record.stage != "verify":
-            raise NotFound("verification flow not found or expired")
-        return FlowInfo(
-            flow_id=request.flow_id,
-            authorization_id=record.id,
-            user_id=record.user_id,
-            provider_id=record.provider_id,
-            scopes=record.scopes,
-        )
+        if not moved.applied:
+            return await self._followed(moved, 0)
+        return domain.current_outcome(held, self._verifier_target)
 
     # --- outcomes -----------------------------------------------------------------------
 
-    async def _complete(
-        self, record: AuthorizationRecord, provider: Provider, token: StoredToken
-    ) -> Authorization:
-        """Store a held token: mark the record "storing" first, so that a status read trusts
-        the token store from then on (``domain.completed_by_store``), then store."""
-        storing = record.advance(token.issued_at, stage="storing", secrets=AuthorizationSecrets())
-        await self.store.save(storing)
-        return await self._store(storing, provider, token)
-
-    async def _store(
-        self, storing: AuthorizationRecord, provider: Provider, token: StoredToken
-    ) -> Authorization:
-        """Write the token with its completion event; the authorization is complete from then on.
-
-        Returns the completed authorization: the caller's reply carries it to the gateway that
-        took the callback, which answers its own waiting long-polls with it. Marking the record
-        completed and announcing the event follow that reply (``later``): a "storing" record
-        with its token already reads as completed, and the event is in the outbox, so neither
-        step can be lost; waiters on other gateways are woken by the event.
-        """
+    async def complete(
+        self, expected: Stage, record: AuthorizationRecord, provider: Provider, token: StoredToken
+    ) -> Transition:
+        """Store the token with the completion event and the completed record, in one step
+        that happens only if the record is still in stage ``expected``."""
         event = AuthorizationCompleted(
-            authorization_id=storing.id, user_id=storing.user_id, provider_id=provider.id, scopes=token.scopes
+            authorization_id=record.id, user_id=record.user_id, provider_id=provider.id, scopes=token.scopes
         )
-        await self.tokens.put(storing.user_id, provider.id, token, events=[event])
-        completed = storing.completed(token.scopes, self.clock())
-        self.later.run(self._announce(completed, event), name="authorization.completed")
-        metrics.COMPLETED.labels(provider.id).inc()
-        metrics.COMPLETION.labels(provider.id).observe(
-            (completed.updated_at - storing.created_at).total_seconds()
-        )
-        log.info("authorization.completed", authorization_id=storing.id, provider_id=provider.id)
-        return domain.to_authorization(completed, token)
-
-    async def _announce(self, completed: AuthorizationRecord, event: AuthorizationCompleted) -> None:
-        try:
-            await self.store.save(completed)
-        finally:
+        completed = record.completed(token.scopes, self.clock())
+        done = await self.store.complete(expected, completed, token, events=[event])
+        if done.applied:
             self.notifier.wake([event])
+            metrics.COMPLETED.labels(provider.id).inc()
+            metrics.COMPLETION.labels(provider.id).observe(
+                (completed.updated_at - record.created_at).total_seconds()
+            )
+            log.info("authorization.completed", authorization_id=record.id, provider_id=provider.id)
+        return done
 
-    async def _fail(self, record: AuthorizationRecord, reason: str) -> CallbackOutcome:
+    async def fail(self, record: AuthorizationRecord, reason: str) -> Transition:
+        """Fail the record with ``reason`` and its one ``AuthorizationFailed`` event, if it is
+        still in the stage it was read in."""
         event = AuthorizationFailed(
             authorization_id=record.id, user_id=record.user_id, provider_id=record.provider_id, reason=reason
         )
-        await self.store.save(record.failed(reason, self.clock()), events=[event])
-        self.notifier.wake([event])
-        metrics.FAILED.labels(record.provider_id, metrics.reason_label(reason)).inc()
-        log.info("authorization.failed", authorization_id=record.id, reason=reason)
-        return _failure_page(record.id, reason)
+        failed = await self.store.transition(
+            record.stage, record.failed(reason, self.clock()), events=[event]
+        )
+        if failed.applied:
+            self.notifier.wake([event])
+            metrics.FAILED.labels(record.provider_id, metrics.reason_label(reason)).inc()
+            log.info("authorization.failed", authorization_id=record.id, reason=reason)
+        return failed
+
+    async def _fail(self, record: AuthorizationRecord, reason: str, *, wait: float) -> CallbackOutcome:
+        failed = await self.fail(record, reason)
+        if failed.applied:
+            return domain.failure_outcome(record.id, reason)
+        return await self._followed(failed, wait)
 
 
 def _reason(exc: ValetkeyError) -> str:
     """The provider's own error code when it gave one (``invalid_client``), else ours."""
     provider_error = exc.details.get("provider_error")
     return str(provider_error) if provider_error else exc.code
-
-
-def _failure_page(auth_id: str | None, reason: str) -> CallbackOutcome:
-    return CallbackOutcome(status="failed", authorization_id=auth_id, message=domain.failure_message(reason))
-
-
-def _success_page(record: AuthorizationRecord, done: Authorization) -> CallbackOutcome:
-    return CallbackOutcome(
-        status="completed",
-        authorization_id=record.id,
-        redirect_to=record.next_uri,
-        message="Authorization complete. You can close this window.",
-        authorization=done,
-    )

@@ -6,6 +6,7 @@ Nothing here does I/O or reads the clock; callers pass ``now``.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import urlencode, urlsplit
@@ -17,15 +18,33 @@ from shared.contracts.authorization import (
     Authorization,
     AuthorizationContext,
     AuthStatus,
+    CallbackOutcome,
     OAuthCallback,
 )
 from shared.errors import BadRequest
 from shared.providers.models import Provider, TokenGrant
 from shared.tokens.model import StoredToken
 
-#: Where a pending authorization is. ``storing`` means the token write has begun: a status
-#: read then trusts the token store (see :func:`completed_by_store`).
-Stage = Literal["consent", "exchanging", "verify", "storing", "done"]
+#: Where an authorization is. Every change of a stored record moves it along ``NEXT_STAGES``
+#: with a compare-and-set on the stage it was read in, so two actors (two copies of one
+#: callback, a callback and the sweeper) never both act on it: the second one's write is
+#: refused and it answers with what the first one made of the record.
+Stage = Literal["consent", "exchanging", "verify", "done"]
+
+#: consent: the user is at the provider; exchanging: a callback is exchanging the code;
+#: verify: the token is held until ``confirm_user``; done: completed or failed, for good.
+NEXT_STAGES: dict[Stage, frozenset[Stage]] = {
+    "consent": frozenset({"exchanging", "done"}),
+    "exchanging": frozenset({"verify", "done"}),
+    "verify": frozenset({"done"}),
+    "done": frozenset(),
+}
+
+#: The failure reason of a record still in an intermediate stage past its deadline.
+OVERDUE_REASONS: dict[Stage, str] = {
+    "exchanging": "exchange_interrupted",
+    "verify": "verification_expired",
+}
 VerificationMode = Literal["builtin", "custom", "unsafe_skip"]
 
 
@@ -56,23 +75,74 @@ class AuthorizationRecord(BaseModel):
     state_expires_at: datetime | None = None
     flow_id: str | None = None
     failure_reason: str | None = None
+    # When an intermediate stage (exchanging, verify) is given up by the sweeper.
+    deadline_at: datetime | None = None
     secrets: AuthorizationSecrets = Field(default_factory=AuthorizationSecrets, repr=False)
 
     def advance(self, now: datetime, **changes: Any) -> AuthorizationRecord:
         """A copy with ``changes`` applied and ``updated_at`` set."""
         return self.model_copy(update={**changes, "updated_at": now})
 
+    def claimed(self, now: datetime, *, deadline_at: datetime) -> AuthorizationRecord:
+        """The record taken by the callback that exchanges its code, until ``deadline_at``."""
+        return self.advance(now, stage="exchanging", deadline_at=deadline_at)
+
+    def held(
+        self, now: datetime, *, flow_id: str, token: StoredToken, deadline_at: datetime
+    ) -> AuthorizationRecord:
+        """The record holding its token (encrypted) until ``confirm_user`` names the user."""
+        return self.advance(
+            now,
+            stage="verify",
+            flow_id=flow_id,
+            deadline_at=deadline_at,
+            secrets=AuthorizationSecrets(token=token),
+        )
+
     def failed(self, reason: str, now: datetime) -> AuthorizationRecord:
         """The record marked failed; held secrets are dropped (nothing is kept for anyone)."""
         return self.advance(
-            now, status="failed", stage="done", failure_reason=reason, secrets=AuthorizationSecrets()
+            now,
+            status="failed",
+            stage="done",
+            failure_reason=reason,
+            deadline_at=None,
+            secrets=AuthorizationSecrets(),
         )
 
     def completed(self, scopes: list[str], now: datetime) -> AuthorizationRecord:
         """The record marked completed with the scopes actually stored."""
         return self.advance(
-            now, status="completed", stage="done", scopes=scopes, secrets=AuthorizationSecrets()
+            now,
+            status="completed",
+            stage="done",
+            scopes=scopes,
+            deadline_at=None,
+            secrets=AuthorizationSecrets(),
         )
+
+
+def check_transition(before: Stage, after: Stage) -> None:
+    """Refuse a stage change the life of an authorization does not have.
+
+    Raises:
+        ValueError: ``after`` does not follow ``before`` (a programming error, never input).
+    """
+    if after not in NEXT_STAGES[before]:
+        raise ValueError(f"an authorization does not go from {before!r} to {after!r}")
+
+
+def overdue_reason(record: AuthorizationRecord, now: datetime) -> str | None:
+    """Why the sweeper fails a record now, or None while it may still finish on its own."""
+    reason = OVERDUE_REASONS.get(record.stage)
+    if reason is None or record.deadline_at is None or record.deadline_at > now:
+        return None
+    return reason
+
+
+def in_progress(record: AuthorizationRecord) -> bool:
+    """True while another actor may still move the record on (a second callback waits)."""
+    return record.stage in ("consent", "exchanging")
 
 
 def merge_scopes(*groups: list[str]) -> list[str]:
@@ -172,11 +242,13 @@ def failure_message(reason: str) -> str:
     messages = {
         "access_denied": "Access was denied at the provider.",
         "state_expired": "This sign-in link has expired. Start the authorization again.",
-        "state_replayed": "This sign-in response was already used.",
         "unknown_state": "This sign-in response does not belong to any authorization.",
         "invalid_grant": "The provider refused the authorization code.",
         "provider_unavailable": "The provider could not be reached. Try again later.",
         "user_mismatch": "The signed-in user is not the user this authorization was started for.",
+        "exchange_interrupted": "The sign-in was interrupted before it finished. "
+        "Nothing was stored: start the authorization again from the app.",
+        "verification_expired": "The confirmation step expired. Start the authorization again from the app.",
     }
     return messages.get(reason, f"The authorization failed ({reason}).")
 
@@ -199,15 +271,6 @@ def verifier_redirect(
     return f"{base}{separator}{urlencode({'flow_id': flow_id})}"
 
 
-def completed_by_store(record: AuthorizationRecord, token: StoredToken | None) -> bool:
-    """An authorization whose token write began is complete once the store holds a token from then or later.
-
-    This closes the gap between the token write (which carries the completion event)
-    and the record update right after it: a waiter woken by the event reads completed.
-    """
-    return record.stage == "storing" and token is not None and token.issued_at >= record.updated_at
-
-
 def state_expiry(now: datetime, ttl_seconds: int) -> datetime:
     """When a state issued now stops being accepted."""
     return now + timedelta(seconds=ttl_seconds)
@@ -228,4 +291,45 @@ def to_authorization(record: AuthorizationRecord, token: StoredToken | None = No
         user_id=record.user_id,
         context=context,
         failure_reason=record.failure_reason,
+    )
+
+
+def failure_outcome(auth_id: str | None, reason: str) -> CallbackOutcome:
+    """The browser's failure page for ``reason``."""
+    return CallbackOutcome(status="failed", authorization_id=auth_id, message=failure_message(reason))
+
+
+def success_outcome(record: AuthorizationRecord, done: Authorization | None = None) -> CallbackOutcome:
+    """The browser's completion: to ``next_uri`` when the app gave one, else a completion page.
+    ``done`` (token included) goes to the gateway's waiting long-polls, never to the browser."""
+    return CallbackOutcome(
+        status="completed",
+        authorization_id=record.id,
+        redirect_to=record.next_uri,
+        message="Authorization complete. You can close this window.",
+        authorization=done,
+    )
+
+
+def current_outcome(record: AuthorizationRecord, verifier: Callable[[str], str]) -> CallbackOutcome:
+    """What the browser is shown for an authorization as it is now (a second copy of a
+    callback, a reload after a crash): the verification step again while it waits there,
+    completed, failed with its reason, or still pending. ``verifier`` maps a flow id to
+    the verifier's URL."""
+    if record.status == "completed":
+        return success_outcome(record)
+    if record.status == "failed":
+        return failure_outcome(record.id, record.failure_reason or "failed")
+    if record.stage == "verify" and record.flow_id is not None:
+        return CallbackOutcome(
+            status="verify",
+            authorization_id=record.id,
+            redirect_to=verifier(record.flow_id),
+            flow_id=record.flow_id,
+            message="Confirm your user id to finish.",
+        )
+    return CallbackOutcome(
+        status="pending",
+        authorization_id=record.id,
+        message="The sign-in is still being finished. Reload this page in a few seconds.",
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from services.authorizer.admin import Admin
 from services.authorizer.authorizations import Authorizations
+from services.authorizer.verification import Verifications
 from shared.bus import subjects
 from shared.bus.rpc import RpcServer
 from shared.contracts.authorization import (
@@ -20,14 +21,16 @@ from shared.contracts.authorization import (
 from shared.contracts.common import Empty
 
 
-def register(server: RpcServer, authorizations: Authorizations, admin: Admin) -> None:
+def register(
+    server: RpcServer, authorizations: Authorizations, verifications: Verifications, admin: Admin
+) -> None:
     """Serve every authorizer subject in the ``authorizer`` queue group."""
     q = subjects.QUEUE_AUTHORIZER
     server.add(subjects.AUTH_START, StartAuthorization, authorizations.start, queue=q)
     server.add(subjects.AUTH_STATUS, GetAuthorization, authorizations.status, queue=q)
     server.add(subjects.AUTH_CALLBACK, OAuthCallback, authorizations.callback, queue=q)
-    server.add(subjects.AUTH_CONFIRM_USER, ConfirmUser, authorizations.confirm_user, queue=q)
-    server.add(subjects.AUTH_FLOW_INFO, FlowRef, authorizations.flow_info, queue=q)
+    server.add(subjects.AUTH_CONFIRM_USER, ConfirmUser, verifications.confirm_user, queue=q)
+    server.add(subjects.AUTH_FLOW_INFO, FlowRef, verifications.flow_info, queue=q)
     server.add(subjects.PROVIDERS_LIST, Empty, admin.list_providers, queue=q)
     server.add(subjects.PROVIDERS_GET, ProviderRef, admin.get_provider, queue=q)
     server.add(subjects.PROVIDERS_CREATE, ProviderWrite, admin.create_provider, queue=q)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
-from services.authorizer.domain import AuthorizationRecord
+from services.authorizer.domain import AuthorizationRecord, Stage
 from shared.contracts.events import Event
 from shared.providers.models import Provider, TokenGrant
 from shared.tokens.model import StoredToken
@@ -15,11 +16,11 @@ from shared.tokens.store import Connection
 
 @dataclass(frozen=True)
 class StateClaim:
-    """What a consumed ``state`` was bound to: its authorization and the provider it was issued for.
+    """What a live ``state`` is bound to: its authorization and the provider it was issued for.
 
-    ``record`` is the authorization as it was stored with the state. Nothing changes a
-    pending record before its state is consumed, so it is the record itself and the
-    callback needs no second read; None for a state stored without it.
+    ``record`` is the authorization as it was stored with the state (in stage ``consent``),
+    which spares the callback a read; a compare-and-set from ``consent`` then tells whether
+    it is still so. None for a state stored without it.
     """
 
     authorization_id: str
@@ -27,8 +28,24 @@ class StateClaim:
     record: AuthorizationRecord | None = None
 
 
+@dataclass(frozen=True)
+class Transition:
+    """What a compare-and-set on a record's stage did.
+
+    ``applied``: the record was in the expected stage and now is ``record``. Otherwise
+    ``record`` is the record as another actor left it (None when it no longer exists).
+    """
+
+    applied: bool
+    record: AuthorizationRecord | None
+
+
 class AuthorizationStore(Protocol):
-    """Pending authorizations, their single-use states and verification flows."""
+    """Authorizations, their states and verification flows, and the deadlines of their stages.
+
+    Every write after ``create`` is a compare-and-set on the stored record's stage, done in
+    one atomic step with its events (outbox) and its deadline entry.
+    """
 
     async def create(self, record: AuthorizationRecord, *, state: str, ttl_seconds: int) -> None:
         """Store a new authorization and bind ``state`` to it for ``ttl_seconds``."""
@@ -36,23 +53,38 @@ class AuthorizationStore(Protocol):
     async def get(self, authorization_id: str) -> AuthorizationRecord | None:
         """The authorization, secrets decrypted; None when unknown or long expired."""
 
-    async def save(self, record: AuthorizationRecord, *, events: Sequence[Event] = ()) -> None:
-        """Replace the record; ``events`` join the outbox in the same transaction."""
+    async def transition(
+        self,
+        expected: Stage,
+        record: AuthorizationRecord,
+        *,
+        events: Sequence[Event] = (),
+        flow_ttl_seconds: int | None = None,
+    ) -> Transition:
+        """Replace the record if it is still in stage ``expected``; ``events`` join the outbox
+        in the same step. A record with a ``flow_id`` and ``flow_ttl_seconds`` is indexed by
+        its flow id for that long (the verification step)."""
 
-    async def consume_state(self, state: str) -> StateClaim | None:
-        """Take a state exactly once; None when unknown, expired or already taken."""
+    async def complete(
+        self, expected: Stage, record: AuthorizationRecord, token: StoredToken, *, events: Sequence[Event]
+    ) -> Transition:
+        """Like ``transition``, storing ``token`` for the record's user and provider in the same step."""
+
+    async def find_state(self, state: str) -> StateClaim | None:
+        """What a live state is bound to; None when unknown or expired. Reading does not use it up:
+        the stage of its record says whether a callback already came."""
 
     async def state_owner(self, state: str) -> str | None:
-        """The authorization a state was issued for, even after it expired or was used."""
-
-    async def hold_for_verification(self, record: AuthorizationRecord, *, ttl_seconds: int) -> None:
-        """Save a record waiting for ``confirm_user`` and index it by its ``flow_id``."""
-
-    async def take_flow(self, flow_id: str) -> str | None:
-        """Consume a verification flow id; returns its authorization id."""
+        """The authorization a state was issued for, even after it expired."""
 
     async def peek_flow(self, flow_id: str) -> str | None:
-        """The authorization id of a verification flow, without consuming it."""
+        """The authorization id of a verification flow."""
+
+    async def overdue(self, now: datetime, *, limit: int) -> list[str]:
+        """Ids of authorizations whose stage deadline is ``now`` or earlier, oldest first."""
+
+    async def forget_deadline(self, authorization_id: str) -> None:
+        """Drop the deadline entry of an authorization that no longer exists."""
 
 
 class ProviderCalls(Protocol):
@@ -106,12 +138,6 @@ class FreshTokens(Protocol):
     """Reads a token that is never served expired (``shared.tokens.freshness.fresh_token``)."""
 
     async def __call__(self, *, user_id: str, provider_id: str) -> StoredToken | None: ...
-
-
-class Later(Protocol):
-    """Runs work after the current reply; only work that is safe to lose (``shared.runtime.background``)."""
-
-    def run(self, work: Coroutine[Any, Any, None], *, name: str) -> None: ...
 
 
 class Notifier(Protocol):

@@ -22,7 +22,10 @@ class AuthorizerSettings:
         verification: How the browser user is matched to the user an authorization was started for.
         verifier_url: The app's verifier page (custom mode).
         http_timeout_seconds: Per request to a provider's token or user-info endpoint.
+        exchange_grace_seconds: How much longer than that a callback may spend exchanging
+            its code before the sweeper fails it as interrupted (``exchange_deadline_seconds``).
         record_ttl_seconds: How long authorization records are kept.
+        sweep_interval_seconds: How often each replica looks for overdue authorizations.
     """
 
     public_url: str
@@ -31,7 +34,14 @@ class AuthorizerSettings:
     verification: VerificationMode
     verifier_url: str | None
     http_timeout_seconds: float = 10.0
+    exchange_grace_seconds: float = 5.0
     record_ttl_seconds: int = RECORD_TTL_SECONDS
+    sweep_interval_seconds: float = 1.0
+
+    @property
+    def exchange_deadline_seconds(self) -> float:
+        """How long after a callback takes its authorization the exchange is given up."""
+        return self.http_timeout_seconds + self.exchange_grace_seconds
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AuthorizerSettings:
@@ -42,4 +52,6 @@ class AuthorizerSettings:
             state_ttl_seconds=auth.state_ttl_seconds,
             verification=auth.verification.mode,
             verifier_url=auth.verification.verifier_url,
+            http_timeout_seconds=settings.runtime.provider_timeout,
+            exchange_grace_seconds=settings.runtime.exchange_grace,
         )

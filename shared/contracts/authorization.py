@@ -56,12 +56,16 @@ class OAuthCallback(Contract):
     error: str | None = None
     error_description: str | None = None
     iss: str | None = None
+    # How long a second copy of a callback waits for the first one's outcome before it
+    # answers ``pending`` (the gateway then asks again).
+    wait_seconds: float = Field(default=3.0, ge=0, le=25)
 
 
 class CallbackOutcome(Contract):
-    """Where the browser goes next, decided by the authorizer."""
+    """Where the browser goes next, decided by the authorizer (``pending``: another copy of
+    the callback is still being handled; ask again)."""
 
-    status: Literal["completed", "failed", "verify"]
+    status: Literal["completed", "failed", "verify", "pending"]
     authorization_id: str | None = None
     redirect_to: str | None = None
     flow_id: str | None = None

@@ -1,9 +1,8 @@
 """Work a handler leaves to run after its reply has gone.
 
 Only work that is redundant with what is already stored belongs here: a crash, or a stop
-that outlasts the grace, may drop it and nothing is lost. The authorizer marks a record
-completed and announces the completion this way once the token (with its event, in the
-outbox) is stored; a "storing" record with its token already reads as completed.
+that outlasts the grace, may drop it and nothing is lost (an outbox relay's early
+publish of events already in the outbox, say).
 """
 
 from __future__ import annotations

@@ -42,6 +42,11 @@ class RuntimeSettings(BaseModel):
     instance: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     rpc_timeout: float = Field(default=10.0, gt=0)
     graceful_timeout: float = Field(default=15.0, gt=0)
+    # Per request to a provider's token or user-info endpoint, from the authorizer.
+    provider_timeout: float = Field(default=10.0, gt=0, le=120)
+    # How much longer than ``provider_timeout`` a callback may take over its code exchange
+    # before the authorizer's sweeper takes it for interrupted (a crash) and fails it.
+    exchange_grace: float = Field(default=5.0, gt=0, le=120)
     # /metrics, /livez and /readyz for a service without HTTP (shared/runtime/ops.py); off when unset.
     ops_port: int | None = Field(default=None, ge=1, le=65535)
 

@@ -81,6 +81,15 @@ class Connection:
     expires_at: str | None
 
 
+@dataclass(frozen=True)
+class PutPlan:
+    """One token write as ``PUT_SCRIPT``'s keys and arguments, and the connection it writes."""
+
+    keys: list[str]
+    args: list[str | bytes | float | int]
+    connection: Connection
+
+
 def _aad(connection_id: str, user_id: str, provider_id: str) -> bytes:
     return f"token\x00{connection_id}\x00{user_id}\x00{provider_id}".encode()
 
@@ -175,6 +184,21 @@ class TokenStore:
         ``lock_owner``: release the connection's refresh lock in the same step, if that
         owner still holds it (the refresher's write ends its lock this way).
         """
+        plan = self.plan_put(user_id, provider_id, token, events=events, lock_owner=lock_owner)
+        created_at = await self._put(keys=plan.keys, args=plan.args)
+        return dataclasses.replace(plan.connection, created_at=text(created_at))
+
+    def plan_put(
+        self,
+        user_id: str,
+        provider_id: str,
+        token: StoredToken,
+        *,
+        events: list[Event] | None = None,
+        lock_owner: str | None = None,
+    ) -> PutPlan:
+        """The keys and arguments of ``PUT_SCRIPT`` for a write, for a caller that runs the
+        script inside a bigger atomic step of its own (the authorizer's completion)."""
         connection_id = connection_id_of(user_id, provider_id)
         now = token.issued_at.isoformat()
         meta = Connection(
@@ -184,7 +208,7 @@ class TokenStore:
             provider_type="oauth2",  # Arcade's only provider type
             scopes=token.scopes,
             status=token.status,
-            created_at=now,  # replaced below by the stored creation time, if any
+            created_at=now,  # replaced by the stored creation time, if any
             updated_at=now,
             expires_at=token.expires_at.isoformat() if token.expires_at else None,
         )
@@ -213,8 +237,7 @@ class TokenStore:
             *(item for pair in fields.items() for item in pair),
             *(item for e in events or [] for item in Outbox.entry(e)),
         ]
-        created_at = await self._put(keys=keys, args=args)
-        return dataclasses.replace(meta, created_at=text(created_at))
+        return PutPlan(keys=keys, args=args, connection=meta)
 
     def _due_score(self, token: StoredToken) -> float | str:
         due = self._policy.due_at(token)

@@ -1,19 +1,22 @@
-"""The authorizer's flow records in a real Redis-compatible server, and the completed-record cache."""
+"""The authorizer's flow records in a real Redis-compatible server: compare-and-set transitions,
+their events and deadlines, the completion with its token, and the completed-record cache."""
 
 from __future__ import annotations
 
 import asyncio
 import secrets
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from services.authorizer.adapters import RedisAuthorizationStore
 from services.authorizer.domain import AuthorizationRecord, AuthorizationSecrets
-from shared.bus.outbox import Outbox
+from shared.contracts.events import AuthorizationCompleted, AuthorizationFailed
 from shared.runtime.crypto import Cipher, RootKey
 from shared.runtime.redisio import create_redis
+from shared.tokens.model import RefreshPolicy, StoredToken
+from shared.tokens.store import TokenStore
 
 pytestmark = pytest.mark.integration
 
@@ -25,10 +28,22 @@ async def redis(redis_url: str) -> AsyncIterator:
     await client.aclose()
 
 
+CIPHER = Cipher([RootKey("k1", "flow-store-test-key-" + "x" * 20, default=True)])
+
+
+def _tokens(redis, prefix: str) -> TokenStore:
+    return TokenStore(redis, CIPHER, RefreshPolicy(), prefix=prefix)
+
+
 def _store(redis, prefix: str, ttl: int = 3600) -> RedisAuthorizationStore:
-    cipher = Cipher([RootKey("k1", "flow-store-test-key-" + "x" * 20, default=True)])
     return RedisAuthorizationStore(
-        redis, cipher, Outbox(redis, prefix=prefix), prefix=prefix, record_ttl_seconds=ttl
+        redis, CIPHER, _tokens(redis, prefix), prefix=prefix, record_ttl_seconds=ttl
+    )
+
+
+def _failed_event(record: AuthorizationRecord, reason: str) -> AuthorizationFailed:
+    return AuthorizationFailed(
+        authorization_id=record.id, user_id=record.user_id, provider_id=record.provider_id, reason=reason
     )
 
 
@@ -57,17 +72,93 @@ class TestRecords:
         record = _pending("ac_pending")
         await writer.create(record, state="s-pending", ttl_seconds=60)
         assert (await reader.get("ac_pending")).stage == "consent"
-        await writer.save(record.advance(datetime.now(UTC), stage="exchanging"))
+        soon = datetime.now(UTC) + timedelta(seconds=5)
+        await writer.transition("consent", record.claimed(datetime.now(UTC), deadline_at=soon))
         assert (await reader.get("ac_pending")).stage == "exchanging"
 
 
+class TestTransitions:
+    async def test_of_two_claims_from_one_stage_only_the_first_applies(self, redis):
+        store, record = _store(redis, "fs8"), _pending("ac_twice")
+        await store.create(record, state="s-twice", ttl_seconds=60)
+        soon = datetime.now(UTC) + timedelta(seconds=5)
+        first, second = await asyncio.gather(
+            store.transition("consent", record.claimed(datetime.now(UTC), deadline_at=soon)),
+            store.transition("consent", record.claimed(datetime.now(UTC), deadline_at=soon)),
+        )
+        assert sorted([first.applied, second.applied]) == [False, True]
+        loser = second if first.applied else first
+        assert loser.record.stage == "exchanging"
+
+    async def test_a_failure_carries_its_event_only_when_it_applies(self, redis):
+        prefix = "fs9"
+        store, record = _store(redis, prefix), _pending("ac_fail")
+        await store.create(record, state="s-fail", ttl_seconds=60)
+        failed = record.failed("access_denied", datetime.now(UTC))
+        applied = await store.transition("consent", failed, events=[_failed_event(record, "access_denied")])
+        refused = await store.transition("consent", failed, events=[_failed_event(record, "again")])
+        assert (applied.applied, refused.applied, refused.record.failure_reason) == (
+            True,
+            False,
+            "access_denied",
+        )
+        reasons = [e.reason for e in await _tokens(redis, prefix).outbox.pending()]
+        assert reasons == ["access_denied"]
+
+    async def test_a_claim_enters_the_deadlines_and_the_final_transition_leaves_them(self, redis):
+        store, record = _store(redis, "fs10"), _pending("ac_deadline")
+        await store.create(record, state="s-deadline", ttl_seconds=60)
+        past = datetime.now(UTC) - timedelta(seconds=1)
+        claimed = record.claimed(datetime.now(UTC), deadline_at=past)
+        await store.transition("consent", claimed)
+        assert await store.overdue(datetime.now(UTC), limit=10) == ["ac_deadline"]
+        await store.transition("exchanging", claimed.failed("exchange_interrupted", datetime.now(UTC)))
+        assert await store.overdue(datetime.now(UTC), limit=10) == []
+
+    async def test_a_completion_stores_the_token_and_its_event_with_the_record(self, redis):
+        prefix = "fs11"
+        store, tokens, record = _store(redis, prefix), _tokens(redis, prefix), _pending("ac_complete")
+        await store.create(record, state="s-complete", ttl_seconds=60)
+        claimed = record.claimed(datetime.now(UTC), deadline_at=datetime.now(UTC) + timedelta(seconds=9))
+        await store.transition("consent", claimed)
+        token = StoredToken(access_token="at-1", issued_at=datetime.now(UTC), scopes=["a"])
+        event = AuthorizationCompleted(
+            authorization_id=record.id, user_id="u1", provider_id="hooli", scopes=["a"]
+        )
+        done = claimed.completed(["a"], datetime.now(UTC))
+        applied = await store.complete("exchanging", done, token, events=[event])
+        assert applied.applied and (await store.get(record.id)).status == "completed"
+        assert (await tokens.get("u1", "hooli")).access_token == "at-1"
+        assert [e.event_id for e in await tokens.outbox.pending()] == [event.event_id]
+        assert await store.overdue(datetime.now(UTC) + timedelta(seconds=60), limit=10) == []
+
+    async def test_a_completion_behind_a_failure_stores_no_token(self, redis):
+        prefix = "fs12"
+        store, tokens, record = _store(redis, prefix), _tokens(redis, prefix), _pending("ac_late")
+        await store.create(record, state="s-late", ttl_seconds=60)
+        claimed = record.claimed(datetime.now(UTC), deadline_at=datetime.now(UTC))
+        await store.transition("consent", claimed)
+        await store.transition("exchanging", claimed.failed("exchange_interrupted", datetime.now(UTC)))
+        token = StoredToken(access_token="at-late", issued_at=datetime.now(UTC), scopes=["a"])
+        late = await store.complete(
+            "exchanging", claimed.completed(["a"], datetime.now(UTC)), token, events=[]
+        )
+        assert not late.applied and late.record.failure_reason == "exchange_interrupted"
+        assert await tokens.get("u1", "hooli") is None
+
+    async def test_a_transition_of_a_record_that_is_gone_is_refused(self, redis):
+        store, record = _store(redis, "fs13"), _pending("ac_gone")
+        refused = await store.transition("consent", record.failed("x", datetime.now(UTC)))
+        assert (refused.applied, refused.record) == (False, None)
+
+
 class TestStates:
-    async def test_a_state_is_consumed_once_and_gives_back_its_pending_record(self, redis):
+    async def test_a_state_gives_back_its_pending_record_while_it_lives(self, redis):
         store, record = _store(redis, "fs6"), _pending("ac_state")
         await store.create(record, state="s-once", ttl_seconds=60)
-        claim = await store.consume_state("s-once")
+        claim = await store.find_state("s-once")
         assert (claim.authorization_id, claim.provider_id, claim.record) == ("ac_state", "hooli", record)
-        assert await store.consume_state("s-once") is None
+        assert await store.find_state("s-never") is None
 
     async def test_a_state_is_stored_with_its_secrets_encrypted(self, redis):
         store, record = _store(redis, "fs7"), _pending("ac_sealed")
@@ -81,16 +172,20 @@ class TestCompletedRecords:
     async def test_a_completed_record_is_served_from_the_process_after_one_read(self, redis):
         prefix = "fs3"
         reader, writer = _store(redis, prefix), _store(redis, prefix)
-        done = _pending("ac_done").completed(["a", "b"], datetime.now(UTC))
-        await writer.save(done)
+        record = _pending("ac_done")
+        await writer.create(record, state="s-done", ttl_seconds=60)
+        done = record.completed(["a", "b"], datetime.now(UTC))
+        await writer.transition("consent", done)
         assert await reader.get("ac_done") == done
         await redis.delete(f"{prefix}:authz:ac_done")  # proof that no second read happens
         assert await reader.get("ac_done") == done
 
     async def test_a_cached_record_is_forgotten_when_its_redis_key_expires(self, redis):
         store = _store(redis, "fs4", ttl=1)
-        done = _pending("ac_brief").completed(["a"], datetime.now(UTC))
-        await store.save(done)
+        record = _pending("ac_brief")
+        await store.create(record, state="s-brief", ttl_seconds=60)
+        done = record.completed(["a"], datetime.now(UTC))
+        await store.transition("consent", done)
         assert await store.get("ac_brief") == done
         await asyncio.sleep(1.2)
         assert await store.get("ac_brief") is None

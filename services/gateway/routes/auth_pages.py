@@ -12,6 +12,8 @@ their own signed-in session decides (docs/arcade-compatibility.md §2.4).
 
 from __future__ import annotations
 
+import asyncio
+import time
 from html import escape
 from urllib.parse import parse_qs
 
@@ -31,13 +33,22 @@ from shared.contracts.authorization import (
     FlowRef,
     OAuthCallback,
 )
-from shared.errors import NotFound, UserMismatch, ValetkeyError
+from shared.errors import NotFound, ServiceUnavailable, UserMismatch, ValetkeyError
 from shared.runtime.settings import Settings
 
 router = APIRouter(tags=["oauth"], include_in_schema=False)
 
-# The exchange and user-info calls each have 10 s at the provider; leave room for both.
-CALLBACK_TIMEOUT_S = 30.0
+# How long the browser's callback request may take in all. The authorizer gives up an
+# exchange well before (its sweeper fails one left by a crash), so the browser learns the
+# outcome, whatever it is, inside this.
+CALLBACK_BUDGET_S = 30.0
+# One ask of the authorizer. A callback is safe to ask again (a second copy waits for the
+# first one's outcome, ``FOLLOW_WAIT_S`` at most), so an authorizer killed mid-callback costs
+# the browser this long, not the whole budget.
+ATTEMPT_TIMEOUT_S = 5.0
+FOLLOW_WAIT_S = 3.0
+# Pause before asking again when no authorizer answers at all (all of them restarting).
+RETRY_PAUSE_S = 0.5
 
 _HEADERS = {
     "Referrer-Policy": "no-referrer",
@@ -71,6 +82,8 @@ def _outcome_response(outcome: CallbackOutcome) -> Response:
         return redirect(outcome.redirect_to)
     if outcome.status == "completed":
         return page("Authorization complete", f"<p>{escape(outcome.message)}</p>")
+    if outcome.status == "pending":
+        return page("Still finishing", f"<p>{escape(outcome.message)}</p>", status_code=503)
     return page("Authorization failed", f"<p>{escape(outcome.message)}</p>", status_code=400)
 
 
@@ -84,14 +97,31 @@ async def oauth_callback(request: Request) -> Response:
         error=query.get("error"),
         error_description=query.get("error_description"),
         iss=query.get("iss"),
+        wait_seconds=FOLLOW_WAIT_S,
     )
     try:
-        outcome = await finish(
-            request, subjects.AUTH_CALLBACK, callback, CallbackOutcome, timeout=CALLBACK_TIMEOUT_S
-        )
+        outcome = await _callback_outcome(request, callback)
     except ValetkeyError as exc:
         return page("Authorization failed", f"<p>{escape(exc.message)}</p>", status_code=exc.status)
     return _outcome_response(outcome)
+
+
+async def _callback_outcome(request: Request, callback: OAuthCallback) -> CallbackOutcome:
+    """Ask the authorizer, again while it answers ``pending`` or does not answer (killed,
+    restarting), until the budget is spent: asking again never exchanges a code twice."""
+    deadline = time.monotonic() + CALLBACK_BUDGET_S
+    while True:
+        try:
+            outcome = await finish(
+                request, subjects.AUTH_CALLBACK, callback, CallbackOutcome, timeout=ATTEMPT_TIMEOUT_S
+            )
+        except ServiceUnavailable:
+            if time.monotonic() + RETRY_PAUSE_S >= deadline:
+                raise
+            await asyncio.sleep(RETRY_PAUSE_S)
+            continue
+        if outcome.status != "pending" or time.monotonic() >= deadline:
+            return outcome
 
 
 def _builtin_enabled(request: Request) -> bool:

@@ -6,9 +6,10 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from services.authorizer.authorizations import Authorizations
-from services.authorizer.domain import AuthorizationRecord, state_digest
-from services.authorizer.ports import StateClaim
+from services.authorizer.domain import AuthorizationRecord, check_transition, state_digest
+from services.authorizer.ports import StateClaim, Transition
 from services.authorizer.settings import AuthorizerSettings
+from services.authorizer.verification import Verifications
 from shared.errors import NotFound
 from shared.providers.catalog import resolve
 from shared.providers.models import Provider, TokenGrant
@@ -25,58 +26,6 @@ class Clock:
         return self.now
 
 
-class MemoryAuthorizationStore:
-    def __init__(self) -> None:
-        self.records: dict[str, AuthorizationRecord] = {}
-        self.states: dict[str, StateClaim] = {}
-        self.refs: dict[str, str] = {}
-        self.flows: dict[str, str] = {}
-        self.events: list = []
-
-    async def create(self, record, *, state, ttl_seconds):
-        self.records[record.id] = record
-        self.states[state_digest(state)] = StateClaim(record.id, record.provider_id, record)
-        self.refs[state_digest(state)] = record.id
-
-    async def get(self, authorization_id):
-        return self.records.get(authorization_id)
-
-    async def save(self, record, *, events=()):
-        self.records[record.id] = record
-        self.events.extend(events)
-
-    async def consume_state(self, state):
-        return self.states.pop(state_digest(state), None)
-
-    async def state_owner(self, state):
-        return self.refs.get(state_digest(state))
-
-    async def hold_for_verification(self, record, *, ttl_seconds):
-        self.records[record.id] = record
-        self.flows[record.flow_id] = record.id
-
-    async def take_flow(self, flow_id):
-        return self.flows.pop(flow_id, None)
-
-    async def peek_flow(self, flow_id):
-        return self.flows.get(flow_id)
-
-
-class FakeProviderClient:
-    def __init__(self) -> None:
-        self.exchanged: list[str] = []
-        self.error: Exception | None = None
-
-    async def exchange(self, provider, *, code, redirect_uri, code_verifier):
-        self.exchanged.append(code)
-        if self.error:
-            raise self.error
-        return TokenGrant(access_token=f"token-for-{code}", scopes=None)
-
-    async def user_info(self, provider, access_token):
-        return {"sub": "someone"}
-
-
 class MemoryTokens:
     def __init__(self) -> None:
         self.tokens: dict[tuple[str, str], StoredToken] = {}
@@ -88,6 +37,87 @@ class MemoryTokens:
     async def put(self, user_id, provider_id, token, *, events=None):
         self.tokens[(user_id, provider_id)] = token
         self.events.extend(events or [])
+
+
+class MemoryAuthorizationStore:
+    """Compare-and-set on the stage like the Redis store; completions write to ``tokens``."""
+
+    def __init__(self, tokens: MemoryTokens) -> None:
+        self.tokens = tokens
+        self.records: dict[str, AuthorizationRecord] = {}
+        self.states: dict[str, StateClaim] = {}
+        self.refs: dict[str, str] = {}
+        self.flows: dict[str, str] = {}
+        self.deadlines: dict[str, datetime] = {}
+        self.events: list = []
+
+    async def create(self, record, *, state, ttl_seconds):
+        self.records[record.id] = record
+        self.states[state_digest(state)] = StateClaim(record.id, record.provider_id, record)
+        self.refs[state_digest(state)] = record.id
+
+    async def get(self, authorization_id):
+        return self.records.get(authorization_id)
+
+    def _swap(self, expected, record) -> Transition:
+        check_transition(expected, record.stage)
+        current = self.records.get(record.id)
+        if current is None or current.stage != expected:
+            return Transition(applied=False, record=current)
+        self.records[record.id] = record
+        if record.deadline_at is None:
+            self.deadlines.pop(record.id, None)
+        else:
+            self.deadlines[record.id] = record.deadline_at
+        return Transition(applied=True, record=record)
+
+    async def transition(self, expected, record, *, events=(), flow_ttl_seconds=None):
+        done = self._swap(expected, record)
+        if done.applied:
+            self.events.extend(events)
+            if record.flow_id is not None and flow_ttl_seconds is not None:
+                self.flows[record.flow_id] = record.id
+        return done
+
+    async def complete(self, expected, record, token, *, events):
+        done = self._swap(expected, record)
+        if done.applied:
+            await self.tokens.put(record.user_id, record.provider_id, token, events=list(events))
+        return done
+
+    async def find_state(self, state):
+        return self.states.get(state_digest(state))
+
+    async def state_owner(self, state):
+        return self.refs.get(state_digest(state))
+
+    async def peek_flow(self, flow_id):
+        return self.flows.get(flow_id)
+
+    async def overdue(self, now, *, limit):
+        due = sorted((at, auth_id) for auth_id, at in self.deadlines.items() if at <= now)
+        return [auth_id for _, auth_id in due[:limit]]
+
+    async def forget_deadline(self, authorization_id):
+        self.deadlines.pop(authorization_id, None)
+
+
+class FakeProviderClient:
+    def __init__(self) -> None:
+        self.exchanged: list[str] = []
+        self.error: Exception | None = None
+        self.gate: asyncio.Event | None = None  # when set, an exchange waits for it to open
+
+    async def exchange(self, provider, *, code, redirect_uri, code_verifier):
+        self.exchanged.append(code)
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.error:
+            raise self.error
+        return TokenGrant(access_token=f"token-for-{code}", scopes=None)
+
+    async def user_info(self, provider, access_token):
+        return {"sub": "someone"}
 
 
 class OneProvider:
@@ -113,20 +143,7 @@ class Wakes:
         self.events.extend(events)
 
 
-class Later:
-    """Runs the work as production does, after the caller's turn; ``settle`` waits for it."""
-
-    def __init__(self) -> None:
-        self.tasks: list[asyncio.Task] = []
-
-    def run(self, work, *, name) -> None:
-        self.tasks.append(asyncio.ensure_future(work))
-
-    async def settle(self) -> None:
-        await asyncio.gather(*self.tasks)
-
-
-def make_authorizations(verification="unsafe_skip") -> Authorizations:
+def make_authorizations(verification="unsafe_skip", *, clock=None) -> Authorizations:
     tokens = MemoryTokens()
 
     async def fresh(*, user_id, provider_id):
@@ -143,9 +160,12 @@ def make_authorizations(verification="unsafe_skip") -> Authorizations:
         providers=OneProvider(resolve(hooli_entry())),
         tokens=tokens,
         fresh=fresh,
-        store=MemoryAuthorizationStore(),
+        store=MemoryAuthorizationStore(tokens),
         client=FakeProviderClient(),
         notifier=Wakes(),
-        later=Later(),
-        clock=Clock(),
+        clock=clock or Clock(),
     )
+
+
+def verifications_of(authorizations: Authorizations) -> Verifications:
+    return Verifications(authorizations)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
+
 import httpx
 import pytest
 
 from services.authorizer.ports import StateClaim
+from services.authorizer.sweeper import Sweeper
 from shared.contracts.authorization import (
     AuthRequirement,
     ConfirmUser,
@@ -14,7 +18,7 @@ from shared.contracts.authorization import (
     StartAuthorization,
 )
 from shared.errors import InvalidGrant, NotFound, UserMismatch
-from tests.unit.authorizer.fakes import make_authorizations
+from tests.unit.authorizer.fakes import Clock, make_authorizations, verifications_of
 
 
 def start_request(user="alice", scopes=("read",)) -> StartAuthorization:
@@ -42,46 +46,87 @@ class TestStart:
         assert again.status == "completed" and again.context.token == "token-for-c1"
 
 
+def callback(state, code="c1", wait=0.0) -> OAuthCallback:
+    return OAuthCallback(state=state, code=code, wait_seconds=wait)
+
+
+async def status_of(authorizations, auth_id):
+    return await authorizations.status(GetAuthorization(authorization_id=auth_id))
+
+
 class TestCallback:
-    async def test_a_state_is_exchanged_once_and_a_replay_leaves_the_completion_alone(self):
+    async def test_a_second_callback_answers_with_the_first_ones_outcome(self):
         authorizations = make_authorizations()
         pending, state = await begin(authorizations)
-        first = await authorizations.callback(OAuthCallback(state=state, code="c1"))
-        replay = await authorizations.callback(OAuthCallback(state=state, code="c1"))
-        assert (first.status, replay.status) == ("completed", "failed")
+        first = await authorizations.callback(callback(state))
+        again = await authorizations.callback(callback(state))
+        assert (first.status, again.status) == ("completed", "completed")
         assert authorizations.client.exchanged == ["c1"]
-        assert (
-            await authorizations.status(GetAuthorization(authorization_id=pending.id))
-        ).status == "completed"
+        assert (await status_of(authorizations, pending.id)).status == "completed"
+
+    async def test_a_copy_arriving_during_the_exchange_waits_for_its_outcome(self):
+        authorizations = make_authorizations()
+        _, state = await begin(authorizations)
+        authorizations.client.gate = asyncio.Event()
+        first = asyncio.create_task(authorizations.callback(callback(state)))
+        await asyncio.sleep(0.05)  # the first copy is inside the exchange
+        second = asyncio.create_task(authorizations.callback(callback(state, wait=10)))
+        await asyncio.sleep(0.3)
+        assert not second.done()  # it waits rather than failing the flow
+        authorizations.client.gate.set()
+        outcomes = await asyncio.gather(first, second)
+        assert [o.status for o in outcomes] == ["completed", "completed"]
+        assert authorizations.client.exchanged == ["c1"]
+        assert [e.type for e in authorizations.tokens.events] == ["authorization.completed"]
+        assert authorizations.store.events == []  # no failure event at all
+
+    async def test_a_copy_that_waited_its_time_answers_pending(self):
+        authorizations = make_authorizations()
+        _, state = await begin(authorizations)
+        authorizations.client.gate = asyncio.Event()
+        first = asyncio.create_task(authorizations.callback(callback(state)))
+        await asyncio.sleep(0.05)
+        second = await authorizations.callback(callback(state, wait=0.2))
+        assert second.status == "pending"
+        authorizations.client.gate.set()
+        assert (await first).status == "completed"
 
     async def test_a_refused_code_fails_with_invalid_grant_and_stores_nothing(self):
         authorizations = make_authorizations()
         authorizations.client.error = InvalidGrant("nope")
         pending, state = await begin(authorizations)
-        outcome = await authorizations.callback(OAuthCallback(state=state, code="c1"))
+        outcome = await authorizations.callback(callback(state))
         assert outcome.status == "failed"
-        status = await authorizations.status(GetAuthorization(authorization_id=pending.id))
+        status = await status_of(authorizations, pending.id)
         assert (status.status, status.failure_reason) == ("failed", "invalid_grant")
         assert authorizations.tokens.tokens == {}
         assert [e.type for e in authorizations.store.events] == ["authorization.failed"]
 
+    async def test_a_copy_of_a_failed_callback_shows_the_same_failure_and_adds_no_event(self):
+        authorizations = make_authorizations()
+        authorizations.client.error = InvalidGrant("nope")
+        _, state = await begin(authorizations)
+        await authorizations.callback(callback(state))
+        again = await authorizations.callback(callback(state))
+        assert again.status == "failed" and "refused" in again.message
+        assert len(authorizations.store.events) == 1
+
     async def test_a_completion_event_is_written_with_the_token(self):
         authorizations = make_authorizations()
         _, state = await begin(authorizations)
-        await authorizations.callback(OAuthCallback(state=state, code="c1"))
-        await authorizations.later.settle()
+        await authorizations.callback(callback(state))
         assert [e.type for e in authorizations.tokens.events] == ["authorization.completed"]
         assert [e.type for e in authorizations.notifier.events] == ["authorization.completed"]
 
     async def test_the_outcome_carries_the_completed_authorization_for_the_gateways_waiters(self):
         authorizations = make_authorizations()
         pending, state = await begin(authorizations)
-        outcome = await authorizations.callback(OAuthCallback(state=state, code="c1"))
+        outcome = await authorizations.callback(callback(state))
         done = outcome.authorization
         assert (done.id, done.status, done.context.token) == (pending.id, "completed", "token-for-c1")
-        assert done == await authorizations.status(GetAuthorization(authorization_id=pending.id))
+        assert done == await status_of(authorizations, pending.id)
 
-    async def test_the_record_is_marked_completed_and_announced_after_the_reply(self):
+    async def test_the_record_is_completed_before_anyone_is_woken(self):
         authorizations = make_authorizations()
         pending, state = await begin(authorizations)
         seen, wake = [], authorizations.notifier.wake
@@ -91,11 +136,7 @@ class TestCallback:
             wake(events)
 
         authorizations.notifier.wake = wake_and_look
-        await authorizations.callback(OAuthCallback(state=state, code="c1"))
-        assert (
-            seen == [] and authorizations.store.records[pending.id].stage == "storing"
-        )  # the reply goes first
-        await authorizations.later.settle()
+        await authorizations.callback(callback(state))
         assert seen == ["completed"]
 
     async def test_a_state_stored_without_its_record_reads_the_record(self):
@@ -104,24 +145,76 @@ class TestCallback:
         [(digest, claim)] = authorizations.store.states.items()
         # as an older version stored it: the ids only
         authorizations.store.states[digest] = StateClaim(claim.authorization_id, claim.provider_id)
-        assert (await authorizations.callback(OAuthCallback(state=state, code="c1"))).status == "completed"
-        done = await authorizations.status(GetAuthorization(authorization_id=pending.id))
+        assert (await authorizations.callback(callback(state))).status == "completed"
+        done = await status_of(authorizations, pending.id)
         assert done.context.token == "token-for-c1"
+
+
+class TestSweeper:
+    async def test_an_exchange_left_past_its_deadline_fails_once_as_interrupted(self):
+        clock = Clock()
+        authorizations = make_authorizations(clock=clock)
+        pending, state = await begin(authorizations)
+        authorizations.client.gate = asyncio.Event()  # the exchange never returns: a crash
+        stranded = asyncio.create_task(authorizations.callback(callback(state)))
+        await asyncio.sleep(0.05)
+        sweepers = [Sweeper(authorizations, interval=1), Sweeper(authorizations, interval=1)]
+        assert [await s.sweep() for s in sweepers] == [0, 0]  # not overdue yet
+        clock.now += timedelta(seconds=authorizations.settings.exchange_deadline_seconds + 1)
+        assert sorted([await s.sweep() for s in sweepers]) == [0, 1]
+        status = await status_of(authorizations, pending.id)
+        assert (status.status, status.failure_reason) == ("failed", "exchange_interrupted")
+        reload = await authorizations.callback(callback(state))
+        assert reload.status == "failed" and "interrupted" in reload.message
+        authorizations.client.gate.set()  # the "dead" exchange comes back late: it stores nothing
+        assert (await stranded).status == "failed"
+        assert authorizations.tokens.tokens == {}
+        assert [e.reason for e in authorizations.store.events] == ["exchange_interrupted"]
+
+    async def test_a_verification_nobody_confirms_expires(self):
+        clock = Clock()
+        authorizations = make_authorizations("builtin", clock=clock)
+        pending, state = await begin(authorizations)
+        await authorizations.callback(callback(state))
+        clock.now += timedelta(seconds=authorizations.settings.state_ttl_seconds + 1)
+        assert await Sweeper(authorizations, interval=1).sweep() == 1
+        assert (await status_of(authorizations, pending.id)).failure_reason == "verification_expired"
 
 
 class TestVerification:
     async def test_the_token_is_held_until_the_same_user_confirms(self):
         authorizations = make_authorizations("builtin")
         pending, state = await begin(authorizations)
-        outcome = await authorizations.callback(OAuthCallback(state=state, code="c1"))
+        outcome = await authorizations.callback(callback(state))
         assert outcome.status == "verify" and outcome.redirect_to.startswith(
             "http://gw/oauth/verify?flow_id="
         )
         assert authorizations.tokens.tokens == {}
-        result = await authorizations.confirm_user(ConfirmUser(flow_id=outcome.flow_id, user_id="alice"))
+        verifications = verifications_of(authorizations)
+        result = await verifications.confirm_user(ConfirmUser(flow_id=outcome.flow_id, user_id="alice"))
         assert result.auth_id == pending.id
         assert ("alice", "hooli") in authorizations.tokens.tokens
         assert result.authorization.status == "completed" and result.authorization.context.token
+
+    async def test_a_reload_of_the_callback_leads_to_the_same_verification_step(self):
+        authorizations = make_authorizations("builtin")
+        _, state = await begin(authorizations)
+        first = await authorizations.callback(callback(state))
+        reload = await authorizations.callback(callback(state))
+        assert (reload.status, reload.redirect_to) == ("verify", first.redirect_to)
+        assert authorizations.client.exchanged == ["c1"]
+
+    async def test_a_second_confirmation_answers_like_the_first_and_stores_nothing_more(self):
+        authorizations = make_authorizations("builtin")
+        pending, state = await begin(authorizations)
+        outcome = await authorizations.callback(callback(state))
+        verifications = verifications_of(authorizations)
+        confirm = ConfirmUser(flow_id=outcome.flow_id, user_id="alice")
+        first, second = await asyncio.gather(
+            verifications.confirm_user(confirm), verifications.confirm_user(confirm)
+        )
+        assert (first.auth_id, second.auth_id) == (pending.id, pending.id)
+        assert [e.type for e in authorizations.tokens.events] == ["authorization.completed"]
 
     async def test_another_user_is_refused_and_nothing_is_stored(self):
         authorizations = make_authorizations("custom")
@@ -129,10 +222,11 @@ class TestVerification:
             **{**authorizations.settings.__dict__, "verifier_url": "https://app/v"}
         )
         pending, state = await begin(authorizations)
-        outcome = await authorizations.callback(OAuthCallback(state=state, code="c1"))
+        outcome = await authorizations.callback(callback(state))
+        verifications = verifications_of(authorizations)
         with pytest.raises(UserMismatch):
-            await authorizations.confirm_user(ConfirmUser(flow_id=outcome.flow_id, user_id="mallory"))
+            await verifications.confirm_user(ConfirmUser(flow_id=outcome.flow_id, user_id="mallory"))
         assert authorizations.tokens.tokens == {}
-        assert (await authorizations.status(GetAuthorization(authorization_id=pending.id))).status == "failed"
+        assert (await status_of(authorizations, pending.id)).status == "failed"
         with pytest.raises(NotFound):
-            await authorizations.confirm_user(ConfirmUser(flow_id=outcome.flow_id, user_id="alice"))
+            await verifications.confirm_user(ConfirmUser(flow_id=outcome.flow_id, user_id="alice"))

@@ -68,20 +68,98 @@ class TestRecords:
         assert failed.status == "failed" and failed.failure_reason == "user_mismatch"
         assert failed.secrets == AuthorizationSecrets()
 
-    def test_a_flow_being_stored_counts_as_completed_once_the_store_has_its_token(self):
-        storing = record(stage="storing", updated_at=NOW)
-        assert domain.completed_by_store(storing, token())
-        assert not domain.completed_by_store(storing, None)
-        assert not domain.completed_by_store(
-            storing, StoredToken(access_token="old", issued_at=NOW - timedelta(1))
-        )
-        assert not domain.completed_by_store(record(stage="exchanging"), token())
-
     def test_the_authorization_shows_the_token_only_when_completed(self):
         pending = domain.to_authorization(record(url="https://idp/authorize"))
         assert pending.context is None and pending.url == "https://idp/authorize"
         done = domain.to_authorization(record().completed(["a"], NOW), token(user_info={"sub": "u"}))
         assert done.context is not None and done.context.token == "at" and done.url is None
+
+
+class TestTransitions:
+    @pytest.mark.parametrize(
+        ("before", "after"),
+        [
+            ("consent", "exchanging"),
+            ("consent", "done"),
+            ("exchanging", "verify"),
+            ("exchanging", "done"),
+            ("verify", "done"),
+        ],
+    )
+    def test_an_authorization_moves_forward_one_stage_at_a_time(self, before, after):
+        domain.check_transition(before, after)
+
+    @pytest.mark.parametrize(
+        ("before", "after"),
+        [
+            ("done", "done"),
+            ("done", "consent"),
+            ("verify", "exchanging"),
+            ("exchanging", "exchanging"),
+            ("consent", "verify"),
+            ("consent", "consent"),
+        ],
+    )
+    def test_it_never_moves_back_stays_put_or_leaves_done(self, before, after):
+        with pytest.raises(ValueError, match="does not go from"):
+            domain.check_transition(before, after)
+
+    def test_a_claim_sets_the_exchange_deadline_and_the_end_clears_it(self):
+        claimed = record().claimed(NOW, deadline_at=NOW + timedelta(seconds=15))
+        assert (claimed.stage, claimed.deadline_at) == ("exchanging", NOW + timedelta(seconds=15))
+        assert claimed.completed(["a"], NOW).deadline_at is None
+        assert claimed.failed("x", NOW).deadline_at is None
+
+    def test_holding_keeps_the_token_secret_until_the_verification_deadline(self):
+        secret = StoredToken(access_token="held-access-token", issued_at=NOW)
+        held = record(stage="exchanging").held(
+            NOW, flow_id="f1", token=secret, deadline_at=NOW + timedelta(minutes=10)
+        )
+        assert (held.stage, held.flow_id, held.secrets.token) == ("verify", "f1", secret)
+        assert "held-access-token" not in repr(held)
+
+
+class TestOverdue:
+    def test_an_exchange_past_its_deadline_is_interrupted(self):
+        claimed = record().claimed(NOW, deadline_at=NOW + timedelta(seconds=15))
+        assert domain.overdue_reason(claimed, NOW + timedelta(seconds=14)) is None
+        assert domain.overdue_reason(claimed, NOW + timedelta(seconds=15)) == "exchange_interrupted"
+
+    def test_a_verification_past_its_deadline_has_expired(self):
+        held = record(stage="verify", deadline_at=NOW)
+        assert domain.overdue_reason(held, NOW) == "verification_expired"
+
+    @pytest.mark.parametrize("stage", ["consent", "done"])
+    def test_a_record_waiting_for_the_user_or_finished_is_never_overdue(self, stage):
+        assert domain.overdue_reason(record(stage=stage, deadline_at=NOW), NOW + timedelta(days=1)) is None
+
+
+class TestCurrentOutcome:
+    """What a second copy of a callback (or a reload) shows for the authorization as it is."""
+
+    def verifier(self, flow_id: str) -> str:
+        return f"http://gw/oauth/verify?flow_id={flow_id}"
+
+    def test_a_flow_waiting_for_verification_leads_to_the_verifier_again(self):
+        outcome = domain.current_outcome(record(stage="verify", flow_id="f1"), self.verifier)
+        assert (outcome.status, outcome.redirect_to) == ("verify", "http://gw/oauth/verify?flow_id=f1")
+
+    def test_a_completed_flow_shows_completion_and_goes_to_next_uri(self):
+        done = record(next_uri="https://app/done").completed(["a"], NOW)
+        outcome = domain.current_outcome(done, self.verifier)
+        assert (outcome.status, outcome.redirect_to, outcome.authorization) == (
+            "completed",
+            "https://app/done",
+            None,
+        )
+
+    def test_a_failed_flow_shows_its_reason_in_plain_words(self):
+        outcome = domain.current_outcome(record().failed("exchange_interrupted", NOW), self.verifier)
+        assert outcome.status == "failed" and "start the authorization again" in outcome.message
+
+    def test_a_flow_still_exchanging_is_pending(self):
+        outcome = domain.current_outcome(record(stage="exchanging"), self.verifier)
+        assert outcome.status == "pending"
 
 
 class TestCallbackChecks:
