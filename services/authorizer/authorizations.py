@@ -56,8 +56,10 @@ log = get_logger(__name__)
 
 #: How often a second copy of a callback looks whether the first one is done.
 FOLLOW_POLL_S = 0.1
-#: User info must arrive this long before the exchange's deadline, or the token goes without it.
-USER_INFO_MARGIN_S = 1.0
+#: The code exchange and user info end this long before the exchange's deadline (the grant
+#: fails as ``provider_unavailable``; the token goes without user info), so that a live
+#: callback always finishes before the sweeper takes it for interrupted.
+DEADLINE_MARGIN_S = 1.0
 
 
 @dataclass
@@ -227,7 +229,8 @@ class Authorizations:
         assert claimed is not None
         assert callback.code is not None
         grant, previous = await asyncio.gather(
-            self._grant(claimed, provider, callback.code), self.tokens.get(claimed.user_id, provider.id)
+            self._grant(claimed, provider, callback.code, until=deadline),
+            self.tokens.get(claimed.user_id, provider.id),
         )
         if isinstance(grant, str):
             return await self._fail(claimed, grant, wait=callback.wait_seconds)
@@ -249,17 +252,24 @@ class Authorizations:
             return domain.failure_outcome(None, "unknown_state")
         return await self._follow(lost.record, wait_seconds)
 
-    async def _grant(self, record: AuthorizationRecord, provider: Provider, code: str) -> TokenGrant | str:
-        """The provider's token grant for ``code``, or the failure reason."""
+    async def _grant(
+        self, record: AuthorizationRecord, provider: Provider, code: str, *, until: datetime
+    ) -> TokenGrant | str:
+        """The provider's token grant for ``code``, or the failure reason. It ends before the
+        exchange's deadline (``until``, less a margin) even when the provider trickles."""
+        budget = (until - self.clock()).total_seconds() - DEADLINE_MARGIN_S
         try:
-            return await self.client.exchange(
-                provider,
-                code=code,
-                redirect_uri=self.settings.redirect_uri,
-                code_verifier=record.secrets.code_verifier,
-            )
+            async with asyncio.timeout(max(budget, 0)):
+                return await self.client.exchange(
+                    provider,
+                    code=code,
+                    redirect_uri=self.settings.redirect_uri,
+                    code_verifier=record.secrets.code_verifier,
+                )
         except ValetkeyError as exc:
             return _reason(exc)
+        except TimeoutError:
+            return "provider_unavailable"
 
     async def _user_info(
         self, provider: Provider, access_token: str, *, until: datetime
@@ -268,7 +278,7 @@ class Authorizations:
         deadline (``until``, less a margin), and the token is good without it."""
         if not domain.wants_user_info(provider):
             return {}
-        budget = (until - self.clock()).total_seconds() - USER_INFO_MARGIN_S
+        budget = (until - self.clock()).total_seconds() - DEADLINE_MARGIN_S
         try:
             async with asyncio.timeout(max(budget, 0)):
                 return await self.client.user_info(provider, access_token)
