@@ -94,6 +94,25 @@ class TestConfirmUser:
         done = arcade.auth.wait_for_completion(result.auth_id)
         assert done.status == "completed" and done.context.token
 
+    async def test_a_reload_of_the_callback_leads_back_to_the_same_verification_until_it_is_confirmed(
+        self, engine
+    ):
+        user = new_user("reload")
+        pending = await start(engine, user, provider="basic", scopes=SCOPES)
+        callback = await callback_url(engine, pending["url"], login=user)
+        first, reload = await asyncio.gather(deliver(callback, follow=False), deliver(callback, follow=False))
+        assert flow_id_of(reload) == flow_id_of(first)
+        assert (await confirm(engine, flow_id_of(first), user)).status_code == 200
+        again = await deliver(callback)
+        assert again.status_code == 200 and "complete" in again.text.lower()
+        assert (await status(engine, pending["id"])).json()["status"] == "completed"
+
+    async def test_a_second_confirmation_answers_like_the_first(self, engine):
+        user = new_user("twice")
+        pending, redirect = await consent_until_verifier(engine, user)
+        both = await asyncio.gather(*(confirm(engine, flow_id_of(redirect), user) for _ in range(2)))
+        assert [(r.status_code, r.json()) for r in both] == [(200, {"auth_id": pending["id"]})] * 2
+
     async def test_a_different_user_is_refused_and_nothing_is_stored_for_anyone(self, engine, arcade):
         victim, attacker = new_user("victim"), new_user("attacker")
         pending, redirect = await consent_until_verifier(engine, attacker)
