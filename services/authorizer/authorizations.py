@@ -1,4 +1,4 @@
-"""Use cases of an authorization: start, status, callback, confirm_user.
+"""Use cases of an authorization: start, status, callback (``verification.py``: confirm_user).
 
 An authorization: ``start`` answers ``completed`` at once when the user's token covers the
 scopes; otherwise it stores a pending record and a state bound to it and to its provider.

@@ -100,13 +100,13 @@ async def oauth_callback(request: Request) -> Response:
         wait_seconds=FOLLOW_WAIT_S,
     )
     try:
-        outcome = await _callback_outcome(request, callback)
+        outcome = await callback_outcome(request, callback)
     except ValetkeyError as exc:
         return page("Authorization failed", f"<p>{escape(exc.message)}</p>", status_code=exc.status)
     return _outcome_response(outcome)
 
 
-async def _callback_outcome(request: Request, callback: OAuthCallback) -> CallbackOutcome:
+async def callback_outcome(request: Request, callback: OAuthCallback) -> CallbackOutcome:
     """Ask the authorizer, again while it answers ``pending`` or does not answer (killed,
     restarting), until the budget is spent: asking again never exchanges a code twice."""
     deadline = time.monotonic() + CALLBACK_BUDGET_S
