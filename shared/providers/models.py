@@ -63,9 +63,14 @@ def _check_placeholders(values: dict[str, str]) -> dict[str, str]:
 
 
 class Pkce(_Block):
-    """PKCE settings; only S256 exists (``plain`` is refused, RFC 9700 §2.1.1)."""
+    """PKCE settings; only S256 exists (``plain`` is refused, RFC 9700 §2.1.1).
 
-    enabled: bool = False
+    On unless a provider says ``enabled: false``: RFC 9700 asks every client to use PKCE,
+    and a provider that does not know it ignores the challenge at the authorize step. The
+    catalog turns it off only for providers that refuse or do not document it.
+    """
+
+    enabled: bool = True
     code_challenge_method: Literal["S256"] = "S256"
 
     @field_validator("code_challenge_method", mode="before")

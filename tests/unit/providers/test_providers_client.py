@@ -58,7 +58,7 @@ async def test_exchange_sends_the_code_and_pkce_verifier_and_returns_the_grant()
 async def test_a_refused_code_is_an_invalid_grant() -> None:
     script = Script((400, {"error": "invalid_grant"}))
     with pytest.raises(InvalidGrant):
-        await client(script).exchange(hooli(), code="c", redirect_uri=REDIRECT, code_verifier=None)
+        await client(script).exchange(hooli(), code="c", redirect_uri=REDIRECT, code_verifier="v" * 43)
 
 
 async def test_refresh_sends_the_refresh_token_with_basic_auth_and_a_caller_budget() -> None:

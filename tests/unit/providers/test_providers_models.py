@@ -14,7 +14,7 @@ from tests.support.provider_examples import hooli, hooli_entry
 def test_the_arcade_docs_example_parses_with_its_defaults() -> None:
     provider = hooli()
     assert provider.oauth2.scope_delimiter == " "
-    assert not provider.oauth2.pkce.enabled
+    assert provider.oauth2.pkce.enabled  # on unless the entry says enabled: false (RFC 9700)
     token = provider.oauth2.token_request
     assert (token.method, token.auth_method) == ("POST", "none")
     assert token.request_content_type == "application/x-www-form-urlencoded"

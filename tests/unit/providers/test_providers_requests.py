@@ -23,6 +23,12 @@ from shared.providers.oauth import (
 from tests.support.provider_examples import REDIRECT, builtin, hooli
 
 
+# PKCE is on for custom providers and most of the catalog: builders get a verifier and
+# its challenge unless a test is about their absence.
+VERIFIER = "v" * 43
+CHALLENGE = code_challenge_s256(VERIFIER)
+
+
 def query(url: str) -> dict[str, str]:
     return {key: values[0] for key, values in parse_qs(urlsplit(url).query).items()}
 
@@ -31,7 +37,7 @@ def authorize(
     provider: Provider,
     scopes: Sequence[str] = ("a",),
     existing: Sequence[str] = (),
-    challenge: str | None = None,
+    challenge: str | None = CHALLENGE,
 ) -> dict[str, str]:
     url = build_authorize_url(
         provider,
@@ -51,7 +57,7 @@ def test_google_enabled_by_id_alone_builds_the_right_authorization_url() -> None
         scopes=["openid", "email"],
         existing_scopes=[],
         state="st4te",
-        code_challenge=None,
+        code_challenge=CHALLENGE,
     )
     assert url.startswith("https://accounts.google.com/o/oauth2/v2/auth?")
     assert query(url) == {
@@ -63,6 +69,8 @@ def test_google_enabled_by_id_alone_builds_the_right_authorization_url() -> None
         "prompt": "consent",
         "include_granted_scopes": "true",
         "state": "st4te",
+        "code_challenge": CHALLENGE,
+        "code_challenge_method": "S256",
     }
     assert "scope=openid%20email" in url
 
@@ -104,7 +112,7 @@ def test_every_placeholder_renders_in_params() -> None:
         "params": {"r": "{{refresh_token}}", "t": "{{access_token}}", "i": "{{ client_id }}"},
     }
     provider = hooli(token_request=token_params, refresh_token_request=refresh_params)
-    form = build_token_request(provider, code="c0de", redirect_uri=REDIRECT, code_verifier=None).form
+    form = build_token_request(provider, code="c0de", redirect_uri=REDIRECT, code_verifier=VERIFIER).form
     assert form is not None
     assert (form["a"], form["b"], form["c"], form["code"]) == ("hooli-id", "hooli-secret", REDIRECT, "c0de")
     refresh = build_refresh_request(provider, refresh_token="rt", access_token="at")
@@ -132,7 +140,16 @@ def test_pkce_without_a_challenge_or_verifier_is_refused() -> None:
 
 
 def test_no_pkce_params_when_pkce_is_off() -> None:
-    assert "code_challenge" not in authorize(hooli(), challenge="ignored")
+    assert "code_challenge" not in authorize(hooli(pkce={"enabled": False}), challenge="ignored")
+    assert "code_challenge" not in authorize(builtin("slack"), challenge="ignored")
+
+
+def test_a_custom_provider_and_googles_github_and_microsofts_entries_use_pkce_by_default() -> None:
+    for provider in (hooli(), builtin("google"), builtin("github"), builtin("microsoft")):
+        params = authorize(provider)
+        assert (params["code_challenge"], params["code_challenge_method"]) == (CHALLENGE, "S256")
+        form = build_token_request(provider, code="c", redirect_uri=REDIRECT, code_verifier=VERIFIER).form
+        assert form["code_verifier"] == VERIFIER
 
 
 def test_code_verifier_and_challenge_follow_rfc_7636() -> None:
@@ -157,8 +174,8 @@ def test_client_secret_basic_moves_credentials_out_of_the_body() -> None:
         }
     )
     provider = provider.model_copy(update={"client_id": "id with:colon"})
-    spec = build_token_request(provider, code="c", redirect_uri=REDIRECT, code_verifier=None)
-    assert spec.form == {"grant_type": "authorization_code", "code": "c"}
+    spec = build_token_request(provider, code="c", redirect_uri=REDIRECT, code_verifier=VERIFIER)
+    assert spec.form == {"grant_type": "authorization_code", "code": "c", "code_verifier": VERIFIER}
     raw = base64.b64decode(spec.headers["Authorization"].removeprefix("Basic ")).decode()
     assert raw == "id+with%3Acolon:hooli-secret"
 
@@ -167,21 +184,21 @@ def test_client_secret_post_puts_credentials_in_the_body() -> None:
     provider = hooli(
         token_request={"endpoint": "https://hooli.example/token", "auth_method": "client_secret_post"}
     )
-    spec = build_token_request(provider, code="c", redirect_uri=REDIRECT, code_verifier=None)
+    spec = build_token_request(provider, code="c", redirect_uri=REDIRECT, code_verifier=VERIFIER)
     assert spec.form is not None
     assert (spec.form["client_id"], spec.form["client_secret"]) == ("hooli-id", "hooli-secret")
     assert "Authorization" not in spec.headers
 
 
 def test_notion_exchange_is_json_with_basic_auth() -> None:
-    spec = build_token_request(builtin("notion"), code="c", redirect_uri=REDIRECT, code_verifier=None)
+    spec = build_token_request(builtin("notion"), code="c", redirect_uri=REDIRECT, code_verifier=VERIFIER)
     assert spec.form is None
     assert spec.json == {"grant_type": "authorization_code", "redirect_uri": REDIRECT, "code": "c"}
     assert spec.headers["Authorization"].startswith("Basic ")
 
 
 def test_github_exchange_asks_for_json() -> None:
-    spec = build_token_request(builtin("github"), code="c", redirect_uri=REDIRECT, code_verifier=None)
+    spec = build_token_request(builtin("github"), code="c", redirect_uri=REDIRECT, code_verifier=VERIFIER)
     assert spec.headers["Accept"] == "application/json"
 
 
@@ -240,7 +257,7 @@ def test_a_post_without_params_sends_no_body() -> None:
 
 
 def test_request_specs_do_not_show_secrets_in_repr() -> None:
-    spec = build_token_request(builtin("zoom"), code="c0de", redirect_uri=REDIRECT, code_verifier=None)
+    spec = build_token_request(builtin("zoom"), code="c0de", redirect_uri=REDIRECT, code_verifier=VERIFIER)
     assert "csecret" not in repr(spec)
     assert "Authorization" not in repr(spec)
 
