@@ -22,7 +22,6 @@ from shared.providers.oauth import (
 )
 from tests.support.provider_examples import REDIRECT, builtin, hooli
 
-
 # PKCE is on for custom providers and most of the catalog: builders get a verifier and
 # its challenge unless a test is about their absence.
 VERIFIER = "v" * 43
