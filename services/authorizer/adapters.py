@@ -98,6 +98,11 @@ return {1}
 DONE_CACHE_SIZE = 10_000
 
 
+def authorization_aad(authorization_id: str) -> bytes:
+    """What an authorization record's sealed secrets are bound to: its id."""
+    return f"authz\x00{authorization_id}".encode()
+
+
 class RedisAuthorizationStore:
     """Authorization records, states and verification flows in Redis.
 
@@ -145,8 +150,7 @@ class RedisAuthorizationStore:
         data = record.model_dump(mode="json", exclude={"secrets"})
         secrets = record.secrets.model_dump(mode="json", exclude_none=True)
         if secrets:
-            aad = f"authz\x00{record.id}".encode()
-            data["secrets"] = self._cipher.encrypt_json(secrets, aad=aad)
+            data["secrets"] = self._cipher.encrypt_json(secrets, aad=authorization_aad(record.id))
         return json.dumps(data)
 
     def _decode(self, raw: bytes | str) -> AuthorizationRecord:
@@ -155,7 +159,7 @@ class RedisAuthorizationStore:
         record = AuthorizationRecord.model_validate(data)
         if blob is None:
             return record
-        secrets = self._cipher.decrypt_json(blob, aad=f"authz\x00{record.id}".encode())
+        secrets = self._cipher.decrypt_json(blob, aad=authorization_aad(record.id))
         return record.model_copy(update={"secrets": AuthorizationSecrets.model_validate(secrets)})
 
     async def create(self, record: AuthorizationRecord, *, state: str, ttl_seconds: int) -> None:

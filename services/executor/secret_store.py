@@ -49,7 +49,7 @@ class SecretRecord:
         }
 
 
-def _aad(key: str) -> bytes:
+def secret_aad(key: str) -> bytes:
     return f"secret\x00{key.lower()}".encode()
 
 
@@ -89,7 +89,7 @@ class SecretStore:
         for key, record in zip(wanted, sealed, strict=True):
             if record is not None:
                 stored = SecretRecord(**json.loads(record))
-                value = self._cipher.decrypt(stored.sealed or "", aad=_aad(key)).decode()
+                value = self._cipher.decrypt(stored.sealed or "", aad=secret_aad(key)).decode()
                 found.append({"key": key, "value": value})
             elif key.lower() in self._configured:
                 found.append({"key": key, "value": self._configured[key.lower()][1]})
@@ -121,7 +121,7 @@ class SecretStore:
             else (previous.description if previous else None),
             created_at=previous.created_at if previous else now,
             updated_at=now,
-            sealed=self._cipher.encrypt(value.encode(), aad=_aad(key)),
+            sealed=self._cipher.encrypt(value.encode(), aad=secret_aad(key)),
         )
         await self._redis.hset(self._key, key.lower(), json.dumps(record.__dict__))
         return record

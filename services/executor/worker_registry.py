@@ -126,6 +126,11 @@ def configured_workers(tools: ToolsConfig) -> list[WorkerSpec]:
     ]
 
 
+def worker_aad(worker_id: str) -> bytes:
+    """What a worker's sealed secret is bound to: its id."""
+    return f"worker\x00{worker_id}".encode()
+
+
 class WorkerRegistry:
     """Configured workers plus the ones created through the API.
 
@@ -142,12 +147,9 @@ class WorkerRegistry:
         self._configured = {w.id: w for w in configured}
         self._key = f"{prefix}:workers"
 
-    def _aad(self, worker_id: str) -> bytes:
-        return f"worker\x00{worker_id}".encode()
-
     def _decode(self, raw: bytes | str) -> WorkerSpec:
         data = json.loads(raw)
-        data["secret"] = self._cipher.decrypt(data.pop("sealed"), aad=self._aad(data["id"])).decode()
+        data["secret"] = self._cipher.decrypt(data.pop("sealed"), aad=worker_aad(data["id"])).decode()
         return WorkerSpec(**data)
 
     async def all(self) -> list[WorkerSpec]:
@@ -182,7 +184,7 @@ class WorkerRegistry:
 
     async def _save(self, spec: WorkerSpec) -> None:
         data = asdict(spec)
-        data["sealed"] = self._cipher.encrypt(data.pop("secret").encode(), aad=self._aad(spec.id))
+        data["sealed"] = self._cipher.encrypt(data.pop("secret").encode(), aad=worker_aad(spec.id))
         await self._redis.hset(self._key, spec.id, json.dumps(data))
 
     def parse_create(self, body: dict[str, Any]) -> WorkerSpec:

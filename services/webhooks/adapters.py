@@ -164,10 +164,10 @@ class EndpointStore:
         self._cache = None
 
     def _seal(self, endpoint_id: str, secret: str) -> str:
-        return self._cipher.encrypt(secret.encode(), aad=_aad(endpoint_id))
+        return self._cipher.encrypt(secret.encode(), aad=endpoint_aad(endpoint_id))
 
     def _key(self, endpoint_id: str, sealed: str) -> bytes:
-        return domain.secret_key(self._cipher.decrypt(sealed, aad=_aad(endpoint_id)).decode())
+        return domain.secret_key(self._cipher.decrypt(sealed, aad=endpoint_aad(endpoint_id)).decode())
 
     def _endpoint(self, record: dict[str, Any]) -> Endpoint:
         keys = [self._key(record["id"], record["secret"])]
@@ -178,7 +178,7 @@ class EndpointStore:
         return replace(endpoint, created_at=record.get("created_at"), updated_at=record.get("updated_at"))
 
 
-def _aad(endpoint_id: str) -> bytes:
+def endpoint_aad(endpoint_id: str) -> bytes:
     return f"valetkey:webhook-secret:{endpoint_id}".encode()
 
 

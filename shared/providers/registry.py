@@ -74,7 +74,7 @@ def normalise_entry(entry: Mapping[str, Any], catalog: Catalog) -> dict[str, Any
     return out
 
 
-def _aad(provider_id: str) -> bytes:
+def provider_aad(provider_id: str) -> bytes:
     return f"provider\x00{provider_id}".encode()
 
 
@@ -285,7 +285,7 @@ class ProviderRegistry:
                 "updated_at": record.updated_at,
                 "external_id": record.external_id,
             },
-            aad=_aad(pid),
+            aad=provider_aad(pid),
         )
         if create and not await self._redis.hsetnx(self._key, pid, blob):
             raise Conflict(f"auth provider {pid!r} already exists")
@@ -327,7 +327,7 @@ class ProviderRegistry:
         return records
 
     def _decode(self, pid: str, blob: bytes | str) -> ProviderRecord:
-        data = self._cipher.decrypt_json(blob, aad=_aad(pid))
+        data = self._cipher.decrypt_json(blob, aad=provider_aad(pid))
         return ProviderRecord(
             provider=resolve(parse_entry(data["entry"]), self._catalog),
             entry=data["entry"],

@@ -5,7 +5,7 @@ plaintext sealed under that key. The first service to start with a key id writes
 (``SET NX``, so replicas agree); every later start opens it. A record that does not
 open means the key's value changed since data was written under that id, and every
 token, secret and pending authorization sealed under it would fail to decrypt: the
-service refuses to run, naming the key. Removing a key id (after ``reencrypt``) removes
+service refuses to run, naming the key. Removing a key id (after ``valetkey rotate-keys``) removes
 nothing here; a new id writes its own record.
 """
 
@@ -53,7 +53,7 @@ async def verify(redis: Redis, cipher: Cipher, *, prefix: str, file: str = "") -
             raise ConfigError(
                 f"root key {key_id!r} is not the key this deployment's data was encrypted with "
                 f"(its check record {name} does not open); restore the old value, or add the new "
-                "value under a new key id and keep the old one until `reencrypt` has run",
+                "value under a new key id and keep the old one until `valetkey rotate-keys` has run",
                 file=file,
                 key=f"security.root_keys[{index}].value",
             )

@@ -26,7 +26,6 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from redis.asyncio import Redis
 
@@ -90,7 +89,7 @@ class PutPlan:
     connection: Connection
 
 
-def _aad(connection_id: str, user_id: str, provider_id: str) -> bytes:
+def token_aad(connection_id: str, user_id: str, provider_id: str) -> bytes:
     return f"token\x00{connection_id}\x00{user_id}\x00{provider_id}".encode()
 
 
@@ -164,7 +163,7 @@ class TokenStore:
             return None
         connection_id = connection_id_of(user_id, provider_id)
         try:
-            data = self._cipher.decrypt_json(record, aad=_aad(connection_id, user_id, provider_id))
+            data = self._cipher.decrypt_json(record, aad=token_aad(connection_id, user_id, provider_id))
         except DecryptionError as exc:
             log.warning("token.record_unreadable", connection_id=connection_id, error=exc.message)
             return None
@@ -213,7 +212,7 @@ class TokenStore:
             expires_at=token.expires_at.isoformat() if token.expires_at else None,
         )
         record = self._cipher.encrypt_json(
-            token.model_dump(mode="json"), aad=_aad(connection_id, user_id, provider_id)
+            token.model_dump(mode="json"), aad=token_aad(connection_id, user_id, provider_id)
         )
         fields = _meta_fields(meta)
         keys = [
@@ -325,14 +324,3 @@ class TokenStore:
         if not await self._redis.exists(self._meta_key(connection_id)):
             return 0
         return int(await self._redis.hincrby(self._meta_key(connection_id), "refresh_failures", 1))
-
-    async def reencrypt(self, connection_id: str) -> bool:
-        """Rewrite one token under the current default key; True when it was rewritten."""
-        meta = await self.connection(connection_id)
-        record = await self._redis.get(self.token_key(connection_id))
-        if meta is None or record is None or Cipher.key_id_of(record) == self._cipher.default_key_id:
-            return False
-        aad = _aad(connection_id, meta.user_id, meta.provider_id)
-        value: Any = self._cipher.decrypt_json(record, aad=aad)
-        await self._redis.set(self.token_key(connection_id), self._cipher.encrypt_json(value, aad=aad))
-        return True

@@ -9,6 +9,7 @@ from shared.runtime.crypto import Cipher, RootKey
 from shared.runtime.redisio import create_redis
 from shared.tokens.model import RefreshPolicy, StoredToken, connection_id_of
 from shared.tokens.store import TokenStore
+from tools.rotate_keys import rotate
 
 pytestmark = pytest.mark.integration
 
@@ -77,7 +78,10 @@ class TestTokenStore:
             redis, Cipher([RootKey("a", KEY_A.value), KEY_B]), RefreshPolicy(), prefix=prefix
         )
         assert (await rotated.get("alice", "github")).access_token == "gho_plaintext_token"
-        assert await rotated.reencrypt(connection_id_of("alice", "github")) is True
+        tally = await rotate(
+            redis, Cipher([RootKey("a", KEY_A.value), KEY_B]), prefix=prefix, show_progress=False
+        )
+        assert tally.resealed == {"tokens": 1}
         only_b = TokenStore(redis, Cipher([KEY_B]), RefreshPolicy(), prefix=prefix)
         assert (await only_b.get("alice", "github")).access_token == "gho_plaintext_token"
 

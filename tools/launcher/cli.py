@@ -1,4 +1,4 @@
-"""The ``valetkey`` command: ``up``, ``down``, ``status`` and ``run <service>``.
+"""The ``valetkey`` command: ``up``, ``down``, ``status``, ``run <service>`` and ``rotate-keys``.
 
 ``up`` checks the whole configuration first (``preflight``), then leaves a supervisor
 running in the background (``supervisor``) that starts an embedded NATS (JetStream) and
@@ -11,6 +11,7 @@ lives in ``.valetkey/`` (or ``VALETKEY_HOME``): generated secrets, data, logs, a
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import secrets
@@ -19,15 +20,20 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from shared.bus import subjects
 from shared.errors import ConfigError
-from shared.runtime.settings import Settings
+from shared.runtime.crypto import Cipher
+from shared.runtime.redisio import create_redis
+from shared.runtime.settings import Settings, load_settings
 from tools.launcher import preflight
 from tools.launcher.supervisor import state_file
+
+if TYPE_CHECKING:
+    from tools.rotate_keys import Tally
 
 HEALTH_TIMEOUT_S = 30.0
 SUPERVISOR_STOP_S = 60.0
@@ -194,14 +200,50 @@ def status(_: argparse.Namespace) -> int:
     return 0
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run one service in the foreground, against the running engine's NATS and Redis if any."""
+def _engine_env() -> dict[str, str]:
+    """The environment a service would get: generated secrets, then the running engine's URLs."""
     home = _home()
     env = {**ensure_secrets(home), **os.environ}
     if (state := _load_state(home)) is not None:
         env.setdefault("NATS_URL", state["nats_url"])
         env.setdefault("REDIS_URL", state["redis_url"])
+    return env
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run one service in the foreground, against the running engine's NATS and Redis if any."""
+    env = _engine_env()
     os.execve(sys.executable, [sys.executable, "-m", f"services.{args.service}"], env)  # noqa: S606
+
+
+def rotate_keys(_: argparse.Namespace) -> int:
+    """Re-encrypt every record under the default root key (tools/rotate_keys.py)."""
+    try:
+        settings = load_settings(_engine_env())
+        cipher = settings.cipher()
+    except ConfigError as exc:
+        print(f"valetkey: configuration error: {exc}", file=sys.stderr)
+        return 2
+    tally = asyncio.run(_rotate(settings, cipher))
+    kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(tally.resealed.items())) or "none"
+    print(
+        f"re-encrypted {tally.total_resealed} records under key {cipher.default_key_id!r} ({kinds}); "
+        f"{tally.current} were already; {tally.unreadable} no configured key opens"
+    )
+    return 0 if tally.unreadable == 0 else 1
+
+
+async def _rotate(settings: Settings, cipher: Cipher) -> Tally:
+    # imported here: it reaches into every service's adapters, which `up` and `down` never need
+    from tools.rotate_keys import rotate
+
+    redis = create_redis(settings.runtime.redis_url)
+    try:
+        return await rotate(
+            redis, cipher, prefix=settings.runtime.key_prefix, show_progress=sys.stderr.isatty()
+        )
+    finally:
+        await redis.aclose()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -213,6 +255,9 @@ def main(argv: list[str] | None = None) -> int:
     run_parser = commands.add_parser("run", help="run one service in the foreground")
     run_parser.add_argument("service", choices=subjects.SERVICES)
     run_parser.set_defaults(func=run)
+    commands.add_parser(
+        "rotate-keys", help="re-encrypt every record under the default root key (online, resumable)"
+    ).set_defaults(func=rotate_keys)
     args = parser.parse_args(argv)
     result: int = args.func(args)
     return result
