@@ -81,7 +81,7 @@ class Authorizations:
         """``completed`` with the token when the user holds one covering the scopes, else a new one."""
         need = request.requirement
         provider = await self.providers.find(id=need.id, builtin_id=need.provider_id)
-        next_uri = domain.check_next_uri(request.next_uri)
+        next_uri = domain.check_next_uri(request.next_uri, self.settings.next_uri_origins)
         wanted = domain.merge_scopes(need.scopes)
         token = await self.fresh(user_id=request.user_id, provider_id=provider.id)
         if covers(token, wanted, now=self.clock()):

@@ -155,17 +155,33 @@ def state_digest(state: str) -> str:
     return hashlib.sha256(state.encode()).hexdigest()
 
 
-def check_next_uri(next_uri: str | None) -> str | None:
-    """Accept only absolute http(s) URLs as ``next_uri`` (no ``javascript:`` or relative tricks).
+def origin_of(url: str) -> str:
+    """``scheme://host[:port]`` of an absolute URL, lower-cased, default ports dropped."""
+    parts = urlsplit(url)
+    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    host = (parts.hostname or "").lower()
+    port = f":{parts.port}" if parts.port and parts.port != default else ""
+    return f"{parts.scheme.lower()}://{host}{port}"
+
+
+def check_next_uri(next_uri: str | None, allowed_origins: frozenset[str] | None) -> str | None:
+    """Accept an absolute http(s) ``next_uri`` on an allowed origin (None: any origin).
+
+    The browser is sent there after consent, so an open redirect would carry the user
+    anywhere a caller names (``javascript:``, relative tricks and foreign sites alike).
 
     Raises:
-        BadRequest: Any other value.
+        BadRequest: Not an absolute http(s) URL, or its origin is not allowed.
     """
     if not next_uri:
         return None
     parts = urlsplit(next_uri)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise BadRequest("next_uri must be an absolute http(s) URL")
+    if allowed_origins is not None and origin_of(next_uri) not in allowed_origins:
+        raise BadRequest(
+            f"next_uri's origin {origin_of(next_uri)} is not allowed; add it to auth.next_uri_origins"
+        )
     return next_uri
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.authorizer.domain import VerificationMode
+from services.authorizer.domain import VerificationMode, origin_of
 from shared.runtime.settings import Settings
 
 #: A finished authorization stays readable through /v1/auth/status this long.
@@ -26,6 +26,8 @@ class AuthorizerSettings:
             its code before the sweeper fails it as interrupted (``exchange_deadline_seconds``).
         record_ttl_seconds: How long authorization records are kept.
         sweep_interval_seconds: How often each replica looks for overdue authorizations.
+        next_uri_origins: Where the browser may be sent after consent: the configured
+            origins and the engine's own; None (development) allows any.
     """
 
     public_url: str
@@ -37,6 +39,7 @@ class AuthorizerSettings:
     exchange_grace_seconds: float = 5.0
     record_ttl_seconds: int = RECORD_TTL_SECONDS
     sweep_interval_seconds: float = 1.0
+    next_uri_origins: frozenset[str] | None = None
 
     @property
     def exchange_deadline_seconds(self) -> float:
@@ -54,4 +57,7 @@ class AuthorizerSettings:
             verifier_url=auth.verification.verifier_url,
             http_timeout_seconds=settings.runtime.provider_timeout,
             exchange_grace_seconds=settings.runtime.exchange_grace,
+            next_uri_origins=None
+            if settings.development
+            else frozenset({origin_of(settings.public_url), *map(origin_of, auth.next_uri_origins)}),
         )

@@ -81,6 +81,9 @@ class AuthConfig(_Section):
     providers: list[ProviderEntry] = Field(default_factory=list)
     state_ttl_seconds: int = Field(default=600, ge=30, le=86_400)
     verification: VerificationConfig = Field(default_factory=VerificationConfig)
+    # Origins (scheme://host[:port]) an authorization's next_uri may point at, beside the
+    # engine's own public URL; development mode allows any.
+    next_uri_origins: list[HttpUrlText] = Field(default_factory=list)
     token_store: dict[str, Any] | None = None  # legacy, tolerated
 
 

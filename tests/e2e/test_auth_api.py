@@ -47,6 +47,7 @@ def oauth(tmp_path_factory: pytest.TempPathFactory, port: int) -> Iterator[OAuth
 def engine(tmp_path_factory, nats_url, redis_url, oauth, port) -> Iterator[Engine]:
     config = base_config(port, secrets.token_urlsafe(32))
     config["auth"]["verification"] = {"mode": "builtin"}
+    config["auth"]["next_uri_origins"] = ["https://app.example"]
     config["auth"]["providers"] = [
         oidc_provider_entry(oauth, id="basic", client_id="basic-app", client_secret="basic-secret"),
     ]

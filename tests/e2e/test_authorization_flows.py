@@ -64,6 +64,7 @@ def shapes() -> Iterator[TokenEndpoint]:
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory, nats_url, redis_url, oauth, shapes, port) -> Iterator[Engine]:
     config = base_config(port, secrets.token_urlsafe(32))
+    config["auth"]["next_uri_origins"] = ["https://app.example"]
     config["auth"]["providers"] = [
         oidc_provider_entry(oauth, id="basic", client_id="basic-app", client_secret="basic-secret"),
         oidc_provider_entry(
@@ -203,6 +204,20 @@ class TestPlainFlow:
         gone = await status(engine, second["id"])
         assert gone.status_code == 404
         assert gone.json()["name"] == "not_found"
+
+    async def test_a_next_uri_on_an_origin_not_configured_is_refused_before_any_flow_starts(self, engine):
+        response = await asyncio.to_thread(
+            httpx.post,
+            f"{engine.base_url}/v1/auth/authorize",
+            headers=engine.headers,
+            json={
+                "user_id": new_user("elsewhere"),
+                "auth_requirement": {"id": "basic", "oauth2": {"scopes": SCOPES}},
+                "next_uri": "https://evil.example/phish",
+            },
+        )
+        assert response.status_code == 400
+        assert "auth.next_uri_origins" in response.json()["message"]
 
     async def test_next_uri_receives_the_browser_with_a_303(self, engine):
         user = new_user("next")

@@ -196,10 +196,25 @@ class TestVerifierRedirect:
 
 
 class TestNextUri:
+    ALLOWED = frozenset({"https://app.example", "http://127.0.0.1:9099"})
+
     @pytest.mark.parametrize("bad", ["javascript:alert(1)", "/relative", "ftp://x/y"])
     def test_only_absolute_http_urls_are_accepted(self, bad):
         with pytest.raises(BadRequest):
-            domain.check_next_uri(bad)
+            domain.check_next_uri(bad, None)
 
-    def test_an_https_url_passes(self):
-        assert domain.check_next_uri("https://app.example/done") == "https://app.example/done"
+    @pytest.mark.parametrize(
+        "url", ["https://app.example/done", "HTTPS://App.Example:443/x?y=1", "http://127.0.0.1:9099/ok"]
+    )
+    def test_a_url_on_an_allowed_origin_passes(self, url):
+        assert domain.check_next_uri(url, self.ALLOWED) == url
+
+    @pytest.mark.parametrize(
+        "url", ["https://evil.example/done", "http://app.example/done", "https://app.example:8443/"]
+    )
+    def test_a_url_on_another_origin_is_refused_naming_the_setting(self, url):
+        with pytest.raises(BadRequest, match=r"auth\.next_uri_origins"):
+            domain.check_next_uri(url, self.ALLOWED)
+
+    def test_without_a_list_any_http_url_passes(self):
+        assert domain.check_next_uri("https://anywhere.example/", None) == "https://anywhere.example/"
