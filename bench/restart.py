@@ -1,8 +1,8 @@
 """Time from a service's SIGKILL to the engine healthy again, under `valetkey up`'s supervisor.
 
-``python -m bench restart [-- --kills 20 --service authorizer]``: starts the engine with
+``python -m bench restart [-- --kills 20 --service all]``: starts the engine with
 ``valetkey up`` in a temporary home (embedded NATS and Valkey on free ports), kills one
-service with SIGKILL ``--kills`` times, and measures how long ``/v1/health`` takes to say
+service (each in turn by default) with SIGKILL ``--kills`` times, and measures how long ``/v1/health`` takes to say
 healthy again each time: the supervisor's notice and backoff, the interpreter's start,
 the service's own start-up and its first health answer. Reported as p50/p99 in ms.
 """
@@ -24,6 +24,7 @@ import httpx
 import yaml
 
 from bench.common import summarize_ms
+from shared.bus import subjects
 from tests.support.engine import base_config
 from tools.launcher import embedded
 
@@ -56,9 +57,12 @@ def _kill_and_time(home: Path, service: str, base_url: str, key: str) -> float:
 def main(argv: list[str]) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="bench restart")
     parser.add_argument("--kills", type=int, default=20)
-    parser.add_argument("--service", default="authorizer")
-    # Past the supervisor's 30 s "stable" window, so each kill meets the first backoff (0.5 s).
-    parser.add_argument("--settle", type=float, default=31.0, help="seconds between kills")
+    parser.add_argument(
+        "--service", default="all", help="one service, or 'all' to kill each in turn (round robin)"
+    )
+    # Each service's kills lie past the supervisor's 30 s "stable" window, so each kill meets
+    # the first backoff (0.5 s): 31 s between kills of one service, 7 s when five take turns.
+    parser.add_argument("--settle", type=float, default=None, help="seconds between kills")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="vk-bench-restart-") as tmp:
         home, port = Path(tmp) / "home", embedded.free_port()
@@ -75,11 +79,13 @@ def main(argv: list[str]) -> dict[str, Any]:
         key = next(line.split()[-1] for line in up.stdout.splitlines() if line.startswith("API key"))
         base_url = f"http://127.0.0.1:{port}"
         samples: list[float] = []
+        victims = list(subjects.SERVICES) if args.service == "all" else [args.service]
+        settle = args.settle if args.settle is not None else 31.0 / len(victims) + 1.0
         try:
             for kill in range(args.kills):
                 if kill:
-                    time.sleep(args.settle)
-                samples.append(_kill_and_time(home, args.service, base_url, key))
+                    time.sleep(settle)
+                samples.append(_kill_and_time(home, victims[kill % len(victims)], base_url, key))
         finally:
             subprocess.run([*CLI, "down"], cwd=ROOT, env=env, capture_output=True, check=False)
     result = {"service": args.service, "kill_to_healthy": summarize_ms(samples)}
