@@ -1,10 +1,10 @@
 """Time from a service's SIGKILL to the engine healthy again, under `valetkey up`'s supervisor.
 
 ``python -m bench restart [-- --kills 20 --service all]``: starts the engine with
-``valetkey up`` in a temporary home (embedded NATS and Valkey on free ports), kills one
-service (each in turn by default) with SIGKILL ``--kills`` times, and measures how long ``/v1/health`` takes to say
-healthy again each time: the supervisor's notice and backoff, the interpreter's start,
-the service's own start-up and its first health answer. Reported as p50/p99 in ms.
+``valetkey up`` in a temporary home (embedded NATS and Valkey on free ports), kills a
+service (each in turn by default) with SIGKILL ``--kills`` times, and measures how long
+``/v1/health`` takes to say healthy again each time: the supervisor's notice and backoff,
+the interpreter's start, the service's own start-up and its first health answer. Reported as p50/p99 in ms.
 """
 
 from __future__ import annotations
