@@ -73,7 +73,10 @@ def _config(port: int, root_key: str) -> dict[str, Any]:
     }
     return {
         "api": {"host": "127.0.0.1", "port": port, "public_url": f"http://127.0.0.1:{port}"},
-        "security": {"root_keys": [{"id": "k1", "value": root_key, "default": True}]},
+        "security": {
+            "root_keys": [{"id": "k1", "value": root_key, "default": True}],
+            "allow_private_targets": True,
+        },
         "auth": {"providers": [provider], "verification": {"mode": "unsafe_skip"}},
         "tools": {"toolkits": ["tests.support.toolkits.hooli"], "directors": []},
     }

@@ -136,7 +136,10 @@ def _config(run: Stack, margin: float) -> Path:
         },
     }
     config = {
-        "security": {"root_keys": [{"id": "k1", "value": run.root_key, "default": True}]},
+        "security": {
+            "root_keys": [{"id": "k1", "value": run.root_key, "default": True}],
+            "allow_private_targets": True,  # the local OAuth server
+        },
         "auth": {"providers": [provider]},
         "refresh": {"margin_seconds": margin, "lifetime_fraction": 0.25},
     }

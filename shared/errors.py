@@ -66,6 +66,12 @@ class UserMismatch(BadRequest):
     code = "user_mismatch"
 
 
+class TargetRefused(BadRequest):
+    """A provider or worker URL whose address the outbound policy refuses (shared/runtime/addresses.py)."""
+
+    code = "target_refused"
+
+
 class InvalidWebhookTarget(BadRequest):
     """A webhook URL that valetkey refuses to call (scheme, credentials or address)."""
 

@@ -34,6 +34,7 @@ class Admin:
     notifier: Notifier
     redirect_uri: str
     clock: Callable[[], Any]
+    allow_private_targets: bool = False
 
     async def list_providers(self, _: Any = None) -> Page:
         """Every provider, configured and runtime, in the admin shape."""
@@ -59,7 +60,9 @@ class Admin:
             Conflict: The id exists.
         """
         entry, external_id = views.entry_from_body(request.body)
-        record = await self.registry.put_runtime(entry, create=True, external_id=external_id)
+        record = await self.registry.put_runtime(
+            entry, create=True, external_id=external_id, allow_private_targets=self.allow_private_targets
+        )
         return AdminObject(item=views.provider_view(record, self.redirect_uri))
 
     async def update_provider(self, request: ProviderWrite) -> AdminObject:
@@ -78,7 +81,11 @@ class Admin:
         entry = views.merge_entry(current.entry, patch)
         entry.setdefault("id", current_id)
         record = await self.registry.put_runtime(
-            entry, create=False, replaces=current_id, external_id=external_id
+            entry,
+            create=False,
+            replaces=current_id,
+            external_id=external_id,
+            allow_private_targets=self.allow_private_targets,
         )
         return AdminObject(item=views.provider_view(record, self.redirect_uri))
 

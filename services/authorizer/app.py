@@ -67,7 +67,7 @@ def create_service(settings: Settings) -> Service:
     registry = ProviderRegistry(
         settings.engine.auth.providers, parts.redis, parts.cipher, prefix=settings.runtime.key_prefix
     )
-    http = ProviderHttp()
+    http = ProviderHttp(allow_private=settings.engine.security.allow_private_targets)
     store = RedisAuthorizationStore(
         parts.redis,
         parts.cipher,
@@ -88,7 +88,12 @@ def create_service(settings: Settings) -> Service:
     )
     sweeper = Sweeper(authorizations, interval=config.sweep_interval_seconds)
     admin = Admin(
-        registry=registry, tokens=parts.tokens, notifier=relay, redirect_uri=config.redirect_uri, clock=utcnow
+        registry=registry,
+        tokens=parts.tokens,
+        notifier=relay,
+        redirect_uri=config.redirect_uri,
+        clock=utcnow,
+        allow_private_targets=settings.engine.security.allow_private_targets,
     )
     handlers.register(parts.server, authorizations, Verifications(authorizations), admin)
     app = FastStream(parts.broker, logger=None)

@@ -32,7 +32,10 @@ def create_service(settings: Settings) -> Service:
     parts = infra.build(settings, service="token_refresher")
     config = RefresherSettings.from_settings(settings)
     clock = SystemClock()
-    client = ProviderHttp(limit=config.concurrency + config.rpc_workers)  # pooled, redirects never followed
+    client = ProviderHttp(  # pooled, redirects never followed
+        allow_private=settings.engine.security.allow_private_targets,
+        limit=config.concurrency + config.rpc_workers,
+    )
     tokens = RedisTokens(
         parts.tokens,
         parts.redis,

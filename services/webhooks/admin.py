@@ -13,7 +13,7 @@ from typing import Any
 
 from services.webhooks.domain import Delivery, Endpoint
 from services.webhooks.ports import DeadLetterArchive, Endpoints, Queue
-from services.webhooks.sender import Resolver, vet_target
+from services.webhooks.sender import vet_target
 from shared.contracts.common import PageQuery
 from shared.contracts.webhooks import (
     DeadLetterPage,
@@ -30,6 +30,7 @@ from shared.contracts.webhooks import (
     Replayed,
 )
 from shared.errors import ServiceUnavailable
+from shared.runtime.addresses import Resolver
 from shared.runtime.config import WebhooksConfig
 
 

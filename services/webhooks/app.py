@@ -21,7 +21,7 @@ from services.webhooks.adapters import DeadLetters, DeliveryQueue, EndpointStore
 from services.webhooks.admin import WebhookAdmin
 from services.webhooks.dispatcher import Deliverer, Failures, FanOut
 from services.webhooks.lanes import Lanes
-from services.webhooks.sender import Resolver, Sender, system_resolver
+from services.webhooks.sender import Sender
 from services.webhooks.settings import (
     DELIVERY_IN_FLIGHT,
     FANOUT_IN_FLIGHT,
@@ -32,6 +32,7 @@ from shared.bus import subjects
 from shared.bus.messaging import create_broker, ensure_streams
 from shared.bus.rpc import RpcServer, add_health
 from shared.runtime import keycheck
+from shared.runtime.addresses import Resolver, system_resolver
 from shared.runtime.gauges import Sampler
 from shared.runtime.logging import get_logger
 from shared.runtime.ops import OpsServer, service_checks

@@ -12,7 +12,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import ipaddress
 import json
 import secrets
 from collections.abc import Callable, Iterable, Mapping
@@ -22,12 +21,12 @@ from urllib.parse import SplitResult, urlsplit
 
 from shared.contracts.events import EVENT_TYPES
 from shared.errors import BadRequest, ConfigError, InvalidWebhookTarget
+from shared.runtime.addresses import first_refused
 from shared.runtime.config import WebhooksConfig
 
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 32
 ALL_EVENTS = "*"
-IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # A webhook URL valetkey refuses to call; its code reaches the gateway's 400 unchanged.
 InvalidTarget = InvalidWebhookTarget
 
@@ -222,21 +221,6 @@ def parse_target(url: str) -> Target:
     return Target(scheme=parts.scheme, host=parts.hostname, port=port, path=path)
 
 
-def literal_address(host: str) -> IpAddress | None:
-    """``host`` as an IP address when it is one."""
-    try:
-        return ipaddress.ip_address(host)
-    except ValueError:
-        return None
-
-
-def is_public(address: IpAddress) -> bool:
-    """False for loopback, private, link-local, shared, reserved, multicast and unspecified addresses."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped  # ::ffff:127.0.0.1 is loopback, whatever is_global says
-    return address.is_global and not address.is_multicast
-
-
 def check_addresses(host: str, addresses: Iterable[str], *, allow_private: bool) -> str:
     """Every address ``host`` resolved to must be public; returns the one to connect to.
 
@@ -246,16 +230,16 @@ def check_addresses(host: str, addresses: Iterable[str], *, allow_private: bool)
     Raises:
         InvalidTarget: No address, or a refused one.
     """
-    parsed = [ipaddress.ip_address(a.split("%", 1)[0]) for a in addresses]
-    if not parsed:
+    listed = [a.split("%", 1)[0] for a in addresses]
+    if not listed:
         raise InvalidTarget(f"{host} does not resolve")
-    refused = [str(a) for a in parsed if not is_public(a)]
-    if refused and not allow_private:
+    refused = first_refused(listed)
+    if refused is not None and not allow_private:
         raise InvalidTarget(
-            f"{host} resolves to a loopback, private or link-local address ({refused[0]}); "
+            f"{host} resolves to a loopback, private or link-local address ({refused}); "
             "set webhooks.allow_private_targets to allow it"
         )
-    return str(parsed[0])
+    return listed[0]
 
 
 # --- retries ----------------------------------------------------------------------------

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import socket
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -26,8 +25,8 @@ import httpx
 from services.webhooks import domain
 from services.webhooks.domain import Endpoint
 from shared.providers.http import parse_retry_after
+from shared.runtime.addresses import Resolver, literal_address, system_resolver
 
-Resolver = Callable[[str, int], Awaitable[list[str]]]
 USER_AGENT = "valetkey-webhooks/0.1"
 # A receiver's answer is read up to this size (so the connection can be reused), never further.
 MAX_RESPONSE_BYTES = 64 * 1024
@@ -38,12 +37,6 @@ PRUNE_EVERY_SECONDS = 60.0
 RETRY_AFTER_STATUSES = (429, 503)
 # The sender bounds each attempt as a whole (``Sender.timeout``); aiohttp's own timers would only cost.
 NO_TIMEOUTS = aiohttp.ClientTimeout(total=None, connect=None, sock_read=None, sock_connect=None)
-
-
-async def system_resolver(host: str, port: int) -> list[str]:
-    """Every address the system resolver returns for ``host``."""
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 @dataclass(frozen=True)
@@ -239,7 +232,7 @@ class Sender:
         """The address to pin, or None to connect by name (private targets allowed)."""
         if self._allow_private:
             return None
-        literal = domain.literal_address(target.host)
+        literal = literal_address(target.host)
         addresses = [str(literal)] if literal else await self._resolve(target.host, target.port)
         return domain.check_addresses(target.host, addresses, allow_private=False)
 
@@ -277,7 +270,7 @@ async def vet_target(url: str, *, allow_private: bool, resolver: Resolver = syst
     target = domain.parse_target(url)
     if allow_private:
         return
-    literal = domain.literal_address(target.host)
+    literal = literal_address(target.host)
     try:
         addresses = [str(literal)] if literal else await resolver(target.host, target.port)
     except OSError as exc:

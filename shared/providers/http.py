@@ -5,12 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import aiohttp
 
-from shared.errors import ProviderUnavailable
+from shared.errors import ProviderError, ProviderUnavailable, TargetRefused
 from shared.providers.oauth import HttpRequestSpec
+from shared.runtime.addresses import Resolver, first_refused, literal_address, system_resolver
+
+#: No token, refresh or user-info answer comes near this; a larger one is refused unread.
+MAX_ANSWER_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,32 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
+def pinned(parts: SplitResult, address: str) -> tuple[str, str, str | None]:
+    """The URL with ``address`` in place of its host, the ``Host`` header, and the TLS name.
+
+    The name stays in ``Host`` and (for https to a name) in TLS, so virtual hosting and the
+    certificate check work as if the name had been connected to.
+    """
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    address = address.split("%", 1)[0]
+    netloc = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+    url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+    host_header = host if parts.port is None else f"{host}:{parts.port}"
+    tls_name = host if parts.scheme == "https" and literal_address(host) is None else None
+    return url, host_header, tls_name
+
+
+async def _capped(response: aiohttp.ClientResponse, where: str) -> bytes:
+    """The body, refused past ``MAX_ANSWER_BYTES`` (no provider answer is that large)."""
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        body += chunk
+        if len(body) > MAX_ANSWER_BYTES:
+            raise ProviderError(f"{where} answered more than {MAX_ANSWER_BYTES} bytes", url=where)
+    return bytes(body)
+
+
 class ProviderHttp:
     """Provider calls (token, refresh, user info) over one pooled aiohttp session.
 
@@ -52,12 +82,24 @@ class ProviderHttp:
     refresh. The session is opened on first use, inside the running loop; the environment's
     proxies are ignored and redirects are never followed.
 
+    Unless ``allow_private``, every request goes through the outbound address policy: the
+    host's addresses must all be public and the connection is pinned to the one checked
+    (the name stays in ``Host`` and in TLS). An answer larger than ``MAX_ANSWER_BYTES`` is
+    refused.
+
     Args:
+        allow_private: Accept loopback, private and link-local addresses (a provider inside
+            your own network; the tests' local OAuth server).
         limit: Open connections at most (per host and in all).
+        resolver: Host name to addresses (tests inject one).
     """
 
-    def __init__(self, *, limit: int = 100) -> None:
+    def __init__(
+        self, *, allow_private: bool, limit: int = 100, resolver: Resolver = system_resolver
+    ) -> None:
+        self._allow_private = allow_private
         self._limit = limit
+        self._resolver = resolver
         self._session: aiohttp.ClientSession | None = None
 
     def _open(self) -> aiohttp.ClientSession:
@@ -82,17 +124,21 @@ class ProviderHttp:
         # Only scheme, host and path appear in errors: query strings may carry codes.
         parts = urlsplit(spec.url)
         where = f"{parts.scheme}://{parts.netloc}{parts.path}"
+        url, headers, server_hostname = spec.url, spec.headers, None
+        if not self._allow_private:
+            url, headers, server_hostname = await self._pinned(parts, spec.headers, where)
         try:
             async with self._open().request(
                 spec.method,
-                spec.url,
-                headers=spec.headers,
+                url,
+                headers=headers,
                 data=spec.form,
                 json=spec.json,
                 timeout=aiohttp.ClientTimeout(total=timeout),
                 allow_redirects=False,
+                server_hostname=server_hostname,
             ) as response:
-                body = await response.read()
+                body = await _capped(response, where)
         except TimeoutError:
             raise ProviderUnavailable(f"timed out calling {where}", url=where) from None
         except aiohttp.ClientError as exc:
@@ -103,6 +149,32 @@ class ProviderHttp:
             body=body,
             retry_after=parse_retry_after(response.headers.get("retry-after")),
         )
+
+    async def _pinned(
+        self, parts: SplitResult, headers: dict[str, str], where: str
+    ) -> tuple[str, dict[str, str], str | None]:
+        """The URL with a checked address in place of the host name, its headers and TLS name.
+
+        Raises:
+            TargetRefused: The host resolves to an address the policy refuses.
+            ProviderUnavailable: The host does not resolve (now).
+        """
+        host = parts.hostname or ""
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        literal = literal_address(host)
+        try:
+            addresses = [str(literal)] if literal else await self._resolver(host, port)
+        except OSError:
+            addresses = []
+        if not addresses:
+            raise ProviderUnavailable(f"cannot resolve {where}", url=where)
+        if (refused := first_refused(addresses)) is not None:
+            raise TargetRefused(
+                f"{where} resolves to a loopback, private or link-local address ({refused}); "
+                "set security.allow_private_targets to allow it"
+            )
+        url, host_header, server_hostname = pinned(parts, addresses[0])
+        return url, {**headers, "Host": host_header}, server_hostname
 
     async def aclose(self) -> None:
         if self._session is not None:

@@ -24,9 +24,10 @@ from typing import Any, Literal
 from redis.asyncio import Redis
 
 from shared.contracts.common import utcnow
-from shared.errors import BadRequest, ConfigError, Conflict, NotFound
+from shared.errors import BadRequest, ConfigError, Conflict, NotFound, TargetRefused
 from shared.providers.catalog import Catalog, load_catalog, parse_entry, resolve, resolve_all
 from shared.providers.models import Provider, ProviderEntry
+from shared.runtime.addresses import refused_literal
 from shared.runtime.crypto import Cipher
 from shared.runtime.logging import get_logger
 
@@ -99,6 +100,30 @@ def static_records(entries: list[ProviderEntry], catalog: Catalog | None = None)
         pid: ProviderRecord(provider=p, entry=entry, source="config", created_at=started, updated_at=started)
         for (pid, p), entry in zip(resolved.items(), raw, strict=True)
     }
+
+
+def check_called_endpoints(provider: Provider) -> None:
+    """Refuse a provider whose token, refresh, user-info, introspection or revocation endpoint
+    is an IP address the outbound policy refuses (``169.254.169.254``, ``[::ffff:127.0.0.1]``).
+
+    Raises:
+        TargetRefused: Naming the request and the address.
+    """
+    oauth2 = provider.oauth2
+    called = {
+        "token_request": oauth2.token_request,
+        "refresh_token_request": oauth2.refresh_token_request,
+        "user_info_request": oauth2.user_info_request,
+        "token_introspection_request": oauth2.token_introspection_request,
+        "token_revocation_request": oauth2.token_revocation_request,
+    }
+    for name, request in called.items():
+        endpoint = getattr(request, "endpoint", None) if request is not None else None
+        if endpoint and (address := refused_literal(endpoint)) is not None:
+            raise TargetRefused(
+                f"oauth2.{name}.endpoint: {address} is a loopback, private or link-local address; "
+                "set security.allow_private_targets to allow it"
+            )
 
 
 class ProviderRegistry:
@@ -214,6 +239,7 @@ class ProviderRegistry:
         create: bool,
         replaces: str | None = None,
         external_id: str | None = None,
+        allow_private_targets: bool = False,
     ) -> ProviderRecord:
         """Validate and persist a runtime provider.
 
@@ -222,17 +248,21 @@ class ProviderRegistry:
             create: True to refuse an id that exists already.
             replaces: The current id when an update renames the provider.
             external_id: Stored and shown as given.
+            allow_private_targets: Accept endpoints at loopback, private or link-local addresses.
 
         Returns:
             The stored record.
 
         Raises:
             BadRequest: The entry is invalid (names the key).
+            TargetRefused: An endpoint the engine calls is at an address the policy refuses.
             Conflict: The id belongs to a configured provider, or exists when creating.
             NotFound: Updating a provider that does not exist.
         """
         raw = normalise_entry(entry, self._catalog)
         provider = self._validate(raw)
+        if not allow_private_targets:
+            check_called_endpoints(provider)
         new_id = provider.id
         old_id = replaces or new_id
         if new_id in self._static or old_id in self._static:

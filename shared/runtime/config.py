@@ -95,6 +95,9 @@ class RootKeyConfig(_Section):
 
 class SecurityConfig(_Section):
     root_keys: list[RootKeyConfig] = Field(default_factory=list)
+    # Let provider endpoints and workers resolve to loopback, private or link-local addresses
+    # (shared/runtime/addresses.py); for a provider or worker inside your own network.
+    allow_private_targets: bool = False
 
 
 class WorkerHttpConfig(_Section):

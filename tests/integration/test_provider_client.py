@@ -33,7 +33,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OAuthServer]:
 
 @pytest.fixture
 async def client() -> AsyncIterator[ProviderClient]:
-    http = ProviderHttp()
+    http = ProviderHttp(allow_private=True)  # the OAuth server listens on loopback
     yield ProviderClient(http, clock=lambda: datetime.now(UTC))
     await http.aclose()
 

@@ -7,7 +7,7 @@ import secrets
 import pytest
 from redis.asyncio import Redis
 
-from shared.errors import BadRequest, Conflict, NotFound
+from shared.errors import BadRequest, Conflict, NotFound, TargetRefused
 from shared.providers.models import ProviderEntry
 from shared.providers.registry import ProviderRegistry
 from shared.runtime.crypto import Cipher, RootKey
@@ -132,3 +132,28 @@ class TestRuntimeProviders:
         with pytest.raises(Conflict):
             await reg.delete_runtime("gh")
         assert await reg.delete_runtime("nope") is None
+
+
+class TestAddressPolicy:
+    @pytest.mark.parametrize(
+        ("request_name", "endpoint"),
+        [
+            ("user_info_request", "http://169.254.169.254/latest/meta-data/iam/security-credentials/"),
+            ("user_info_request", "http://[::ffff:127.0.0.1]:9099/v1/admin/secrets"),
+            ("token_request", "http://10.0.0.12/token"),
+        ],
+    )
+    async def test_a_runtime_provider_calling_a_private_address_is_refused_and_not_stored(
+        self, redis, prefix, request_name, endpoint
+    ):
+        reg = registry(redis, [], prefix=prefix)
+        entry = hooli_entry(**{request_name: {"endpoint": endpoint}})
+        with pytest.raises(TargetRefused, match=rf"oauth2\.{request_name}\.endpoint"):
+            await reg.put_runtime(entry, create=True)
+        assert await reg.record("hooli") is None
+
+    async def test_private_addresses_pass_when_the_deployment_allows_them(self, redis, prefix):
+        reg = registry(redis, [], prefix=prefix)
+        entry = hooli_entry(user_info_request={"endpoint": "http://10.0.0.12/userinfo"})
+        record = await reg.put_runtime(entry, create=True, allow_private_targets=True)
+        assert record.provider.oauth2.user_info_request is not None

@@ -38,7 +38,11 @@ def base_config(port: int, root_key: str) -> dict[str, Any]:
             "port": port,
             "public_url": f"http://127.0.0.1:{port}",
         },
-        "security": {"root_keys": [{"id": "k1", "value": root_key, "default": True}]},
+        # the tests' OAuth servers and workers listen on loopback
+        "security": {
+            "root_keys": [{"id": "k1", "value": root_key, "default": True}],
+            "allow_private_targets": True,
+        },
         "auth": {"providers": [], "verification": {"mode": "unsafe_skip"}},
         "tools": {"toolkits": [], "directors": []},
     }

@@ -57,7 +57,7 @@ def replica(
     redis = create_redis(redis_url)
     store = TokenStore(redis, CIPHER, POLICY, prefix=prefix)
     tokens = RedisTokens(store, redis, lock_ttl=config.lock_ttl_seconds, lock_wait=config.lock_wait_seconds)
-    client = ProviderHttp(limit=64)
+    client = ProviderHttp(allow_private=True, limit=64)
     clock = SystemClock()
     refresher = Refresher(
         tokens=tokens,

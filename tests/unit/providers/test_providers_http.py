@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import pytest
 from aiohttp import web
 
-from shared.errors import ProviderUnavailable
-from shared.providers.http import ProviderHttp, parse_retry_after
+from shared.errors import ProviderError, ProviderUnavailable, TargetRefused
+from shared.providers.http import MAX_ANSWER_BYTES, ProviderHttp, parse_retry_after, pinned
 from shared.providers.oauth import HttpRequestSpec
 from tools.launcher.embedded import free_port
 
@@ -39,6 +40,9 @@ class Upstream:
     async def moved(self, _: web.Request) -> web.Response:
         raise web.HTTPFound("/token")
 
+    async def huge(self, _: web.Request) -> web.Response:
+        return web.Response(body=b"x" * (MAX_ANSWER_BYTES + 1))
+
 
 @pytest.fixture
 async def upstream() -> AsyncIterator[Upstream]:
@@ -48,6 +52,7 @@ async def upstream() -> AsyncIterator[Upstream]:
     app.router.add_post("/echo", up.echo)
     app.router.add_get("/slow", up.slow)
     app.router.add_get("/moved", up.moved)
+    app.router.add_get("/huge", up.huge)
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", up.port).start()
@@ -57,7 +62,7 @@ async def upstream() -> AsyncIterator[Upstream]:
 
 @pytest.fixture
 async def http() -> AsyncIterator[ProviderHttp]:
-    client = ProviderHttp()
+    client = ProviderHttp(allow_private=True)
     yield client
     await client.aclose()
 
@@ -108,3 +113,45 @@ def test_retry_after_accepts_seconds_and_http_dates() -> None:
     assert parse_retry_after("Wed, 01 Jan 2025 00:01:00 GMT", now=now) == 60.0
     assert parse_retry_after("soon") is None
     assert parse_retry_after(None) is None
+
+
+class TestAddressPolicy:
+    async def test_an_answer_larger_than_the_cap_is_refused(self, upstream, http):
+        with pytest.raises(ProviderError, match="more than"):
+            await http.send(HttpRequestSpec("GET", f"{upstream.url}/huge"), timeout=5)
+
+    @pytest.mark.parametrize(
+        "address", ["127.0.0.1", "169.254.169.254", "10.0.0.7", "::ffff:127.0.0.1", "64:ff9b::a9fe:a9fe"]
+    )
+    async def test_a_name_resolving_to_a_refused_address_is_not_called(self, address):
+        async def resolver(host: str, port: int) -> list[str]:
+            return ["93.184.216.34", address]  # one bad address among good ones is enough
+
+        client = ProviderHttp(allow_private=False, resolver=resolver)
+        try:
+            with pytest.raises(TargetRefused, match=r"security\.allow_private_targets"):
+                await client.send(HttpRequestSpec("POST", "https://idp.example/token"), timeout=5)
+        finally:
+            await client.aclose()
+
+    async def test_a_literal_metadata_address_is_refused_without_a_lookup(self):
+        client = ProviderHttp(allow_private=False)
+        try:
+            with pytest.raises(TargetRefused, match=r"169\.254\.169\.254"):
+                await client.send(
+                    HttpRequestSpec("GET", "http://169.254.169.254/latest/meta-data"), timeout=5
+                )
+        finally:
+            await client.aclose()
+
+    def test_the_connection_is_pinned_to_the_checked_address_with_the_name_kept_for_host_and_tls(self):
+        assert pinned(urlsplit("https://idp.example/oauth/token?x=1"), "93.184.216.34") == (
+            "https://93.184.216.34:443/oauth/token?x=1",
+            "idp.example",
+            "idp.example",
+        )
+        assert pinned(urlsplit("http://idp.example:8080/t"), "2606:4700::1111") == (
+            "http://[2606:4700::1111]:8080/t",
+            "idp.example:8080",
+            None,
+        )
