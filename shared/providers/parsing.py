@@ -21,6 +21,7 @@ from shared.providers.response_map import apply_response_map
 
 _STANDARD = ("access_token", "refresh_token", "expires_in", "expires_at", "scope", "token_type", "id_token")
 _SECRET_WORDS = ("secret", "password")
+_CAMEL_HUMP = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
 def _decode(content_type: str, body: bytes) -> Any:
@@ -43,7 +44,8 @@ def _decode(content_type: str, body: bytes) -> Any:
 
 
 def _is_secret_key(key: str) -> bool:
-    lowered = key.lower()
+    # camelCase names (accessToken, clientSecret) are judged as their snake_case spelling
+    lowered = _CAMEL_HUMP.sub("_", key).lower()
     return (
         lowered in ("token", "code", "code_verifier")
         or lowered.endswith("_token")

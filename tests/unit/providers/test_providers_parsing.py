@@ -213,6 +213,13 @@ def test_user_info_applies_its_response_map() -> None:
     assert parse_user_info(hooli(user_info_request=block), 200, b'{"user": {"id": 7}}') == {"sub": 7}
 
 
+def test_token_like_keys_a_response_map_brings_in_are_scrubbed_after_it_in_any_spelling() -> None:
+    block = {"endpoint": "https://hooli.example/me", "response_map": {"sub": "$.id", "creds": "$.creds"}}
+    answer = {"id": 7, "creds": {"accessToken": "at", "idToken": "it", "clientSecret": "cs", "name": "n"}}
+    info = parse_user_info(hooli(user_info_request=block), 200, json.dumps(answer).encode())
+    assert info == {"sub": 7, "creds": {"name": "n"}}
+
+
 def test_user_info_errors_are_mapped() -> None:
     with pytest.raises(ProviderUnavailable):
         parse_user_info(builtin("google"), 502, b"")
