@@ -15,7 +15,7 @@ from shared.contracts.execution import (
     WorkerToolsQuery,
     WorkerWrite,
 )
-from shared.errors import BadRequest, ConfigError, ValetkeyError
+from shared.errors import BadRequest, ConfigError, Conflict, ValetkeyError
 from shared.runtime.logging import get_logger
 
 log = get_logger(__name__)
@@ -55,9 +55,10 @@ class WorkerAdmin:
         await self._changed()
 
     async def _check_secret(self, spec: WorkerSpec) -> None:
-        """Refuse a worker that rejects our JWT; accept one that is merely down (it may start later)."""
+        """Refuse a worker that rejects our JWT, or that advertises a tool another source serves;
+        accept one that is merely down (it may start later)."""
         try:
-            await self._probe(spec).definitions()
+            definitions = await self._probe(spec).definitions()
         except ConfigError as exc:
             raise BadRequest(
                 f"worker {spec.id} at {spec.uri} refused the engine's token: the secret does not match "
@@ -65,6 +66,12 @@ class WorkerAdmin:
             ) from exc
         except ValetkeyError as exc:
             log.warning("workers.unreachable_on_save", worker=spec.id, error=exc.message)
+            return
+        if taken := self._catalog.collisions(spec.id, definitions):
+            raise Conflict(
+                f"worker {spec.id} advertises tools another source already serves: {', '.join(taken[:5])}; "
+                "a tool name belongs to its first source (in process, then engine.yaml order)"
+            )
 
     async def list(self, query: PageQuery) -> Page:
         """One page of workers."""

@@ -49,7 +49,13 @@ def create_service(settings: Settings) -> Service:
     )
     providers = Providers(registry_of_providers)
     secrets = SecretStore(parts.redis, parts.cipher, config.secrets, prefix=prefix)
-    registry = WorkerRegistry(parts.redis, parts.cipher, config.workers, prefix=prefix)
+    registry = WorkerRegistry(
+        parts.redis,
+        parts.cipher,
+        config.workers,
+        prefix=prefix,
+        allow_private_targets=settings.engine.security.allow_private_targets or settings.development,
+    )
 
     def rpc() -> RpcClient:
         if parts.rpc is None:

@@ -108,18 +108,41 @@ class ToolCatalog:
             metrics.WORKER_UP.labels(remote.spec.id).set(0)
             log.warning("catalog.worker_unavailable", worker=remote.spec.id, error=exc.message)
 
+    def owners(self) -> dict[tuple[str, str], str]:
+        """Which source serves each tool name (toolkit, tool), in any version."""
+        owners: dict[tuple[str, str], str] = {}
+        for source_id, definitions in self._groups():
+            for definition in definitions:
+                owners.setdefault(_identity(definition)[:2], source_id)
+        return owners
+
+    def collisions(self, worker_id: str, definitions: list[dict[str, Any]]) -> list[str]:
+        """The tool names ``definitions`` share with another source: a worker may not take them."""
+        owners = self.owners()
+        taken = {
+            f"{definition['toolkit']['name']}.{definition['name']}"
+            for definition in definitions
+            if owners.get(_identity(definition)[:2], worker_id) != worker_id
+        }
+        return sorted(taken)
+
+    def _groups(self) -> list[tuple[str, list[dict[str, Any]]]]:
+        """Sources in priority order: in process first, then workers in configuration order."""
+        return [(IN_PROCESS, self._in_process_defs)] + [(i, r.definitions) for i, r in self._remotes.items()]
+
     def _rebuild(self) -> None:
         merged: list[dict[str, Any]] = []
         source_of: dict[int, str] = {}
-        seen: set[tuple[str, str, str]] = set()
-        groups = [(IN_PROCESS, self._in_process_defs)] + [
-            (i, r.definitions) for i, r in self._remotes.items()
-        ]
-        for source_id, definitions in groups:
+        owners: dict[tuple[str, str], str] = {}
+        for source_id, definitions in self._groups():
             for definition in definitions:
-                if _identity(definition) in seen:
-                    continue  # the first source (in process, then config order) wins
-                seen.add(_identity(definition))
+                # A tool name belongs to the first source that serves it (in process, then
+                # config order), in every version: another source's Gmail 99 cannot take
+                # Gmail.SendEmail, nor the tokens that come with it.
+                owner = owners.setdefault(_identity(definition)[:2], source_id)
+                if owner != source_id:
+                    log.warning("catalog.tool_taken", tool=definition["name"], worker=source_id, owner=owner)
+                    continue
                 merged.append(definition)
                 source_of[id(definition)] = source_id
         merged.sort(key=_order)

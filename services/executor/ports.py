@@ -139,6 +139,10 @@ class WorkerCatalog(Protocol):
         """The worker's client, its tool definitions and the last fetch error."""
         ...
 
+    def collisions(self, worker_id: str, definitions: list[dict[str, Any]]) -> list[str]:
+        """The tool names in ``definitions`` that another source serves already."""
+        ...
+
 
 class ToolViews(Protocol):
     """Definitions shaped for clients (``tool_service.ToolService.views``)."""

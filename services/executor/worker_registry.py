@@ -15,8 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from redis.asyncio import Redis
 
 from shared.contracts.common import utcnow
-from shared.errors import BadRequest, Conflict, NotFound
-from shared.runtime.config import ToolsConfig
+from shared.errors import BadRequest, Conflict, NotFound, TargetRefused
+from shared.runtime.addresses import refused_literal
+from shared.runtime.config import MIN_WORKER_SECRET, ToolsConfig
 from shared.runtime.crypto import Cipher, DecryptionError
 from shared.runtime.logging import get_logger
 
@@ -67,7 +68,7 @@ class WorkerSpec:
 class _Http(BaseModel):
     model_config = ConfigDict(extra="ignore")
     uri: str = Field(min_length=1, pattern=r"^https?://")
-    secret: str = Field(min_length=1)
+    secret: str = Field(min_length=MIN_WORKER_SECRET)
     timeout: float = Field(gt=0)
     retry: int = Field(ge=0, le=10)
 
@@ -75,7 +76,7 @@ class _Http(BaseModel):
 class _HttpPatch(BaseModel):
     model_config = ConfigDict(extra="ignore")
     uri: str | None = Field(default=None, min_length=1, pattern=r"^https?://")
-    secret: str | None = Field(default=None, min_length=1)
+    secret: str | None = Field(default=None, min_length=MIN_WORKER_SECRET)
     timeout: float | None = Field(default=None, gt=0)
     retry: int | None = Field(default=None, ge=0, le=10)
 
@@ -139,9 +140,19 @@ class WorkerRegistry:
         cipher: Root-key cipher (seals the worker secrets).
         configured: Workers from engine.yaml.
         prefix: Redis key prefix.
+        allow_private_targets: Accept plain http:// and private literal addresses for API workers.
     """
 
-    def __init__(self, redis: Redis, cipher: Cipher, configured: list[WorkerSpec], *, prefix: str) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        cipher: Cipher,
+        configured: list[WorkerSpec],
+        *,
+        prefix: str,
+        allow_private_targets: bool = False,
+    ) -> None:
+        self._allow_private = allow_private_targets
         self._redis = redis
         self._cipher = cipher
         self._configured = {w.id: w for w in configured}
@@ -198,6 +209,7 @@ class WorkerRegistry:
             raise BadRequest(
                 "failed to validate request body: http: an HTTP worker needs uri, secret, timeout, retry"
             )
+        self._check_uri(parsed.http.uri)
         return WorkerSpec(
             id=parsed.id,
             uri=parsed.http.uri,
@@ -207,6 +219,22 @@ class WorkerRegistry:
             enabled=True if parsed.enabled is None else parsed.enabled,
             created_at=utcnow().isoformat(),
         )
+
+    def _check_uri(self, uri: str) -> None:
+        """Plain http:// and private literal addresses only where the deployment allows them.
+
+        Raises:
+            TargetRefused: Naming the field and what to set.
+        """
+        if self._allow_private:
+            return
+        if uri.startswith("http://"):
+            raise TargetRefused("http.uri: plain http:// needs security.allow_private_targets")
+        if (address := refused_literal(uri)) is not None:
+            raise TargetRefused(
+                f"http.uri: {address} is a loopback, private or link-local address; "
+                "set security.allow_private_targets to allow it"
+            )
 
     async def create(self, spec: WorkerSpec) -> WorkerSpec:
         """Save a new worker.
@@ -234,6 +262,8 @@ class WorkerRegistry:
         changes: dict[str, Any] = {} if parsed.enabled is None else {"enabled": parsed.enabled}
         if parsed.http is not None:
             changes |= parsed.http.model_dump(exclude_none=True)
+        if "uri" in changes:
+            self._check_uri(changes["uri"])
         return replace(current, **changes)
 
     async def update(self, spec: WorkerSpec) -> WorkerSpec:

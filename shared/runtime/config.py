@@ -100,6 +100,10 @@ class SecurityConfig(_Section):
     allow_private_targets: bool = False
 
 
+#: A worker secret signs the JWT of every call, tokens included: as long as a root key.
+MIN_WORKER_SECRET = 32
+
+
 class WorkerHttpConfig(_Section):
     uri: HttpUrlText
     secret: SecretStr | None = None
@@ -171,6 +175,29 @@ class EngineConfig(_Section):
     cache: Any = None
     telemetry: Any = None
     execution_logging: Any = None
+
+    @model_validator(mode="after")
+    def _workers_are_guarded(self) -> EngineConfig:
+        """Outside development, a worker's secret (it signs every call, tokens included) is at
+        least 32 characters, and plain http:// needs security.allow_private_targets."""
+        if self.api.development:
+            return self
+        for d, director in enumerate(self.tools.directors):
+            for w, worker in enumerate(director.workers):
+                problem = worker_problem(worker.http, allow_http=self.security.allow_private_targets)
+                if problem:
+                    raise ValueError(f"tools.directors[{d}].workers[{w}].http.{problem}")
+        return self
+
+
+def worker_problem(http: WorkerHttpConfig, *, allow_http: bool) -> str | None:
+    """What is wrong with a worker's connection settings outside development, or None."""
+    secret = http.secret.get_secret_value() if http.secret else ""
+    if len(secret) < MIN_WORKER_SECRET:
+        return f"secret: at least {MIN_WORKER_SECRET} characters outside development"
+    if http.uri.startswith("http://") and not allow_http:
+        return "uri: plain http:// needs security.allow_private_targets (or api.development)"
+    return None
 
 
 def _environment(config_path: Path, env: Mapping[str, str]) -> dict[str, str]:

@@ -66,7 +66,7 @@ def engine(tmp_path_factory, nats_url, redis_url, hooli_worker, fake):
                 "id": "default",
                 "workers": [
                     http_worker("hooli-worker", hooli_worker, HOOLI_SECRET),
-                    http_worker("misconfigured", hooli_worker, "not-the-secret-of-that-worker"),
+                    http_worker("misconfigured", hooli_worker, "not-the-secret-of-that-worker-0123456789"),
                 ],
             }
         ],
@@ -135,9 +135,23 @@ async def store_token(engine, redis_url, user_id, provider_id, access_token):
 
 
 class TestAWorkerRegisteredThroughTheApi:
+    def test_a_worker_advertising_a_tool_another_source_serves_is_refused(self, arcade, hooli_worker):
+        with pytest.raises(ConflictError) as error:
+            arcade.workers.create(**http_worker("hooli-copy", hooli_worker, HOOLI_SECRET))
+        assert "advertises tools another source already serves: Hooli." in error.value.body["message"]
+        with pytest.raises(NotFoundError):
+            arcade.workers.get("hooli-copy")
+
+    def test_a_secret_shorter_than_32_characters_is_refused(self, arcade, github_worker):
+        with pytest.raises(BadRequestError) as error:
+            arcade.workers.create(**http_worker("gh-short", github_worker, "dev"))
+        assert "http.secret" in error.value.body["message"]
+
     def test_a_wrong_secret_is_refused_with_a_clear_error(self, arcade, github_worker):
         with pytest.raises(BadRequestError) as error:
-            arcade.workers.create(**http_worker("gh-wrong", github_worker, "wrong-secret-wrong-secret-wrong"))
+            arcade.workers.create(
+                **http_worker("gh-wrong", github_worker, "wrong-secret-wrong-secret-wrong-secret")
+            )
         assert "secret does not match" in error.value.body["message"]
         with pytest.raises(NotFoundError):
             arcade.workers.get("gh-wrong")

@@ -117,3 +117,33 @@ class TestSettings:
         settings = load_settings({"VALETKEY_CONFIG": str(path)})
         with pytest.raises(ConfigError, match="no root key"):
             settings.cipher()
+
+
+class TestWorkers:
+    WORKER = (
+        "tools:\n  directors:\n    - id: d\n      workers:\n"
+        "        - id: w\n          http: {{uri: {uri}, secret: {secret}}}\n"
+    )
+    LONG = "s" * 32
+
+    def test_a_worker_secret_shorter_than_32_characters_is_refused_outside_development(self, tmp_path):
+        path = write(tmp_path, self.WORKER.format(uri="https://w.example", secret="dev"))
+        with pytest.raises(
+            ConfigError, match=r"tools\.directors\[0\]\.workers\[0\]\.http\.secret: at least 32"
+        ):
+            load_engine_config(path, {})
+
+    def test_plain_http_needs_private_targets_allowed_outside_development(self, tmp_path):
+        path = write(tmp_path, self.WORKER.format(uri="http://worker:8002", secret=self.LONG))
+        with pytest.raises(
+            ConfigError, match=r"http\.uri: plain http:// needs security\.allow_private_targets"
+        ):
+            load_engine_config(path, {})
+        allowed = "security:\n  allow_private_targets: true\n" + self.WORKER.format(
+            uri="http://worker:8002", secret=self.LONG
+        )
+        assert load_engine_config(write(tmp_path, allowed), {}).tools.directors[0].workers[0].id == "w"
+
+    def test_development_accepts_arcade_serves_short_dev_secret_over_http(self, tmp_path):
+        text = "api:\n  development: true\n" + self.WORKER.format(uri="http://localhost:8002", secret="dev")
+        assert load_engine_config(write(tmp_path, text), {}).tools.directors[0].workers[0].id == "w"
