@@ -24,7 +24,8 @@ from services.gateway.routes import tools as tools_routes
 from services.gateway.routes import webhooks as webhooks_routes
 from services.gateway.routes import workers as workers_routes
 from services.gateway.settings import GatewaySettings
-from shared.bus.messaging import RpcClient, create_broker
+from shared.bus.access import service_broker
+from shared.bus.messaging import RpcClient
 from shared.bus.rpc import RpcServer, add_health
 from shared.errors import ConfigError
 from shared.runtime.logging import get_logger
@@ -41,9 +42,7 @@ def create_app(settings: Settings) -> FastAPI:
     gw = GatewaySettings.from_settings(settings)
     if not gw.api_keys:
         raise ConfigError("no API key: set VALETKEY_API_KEY or api.keys", key="api.keys")
-    broker = create_broker(
-        settings.runtime.nats_url, name="gateway", graceful_timeout=settings.runtime.graceful_timeout
-    )
+    broker = service_broker(settings.runtime, service="gateway")
     pings = RpcServer()
     add_health(pings, service="gateway", instance=settings.runtime.instance)
     waiters = CompletionWaiters()

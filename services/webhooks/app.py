@@ -29,14 +29,15 @@ from services.webhooks.settings import (
     WebhooksSettings,
 )
 from shared.bus import subjects
-from shared.bus.messaging import create_broker, ensure_streams
+from shared.bus.access import service_broker
+from shared.bus.messaging import ensure_streams
 from shared.bus.rpc import RpcServer, add_health
 from shared.runtime import keycheck
 from shared.runtime.addresses import Resolver, system_resolver
 from shared.runtime.gauges import Sampler
 from shared.runtime.logging import get_logger
 from shared.runtime.ops import OpsServer, service_checks
-from shared.runtime.redisio import create_redis
+from shared.runtime.redisio import service_redis
 from shared.runtime.service import Service, freeze_startup_heap
 from shared.runtime.settings import Settings
 
@@ -70,11 +71,9 @@ def create_service(settings: Settings, *, resolver: Resolver = system_resolver) 
     """
     config = WebhooksSettings.from_settings(settings)
     hooks = config.config
-    broker = create_broker(
-        settings.runtime.nats_url, name="webhooks", graceful_timeout=settings.runtime.graceful_timeout
-    )
+    broker = service_broker(settings.runtime, service="webhooks")
     server = RpcServer()
-    redis = create_redis(settings.runtime.redis_url)
+    redis = service_redis(settings.runtime)
     add_health(server, service="webhooks", instance=settings.runtime.instance, checks={"redis": redis.ping})
     cipher = settings.cipher()
     endpoints = EndpointStore(redis, cipher, hooks, prefix=config.prefix)

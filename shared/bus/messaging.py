@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple, TypeVar
 
 from faststream.nats import NatsBroker
+from faststream.nats.security import NatsSecurity
 from nats.aio.client import Client as NatsClient
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
@@ -39,11 +40,26 @@ EVENTS_MAX_AGE_SECONDS = 7 * 24 * 3600
 RPC_WORKERS = 64
 
 
-def create_broker(url: str, *, name: str, graceful_timeout: float = 15.0) -> NatsBroker:
-    """A FastStream NATS broker that reconnects forever and drains on shutdown."""
+def create_broker(
+    url: str,
+    *,
+    name: str,
+    graceful_timeout: float = 15.0,
+    security: NatsSecurity | None = None,
+    inbox_prefix: str = "_INBOX",
+) -> NatsBroker:
+    """A FastStream NATS broker that reconnects forever and drains on shutdown.
+
+    Args:
+        security: The service's NATS user and TLS (``shared.bus.access.nats_security``).
+        inbox_prefix: Where replies to its requests arrive; a service's user may read only its own.
+    """
     return NatsBroker(
         url,
         name=name,
+        security=security,
+        inbox_prefix=inbox_prefix,
+        error_cb=_bus_error,
         allow_reconnect=True,
         max_reconnect_attempts=-1,
         reconnect_time_wait=1,
@@ -51,6 +67,12 @@ def create_broker(url: str, *, name: str, graceful_timeout: float = 15.0) -> Nat
         graceful_timeout=graceful_timeout,
         logger=None,
     )
+
+
+async def _bus_error(error: Exception) -> None:
+    """What the server refused (a permissions violation: the matrix of ``shared.bus.permissions``
+    lacks a subject this service uses) or a lost connection; nats-py reports and carries on."""
+    log.warning("nats.error", error=type(error).__name__, detail=str(error))
 
 
 class Reply(NamedTuple):

@@ -13,7 +13,8 @@ from faststream.nats import NatsBroker
 from nats.js import JetStreamContext
 from redis.asyncio import Redis
 
-from shared.bus.messaging import RpcClient, create_broker, ensure_streams
+from shared.bus.access import service_broker
+from shared.bus.messaging import RpcClient, ensure_streams
 from shared.bus.outbox import Outbox, OutboxRelay
 from shared.bus.rpc import RpcServer, add_health
 from shared.runtime import gauges, keycheck
@@ -21,7 +22,7 @@ from shared.runtime.background import Background
 from shared.runtime.crypto import Cipher
 from shared.runtime.gauges import Sampler
 from shared.runtime.ops import OpsServer, service_checks
-from shared.runtime.redisio import create_redis
+from shared.runtime.redisio import service_redis
 from shared.runtime.service import freeze_startup_heap
 from shared.runtime.settings import Settings
 from shared.tokens.store import TokenStore
@@ -50,11 +51,9 @@ class Infra:
 
 def build(settings: Settings, *, service: str) -> Infra:
     """Create (not connect) the broker, Redis client, cipher, token store and RPC server (with health)."""
-    broker = create_broker(
-        settings.runtime.nats_url, name=service, graceful_timeout=settings.runtime.graceful_timeout
-    )
+    broker = service_broker(settings.runtime, service=service)
     server = RpcServer()
-    redis = create_redis(settings.runtime.redis_url)
+    redis = service_redis(settings.runtime)
     add_health(server, service=service, instance=settings.runtime.instance, checks={"redis": redis.ping})
     cipher = settings.cipher()
     tokens = TokenStore(redis, cipher, settings.refresh_policy(), prefix=settings.runtime.key_prefix)

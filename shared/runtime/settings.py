@@ -49,6 +49,16 @@ class RuntimeSettings(BaseModel):
     exchange_grace: float = Field(default=5.0, gt=0, le=120)
     # /metrics, /livez and /readyz for a service without HTTP (shared/runtime/ops.py); off when unset.
     ops_port: int | None = Field(default=None, ge=1, le=65535)
+    # This service's NATS user (docs/nats.md, "Credentials"): a user and password, or a .creds / nkey
+    # seed file; none connects without credentials. A CA bundle for tls:// servers.
+    nats_user: str | None = None
+    nats_password: SecretStr | None = None
+    nats_creds: Path | None = None
+    nats_ca: Path | None = None
+    # Redis's password (or this service's ACL user's, the user named in the URL); a password in the
+    # URL wins. A CA bundle for rediss:// servers.
+    redis_password: SecretStr | None = None
+    redis_ca: Path | None = None
 
 
 class Settings(BaseModel):
@@ -112,9 +122,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ConfigError: When ``engine.yaml`` is missing or invalid.
     """
     source = dict(os.environ if env is None else env)
+    runtime = load_runtime_settings(source)
+    return Settings(runtime=runtime, engine=load_engine_config(runtime.config, source))
+
+
+def load_runtime_settings(env: Mapping[str, str] | None = None) -> RuntimeSettings:
+    """Only the environment's part (no ``engine.yaml``), for tools that just reach NATS or Redis."""
+    source = os.environ if env is None else env
     values: dict[str, str] = {k.lower(): source[k] for k in ("NATS_URL", "REDIS_URL") if source.get(k)}
     values.update(
         {k.removeprefix("VALETKEY_").lower(): v for k, v in source.items() if k.startswith("VALETKEY_")}
     )
-    runtime = RuntimeSettings.model_validate(values)
-    return Settings(runtime=runtime, engine=load_engine_config(runtime.config, source))
+    return RuntimeSettings.model_validate(values)

@@ -32,11 +32,14 @@ class TestHealth:
         with running_engine(tmp_path, nats_url=nats_url, redis_url=redis_url, extra_env=env) as engine:
             probe = [sys.executable, "-m", "tools.launcher.probe"]
             mine = [
-                subprocess.run([*probe, s], env={**engine.env}, cwd=ROOT, timeout=30).returncode
+                subprocess.run([*probe, s], env=engine.service_env(s), cwd=ROOT, timeout=30).returncode
                 for s in ("authorizer", "token_refresher", "executor", "webhooks")
             ]
             other = subprocess.run(
-                [*probe, "executor"], env={**engine.env, "VALETKEY_INSTANCE": "pod-b"}, cwd=ROOT, timeout=30
+                [*probe, "executor"],
+                env={**engine.service_env("executor"), "VALETKEY_INSTANCE": "pod-b"},
+                cwd=ROOT,
+                timeout=30,
             ).returncode
         assert mine == [0, 0, 0, 0]
         assert other == 1

@@ -18,13 +18,19 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import nats
 import pytest
 import yaml
+from pydantic import SecretStr
+from redis.exceptions import AuthenticationError
 
 from shared.bus import subjects
+from shared.runtime.redisio import service_redis
+from shared.runtime.settings import RuntimeSettings
 from tests.support.deadlines import PROCESS_START_S
 from tests.support.engine import ROOT, base_config
 from tools.launcher import embedded
+from tools.launcher.credentials import NATS, credentials_file, ensure_credentials
 
 pytestmark = pytest.mark.e2e
 
@@ -213,7 +219,9 @@ class TestSupervision:
         )
         try:
             probe = [sys.executable, "-m", "tools.launcher.probe", "token_refresher"]
-            probe_env = {**env, "VALETKEY_INSTANCE": "by-hand", "NATS_URL": nats_url}
+            # the pod's probe runs with the service's own NATS user, as in Kubernetes
+            own = ensure_credentials(home).service_env("token_refresher", {NATS})
+            probe_env = {**env, **own, "VALETKEY_INSTANCE": "by-hand", "NATS_URL": nats_url}
 
             def answers() -> bool:
                 return subprocess.run(probe, cwd=ROOT, env=probe_env, timeout=30).returncode == 0
@@ -222,3 +230,41 @@ class TestSupervision:
         finally:
             extra.terminate()
             extra.wait(30)
+
+
+def _environ(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(item.decode().split("=", 1) for item in raw if b"=" in item)
+
+
+class TestCredentials:
+    async def test_the_embedded_servers_refuse_a_client_without_credentials(self, engine_up):
+        home, _, _ = engine_up
+        state = _state(home)
+        with pytest.raises(nats.errors.Error, match="Authorization Violation"):
+            await nats.connect(state["nats_url"], allow_reconnect=False, connect_timeout=5)
+        creds = ensure_credentials(home)
+        for password, refused in ((None, True), (creds.redis, False)):
+            secret = SecretStr(password) if password else None
+            redis = service_redis(RuntimeSettings(redis_url=state["redis_url"], redis_password=secret))
+            try:
+                if refused:
+                    with pytest.raises(AuthenticationError):
+                        await redis.ping()
+                else:
+                    assert await redis.ping() is True
+            finally:
+                await redis.aclose()
+
+    def test_each_service_holds_its_own_nats_user_and_the_secrets_only_the_owner_reads(self, engine_up):
+        home, _, _ = engine_up
+        creds = ensure_credentials(home)
+        for service in subjects.SERVICES:
+            environ = _environ(_pid(home, service))
+            assert environ["VALETKEY_NATS_USER"] == service
+            assert environ["VALETKEY_NATS_PASSWORD"] == creds.nats[service]
+            others = {pw for name, pw in creds.nats.items() if name != service}
+            assert not others & set(environ.values())
+        configs = [home / "run" / f"{server}.conf" for server in ("nats-server", "valkey-server")]
+        for private in (credentials_file(home), *configs):
+            assert private.stat().st_mode & 0o077 == 0, private

@@ -71,7 +71,7 @@ class Setup:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "services.token_refresher"],
                 cwd=ROOT,
-                env=self.engine.env,
+                env=self.engine.service_env("token_refresher"),
                 stdout=out,
                 stderr=out,
             )

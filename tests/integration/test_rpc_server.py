@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from shared.bus import subjects
 from shared.bus.rpc import RpcServer, add_health
 from shared.errors import NotFound
+from shared.runtime.settings import RuntimeSettings
 from tools.asyncapi import SERVICES, build_service
 from tools.launcher import probe
 
@@ -206,8 +207,9 @@ class TestDiscovery:
         add_health(server, service="probed", instance="pod-1")
         nc = await _serving(nats_url, server)
         try:
-            assert await probe._probe("probed", "pod-1", nats_url) is True
-            assert await probe._probe("probed", "pod-2", nats_url) is False
+            runtime = RuntimeSettings(nats_url=nats_url)
+            assert await probe._probe("probed", "pod-1", runtime) is True
+            assert await probe._probe("probed", "pod-2", runtime) is False
         finally:
             await server.stop()
             await nc.close()

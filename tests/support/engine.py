@@ -1,7 +1,8 @@
 """The whole engine as real processes (the five services), for end-to-end tests.
 
 Each service runs as ``python -m services.<name>`` with a test ``engine.yaml``, its own
-log file, and the NATS/Redis URLs of the test servers, exactly as ``valetkey up`` runs it.
+log file, the NATS/Redis URLs of the test servers and, when the test kit started that NATS, its
+own NATS user (``shared.bus.permissions``), exactly as ``valetkey up`` runs it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import yaml
 from shared.bus import subjects
 from tests.support.deadlines import PROCESS_START_S
 from tests.support.processes import die_with_parent
+from tests.support.servers import service_passwords, without_credentials
 from tools.launcher import embedded
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,6 +57,15 @@ class Engine:
     env: dict[str, str]
     api_key: str
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # Each service's NATS password, when the server asks for them (tests/support/servers.py).
+    nats_passwords: dict[str, str] = field(default_factory=dict)
+
+    def service_env(self, service: str) -> dict[str, str]:
+        """The environment ``service`` runs with: the engine's, and its own NATS user."""
+        if service not in self.nats_passwords:
+            return dict(self.env)
+        user = {"VALETKEY_NATS_USER": service, "VALETKEY_NATS_PASSWORD": self.nats_passwords[service]}
+        return {**self.env, **user}
 
     @property
     def port(self) -> int:
@@ -80,7 +91,7 @@ class Engine:
             self.procs[service] = subprocess.Popen(
                 [sys.executable, "-m", f"services.{service}"],
                 cwd=ROOT,
-                env=self.env,
+                env=self.service_env(service),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 preexec_fn=die_with_parent(),
@@ -158,6 +169,7 @@ def make_engine(
     home.mkdir(parents=True, exist_ok=True)
     api_key = f"vk_test_{secrets.token_urlsafe(12)}"
     cfg = config or base_config(embedded.free_port(), secrets.token_urlsafe(32))
+    passwords = service_passwords(nats_url)
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("VALETKEY_")},
         "VALETKEY_CONFIG": str(home / "engine.yaml"),
@@ -165,12 +177,12 @@ def make_engine(
         "VALETKEY_KEY_PREFIX": f"vk{secrets.token_hex(3)}",
         "VALETKEY_LOG_JSON": "true",
         "VALETKEY_LOG_LEVEL": "DEBUG",
-        "NATS_URL": nats_url,
+        "NATS_URL": without_credentials(nats_url) if passwords else nats_url,
         "REDIS_URL": redis_url,
         "PYTHONUNBUFFERED": "1",
         **(extra_env or {}),
     }
-    return Engine(home=home, config=cfg, env=env, api_key=api_key)
+    return Engine(home=home, config=cfg, env=env, api_key=api_key, nats_passwords=passwords or {})
 
 
 @contextmanager

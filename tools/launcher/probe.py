@@ -1,7 +1,8 @@
 """``python -m tools.launcher.probe <service>``: exit 0 when this instance answers its health ping.
 
 Kubernetes liveness/readiness for the services without HTTP: the pod's own instance id
-(``VALETKEY_INSTANCE``, set to the pod name) is pinged over NATS.
+(``VALETKEY_INSTANCE``, set to the pod name) is pinged over NATS, as the service's own NATS
+user (the pod's ``VALETKEY_NATS_*``), which may ping its own replicas.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import sys
 import nats
 
 from shared.bus import subjects
-from shared.runtime.settings import DEFAULT_NATS_URL
+from shared.bus.access import nats_connect_options
+from shared.runtime.settings import RuntimeSettings, load_runtime_settings
 
 
-async def _probe(service: str, instance: str, url: str) -> bool:
+async def _probe(service: str, instance: str, runtime: RuntimeSettings) -> bool:
     try:
-        nc = await nats.connect(url, connect_timeout=2, allow_reconnect=False)
+        options = nats_connect_options(runtime, service=service)
+        nc = await nats.connect(runtime.nats_url, connect_timeout=2, allow_reconnect=False, **options)
     except Exception:
         return False
     try:
@@ -36,8 +39,7 @@ def main() -> int:
         return 2
     service = sys.argv[1]
     instance = os.environ.get("VALETKEY_INSTANCE", "")
-    url = os.environ.get("VALETKEY_NATS_URL") or os.environ.get("NATS_URL") or DEFAULT_NATS_URL
-    return 0 if asyncio.run(_probe(service, instance, url)) else 1
+    return 0 if asyncio.run(_probe(service, instance, load_runtime_settings())) else 1
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -24,6 +25,7 @@ from typing import IO, Any
 
 from shared.bus import subjects
 from tools.launcher import embedded
+from tools.launcher.credentials import NATS, REDIS, EngineCredentials, ensure_credentials
 
 DEFAULT_NATS_PORT = 14222
 DEFAULT_REDIS_PORT = 16379
@@ -52,7 +54,7 @@ class Child:
     failures_in_a_row: int = 0
     restart_at: float | None = None
 
-    def start(self, env: dict[str, str], logs: Path) -> None:
+    def start(self, env: Mapping[str, str], logs: Path) -> None:
         with (logs / f"{self.name}.log").open("ab") as log:
             self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter, module and binaries
                 self.command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -88,6 +90,8 @@ class Supervisor:
     servers: list[Child] = field(default_factory=list)
     services: list[Child] = field(default_factory=list)
     stopping: bool = False
+    secured: set[str] = field(default_factory=set)  # the embedded servers, which ask for credentials
+    credentials: EngineCredentials | None = None
 
     @property
     def logs(self) -> Path:
@@ -95,6 +99,7 @@ class Supervisor:
 
     def start_servers(self) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
+        self.credentials = ensure_credentials(self.home)
         self._start_embedded("nats-server", "NATS_URL", "VALETKEY_NATS_PORT", DEFAULT_NATS_PORT)
         self._start_embedded("valkey-server", "REDIS_URL", "VALETKEY_REDIS_PORT", DEFAULT_REDIS_PORT)
 
@@ -104,18 +109,29 @@ class Supervisor:
             return
         port = embedded.pick_port(int(self.env.get(port_variable, default_port)))
         nats = name == "nats-server"
+        kind = NATS if nats else REDIS
+        assert self.credentials is not None, "start_servers() loads them first"
+        text = self.credentials.nats_config() if nats else self.credentials.valkey_config()
+        config = embedded.write_private(self.home / "run" / f"{name}.conf", text)
         with (self.logs / f"{name.split('-')[0]}.log").open("ab") as log:
             start = embedded.start_nats if nats else embedded.start_valkey
-            proc = start(port, self.home / "data" / name.split("-")[0], log=log, detach=True)
+            proc = start(port, self.home / "data" / name.split("-")[0], config=config, log=log, detach=True)
         self.servers.append(Child(name, proc.args, restartable=False, proc=proc))
+        self.secured.add(kind)
         self.env[url_variable] = f"nats://127.0.0.1:{port}" if nats else f"redis://127.0.0.1:{port}/0"
 
     def start_services(self) -> None:
         for service in subjects.SERVICES:
             child = Child(service, [sys.executable, "-m", f"services.{service}"], restartable=True)
-            child.start(self.env, self.logs)
+            child.start(self.service_env(service), self.logs)
             self.services.append(child)
         self.write_state()
+
+    def service_env(self, service: str) -> dict[str, str]:
+        """The environment of one service: the engine's, plus its own credentials for the embedded servers."""
+        if self.credentials is None:
+            return self.env
+        return {**self.env, **self.credentials.service_env(service, self.secured)}
 
     def tend(self) -> None:
         """One round: notice exited services, start those whose backoff is over."""
@@ -131,7 +147,7 @@ class Supervisor:
                 changed = True
             elif child.restart_at is not None and now >= child.restart_at:
                 child.restarts += 1
-                child.start(self.env, self.logs)
+                child.start(self.service_env(child.name), self.logs)
                 changed = True
         if changed:
             self.write_state()
@@ -149,6 +165,7 @@ class Supervisor:
             "supervisor": os.getpid(),
             "nats_url": self.env["NATS_URL"],
             "redis_url": self.env["REDIS_URL"],
+            "secured": sorted(self.secured),  # credentials.json holds their credentials
             "processes": [c.view() for c in (*self.servers, *self.services)],
         }
         path = state_file(self.home)
