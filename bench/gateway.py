@@ -244,7 +244,7 @@ def main(argv: list[str]) -> dict[str, Any]:
     with (
         tempfile.TemporaryDirectory() as tmp,
         _stack(Path(tmp), args.log_level, args.redis_fsync) as (engine, _),
-        _baseline(engine.env["NATS_URL"]) as baseline_url,
+        _baseline(engine.tester_nats_url) as baseline_url,
     ):
         result = asyncio.run(
             _measure(engine, baseline_url, flows=args.flows, duration=args.duration, rounds=args.rounds)

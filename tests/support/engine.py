@@ -59,6 +59,8 @@ class Engine:
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     # Each service's NATS password, when the server asks for them (tests/support/servers.py).
     nats_passwords: dict[str, str] = field(default_factory=dict)
+    # The URL the engine was given, with the test process's own credentials in it.
+    tester_nats_url: str = ""
 
     def service_env(self, service: str) -> dict[str, str]:
         """The environment ``service`` runs with: the engine's, and its own NATS user."""
@@ -154,6 +156,10 @@ class Engine:
         text = path.read_text(errors="replace").splitlines()[-lines:] if path.exists() else []
         return f"--- {service} ---\n" + "\n".join(text)
 
+    def refusals(self) -> list[str]:
+        """Log lines where NATS refused a service a publish or a subscription."""
+        return [line for line in self.all_logs().splitlines() if "permissions violation" in line.lower()]
+
     def all_logs(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in (self.home / "logs").glob("*.log"))
 
@@ -182,14 +188,24 @@ def make_engine(
         "PYTHONUNBUFFERED": "1",
         **(extra_env or {}),
     }
-    return Engine(home=home, config=cfg, env=env, api_key=api_key, nats_passwords=passwords or {})
+    return Engine(
+        home=home,
+        config=cfg,
+        env=env,
+        api_key=api_key,
+        nats_passwords=passwords or {},
+        tester_nats_url=nats_url,
+    )
 
 
 @contextmanager
 def running_engine(home: Path, **kwargs: Any) -> Iterator[Engine]:
+    """The engine for the block; after it, no service may have been refused a subject by NATS
+    (``shared.bus.permissions`` must allow whatever the services do)."""
     engine = make_engine(home, **kwargs)
     try:
         engine.start()
         yield engine
     finally:
         engine.stop()
+    assert not engine.refusals(), "NATS refused the services:\n" + "\n".join(engine.refusals())
