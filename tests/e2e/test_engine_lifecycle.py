@@ -164,7 +164,7 @@ class TestBadConfiguration:
 
     def test_a_changed_root_key_is_refused_at_start_naming_the_key(self, tmp_path, nats_url, redis_url):
         with running_engine(tmp_path, nats_url=nats_url, redis_url=redis_url) as engine:
-            env = engine.env
+            env = engine.service_env("authorizer")
             engine.stop_service("authorizer")
         changed = dict(engine.config)
         changed["security"] = {"root_keys": [{"id": "k1", "value": "s" * 32, "default": True}]}
