@@ -27,6 +27,7 @@ from pydantic import BaseModel, ValidationError
 
 from shared.bus import subjects
 from shared.errors import BadRequest, ServiceUnavailable, ValetkeyError, error_from_payload
+from shared.runtime import tracing
 from shared.runtime.logging import get_logger
 
 log = get_logger(__name__)
@@ -140,17 +141,22 @@ class RpcClient:
         """
         if not self._nc.is_connected:  # reconnecting: nobody could answer before the timeout
             raise ServiceUnavailable("the message bus is not reachable; retry shortly")
-        try:
-            msg = await self._nc.request(
-                subject, request.model_dump_json().encode(), timeout=timeout or self._timeout
-            )
-        except NoRespondersError as exc:
-            raise ServiceUnavailable(f"no service is answering {subject}") from exc
-        except NatsTimeoutError as exc:
-            raise ServiceUnavailable(f"timed out waiting for {subject}") from exc
-        envelope = json.loads(msg.data)
-        if not envelope.get("ok"):
-            raise error_from_payload(envelope.get("error") or {})
+        # With tracing on, a client span whose context travels in the headers (W3C traceparent).
+        with tracing.nats_request(subject) as headers:
+            try:
+                msg = await self._nc.request(
+                    subject,
+                    request.model_dump_json().encode(),
+                    timeout=timeout or self._timeout,
+                    headers=headers,
+                )
+            except NoRespondersError as exc:
+                raise ServiceUnavailable(f"no service is answering {subject}") from exc
+            except NatsTimeoutError as exc:
+                raise ServiceUnavailable(f"timed out waiting for {subject}") from exc
+            envelope = json.loads(msg.data)
+            if not envelope.get("ok"):
+                raise error_from_payload(envelope.get("error") or {})
         return envelope.get("result")
 
     async def call(

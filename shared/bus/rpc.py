@@ -41,6 +41,7 @@ from pydantic import BaseModel
 from shared.bus import subjects
 from shared.bus.messaging import RPC_WORKERS, Reply, answer
 from shared.contracts.common import Ping, Pong
+from shared.runtime import tracing
 from shared.runtime.logging import get_logger
 from shared.runtime.metrics import NATS_DURATION, NATS_REQUESTS
 
@@ -163,16 +164,20 @@ class RpcServer:
 
 
 async def _serve(route: Route, request: Request) -> None:
-    started = time.perf_counter()
-    reply = await answer(route.model, request.data, route.use_case)
-    NATS_REQUESTS.labels(route.subject, "ok" if reply.error is None else "error").inc()
-    NATS_DURATION.labels(route.subject).observe(time.perf_counter() - started)
-    try:
-        await _send(request, reply)
-    except ValueError:  # no reply subject: a publish, nobody waits for an answer
-        return
-    except Exception as exc:  # the connection went away: the caller times out and retries
-        log.warning("rpc.reply_failed", subject=route.subject, error=type(exc).__name__)
+    # With tracing on, a server span continuing the caller's trace from the request's headers.
+    with tracing.nats_serve(route.subject, request.headers) as span:
+        started = time.perf_counter()
+        reply = await answer(route.model, request.data, route.use_case)
+        NATS_REQUESTS.labels(route.subject, "ok" if reply.error is None else "error").inc()
+        NATS_DURATION.labels(route.subject).observe(time.perf_counter() - started)
+        if reply.error is not None:
+            tracing.mark_failed(span, reply.error.code)
+        try:
+            await _send(request, reply)
+        except ValueError:  # no reply subject: a publish, nobody waits for an answer
+            return
+        except Exception as exc:  # the connection went away: the caller times out and retries
+            log.warning("rpc.reply_failed", subject=route.subject, error=type(exc).__name__)
 
 
 async def _send(request: Request, reply: Reply) -> None:

@@ -127,7 +127,19 @@ class _StderrLines:
     debug = info = warning = warn = error = err = critical = exception = fatal = failure = log = msg
 
 
-def _foreign_processors() -> list[Any]:
+def add_trace_ids(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor adding ``trace_id`` and ``span_id`` inside a sampled span."""
+    from shared.runtime.tracing import current_ids
+
+    ids = current_ids()
+    if ids is not None:
+        event_dict["trace_id"], event_dict["span_id"] = ids
+    return event_dict
+
+
+def _foreign_processors(trace_ids: bool) -> list[Any]:
     """What a standard-library record (uvicorn, faststream, httpx) goes through before rendering."""
     return [
         structlog.contextvars.merge_contextvars,
@@ -135,10 +147,13 @@ def _foreign_processors() -> list[Any]:
         structlog.stdlib.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.stdlib.ExtraAdder(),
+        *([add_trace_ids] if trace_ids else []),
     ]
 
 
-def configure_logging(*, service: str, level: str = "INFO", json_output: bool | None = None) -> None:
+def configure_logging(
+    *, service: str, level: str = "INFO", json_output: bool | None = None, trace_ids: bool = False
+) -> None:
     """Configure structlog and the standard library once for this process.
 
     Our own events go the short way, structlog straight to stderr (about a quarter of the
@@ -149,6 +164,7 @@ def configure_logging(*, service: str, level: str = "INFO", json_output: bool | 
         service: Bound on every line as ``service``.
         level: Minimum level name.
         json_output: JSON lines when true, console when false; default: JSON unless stderr is a TTY.
+        trace_ids: Add the current span's ``trace_id``/``span_id`` to each line (tracing is on).
     """
     as_json = (not sys.stderr.isatty()) if json_output is None else json_output
     renderer: Any = (
@@ -160,6 +176,7 @@ def configure_logging(*, service: str, level: str = "INFO", json_output: bool | 
             structlog.stdlib.add_logger_name,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            *([add_trace_ids] if trace_ids else []),
             # Tracebacks become text first, so the redaction sees them too.
             structlog.processors.format_exc_info,
             redaction_processor,
@@ -170,7 +187,7 @@ def configure_logging(*, service: str, level: str = "INFO", json_output: bool | 
         cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=_foreign_processors(),
+        foreign_pre_chain=_foreign_processors(trace_ids),
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,

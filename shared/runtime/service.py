@@ -16,6 +16,7 @@ from shared.bus.rpc import RpcServer
 from shared.errors import ConfigError
 from shared.runtime.logging import configure_logging
 from shared.runtime.settings import Settings, load_settings
+from shared.runtime.tracing import setup_tracing
 
 
 class Runnable(Protocol):
@@ -45,11 +46,15 @@ def freeze_startup_heap() -> None:
 
 
 def main(service: str, build: Callable[[Settings], Runnable]) -> None:
-    """Load settings, configure logging and run ``build(settings)``; a bad config exits with code 2."""
+    """Load settings, set up tracing and logging, run ``build(settings)``; a bad config exits 2."""
     try:
         settings = load_settings()
+        traced = setup_tracing(service)  # off unless OTEL_* asks for it
         configure_logging(
-            service=service, level=settings.runtime.log_level, json_output=settings.runtime.log_json
+            service=service,
+            level=settings.runtime.log_level,
+            json_output=settings.runtime.log_json,
+            trace_ids=traced,
         )
         app = build(settings)
         with contextlib.suppress(KeyboardInterrupt):

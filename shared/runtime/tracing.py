@@ -1,0 +1,187 @@
+"""OpenTelemetry traces, off unless the environment asks for them (``OTEL_*``).
+
+:func:`setup_tracing` runs once per process, from ``shared.runtime.service.main`` before the
+service is built. When the environment names no exporter it does nothing: no SDK is loaded,
+the API's tracer is its no-op one, and the NATS request-reply path skips even that after one
+check of :func:`enabled`. When it does, spans go in batches to an OTLP/HTTP (protobuf)
+collector, read from the standard variables (``OTEL_EXPORTER_OTLP_ENDPOINT``,
+``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``, ``OTEL_EXPORTER_OTLP_HEADERS``, ``OTEL_BSP_*``,
+``OTEL_TRACES_SAMPLER``), with ``service.name`` the valetkey service's name.
+
+One trace follows a request across processes: the gateway's HTTP server span, each NATS
+request-reply hop (a client span whose W3C ``traceparent``/``tracestate`` travel in the
+message's headers, and a server span on the answering side), Redis commands, provider calls
+(aiohttp) and worker calls (httpx).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import Any
+
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from shared.errors import ConfigError
+
+# Any of these names an exporter; OTEL_TRACES_EXPORTER=none (or OTEL_SDK_DISABLED=true) says no.
+_REQUESTING = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_TRACES_EXPORTER")
+_SUPPORTED_PROTOCOL = "http/protobuf"
+# Probes and scrapes: a span each would bury the requests worth reading.
+_UNTRACED_PATHS = "/livez,/readyz,/metrics"
+_TRACER = "valetkey"
+
+_enabled = False
+
+
+def requested(environ: Mapping[str, str]) -> bool:
+    """Whether ``environ`` asks for traces: an OTLP endpoint or a traces exporter, not switched off."""
+    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return False
+    if environ.get("OTEL_TRACES_EXPORTER", "").strip().lower() == "none":
+        return False
+    return any(environ.get(name, "").strip() for name in _REQUESTING)
+
+
+def enabled() -> bool:
+    """True once :func:`setup_tracing` installed the SDK in this process."""
+    return _enabled
+
+
+def setup_tracing(service: str, environ: Mapping[str, str] = os.environ) -> bool:
+    """Install the SDK's tracer provider, its OTLP/HTTP exporter and the library instrumentations.
+
+    Does nothing (and returns False) unless :func:`requested`; a second call changes nothing.
+
+    Raises:
+        ConfigError: An exporter or protocol other than OTLP over HTTP/protobuf is asked for.
+    """
+    global _enabled
+    if _enabled or not requested(environ):
+        return _enabled
+    _check_supported(environ)
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_NAMESPACE, Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    # Explicit attributes win over OTEL_SERVICE_NAME: every process of one engine shares its env.
+    resource = Resource.create({SERVICE_NAME: service, SERVICE_NAMESPACE: "valetkey"})
+    provider = TracerProvider(resource=resource)  # shut down (and flushed) at interpreter exit
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+    _instrument_libraries(provider)
+    _enabled = True
+    return True
+
+
+def _check_supported(environ: Mapping[str, str]) -> None:
+    exporter = environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    if exporter not in ("", "otlp"):
+        raise ConfigError(f"{exporter!r} is not supported: use otlp or none", key="OTEL_TRACES_EXPORTER")
+    for name in ("OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"):
+        protocol = environ.get(name, "").strip().lower()
+        if protocol not in ("", _SUPPORTED_PROTOCOL):
+            raise ConfigError(f"{protocol!r} is not supported: use {_SUPPORTED_PROTOCOL}", key=name)
+
+
+def _instrument_libraries(provider: Any) -> None:
+    """Redis commands (arguments masked as ``?``), aiohttp calls (providers, webhooks) and httpx
+    calls (workers) become spans; clients built afterwards, and before, are covered alike."""
+    from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+
+    RedisInstrumentor().instrument(tracer_provider=provider)
+    AioHttpClientInstrumentor().instrument(tracer_provider=provider, url_filter=_without_query)
+    HTTPXClientInstrumentor().instrument(tracer_provider=provider)
+
+
+def _without_query(url: Any) -> str:
+    """A provider URL as a span records it: a query may carry a token (user info) or a code."""
+    return str(url.with_query(None).with_fragment(None))
+
+
+def http_server(app: Any) -> Any:
+    """``app`` inside an HTTP server span per request (W3C context read from the request's headers).
+
+    The span's URL attributes pass the log redaction: ``/oauth/callback`` carries the code and state.
+    """
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+    return OpenTelemetryMiddleware(
+        app,
+        excluded_urls=_UNTRACED_PATHS,
+        server_request_hook=_redact_url_attributes,
+        exclude_spans=["receive", "send"],
+    )
+
+
+def _redact_url_attributes(span: Any, _scope: Any) -> None:
+    from shared.runtime.logging import redact
+
+    attributes = getattr(span, "attributes", None) or {}
+    for name in ("http.target", "http.url", "url.query", "url.full"):
+        value = attributes.get(name)
+        if isinstance(value, str):
+            span.set_attribute(name, redact(value))
+
+
+@contextmanager
+def _nats_client(subject: str) -> Iterator[dict[str, str]]:
+    tracer = trace.get_tracer(_TRACER)
+    attributes = {"messaging.system": "nats", "messaging.destination.name": subject}
+    with tracer.start_as_current_span(f"send {subject}", kind=SpanKind.CLIENT, attributes=attributes):
+        headers: dict[str, str] = {}
+        propagate.inject(headers)
+        yield headers
+
+
+def nats_request(subject: str) -> AbstractContextManager[dict[str, str] | None]:
+    """A client span for one request on ``subject``; yields the headers that carry its context
+    (``None`` when tracing is off: the request goes without headers)."""
+    return _nats_client(subject) if _enabled else nullcontext()
+
+
+@contextmanager
+def _nats_server(subject: str, headers: Mapping[str, str] | None) -> Iterator[Any]:
+    parent = propagate.extract(headers or {})
+    tracer = trace.get_tracer(_TRACER)
+    attributes = {"messaging.system": "nats", "messaging.destination.name": subject}
+    with tracer.start_as_current_span(
+        f"process {subject}", context=parent, kind=SpanKind.SERVER, attributes=attributes
+    ) as span:
+        yield span
+
+
+def nats_serve(subject: str, headers: Mapping[str, str] | None) -> AbstractContextManager[Any]:
+    """A server span for one request received on ``subject``, child of the context in ``headers``."""
+    return _nats_server(subject, headers) if _enabled else nullcontext()
+
+
+def mark_failed(span: Any, code: str) -> None:
+    """Record on ``span`` (when it is one) that the request failed with the error ``code``."""
+    if span is not None:
+        span.set_attribute("error.type", code)
+        span.set_status(Status(StatusCode.ERROR, code))
+
+
+def span(name: str, **attributes: str) -> AbstractContextManager[Any]:
+    """An internal span around a piece of work (a tool call); nothing when tracing is off."""
+    if not _enabled:
+        return nullcontext()
+    return trace.get_tracer(_TRACER).start_as_current_span(name, attributes=attributes)
+
+
+def current_ids() -> tuple[str, str] | None:
+    """The current span's trace and span ids as hex, when it is sampled (exported).
+
+    Ended spans count: the HTTP server span ends with the response's last byte, just before
+    the request's log line is written inside it.
+    """
+    context = trace.get_current_span().get_span_context()
+    if not (context.is_valid and context.trace_flags.sampled):
+        return None
+    return format(context.trace_id, "032x"), format(context.span_id, "016x")

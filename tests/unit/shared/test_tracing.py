@@ -1,0 +1,73 @@
+"""The tracing switch, the log lines' trace ids and the redaction of the gateway span's URL."""
+
+from __future__ import annotations
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+
+from shared.errors import ConfigError
+from shared.runtime import tracing
+from shared.runtime.logging import add_trace_ids
+
+
+class TestTheSwitch:
+    @pytest.mark.parametrize(
+        ("environ", "on"),
+        [
+            ({}, False),
+            ({"PATH": "/bin", "VALETKEY_API_KEY": "k"}, False),
+            ({"OTEL_SERVICE_NAME": "x", "OTEL_RESOURCE_ATTRIBUTES": "a=b"}, False),
+            ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}, True),
+            ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:4318/v1/traces"}, True),
+            ({"OTEL_TRACES_EXPORTER": "otlp"}, True),
+            ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318", "OTEL_TRACES_EXPORTER": "none"}, False),
+            ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318", "OTEL_SDK_DISABLED": "true"}, False),
+        ],
+    )
+    def test_traces_are_on_only_when_the_environment_names_an_exporter(self, environ, on):
+        assert tracing.requested(environ) is on
+
+    def test_without_otel_settings_nothing_is_installed_and_the_api_stays_a_no_op(self):
+        assert tracing.setup_tracing("gateway", {}) is False
+        assert not tracing.enabled()
+        assert not isinstance(trace.get_tracer_provider(), TracerProvider)
+        with tracing.nats_request("vk.auth.start") as headers:
+            assert headers is None  # the request goes without headers
+        with tracing.nats_serve("vk.auth.start", {"traceparent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01"}):
+            assert not trace.get_current_span().get_span_context().is_valid
+
+    @pytest.mark.parametrize(
+        ("name", "value"), [("OTEL_TRACES_EXPORTER", "console"), ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")]
+    )
+    def test_an_exporter_other_than_otlp_over_http_is_a_config_error_naming_the_variable(self, name, value):
+        environ = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318", name: value}
+        with pytest.raises(ConfigError, match=name):
+            tracing.setup_tracing("gateway", environ)
+        assert not tracing.enabled()
+
+
+class TestLogLines:
+    def test_a_line_written_inside_a_sampled_span_carries_its_trace_and_span_ids(self):
+        tracer = TracerProvider().get_tracer("test")
+        with tracer.start_as_current_span("request") as span:
+            line = add_trace_ids(None, "info", {"event": "http.request"})
+        context = span.get_span_context()
+        assert line["trace_id"] == format(context.trace_id, "032x")
+        assert line["span_id"] == format(context.span_id, "016x")
+
+    def test_a_line_written_outside_any_span_carries_no_trace_id(self):
+        assert add_trace_ids(None, "info", {"event": "http.request"}) == {"event": "http.request"}
+
+
+class TestTheGatewaySpan:
+    def test_the_callbacks_code_and_state_leave_its_url_attributes_redacted(self):
+        tracer = TracerProvider().get_tracer("test")
+        query = "code=abc123&state=xyz789&iss=http%3A%2F%2Fissuer"
+        with tracer.start_as_current_span("GET /oauth/callback") as span:
+            span.set_attribute("url.query", query)
+            span.set_attribute("http.target", f"/oauth/callback?{query}")
+            tracing._redact_url_attributes(span, {})
+        values = " ".join(str(v) for v in span.attributes.values())
+        assert "abc123" not in values and "xyz789" not in values
+        assert "iss=http" in values
