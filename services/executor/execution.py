@@ -24,6 +24,7 @@ from shared.contracts.common import new_id, utcnow
 from shared.contracts.events import ToolExecutionCompleted
 from shared.contracts.execution import ExecuteTool, ExecutionResult
 from shared.errors import BadRequest, ToolRequirementsNotMet, ValetkeyError
+from shared.runtime import tracing
 from shared.runtime.logging import get_logger
 from shared.tokens.model import covers
 
@@ -143,8 +144,13 @@ class Executor:
             user_id=request.user_id,
         )
         started = time.monotonic()
-        try:
-            return await source.invoke(call)
+        name = qualified_name(definition)
+        where = "in_process" if isinstance(source, InProcessToolkits) else "worker"
+        try:  # a worker's HTTP call is a child span of this one (tracing on)
+            with tracing.span(
+                f"execute_tool {name}", **{"gen_ai.tool.name": name, "valetkey.tool.source": where}
+            ):
+                return await source.invoke(call)
         except Exception as exc:  # a source bug must not take the executor down; the agent gets an answer
             log.exception("execute.source_crashed", tool=qualified_name(definition))
             message = f"the engine could not run the tool: {type(exc).__name__}"

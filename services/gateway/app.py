@@ -11,6 +11,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from faststream.nats import NatsBroker
+from starlette.types import ASGIApp
 
 from services.gateway import errors, openapi
 from services.gateway.adapters import CompletionWaiters
@@ -28,6 +29,7 @@ from shared.bus.access import service_broker
 from shared.bus.messaging import RpcClient
 from shared.bus.rpc import RpcServer, add_health
 from shared.errors import ConfigError
+from shared.runtime import tracing
 from shared.runtime.logging import get_logger
 from shared.runtime.metrics import exposition
 from shared.runtime.ops import ReadinessCheck, readiness
@@ -66,9 +68,10 @@ def create_app(settings: Settings) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
         docs_url="/docs",
-        # FastAPI asks OpenTelemetry on every request whether it is set up; it can only be
-        # from the environment here, so that question is answered once, at start.
-        telemetry=None if gw.telemetry else {"tracing": False, "metrics": False, "logs": False},
+        # Off: FastAPI would ask OpenTelemetry on every request whether it is set up, and its
+        # spans would repeat ours (create_server's, around the fast lane too) with the callback's
+        # code in their URL attributes.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.gateway = gw
@@ -149,9 +152,12 @@ def create_server(settings: Settings) -> GatewayServer:
     """The server ``python -m services.gateway`` runs."""
     app = create_app(settings)
     gw: GatewaySettings = app.state.gateway
+    # One log line per request, whichever of the two answers it.
+    asgi: ASGIApp = RequestLog(FastLane(app))
+    if tracing.enabled():  # the HTTP server span, outside the log line so the line carries its trace id
+        asgi = tracing.http_server(asgi)
     config = uvicorn.Config(
-        # One log line per request, whichever of the two answers it.
-        RequestLog(FastLane(app)),
+        asgi,
         host=gw.host,
         port=gw.port,
         access_log=False,

@@ -9,7 +9,6 @@ from pydantic import BaseModel, ConfigDict
 from starlette.requests import Request
 
 from services.gateway.routes.body import documented, json_body
-from services.gateway.settings import otel_configured
 from shared.errors import BadRequest
 
 
@@ -67,18 +66,3 @@ class TestJsonBody:
         body = documented(Body)["requestBody"]
         assert body["required"] is True
         assert body["content"]["application/json"]["schema"]["required"] == ["tool_name"]
-
-
-class TestTelemetrySwitch:
-    @pytest.mark.parametrize(
-        ("environ", "on"),
-        [
-            ({}, False),
-            ({"PATH": "/bin", "VALETKEY_API_KEY": "k"}, False),
-            ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}, True),
-            ({"FASTAPI_OTEL_AUTO_CONFIGURE": "true"}, True),
-            ({"FASTAPI_OTEL_AUTO_CONFIGURE": "false"}, False),
-        ],
-    )
-    def test_fastapi_telemetry_is_on_only_when_the_environment_sets_up_opentelemetry(self, environ, on):
-        assert otel_configured(environ) is on
