@@ -177,7 +177,8 @@ def make_engine(
     cfg = config or base_config(embedded.free_port(), secrets.token_urlsafe(32))
     passwords = service_passwords(nats_url)
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("VALETKEY_")},
+        # Tracing is off unless a test asks for it (extra_env): the runner's own OTEL_* stays out.
+        **{k: v for k, v in os.environ.items() if not k.startswith(("VALETKEY_", "OTEL_"))},
         "VALETKEY_CONFIG": str(home / "engine.yaml"),
         "VALETKEY_API_KEY": api_key,
         "VALETKEY_KEY_PREFIX": f"vk{secrets.token_hex(3)}",

@@ -1,0 +1,220 @@
+"""OpenTelemetry traces end to end: the engine as processes exporting to a collector in the test.
+
+One engine runs with ``OTEL_EXPORTER_OTLP_ENDPOINT`` at a tiny OTLP/HTTP collector
+(tests/support/otlp_collector.py); then another runs with no ``OTEL_*`` at all. Both serve the
+``hooli`` provider at the real OAuth server (oidc-provider) and the hooli toolkit in process.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+
+from tests.support.auth_flows import approve, new_user, start, status
+from tests.support.engine import Engine, base_config, running_engine
+from tests.support.oauth_server import OAuthClient, OAuthServer, start_oauth_server
+from tests.support.otlp_collector import ExportedSpan, OtlpCollector
+from tests.support.providers import oidc_provider_entry
+from tools.launcher import embedded
+
+pytestmark = pytest.mark.e2e
+
+SCOPES = ["scope1", "scope2"]
+HOOLI = "tests.support.toolkits.hooli"
+PORTS = {"traced": embedded.free_port(), "untraced": embedded.free_port()}
+
+
+@pytest.fixture(scope="module")
+def client() -> OAuthClient:
+    redirects = [f"http://127.0.0.1:{port}/oauth/callback" for port in PORTS.values()]
+    return OAuthClient("valetkey-hooli", redirects, client_secret="hooli-secret")
+
+
+@pytest.fixture(scope="module")
+def oauth(tmp_path_factory, client) -> Iterator[OAuthServer]:
+    with start_oauth_server(tmp_path_factory.mktemp("oauth"), clients=[client]) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def collector() -> Iterator[OtlpCollector]:
+    with OtlpCollector() as running:
+        yield running
+
+
+def engine_config(port: int, oauth: OAuthServer, client: OAuthClient) -> dict:
+    config = base_config(port, secrets.token_urlsafe(32))
+    hooli = oidc_provider_entry(oauth, id="hooli", client_id=client.client_id, client_secret="hooli-secret")
+    hooli["oauth2"]["authorize_request"]["params"]["scope"] = "openid {{scopes}} {{existing_scopes}}"
+    config["auth"]["providers"] = [hooli]
+    config["tools"] = {"toolkits": [HOOLI], "directors": []}
+    return config
+
+
+# One engine at a time (per class): two on one NATS would answer each other's requests.
+@pytest.fixture(scope="class")
+def traced(tmp_path_factory, nats_url, redis_url, oauth, client, collector) -> Iterator[Engine]:
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"}
+    config = engine_config(PORTS["traced"], oauth, client)
+    with running_engine(
+        tmp_path_factory.mktemp("traced"),
+        nats_url=nats_url,
+        redis_url=redis_url,
+        config=config,
+        extra_env=env,
+    ) as engine:
+        yield engine
+
+
+@pytest.fixture(scope="class")
+def untraced(tmp_path_factory, nats_url, redis_url, oauth, client) -> Iterator[Engine]:
+    config = engine_config(PORTS["untraced"], oauth, client)
+    with running_engine(
+        tmp_path_factory.mktemp("untraced"), nats_url=nats_url, redis_url=redis_url, config=config
+    ) as engine:
+        yield engine
+
+
+async def authorize(engine: Engine, user: str) -> None:
+    pending = await start(engine, user, provider="hooli", scopes=SCOPES)
+    assert pending["status"] == "pending"
+    page = await approve(engine, pending["url"], login=user)
+    assert page.status_code == 200, page.text
+    assert (await status(engine, pending["id"])).json()["status"] == "completed"
+
+
+def one(spans: list[ExportedSpan], service: str, name: str) -> ExportedSpan:
+    found = [s for s in spans if s.service == service and s.name == name]
+    assert len(found) == 1, f"{service} {name}: {found}"
+    return found[0]
+
+
+def calls_to(url: str) -> Callable[[ExportedSpan], bool]:
+    def is_call(span: ExportedSpan) -> bool:
+        full = span.attributes.get("url.full") or span.attributes.get("http.url") or ""
+        return span.kind == "client" and str(full).startswith(url)
+
+    return is_call
+
+
+def ancestors(span: ExportedSpan, spans: list[ExportedSpan]) -> list[ExportedSpan]:
+    by_id = {s.span_id: s for s in spans}
+    chain = []
+    while span.parent_id in by_id:
+        span = by_id[span.parent_id]
+        chain.append(span)
+    return chain
+
+
+def callback_trace(spans: list[ExportedSpan]) -> str | None:
+    """The trace of the callback's NATS hop, once the gateway's and the authorizer's halves arrived."""
+    hops = [s for s in spans if s.name == "process vk.auth.callback" and s.service == "authorizer"]
+    if not hops:
+        return None
+    trace = [s for s in spans if s.trace_id == hops[-1].trace_id]
+    services = {s.service for s in trace}
+    roots = [s for s in trace if s.kind == "server" and s.service == "gateway" and not s.parent_id]
+    return hops[-1].trace_id if {"gateway", "authorizer"} <= services and roots else None
+
+
+class TestWithAnOtlpEndpoint:
+    async def test_a_callback_is_one_trace_from_the_gateway_through_the_authorizer_to_the_token_endpoint(
+        self, traced, collector, oauth
+    ):
+        user = new_user("traced")
+        await authorize(traced, user)
+        spans = collector.wait_for(lambda got: callback_trace(got) is not None)
+        trace_id = callback_trace(spans)
+        trace = [s for s in spans if s.trace_id == trace_id]
+
+        request = next(s for s in trace if s.service == "gateway" and s.kind == "server")
+        sent = one(trace, "gateway", "send vk.auth.callback")
+        served = one(trace, "authorizer", "process vk.auth.callback")
+        (exchange,) = [s for s in trace if calls_to(oauth.token_endpoint)(s)]
+        (user_info,) = [s for s in trace if calls_to(oauth.userinfo_endpoint)(s)]
+        assert request.attributes.get("url.path", request.attributes.get("http.target", "")).startswith(
+            "/oauth/callback"
+        )
+        assert (sent.kind, served.kind) == ("client", "server")
+        assert served.parent_id == sent.span_id  # across the NATS hop, in the message's headers
+        assert request in ancestors(sent, trace)
+        assert served in ancestors(exchange, trace) and served in ancestors(user_info, trace)
+        assert exchange.service == user_info.service == "authorizer"
+        writes = [s for s in trace if s.service == "authorizer" and s.attributes.get("db.system") == "redis"]
+        assert writes, "the token write is part of the trace"
+
+    async def test_the_gateways_log_line_for_the_callback_carries_its_trace_id(self, traced, collector):
+        user = new_user("logged")
+        await authorize(traced, user)
+        lines = [json.loads(line) for line in traced.log_path("gateway").read_text().splitlines()]
+        callbacks = [
+            line
+            for line in lines
+            if line.get("event") == "http.request" and line["path"] == "/oauth/callback"
+        ]
+        logged = {line.get("trace_id") for line in callbacks}
+        assert callbacks and None not in logged
+
+        def hops(got: list[ExportedSpan]) -> set[str]:
+            return {s.trace_id for s in got if s.name == "process vk.auth.callback"}
+
+        collector.wait_for(lambda got: logged <= hops(got))
+
+    async def test_the_callbacks_code_and_state_are_not_in_any_span(self, traced, collector):
+        user = new_user("secret")
+        await authorize(traced, user)
+        spans = collector.wait_for(lambda got: callback_trace(got) is not None)
+        for span in spans:
+            for value in span.attributes.values():
+                assert "code=" not in str(value) or "[REDACTED]" in str(value), (span.name, value)
+
+    async def test_a_tool_execution_is_one_trace_from_the_gateway_through_the_executor_to_the_tool(
+        self, traced, collector
+    ):
+        user = new_user("tool")
+        await authorize(traced, user)
+        body = {"tool_name": "Hooli.ReticulateSplines", "input": {"num_splines": 3}, "user_id": user}
+        async with httpx.AsyncClient(trust_env=False, timeout=30) as http:
+            response = await http.post(
+                f"{traced.base_url}/v1/tools/execute", headers=traced.headers, json=body
+            )
+        assert response.status_code == 200 and response.json()["success"], response.text
+
+        def tool_span(got: list[ExportedSpan]) -> ExportedSpan | None:
+            return next((s for s in got if s.name.startswith("execute_tool Hooli.ReticulateSplines")), None)
+
+        spans = collector.wait_for(
+            lambda got: (
+                (tool := tool_span(got)) is not None
+                and any(
+                    s.trace_id == tool.trace_id and s.service == "gateway" and not s.parent_id for s in got
+                )
+            )
+        )
+        tool = tool_span(spans)
+        trace = [s for s in spans if s.trace_id == tool.trace_id]
+        sent = one(trace, "gateway", "send vk.tools.execute")
+        served = one(trace, "executor", "process vk.tools.execute")
+        assert served.parent_id == sent.span_id
+        assert served in ancestors(tool, trace)
+        assert tool.service == "executor"
+        assert any(s.service == "executor" and s.attributes.get("db.system") == "redis" for s in trace)
+
+
+class TestWithoutOtelSettings:
+    async def test_an_authorization_and_a_tool_run_work_and_no_line_carries_a_trace_id(self, untraced):
+        user = new_user("untraced")
+        await authorize(untraced, user)
+        body = {"tool_name": "Hooli.ReticulateSplines", "input": {"num_splines": 1}, "user_id": user}
+        async with httpx.AsyncClient(trust_env=False, timeout=30) as http:
+            response = await http.post(
+                f"{untraced.base_url}/v1/tools/execute", headers=untraced.headers, json=body
+            )
+        assert response.status_code == 200 and response.json()["success"], response.text
+        logs = untraced.all_logs()
+        assert '"event": "http.request"' in logs
+        assert "trace_id" not in logs
