@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from shared.contracts.events import Event, parse_event
+from shared.runtime import tracing
 from shared.runtime.background import Background
 from shared.runtime.logging import get_logger
 
@@ -122,8 +123,12 @@ class OutboxRelay:
             self.wake()
 
     async def _publish(self, event: Event) -> None:
-        headers = {"Nats-Msg-Id": event.event_id}
-        await self._js.publish(event.subject, event.model_dump_json().encode(), headers=headers, timeout=5)
+        # With tracing on, a send_now publish continues the trace of the request that committed it.
+        with tracing.nats_publish(event.subject) as trace_headers:
+            headers = {"Nats-Msg-Id": event.event_id, **(trace_headers or {})}
+            await self._js.publish(
+                event.subject, event.model_dump_json().encode(), headers=headers, timeout=5
+            )
 
     async def _run(self) -> None:
         while True:

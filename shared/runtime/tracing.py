@@ -130,10 +130,11 @@ def _redact_url_attributes(span: Any, _scope: Any) -> None:
 
 
 @contextmanager
-def _nats_client(subject: str) -> Iterator[dict[str, str]]:
+def _nats_client(subject: str, kind: SpanKind) -> Iterator[dict[str, str]]:
     tracer = trace.get_tracer(_TRACER)
     attributes = {"messaging.system": "nats", "messaging.destination.name": subject}
-    with tracer.start_as_current_span(f"send {subject}", kind=SpanKind.CLIENT, attributes=attributes):
+    operation = "send" if kind == SpanKind.CLIENT else "publish"
+    with tracer.start_as_current_span(f"{operation} {subject}", kind=kind, attributes=attributes):
         headers: dict[str, str] = {}
         propagate.inject(headers)
         yield headers
@@ -142,7 +143,15 @@ def _nats_client(subject: str) -> Iterator[dict[str, str]]:
 def nats_request(subject: str) -> AbstractContextManager[dict[str, str] | None]:
     """A client span for one request on ``subject``; yields the headers that carry its context
     (``None`` when tracing is off: the request goes without headers)."""
-    return _nats_client(subject) if _enabled else nullcontext()
+    return _nats_client(subject, SpanKind.CLIENT) if _enabled else nullcontext()
+
+
+def nats_publish(subject: str) -> AbstractContextManager[dict[str, str] | None]:
+    """A producer span for one event published on ``subject`` inside a traced request, like
+    :func:`nats_request`; the relay's own rounds, outside any request, make none."""
+    if not (_enabled and trace.get_current_span().get_span_context().is_valid):
+        return nullcontext()
+    return _nats_client(subject, SpanKind.PRODUCER)
 
 
 @contextmanager

@@ -147,6 +147,26 @@ class TestWithAnOtlpEndpoint:
         writes = [s for s in trace if s.service == "authorizer" and s.attributes.get("db.system") == "redis"]
         assert writes, "the token write is part of the trace"
 
+    async def test_the_completed_event_is_published_inside_the_callbacks_trace(self, traced, collector):
+        user = new_user("event")
+        await authorize(traced, user)
+
+        def published(got: list[ExportedSpan]) -> list[ExportedSpan]:
+            hop = [s for s in got if s.name == "process vk.auth.callback"]
+            return [
+                s
+                for s in got
+                if hop
+                and s.trace_id == hop[-1].trace_id
+                and s.name == "publish vk.events.authorization.completed"
+            ]
+
+        spans = collector.wait_for(lambda got: bool(published(got)))
+        (event,) = published(spans)
+        served = [s for s in spans if s.name == "process vk.auth.callback"][-1]
+        assert event.kind == "producer" and event.service == "authorizer"
+        assert served in ancestors(event, [s for s in spans if s.trace_id == served.trace_id])
+
     async def test_the_gateways_log_line_for_the_callback_carries_its_trace_id(self, traced, collector):
         user = new_user("logged")
         await authorize(traced, user)
