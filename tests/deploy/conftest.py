@@ -20,6 +20,7 @@ ALL_OPTIONS = (
     "--set=metrics.grafanaDashboard.enabled=true",
     "--set=services.authorizer.natsAuth.secretName=valetkey-authorizer-nats",
     "--set=services.authorizer.natsAuth.credsKey=nats.creds",
+    "--set=otel.endpoint=http://otel-collector.monitoring:4318",
 )
 SUBCHARTS_OFF = ("--set=nats.enabled=false", "--set=redis.enabled=false")
 

@@ -161,3 +161,14 @@ def test_without_the_subcharts_there_is_no_policy_for_them(rendered) -> None:
 
 def test_the_policies_can_be_switched_off(chart) -> None:
     assert Rendered.of(chart, "--set=networkPolicy.enabled=false").of_kind("NetworkPolicy") == []
+
+
+def test_traces_reach_the_collector_only_when_its_endpoint_is_set(
+    default_render: Rendered, options_render: Rendered
+) -> None:
+    for service in SERVICES:
+        assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in default_render.env(service)
+        assert all(4318 not in ports(rule) for rule in the_policy(default_render, service)["egress"])
+        endpoint = options_render.env(service)["OTEL_EXPORTER_OTLP_ENDPOINT"]
+        assert endpoint == "http://otel-collector.monitoring:4318"
+        assert any(ports(rule) == {4318} for rule in the_policy(options_render, service)["egress"])

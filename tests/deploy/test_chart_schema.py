@@ -42,13 +42,16 @@ def test_a_misspelt_key_is_refused_by_name(chart: Path, option: str, complaint: 
         "--set=default.autoscaling.targetCPUUtilizationPercentage=0",
         "--set=image.pullPolicy=Sometimes",
         "--set-string=default.replicas=two",
+        "--set=otel.endpoint=grpc://collector:4317",
     ],
 )
 def test_a_value_of_the_wrong_form_is_refused(chart: Path, option: str) -> None:
     assert "values don't meet the specifications of the schema" in render_failure(chart, option)
 
 
-@pytest.mark.parametrize("variable", ["VALETKEY_ROOT_KEY", "VALETKEY_NATS_PASSWORD", "REDIS_URL"])
+@pytest.mark.parametrize(
+    "variable", ["VALETKEY_ROOT_KEY", "VALETKEY_NATS_PASSWORD", "REDIS_URL", "OTEL_EXPORTER_OTLP_ENDPOINT"]
+)
 def test_a_service_cannot_be_handed_a_variable_the_chart_sets_from_its_role(
     chart: Path, variable: str
 ) -> None:
