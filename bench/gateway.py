@@ -14,10 +14,12 @@ Measured:
   sent -> answer read), and at the gateway from its own request lines.
 
 The services log at INFO, the engine's default (``--log-level`` to change); the baseline
-logs nothing. Valkey keeps no append-only file here, as in the other benchmarks: `make up`'s
-Valkey fsyncs every write (appendfsync always), which on these machines' virtual disks adds
-~0.5 ms to each write and stalls of several ms, a cost of the disk and of that durability
-choice rather than of the engine; ``--redis-fsync`` measures with it.
+logs nothing. ``--otel`` traces every service into a local OTLP/HTTP sink (a process of its
+own that only counts the exports), to compare with a run without it. Valkey keeps no
+append-only file here, as in the other benchmarks: `make up`'s Valkey fsyncs every write
+(appendfsync always), which on these machines' virtual disks adds ~0.5 ms to each write and
+stalls of several ms, a cost of the disk and of that durability choice rather than of the engine;
+``--redis-fsync`` measures with it.
 """
 
 from __future__ import annotations
@@ -78,7 +80,30 @@ def _baseline(nats_url: str) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def _stack(tmp: Path, log_level: str = "INFO", redis_fsync: bool = False) -> Iterator[tuple[Engine, Any]]:
+def _otel_sink(enabled: bool) -> Iterator[dict[str, str]]:
+    """With ``enabled``, a counting OTLP/HTTP sink in its own process and the engine's env to reach it."""
+    if not enabled:
+        yield {}
+        return
+    port = embedded.free_port()
+    sink = subprocess.Popen([sys.executable, "-m", "tests.support.otlp_collector", str(port)])
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+                break
+            time.sleep(0.1)
+        yield {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}"}
+    finally:
+        sink.terminate()
+        sink.wait(10)
+
+
+@contextlib.contextmanager
+def _stack(
+    tmp: Path, log_level: str = "INFO", redis_fsync: bool = False, otel_env: dict[str, str] | None = None
+) -> Iterator[tuple[Engine, Any]]:
     with (
         local_server("nats", tmp / "nats") as nats,
         local_server("redis", tmp / "redis", persistent=redis_fsync) as redis,
@@ -99,7 +124,7 @@ def _stack(tmp: Path, log_level: str = "INFO", redis_fsync: bool = False) -> Ite
                 redis_url=redis.url,
                 config=config,
                 # INFO is the engine's default: one log line per request and per handled message.
-                extra_env={"VALETKEY_LOG_LEVEL": log_level},
+                extra_env={"VALETKEY_LOG_LEVEL": log_level, **(otel_env or {})},
             )
             engine.start()
             try:
@@ -240,10 +265,16 @@ def main(argv: list[str]) -> dict[str, Any]:
         action="store_true",
         help="run Valkey as `make up` does, fsyncing every write to disk (appendfsync always)",
     )
+    parser.add_argument(
+        "--otel",
+        action="store_true",
+        help="trace every service (OTEL_EXPORTER_OTLP_ENDPOINT) into a local sink that counts the exports",
+    )
     args = parser.parse_args(argv)
     with (
         tempfile.TemporaryDirectory() as tmp,
-        _stack(Path(tmp), args.log_level, args.redis_fsync) as (engine, _),
+        _otel_sink(args.otel) as otel_env,
+        _stack(Path(tmp), args.log_level, args.redis_fsync, otel_env) as (engine, _),
         _baseline(engine.tester_nats_url) as baseline_url,
     ):
         result = asyncio.run(
@@ -253,6 +284,8 @@ def main(argv: list[str]) -> dict[str, Any]:
             result["completion_at_gateway"] = summarize_ms(
                 _at_gateway(engine.log_path("gateway"), result["authorization_ids"])
             )
+        # Evidence the setting took: traced request lines carry their trace id.
+        result["traced"] = '"trace_id"' in engine.log_path("gateway").read_text()
     base_rps = result["loads"][BASELINE]["rps"]
     rows = [
         {
@@ -272,7 +305,9 @@ def main(argv: list[str]) -> dict[str, Any]:
     if at_gateway := result.get("completion_at_gateway"):
         print(f"  the same flows at the gateway (arrival to answer): {_p50_p99(at_gateway)}")
     fsync = "fsyncing every write, as `make up` does" if args.redis_fsync else "without an append-only file"
-    print(f"services logging at {args.log_level}; Valkey {fsync}")
-    result["log_level"], result["redis_fsync"] = args.log_level, args.redis_fsync
+    traced = "traced into a local OTLP sink" if args.otel else "not traced"
+    print(f"services logging at {args.log_level}, {traced} (trace ids in its lines: {result['traced']})")
+    print(f"Valkey {fsync}")
+    result["log_level"], result["redis_fsync"], result["otel"] = args.log_level, args.redis_fsync, args.otel
     result["ratios"] = {row["target"]: row["ratio"] for row in rows}
     return result

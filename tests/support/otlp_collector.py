@@ -1,13 +1,15 @@
 """A tiny OTLP/HTTP traces collector on loopback: ``POST /v1/traces`` with a protobuf
 ``ExportTraceServiceRequest``, the wire the engine's exporter speaks (``OTEL_EXPORTER_OTLP_ENDPOINT``).
 
-It keeps every span it receives (or, with ``decode=False``, only counts the exports: a sink for
-the benchmarks that costs the measuring process next to nothing).
+It keeps every span it receives (or, with ``decode=False``, only counts the exports).
+``python -m tests.support.otlp_collector PORT`` runs such a counting sink as its own process,
+for the benchmarks: what the engine exports then costs the load generator nothing.
 """
 
 from __future__ import annotations
 
 import gzip
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -134,3 +136,15 @@ def _handler(collector: OtlpCollector) -> type[BaseHTTPRequestHandler]:
             return
 
     return Handler
+
+
+def main(argv: list[str]) -> None:
+    """Serve a counting sink on ``argv[0]`` (a loopback port) until killed."""
+    sink = OtlpCollector(decode=False)
+    server = ThreadingHTTPServer(("127.0.0.1", int(argv[0])), _handler(sink))
+    server.daemon_threads = True
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
