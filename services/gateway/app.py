@@ -18,7 +18,7 @@ from services.gateway.adapters import CompletionWaiters
 from services.gateway.body_limit import BodyLimit
 from services.gateway.domain import ApiKeys
 from services.gateway.fast_lane import FastLane
-from services.gateway.middleware import RequestLog
+from services.gateway.middleware import RequestLog, route_of
 from services.gateway.routes import admin_auth, auth, auth_pages, health
 from services.gateway.routes import secrets as secrets_routes
 from services.gateway.routes import tools as tools_routes
@@ -155,7 +155,7 @@ def create_server(settings: Settings) -> GatewayServer:
     # One log line per request, whichever of the two answers it.
     asgi: ASGIApp = RequestLog(FastLane(app))
     if tracing.enabled():  # the HTTP server span, outside the log line so the line carries its trace id
-        asgi = tracing.http_server(asgi)
+        asgi = tracing.http_server(asgi, route_of=route_of)
     config = uvicorn.Config(
         asgi,
         host=gw.host,

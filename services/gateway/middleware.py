@@ -20,6 +20,11 @@ log = get_logger("services.gateway.http")
 ROUTE_KEY = "valetkey.route"
 
 
+def route_of(scope: Scope) -> str | None:
+    """The route template that answered (FastAPI's, or the fast lane's), once routed."""
+    return getattr(scope.get("route"), "path", None) or scope.get(ROUTE_KEY)
+
+
 class RequestLog:
     """Logs method, path, redacted query, status and milliseconds for each HTTP request."""
 
@@ -42,7 +47,7 @@ class RequestLog:
             await self.app(scope, receive, capture)
         finally:
             seconds = time.perf_counter() - started
-            route = getattr(scope.get("route"), "path", None) or scope.get(ROUTE_KEY) or "unmatched"
+            route = route_of(scope) or "unmatched"
             HTTP_REQUESTS.labels(route, scope["method"], str(status["code"])).inc()
             HTTP_DURATION.labels(route, scope["method"]).observe(seconds)
             log.info(

@@ -17,7 +17,7 @@ message's headers, and a server span on the answering side), Redis commands, pro
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
@@ -104,19 +104,40 @@ def _without_query(url: Any) -> str:
     return str(url.with_query(None).with_fragment(None))
 
 
-def http_server(app: Any) -> Any:
+def http_server(app: Any, *, route_of: Callable[[Any], str | None]) -> Any:
     """``app`` inside an HTTP server span per request (W3C context read from the request's headers).
 
-    The span's URL attributes pass the log redaction: ``/oauth/callback`` carries the code and state.
+    The span is named after the route template ``route_of(scope)`` gives once the request is
+    routed (``GET /v1/auth/status``); its URL attributes pass the log redaction:
+    ``/oauth/callback`` carries the code and state.
     """
     from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
     return OpenTelemetryMiddleware(
-        app,
+        _RouteNames(app, route_of),
         excluded_urls=_UNTRACED_PATHS,
         server_request_hook=_redact_url_attributes,
         exclude_spans=["receive", "send"],
     )
+
+
+class _RouteNames:
+    """Names the current (server) span ``<method> <route>`` as the response starts."""
+
+    def __init__(self, app: Any, route_of: Callable[[Any], str | None]) -> None:
+        self.app = app
+        self.route_of = route_of
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        async def named(message: Any) -> None:
+            route = self.route_of(scope) if message["type"] == "http.response.start" else None
+            current = trace.get_current_span()
+            if route and current.is_recording():
+                current.update_name(f"{scope['method']} {route}")
+                current.set_attribute("http.route", route)
+            await send(message)
+
+        await self.app(scope, receive, named)
 
 
 def _redact_url_attributes(span: Any, _scope: Any) -> None:

@@ -131,13 +131,15 @@ class TestWithAnOtlpEndpoint:
         trace_id = callback_trace(spans)
         trace = [s for s in spans if s.trace_id == trace_id]
 
-        request = next(s for s in trace if s.service == "gateway" and s.kind == "server")
+        request = one(trace, "gateway", "GET /oauth/callback")  # named after its route
         sent = one(trace, "gateway", "send vk.auth.callback")
         served = one(trace, "authorizer", "process vk.auth.callback")
         (exchange,) = [s for s in trace if calls_to(oauth.token_endpoint)(s)]
         (user_info,) = [s for s in trace if calls_to(oauth.userinfo_endpoint)(s)]
-        assert request.attributes.get("url.path", request.attributes.get("http.target", "")).startswith(
-            "/oauth/callback"
+        assert (request.kind, request.parent_id, request.attributes["http.route"]) == (
+            "server",
+            "",
+            "/oauth/callback",
         )
         assert (sent.kind, served.kind) == ("client", "server")
         assert served.parent_id == sent.span_id  # across the NATS hop, in the message's headers
@@ -217,7 +219,9 @@ class TestWithAnOtlpEndpoint:
         )
         tool = tool_span(spans)
         trace = [s for s in spans if s.trace_id == tool.trace_id]
+        request = one(trace, "gateway", "POST /v1/tools/execute")
         sent = one(trace, "gateway", "send vk.tools.execute")
+        assert request in ancestors(sent, trace) and not request.parent_id
         served = one(trace, "executor", "process vk.tools.execute")
         assert served.parent_id == sent.span_id
         assert served in ancestors(tool, trace)
