@@ -80,8 +80,9 @@ def _baseline(nats_url: str) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def _otel_sink(enabled: bool) -> Iterator[dict[str, str]]:
-    """With ``enabled``, a counting OTLP/HTTP sink in its own process and the engine's env to reach it."""
+def _otel_sink(enabled: bool, sample: float | None = None) -> Iterator[dict[str, str]]:
+    """With ``enabled``, a counting OTLP/HTTP sink in its own process and the engine's env to reach it
+    (with ``sample``, the share of new traces recorded)."""
     if not enabled:
         yield {}
         return
@@ -94,7 +95,10 @@ def _otel_sink(enabled: bool) -> Iterator[dict[str, str]]:
                 httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
                 break
             time.sleep(0.1)
-        yield {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}"}
+        env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}"}
+        if sample is not None:
+            env |= {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": str(sample)}
+        yield env
     finally:
         sink.terminate()
         sink.wait(10)
@@ -270,10 +274,13 @@ def main(argv: list[str]) -> dict[str, Any]:
         action="store_true",
         help="trace every service (OTEL_EXPORTER_OTLP_ENDPOINT) into a local sink that counts the exports",
     )
+    parser.add_argument(
+        "--otel-sample", type=float, default=None, help="with --otel: the share of traces recorded (0..1)"
+    )
     args = parser.parse_args(argv)
     with (
         tempfile.TemporaryDirectory() as tmp,
-        _otel_sink(args.otel) as otel_env,
+        _otel_sink(args.otel, args.otel_sample) as otel_env,
         _stack(Path(tmp), args.log_level, args.redis_fsync, otel_env) as (engine, _),
         _baseline(engine.tester_nats_url) as baseline_url,
     ):
@@ -306,8 +313,11 @@ def main(argv: list[str]) -> dict[str, Any]:
         print(f"  the same flows at the gateway (arrival to answer): {_p50_p99(at_gateway)}")
     fsync = "fsyncing every write, as `make up` does" if args.redis_fsync else "without an append-only file"
     traced = "traced into a local OTLP sink" if args.otel else "not traced"
+    if args.otel and args.otel_sample is not None:
+        traced += f", {args.otel_sample:.0%} of traces sampled"
     print(f"services logging at {args.log_level}, {traced} (trace ids in its lines: {result['traced']})")
     print(f"Valkey {fsync}")
     result["log_level"], result["redis_fsync"], result["otel"] = args.log_level, args.redis_fsync, args.otel
+    result["otel_sample"] = args.otel_sample
     result["ratios"] = {row["target"]: row["ratio"] for row in rows}
     return result
