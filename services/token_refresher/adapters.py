@@ -8,10 +8,9 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
 
 from redis.asyncio import Redis
 
@@ -21,26 +20,19 @@ from shared.providers.models import Provider
 from shared.providers.registry import ProviderRegistry
 from shared.runtime.redisio import text
 from shared.tokens.model import StoredToken, connection_id_of
-from shared.tokens.store import TokenStore
+from shared.tokens.store import TokenStore, version_of
 
 # Takes due entries and pushes their score to the lease end in one step: Redis runs a
 # script atomically, so two replicas never take the same entry, and an entry whose
 # replica died reappears once the lease passes (nothing is lost, nothing is doubled).
-# It also reads who the connection belongs to (ARGV[4] is the metadata hash prefix), so a
-# claim needs no second round trip; those hashes are not in KEYS, which is fine on a
-# single Redis (the store's transactions span many keys anyway) but not on a cluster.
+# Who each connection belongs to is read right after, outside the script: a script
+# touches only the keys it declares (a cluster routes it by them).
 CLAIM_SCRIPT = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[3]))
-local claims = {}
 for i = 1, #due, 2 do
   redis.call('ZADD', KEYS[1], 'XX', ARGV[2], due[i])
-  local who = redis.call('HMGET', ARGV[4] .. due[i], 'user_id', 'provider_id')
-  table.insert(claims, due[i])
-  table.insert(claims, due[i + 1])
-  table.insert(claims, who[1])
-  table.insert(claims, who[2])
 end
-return claims
+return due
 """
 
 # Puts unstarted claims back at their due moment, but only entries still at our lease end:
@@ -56,23 +48,67 @@ return 0
 """
 
 # Takes a connection's refresh lock (SET NX PX) and, only if it was taken, reads the token
-# in the same step: one command and one reply before the token call.
+# in the same step, reads the in-flight marker an earlier holder may have left, and leaves
+# ours: "<version of the record> <start, epoch ms> <owner>". The marker outlives the lock
+# (ARGV[4]): a holder killed after spending the refresh token leaves it for the next one.
+# KEYS: lock, token, in-flight marker. ARGV: owner, lock ttl ms, start ms, marker ttl ms.
 LOCK_SCRIPT = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return {1, redis.call('GET', KEYS[2])}
+  local record = redis.call('GET', KEYS[2])
+  local before = redis.call('GET', KEYS[3])
+  local marker = ''
+  if record then
+    marker = redis.sha1hex(record) .. ' ' .. ARGV[3] .. ' ' .. ARGV[1]
+    redis.call('SET', KEYS[3], marker, 'PX', ARGV[4])
+  end
+  return {1, record, before, marker}
 end
 return {0}
 """
 
 # Owner-checked release (compare-and-delete): a holder that overran the expiry cannot
-# delete the next holder's lock. Nango's lock lacks this; redis-py's Lock has the same.
+# delete the next holder's lock. Our in-flight marker goes too, unless ARGV[2] is empty
+# (a call may have spent the refresh token without us seeing the answer).
+# KEYS: lock, in-flight marker. ARGV: owner, marker to clear ('' = keep it).
 RELEASE_SCRIPT = """
+if ARGV[2] ~= '' and redis.call('GET', KEYS[2]) == ARGV[2] then
+  redis.call('DEL', KEYS[2])
+end
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
 return 0
 """
 
+# Keeps what this replica holds alive, owner-checked: each lock still ours gets a new
+# expiry, each claim still at our lease end a new lease end. One flag per lock, then per claim.
+# KEYS: schedule, then n locks. ARGV: lock ttl ms, new lease end, n, n owners, then
+# (connection id, our lease end) pairs.
+RENEW_SCRIPT = """
+local n = tonumber(ARGV[3])
+local renewed = {}
+for i = 1, n do
+  if redis.call('GET', KEYS[i + 1]) == ARGV[3 + i] then
+    redis.call('PEXPIRE', KEYS[i + 1], ARGV[1])
+    table.insert(renewed, 1)
+  else
+    table.insert(renewed, 0)
+  end
+end
+for i = 4 + n, #ARGV, 2 do
+  local score = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if score and tonumber(score) == tonumber(ARGV[i + 1]) then
+    redis.call('ZADD', KEYS[1], 'XX', ARGV[2], ARGV[i])
+    table.insert(renewed, 1)
+  else
+    table.insert(renewed, 0)
+  end
+end
+return renewed
+"""
+
+# How long an in-flight marker outlives its lock: long enough for any restart to find it.
+INFLIGHT_TTL_MS = 24 * 3600 * 1000
 LOCK_POLL_SECONDS = 0.05
 
 
@@ -110,29 +146,24 @@ class Coalesced:
         self._action()
 
 
-def _claim(raw: list[Any], lease_until: datetime) -> list[Claim]:
-    return [
-        Claim(
-            text(connection_id),
-            datetime.fromtimestamp(float(text(score)), UTC),
-            lease_until,
-            None if user is None else text(user),
-            None if provider is None else text(provider),
-        )
-        for connection_id, score, user, provider in zip(
-            raw[0::4], raw[1::4], raw[2::4], raw[3::4], strict=True
-        )
-    ]
+def _interrupted(before: bytes | None, record: bytes | None, owner: str) -> datetime | None:
+    """When an earlier holder began a refresh of this very record and never settled it, else None."""
+    if before is None or record is None:
+        return None
+    version, started_ms, previous_owner = text(before).split(" ", 2)
+    if version != version_of(record) or previous_owner == owner:
+        return None
+    return datetime.fromtimestamp(int(started_ms) / 1000, UTC)
 
 
 class RedisTokens:
     """The shared :class:`TokenStore` plus the schedule claim and the refresh locks.
 
     A lock is ``SET <p>:lock:refresh:<connection_id> <owner> NX PX``, taken together with the token
-    read (``LOCK_SCRIPT``); a successful refresh releases it in the same step as its write
-    (``TokenStore.put``): one round trip before the token call and one after. The refresher
-    bounds every refresh to a deadline below ``lock_ttl`` (settings.checked), so a lock does
-    not expire under it.
+    read and the in-flight marker (``LOCK_SCRIPT``); a successful refresh releases both in the
+    same step as its write (``TokenStore.write``): one round trip before the token call and one
+    after. Locks expire quickly (``lock_ttl``) and are renewed while held (``renew``, driven by
+    ``leases.Leases``), so a killed holder's connections are free again within seconds.
 
     Args:
         store: The token store.
@@ -148,10 +179,11 @@ class RedisTokens:
         redis: Redis,
         *,
         committed: Callable[[], None] = lambda: None,
-        lock_ttl: float = 30.0,
+        lock_ttl: float = 5.0,
         lock_wait: float = 15.0,
     ) -> None:
         self._store = store
+        self._redis = redis
         self._committed = committed
         self._lock_ttl_ms = int(lock_ttl * 1000)
         self._lock_wait = lock_wait
@@ -159,6 +191,7 @@ class RedisTokens:
         self._claim = redis.register_script(CLAIM_SCRIPT)
         self._unclaim = redis.register_script(UNCLAIM_SCRIPT)
         self._release = redis.register_script(RELEASE_SCRIPT)
+        self._renew = redis.register_script(RENEW_SCRIPT)
 
     async def get(self, user_id: str, provider_id: str) -> StoredToken | None:
         return await self._store.get(user_id, provider_id)
@@ -171,38 +204,76 @@ class RedisTokens:
         *,
         events: list[Event],
         unlock: Locked | None = None,
-    ) -> None:
-        owner = None if unlock is None else unlock.owner
-        await self._store.put(user_id, provider_id, token, events=events, lock_owner=owner)
+    ) -> str:
+        owner, marker = (None, None) if unlock is None else (unlock.owner, unlock.marker)
+        written = await self._store.write(
+            user_id, provider_id, token, events=events, lock_owner=owner, inflight=marker
+        )
         if unlock is not None:
             unlock.released = True
         self._committed()
+        return "" if written is None else written[1]
+
+    async def put_if_current(self, user_id: str, provider_id: str, token: StoredToken, version: str) -> bool:
+        return await self._store.write(user_id, provider_id, token, if_version=version) is not None
 
     @asynccontextmanager
     async def locked(self, user_id: str, provider_id: str) -> AsyncIterator[Locked | None]:
         connection_id = connection_id_of(user_id, provider_id)
         owner = secrets.token_hex(16)
-        taken, record = await self._take(connection_id, owner)
-        if not taken:
+        taken = await self._take(connection_id, owner)
+        if taken is None:
             yield None
             return
+        record, before, marker = taken
         lock: Locked | None = None
         try:
-            lock = Locked(connection_id, owner, self._store.decode(user_id, provider_id, record))
+            token = self._store.decode(user_id, provider_id, record)
+            lock = Locked(connection_id, owner, token, marker, _interrupted(before, record, owner))
             yield lock
         finally:
             if lock is None or not lock.released:
-                await self._release(keys=[self._store.lock_key(connection_id)], args=[owner])
+                keep = lock is not None and lock.uncertain
+                await self._release(
+                    keys=[self._store.lock_key(connection_id), self._store.inflight_key(connection_id)],
+                    args=[owner, "" if keep else marker],
+                )
 
-    async def _take(self, connection_id: str, owner: str) -> tuple[bool, bytes | None]:
-        """Take the lock and read the token in one round trip; poll while another holder has it."""
-        keys = [self._store.lock_key(connection_id), self._store.token_key(connection_id)]
+    async def _take(self, connection_id: str, owner: str) -> tuple[bytes | None, bytes | None, str] | None:
+        """Take the lock, read the token and leave our marker in one round trip; poll while another has it.
+
+        Returns the token record, the marker found, and ours; None when the wait ran out.
+        """
+        keys = [
+            self._store.lock_key(connection_id),
+            self._store.token_key(connection_id),
+            self._store.inflight_key(connection_id),
+        ]
         deadline = time.monotonic() + self._lock_wait
         while True:
-            taken, *record = await self._lock(keys=keys, args=[owner, self._lock_ttl_ms])
-            if taken or time.monotonic() >= deadline:
-                return bool(taken), record[0] if record else None
+            started_ms = int(time.time() * 1000)
+            taken, *rest = await self._lock(
+                keys=keys, args=[owner, self._lock_ttl_ms, started_ms, INFLIGHT_TTL_MS]
+            )
+            if taken:
+                record, before, marker = rest
+                return record, before, text(marker)
+            if time.monotonic() >= deadline:
+                return None
             await asyncio.sleep(LOCK_POLL_SECONDS)
+
+    async def renew(
+        self, locks: Sequence[Locked], claims: Sequence[Claim], lease_until: datetime
+    ) -> tuple[list[bool], list[bool]]:
+        if not locks and not claims:
+            return [], []
+        keys = [self._store.due_key, *(self._store.lock_key(lock.connection_id) for lock in locks)]
+        args: list[str | float | int] = [self._lock_ttl_ms, lease_until.timestamp(), len(locks)]
+        args.extend(lock.owner for lock in locks)
+        for claim in claims:
+            args.extend((claim.connection_id, claim.lease_until.timestamp()))
+        flags = [bool(int(flag)) for flag in await self._renew(keys=keys, args=args)]
+        return flags[: len(locks)], flags[len(locks) :]
 
     async def add_event(self, event: Event) -> None:
         await self._store.outbox.add_now(event)
@@ -219,10 +290,23 @@ class RedisTokens:
 
     async def claim_due(self, now: datetime, lease_until: datetime, limit: int) -> list[Claim]:
         raw = await self._claim(
-            keys=[self._store.due_key],
-            args=[now.timestamp(), lease_until.timestamp(), limit, self._store.meta_prefix],
+            keys=[self._store.due_key], args=[now.timestamp(), lease_until.timestamp(), limit]
         )
-        return _claim(raw, lease_until)
+        ids = [text(connection_id) for connection_id in raw[0::2]]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for connection_id in ids:
+                pipe.hmget(self._store.meta_prefix + connection_id, "user_id", "provider_id")
+            owners = await pipe.execute() if ids else []
+        return [
+            Claim(
+                connection_id,
+                datetime.fromtimestamp(float(text(score)), UTC),
+                lease_until,
+                None if user is None else text(user),
+                None if provider is None else text(provider),
+            )
+            for connection_id, score, (user, provider) in zip(ids, raw[1::2], owners, strict=True)
+        ]
 
     async def unclaim(self, claims: list[Claim]) -> None:
         if claims:

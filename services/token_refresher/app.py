@@ -11,6 +11,7 @@ from services.token_refresher.adapters import (
     RedisTokens,
     SystemClock,
 )
+from services.token_refresher.leases import Leases
 from services.token_refresher.refresher import Refresher
 from services.token_refresher.scheduler import Scheduler
 from services.token_refresher.settings import RefresherSettings
@@ -43,6 +44,7 @@ def create_service(settings: Settings) -> Service:
         lock_ttl=config.lock_ttl_seconds,
         lock_wait=config.lock_wait_seconds,
     )
+    leases = Leases(tokens, clock, config)
     refresher = Refresher(
         tokens=tokens,
         providers=EnabledProviders(
@@ -57,22 +59,30 @@ def create_service(settings: Settings) -> Service:
         clock=clock,
         policy=settings.refresh_policy(),
         settings=config,
+        leases=leases,
     )
     handlers.register(parts.server, refresher, workers=config.rpc_workers)
-    scheduler = Scheduler(tokens, refresher, clock, config)
+    scheduler = Scheduler(tokens, refresher, clock, config, leases)
     parts.samplers.append(schedule_sampler(parts.tokens))
     app = FastStream(parts.broker, logger=None)
 
     @app.after_startup
     async def started() -> None:
         await infra.start(parts)
+        leases.start()
         scheduler.start()
-        log.info("refresher.started", concurrency=config.concurrency, lease_seconds=config.lease_seconds)
+        log.info(
+            "refresher.started",
+            concurrency=config.concurrency,
+            lease_seconds=config.lease_seconds,
+            lock_ttl_seconds=config.lock_ttl_seconds,
+        )
 
     @app.on_shutdown
     async def stopping() -> None:
         await scheduler.stop(grace=settings.runtime.graceful_timeout / 2)
         await infra.stop(parts)  # on-demand refreshes still running finish with the HTTP client
+        await leases.stop()
         await client.aclose()
 
     return Service(app, parts.server)

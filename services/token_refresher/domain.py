@@ -21,6 +21,11 @@ from shared.tokens.model import RefreshPolicy, StoredToken
 #: refresh token issued to another client id (NangoHQ/nango#988).
 REVOKED_CODES = frozenset({"invalid_grant", "unauthorized_client", "invalid_token", "token_revoked"})
 
+#: The failure reason when the grant is gone after a refresh whose outcome we never saw: a
+#: call that spent the refresh token was killed or timed out before its answer was stored,
+#: and the provider then refused the same refresh token (reuse detection, or no grace period).
+OUTCOME_UNKNOWN = "refresh_outcome_unknown"
+
 #: A provider's Retry-After is honoured up to this; a larger value is a broken header.
 RETRY_AFTER_CEILING = 3600.0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -47,13 +48,25 @@ class Claim:
 class Locked:
     """A connection's refresh lock held by this replica, and its token as read once it was taken.
 
-    ``released`` is set when a write let the lock go in the same step.
+    Taking the lock also leaves an in-flight marker (``marker``) naming the stored record's
+    version: a refresh killed between spending the refresh token and writing its answer
+    leaves that marker behind. ``interrupted_at`` is when such an earlier attempt on the
+    very record read now began (None when there was none): its outcome is unknown.
+
+    ``released`` is set when a write let the lock go in the same step; ``lost`` when a
+    renewal found the lock taken by someone else (it expired under us); ``uncertain`` when
+    a call may have reached the provider without us seeing its answer (the marker then
+    stays when the lock is released).
     """
 
     connection_id: str
     owner: str
     token: StoredToken | None
+    marker: str = ""
+    interrupted_at: datetime | None = None
     released: bool = field(default=False, compare=False)
+    lost: bool = field(default=False, compare=False)
+    uncertain: bool = field(default=False, compare=False)
 
 
 class Tokens(Protocol):
@@ -71,8 +84,15 @@ class Tokens(Protocol):
         *,
         events: list[Event],
         unlock: Locked | None = None,
-    ) -> None:
-        """Write token, metadata, schedule and events atomically, releasing ``unlock`` in the same step."""
+    ) -> str:
+        """Write token, metadata, schedule and events atomically; returns the new record's version.
+
+        ``unlock``: release that lock and clear its in-flight marker in the same step.
+        """
+        ...
+
+    async def put_if_current(self, user_id: str, provider_id: str, token: StoredToken, version: str) -> bool:
+        """Write ``token`` only if the stored record still has ``version``; False when it changed."""
         ...
 
     def locked(self, user_id: str, provider_id: str) -> AbstractAsyncContextManager[Locked | None]:
@@ -101,6 +121,16 @@ class Tokens(Protocol):
 
     async def claim_due(self, now: datetime, lease_until: datetime, limit: int) -> list[Claim]:
         """Atomically take up to ``limit`` due entries, hiding them from others until ``lease_until``."""
+        ...
+
+    async def renew(
+        self, locks: Sequence[Locked], claims: Sequence[Claim], lease_until: datetime
+    ) -> tuple[list[bool], list[bool]]:
+        """Extend held locks and push running claims' leases to ``lease_until``, owner-checked.
+
+        A lock is extended only while its owner still holds it, a claim only while its
+        entry is still at the claim's lease end. Returns, in order, which were extended.
+        """
         ...
 
     async def unclaim(self, claims: list[Claim]) -> None:

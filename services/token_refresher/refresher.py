@@ -9,6 +9,16 @@ Order of protection, cheapest first:
    refreshed and that result is returned;
 4. after ``invalid_grant``, a re-read: a refresh token that changed meanwhile means we lost
    a race, not the grant (lost-race recovery).
+
+Crash safety: the provider's answer (new access token and rotated refresh token) is written
+the moment it arrives, before anything else (user info comes after, as a second write that
+lands only if no later refresh replaced the token meanwhile). The lock and the claim are short
+and renewed while the refresh runs (``leases``), so a killed replica's connections are taken
+over within seconds. A refresh killed after its call reached the provider leaves an in-flight
+marker (see ``ports.Locked``); the next holder finds it on the same record: the outcome is
+unknown, so it spends the same refresh token once more (a provider with a rotation grace
+period answers it), and if that comes back ``invalid_grant`` it says so
+(``refresh_outcome_unknown``) instead of reporting an ordinary revoked grant.
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ from typing import Any, Literal
 
 from services.token_refresher import domain, metrics
 from services.token_refresher.domain import Decision, Failure, FailureKind
+from services.token_refresher.leases import Leases
 from services.token_refresher.ports import Claim, Clock, Locked, ProviderCalls, Providers, Tokens
 from services.token_refresher.settings import RefresherSettings
 from shared.contracts.events import TokenRefreshed, TokenRefreshFailed
@@ -52,6 +63,7 @@ class _Job:
     due: datetime | None = None
     connection_id: str = field(init=False)
     calls: int = 0
+    uncertain: bool = False  # a call may have spent the refresh token without our seeing the answer
 
     def __post_init__(self) -> None:
         self.connection_id = connection_id_of(self.user_id, self.provider_id)
@@ -67,6 +79,7 @@ class Refresher:
         clock: Time source.
         policy: When a token is due.
         settings: Timeouts, retries, attempts.
+        leases: Keeps held locks alive while a refresh runs.
         rand: Jitter source (injected so tests are deterministic).
     """
 
@@ -79,6 +92,7 @@ class Refresher:
         clock: Clock,
         policy: RefreshPolicy,
         settings: RefresherSettings,
+        leases: Leases,
         rand: Callable[[], float] = random.random,
     ) -> None:
         self._tokens = tokens
@@ -87,6 +101,7 @@ class Refresher:
         self._clock = clock
         self._policy = policy
         self._settings = settings
+        self._leases = leases
         self._rand = rand
         self._flights: dict[tuple[str, str], asyncio.Future[RefreshOutcome]] = {}
 
@@ -135,15 +150,24 @@ class Refresher:
                 # put() (or the lease running out) decides the next moment.
                 raise ServiceUnavailable("a refresh of this connection is already running; retry")
             try:
-                async with asyncio.timeout(self._settings.refresh_deadline_seconds):
-                    return await self._under_lock(job, lock, seen)
+                with self._leases.lock(lock):
+                    async with asyncio.timeout(self._settings.refresh_deadline_seconds):
+                        return await self._under_lock(job, lock, seen)
             except TimeoutError:
-                # Stopped before the lock could expire under us; the lease brings a scheduled entry back.
+                # The lease brings a scheduled entry back.
                 self._log(job, "deadline_exceeded")
                 raise ProviderUnavailable("the refresh took too long; retry") from None
 
     async def _under_lock(self, job: _Job, lock: Locked, seen: StoredToken | None) -> RefreshOutcome:
         token = lock.token
+        if lock.interrupted_at is not None:
+            job.uncertain = True
+            log.warning(
+                "refresh.outcome_unknown",
+                connection_id=job.connection_id,
+                previous_attempt_started_at=lock.interrupted_at.isoformat(),
+                detail="an earlier refresh of this token was interrupted; trying its refresh token once more",
+            )
         provider = await self._providers.get(job.provider_id)
         refreshable = (
             token is not None
@@ -173,32 +197,51 @@ class Refresher:
         self, job: _Job, token: StoredToken, provider: Provider, lock: Locked
     ) -> RefreshOutcome:
         try:
-            grant = await self._call_with_retries(job, token, provider)
+            grant = await self._call_with_retries(job, token, provider, lock)
         except ValetkeyError as exc:
             return await self._failed(job, token, domain.classify(exc))
-        user_info = await self._user_info(job, provider, grant)
-        fresh = domain.refreshed_token(token, grant, now=self._clock.now(), user_info=user_info)
+        answered = self._clock.monotonic()
+        # The old refresh token may be spent now: the answer is stored before anything else.
+        fresh = domain.refreshed_token(token, grant, now=self._clock.now(), user_info=None)
         event = TokenRefreshed(
             user_id=job.user_id,
             provider_id=job.provider_id,
             connection_id=job.connection_id,
             expires_at=fresh.expires_at,
         )
-        await self._tokens.put(
-            job.user_id,
-            job.provider_id,
-            fresh,
-            events=[event],
-            unlock=lock,
+        version = await self._tokens.put(job.user_id, job.provider_id, fresh, events=[event], unlock=lock)
+        unsaved_ms = round((self._clock.monotonic() - answered) * 1000, 2)
+        await self._add_user_info(job, provider, grant, fresh, version)
+        self._log(
+            job,
+            "refreshed",
+            rotated=grant.refresh_token is not None,
+            answer_to_write_ms=unsaved_ms,
+            after_unknown_outcome=job.uncertain,
         )
-        self._log(job, "refreshed", rotated=grant.refresh_token is not None)
         return RefreshOutcome(status="refreshed", expires_at=fresh.expires_at)
 
-    async def _call_with_retries(self, job: _Job, token: StoredToken, provider: Provider) -> TokenGrant:
+    async def _add_user_info(
+        self, job: _Job, provider: Provider, grant: TokenGrant, fresh: StoredToken, version: str
+    ) -> None:
+        """Fetch user info when the provider asks for it on refresh; store it unless a later write came."""
+        user_info = await self._user_info(job, provider, grant)
+        if user_info is None:
+            return
+        updated = fresh.model_copy(update={"user_info": user_info})
+        if not await self._tokens.put_if_current(job.user_id, job.provider_id, updated, version):
+            log.info("refresh.user_info_superseded", connection_id=job.connection_id)
+
+    async def _call_with_retries(
+        self, job: _Job, token: StoredToken, provider: Provider, lock: Locked
+    ) -> TokenGrant:
         """Call the token endpoint; quick retries for transient failures within the inline budget."""
         settings = self._settings
         deadline = self._clock.monotonic() + settings.inline_budget_seconds
         while True:
+            if lock.lost:
+                # Another holder may be spending this refresh token right now: never send it twice.
+                raise ServiceUnavailable("the refresh lock expired under this refresh; retry")
             job.calls += 1
             remaining = deadline - self._clock.monotonic()
             try:
@@ -210,6 +253,9 @@ class Refresher:
                 )
             except ValetkeyError as exc:
                 failure = domain.classify(exc)
+                if failure.kind is FailureKind.TRANSIENT:
+                    # A timeout or a dropped connection may have spent the refresh token.
+                    job.uncertain = lock.uncertain = True
                 if failure.kind is not FailureKind.TRANSIENT or job.calls >= settings.inline_attempts:
                     raise
                 delay = domain.retry_delay(
@@ -233,8 +279,7 @@ class Refresher:
                 provider, grant.access_token, timeout=self._settings.http_timeout_seconds
             )
         except ValetkeyError as exc:
-            # The new token pair is already issued (and the old refresh token maybe spent):
-            # it must be stored whatever happens to user info.
+            # The new token pair is stored already; the stored user info stays.
             log.warning("refresh.user_info_failed", connection_id=job.connection_id, error=exc.code)
             return None
 
@@ -244,6 +289,10 @@ class Refresher:
             if domain.lost_race(used.refresh_token, current):
                 self._log(job, "refreshed_elsewhere", error=failure.code)
                 return RefreshOutcome(status="refreshed", expires_at=current.expires_at if current else None)
+            if job.uncertain:
+                # Maybe revoked for reuse: an earlier call spent this refresh token and its answer was lost.
+                log.error("refresh.grant_lost_after_unknown_outcome", connection_id=job.connection_id)
+                failure = Failure(FailureKind.REAUTHORIZE, domain.OUTCOME_UNKNOWN)
             return await self._reauthorize(job, current or used, failure)
         await self._retry_later(job, failure)
         raise ProviderUnavailable(

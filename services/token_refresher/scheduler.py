@@ -7,7 +7,9 @@ to ``concurrency`` claims wait in a local queue, so a busy replica pays one clai
 trip per batch instead of one per refresh. A queued claim starts as soon as a slot frees
 (from the finished refresh's callback, without a trip through the loop); one that waited
 half its lease (all slots stuck on a slow provider) is given back instead of started, and
-so are the queued ones when the loop stops.
+so are the queued ones when the loop stops. A started claim's lease is renewed while its
+refresh runs (``leases.Leases``): leases are short, so a dead replica's claims come back in
+seconds, and a live replica's long refresh is not taken over.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import contextlib
 from collections import deque
 from datetime import timedelta
 
+from services.token_refresher.leases import Leases
 from services.token_refresher.ports import Claim, Clock, Tokens
 from services.token_refresher.refresher import Refresher
 from services.token_refresher.settings import RefresherSettings
@@ -33,12 +36,19 @@ class Scheduler:
         refresher: The refresh use case.
         clock: Time source.
         settings: Concurrency, lease and poll interval.
+        leases: Renews the leases of started claims.
     """
 
     def __init__(
-        self, tokens: Tokens, refresher: Refresher, clock: Clock, settings: RefresherSettings
+        self,
+        tokens: Tokens,
+        refresher: Refresher,
+        clock: Clock,
+        settings: RefresherSettings,
+        leases: Leases,
     ) -> None:
         self._tokens = tokens
+        self._leases = leases
         self._refresher = refresher
         self._clock = clock
         self._settings = settings
@@ -130,7 +140,8 @@ class Scheduler:
 
     async def _refresh(self, claim: Claim) -> None:
         try:
-            await self._refresher.scheduled(claim)
+            with self._leases.claim(claim):
+                await self._refresher.scheduled(claim)
         except Exception:  # an unexpected failure must not kill the loop; the lease retries it
             log.exception("refresh.crashed", connection_id=claim.connection_id)
 

@@ -29,10 +29,12 @@ class RefresherSettings:
         rpc_workers: On-demand requests handled concurrently per replica. Callers waiting on
             a single-flight hold no Redis connection, but concurrency + rpc_workers should stay
             below the Redis pool size (100 in ``shared.runtime.redisio``): redis-py raises, not waits.
-        lease_seconds: How long a claimed schedule entry stays hidden from other replicas;
-            a crashed replica's claims come back after it.
+        lease_seconds: How long a claimed schedule entry stays hidden from other replicas
+            unless renewed; a crashed replica's claims come back after it. Renewed while the
+            refresh runs (``leases.Leases``), so it can be short.
         poll_seconds: Longest sleep of the schedule loop when nothing is due.
-        lock_ttl_seconds: Expiry of the per-connection refresh lock.
+        lock_ttl_seconds: Expiry of the per-connection refresh lock unless renewed (renewed
+            while held, like the lease): how long a killed holder keeps others waiting.
         lock_wait_seconds: How long a caller waits for another replica's refresh.
         http_timeout_seconds: One token-endpoint call.
         inline_budget_seconds: Time for quick retries inside one refresh (below the RPC timeout).
@@ -47,9 +49,9 @@ class RefresherSettings:
     max_attempts: int = 8
     concurrency: int = 16
     rpc_workers: int = 64
-    lease_seconds: float = 60.0
+    lease_seconds: float = 5.0
     poll_seconds: float = 1.0
-    lock_ttl_seconds: float = 30.0
+    lock_ttl_seconds: float = 5.0
     lock_wait_seconds: float = 15.0
     http_timeout_seconds: float = 5.0
     inline_budget_seconds: float = 8.0
@@ -80,10 +82,10 @@ class RefresherSettings:
         return replace(base, **overrides).checked()
 
     def checked(self) -> RefresherSettings:
-        """Refuse combinations where a refresh could still run after its lock expired."""
-        if self.refresh_deadline_seconds >= self.lock_ttl_seconds:
+        """Refuse combinations that cannot work."""
+        if min(self.lock_ttl_seconds, self.lease_seconds) < 1:
             raise ConfigError(
-                "inline_budget_seconds + 2 * http_timeout_seconds + 2 must stay below lock_ttl_seconds",
+                "lock_ttl_seconds and lease_seconds must be >= 1 (renewed every third of the shorter)",
                 key=ENV_PREFIX + "LOCK_TTL_SECONDS",
             )
         if self.concurrency < 1 or self.rpc_workers < 1 or self.inline_attempts < 1:
@@ -92,5 +94,10 @@ class RefresherSettings:
 
     @property
     def refresh_deadline_seconds(self) -> float:
-        """Hard limit on one refresh under the lock: token calls, one user-info call, the write."""
+        """Hard limit on one refresh under the lock: token calls, one user-info call, the writes."""
         return self.inline_budget_seconds + 2 * self.http_timeout_seconds + 2
+
+    @property
+    def renew_seconds(self) -> float:
+        """How often held locks and running claims are renewed: a third of the shorter expiry."""
+        return min(self.lock_ttl_seconds, self.lease_seconds) / 3

@@ -9,14 +9,18 @@ Keys (``<p>`` is the configured prefix, default ``vk``)::
     <p>:conns:provider:<id>           zset of one provider's connection ids
     <p>:refresh:due                   zset connection id -> epoch seconds a proactive refresh is due
                                       (the refresher leases entries by pushing their score forward)
-    <p>:lock:refresh:<connection_id>  the refresher's per-connection lock (owner token, expiry)
+    <p>:lock:refresh:<connection_id>  the refresher's per-connection lock (owner token, short expiry, renewed)
+    <p>:refresh:inflight:<connection_id>  the refresher's in-flight marker: the version of the record whose
+                                      refresh token a refresh is spending, when it began, and who; it
+                                      outlives the lock, so a refresh killed mid-call leaves it behind
 
 The metadata hash also counts ``refresh_failures`` (consecutive; every put resets it).
 
 A write replaces token, metadata, indexes and schedule in one step (a Lua script,
 atomic like MULTI/EXEC but one reply to parse instead of a dozen), and can carry
 outbox events in it (:mod:`shared.bus.outbox`), so a token is never stored without its
-schedule and its event.
+schedule and its event. A record's *version* is the SHA-1 of its ciphertext (new on every
+write, since every encryption draws a new nonce); scripts compute it with ``redis.sha1hex``.
 """
 
 from __future__ import annotations
@@ -38,15 +42,22 @@ from shared.tokens.model import RefreshPolicy, StoredToken, connection_id_of
 
 log = get_logger(__name__)
 
-# KEYS: token, meta, the three indexes, schedule, outbox, refresh lock.
+# KEYS: token, meta, the three indexes, schedule, outbox, refresh lock, in-flight marker.
 # ARGV: record, created_at (if new), index score, conn, due score ('' = unscheduled),
-# lock owner to release ('' = none), meta field count n, n field/value pairs, then
-# event id/JSON pairs. Same commands, same order, as the MULTI/EXEC it replaced.
+# lock owner to release ('' = none), in-flight marker to clear ('' = none), version the
+# stored record must have ('' = any; else nothing is written and nil comes back), meta
+# field count n, n field/value pairs, then event id/JSON pairs.
 PUT_SCRIPT = """
+if ARGV[8] ~= '' then
+  local current = redis.call('GET', KEYS[1])
+  if not current or redis.sha1hex(current) ~= ARGV[8] then
+    return false
+  end
+end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('HSETNX', KEYS[2], 'created_at', ARGV[2])
-local n = tonumber(ARGV[7])
-redis.call('HSET', KEYS[2], unpack(ARGV, 8, 7 + 2 * n))
+local n = tonumber(ARGV[9])
+redis.call('HSET', KEYS[2], unpack(ARGV, 10, 9 + 2 * n))
 for i = 3, 5 do
   redis.call('ZADD', KEYS[i], 'NX', ARGV[3], ARGV[4])
 end
@@ -55,14 +66,23 @@ if ARGV[5] == '' then
 else
   redis.call('ZADD', KEYS[6], ARGV[5], ARGV[4])
 end
-for i = 8 + 2 * n, #ARGV, 2 do
+for i = 10 + 2 * n, #ARGV, 2 do
   redis.call('HSET', KEYS[7], ARGV[i], ARGV[i + 1])
 end
 if ARGV[6] ~= '' and redis.call('GET', KEYS[8]) == ARGV[6] then
   redis.call('DEL', KEYS[8])
 end
+if ARGV[7] ~= '' and redis.call('GET', KEYS[9]) == ARGV[7] then
+  redis.call('DEL', KEYS[9])
+end
 return redis.call('HGET', KEYS[2], 'created_at')
 """
+
+
+def version_of(record: bytes | str) -> str:
+    """A stored record's version: the SHA-1 of its ciphertext, as Redis's ``redis.sha1hex`` gives it."""
+    raw = record.encode() if isinstance(record, str) else record
+    return hashlib.sha1(raw, usedforsecurity=False).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -87,6 +107,7 @@ class PutPlan:
     keys: list[str]
     args: list[str | bytes | float | int]
     connection: Connection
+    version: str  # the written record's version (see ``version_of``)
 
 
 def token_aad(connection_id: str, user_id: str, provider_id: str) -> bytes:
@@ -144,6 +165,9 @@ class TokenStore:
     def lock_key(self, connection_id: str) -> str:
         return f"{self._p}:lock:refresh:{connection_id}"
 
+    def inflight_key(self, connection_id: str) -> str:
+        return f"{self._p}:refresh:inflight:{connection_id}"
+
     def _meta_key(self, connection_id: str) -> str:
         return self.meta_prefix + connection_id
 
@@ -183,9 +207,40 @@ class TokenStore:
         ``lock_owner``: release the connection's refresh lock in the same step, if that
         owner still holds it (the refresher's write ends its lock this way).
         """
-        plan = self.plan_put(user_id, provider_id, token, events=events, lock_owner=lock_owner)
+        written = await self.write(user_id, provider_id, token, events=events, lock_owner=lock_owner)
+        assert written is not None  # unconditional writes always land
+        return written[0]
+
+    async def write(
+        self,
+        user_id: str,
+        provider_id: str,
+        token: StoredToken,
+        *,
+        events: list[Event] | None = None,
+        lock_owner: str | None = None,
+        inflight: str | None = None,
+        if_version: str | None = None,
+    ) -> tuple[Connection, str] | None:
+        """:meth:`put`, with the refresher's extras; returns the metadata and the new record's version.
+
+        ``inflight``: clear the connection's in-flight marker in the same step, if it still
+        holds this value. ``if_version``: write only if the stored record still has this
+        version; None comes back (and nothing is written) when it has another or none.
+        """
+        plan = self.plan_put(
+            user_id,
+            provider_id,
+            token,
+            events=events,
+            lock_owner=lock_owner,
+            inflight=inflight,
+            if_version=if_version,
+        )
         created_at = await self._put(keys=plan.keys, args=plan.args)
-        return dataclasses.replace(plan.connection, created_at=text(created_at))
+        if created_at is None:
+            return None
+        return dataclasses.replace(plan.connection, created_at=text(created_at)), plan.version
 
     def plan_put(
         self,
@@ -195,6 +250,8 @@ class TokenStore:
         *,
         events: list[Event] | None = None,
         lock_owner: str | None = None,
+        inflight: str | None = None,
+        if_version: str | None = None,
     ) -> PutPlan:
         """The keys and arguments of ``PUT_SCRIPT`` for a write, for a caller that runs the
         script inside a bigger atomic step of its own (the authorizer's completion)."""
@@ -224,6 +281,7 @@ class TokenStore:
             self.due_key,
             self.outbox.key,
             self.lock_key(connection_id),
+            self.inflight_key(connection_id),
         ]
         args: list[str | bytes | float | int] = [
             record,
@@ -232,11 +290,13 @@ class TokenStore:
             connection_id,
             self._due_score(token),
             lock_owner or "",
+            inflight or "",
+            if_version or "",
             len(fields),
             *(item for pair in fields.items() for item in pair),
             *(item for e in events or [] for item in Outbox.entry(e)),
         ]
-        return PutPlan(keys=keys, args=args, connection=meta)
+        return PutPlan(keys=keys, args=args, connection=meta, version=version_of(record))
 
     def _due_score(self, token: StoredToken) -> float | str:
         due = self._policy.due_at(token)

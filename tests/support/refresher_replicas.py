@@ -17,6 +17,7 @@ from services.token_refresher.adapters import (
     RedisTokens,
     SystemClock,
 )
+from services.token_refresher.leases import Leases
 from services.token_refresher.refresher import Refresher
 from services.token_refresher.scheduler import Scheduler
 from services.token_refresher.settings import RefresherSettings
@@ -42,10 +43,12 @@ class Replica:
     tokens: RedisTokens
     refresher: Refresher
     scheduler: Scheduler
+    leases: Leases
     client: ProviderHttp
 
     async def close(self) -> None:
         await self.scheduler.stop()
+        await self.leases.stop()
         await self.client.aclose()
         await self.redis.aclose()
 
@@ -59,6 +62,7 @@ def replica(
     tokens = RedisTokens(store, redis, lock_ttl=config.lock_ttl_seconds, lock_wait=config.lock_wait_seconds)
     client = ProviderHttp(allow_private=True, limit=64)
     clock = SystemClock()
+    leases = Leases(tokens, clock, config)
     refresher = Refresher(
         tokens=tokens,
         providers=EnabledProviders(
@@ -68,8 +72,11 @@ def replica(
         clock=clock,
         policy=POLICY,
         settings=config,
+        leases=leases,
     )
-    return Replica(redis, store, tokens, refresher, Scheduler(tokens, refresher, clock, config), client)
+    scheduler = Scheduler(tokens, refresher, clock, config, leases)
+    leases.start()
+    return Replica(redis, store, tokens, refresher, scheduler, leases, client)
 
 
 def fake_endpoint_entry(url: str, *, id: str = "fake") -> dict[str, Any]:

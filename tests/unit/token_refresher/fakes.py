@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from services.token_refresher.leases import Leases
 from services.token_refresher.ports import Claim, Locked
 from services.token_refresher.refresher import Refresher
 from services.token_refresher.settings import RefresherSettings
@@ -95,6 +96,8 @@ class FakeTokens:
         self.locks_taken = 0
         self.claim_calls = 0
         self.unlocked_by_write = 0
+        self.renewals: list[tuple[list[Locked], list[Claim]]] = []
+        self.interrupted: dict[str, datetime] = {}  # connection id -> start of an unsettled attempt
 
     def seed(self, user_id: str, provider_id: str, stored: StoredToken) -> str:
         connection_id = connection_id_of(user_id, provider_id)
@@ -110,7 +113,7 @@ class FakeTokens:
     async def get(self, user_id: str, provider_id: str) -> StoredToken | None:
         return self.tokens.get(connection_id_of(user_id, provider_id))
 
-    async def put(self, user_id, provider_id, stored, *, events, unlock=None) -> None:
+    async def put(self, user_id, provider_id, stored, *, events, unlock=None) -> str:
         self.puts += 1
         if unlock is not None:
             unlock.released = True
@@ -122,6 +125,24 @@ class FakeTokens:
             self.due.pop(connection_id, None)
         self.failures[connection_id] = 0
         self.events.extend(events)
+        return self.version(connection_id)
+
+    def version(self, connection_id: str) -> str:
+        """Stands for the stored record's version: one per write."""
+        return f"v{self.puts}-{connection_id}"
+
+    async def put_if_current(self, user_id, provider_id, stored, version) -> bool:
+        if self.version(connection_id_of(user_id, provider_id)) != version:
+            return False
+        await self.put(user_id, provider_id, stored, events=[])
+        return True
+
+    async def renew(self, locks, claims, lease_until):
+        self.renewals.append((list(locks), list(claims)))
+        for claim in claims:
+            if self.due.get(claim.connection_id) == claim.lease_until:
+                self.due[claim.connection_id] = lease_until
+        return [True] * len(locks), [self.due.get(c.connection_id) == lease_until for c in claims]
 
     async def add_event(self, event: Event) -> None:
         self.events.append(event)
@@ -142,7 +163,8 @@ class FakeTokens:
         connection_id = connection_id_of(user_id, provider_id)
         async with self.locks[connection_id]:
             self.locks_taken += 1
-            yield Locked(connection_id, "owner", self.tokens.get(connection_id))
+            interrupted = self.interrupted.pop(connection_id, None)
+            yield Locked(connection_id, "owner", self.tokens.get(connection_id), "marker", interrupted)
 
     async def claim_due(self, now: datetime, lease_until: datetime, limit: int) -> list[Claim]:
         self.claim_calls += 1
@@ -222,6 +244,7 @@ class Kit:
         self.provider = provider(**provider_kw)
         self.endpoint = FakeEndpoint()
         self.settings = settings or RefresherSettings()
+        self.leases = Leases(self.tokens, self.clock, self.settings)
         self.refresher = Refresher(
             tokens=self.tokens,
             providers=FakeProviders(self.provider),
@@ -229,6 +252,7 @@ class Kit:
             clock=self.clock,
             policy=self.policy,
             settings=self.settings,
+            leases=self.leases,
             rand=lambda: 0.5,
         )
 

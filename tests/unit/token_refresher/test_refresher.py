@@ -14,7 +14,7 @@ from shared.contracts.tokens import RefreshToken
 from shared.errors import ProviderUnavailable
 from shared.providers.client import ProviderClient
 from shared.tokens.model import connection_id_of
-from tests.unit.token_refresher.fakes import T0, Kit, timeout_error, token
+from tests.unit.token_refresher.fakes import T0, USERINFO_URL, Kit, timeout_error, token
 
 ASK = RefreshToken(user_id="alice", provider_id="acme")
 
@@ -114,6 +114,81 @@ class TestUserInfo:
         kit.endpoint.then(200, rotated())
         await kit.refresher.on_demand(ASK)
         assert kit.stored().user_info == {"sub": "old"} and len(kit.endpoint.sent) == 1
+
+
+class TestWriteFirst:
+    async def test_the_new_token_pair_is_stored_before_user_info_is_asked_for(self):
+        kit = Kit(user_info_on_refresh=True)
+        kit.tokens.seed("alice", "acme", token())
+        kit.endpoint.then(200, rotated())
+        stored_when_asked: list[tuple[str, str | None]] = []
+
+        class Watching:
+            async def send(self, spec, *, timeout):
+                if spec.url == USERINFO_URL:
+                    stored_when_asked.append((kit.stored().access_token, kit.stored().refresh_token))
+                return await kit.endpoint.send(spec, timeout=timeout)
+
+        kit.refresher._client = ProviderClient(Watching(), clock=kit.clock.now)
+        await kit.refresher.on_demand(ASK)
+        assert stored_when_asked == [("at-1", "rt-1")]
+        assert kit.stored().user_info["sub"] == "alice"
+
+    async def test_user_info_does_not_overwrite_a_token_written_after_ours(self):
+        kit = Kit(user_info_on_refresh=True)
+        kit.tokens.seed("alice", "acme", token())
+        kit.endpoint.then(200, rotated())
+        later = token(expires_in=3600, refresh_token="rt-later", generation=7)
+
+        class Overtaken:
+            async def send(self, spec, *, timeout):
+                if spec.url == USERINFO_URL:  # a later refresh lands while user info is on its way
+                    await kit.tokens.put("alice", "acme", later, events=[])
+                return await kit.endpoint.send(spec, timeout=timeout)
+
+        kit.refresher._client = ProviderClient(Overtaken(), clock=kit.clock.now)
+        outcome = await kit.refresher.on_demand(ASK)
+        assert outcome.status == "refreshed"
+        assert kit.stored().refresh_token == "rt-later" and kit.stored().generation == 7
+
+
+class TestUnknownOutcome:
+    async def test_an_interrupted_refresh_is_tried_once_more_with_the_same_refresh_token(self):
+        kit = Kit()
+        connection_id = kit.tokens.seed("alice", "acme", token())
+        kit.tokens.interrupted[connection_id] = T0 - timedelta(seconds=6)
+        kit.endpoint.then(200, rotated())
+        outcome = await kit.refresher.on_demand(ASK)
+        assert outcome.status == "refreshed" and kit.endpoint.calls == 1
+        assert kit.endpoint.sent[0].form["refresh_token"] == "rt-0"
+        assert kit.stored().refresh_token == "rt-1"
+
+    async def test_invalid_grant_after_an_interrupted_refresh_is_reported_as_an_unknown_outcome(self):
+        kit = Kit()
+        connection_id = kit.tokens.seed("alice", "acme", token())
+        kit.tokens.interrupted[connection_id] = T0 - timedelta(seconds=6)
+        kit.endpoint.then(400, {"error": "invalid_grant"})
+        outcome = await kit.refresher.on_demand(ASK)
+        assert outcome.status == "reauthorization_required"
+        (event,) = kit.tokens.events
+        assert isinstance(event, TokenRefreshFailed) and event.reason == "refresh_outcome_unknown"
+
+    async def test_invalid_grant_after_a_timed_out_call_is_reported_as_an_unknown_outcome(self):
+        kit = Kit()
+        kit.tokens.seed("alice", "acme", token())
+        kit.endpoint.fail(timeout_error()).then(400, {"error": "invalid_grant"})
+        outcome = await kit.refresher.on_demand(ASK)
+        assert outcome.status == "reauthorization_required" and kit.endpoint.calls == 2
+        (event,) = kit.tokens.events
+        assert isinstance(event, TokenRefreshFailed) and event.reason == "refresh_outcome_unknown"
+
+    async def test_a_plain_invalid_grant_keeps_its_own_reason(self):
+        kit = Kit()
+        kit.tokens.seed("alice", "acme", token())
+        kit.endpoint.then(400, {"error": "invalid_grant"})
+        await kit.refresher.on_demand(ASK)
+        (event,) = kit.tokens.events
+        assert isinstance(event, TokenRefreshFailed) and event.reason == "invalid_grant"
 
 
 class TestInvalidGrant:

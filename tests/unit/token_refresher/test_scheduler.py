@@ -10,7 +10,7 @@ from tests.unit.token_refresher.fakes import T0, Kit, token
 
 def scheduler(kit: Kit, concurrency: int) -> Scheduler:
     settings = RefresherSettings(concurrency=concurrency, lease_seconds=60)
-    return Scheduler(kit.tokens, kit.refresher, kit.clock, settings)
+    return Scheduler(kit.tokens, kit.refresher, kit.clock, settings, kit.leases)
 
 
 async def settle() -> None:
