@@ -8,7 +8,15 @@
 // Usage: node oauth_server.mjs CONFIG.json   (or OAUTH_SERVER_CONFIG=CONFIG.json)
 // Config: {"port": 8123, "access_token_ttl": 60, "refresh_token_ttl": 1209600,
 //          "clock_tolerance": 0, "exit_on_stdin_close": false, "clients": [{"client_id", "client_secret", "redirect_uris",
-//                       "token_endpoint_auth_method", "require_pkce"}]}
+//                       "token_endpoint_auth_method", "require_pkce"}],
+//          "refresh_latency_ms": 0, "refresh_reuse_grace_seconds": 0}
+//
+// Refresh tokens rotate, and reusing a spent one revokes the whole grant (oidc-provider's
+// reuse detection). Two optional knobs shape the refresh grant like a remote provider's:
+// refresh_latency_ms delays each refresh grant before the server looks the token up (a
+// client that dies meanwhile still spends it: the server finishes what it received), and
+// refresh_reuse_grace_seconds accepts a spent refresh token once more for that long after it
+// was spent (the rotation grace period some providers document) instead of revoking.
 
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -118,7 +126,35 @@ function providerConfiguration(config) {
 }
 
 function emptyStats() {
-  return { token_requests: {}, token_errors: {}, token_auth_methods: {}, userinfo_requests: 0 };
+  return {
+    token_requests: {},
+    token_errors: {},
+    token_auth_methods: {},
+    userinfo_requests: 0,
+    grants_revoked: 0,
+    refresh_reused_within_grace: 0,
+  };
+}
+
+const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
+
+// Wraps the refresh token lookup (only the refresh grant, revocation and introspection use
+// it): the latency comes first, then a spent token inside the grace period is handed to the
+// grant as if unspent, so the grant rotates it again instead of revoking.
+function shapeRefreshGrant(provider, config, state) {
+  const latency = config.refresh_latency_ms ?? 0;
+  const grace = config.refresh_reuse_grace_seconds ?? 0;
+  const { RefreshToken } = provider;
+  const find = RefreshToken.find.bind(RefreshToken);
+  RefreshToken.find = async (...args) => {
+    if (latency > 0) await sleep(latency);
+    const token = await find(...args);
+    if (token?.consumed && Date.now() / 1000 - token.consumed <= grace) {
+      token.consumed = undefined;
+      state.stats.refresh_reused_within_grace += 1;
+    }
+    return token;
+  };
 }
 
 // oidc-provider accepts client_secret_basic and client_secret_post for any client
@@ -139,7 +175,7 @@ function increment(counter, key) {
 function adminMiddleware(state) {
   return async (ctx, next) => {
     if (ctx.path === '/__admin/stats' && ctx.method === 'GET') {
-      ctx.body = state.stats;
+      ctx.body = { ...state.stats, token_in_flight: state.tokenInFlight };
       return;
     }
     if (ctx.path === '/__admin/reset' && ctx.method === 'POST') {
@@ -147,9 +183,12 @@ function adminMiddleware(state) {
       ctx.status = 204;
       return;
     }
+    const isToken = ctx.path === '/token' && ctx.method === 'POST';
+    if (isToken) state.tokenInFlight += 1;
     try {
       await next();
     } finally {
+      if (isToken) state.tokenInFlight -= 1;
       record(state.stats, ctx);
     }
   };
@@ -170,8 +209,10 @@ function main() {
   const config = readConfig();
   const issuer = `http://${HOST}:${config.port}`;
   const provider = new Provider(issuer, providerConfiguration(config));
-  const state = { stats: emptyStats() };
+  const state = { stats: emptyStats(), tokenInFlight: 0 };
   provider.use(adminMiddleware(state));
+  provider.on('grant.revoked', () => { state.stats.grants_revoked += 1; });
+  shapeRefreshGrant(provider, config, state);
 
   const server = provider.listen(config.port, HOST, () => {
     console.log(`listening on ${issuer}`);

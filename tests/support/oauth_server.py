@@ -64,6 +64,9 @@ class ServerStats:
     token_errors: dict[str, int] = field(default_factory=dict)  # by grant_type, HTTP status >= 400
     token_auth_methods: dict[str, int] = field(default_factory=dict)  # client_secret_basic/_post, none
     userinfo_requests: int = 0
+    grants_revoked: int = 0  # whole grants revoked (reuse of a spent refresh token, or revocation)
+    refresh_reused_within_grace: int = 0  # spent refresh tokens accepted again inside the grace period
+    token_in_flight: int = 0  # token requests being answered right now (not reset)
 
 
 @dataclass
@@ -129,9 +132,16 @@ def start_oauth_server(
     access_token_ttl: int = 3600,
     refresh_token_ttl: int = 14 * 24 * 3600,
     clock_tolerance: int = 0,
+    refresh_latency_ms: int = 0,
+    refresh_reuse_grace_seconds: int = 0,
     startup_timeout: float = PROCESS_START_S,
 ) -> OAuthServer:
-    """Install the npm dependencies if needed, then start a server and wait until it answers."""
+    """Install the npm dependencies if needed, then start a server and wait until it answers.
+
+    ``refresh_latency_ms`` delays every refresh grant before the server handles it (a client
+    killed meanwhile still spends its refresh token); ``refresh_reuse_grace_seconds`` accepts a
+    spent refresh token again for that long instead of revoking the grant.
+    """
     node = _require_tool("node")
     ensure_node_modules()
     config = {
@@ -139,6 +149,8 @@ def start_oauth_server(
         "access_token_ttl": access_token_ttl,
         "refresh_token_ttl": refresh_token_ttl,
         "clock_tolerance": clock_tolerance,
+        "refresh_latency_ms": refresh_latency_ms,
+        "refresh_reuse_grace_seconds": refresh_reuse_grace_seconds,
         "exit_on_stdin_close": True,
     }
     # The free port is found by binding and releasing it, so another process may grab it
