@@ -9,6 +9,8 @@ executor do (``shared.tokens.freshness.fresh_token``), or through the gateway's 
 from __future__ import annotations
 
 import asyncio
+import json
+import random
 import signal
 import subprocess
 import sys
@@ -44,13 +46,30 @@ FAST_SCHEDULE = {"VALETKEY_REFRESHER_POLL_SECONDS": "0.2", "VALETKEY_REFRESHER_L
 class Setup:
     """An engine wired to an oidc-provider, plus the test's own store, NATS client and extra refreshers."""
 
-    def __init__(self, tmp: Path, nats_url: str, redis_url: str, *, access_ttl: int) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        nats_url: str,
+        redis_url: str,
+        *,
+        access_ttl: int,
+        user_info_on_refresh: bool = False,
+        **oauth_options: Any,
+    ) -> None:
         self.engine: Engine = make_engine(
             tmp / "engine", nats_url=nats_url, redis_url=redis_url, extra_env=FAST_SCHEDULE
         )
         self.client = OAuthClient("vk-e2e", [self.engine.redirect_uri], client_secret="vk-e2e-secret")
-        self.oauth: OAuthServer = start_oauth_server(tmp, clients=[self.client], access_token_ttl=access_ttl)
-        entry = oidc_provider_entry(self.oauth, id="oidc", client_id="vk-e2e", client_secret="vk-e2e-secret")
+        self.oauth: OAuthServer = start_oauth_server(
+            tmp, clients=[self.client], access_token_ttl=access_ttl, **oauth_options
+        )
+        entry = oidc_provider_entry(
+            self.oauth,
+            id="oidc",
+            client_id="vk-e2e",
+            client_secret="vk-e2e-secret",
+            user_info_on_refresh=user_info_on_refresh,
+        )
         self.engine.config["auth"]["providers"] = [entry]
         root = self.engine.config["security"]["root_keys"][0]["value"]
         self.redis = create_redis(redis_url)
@@ -221,3 +240,138 @@ class TestInvalidGrant:
         if answer.status_code in (404, 405):
             pytest.skip("authorizer routes not there yet: the new flow on the next authorize is unchecked")
         assert answer.json()["status"] == "pending" and answer.json()["url"].startswith(setup.oauth.issuer)
+
+
+class TestRefresherKilledMidRefresh:
+    """30 connections with 8 s tokens at a rotating provider that revokes a grant whose spent
+    refresh token comes back (after a 15 s grace period) and answers refresh grants after 300 ms;
+    the refresher is SIGKILLed 5 times while a refresh is in flight and started again, as the
+    supervisor of ``make up`` does. Readers ask for every connection's token over HTTP all along.
+    """
+
+    USERS = [f"user{n:02d}" for n in range(30)]
+
+    @pytest.fixture
+    async def rotating(self, tmp_path, nats_url, redis_url) -> AsyncIterator[Setup]:
+        one = Setup(
+            tmp_path,
+            nats_url,
+            redis_url,
+            access_ttl=8,
+            user_info_on_refresh=True,
+            refresh_latency_ms=300,
+            refresh_reuse_grace_seconds=15,
+        )
+        one.engine.start()
+        yield one
+        await one.close()
+
+    async def test_five_kills_mid_refresh_revoke_no_grant_and_serve_no_expired_token(self, rotating):
+        setup = rotating
+        for user in self.USERS:  # one at a time: their refreshes come due spread out
+            await setup.store.put(user, "oidc", token_from(await setup.grant(user)))
+        reads = Reads()
+        readers = [asyncio.create_task(reads.keep_reading(setup, self.USERS[n::3])) for n in range(3)]
+        last_start = time.time()
+        for _ in range(5):
+            last_start = await kill_mid_refresh_and_restart(setup)
+        await wait_for(lambda: all_refreshed_since(setup, self.USERS, last_start), timeout=30, interval=0.5)
+        reads.stop = True
+        await asyncio.gather(*readers)
+        stats = setup.oauth.stats()
+        statuses = {
+            (await setup.store.connection(connection_id_of(user, "oidc"))).status for user in self.USERS
+        }
+        print(f"served {reads.served}, not served {reads.unavailable}, provider {stats}")
+        print(f"answer-to-write ms: {answer_to_write_ms(setup)}")
+        assert stats.grants_revoked == 0
+        assert statuses == {"active"}
+        assert reads.served > 0 and reads.invalid == [] and reads.pending == []
+        for user in self.USERS:
+            assert (
+                await userinfo_status(setup.oauth, (await setup.store.get(user, "oidc")).access_token) == 200
+            )
+
+
+class Reads:
+    """What the readers were served: tokens the provider refused, consent asked again, or nothing."""
+
+    def __init__(self) -> None:
+        self.stop = False
+        self.served = 0
+        self.unavailable = 0
+        self.invalid: list[str] = []
+        self.pending: list[str] = []
+
+    async def keep_reading(self, setup: Setup, users: list[str]) -> None:
+        async with httpx.AsyncClient(
+            base_url=setup.engine.base_url, headers=setup.engine.headers, timeout=30
+        ) as http:
+            while not self.stop:
+                for user in users:
+                    await self.read(setup, http, user)
+                await asyncio.sleep(0.2)
+
+    async def read(self, setup: Setup, http: httpx.AsyncClient, user: str) -> None:
+        body = {"user_id": user, "auth_requirement": {"id": "oidc", "oauth2": {"scopes": ["openid"]}}}
+        answer = await http.post("/v1/auth/authorize", json=body)
+        if answer.status_code != 200:
+            self.unavailable += 1  # "retry": no token served, which is allowed
+            return
+        if answer.json()["status"] != "completed":
+            self.pending.append(user)
+            return
+        self.served += 1
+        if await userinfo_status(setup.oauth, answer.json()["context"]["token"]) != 200:
+            self.invalid.append(user)
+
+
+async def kill_mid_refresh_and_restart(setup: Setup) -> float:
+    """SIGKILL the refresher while the provider holds a refresh grant; start it again after 0.5 s."""
+    log = setup.engine.log_path("token_refresher")
+    started = _starts(log)
+    # Spaced so most takeovers (lease expiry, about 5 s) finish before the next kill; a kill that
+    # lands on one restarts the provider's grace from that attempt, as a real crash loop would.
+    await asyncio.sleep(random.uniform(2.0, 5.0))
+    deadline = time.monotonic() + 20
+    while setup.oauth.stats().token_in_flight == 0:
+        assert time.monotonic() < deadline, "no refresh reached the provider"
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(random.uniform(0.0, 0.25))  # somewhere inside the provider's 300 ms
+    setup.engine.stop_service("token_refresher", signal.SIGKILL)
+    await asyncio.sleep(0.5)  # the supervisor's first backoff
+    restarted = time.time()
+    setup.engine.start_service("token_refresher")
+    deadline = time.monotonic() + PROCESS_START_S
+    while _starts(log) == started:
+        assert time.monotonic() < deadline, setup.engine.tail("token_refresher")
+        await asyncio.sleep(0.05)
+    return restarted
+
+
+def _starts(log: Path) -> int:
+    """How many times the refresher logged that it started."""
+    return log.read_bytes().count(b"refresher.started")
+
+
+async def all_refreshed_since(setup: Setup, users: list[str], moment: float) -> bool:
+    tokens = [await setup.store.get(user, "oidc") for user in users]
+    return all(t is not None and t.issued_at.timestamp() > moment for t in tokens)
+
+
+def answer_to_write_ms(setup: Setup) -> dict[str, float]:
+    """From the refresher's log lines: how long each provider answer waited for its write."""
+    values = sorted(
+        float(line["answer_to_write_ms"])
+        for raw in setup.engine.log_path("token_refresher").read_text().splitlines()
+        if raw.startswith("{") and "answer_to_write_ms" in raw
+        for line in [json.loads(raw)]
+    )
+    if not values:
+        return {}
+    return {
+        "n": len(values),
+        "p50": values[len(values) // 2],
+        "p99": values[int(len(values) * 0.99)],
+        "max": values[-1],
+    }
