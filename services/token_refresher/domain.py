@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared.errors import InvalidGrant, ProviderError, ValetkeyError
+from shared.errors import InvalidGrant, ProviderError, ProviderUnavailable, ValetkeyError
 from shared.providers.models import TokenGrant
 from shared.tokens.model import RefreshPolicy, StoredToken
 
@@ -127,6 +127,15 @@ def classify(error: ValetkeyError) -> Failure:
     if isinstance(error, ProviderError):
         return Failure(FailureKind.REJECTED, code, wait)
     return Failure(FailureKind.TRANSIENT, code, wait)
+
+
+def may_have_spent(error: ValetkeyError) -> bool:
+    """True when a refresh call ended without any answer (a timeout, a dropped connection).
+
+    The provider may have received it and rotated the refresh token; an HTTP answer, even a
+    503 or a 429, says it did not.
+    """
+    return isinstance(error, ProviderUnavailable) and "status_code" not in error.details
 
 
 def backoff(attempt: int, *, base: float, cap: float, rand: Callable[[], float]) -> float:

@@ -252,10 +252,9 @@ class Refresher:
                     timeout=min(settings.http_timeout_seconds, remaining),
                 )
             except ValetkeyError as exc:
-                failure = domain.classify(exc)
-                if failure.kind is FailureKind.TRANSIENT:
-                    # A timeout or a dropped connection may have spent the refresh token.
+                if domain.may_have_spent(exc):
                     job.uncertain = lock.uncertain = True
+                failure = domain.classify(exc)
                 if failure.kind is not FailureKind.TRANSIENT or job.calls >= settings.inline_attempts:
                     raise
                 delay = domain.retry_delay(

@@ -182,10 +182,10 @@ class TestUnknownOutcome:
         (event,) = kit.tokens.events
         assert isinstance(event, TokenRefreshFailed) and event.reason == "refresh_outcome_unknown"
 
-    async def test_a_plain_invalid_grant_keeps_its_own_reason(self):
+    async def test_invalid_grant_after_a_503_keeps_its_own_reason(self):
         kit = Kit()
         kit.tokens.seed("alice", "acme", token())
-        kit.endpoint.then(400, {"error": "invalid_grant"})
+        kit.endpoint.then(503).then(400, {"error": "invalid_grant"})  # a 503 is an answer: nothing spent
         await kit.refresher.on_demand(ASK)
         (event,) = kit.tokens.events
         assert isinstance(event, TokenRefreshFailed) and event.reason == "invalid_grant"
