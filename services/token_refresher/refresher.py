@@ -154,9 +154,13 @@ class Refresher:
                     async with asyncio.timeout(self._settings.refresh_deadline_seconds):
                         return await self._under_lock(job, lock, seen)
             except TimeoutError:
-                # The lease brings a scheduled entry back.
+                # A call cut off may have spent the refresh token; the lease brings a scheduled entry back.
+                lock.uncertain = lock.uncertain or not lock.released
                 self._log(job, "deadline_exceeded")
                 raise ProviderUnavailable("the refresh took too long; retry") from None
+            except asyncio.CancelledError:  # stopping: same as above
+                lock.uncertain = lock.uncertain or not lock.released
+                raise
 
     async def _under_lock(self, job: _Job, lock: Locked, seen: StoredToken | None) -> RefreshOutcome:
         token = lock.token

@@ -97,6 +97,7 @@ class FakeTokens:
         self.claim_calls = 0
         self.unlocked_by_write = 0
         self.renewals: list[tuple[list[Locked], list[Claim]]] = []
+        self.held: list[Locked] = []  # every lock handed out, as the refresher left it
         self.interrupted: dict[str, datetime] = {}  # connection id -> start of an unsettled attempt
 
     def seed(self, user_id: str, provider_id: str, stored: StoredToken) -> str:
@@ -164,7 +165,9 @@ class FakeTokens:
         async with self.locks[connection_id]:
             self.locks_taken += 1
             interrupted = self.interrupted.pop(connection_id, None)
-            yield Locked(connection_id, "owner", self.tokens.get(connection_id), "marker", interrupted)
+            lock = Locked(connection_id, "owner", self.tokens.get(connection_id), "marker", interrupted)
+            self.held.append(lock)
+            yield lock
 
     async def claim_due(self, now: datetime, lease_until: datetime, limit: int) -> list[Claim]:
         self.claim_calls += 1

@@ -182,6 +182,20 @@ class TestUnknownOutcome:
         (event,) = kit.tokens.events
         assert isinstance(event, TokenRefreshFailed) and event.reason == "refresh_outcome_unknown"
 
+    async def test_a_refresh_stopped_mid_call_keeps_its_marker_for_the_next_holder(self):
+        kit = Kit()
+        kit.tokens.seed("alice", "acme", token())
+        kit.endpoint.gate = asyncio.Event()  # the call never answers
+        asking = asyncio.create_task(kit.refresher.on_demand(ASK))
+        for _ in range(20):  # in-memory ports: a few turns of the loop reach the call
+            await asyncio.sleep(0)
+        assert kit.endpoint.sent
+        kit.refresher._flights[("alice", "acme")].cancel()  # the replica stops mid-call
+        with pytest.raises(asyncio.CancelledError):
+            await asking
+        (lock,) = kit.tokens.held
+        assert lock.uncertain and not lock.released
+
     async def test_invalid_grant_after_a_503_keeps_its_own_reason(self):
         kit = Kit()
         kit.tokens.seed("alice", "acme", token())
