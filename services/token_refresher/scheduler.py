@@ -113,7 +113,9 @@ class Scheduler:
             task.add_done_callback(self._finished)
 
     async def _loop(self) -> None:
-        while True:
+        # Checked as well as cancelled: a cancel swallowed on its way (a library catching it
+        # inside a Redis call) must not leave stop() waiting for this loop forever.
+        while not self._stopping:
             try:
                 claimed = await self.run_once()
                 if claimed == 0 or len(self._running) >= self._settings.concurrency:

@@ -138,3 +138,12 @@ class TestStopping:
         if not done:
             loop._task.cancel()  # type: ignore[union-attr]
         assert done == {stopping}
+
+    async def test_the_loop_ends_once_stopping_even_if_a_cancel_never_reaches_it(self):
+        kit = Kit()
+        loop = scheduler(kit, concurrency=1)
+        loop.start()
+        await settle()
+        loop._stopping = True  # as stop() says it, before its cancel (which a library may swallow)
+        await asyncio.wait_for(loop._task, timeout=30)  # the deadline only bounds a failure
+        assert loop._task.done() and not loop._task.cancelled()
