@@ -41,7 +41,15 @@ def docs_settings() -> Settings:
     runtime = RuntimeSettings(
         development=True, instance=DOCS_INSTANCE, nats_url=DOCS_NATS_URL, api_key="docs-only"
     )
-    return Settings(runtime=runtime, engine=EngineConfig.model_validate({"api": {"development": True}}))
+    # oidc verification, so that the authorizer's sign-in subjects are documented too
+    verification = {
+        "mode": "oidc",
+        "oidc": {"issuer": "https://login.example.com", "client_id": "docs", "client_secret": "docs-only"},
+    }
+    engine = EngineConfig.model_validate(
+        {"api": {"development": True}, "auth": {"verification": verification}}
+    )
+    return Settings(runtime=runtime, engine=engine)
 
 
 def build_service(service: str) -> Service:

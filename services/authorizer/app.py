@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from urllib.parse import urlsplit
 
 from faststream import FastStream
 
 from services.authorizer import handlers
-from services.authorizer.adapters import RedisAuthorizationStore
+from services.authorizer.adapters import OidcSignIn, RedisAuthorizationStore
 from services.authorizer.admin import Admin
 from services.authorizer.authorizations import Authorizations
 from services.authorizer.settings import AuthorizerSettings
+from services.authorizer.sign_in import SignIns
 from services.authorizer.sweeper import Sweeper
 from services.authorizer.verification import Verifications
 from shared.bus.messaging import RpcClient
@@ -20,6 +22,7 @@ from shared.providers.client import ProviderClient
 from shared.providers.http import ProviderHttp
 from shared.providers.registry import ProviderRegistry
 from shared.runtime import infra
+from shared.runtime.addresses import literal_address
 from shared.runtime.infra import Infra
 from shared.runtime.logging import get_logger
 from shared.runtime.service import Service
@@ -95,15 +98,20 @@ def create_service(settings: Settings) -> Service:
         clock=utcnow,
         allow_private_targets=settings.engine.security.allow_private_targets,
     )
-    handlers.register(parts.server, authorizations, Verifications(authorizations), admin)
+    verifications = Verifications(authorizations)
+    # The platform's OpenID provider is the operator's own (often inside their network), named
+    # in engine.yaml, never by an API caller: its calls are not held to the outbound address policy.
+    sign_in_http = ProviderHttp(allow_private=True, limit=10)
+    sign_ins = _sign_ins(config, verifications, sign_in_http)
+    handlers.register(parts.server, authorizations, verifications, admin, sign_ins)
     app = FastStream(parts.broker, logger=None)
 
     @app.after_startup
     async def started() -> None:
         await infra.start(parts)
         sweeper.start()
-        if config.verification == "builtin" and not settings.development:
-            log.warning("authorizer.builtin_verifier", detail="the built-in user verifier is for development")
+        if config.verification == "unsafe_skip" and not _loopback(config.public_url):
+            log.warning("authorizer.unverified", detail="verification unsafe_skip on a public URL")
         log.info("authorizer.ready", redirect_uri=config.redirect_uri, verification=config.verification)
 
     @app.on_shutdown
@@ -111,5 +119,23 @@ def create_service(settings: Settings) -> Service:
         await sweeper.stop()
         await infra.stop(parts)
         await http.aclose()
+        await sign_in_http.aclose()
 
     return Service(app, parts.server)
+
+
+def _sign_ins(config: AuthorizerSettings, verifications: Verifications, http: ProviderHttp) -> SignIns | None:
+    """The verification sign-in, in ``oidc`` mode."""
+    if config.verification != "oidc" or config.oidc is None:
+        return None
+    provider = OidcSignIn(
+        config.oidc, http, redirect_uri=config.sign_in_redirect_uri, timeout=config.http_timeout_seconds
+    )
+    return SignIns(verifications, provider, config.oidc, config.sign_in_redirect_uri)
+
+
+def _loopback(url: str) -> bool:
+    """True when only this machine's browsers reach ``url`` (a provider sends none from elsewhere)."""
+    host = urlsplit(url).hostname or ""
+    address = literal_address(host)
+    return host == "localhost" or (address is not None and address.is_loopback)

@@ -289,11 +289,15 @@ class Authorizations:
 
     async def _hold(self, claimed: AuthorizationRecord, token: StoredToken) -> CallbackOutcome:
         now = self.clock()
+        sign_in = None
+        if self.settings.verification == "oidc":
+            sign_in = (secrets.token_urlsafe(24), oauth.new_code_verifier())
         held = claimed.held(
             now,
             flow_id=secrets.token_urlsafe(24),
             token=token,
             deadline_at=now + timedelta(seconds=self.settings.state_ttl_seconds),
+            sign_in=sign_in,
         )
         moved = await self.store.transition(
             "exchanging", held, flow_ttl_seconds=self.settings.state_ttl_seconds

@@ -6,7 +6,8 @@ Nothing here does I/O or reads the clock; callers pass ``now``.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+import hmac
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import urlencode, urlsplit
@@ -45,7 +46,7 @@ OVERDUE_REASONS: dict[Stage, str] = {
     "exchanging": "exchange_interrupted",
     "verify": "verification_expired",
 }
-VerificationMode = Literal["builtin", "custom", "unsafe_skip"]
+VerificationMode = Literal["builtin", "custom", "oidc", "unsafe_skip"]
 
 
 class AuthorizationSecrets(BaseModel):
@@ -55,6 +56,9 @@ class AuthorizationSecrets(BaseModel):
 
     code_verifier: str | None = Field(default=None, repr=False)
     token: StoredToken | None = Field(default=None, repr=False)
+    # Verification ``oidc``: the sign-in's nonce and PKCE verifier, bound to the flow.
+    sign_in_nonce: str | None = Field(default=None, repr=False)
+    sign_in_verifier: str | None = Field(default=None, repr=False)
 
 
 class AuthorizationRecord(BaseModel):
@@ -88,16 +92,19 @@ class AuthorizationRecord(BaseModel):
         return self.advance(now, stage="exchanging", deadline_at=deadline_at)
 
     def held(
-        self, now: datetime, *, flow_id: str, token: StoredToken, deadline_at: datetime
+        self,
+        now: datetime,
+        *,
+        flow_id: str,
+        token: StoredToken,
+        deadline_at: datetime,
+        sign_in: tuple[str, str] | None = None,
     ) -> AuthorizationRecord:
-        """The record holding its token (encrypted) until ``confirm_user`` names the user."""
-        return self.advance(
-            now,
-            stage="verify",
-            flow_id=flow_id,
-            deadline_at=deadline_at,
-            secrets=AuthorizationSecrets(token=token),
-        )
+        """The record holding its token (encrypted) until the user is confirmed; ``sign_in``
+        is the (nonce, PKCE verifier) of the verification sign-in, in ``oidc`` mode."""
+        nonce, verifier = sign_in or (None, None)
+        held = AuthorizationSecrets(token=token, sign_in_nonce=nonce, sign_in_verifier=verifier)
+        return self.advance(now, stage="verify", flow_id=flow_id, deadline_at=deadline_at, secrets=held)
 
     def failed(self, reason: str, now: datetime) -> AuthorizationRecord:
         """The record marked failed; held secrets are dropped (nothing is kept for anyone)."""
@@ -265,6 +272,7 @@ def failure_message(reason: str) -> str:
         "exchange_interrupted": "The sign-in was interrupted before it finished. "
         "Nothing was stored: start the authorization again from the app.",
         "verification_expired": "The confirmation step expired. Start the authorization again from the app.",
+        "sign_in_refused": "The sign-in could not be checked. Open the link from the app again to retry.",
     }
     return messages.get(reason, f"The authorization failed ({reason}).")
 
@@ -349,3 +357,46 @@ def current_outcome(record: AuthorizationRecord, verifier: Callable[[str], str])
         authorization_id=record.id,
         message="The sign-in is still being finished. Reload this page in a few seconds.",
     )
+
+
+def sign_in_mismatch(
+    claims: Mapping[str, Any], *, nonce: str | None, user_claim: str, user_id: str
+) -> str | None:
+    """Why a validated ID token does not confirm the flow's user, or None when it does.
+
+    ``nonce_mismatch``: the token was not issued for this flow's sign-in (a replayed or
+    injected token): refused, the flow waits. ``user_mismatch``: someone else signed in
+    (or the token lacks ``user_claim``): the flow fails.
+    """
+    got = claims.get("nonce")
+    if not nonce or not isinstance(got, str) or not hmac.compare_digest(got.encode(), nonce.encode()):
+        return "nonce_mismatch"
+    if claims.get(user_claim) != user_id:
+        return "user_mismatch"
+    return None
+
+
+def sign_in_url(
+    endpoint: str,
+    *,
+    client_id: str,
+    redirect_uri: str,
+    scopes: list[str],
+    flow_id: str,
+    nonce: str,
+    challenge: str,
+) -> str:
+    """The OpenID provider's authorization URL for a flow's verification sign-in: code flow,
+    the flow id as ``state``, the flow's nonce, PKCE S256."""
+    params = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": redirect_uri,
+        "scope": " ".join(scopes),
+        "state": flow_id,
+        "nonce": nonce,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    separator = "&" if urlsplit(endpoint).query else "?"
+    return f"{endpoint}{separator}{urlencode(params)}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from services.authorizer.admin import Admin
 from services.authorizer.authorizations import Authorizations
+from services.authorizer.sign_in import SignIns
 from services.authorizer.verification import Verifications
 from shared.bus import subjects
 from shared.bus.rpc import RpcServer
@@ -17,20 +18,29 @@ from shared.contracts.authorization import (
     ProviderRef,
     ProviderWrite,
     StartAuthorization,
+    VerifyCallback,
 )
 from shared.contracts.common import Empty
 
 
 def register(
-    server: RpcServer, authorizations: Authorizations, verifications: Verifications, admin: Admin
+    server: RpcServer,
+    authorizations: Authorizations,
+    verifications: Verifications,
+    admin: Admin,
+    sign_ins: SignIns | None = None,
 ) -> None:
-    """Serve every authorizer subject in the ``authorizer`` queue group."""
+    """Serve every authorizer subject in the ``authorizer`` queue group (the verification
+    sign-in's two only with ``sign_ins``, in ``oidc`` mode)."""
     q = subjects.QUEUE_AUTHORIZER
     server.add(subjects.AUTH_START, StartAuthorization, authorizations.start, queue=q)
     server.add(subjects.AUTH_STATUS, GetAuthorization, authorizations.status, queue=q)
     server.add(subjects.AUTH_CALLBACK, OAuthCallback, authorizations.callback, queue=q)
     server.add(subjects.AUTH_CONFIRM_USER, ConfirmUser, verifications.confirm_user, queue=q)
     server.add(subjects.AUTH_FLOW_INFO, FlowRef, verifications.flow_info, queue=q)
+    if sign_ins is not None:
+        server.add(subjects.AUTH_VERIFY_SIGN_IN, FlowRef, sign_ins.begin, queue=q)
+        server.add(subjects.AUTH_VERIFY_CALLBACK, VerifyCallback, sign_ins.callback, queue=q)
     server.add(subjects.PROVIDERS_LIST, Empty, admin.list_providers, queue=q)
     server.add(subjects.PROVIDERS_GET, ProviderRef, admin.get_provider, queue=q)
     server.add(subjects.PROVIDERS_CREATE, ProviderWrite, admin.create_provider, queue=q)

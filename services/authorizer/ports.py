@@ -144,3 +144,22 @@ class Notifier(Protocol):
     """Tells the outbox relay that events were committed (and, when given, which)."""
 
     def wake(self, events: Sequence[Event] = ()) -> None: ...
+
+
+class SignInProvider(Protocol):
+    """The platform's OpenID provider, for the verification sign-in (``verification: oidc``)."""
+
+    async def authorization_endpoint(self) -> str:
+        """Where the browser signs in (from the issuer's discovery document).
+
+        Raises:
+            ProviderError: The discovery document could not be read.
+        """
+
+    async def claims(self, *, code: str, code_verifier: str) -> dict[str, Any]:
+        """Exchange the sign-in's code and return its ID token's claims, once the token's
+        signature (the issuer's JWKS), ``iss``, ``aud`` and ``exp`` are checked.
+
+        Raises:
+            ProviderError: The exchange failed or the ID token is not valid.
+        """

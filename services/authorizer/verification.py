@@ -24,7 +24,12 @@ class Verifications:
 
     authorizations: Authorizations
 
-    async def _flow_record(self, flow_id: str) -> AuthorizationRecord:
+    async def flow_record(self, flow_id: str) -> AuthorizationRecord:
+        """The authorization a verification flow belongs to.
+
+        Raises:
+            NotFound: Unknown or expired flow id.
+        """
         store = self.authorizations.store
         auth_id = await store.peek_flow(flow_id)
         record = await store.get(auth_id) if auth_id else None
@@ -39,7 +44,7 @@ class Verifications:
             NotFound: Unknown or expired flow id, or an authorization that already failed.
             UserMismatch: A different user; a waiting authorization fails and nothing is stored.
         """
-        record = await self._flow_record(request.flow_id)
+        record = await self.flow_record(request.flow_id)
         if record.stage != "verify":
             return _already_decided(record, request)
         if request.user_id != record.user_id:
@@ -63,7 +68,7 @@ class Verifications:
         Raises:
             NotFound: Unknown or expired flow id, or a flow no longer waiting.
         """
-        record = await self._flow_record(request.flow_id)
+        record = await self.flow_record(request.flow_id)
         if record.stage != "verify":
             raise NotFound("verification flow not found or expired")
         return FlowInfo(

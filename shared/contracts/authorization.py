@@ -75,6 +75,16 @@ class CallbackOutcome(Contract):
     authorization: Authorization | None = None
 
 
+class VerifyCallback(Contract):
+    """What the platform's OpenID provider brought back to ``VERIFY_CALLBACK_PATH``
+    (verification ``oidc``): the ``state`` is the flow id the sign-in was started for."""
+
+    state: str | None = None
+    code: str | None = None
+    error: str | None = None
+    iss: str | None = None
+
+
 class ConfirmUser(Contract):
     flow_id: str = Field(min_length=1)
     user_id: str = Field(min_length=1)
@@ -129,8 +139,11 @@ class AdminObject(Contract):
     item: dict[str, Any]
 
 
-#: Where the gateway serves the built-in verifier page; the authorizer sends users there
-#: (``verification: builtin``) with the flow id in the query.
+#: Where the gateway serves the verification step; the authorizer sends users there with the
+#: flow id in the query (``builtin``: a confirm page; ``oidc``: on to the OpenID provider).
 VERIFY_PATH = "/oauth/verify"
 # Where providers send the browser back; register <public_url> + this at each provider.
 CALLBACK_PATH = "/oauth/callback"
+#: Where the platform's OpenID provider sends the browser back after the verification
+#: sign-in (``verification: oidc``); register <public_url> + this there.
+VERIFY_CALLBACK_PATH = "/oauth/verify/callback"

@@ -61,19 +61,42 @@ class ApiConfig(_Section):
     http: dict[str, Any] | None = None  # 2024 legacy shape, tolerated
 
 
+class OidcVerifierConfig(_Section):
+    """The platform's OpenID provider, where the browser user signs in to prove who they are.
+
+    ``user_claim`` of the validated ID token must equal the flow's user id; the client is
+    registered there with the redirect URI ``<api.public_url>/oauth/verify/callback``.
+    """
+
+    issuer: HttpUrlText
+    client_id: str = Field(min_length=1)
+    client_secret: SecretStr
+    user_claim: str = Field(default="sub", min_length=1)
+    scopes: list[str] = Field(default_factory=lambda: ["openid"])
+
+    @model_validator(mode="after")
+    def _asks_for_openid(self) -> OidcVerifierConfig:
+        if "openid" not in self.scopes:
+            raise ValueError("scopes must include openid (no ID token otherwise)")
+        return self
+
+
 class VerificationConfig(_Section):
     """How the user who finished a consent is matched to the one who started it.
 
     See docs/arcade-compatibility.md §2.4.
     """
 
-    mode: Literal["builtin", "custom", "unsafe_skip"] = "builtin"
+    mode: Literal["builtin", "custom", "oidc", "unsafe_skip"] = "builtin"
     verifier_url: HttpUrlText | None = None
+    oidc: OidcVerifierConfig | None = None
 
     @model_validator(mode="after")
-    def _custom_needs_a_verifier(self) -> VerificationConfig:
+    def _each_mode_has_its_settings(self) -> VerificationConfig:
         if self.mode == "custom" and not self.verifier_url:
             raise ValueError("verifier_url is required when mode is custom")
+        if self.mode == "oidc" and self.oidc is None:
+            raise ValueError("oidc (issuer, client_id, client_secret) is required when mode is oidc")
         return self
 
 
@@ -177,6 +200,16 @@ class EngineConfig(_Section):
     execution_logging: Any = None
 
     @model_validator(mode="after")
+    def _builtin_verifier_only_in_development(self) -> EngineConfig:
+        """The built-in verifier lets whoever holds the browser claim any user: development only."""
+        if self.auth.verification.mode == "builtin" and not self.api.development:
+            raise ValueError(
+                "auth.verification.mode: builtin is for development only (api.development: true); "
+                "use oidc, custom or unsafe_skip"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _workers_are_guarded(self) -> EngineConfig:
         """Outside development, a worker's secret (it signs every call, tokens included) is at
         least 32 characters, and plain http:// needs security.allow_private_targets."""
@@ -244,12 +277,19 @@ class _Substituter:
         return _REF.sub(replace, text)
 
 
+#: A whole-file check names the key it is about at the start of its message.
+_KEYED_MESSAGE = re.compile(r"^([\w$]+(?:\.[\w$]+|\[\d+\])+): (.+)$", re.DOTALL)
+
+
 def _describe(error: ValidationError) -> tuple[str, str]:
     first = error.errors()[0]
     key = ""
     for part in first["loc"]:
         key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))
-    return key, first["msg"].removeprefix("Value error, ")
+    message = first["msg"].removeprefix("Value error, ")
+    if not key and (keyed := _KEYED_MESSAGE.match(message)):
+        return keyed.group(1), keyed.group(2)
+    return key, message
 
 
 def _yaml_problem(error: yaml.YAMLError) -> str:

@@ -1,6 +1,6 @@
 """The auth API around a flow: user verification (confirm_user, built-in verifier) and the admin API.
 
-One OAuth server and one engine (verification ``builtin``) serve the module. The admin
+One OAuth server and one engine (verification ``builtin``, so in development mode) serve the module. The admin
 API is driven through arcadepy, as users would.
 """
 
@@ -46,6 +46,7 @@ def oauth(tmp_path_factory: pytest.TempPathFactory, port: int) -> Iterator[OAuth
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory, nats_url, redis_url, oauth, port) -> Iterator[Engine]:
     config = base_config(port, secrets.token_urlsafe(32))
+    config["api"]["development"] = True  # the built-in verifier is refused outside development
     config["auth"]["verification"] = {"mode": "builtin"}
     config["auth"]["next_uri_origins"] = ["https://app.example"]
     config["auth"]["providers"] = [

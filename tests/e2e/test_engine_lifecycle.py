@@ -162,6 +162,14 @@ class TestBadConfiguration:
         assert result.returncode == 2
         assert "security.root_keys" in result.stderr
 
+    def test_the_builtin_verifier_outside_development_refuses_to_start_naming_the_key(self, tmp_path):
+        config = base_config(embedded.free_port(), "r" * 32)
+        config["auth"]["verification"] = {"mode": "builtin"}
+        path = tmp_path / "engine.yaml"
+        result = _start_with(config, path, "gateway")
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert f"{path}: auth.verification.mode: builtin is for development only" in result.stderr
+
     def test_a_changed_root_key_is_refused_at_start_naming_the_key(self, tmp_path, nats_url, redis_url):
         with running_engine(tmp_path, nats_url=nats_url, redis_url=redis_url) as engine:
             env = engine.service_env("authorizer")

@@ -107,6 +107,11 @@ BROKEN = [
         "tools.directors[0].workers[0].http.uri",
     ),
     ("a custom verifier without its URL", _with("auth.verification", {"mode": "custom"}), "verifier_url"),
+    (
+        "the built-in verifier outside development",
+        _with("auth.verification", {"mode": "builtin"}),
+        "auth.verification.mode: builtin is for development only",
+    ),
 ]
 
 

@@ -1,4 +1,5 @@
-"""Browser-facing pages: the OAuth callback and the built-in (development) user verifier.
+"""Browser-facing pages: the OAuth callback, the built-in (development) user verifier and
+the OpenID sign-in of ``oidc`` verification.
 
 The callback hands ``code``/``state`` to the authorizer and answers with a plain page or
 a 303. Pages never show the code or the state, and send ``Referrer-Policy: no-referrer``
@@ -6,8 +7,10 @@ so neither leaks through a link (RFC 9700 §4.2). No API key here: a browser cal
 
 The built-in verifier (``auth.verification.mode: builtin``) is for development only: it
 shows the user id a flow was started for and lets whoever holds the browser confirm it.
-It proves nothing about who that person is; production apps use ``custom`` mode, where
-their own signed-in session decides (docs/arcade-compatibility.md §2.4).
+It proves nothing about who that person is; production apps use ``oidc`` mode (the
+browser user signs in at the platform's OpenID provider; the authorizer, which alone holds
+the client secret, checks the ID token) or ``custom`` mode, where their own signed-in
+session decides (docs/arcade-compatibility.md §2.4).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from services.gateway.routes.deps import rpc_of
 from shared.bus import subjects
 from shared.contracts.authorization import (
     CALLBACK_PATH,
+    VERIFY_CALLBACK_PATH,
     VERIFY_PATH,
     CallbackOutcome,
     ConfirmUser,
@@ -32,6 +36,7 @@ from shared.contracts.authorization import (
     FlowInfo,
     FlowRef,
     OAuthCallback,
+    VerifyCallback,
 )
 from shared.errors import NotFound, ServiceUnavailable, UserMismatch, ValetkeyError
 from shared.runtime.settings import Settings
@@ -124,22 +129,30 @@ async def callback_outcome(request: Request, callback: OAuthCallback) -> Callbac
             return outcome
 
 
-def _builtin_enabled(request: Request) -> bool:
+def _verification_mode(request: Request) -> str:
     settings: Settings = request.app.state.settings
-    return settings.engine.auth.verification.mode == "builtin"
+    return settings.engine.auth.verification.mode
+
+
+def _builtin_enabled(request: Request) -> bool:
+    return _verification_mode(request) == "builtin"
+
+
+_EXPIRED = "<p>This verification link is unknown or has expired.</p>"
 
 
 @router.get(VERIFY_PATH)
 async def verify_page(request: Request, flow_id: str = "") -> Response:
-    """Development verifier: show which user the flow was started for, with a confirm button."""
+    """The verification step: on to the OpenID provider's sign-in (``oidc``), or the development
+    verifier's page naming the user the flow was started for, with a confirm button."""
+    if _verification_mode(request) == "oidc" and flow_id:
+        return await _sign_in(request, flow_id)
     if not _builtin_enabled(request) or not flow_id:
         raise NotFound("the built-in verifier is not enabled")
     try:
         info = await rpc_of(request).call(subjects.AUTH_FLOW_INFO, FlowRef(flow_id=flow_id), FlowInfo)
     except NotFound:
-        return page(
-            "Link expired", "<p>This verification link is unknown or has expired.</p>", status_code=404
-        )
+        return page("Link expired", _EXPIRED, status_code=404)
     body = (
         f"<p>This authorization for <b>{escape(info.provider_id)}</b> was started for the user "
         f"<b id='user-id'>{escape(info.user_id)}</b>.</p>"
@@ -171,3 +184,35 @@ async def verify_submit(request: Request) -> Response:
     if result.next_uri:
         return redirect(result.next_uri)
     return page("Authorization complete", "<p>Authorization complete. You can close this window.</p>")
+
+
+async def _sign_in(request: Request, flow_id: str) -> Response:
+    """``oidc``: send the browser to the platform's OpenID provider to sign in for this flow."""
+    try:
+        outcome = await rpc_of(request).call(
+            subjects.AUTH_VERIFY_SIGN_IN, FlowRef(flow_id=flow_id), CallbackOutcome
+        )
+    except NotFound:
+        return page("Link expired", _EXPIRED, status_code=404)
+    except ValetkeyError as exc:
+        return page("Sign-in unavailable", f"<p>{escape(exc.message)}</p>", status_code=exc.status)
+    return _outcome_response(outcome)
+
+
+@router.get(VERIFY_CALLBACK_PATH)
+async def verify_callback(request: Request) -> Response:
+    """Where the platform's OpenID provider sends the browser back (``oidc``): the authorizer
+    checks the sign-in and finishes the flow (the code goes to it, never the other way)."""
+    if _verification_mode(request) != "oidc":
+        raise NotFound("OpenID verification is not enabled")
+    query = request.query_params
+    callback = VerifyCallback(
+        state=query.get("state"), code=query.get("code"), error=query.get("error"), iss=query.get("iss")
+    )
+    try:
+        outcome = await finish(
+            request, subjects.AUTH_VERIFY_CALLBACK, callback, CallbackOutcome, timeout=CALLBACK_BUDGET_S
+        )
+    except ValetkeyError as exc:
+        return page("Authorization failed", f"<p>{escape(exc.message)}</p>", status_code=exc.status)
+    return _outcome_response(outcome)

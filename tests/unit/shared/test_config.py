@@ -8,6 +8,9 @@ from shared.errors import ConfigError
 from shared.runtime.config import load_engine_config
 from shared.runtime.settings import load_settings
 
+#: Outside development a configuration must name a real verification mode (builtin is refused).
+VERIFIED = "auth:\n  verification:\n    mode: unsafe_skip\n"
+
 
 def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "engine.yaml"
@@ -45,13 +48,16 @@ class TestSubstitution:
     def test_file_references_read_the_file(self, tmp_path):
         secret = tmp_path / "root.key"
         secret.write_text("from-a-file\n")
-        path = write(tmp_path, f"security:\n  root_keys:\n    - id: k\n      value: ${{file:{secret}}}\n")
+        text = f"security:\n  root_keys:\n    - id: k\n      value: ${{file:{secret}}}\n"
+        path = write(tmp_path, text + VERIFIED)
         config = load_engine_config(path, {})
         assert config.security.root_keys[0].value.get_secret_value() == "from-a-file"
 
 
 PROVIDER = """
 auth:
+  verification:
+    mode: unsafe_skip
   providers:
     - id: hooli
       type: oauth2
@@ -88,7 +94,8 @@ class TestValidation:
 
     def test_arcade_sections_valetkey_does_not_use_are_accepted(self, tmp_path):
         path = write(
-            tmp_path, "llm:\n  models: []\nstorage:\n  in_memory: {}\ntelemetry:\n  environment: local\n"
+            tmp_path,
+            "llm:\n  models: []\nstorage:\n  in_memory: {}\ntelemetry:\n  environment: local\n" + VERIFIED,
         )
         load_engine_config(path, {})
 
@@ -113,14 +120,14 @@ class TestSettings:
         assert settings.runtime.redis_url == "redis://r:3/0"
 
     def test_the_cipher_refuses_to_build_without_keys_outside_development(self, tmp_path):
-        path = write(tmp_path, "api:\n  development: false\n")
+        path = write(tmp_path, "api:\n  development: false\n" + VERIFIED)
         settings = load_settings({"VALETKEY_CONFIG": str(path)})
         with pytest.raises(ConfigError, match="no root key"):
             settings.cipher()
 
 
 class TestWorkers:
-    WORKER = (
+    WORKER = VERIFIED + (
         "tools:\n  directors:\n    - id: d\n      workers:\n"
         "        - id: w\n          http: {{uri: {uri}, secret: {secret}}}\n"
     )
@@ -147,3 +154,42 @@ class TestWorkers:
     def test_development_accepts_arcade_serves_short_dev_secret_over_http(self, tmp_path):
         text = "api:\n  development: true\n" + self.WORKER.format(uri="http://localhost:8002", secret="dev")
         assert load_engine_config(write(tmp_path, text), {}).tools.directors[0].workers[0].id == "w"
+
+
+class TestVerification:
+    OIDC = (
+        "auth:\n  verification:\n    mode: oidc\n    oidc:\n      issuer: https://login.example.com\n"
+        "      client_id: valetkey\n      client_secret: ${env:OIDC_SECRET}\n"
+    )
+
+    def test_the_builtin_verifier_outside_development_is_refused_naming_the_key(self, tmp_path):
+        path = write(tmp_path, "api:\n  development: false\nauth:\n  verification:\n    mode: builtin\n")
+        with pytest.raises(ConfigError) as caught:
+            load_engine_config(path, {})
+        assert caught.value.key == "auth.verification.mode"
+        assert "development only" in caught.value.problem
+        assert len(str(caught.value).splitlines()) == 1
+
+    def test_a_configuration_that_names_no_verification_is_refused_outside_development(self, tmp_path):
+        with pytest.raises(ConfigError, match=r"auth\.verification\.mode: builtin is for development only"):
+            load_engine_config(write(tmp_path, "api:\n  port: 9100\n"), {})
+
+    def test_the_builtin_verifier_is_accepted_in_development(self, tmp_path):
+        path = write(tmp_path, "api:\n  development: true\nauth:\n  verification:\n    mode: builtin\n")
+        assert load_engine_config(path, {}).auth.verification.mode == "builtin"
+
+    def test_oidc_reads_its_secret_from_the_environment_with_sub_and_openid_by_default(self, tmp_path):
+        config = load_engine_config(write(tmp_path, self.OIDC), {"OIDC_SECRET": "s3cret"})
+        oidc = config.auth.verification.oidc
+        assert oidc is not None and oidc.client_secret.get_secret_value() == "s3cret"
+        assert (oidc.user_claim, oidc.scopes) == ("sub", ["openid"])
+
+    def test_oidc_without_its_provider_is_refused(self, tmp_path):
+        path = write(tmp_path, "auth:\n  verification:\n    mode: oidc\n")
+        with pytest.raises(ConfigError, match=r"auth\.verification: oidc \(issuer"):
+            load_engine_config(path, {})
+
+    def test_oidc_scopes_without_openid_are_refused(self, tmp_path):
+        path = write(tmp_path, self.OIDC + "      scopes: [profile]\n")
+        with pytest.raises(ConfigError, match=r"auth\.verification\.oidc: scopes must include openid"):
+            load_engine_config(path, {"OIDC_SECRET": "s"})
