@@ -271,6 +271,7 @@ class OidcSignIn:
         self._redirect_uri = redirect_uri
         self._timeout = timeout
         self._discovery: dict[str, Any] | None = None
+        self._issuer_claim = self._issuer
         self._keys: dict[str | None, jwt.PyJWK] = {}
 
     async def _get_json(self, url: str, what: str) -> dict[str, Any]:
@@ -283,6 +284,8 @@ class OidcSignIn:
             document = await self._get_json(url, "the OpenID discovery document")
             if str(document.get("issuer", "")).rstrip("/") != self._issuer:
                 raise ProviderError("the OpenID discovery document names another issuer", url=url)
+            # ID tokens carry the issuer exactly as discovery spells it (some with a final "/").
+            self._issuer_claim = str(document["issuer"])
             self._discovery = document
         return self._discovery
 
@@ -323,7 +326,7 @@ class OidcSignIn:
                 key,
                 algorithms=[key.algorithm_name],
                 audience=self._config.client_id,
-                issuer=self._issuer,
+                issuer=self._issuer_claim,
                 leeway=ID_TOKEN_LEEWAY_S,
                 options={"require": ["iss", "aud", "exp", "iat"]},
             )

@@ -73,6 +73,8 @@ class SignIns:
         verifier = record.secrets.sign_in_verifier
         if callback.error or not callback.code or verifier is None:
             return _refused(record, callback.error or "missing_code")
+        if callback.iss and callback.iss.rstrip("/") != self.config.issuer.rstrip("/"):
+            return _refused(record, "issuer_mismatch")  # RFC 9207: another provider's answer
         try:
             claims = await self.provider.claims(code=callback.code, code_verifier=verifier)
         except ValetkeyError as exc:
