@@ -14,9 +14,6 @@ from tests.deploy.chart import SERVICES, Rendered
 
 pytestmark = pytest.mark.deploy
 
-# The verification mode the chart ships, which the engine learns with the zero-trust work (#11).
-PENDING_VERIFICATION_KEY = "auth.verification.mode"
-
 
 def pod_environment(rendered: Rendered, service: str) -> dict[str, str]:
     """The service's variables; a Secret's value stands in as a long random-looking string."""
@@ -38,39 +35,35 @@ def mounted_config(rendered: Rendered, tmp_path: Path, edit: Any = None) -> Path
     return path
 
 
-def with_todays_verification(config: dict[str, Any]) -> None:
-    config["auth"]["verification"] = {"mode": "custom", "verifier_url": "https://app.example.com/verify"}
-
-
 @pytest.mark.parametrize("render", ["default", "production"])
-def test_the_shipped_configuration_loads_but_for_its_verification_section(
+def test_the_authorizer_reads_the_shipped_configuration_with_oidc_verification(
     rendered, render: str, tmp_path: Path
 ) -> None:
-    """Everything but `auth.verification` is valid for today's engine, given the authorizer's variables."""
-    path = mounted_config(rendered[render], tmp_path, with_todays_verification)
-    environment = pod_environment(rendered[render], "authorizer")
-    config = load_engine_config(path, environment)
+    """The authorizer, which holds the OIDC client secret, reads the shipped engine.yaml as it is."""
+    path = mounted_config(rendered[render], tmp_path)
+    config = load_engine_config(path, pod_environment(rendered[render], "authorizer"))
     assert config.api.host == "0.0.0.0" and config.api.port == 9099
     assert not config.api.development
+    oidc = config.auth.verification.oidc
+    assert config.auth.verification.mode == "oidc" and oidc is not None
+    assert oidc.client_secret.get_secret_value() and oidc.user_claim == "sub"
 
 
 @pytest.mark.parametrize("render", ["default", "production"])
 @pytest.mark.parametrize("service", SERVICES)
-def test_each_pod_can_read_the_configuration_once_the_engine_knows_oidc_and_scoped_secrets(
+def test_each_pod_can_read_the_configuration_once_the_engine_knows_scoped_secrets(
     rendered, render: str, service: str, tmp_path: Path
 ) -> None:
-    """Passes when the engine reads what this pod gets; fails on anything but the two known gaps.
+    """Passes when the engine reads what this pod gets; fails on anything but the one known gap.
 
-    The gaps, both the services' side of #11: `auth.verification.mode: oidc` is not known yet, and
-    every service reads every `${env:...}` of engine.yaml, while the chart gives the root key, the
-    OIDC client secret and a provider's secret only to the services that use them.
+    The gap, the services' side of #11: every service reads every `${env:...}` of engine.yaml,
+    while the chart gives the root key, the OIDC client secret and a provider's secret only to
+    the services that use them.
     """
     path = mounted_config(rendered[render], tmp_path)
     try:
         load_engine_config(path, pod_environment(rendered[render], service))
     except ConfigError as error:
-        if error.key == PENDING_VERIFICATION_KEY:
-            pytest.xfail(f"#11: {error.message}")
         if "environment variable" in error.message and "is not set" in error.message:
             pytest.xfail(f"#11: {service} is not given a secret engine.yaml names: {error.message}")
         raise
