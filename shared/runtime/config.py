@@ -242,12 +242,28 @@ def _environment(config_path: Path, env: Mapping[str, str]) -> dict[str, str]:
     return merged
 
 
+#: Secrets a service never reads, by key path: an unset ``${env:...}`` under one of them reads as
+#: empty for that service, so a deployment may give each secret only to the services that use
+#: it (deploy/README.md). The gateway holds no key at all; only the authorizer signs users in.
+UNUSED_SECRETS: dict[str, tuple[str, ...]] = {
+    "gateway": ("security.root_keys", "auth.providers", "auth.verification.oidc.client_secret"),
+    "token_refresher": ("auth.verification.oidc.client_secret",),
+    "executor": ("auth.providers", "auth.verification.oidc.client_secret"),
+    "webhooks": ("auth.providers", "auth.verification.oidc.client_secret"),
+}
+
+
 class _Substituter:
-    def __init__(self, file: str, env: Mapping[str, str]) -> None:
+    def __init__(self, file: str, env: Mapping[str, str], unused: tuple[str, ...] = ()) -> None:
         self.file = file
         self.env = env
+        self.unused = unused
+
+    def _unused(self, path: str) -> bool:
+        return any(path == u or path.startswith((f"{u}.", f"{u}[")) for u in self.unused)
 
     def walk(self, value: Any, path: str, lenient: bool) -> Any:
+        lenient = lenient or self._unused(path)
         if isinstance(value, dict):
             if path.startswith("auth.providers[") and value.get("enabled") is False:
                 lenient = True
@@ -299,12 +315,16 @@ def _yaml_problem(error: yaml.YAMLError) -> str:
     return f"{problem} (line {mark.line + 1}, column {mark.column + 1})" if mark else problem
 
 
-def load_engine_config(path: Path, env: Mapping[str, str] | None = None) -> EngineConfig:
+def load_engine_config(
+    path: Path, env: Mapping[str, str] | None = None, *, service: str | None = None
+) -> EngineConfig:
     """Read, substitute and validate an engine configuration file.
 
     Args:
         path: The YAML file.
         env: Environment to substitute from (default: ``os.environ``).
+        service: The service reading it: variables only under its ``UNUSED_SECRETS`` may be
+            unset. None (the launcher, which checks for every service): all must be set.
 
     Raises:
         ConfigError: Naming the file, the key and the problem.
@@ -321,7 +341,9 @@ def load_engine_config(path: Path, env: Mapping[str, str] | None = None) -> Engi
         raise ConfigError("the file is empty", file=file)
     if not isinstance(raw, dict):
         raise ConfigError("the top level must be a mapping", file=file)
-    values = _Substituter(file, _environment(path, os.environ if env is None else env)).walk(raw, "", False)
+    environment = _environment(path, os.environ if env is None else env)
+    unused = UNUSED_SECRETS.get(service or "", ())
+    values = _Substituter(file, environment, unused).walk(raw, "", False)
     try:
         return EngineConfig.model_validate(values)
     except ValidationError as exc:

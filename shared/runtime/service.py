@@ -48,7 +48,7 @@ def freeze_startup_heap() -> None:
 def main(service: str, build: Callable[[Settings], Runnable]) -> None:
     """Load settings, set up tracing and logging, run ``build(settings)``; a bad config exits 2."""
     try:
-        settings = load_settings()
+        settings = load_settings(service=service)
         traced = setup_tracing(service)  # off unless OTEL_* asks for it
         configure_logging(
             service=service,

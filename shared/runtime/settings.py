@@ -115,15 +115,16 @@ class Settings(BaseModel):
         return keys
 
 
-def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Read the environment and the engine configuration once.
+def load_settings(env: Mapping[str, str] | None = None, *, service: str | None = None) -> Settings:
+    """Read the environment and the engine configuration once (as ``service`` reads it: the
+    secrets it never uses may be unset, ``shared.runtime.config.UNUSED_SECRETS``).
 
     Raises:
         ConfigError: When ``engine.yaml`` is missing or invalid.
     """
     source = dict(os.environ if env is None else env)
     runtime = load_runtime_settings(source)
-    return Settings(runtime=runtime, engine=load_engine_config(runtime.config, source))
+    return Settings(runtime=runtime, engine=load_engine_config(runtime.config, source, service=service))
 
 
 def load_runtime_settings(env: Mapping[str, str] | None = None) -> RuntimeSettings:

@@ -307,3 +307,36 @@ class TestDependencyOutages:
         assert response.status_code == 503
         assert response.headers["retry-after"] == "1"
         assert response.json()["name"] == "service_unavailable"
+
+
+class TestSecretsPerService:
+    def test_the_gateway_runs_without_the_secrets_only_the_authorizer_is_given(
+        self, tmp_path, nats_url, redis_url
+    ):
+        config = base_config(embedded.free_port(), "${env:VALETKEY_ROOT_KEY}")
+        config["auth"]["verification"] = {
+            "mode": "oidc",
+            "oidc": {
+                "issuer": "https://login.example.com",
+                "client_id": "valetkey",
+                "client_secret": "${env:VK_TEST_OIDC_SECRET}",
+            },
+        }
+        given = {"VALETKEY_ROOT_KEY": "r" * 32, "VK_TEST_OIDC_SECRET": "oidc-secret"}
+        with running_engine(
+            tmp_path, nats_url=nats_url, redis_url=redis_url, config=config, extra_env=given
+        ) as engine:
+            engine.stop_service("gateway")
+            engine.env = {k: v for k, v in engine.env.items() if k not in given}
+            engine.start_service("gateway")
+            engine.wait_healthy()
+            authorizer = subprocess.run(
+                [sys.executable, "-m", "services.authorizer"],
+                cwd=ROOT,
+                env=engine.env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        assert authorizer.returncode == 2 and "Traceback" not in authorizer.stderr
+        assert "environment variable VALETKEY_ROOT_KEY is not set" in authorizer.stderr

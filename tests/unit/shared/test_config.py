@@ -193,3 +193,31 @@ class TestVerification:
         path = write(tmp_path, self.OIDC + "      scopes: [profile]\n")
         with pytest.raises(ConfigError, match=r"auth\.verification\.oidc: scopes must include openid"):
             load_engine_config(path, {"OIDC_SECRET": "s"})
+
+
+class TestSecretsPerService:
+    TEXT = (
+        "security:\n  root_keys:\n    - id: k\n      value: ${env:ROOT_X}\n"
+        "auth:\n  verification:\n    mode: oidc\n    oidc:\n      issuer: https://login.example.com\n"
+        "      client_id: ${env:OIDC_ID_X}\n      client_secret: ${env:OIDC_SECRET_X}\n"
+    )
+
+    def test_the_gateway_reads_the_file_without_the_root_key_and_oidc_secret_it_never_uses(self, tmp_path):
+        config = load_engine_config(write(tmp_path, self.TEXT), {"OIDC_ID_X": "vk"}, service="gateway")
+        assert config.security.root_keys[0].value.get_secret_value() == ""
+        assert config.auth.verification.oidc is not None
+        assert config.auth.verification.oidc.client_secret.get_secret_value() == ""
+
+    def test_the_authorizer_needs_both(self, tmp_path):
+        with pytest.raises(ConfigError, match=r"auth\.verification\.oidc\.client_secret: .*OIDC_SECRET_X"):
+            load_engine_config(
+                write(tmp_path, self.TEXT), {"OIDC_ID_X": "vk", "ROOT_X": "r" * 32}, service="authorizer"
+            )
+
+    def test_a_variable_outside_the_unused_secrets_is_still_required(self, tmp_path):
+        with pytest.raises(ConfigError, match=r"auth\.verification\.oidc\.client_id: .*OIDC_ID_X"):
+            load_engine_config(write(tmp_path, self.TEXT), {}, service="gateway")
+
+    def test_the_launcher_checking_for_every_service_needs_every_variable(self, tmp_path):
+        with pytest.raises(ConfigError, match=r"security\.root_keys\[0\]\.value: .*ROOT_X"):
+            load_engine_config(write(tmp_path, self.TEXT), {"OIDC_ID_X": "vk", "OIDC_SECRET_X": "s"})
