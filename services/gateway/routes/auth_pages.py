@@ -162,7 +162,7 @@ async def verify_page(request: Request, flow_id: str = "") -> Response:
         f"<input type='hidden' name='user_id' value='{escape(info.user_id, quote=True)}'>"
         f"<button type='submit'>I am {escape(info.user_id)}</button></form>"
         "<p><small>Built-in development verifier: it does not check who you are. "
-        "Use <code>auth.verification.mode: custom</code> in production.</small></p>"
+        "Use <code>auth.verification.mode: oidc</code> (or <code>custom</code>) in production.</small></p>"
     )
     return page("Confirm your account", body)
 
