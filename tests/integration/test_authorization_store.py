@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,18 +13,10 @@ from services.authorizer.adapters import RedisAuthorizationStore
 from services.authorizer.domain import AuthorizationRecord, AuthorizationSecrets
 from shared.contracts.events import AuthorizationCompleted, AuthorizationFailed
 from shared.runtime.crypto import Cipher, RootKey
-from shared.runtime.redisio import create_redis
 from shared.tokens.model import RefreshPolicy, StoredToken
 from shared.tokens.store import TokenStore
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator:
-    client = create_redis(redis_url)
-    yield client
-    await client.aclose()
 
 
 CIPHER = Cipher([RootKey("k1", "flow-store-test-key-" + "x" * 20, default=True)])

@@ -20,20 +20,12 @@ from shared.contracts.events import TokenRefreshed
 from shared.runtime import gauges
 from shared.runtime.crypto import Cipher, RootKey
 from shared.runtime.infra import outbox_sampler
-from shared.runtime.redisio import create_redis
 from shared.tokens.model import RefreshPolicy
 from shared.tokens.store import TokenStore
 
 pytestmark = pytest.mark.integration
 
 CIPHER = Cipher([RootKey("k", "a-root-key-for-the-gauge-tests", default=True)])
-
-
-@pytest.fixture
-async def redis(redis_url):
-    client = create_redis(redis_url)
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture

@@ -5,20 +5,12 @@ import pytest
 from shared.errors import ConfigError
 from shared.runtime import keycheck
 from shared.runtime.crypto import Cipher, RootKey
-from shared.runtime.redisio import create_redis
 
 pytestmark = pytest.mark.integration
 
 FIRST = RootKey("k1", "the-first-root-key-value-0001", default=True)
 CHANGED = RootKey("k1", "a-different-value-same-id-02", default=True)
 SECOND = RootKey("k2", "a-second-root-key-value-0003", default=True)
-
-
-@pytest.fixture
-async def redis(redis_url):
-    client = create_redis(redis_url)
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture

@@ -30,13 +30,6 @@ def token(access: str = "gho_plaintext_token", *, expires_in: int | None = 3600)
 
 
 @pytest.fixture
-async def redis(redis_url):
-    client = create_redis(redis_url)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
 def prefix(request):
     return f"t{abs(hash(request.node.nodeid)) % 10**8}"
 

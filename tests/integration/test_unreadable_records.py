@@ -10,19 +10,11 @@ from services.executor.worker_registry import WorkerRegistry, WorkerSpec
 from services.webhooks.adapters import EndpointStore
 from shared.runtime.config import WebhooksConfig
 from shared.runtime.crypto import Cipher, RootKey
-from shared.runtime.redisio import create_redis
 
 pytestmark = pytest.mark.integration
 
 OLD = Cipher([RootKey("old", "the-old-root-key-long-enough-0001", default=True)])
 NEW = Cipher([RootKey("new", "the-new-root-key-long-enough-0002", default=True)])
-
-
-@pytest.fixture
-async def redis(redis_url):
-    client = create_redis(redis_url)
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture
