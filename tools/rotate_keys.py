@@ -141,10 +141,9 @@ class Rotation:
             replies = await pipe.execute()
         swaps: list[tuple[str, bytes, str]] = []
         for index, connection_id in enumerate(connection_ids):
-            meta, raw = replies[2 * index], replies[2 * index + 1]
-            if raw is None or meta[0] is None or meta[1] is None:
+            aad, raw = _aad_of(connection_id, replies[2 * index]), replies[2 * index + 1]
+            if raw is None or aad is None:
                 continue
-            aad = token_aad(connection_id, text(meta[0]), text(meta[1]))
             fresh = self._guarded(partial(self._sealed, aad=aad), text(raw))
             if fresh is not None:
                 swaps.append((connection_id, raw, fresh))
@@ -162,9 +161,8 @@ class Rotation:
 
     async def _token(self, connection_id: str) -> None:
         meta = await self._redis.hmget(f"{self._p}:conn:{connection_id}", ["user_id", "provider_id"])
-        if meta[0] is None or meta[1] is None:
+        if (aad := _aad_of(connection_id, meta)) is None:
             return
-        aad = token_aad(connection_id, text(meta[0]), text(meta[1]))
         await self._string(f"{self._p}:token:{connection_id}", "tokens", lambda raw: self._sealed(raw, aad))
 
     async def _authorizations(self) -> None:
@@ -235,6 +233,14 @@ class Rotation:
         if fresh is None:
             self.tally.current += 1
         return fresh
+
+
+def _aad_of(connection_id: str, meta: list[Any]) -> bytes | None:
+    """A token's associated data from its connection's ``[user_id, provider_id]``; None when gone."""
+    user_id, provider_id = meta
+    if user_id is None or provider_id is None:
+        return None
+    return token_aad(connection_id, text(user_id), text(provider_id))
 
 
 async def rotate(redis: Redis, cipher: Cipher, *, prefix: str, show_progress: bool = True) -> Tally:
