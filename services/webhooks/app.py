@@ -104,8 +104,9 @@ def create_service(settings: Settings, *, resolver: Resolver = system_resolver) 
             checking.append(task)
         nc = broker.connection
         js = nc.jetstream()
-        await ensure_streams(js)
-        await jetstream.ensure_deliveries_stream(js)
+        replicas = settings.runtime.jetstream_replicas
+        await ensure_streams(js, replicas=replicas)
+        await jetstream.ensure_deliveries_stream(js, replicas=replicas)
         queue.bind(js)
         loops.extend(pull_loops(nc, js, config, fanout.handle, deliverer.handle))
         for loop in loops:

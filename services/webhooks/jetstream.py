@@ -50,7 +50,7 @@ def namespace(prefix: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", prefix) or "vk"
 
 
-async def ensure_deliveries_stream(js: JetStreamContext) -> None:
+async def ensure_deliveries_stream(js: JetStreamContext, *, replicas: int = 1) -> None:
     """A work queue of per-endpoint deliveries: a message is gone once acked.
 
     File storage and the events stream's age limit, so pending deliveries survive a NATS
@@ -65,7 +65,7 @@ async def ensure_deliveries_stream(js: JetStreamContext) -> None:
         max_age=EVENTS_MAX_AGE_SECONDS,
         duplicate_window=120,
     )
-    await ensure_stream(js, config)
+    await ensure_stream(js, config, replicas=replicas)
 
 
 def fanout_consumer(ns: str, *, ack_wait: float) -> ConsumerConfig:

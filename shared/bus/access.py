@@ -75,7 +75,7 @@ def nats_connect_options(runtime: RuntimeSettings, *, service: str) -> dict[str,
 def service_broker(runtime: RuntimeSettings, *, service: str) -> NatsBroker:
     """The broker of ``service`` (not connected yet), as its own NATS user."""
     return create_broker(
-        runtime.nats_url,
+        runtime.nats_servers,
         name=service,
         graceful_timeout=runtime.graceful_timeout,
         security=nats_security(runtime),

@@ -42,7 +42,7 @@ RPC_WORKERS = 64
 
 
 def create_broker(
-    url: str,
+    url: str | list[str],
     *,
     name: str,
     graceful_timeout: float = 15.0,
@@ -166,15 +166,20 @@ class RpcClient:
         return result.model_validate(await self.call_raw(subject, request, timeout=timeout))
 
 
-async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
-    """Create a stream, or bring an existing one to ``config`` (idempotent across replicas)."""
+async def ensure_stream(js: JetStreamContext, config: StreamConfig, *, replicas: int = 1) -> None:
+    """Create a stream, or bring an existing one to ``config`` (idempotent across replicas).
+
+    ``replicas``: the copies JetStream keeps (``VALETKEY_JETSTREAM_REPLICAS``); an existing stream
+    is brought to it too, so a single-node engine moved onto a cluster gains its copies.
+    """
+    config.num_replicas = replicas
     try:
         await js.add_stream(config)
     except BadRequestError:
         await js.update_stream(config)
 
 
-async def ensure_streams(js: JetStreamContext) -> None:
+async def ensure_streams(js: JetStreamContext, *, replicas: int = 1) -> None:
     """Create (or update) the events stream: file storage, 7 days, 2-minute duplicate window."""
     config = StreamConfig(
         name=subjects.EVENTS_STREAM,
@@ -184,4 +189,4 @@ async def ensure_streams(js: JetStreamContext) -> None:
         max_age=EVENTS_MAX_AGE_SECONDS,
         duplicate_window=120,
     )
-    await ensure_stream(js, config)
+    await ensure_stream(js, config, replicas=replicas)

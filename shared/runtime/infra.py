@@ -78,7 +78,7 @@ async def start(infra: Infra) -> None:
     nc = infra.broker.connection
     infra.rpc = RpcClient(nc, timeout=infra.settings.runtime.rpc_timeout)
     infra.js = nc.jetstream()
-    await ensure_streams(infra.js)
+    await ensure_streams(infra.js, replicas=settings.runtime.jetstream_replicas)
     infra.relay = OutboxRelay(infra.tokens.outbox, infra.js)
     infra.relay.start()
     infra.relay.wake()  # events left by a previous run go out first

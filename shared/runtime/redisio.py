@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from typing import Any, TypeVar, cast
+from urllib.parse import unquote, urlsplit
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import AuthenticationError
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -42,25 +44,95 @@ class _OutageRetry(Retry):
         return await super().call_with_retry(do, fail, retryable, with_failure_count)
 
 
+CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+SENTINEL_SCHEMES = {"redis+sentinel": False, "rediss+sentinel": True}
+
+
+def _outage_retry() -> _OutageRetry:
+    return _OutageRetry(ExponentialBackoff(cap=2.0, base=0.05), retries=25)
+
+
+_CONNECTION: dict[str, Any] = {
+    "retry_on_error": [RedisConnectionError, RedisTimeoutError],
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+}
+
+
 def create_redis(url: str, **options: Any) -> Redis:
     """An asyncio client (bytes replies) that retries for ~30 s across connection loss.
 
     ``url`` may carry a user and password (``redis://user:pw@host:port/0``) and ask for TLS
     (``rediss://``); ``options`` (:func:`redis_options`: a password, a CA bundle) add what the
-    URL leaves out.
+    URL leaves out. ``redis+cluster://host:port[,host:port...]`` is a Redis or Valkey Cluster
+    reached through any of its seed nodes; ``redis+sentinel://host:port[,...]/primary-name[/db]``
+    is the primary that Sentinel names, followed across a failover (docs/scaling.md, "A cluster").
     """
+    scheme = urlsplit(url).scheme
+    if scheme in CLUSTER_SCHEMES:
+        return _cluster(url, **options)
+    if scheme in SENTINEL_SCHEMES:
+        return _sentinel(url, **options)
     pool = BlockingConnectionPool.from_url(
         url,
         **options,
+        **_CONNECTION,
         max_connections=MAX_CONNECTIONS,
         timeout=POOL_WAIT_SECONDS,
-        retry=_OutageRetry(ExponentialBackoff(cap=2.0, base=0.05), retries=25),
-        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+        retry=_outage_retry(),
         health_check_interval=10,
-        socket_connect_timeout=2,
-        socket_timeout=5,
     )
     return Redis.from_pool(pool)  # the client owns the pool and closes it with aclose()
+
+
+def _cluster(url: str, **options: Any) -> Redis:
+    """A Redis Cluster client. It speaks the same commands as :class:`Redis` for the keys we use
+    (every script and transaction keeps its keys in one slot, docs/scaling.md), so the services
+    hold it under that type."""
+    parts = urlsplit(url)
+    scheme = CLUSTER_SCHEMES[parts.scheme]
+    hosts = parts.netloc.rpartition("@")[2]
+    seeds = [_host_port(seed) for seed in hosts.split(",") if seed]
+    if parts.username is not None:
+        options.setdefault("username", unquote(parts.username) or None)
+    if parts.password is not None:
+        options["password"] = unquote(parts.password)
+    cluster = RedisCluster(
+        startup_nodes=[ClusterNode(host, port) for host, port in seeds],
+        ssl=scheme == "rediss",
+        max_connections=MAX_CONNECTIONS,
+        retry=_outage_retry(),
+        **_CONNECTION,
+        **options,
+    )
+    return cast(Redis, cluster)
+
+
+def _sentinel(url: str, **options: Any) -> Redis:
+    """The primary that Sentinel names, found again after a failover."""
+    parts = urlsplit(url)
+    hosts = parts.netloc.rpartition("@")[2]
+    path = [segment for segment in parts.path.split("/") if segment]
+    if not path:
+        raise ValueError("redis+sentinel:// needs the primary's name: redis+sentinel://host:port/name")
+    password = unquote(parts.password) if parts.password is not None else options.pop("password", None)
+    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        [_host_port(seed) for seed in hosts.split(",") if seed],
+        sentinel_kwargs={"password": password, **_CONNECTION},
+        ssl=SENTINEL_SCHEMES[parts.scheme],
+        password=password,
+        db=int(path[1]) if len(path) > 1 else 0,
+        retry=_outage_retry(),
+        **_CONNECTION,
+        **options,
+    )
+    primary: Redis = sentinel.master_for(path[0])
+    return primary
+
+
+def _host_port(seed: str) -> tuple[str, int]:
+    host, _, port = seed.rpartition(":")
+    return host.strip("[]") or "127.0.0.1", int(port or 6379)
 
 
 def redis_options(url: str, runtime: RuntimeSettings) -> dict[str, Any]:

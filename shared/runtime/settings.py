@@ -32,6 +32,7 @@ class RuntimeSettings(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     config: Path = Path("engine.yaml")
+    # One URL, or a NATS cluster's seed URLs separated by commas (docs/scaling.md, "A cluster").
     nats_url: str = DEFAULT_NATS_URL
     redis_url: str = DEFAULT_REDIS_URL
     api_key: SecretStr | None = None
@@ -59,6 +60,14 @@ class RuntimeSettings(BaseModel):
     # URL wins. A CA bundle for rediss:// servers.
     redis_password: SecretStr | None = None
     redis_ca: Path | None = None
+    # Copies JetStream keeps of each stream: 1 on one nats-server, 3 on a cluster of three or more.
+    jetstream_replicas: int = Field(default=1, ge=1, le=5)
+
+    @property
+    def nats_servers(self) -> list[str]:
+        """The seed URLs in ``nats_url``; the client reconnects to any of them and to the servers
+        the cluster announces."""
+        return [url.strip() for url in self.nats_url.split(",") if url.strip()]
 
 
 class Settings(BaseModel):

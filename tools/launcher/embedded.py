@@ -93,15 +93,16 @@ def start_nats(
     config: Path | None = None,
     log: IO[bytes] | int = subprocess.DEVNULL,
     detach: bool = False,
+    extra: list[str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start nats-server with JetStream on loopback, storing streams under ``data_dir``.
 
     ``config``: a configuration file for the rest (the ``authorization`` block of
-    ``shared.bus.permissions``); the flags here win over it.
+    ``shared.bus.permissions``); the flags here win over it. ``extra``: more flags (a cluster node's).
     """
     data_dir.mkdir(parents=True, exist_ok=True)
     cmd = [nats_binary(), *(["-c", str(config)] if config else [])]
-    cmd += ["-js", "-a", LOOPBACK, "-p", str(port), "-sd", str(data_dir)]
+    cmd += ["-js", "-a", LOOPBACK, "-p", str(port), "-sd", str(data_dir), *(extra or [])]
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=detach)  # noqa: S603
     wait_for_port(port, proc, name="nats-server")
     return proc
@@ -115,15 +116,16 @@ def start_valkey(
     config: Path | None = None,
     log: IO[bytes] | int = subprocess.DEVNULL,
     detach: bool = False,
+    extra: list[str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start a Valkey server on loopback; with ``persistent`` an append-only file fsynced on every write.
 
     ``config``: a configuration file read first (``requirepass``: :func:`valkey_auth`), so the
-    password never shows on a command line.
+    password never shows on a command line. ``extra``: more options (a cluster node's).
     """
     data_dir.mkdir(parents=True, exist_ok=True)
     cmd = [valkey_binary(), *([str(config)] if config else [])]
-    cmd += ["--port", str(port), "--bind", LOOPBACK, "--dir", str(data_dir), "--save", ""]
+    cmd += ["--port", str(port), "--bind", LOOPBACK, "--dir", str(data_dir), "--save", "", *(extra or [])]
     cmd += ["--appendonly", "yes", "--appendfsync", "always"] if persistent else ["--appendonly", "no"]
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=detach)  # noqa: S603
     wait_for_port(port, proc, name="valkey-server")

@@ -21,7 +21,7 @@ from shared.runtime.settings import RuntimeSettings, load_runtime_settings
 async def _probe(service: str, instance: str, runtime: RuntimeSettings) -> bool:
     try:
         options = nats_connect_options(runtime, service=service)
-        nc = await nats.connect(runtime.nats_url, connect_timeout=2, allow_reconnect=False, **options)
+        nc = await nats.connect(runtime.nats_servers, connect_timeout=2, allow_reconnect=False, **options)
     except Exception:
         return False
     try:

@@ -1,0 +1,155 @@
+"""The local cluster the engine scales onto: three NATS nodes with JetStream R3 and a Valkey Cluster
+of three primaries with a replica each, reached through the engine's own client factories."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import nats
+import pytest
+from nats.js.api import StreamInfo
+from redis.exceptions import RedisClusterException, ResponseError
+
+from shared.bus import subjects
+from shared.bus.messaging import ensure_streams
+from shared.runtime.redisio import create_redis
+from shared.runtime.settings import RuntimeSettings
+from tests.support.cluster import LocalCluster, local_cluster
+
+pytestmark = [pytest.mark.integration, pytest.mark.cluster]
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    with local_cluster(tmp_path_factory.mktemp("cluster")) as started:
+        yield started
+
+
+def _nodes(running: LocalCluster) -> list[list[str]]:
+    """``CLUSTER NODES`` of the first primary, one field list per node."""
+    out = subprocess.run(  # noqa: S603
+        [_redis_cli(), "-p", str(running.valkey_ports[0]), "--no-auth-warning", "-a", running.password]
+        + ["CLUSTER", "NODES"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return [line.split() for line in out.splitlines() if line.strip()]
+
+
+def _redis_cli() -> str:
+    found = shutil.which("valkey-cli") or shutil.which("redis-cli")
+    assert found, "the cluster checks need redis-cli or valkey-cli on PATH"
+    return found
+
+
+def test_the_valkey_cluster_has_three_primaries_each_with_a_replica(running):
+    nodes = _nodes(running)
+    primaries = {n[0] for n in nodes if "master" in n[2]}
+    followed = [n[3] for n in nodes if "slave" in n[2]]
+    assert len(primaries) == 3
+    assert sorted(followed) == sorted(primaries)
+
+
+def test_the_valkey_cluster_passes_the_cluster_check(running):
+    result = subprocess.run(  # noqa: S603
+        [_redis_cli(), "--no-auth-warning", "-a", running.password, "--cluster", "check"]
+        + [f"127.0.0.1:{running.valkey_ports[0]}"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "[OK] All 16384 slots covered." in result.stdout
+
+
+async def test_a_cluster_url_gives_a_client_that_follows_keys_to_their_slots(running):
+    client = create_redis(running.redis_url)
+    try:
+        for index in range(50):
+            await client.set(f"vk:test:{index}", index)
+        values = [int(await client.get(f"vk:test:{index}")) for index in range(50)]
+        assert values == list(range(50))
+        script = client.register_script("redis.call('SET', KEYS[1], ARGV[1]); return redis.call('INCR', KEYS[2])")
+        assert await script(keys=["vk:{c1}:a", "vk:{c1}:b"], args=["x"]) == 1
+        with pytest.raises((ResponseError, RedisClusterException), match="CROSSSLOT|same key slot"):
+            await client.eval("return redis.call('MGET', KEYS[1], KEYS[2])", 2, "vk:a:1", "vk:b:2")
+    finally:
+        await client.aclose()
+
+
+async def test_a_killed_primary_is_replaced_by_its_replica_and_no_key_is_lost(running, tmp_path: Path):
+    client = create_redis(running.redis_url)
+    try:
+        for index in range(200):
+            await client.set(f"vk:failover:{index}", index)
+        await client.wait(1, 1000)  # type: ignore[attr-defined]
+        victim = running.valkey_ports[1]
+        running.kill_valkey(victim)
+        values = await _read_back(client, 200)
+        assert values == list(range(200))
+    finally:
+        await client.aclose()
+        running.start_valkey(victim)
+
+
+async def _read_back(client, count: int) -> list[int]:
+    """Read every key; a key whose primary just died answers again once its replica is promoted."""
+    values = []
+    for index in range(count):
+        for _ in range(200):
+            try:
+                values.append(int(await client.get(f"vk:failover:{index}")))
+                break
+            except Exception:
+                await asyncio.sleep(0.1)
+    return values
+
+
+async def test_seed_urls_reach_the_nats_cluster_and_streams_keep_three_copies(running):
+    runtime = RuntimeSettings(nats_url=running.nats_url)
+    nc = await nats.connect(runtime.nats_servers)
+    try:
+        js = nc.jetstream()
+        await ensure_streams(js, replicas=3)
+        info: StreamInfo = await js.stream_info(subjects.EVENTS_STREAM)
+        assert info.config.num_replicas == 3
+        assert info.cluster is not None
+        assert len(info.cluster.replicas or []) == 2
+    finally:
+        await nc.close()
+
+
+async def test_a_published_event_survives_the_death_of_the_stream_leader(running):
+    nc = await nats.connect(RuntimeSettings(nats_url=running.nats_url).nats_servers, max_reconnect_attempts=-1)
+    try:
+        js = nc.jetstream()
+        await ensure_streams(js, replicas=3)
+        subject = subjects.EVENTS_ALL.replace(">", "cluster.test")
+        for index in range(20):
+            await js.publish(subject, str(index).encode())
+        leader = (await js.stream_info(subjects.EVENTS_STREAM)).cluster.leader
+        running.kill_nats(leader)
+        for index in range(20, 40):
+            await _publish_until_accepted(js, subject, str(index).encode())
+        info = await js.stream_info(subjects.EVENTS_STREAM, subjects_filter=subject)
+        assert info.state.subjects is not None and info.state.subjects.get(subject) == 40
+        assert info.cluster is not None and info.cluster.leader != leader
+    finally:
+        await nc.close()
+        node = next(n for n in running.nats_nodes if n.name == leader)
+        running.start_nats(node)
+
+
+async def _publish_until_accepted(js, subject: str, data: bytes) -> None:
+    """Publish once JetStream acknowledges (a new leader is being elected for a moment)."""
+    for _ in range(300):
+        try:
+            await js.publish(subject, data, timeout=1)
+            return
+        except Exception:
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"JetStream never accepted {data!r}")
