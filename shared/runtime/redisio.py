@@ -9,7 +9,7 @@ from urllib.parse import unquote, urlsplit
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import Sentinel
+from redis.asyncio.sentinel import Sentinel, SentinelManagedConnection
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import AuthenticationError
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -126,8 +126,24 @@ def _sentinel(url: str, **options: Any) -> Redis:
         **_CONNECTION,
         **options,
     )
-    primary: Redis = sentinel.master_for(path[0])
+    primary: Redis = sentinel.master_for(path[0], connection_class=_PrimaryConnection)
     return primary
+
+
+class _PrimaryConnection(SentinelManagedConnection):
+    """A connection to whichever server Sentinel names primary now.
+
+    redis-py 8.1 reconnects a dropped connection through ``connect_check_health``, which skips the
+    Sentinel lookup that ``connect`` does, so a retried command went on dialling the dead primary
+    (seen in tests/integration/test_sentinel.py). Ask Sentinel first.
+    """
+
+    async def connect_check_health(
+        self, check_health: bool = True, retry_socket_connect: bool = True
+    ) -> None:
+        if not self.is_connected and self.connection_pool.is_master:
+            self.host, self.port = await self.connection_pool.get_master_address()
+        await super().connect_check_health(check_health, retry_socket_connect)
 
 
 def _host_port(seed: str) -> tuple[str, int]:

