@@ -11,6 +11,10 @@ Baseline, in the same run: the same tool function called directly with a
 overhead = engine p50 - direct p50. A second row per level sends the same request to
 the executor over NATS (no gateway), to show which side the time is spent on.
 
+The floor, in the same run (``bench/floor.py``): a raw nats-py request to a raw nats-py echo
+(what the NATS-only row cannot go below) and an HTTP GET to a pure ASGI app doing that request
+(what the HTTP row cannot go below); each engine row reports its p50 over the matching floor's.
+
 Run: ``python -m bench execute`` (``-- --requests N --concurrency C``). Numbers, no assertions.
 """
 
@@ -39,6 +43,7 @@ from arcade_core.schema import ToolAuthorizationContext
 from arcade_tdk import ToolContext
 
 from bench.common import summarize_ms, table
+from bench.floor import BODY, SUBJECT, companion
 from shared.bus import subjects
 from shared.runtime.crypto import Cipher, RootKey
 from shared.runtime.redisio import create_redis
@@ -172,11 +177,11 @@ def _row(clients: int, label: str, baseline: dict[str, Any], measured: dict[str,
 
 
 async def _run(
-    args: argparse.Namespace, urls: tuple[str, str], api_key: str, token: str
+    args: argparse.Namespace, urls: tuple[str, str, str], api_key: str, token: str
 ) -> list[dict[str, Any]]:
     from tests.support.toolkits.hooli.tools import reticulate_splines
 
-    base, nats_url = urls
+    base, nats_url, floor_url = urls
     nc = await nats.connect(nats_url)
 
     context = ToolContext(authorization=ToolAuthorizationContext(token=token, user_info={}), user_id=USER)
@@ -199,16 +204,27 @@ async def _run(
         async def direct() -> None:
             await reticulate_splines(context, 3)
 
+        async def floor_nats() -> None:
+            await nc.request(SUBJECT, BODY, timeout=30)
+
+        async def floor_http() -> None:
+            async with http.get(floor_url) as response:
+                await response.read()
+
         await _measure(engine, args.warmup, 1)
         rows = []
         for clients in (1, args.concurrency):
             baseline = await _measure(direct, args.requests, clients)
-            rows.append(
-                _row(clients, "HTTP execute", baseline, await _measure(engine, args.requests, clients))
-            )
-            rows.append(
-                _row(clients, "NATS only", baseline, await _measure(executor_only, args.requests, clients))
-            )
+            floors = {
+                "HTTP execute": await _measure(floor_http, args.requests, clients),
+                "NATS only": await _measure(floor_nats, args.requests, clients),
+            }
+            for label, call in (("HTTP execute", engine), ("NATS only", executor_only)):
+                row = _row(clients, label, baseline, await _measure(call, args.requests, clients))
+                floor = floors[label]
+                row |= {"floor_p50_ms": floor["p50_ms"], "floor_rps": floor["rps"]}
+                row["rps_of_floor"] = round(row["rps"] / floor["rps"], 2) if floor["rps"] else 0.0
+                rows.append(row)
     await nc.close()
     return rows
 
@@ -221,8 +237,9 @@ def main(argv: list[str]) -> dict[str, Any]:
     with contextlib.ExitStack() as stack:
         home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="vk-bench-execute-")))
         base, redis_url, nats_url = stack.enter_context(_stack(home, root_key, api_key))
+        floor_url = stack.enter_context(companion("bench.floor", nats_url, "/"))
         token = asyncio.run(_store_token(redis_url, root_key))
-        rows = asyncio.run(_run(args, (base, nats_url), api_key, token))
+        rows = asyncio.run(_run(args, (base, nats_url, floor_url), api_key, token))
     print(table(rows))
     print("target: overhead_p50_ms < 3 at 1 client")
     return {"rows": rows, "requests": args.requests, "concurrency": args.concurrency, "cpus": os.cpu_count()}

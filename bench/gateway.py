@@ -1,13 +1,14 @@
-"""Issue 4: the gateway's hot reads against a bare FastAPI + NATS echo, and completion latency.
+"""The gateway's hot reads against a bare FastAPI + NATS echo and the floor, and completion latency.
 
 Everything runs on loopback in this process tree: embedded NATS and Valkey, the real
-OAuth server (oidc-provider), the four services as processes, and the baseline (a bare
-FastAPI endpoint doing one NATS request-reply to a FastStream echo service).
+OAuth server (oidc-provider), the services as processes, the baseline (a bare FastAPI
+endpoint doing one NATS request-reply to a FastStream echo service) and the floor (a pure ASGI
+app doing one raw nats-py request to a raw nats-py echo, ``bench/floor.py``).
 
 Measured:
 - ``GET /v1/auth/status`` on a completed authorization and ``POST /v1/tools/authorize``
   for a user who already holds the token, 50 concurrent clients: req/s, p50/p99, and the
-  ratio to the baseline's req/s (target >= 0.6). The three targets take turns over a few
+  ratios to the baseline's and to the floor's req/s. The three targets take turns over a few
   rounds, since the baseline alone moved by a third between runs on these machines.
 - Completion latency: callback arrives at the gateway -> the waiting ``wait=`` request
   answers, p50/p99 over N flows (target p99 < 20 ms): as the client sees it (callback
@@ -43,7 +44,9 @@ import aiohttp
 import httpx
 
 from bench.common import summarize_ms, table
+from bench.floor import companion
 from bench.loadgen import Target, run_load
+from bench.profile import profiled
 from tests.support.browser import consent
 from tests.support.engine import Engine, base_config, make_engine
 from tests.support.oauth_server import OAuthClient, start_oauth_server
@@ -53,30 +56,9 @@ from tools.launcher import embedded
 
 USER = "bench-user@example.com"
 BASELINE = "baseline (FastAPI + NATS echo)"
+FLOOR = "floor (pure ASGI + raw nats-py echo)"
 # What the benchmark toolkit's tool needs, plus openid so the user-info call succeeds.
 SCOPES = ["openid", "scope1", "scope2"]
-
-
-@contextlib.contextmanager
-def _baseline(nats_url: str) -> Iterator[str]:
-    port = embedded.free_port()
-    cmd = [sys.executable, "-m", "bench.baseline"]
-    procs = [
-        subprocess.Popen([*cmd, "echo", nats_url]),
-        subprocess.Popen([*cmd, "http", nats_url, str(port)]),
-    ]
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"http://127.0.0.1:{port}/echo?i=1", timeout=1).status_code == 200:
-                    break
-            time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}/echo?i=5"
-    finally:
-        for proc in procs:
-            proc.terminate()
-            proc.wait(10)
 
 
 @contextlib.contextmanager
@@ -184,7 +166,14 @@ async def _complete_authorization(
 
 
 async def _measure(
-    engine: Engine, baseline_url: str, *, flows: int, duration: float, rounds: int
+    engine: Engine,
+    baseline_url: str,
+    floor_url: str,
+    *,
+    flows: int,
+    duration: float,
+    rounds: int,
+    profile_dir: Path | None = None,
 ) -> dict[str, Any]:
     timeout = aiohttp.ClientTimeout(total=70)
     async with httpx.AsyncClient(timeout=30) as http, aiohttp.ClientSession(timeout=timeout) as timed:
@@ -194,6 +183,7 @@ async def _measure(
         ]
     headers = {**engine.headers, "Content-Type": "application/json"}
     targets = {
+        FLOOR: Target("GET", floor_url, {}),
         BASELINE: Target("GET", baseline_url, {}),
         "GET /v1/auth/status (completed)": Target(
             "GET", f"{engine.base_url}/v1/auth/status?id={auth_id}", headers
@@ -212,15 +202,51 @@ async def _measure(
     ]
     loads = {name: _combined([r[name] for r in by_round]) for name in targets}
     round_ratios = [
-        {name: round(r[name]["rps"] / r[BASELINE]["rps"], 2) for name in targets if name != BASELINE}
+        {
+            name: (round(r[name]["rps"] / r[BASELINE]["rps"], 2), round(r[name]["rps"] / r[FLOOR]["rps"], 2))
+            for name in targets
+            if name not in (BASELINE, FLOOR)
+        }
         for r in by_round
     ]
+    profiles = await _profiles(engine, targets, duration, profile_dir) if profile_dir else {}
     return {
         "loads": loads,
+        "profiles": profiles,
         "round_ratios": round_ratios,
         "completion": summarize_ms([elapsed for _, elapsed in measured]),
         "authorization_ids": [authorization_id for authorization_id, _ in measured],
     }
+
+
+PROFILED = ("gateway", "authorizer", "executor")
+
+
+async def _profiles(
+    engine: Engine, targets: dict[str, Target], duration: float, out: Path
+) -> dict[str, dict[str, Any]]:
+    """One more load per engine target with py-spy on the services: CPU per request and its breakdown."""
+    pids = {name: engine.procs[name].pid for name in PROFILED}
+    found: dict[str, dict[str, Any]] = {}
+    for index, (name, target) in enumerate(targets.items()):
+        if name in (BASELINE, FLOOR):
+            continue
+        with profiled(pids, out / f"target{index}") as profiles:
+            load = await run_load(target, concurrency=50, duration=duration)
+        requests = int(load["rps"] * duration)
+        found[name] = {
+            service: {"cpu_us_per_request": p.per_request_us(requests), "shares": p.shares}
+            for service, p in profiles.items()
+        }
+    return found
+
+
+def _print_profiles(profiles: dict[str, dict[str, Any]]) -> None:
+    for target, services in profiles.items():
+        print(f"profile of {target}:")
+        for service, found in services.items():
+            top = ", ".join(f"{name} {share:.0%}" for name, share in list(found["shares"].items())[:8])
+            print(f"  {service:<10} {found['cpu_us_per_request']:>7} µs CPU/request   {top}")
 
 
 def _at_gateway(log: Path, authorization_ids: list[str]) -> list[float]:
@@ -277,15 +303,30 @@ def main(argv: list[str]) -> dict[str, Any]:
     parser.add_argument(
         "--otel-sample", type=float, default=None, help="with --otel: the share of traces recorded (0..1)"
     )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="after the rounds, one more load per engine target with py-spy on the gateway, authorizer "
+        "and executor: CPU per request and where it goes (bench/profile.py)",
+    )
     args = parser.parse_args(argv)
     with (
         tempfile.TemporaryDirectory() as tmp,
         _otel_sink(args.otel, args.otel_sample) as otel_env,
         _stack(Path(tmp), args.log_level, args.redis_fsync, otel_env) as (engine, _),
-        _baseline(engine.tester_nats_url) as baseline_url,
+        companion("bench.baseline", engine.tester_nats_url, "/echo?i=5") as baseline_url,
+        companion("bench.floor", engine.tester_nats_url, "/") as floor_url,
     ):
         result = asyncio.run(
-            _measure(engine, baseline_url, flows=args.flows, duration=args.duration, rounds=args.rounds)
+            _measure(
+                engine,
+                baseline_url,
+                floor_url,
+                flows=args.flows,
+                duration=args.duration,
+                rounds=args.rounds,
+                profile_dir=Path(tmp) / "profiles" if args.profile else None,
+            )
         )
         if args.log_level.upper() in ("DEBUG", "INFO"):  # request lines are written at INFO
             result["completion_at_gateway"] = summarize_ms(
@@ -294,6 +335,7 @@ def main(argv: list[str]) -> dict[str, Any]:
         # Evidence the setting took: traced request lines carry their trace id.
         result["traced"] = '"trace_id"' in engine.log_path("gateway").read_text()
     base_rps = result["loads"][BASELINE]["rps"]
+    floor_rps = result["loads"][FLOOR]["rps"]
     rows = [
         {
             "target": name,
@@ -302,11 +344,15 @@ def main(argv: list[str]) -> dict[str, Any]:
             "p99 ms": r["p99_ms"],
             "errors": r["errors"],
             "ratio": round(r["rps"] / base_rps, 2) if base_rps else 0,
+            "of floor": round(r["rps"] / floor_rps, 2) if floor_rps else 0,
         }
         for name, r in result["loads"].items()
     ]
     print(table(rows))
-    print(f"over {args.rounds} rounds of {args.duration} s; ratio by round: {result['round_ratios']}")
+    print(
+        f"over {args.rounds} rounds of {args.duration} s; (to baseline, to floor) by round: "
+        f"{result['round_ratios']}"
+    )
     c = result["completion"]
     print(f"completion latency over {c['n']} flows, as the client sees it: {_p50_p99(c)}")
     if at_gateway := result.get("completion_at_gateway"):
@@ -317,7 +363,9 @@ def main(argv: list[str]) -> dict[str, Any]:
         traced += f", {args.otel_sample:.0%} of traces sampled"
     print(f"services logging at {args.log_level}, {traced} (trace ids in its lines: {result['traced']})")
     print(f"Valkey {fsync}")
+    _print_profiles(result["profiles"])
     result["log_level"], result["redis_fsync"], result["otel"] = args.log_level, args.redis_fsync, args.otel
     result["otel_sample"] = args.otel_sample
     result["ratios"] = {row["target"]: row["ratio"] for row in rows}
+    result["of_floor"] = {row["target"]: row["of floor"] for row in rows}
     return result
