@@ -20,7 +20,7 @@ class GatewaySettings:
         api = settings.engine.api
         return cls(
             host=api.host,
-            port=api.port,
+            port=settings.runtime.http_port or api.port,
             public_url=settings.public_url,
             api_keys=settings.api_keys(),
         )

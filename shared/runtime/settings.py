@@ -48,6 +48,9 @@ class RuntimeSettings(BaseModel):
     # How much longer than ``provider_timeout`` a callback may take over its code exchange
     # before the authorizer's sweeper takes it for interrupted (a crash) and fails it.
     exchange_grace: float = Field(default=5.0, gt=0, le=120)
+    # The gateway listens here instead of engine.yaml's api.port (a second gateway on one host, as
+    # `make cluster-up` runs them); api.public_url is left as it is.
+    http_port: int | None = Field(default=None, ge=1, le=65535)
     # /metrics, /livez and /readyz for a service without HTTP (shared/runtime/ops.py); off when unset.
     ops_port: int | None = Field(default=None, ge=1, le=65535)
     # This service's NATS user (docs/nats.md, "Credentials"): a user and password, or a .creds / nkey

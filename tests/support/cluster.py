@@ -17,7 +17,7 @@ from pathlib import Path
 
 from shared.bus import subjects
 from shared.bus.permissions import User, render_authorization, service_users
-from tests.support.servers import TESTER
+from tests.support.servers import TESTER, register_service_passwords
 from tools.launcher import cluster, embedded
 
 
@@ -44,12 +44,16 @@ class LocalCluster:
         return f"redis+cluster://:{self.password}@{seeds}"
 
     def start(self) -> None:
+        for node in self.nats_nodes:
+            register_service_passwords(f"127.0.0.1:{node.port}", self.service_passwords)
         nats_config = self.root / "nats.conf"
         users = [*service_users(self.service_passwords), User(TESTER, self.password)]
         embedded.write_private(nats_config, render_authorization(users))
         for node in self.nats_nodes:
             self.start_nats(node, nats_config)
         cluster.wait_nats_ready(self.nats_nodes)
+        if not self.valkey_ports:
+            return
         embedded.write_private(self.root / "valkey.conf", cluster.valkey_cluster_auth(self.password))
         for port in self.valkey_ports:
             self.start_valkey(port)
@@ -85,11 +89,13 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def local_cluster(root: Path) -> Iterator[LocalCluster]:
-    """Start both clusters on free ports; stop every node after."""
+def local_cluster(root: Path, *, valkey: bool = True) -> Iterator[LocalCluster]:
+    """Start both clusters on free ports (without ``valkey``, the NATS cluster alone); stop every
+    node after."""
     free = embedded.free_port
     nodes = [cluster.NatsNode(f"n{i + 1}", free(), free(), free()) for i in range(3)]
-    running = LocalCluster(root, nodes, [cluster.free_valkey_node_port() for _ in range(6)])
+    valkey_ports = [cluster.free_valkey_node_port() for _ in range(6)] if valkey else []
+    running = LocalCluster(root, nodes, valkey_ports)
     try:
         running.start()
         yield running

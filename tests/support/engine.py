@@ -87,17 +87,22 @@ class Engine:
     def write_config(self) -> None:
         (self.home / "engine.yaml").write_text(yaml.safe_dump(self.config, sort_keys=False))
 
-    def start_service(self, service: str) -> None:
-        self.log_path(service).parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path(service).open("ab") as log:
-            self.procs[service] = subprocess.Popen(
+    def start_service(
+        self, service: str, *, replica: int = 1, extra_env: dict[str, str] | None = None
+    ) -> str:
+        """Start ``service`` (its ``replica``-th process: ``gateway-2`` for the second); returns its name."""
+        name = service if replica == 1 else f"{service}-{replica}"
+        self.log_path(name).parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path(name).open("ab") as log:
+            self.procs[name] = subprocess.Popen(
                 [sys.executable, "-m", f"services.{service}"],
                 cwd=ROOT,
-                env=self.service_env(service),
+                env={**self.service_env(service), **(extra_env or {})},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 preexec_fn=die_with_parent(),
             )
+        return name
 
     def stop_service(self, service: str, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
         proc = self.procs.pop(service)

@@ -37,14 +37,20 @@ def _password() -> str:
 
 
 def service_passwords(url: str) -> dict[str, str] | None:
-    """The services' NATS passwords on the server at ``url``, if the test kit started it with them."""
-    return _SERVICE_PASSWORDS.get(urlsplit(url).netloc.rpartition("@")[2])
+    """The services' NATS passwords on the server at ``url`` (the first, of a cluster's seed URLs),
+    if the test kit started it with them."""
+    return _SERVICE_PASSWORDS.get(urlsplit(url.split(",")[0]).netloc.rpartition("@")[2])
+
+
+def register_service_passwords(address: str, passwords: dict[str, str]) -> None:
+    """Say which service passwords the NATS server at ``host:port`` was started with."""
+    _SERVICE_PASSWORDS[address] = passwords
 
 
 def without_credentials(url: str) -> str:
-    """``url`` with no user or password in it."""
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    """``url`` (or each of a cluster's comma-separated seed URLs) with no user or password in it."""
+    parts = [urlsplit(one) for one in url.split(",")]
+    return ",".join(urlunsplit(p._replace(netloc=p.netloc.rpartition("@")[2])) for p in parts)
 
 
 def docker_available() -> bool:
