@@ -9,7 +9,7 @@ NODE_STAMP := tests/node/node_modules/.installed
 HELM := $(VENV)/helm/helm
 
 .DEFAULT_GOAL := help
-.PHONY: help install hooks up down status test lint typecheck test-unit test-integration test-e2e test-deploy helm bench lock fmt docs
+.PHONY: help install hooks up down status cluster-up cluster-down test lint typecheck test-unit test-integration test-e2e test-deploy helm bench lock fmt docs
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -44,6 +44,12 @@ down: ## stop everything `make up` started
 
 status: ## show the processes `make up` started
 	@$(BIN)/valetkey status
+
+cluster-up: install ## the local cluster: 3 NATS nodes (JetStream R3), a Valkey Cluster (3+3), 2 of every service (docs/scaling.md)
+	@$(BIN)/valetkey cluster-up
+
+cluster-down: ## stop everything `make cluster-up` started
+	@test -x $(BIN)/valetkey && $(BIN)/valetkey cluster-down || echo "nothing to stop"
 
 lint: install ## ruff check and ruff format --check
 	$(BIN)/ruff check shared services tools tests bench

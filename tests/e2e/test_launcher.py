@@ -7,17 +7,14 @@ the services; a service is killed with SIGKILL, not mocked.
 from __future__ import annotations
 
 import copy
-import json
 import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import nats
 import pytest
 import yaml
@@ -29,12 +26,12 @@ from shared.runtime.redisio import service_redis
 from shared.runtime.settings import RuntimeSettings
 from tests.support.deadlines import PROCESS_START_S
 from tests.support.engine import ROOT, base_config
+from tests.support.launcher import CLI, cli, gone, healthy, pid_of, state, wait_for
 from tools.launcher import embedded
 from tools.launcher.credentials import NATS, credentials_file, ensure_credentials
 
 pytestmark = pytest.mark.e2e
 
-CLI = [sys.executable, "-m", "tools.launcher.cli"]
 HOOLI = {
     "id": "hooli",
     "type": "oauth2",
@@ -127,12 +124,6 @@ def _env(home: Path, config: Path) -> dict[str, str]:
     return env
 
 
-def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*CLI, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=PROCESS_START_S + 60
-    )
-
-
 class TestBrokenConfiguration:
     @pytest.mark.parametrize(("config", "names"), [b[1:] for b in BROKEN], ids=[b[0] for b in BROKEN])
     def test_up_refuses_with_one_line_that_names_the_problem_and_starts_nothing(
@@ -142,36 +133,13 @@ class TestBrokenConfiguration:
         path.write_text(config if isinstance(config, str) else yaml.safe_dump(config))
         home = tmp_path / "home"
 
-        result = _cli(_env(home, path), "up")
+        result = cli(_env(home, path), "up")
 
         assert result.returncode == 2, result.stdout + result.stderr
         assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
         assert names in result.stderr
         assert not (home / "run" / "state.json").exists()
         assert not (home / "logs").exists()
-
-
-def _state(home: Path) -> dict[str, Any]:
-    state: dict[str, Any] = json.loads((home / "run" / "state.json").read_text())
-    return state
-
-
-def _pid(home: Path, name: str) -> int:
-    return int(next(p["pid"] for p in _state(home)["processes"] if p["name"] == name))
-
-
-def _wait_for(predicate: Any, what: str) -> None:
-    deadline = time.monotonic() + PROCESS_START_S
-    while not predicate():
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(0.1)
-
-
-def _gone(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
-    except OSError:
-        return True
 
 
 @pytest.fixture
@@ -181,44 +149,36 @@ def engine_up(tmp_path) -> Iterator[tuple[Path, dict[str, str], str]]:
     path.write_text(yaml.safe_dump(base_config(port, "${env:VALETKEY_ROOT_KEY}")))
     home = tmp_path / "home"
     env = _env(home, path)
-    up = _cli(env, "up")
+    up = cli(env, "up")
     assert up.returncode == 0, up.stdout + up.stderr
     key = next(line.split()[-1] for line in up.stdout.splitlines() if line.startswith("API key"))
     try:
         yield home, env, key
     finally:
-        _cli(env, "down")
-
-
-def _healthy(port_url: str, key: str) -> bool:
-    try:
-        response = httpx.get(f"{port_url}/v1/health", headers={"Authorization": key}, timeout=2)
-    except httpx.HTTPError:
-        return False
-    return response.status_code == 200 and bool(response.json().get("healthy"))
+        cli(env, "down")
 
 
 class TestSupervision:
     def test_a_killed_service_is_started_again_and_counted_and_down_stops_it_too(self, engine_up):
         home, env, key = engine_up
-        base_url = _state(home)["base_url"]
-        before = _pid(home, "authorizer")
+        base_url = state(home)["base_url"]
+        before = pid_of(home, "authorizer")
 
         os.kill(before, signal.SIGKILL)
-        _wait_for(lambda: _pid(home, "authorizer") not in (before, 0), "the authorizer to be started again")
-        _wait_for(lambda: _healthy(base_url, key), "the engine to be healthy again")
+        wait_for(lambda: pid_of(home, "authorizer") not in (before, 0), "the authorizer to be started again")
+        wait_for(lambda: healthy(base_url, key), "the engine to be healthy again")
 
-        status = _cli(env, "status").stdout
+        status = cli(env, "status").stdout
         assert "authorizer" in status and "restarts 1" in status
-        pids = [p["pid"] for p in _state(home)["processes"]] + [_state(home)["supervisor"]]
+        pids = [p["pid"] for p in state(home)["processes"]] + [state(home)["supervisor"]]
         assert len(pids) == len(subjects.SERVICES) + 3  # NATS, Valkey and the supervisor
 
-        assert _cli(env, "down").returncode == 0
-        assert all(_gone(pid) for pid in pids)
+        assert cli(env, "down").returncode == 0
+        assert all(gone(pid) for pid in pids)
 
     def test_run_finds_the_running_engines_nats_and_redis_by_itself(self, engine_up):
         home, env, _ = engine_up
-        nats_url = _state(home)["nats_url"]
+        nats_url = state(home)["nats_url"]
         extra = subprocess.Popen(
             [*CLI, "run", "token_refresher"], cwd=ROOT, env={**env, "VALETKEY_INSTANCE": "by-hand"}
         )
@@ -231,7 +191,7 @@ class TestSupervision:
             def answers() -> bool:
                 return subprocess.run(probe, cwd=ROOT, env=probe_env, timeout=30).returncode == 0
 
-            _wait_for(answers, "the hand-started refresher to answer on the engine's NATS")
+            wait_for(answers, "the hand-started refresher to answer on the engine's NATS")
         finally:
             extra.terminate()
             extra.wait(30)
@@ -245,13 +205,13 @@ def _environ(pid: int) -> dict[str, str]:
 class TestCredentials:
     async def test_the_embedded_servers_refuse_a_client_without_credentials(self, engine_up):
         home, _, _ = engine_up
-        state = _state(home)
+        running = state(home)
         with pytest.raises(nats.errors.Error, match="Authorization Violation"):
-            await nats.connect(state["nats_url"], allow_reconnect=False, connect_timeout=5)
+            await nats.connect(running["nats_url"], allow_reconnect=False, connect_timeout=5)
         creds = ensure_credentials(home)
         for password, refused in ((None, True), (creds.redis, False)):
             secret = SecretStr(password) if password else None
-            redis = service_redis(RuntimeSettings(redis_url=state["redis_url"], redis_password=secret))
+            redis = service_redis(RuntimeSettings(redis_url=running["redis_url"], redis_password=secret))
             try:
                 if refused:
                     with pytest.raises(AuthenticationError):
@@ -265,7 +225,7 @@ class TestCredentials:
         home, _, _ = engine_up
         creds = ensure_credentials(home)
         for service in subjects.SERVICES:
-            environ = _environ(_pid(home, service))
+            environ = _environ(pid_of(home, service))
             assert environ["VALETKEY_NATS_USER"] == service
             assert environ["VALETKEY_NATS_PASSWORD"] == creds.nats[service]
             others = {pw for name, pw in creds.nats.items() if name != service}

@@ -44,6 +44,10 @@ def _home() -> Path:
     return Path(os.environ.get("VALETKEY_HOME", ".valetkey")).resolve()
 
 
+# `cluster-up` keeps its state apart from `up`'s, so both can be known at once.
+CLUSTER_HOME = ".valetkey-cluster"
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -123,6 +127,25 @@ def _gateway_base_url(settings: Settings) -> str:
 
 
 def up(_: argparse.Namespace) -> int:
+    return _up("single")
+
+
+def _as_cluster(command: Any) -> Any:
+    """``command`` run against the local cluster's home (``VALETKEY_CLUSTER_HOME``)."""
+
+    def run(args: argparse.Namespace) -> int:
+        os.environ["VALETKEY_HOME"] = os.environ.get("VALETKEY_CLUSTER_HOME", CLUSTER_HOME)
+        result: int = command(args)
+        return result
+
+    return run
+
+
+def cluster_up(_: argparse.Namespace) -> int:
+    return _up("cluster")
+
+
+def _up(topology: str) -> int:
     home = _home()
     secrets_env = ensure_secrets(home)
     if (state := _load_state(home)) is not None:
@@ -135,7 +158,7 @@ def up(_: argparse.Namespace) -> int:
         print(f"valetkey: configuration error: {exc}", file=sys.stderr)
         return 2
     base_url = _gateway_base_url(settings)
-    supervisor = _start_supervisor(home, env, base_url)
+    supervisor = _start_supervisor(home, env, base_url, topology)
     try:
         health = wait_healthy(base_url, secrets_env["VALETKEY_API_KEY"], supervisor=supervisor)
     except SystemExit:
@@ -150,11 +173,13 @@ def up(_: argparse.Namespace) -> int:
     return 0
 
 
-def _start_supervisor(home: Path, env: dict[str, str], base_url: str) -> subprocess.Popen[bytes]:
+def _start_supervisor(
+    home: Path, env: dict[str, str], base_url: str, topology: str = "single"
+) -> subprocess.Popen[bytes]:
     (home / "logs").mkdir(parents=True, exist_ok=True)
     with (home / "logs" / "supervisor.log").open("ab") as log:
         return subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "tools.launcher.supervisor", str(home), base_url],
+            [sys.executable, "-m", "tools.launcher.supervisor", str(home), base_url, topology],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -261,6 +286,15 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("up", help="start the engine in the background").set_defaults(func=up)
     commands.add_parser("down", help="stop everything `up` started").set_defaults(func=down)
     commands.add_parser("status", help="list the processes `up` started").set_defaults(func=status)
+    commands.add_parser(
+        "cluster-up", help="start the local cluster: 3 NATS nodes, a Valkey Cluster, 2 of every service"
+    ).set_defaults(func=_as_cluster(cluster_up))
+    commands.add_parser("cluster-down", help="stop everything `cluster-up` started").set_defaults(
+        func=_as_cluster(down)
+    )
+    commands.add_parser("cluster-status", help="list the processes `cluster-up` started").set_defaults(
+        func=_as_cluster(status)
+    )
     run_parser = commands.add_parser("run", help="run one service in the foreground")
     run_parser.add_argument("service", choices=subjects.SERVICES)
     run_parser.set_defaults(func=run)

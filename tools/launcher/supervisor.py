@@ -23,7 +23,6 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
-from shared.bus import subjects
 from tools.launcher import embedded
 from tools.launcher.credentials import NATS, REDIS, EngineCredentials, ensure_credentials
 
@@ -48,6 +47,10 @@ class Child:
     name: str
     command: Any
     restartable: bool
+    # The service a replica runs (its credentials are the service's); empty for a server.
+    service: str = ""
+    # Variables of this replica only (the second gateway's port).
+    own_env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     started_at: float = 0.0
@@ -92,6 +95,8 @@ class Supervisor:
     stopping: bool = False
     secured: set[str] = field(default_factory=set)  # the embedded servers, which ask for credentials
     credentials: EngineCredentials | None = None
+    # ``cluster``: NATS and Valkey clusters, two replicas of every service (tools/launcher/topology.py)
+    topology: str = "single"
 
     @property
     def logs(self) -> Path:
@@ -100,6 +105,12 @@ class Supervisor:
     def start_servers(self) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
         self.credentials = ensure_credentials(self.home)
+        if self.topology == "cluster":
+            from tools.launcher.topology import start_clusters
+
+            self.servers.extend(start_clusters(self.home, self.env, self.credentials))
+            self.secured |= {NATS, REDIS}
+            return
         self._start_embedded("nats-server", "NATS_URL", "VALETKEY_NATS_PORT", DEFAULT_NATS_PORT)
         self._start_embedded("valkey-server", "REDIS_URL", "VALETKEY_REDIS_PORT", DEFAULT_REDIS_PORT)
 
@@ -121,17 +132,22 @@ class Supervisor:
         self.env[url_variable] = f"nats://127.0.0.1:{port}" if nats else f"redis://127.0.0.1:{port}/0"
 
     def start_services(self) -> None:
-        for service in subjects.SERVICES:
-            child = Child(service, [sys.executable, "-m", f"services.{service}"], restartable=True)
-            child.start(self.service_env(service), self.logs)
+        from tools.launcher.topology import replicas
+
+        for name, service, own_env in replicas(self.topology, self.env):
+            command = [sys.executable, "-m", f"services.{service}"]
+            child = Child(name, command, restartable=True, service=service, own_env=own_env)
+            child.start(self.service_env(child), self.logs)
             self.services.append(child)
         self.write_state()
 
-    def service_env(self, service: str) -> dict[str, str]:
-        """The environment of one service: the engine's, plus its own credentials for the embedded servers."""
+    def service_env(self, child: Child) -> dict[str, str]:
+        """The environment of one replica: the engine's, its service's own credentials for the
+        embedded servers, and its own variables."""
+        env = {**self.env, **child.own_env}
         if self.credentials is None:
-            return self.env
-        return {**self.env, **self.credentials.service_env(service, self.secured)}
+            return env
+        return {**env, **self.credentials.service_env(child.service, self.secured)}
 
     def tend(self) -> None:
         """One round: notice exited services, start those whose backoff is over."""
@@ -147,7 +163,7 @@ class Supervisor:
                 changed = True
             elif child.restart_at is not None and now >= child.restart_at:
                 child.restarts += 1
-                child.start(self.service_env(child.name), self.logs)
+                child.start(self.service_env(child), self.logs)
                 changed = True
         if changed:
             self.write_state()
@@ -210,7 +226,8 @@ def _say(message: str, out: IO[str] = sys.stdout) -> None:
 def main() -> int:
     home = Path(sys.argv[1])
     base_url = sys.argv[2]
-    Supervisor(home, dict(os.environ), base_url).run_forever()
+    topology = sys.argv[3] if len(sys.argv) > 3 else "single"
+    Supervisor(home, dict(os.environ), base_url, topology=topology).run_forever()
     return 0
 
 
