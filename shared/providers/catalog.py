@@ -4,10 +4,17 @@ A built-in is enabled with ``provider_id`` plus client id/secret; any ``oauth2``
 keys the user writes are deep-merged over the catalog's (dicts merge key by key,
 everything else replaces).  To drop a catalog param, set it to ``""``: params
 that render empty are never sent.
+
+The catalog is every ``catalog*.yaml`` beside this module (Arcade's built-ins, the
+providers Arcade documents as custom recipes, and more).  A built-in whose endpoints
+live on the customer's own host (Zendesk, Okta, Shopify, Salesforce...) declares
+``variables``; the entry gives their values (``variables: {subdomain: acme}``) and
+``{subdomain}`` in the catalog's endpoints is replaced by them.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -28,17 +35,33 @@ from shared.providers.models import (
 )
 from shared.runtime.config import is_http_url
 
-CATALOG_PATH = Path(__file__).with_name("catalog.yaml")
+CATALOG_DIR = Path(__file__).parent
+_VARIABLE_RE = re.compile(r"(?<!\{)\{([a-z_]+)\}(?!\})")
+_HOST_PART = r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?"
+
+
+class Variable(BaseModel):
+    """A per-tenant part of a built-in's endpoints, given by the entry."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    description: str
+    example: str  # for the docs and the tests
+    default: str | None = None
+    #: What a value must match in full; a host name or one label by default, so a value
+    #: cannot add a path, a port or a user to the endpoint.
+    pattern: str = _HOST_PART
 
 
 class CatalogEntry(BaseModel):
-    """One built-in provider in ``catalog.yaml``."""
+    """One built-in provider in a ``catalog*.yaml`` file."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     description: str
     docs: str = ""
     quirks: Quirks = Field(default_factory=Quirks)
+    variables: dict[str, Variable] = Field(default_factory=dict)
     oauth2: OAuth2Config
 
 
@@ -92,23 +115,32 @@ def parse_entry(raw: Mapping[str, Any], *, file: str = "", key: str = "") -> Pro
         raise config_error(exc, file=file, key=key) from None
 
 
-@lru_cache(maxsize=4)
-def load_catalog(path: Path = CATALOG_PATH) -> Catalog:
-    """Load and validate ``catalog.yaml`` (cached).
-
-    Raises:
-        ConfigError: The catalog is malformed (a bug in valetkey).
-    """
+def _load_file(path: Path, entries: dict[str, CatalogEntry]) -> None:
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     providers = data.get("providers") if isinstance(data, dict) else None
     if not isinstance(providers, dict):
         raise ConfigError("expected a 'providers' mapping", file=str(path))
-    entries: dict[str, CatalogEntry] = {}
     for provider_id, raw in providers.items():
+        key = f"providers.{provider_id}"
+        if str(provider_id) in entries:
+            raise ConfigError("defined in two catalog files", file=str(path), key=key)
         try:
             entries[str(provider_id)] = CatalogEntry.model_validate(raw)
         except ValidationError as exc:
-            raise config_error(exc, file=str(path), key=f"providers.{provider_id}") from None
+            raise config_error(exc, file=str(path), key=key) from None
+
+
+@lru_cache(maxsize=4)
+def load_catalog(path: Path = CATALOG_DIR) -> Catalog:
+    """Load and validate the catalog (cached): one file, or every ``catalog*.yaml`` in a directory.
+
+    Raises:
+        ConfigError: The catalog is malformed (a bug in valetkey).
+    """
+    files = sorted(path.glob("catalog*.yaml")) if path.is_dir() else [path]
+    entries: dict[str, CatalogEntry] = {}
+    for file in files:
+        _load_file(file, entries)
     return Catalog(entries)
 
 
@@ -167,12 +199,46 @@ def _complete(oauth2: OAuth2Config, quirks: Quirks, *, file: str, key: str) -> R
     )
 
 
+def _variable_values(entry: ProviderEntry, base: CatalogEntry, *, file: str, key: str) -> dict[str, str]:
+    declared = base.variables
+    for name in entry.variables:
+        if name not in declared:
+            known = ", ".join(sorted(declared)) or "none"
+            where = _key(key, ["variables", name])
+            raise ConfigError(f"unknown variable (this provider's: {known})", file=file, key=where)
+    values: dict[str, str] = {}
+    for name, variable in declared.items():
+        value = entry.variables.get(name, variable.default)
+        where = _key(key, ["variables", name])
+        if value is None:
+            raise ConfigError(f"is required: {variable.description}", file=file, key=where)
+        if not re.fullmatch(variable.pattern, value):
+            raise ConfigError(f"must match {variable.pattern}", file=file, key=where)
+        values[name] = value
+    return values
+
+
+def _substitute(raw: dict[str, Any], values: dict[str, str]) -> dict[str, Any]:
+    """Put the variables' values into every request's endpoint."""
+    out = dict(raw)
+    for name, request in raw.items():
+        if isinstance(request, dict) and isinstance(request.get("endpoint"), str):
+            endpoint = _VARIABLE_RE.sub(lambda m: values.get(m.group(1), m.group(0)), request["endpoint"])
+            out[name] = {**request, "endpoint": endpoint}
+    return out
+
+
 def _merged_oauth2(entry: ProviderEntry, base: CatalogEntry | None, *, file: str, key: str) -> OAuth2Config:
     user = entry.oauth2.model_dump(exclude_unset=True) if entry.oauth2 else {}
     if base is None:
+        if entry.variables:
+            where = _key(key, ["variables"])
+            raise ConfigError("only a built-in provider takes variables", file=file, key=where)
         return entry.oauth2 or OAuth2Config()
+    values = _variable_values(entry, base, file=file, key=key)
+    catalog_raw = _substitute(base.oauth2.model_dump(exclude_unset=True), values)
     try:
-        return OAuth2Config.model_validate(_merge(base.oauth2.model_dump(exclude_unset=True), user))
+        return OAuth2Config.model_validate(_merge(catalog_raw, user))
     except ValidationError as exc:
         raise config_error(exc, file=file, key=_key(key, ["oauth2"])) from None
 

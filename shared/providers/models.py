@@ -8,11 +8,12 @@ part of a built-in; :func:`shared.providers.catalog.resolve` checks completeness
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any, Final, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from shared.providers.placeholders import AVAILABLE, check_available, check_known
 
 AuthMethod = Literal["none", "client_secret_basic", "client_secret_post", "bearer_access_token"]
 ContentType = Literal["application/x-www-form-urlencoded", "application/json"]
@@ -21,19 +22,6 @@ ExpirationFormat = Literal["relative_seconds", "absolute_unix_timestamp"]
 FORM: Final = "application/x-www-form-urlencoded"
 JSON: Final = "application/json"
 
-#: Every placeholder Arcade documents for ``params`` (we also allow them in headers).
-PLACEHOLDERS = frozenset(
-    (
-        "client_id",
-        "client_secret",
-        "redirect_uri",
-        "scopes",
-        "existing_scopes",
-        "refresh_token",
-        "access_token",
-    )
-)
-PLACEHOLDER_RE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 # Doc variants seen in Arcade's pages (Figma, TickTick, Zoho); they carry no extra meaning.
 _AUTH_METHOD_ALIASES = {"": "none", "use_pkce": "none", "pkce_code_challenge_method": "none"}
@@ -51,15 +39,6 @@ def _as_str(value: Any) -> Any:
     if isinstance(value, int | float):
         return str(value)
     return value
-
-
-def _check_placeholders(values: dict[str, str]) -> dict[str, str]:
-    for name, template in values.items():
-        for found in PLACEHOLDER_RE.findall(template):
-            if found not in PLACEHOLDERS:
-                known = ", ".join(sorted(PLACEHOLDERS))
-                raise ValueError(f"{name}: unknown placeholder {{{{{found}}}}} (known: {known})")
-    return values
 
 
 class Pkce(_Block):
@@ -136,7 +115,8 @@ class RequestConfig(_Block):
     @field_validator("params", "headers")
     @classmethod
     def _known_placeholders(cls, value: dict[str, str]) -> dict[str, str]:
-        return _check_placeholders(value)
+        check_known(value)
+        return value
 
     @field_validator("response_map")
     @classmethod
@@ -188,6 +168,8 @@ class OAuth2Config(_Block):
         if "refresh_token_request" in data and "refresh_request" in data:
             raise ValueError("give refresh_token_request or refresh_request, not both")
         data = dict(data)
+        if isinstance(data.get("pkce"), bool):  # `pkce: true`, as one of Arcade's Salesforce pages writes it
+            data["pkce"] = {"enabled": data["pkce"]}
         # Doc variants: use_pkce / pkce_code_challenge_method at this level mean oauth2.pkce.
         variants = {"enabled": data.pop("use_pkce", None)}
         variants["code_challenge_method"] = data.pop("pkce_code_challenge_method", None)
@@ -198,6 +180,15 @@ class OAuth2Config(_Block):
                     pkce.setdefault(key, value)
             data["pkce"] = pkce
         return data
+
+    @model_validator(mode="after")
+    def _placeholders_have_values(self) -> OAuth2Config:
+        for name in AVAILABLE:
+            request = getattr(self, name)
+            if request is not None:
+                check_available(name, request.params)
+                check_available(name, request.headers)
+        return self
 
 
 class ProviderEntry(_Block):
@@ -215,11 +206,19 @@ class ProviderEntry(_Block):
     client_id: str = ""
     client_secret: SecretStr | None = None
     oauth2: OAuth2Config | None = None
+    #: Values for a built-in's per-tenant endpoints (``{subdomain}``...); an engine extension.
+    variables: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
     def _hoist_client(cls, data: Any) -> Any:
         # The admin API nests client_id/client_secret inside oauth2; accept that shape too.
+        if isinstance(data, dict) and isinstance(data.get("pkce"), bool | dict):
+            # `pkce: true` beside `enabled:`, as one of Arcade's Salesforce pages writes it.
+            data = dict(data)
+            oauth2 = dict(data.get("oauth2") or {})
+            oauth2.setdefault("pkce", data.pop("pkce"))
+            data["oauth2"] = oauth2
         if not isinstance(data, dict) or not isinstance(data.get("oauth2"), dict):
             return data
         data, oauth2 = dict(data), dict(data["oauth2"])

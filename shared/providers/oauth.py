@@ -14,8 +14,9 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
 from shared.errors import BadRequest
-from shared.providers.models import FORM, PLACEHOLDER_RE, Provider, RequestConfig
+from shared.providers.models import FORM, Provider, RequestConfig
 from shared.providers.parsing import parse_token_response, parse_user_info
+from shared.providers.placeholders import render
 
 __all__ = [
     "HttpRequestSpec",
@@ -67,10 +68,6 @@ def code_challenge_s256(verifier: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-def _render(template: str, values: dict[str, str]) -> str:
-    return PLACEHOLDER_RE.sub(lambda m: values.get(m.group(1), ""), template)
-
-
 def _scope_list(template: str, delimiter: str, values: dict[str, list[str]]) -> str:
     """Render a scope-bearing param as a deduplicated list (no empty items).
 
@@ -93,7 +90,7 @@ def _render_params(
         if any(p in template for p in _SCOPE_PLACEHOLDERS):
             value = _scope_list(template, delimiter, scopes)
         else:
-            value = _render(template, values)
+            value = render(template, values)
         if value:
             out[key] = value
     return out
@@ -135,7 +132,7 @@ def build_authorize_url(
         "{{scopes}}": [*scopes, *provider.quirks.extra_scopes],
         "{{existing_scopes}}": list(existing_scopes),
     }
-    values = _values(provider, redirect_uri=redirect_uri)
+    values = _values(provider, redirect_uri=redirect_uri, state=state)
     params = _render_params(config.authorize_request.params, values, config.scope_delimiter, scope_values)
     params["state"] = state
     if config.pkce.enabled:
@@ -181,7 +178,7 @@ def _spec(
             body.setdefault("client_secret", secret)
     elif method == "bearer_access_token" and values.get("access_token"):
         header_format = request.auth_header_value_format or "Bearer {{access_token}}"
-        headers["Authorization"] = _render(header_format, values)
+        headers["Authorization"] = render(header_format, values)
     url = _endpoint(request)
     if request.method == "GET":
         return HttpRequestSpec("GET", _with_query(url, body) if body else url, headers)
@@ -211,7 +208,7 @@ def build_token_request(
         BadRequest: PKCE is enabled but no verifier was given.
     """
     request = provider.oauth2.token_request
-    values = _values(provider, redirect_uri=redirect_uri)
+    values = _values(provider, redirect_uri=redirect_uri, code=code)
     body = _render_params(request.params, values, provider.oauth2.scope_delimiter, {})
     body.setdefault("grant_type", "authorization_code")
     body["code"] = code

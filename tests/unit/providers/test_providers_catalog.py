@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from shared.errors import ConfigError
-from shared.providers.catalog import CATALOG_PATH, load_catalog, resolve, resolve_all
+from shared.providers.catalog import CATALOG_DIR, load_catalog, resolve, resolve_all
 from tests.support.provider_examples import builtin, hooli, hooli_entry
 
 REQUIRED = {
@@ -39,7 +39,7 @@ REQUIRED = {
 
 
 def test_the_whole_catalog_validates_and_every_provider_resolves() -> None:
-    catalog = load_catalog(CATALOG_PATH)
+    catalog = load_catalog(CATALOG_DIR)
     assert set(catalog.entries) >= REQUIRED
     for provider_id in catalog.entries:
         provider = builtin(provider_id)
