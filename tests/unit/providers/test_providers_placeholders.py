@@ -116,9 +116,8 @@ def test_user_info_renders_the_access_token_in_a_header() -> None:
 
 
 def test_revocation_renders_the_client_id() -> None:
-    provider = hooli(
-        token_revocation_request={"endpoint": "https://hooli.example/revoke", "params": {"app": "{{client_id}}"}}
-    )
+    revoke = {"endpoint": "https://hooli.example/revoke", "params": {"app": "{{client_id}}"}}
+    provider = hooli(token_revocation_request=revoke)
     spec = build_revocation_request(provider, "a1")
     assert spec is not None and spec.form is not None
     assert spec.form["app"] == "hooli-id"
