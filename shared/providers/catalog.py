@@ -60,6 +60,8 @@ class CatalogEntry(BaseModel):
 
     description: str
     docs: str = ""
+    #: The provider's refresh-token rules in a few words (lifetime, rotation), for docs/providers.md.
+    refresh: str = ""
     quirks: Quirks = Field(default_factory=Quirks)
     variables: dict[str, Variable] = Field(default_factory=dict)
     oauth2: OAuth2Config

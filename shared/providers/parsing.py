@@ -175,7 +175,8 @@ def parse_token_response(
     access_token = _text(fields.get("access_token"))
     if access_token is None:
         raise ProviderError(f"provider {provider.id} response has no access_token", status_code=status_code)
-    refresh_expiry = _number(document.get("refresh_token_expires_in"))
+    # Intuit names it x_refresh_token_expires_in: a response_map may point elsewhere.
+    refresh_expiry = _number(fields.get("refresh_token_expires_in", document.get("refresh_token_expires_in")))
     return TokenGrant(
         access_token=access_token,
         refresh_token=_text(fields.get("refresh_token")),

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.providers.catalog import resolve
+from shared.providers.catalog import load_catalog, resolve
 from shared.providers.models import Provider
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
@@ -56,5 +56,13 @@ def hooli(**oauth2_overrides: Any) -> Provider:
     return resolve(hooli_entry(**oauth2_overrides))
 
 
+def example_variables(provider_id: str) -> dict[str, str]:
+    """The catalog's example value of each variable a built-in's endpoints take."""
+    entry = load_catalog().get(provider_id)
+    return {name: variable.example for name, variable in entry.variables.items()} if entry else {}
+
+
 def builtin(provider_id: str, **extra: Any) -> Provider:
-    return resolve({"provider_id": provider_id, "client_id": "cid", "client_secret": "csecret", **extra})
+    """A built-in with made-up credentials (and the example values of its variables)."""
+    entry = {"provider_id": provider_id, "client_id": "cid", "client_secret": "csecret"}
+    return resolve({**entry, "variables": example_variables(provider_id), **extra})

@@ -36,11 +36,29 @@ REQUIRED = {
     "pagerduty",
     "microsoft-powerbi",
 }
+#: Documented by Arcade as custom recipes, built in here.
+ARCADE_CUSTOM = {"mailchimp", "miro", "square", "ticktick", "zoho", "salesforce", "zendesk", "cisco-duo"}
+#: Beyond Arcade: the providers users ask for most.
+MORE = {
+    "gitlab",
+    "bitbucket",
+    "box",
+    "intercom",
+    "shopify",
+    "quickbooks",
+    "xero",
+    "okta",
+    "stripe-connect",
+    "monday",
+    "webex",
+    "pipedrive",
+}
 
 
 def test_the_whole_catalog_validates_and_every_provider_resolves() -> None:
     catalog = load_catalog(CATALOG_DIR)
-    assert set(catalog.entries) >= REQUIRED
+    assert set(catalog.entries) >= REQUIRED | ARCADE_CUSTOM | MORE
+    assert len(catalog.entries) >= 40
     for provider_id in catalog.entries:
         provider = builtin(provider_id)
         assert provider.oauth2.authorize_request.endpoint.startswith("https://")
@@ -131,3 +149,51 @@ def test_duplicate_provider_ids_are_rejected() -> None:
     with pytest.raises(ConfigError) as caught:
         resolve_all(entries)
     assert caught.value.key == "auth.providers[1].id"
+
+
+def test_a_builtin_on_the_customers_own_host_takes_it_from_variables() -> None:
+    provider = builtin("zendesk", variables={"subdomain": "acme"})
+    assert provider.oauth2.authorize_request.endpoint == "https://acme.zendesk.com/oauth/authorizations/new"
+    assert provider.oauth2.token_request.endpoint == "https://acme.zendesk.com/oauth/tokens"
+
+
+def test_a_variable_with_a_default_may_be_left_out() -> None:
+    assert (
+        builtin("zoho", variables={}).oauth2.token_request.endpoint
+        == "https://accounts.zoho.com/oauth/v2/token"
+    )
+    eu = builtin("zoho", variables={"accounts_domain": "accounts.zoho.eu"})
+    assert eu.oauth2.token_request.endpoint == "https://accounts.zoho.eu/oauth/v2/token"
+
+
+def test_a_missing_variable_stops_start_up_naming_it() -> None:
+    with pytest.raises(ConfigError) as caught:
+        resolve({"provider_id": "zendesk", "client_id": "c"}, key="auth.providers[0]")
+    assert caught.value.key == "auth.providers[0].variables.subdomain"
+    assert "subdomain" in str(caught.value)
+
+
+@pytest.mark.parametrize("value", ["acme.evil.example/x", "acme:8080", "user@acme", ""])
+def test_a_variable_that_would_change_more_than_its_part_of_the_url_is_refused(value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        builtin("zendesk", variables={"subdomain": value})
+    assert caught.value.key.endswith("variables.subdomain")
+
+
+def test_a_variable_the_provider_does_not_take_is_refused() -> None:
+    with pytest.raises(ConfigError) as caught:
+        builtin("google", variables={"subdomain": "acme"})
+    assert caught.value.key.endswith("variables.subdomain")
+
+
+def test_a_custom_provider_takes_no_variables() -> None:
+    with pytest.raises(ConfigError):
+        resolve({**hooli_entry(), "variables": {"subdomain": "acme"}})
+
+
+def test_a_provider_defined_in_two_catalog_files_is_refused(tmp_path: Path) -> None:
+    for name in ("catalog_a.yaml", "catalog_b.yaml"):
+        (tmp_path / name).write_text((CATALOG_DIR / "catalog.yaml").read_text())
+    with pytest.raises(ConfigError) as caught:
+        load_catalog(tmp_path)
+    assert "two catalog files" in str(caught.value)
