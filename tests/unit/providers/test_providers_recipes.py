@@ -10,10 +10,12 @@ docs/arcade-compatibility.md §2.1) and ``state``.
 from __future__ import annotations
 
 import base64
+import json
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import yaml
@@ -27,8 +29,9 @@ from shared.providers.oauth import (
     build_token_request,
     code_challenge_s256,
 )
+from shared.providers.parsing import parse_token_response
 from shared.providers.registry import static_records
-from tests.support.provider_examples import REDIRECT
+from tests.support.provider_examples import NOW, REDIRECT
 
 RECIPES = Path(__file__).with_name("recipes")
 VERIFIER = "v" * 43
@@ -127,3 +130,22 @@ def test_a_documented_refresh_request_is_built_as_described(path: Path) -> None:
     spec = build_refresh_request(provider, refresh_token="r3fresh")
     assert spec is not None
     _check_request(spec, expect["refresh"], provider, "refresh")
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in _recipes() if "oauth2:" in p.read_text()], ids=lambda path: path.stem
+)
+def test_a_documented_custom_recipe_reads_a_standard_token_answer(path: Path) -> None:
+    # TickTick's recipe says the answer is form-encoded; TickTick answers JSON. Both read.
+    provider, _ = _load(path)
+    answer = {"access_token": "at", "token_type": "bearer", "expires_in": 3600, "refresh_token": "rt"}
+    for content_type, body in (
+        ("application/json", json.dumps({**answer, "scope": "s1 s2"})),
+        ("application/x-www-form-urlencoded", urlencode({**answer, "scope": "s1 s2"})),
+    ):
+        grant = parse_token_response(
+            provider, kind="token", status_code=200, content_type=content_type, body=body.encode(), now=NOW
+        )
+        assert (grant.access_token, grant.refresh_token) == ("at", "rt")
+        assert grant.expires_at == NOW + timedelta(seconds=3600)
+        assert grant.scopes == ["s1", "s2"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 import yaml
@@ -28,16 +28,16 @@ def test_every_catalog_provider_has_a_recorded_token_answer() -> None:
     assert {path.stem for path in SHAPES.glob("*.yaml")} == set(load_catalog().entries)
 
 
-@pytest.mark.parametrize("provider_id", sorted(load_catalog().entries))
-def test_a_recorded_token_answer_parses_into_token_expiry_refresh_and_scopes(provider_id: str) -> None:
-    shape = _shape(provider_id)
-    expect = shape["expect"]
+Kind = Literal["token", "refresh"]
+
+
+def _check(provider_id: str, response: dict[str, Any], expect: dict[str, Any], kind: Kind) -> None:
     grant = parse_token_response(
         builtin(provider_id),
-        kind="token",
+        kind=kind,
         status_code=200,
         content_type="application/json",
-        body=json.dumps(shape["response"]).encode(),
+        body=json.dumps(response).encode(),
         now=NOW,
     )
     assert grant.access_token == ACCESS
@@ -52,3 +52,17 @@ def test_a_recorded_token_answer_parses_into_token_expiry_refresh_and_scopes(pro
     assert grant.scopes == expect["scopes"]
     assert grant.token_type == expect.get("token_type", grant.token_type)
     assert ACCESS not in json.dumps(grant.extra) and REFRESH not in json.dumps(grant.extra)
+
+
+@pytest.mark.parametrize("provider_id", sorted(load_catalog().entries))
+def test_a_recorded_token_answer_parses_into_token_expiry_refresh_and_scopes(provider_id: str) -> None:
+    shape = _shape(provider_id)
+    _check(provider_id, shape["response"], shape["expect"], "token")
+
+
+@pytest.mark.parametrize(
+    "provider_id", sorted(p.stem for p in SHAPES.glob("*.yaml") if "refresh_response:" in p.read_text())
+)
+def test_a_recorded_refresh_answer_parses_into_token_expiry_refresh_and_scopes(provider_id: str) -> None:
+    shape = _shape(provider_id)
+    _check(provider_id, shape["refresh_response"], shape["refresh_expect"], "refresh")
