@@ -1,7 +1,7 @@
 """Typed models of an ``engine.yaml`` ``auth.providers[]`` entry (Arcade's format).
 
 Strict: an unknown key is an error (a typo like ``token_requst`` must stop start-up),
-except the variants Arcade's docs use (``refresh_request``, ``use_pkce``,
+except the variants Arcade's docs use (``refresh_request``, ``use_pkce``, ``pkce: true``,
 ``pkce_code_challenge_method``).  ``endpoint`` is optional here so a user can override
 part of a built-in; :func:`shared.providers.catalog.resolve` checks completeness.
 """
