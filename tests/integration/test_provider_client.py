@@ -23,11 +23,14 @@ from tests.support.providers import oidc_provider_entry
 pytestmark = pytest.mark.integration
 
 APP = OAuthClient("client-app", [CALLBACK], client_secret="client-secret", require_pkce=True)
+POST_APP = OAuthClient(
+    "post-app", [CALLBACK], client_secret="post-secret", token_endpoint_auth_method="client_secret_post"
+)
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OAuthServer]:
-    with start_oauth_server(tmp_path_factory.mktemp("oauth_server"), clients=[APP]) as running:
+    with start_oauth_server(tmp_path_factory.mktemp("oauth_server"), clients=[APP, POST_APP]) as running:
         yield running
 
 
@@ -86,3 +89,59 @@ async def test_an_unrevoked_refresh_token_still_refreshes(server, client) -> Non
     grant = await client.exchange(oidc, code=code, redirect_uri=CALLBACK, code_verifier=verifier)
     fresh = await client.refresh(oidc, refresh_token=grant.refresh_token)
     assert fresh.access_token != grant.access_token
+
+
+def ticktick_style(server: OAuthServer) -> Provider:
+    """Written the way Arcade's TickTick and Zoho pages write theirs: ``{{state}}`` in the authorize
+    params, ``{{code}}`` in the token params, the client's credentials posted in the body."""
+    return resolve(
+        {
+            "id": "ticktick-style",
+            "type": "oauth2",
+            "client_id": POST_APP.client_id,
+            "client_secret": POST_APP.client_secret,
+            "oauth2": {
+                "authorize_request": {
+                    "endpoint": server.authorize_endpoint,
+                    "params": {
+                        "response_type": "code",
+                        "client_id": "{{client_id}}",
+                        "redirect_uri": "{{redirect_uri}}",
+                        "scope": "{{scopes}}",
+                        "state": "{{state}}",
+                        "prompt": "consent",
+                    },
+                },
+                "token_request": {
+                    "endpoint": server.token_endpoint,
+                    "auth_method": "client_secret_post",
+                    "params": {
+                        "grant_type": "authorization_code",
+                        "client_id": "{{client_id}}",
+                        "client_secret": "{{client_secret}}",
+                        "code": "{{code}}",
+                        "redirect_uri": "{{redirect_uri}}",
+                    },
+                },
+            },
+        }
+    )
+
+
+async def test_a_recipe_writing_state_and_code_as_placeholders_completes_a_real_flow(server, client) -> None:
+    recipe, verifier = ticktick_style(server), new_code_verifier()
+    url = build_authorize_url(
+        recipe,
+        redirect_uri=CALLBACK,
+        scopes=["openid", "profile"],
+        existing_scopes=[],
+        state="st4te-from-the-engine",
+        code_challenge=code_challenge_s256(verifier),
+    )
+    callback = await consent(url, login="dave", stop_at_prefix=CALLBACK)
+    assert callback.params["state"] == "st4te-from-the-engine"
+    grant = await client.exchange(
+        recipe, code=str(callback.params["code"]), redirect_uri=CALLBACK, code_verifier=verifier
+    )
+    assert grant.access_token and grant.refresh_token
+    assert server.stats().token_auth_methods.get("client_secret_post", 0) >= 1
