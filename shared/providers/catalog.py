@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from shared.errors import ConfigError
 from shared.providers.models import (
@@ -52,6 +52,18 @@ class Variable(BaseModel):
     #: cannot add a path, a port or a user to the endpoint.
     pattern: str = _HOST_PART
 
+    @model_validator(mode="after")
+    def _example_and_default_match(self) -> Variable:
+        try:
+            compiled = re.compile(self.pattern)
+        except re.error as exc:
+            raise ValueError(f"pattern: {exc}") from None
+        for name in ("example", "default"):
+            value = getattr(self, name)
+            if value is not None and not compiled.fullmatch(value):
+                raise ValueError(f"{name} {value!r} does not match the pattern")
+        return self
+
 
 class CatalogEntry(BaseModel):
     """One built-in provider in a ``catalog*.yaml`` file."""
@@ -65,6 +77,18 @@ class CatalogEntry(BaseModel):
     quirks: Quirks = Field(default_factory=Quirks)
     variables: dict[str, Variable] = Field(default_factory=dict)
     oauth2: OAuth2Config
+
+    @model_validator(mode="after")
+    def _variables_declared_and_used(self) -> CatalogEntry:
+        used = set()
+        for request in self.oauth2.model_dump(exclude_unset=True).values():
+            if isinstance(request, dict) and isinstance(request.get("endpoint"), str):
+                used |= set(_VARIABLE_RE.findall(request["endpoint"]))
+        if undeclared := used - set(self.variables):
+            raise ValueError(f"endpoints use undeclared variables: {', '.join(sorted(undeclared))}")
+        if unused := set(self.variables) - used:
+            raise ValueError(f"variables no endpoint uses: {', '.join(sorted(unused))}")
+        return self
 
 
 @dataclass(frozen=True)

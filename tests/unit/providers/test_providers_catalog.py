@@ -197,3 +197,27 @@ def test_a_provider_defined_in_two_catalog_files_is_refused(tmp_path: Path) -> N
     with pytest.raises(ConfigError) as caught:
         load_catalog(tmp_path)
     assert "two catalog files" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("variables", "endpoint", "problem"),
+    [
+        ("{}", "https://{subdomain}.example.com/auth", "undeclared variables: subdomain"),
+        ("{sub: {description: d, example: a}}", "https://example.com/auth", "no endpoint uses: sub"),
+        ("{sub: {description: d, example: a.b, pattern: '[a-z]+'}}", "https://{sub}.example.com/", "example"),
+    ],
+)
+def test_a_catalog_variable_must_be_declared_used_and_match_its_own_example(
+    tmp_path: Path, variables: str, endpoint: str, problem: str
+) -> None:
+    bad = tmp_path / "catalog.yaml"
+    bad.write_text(
+        "providers:\n  acme:\n    description: x\n"
+        f"    variables: {variables}\n"
+        "    oauth2:\n"
+        f"      authorize_request: {{endpoint: '{endpoint}'}}\n"
+        "      token_request: {endpoint: 'https://example.com/token'}\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_catalog(bad)
+    assert problem in str(caught.value)
