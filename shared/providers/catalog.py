@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -74,6 +74,8 @@ class CatalogEntry(BaseModel):
     docs: str = ""
     #: The provider's refresh-token rules in a few words (lifetime, rotation), for docs/providers.md.
     refresh: str = ""
+    #: Older provider_ids Arcade's docs used for it (``squareup``); they still resolve.
+    aliases: list[str] = Field(default_factory=list)
     quirks: Quirks = Field(default_factory=Quirks)
     variables: dict[str, Variable] = Field(default_factory=dict)
     oauth2: OAuth2Config
@@ -96,10 +98,15 @@ class Catalog:
     """The validated built-in providers, by provider_id."""
 
     entries: Mapping[str, CatalogEntry]
+    aliases: Mapping[str, str] = field(default_factory=dict)  # an older provider_id -> its id
+
+    def canonical(self, provider_id: str) -> str:
+        """The catalog's id for ``provider_id`` (itself unless it is an older alias)."""
+        return self.aliases.get(provider_id, provider_id)
 
     def get(self, provider_id: str) -> CatalogEntry | None:
-        """Return the built-in provider named ``provider_id``, if any."""
-        return self.entries.get(provider_id)
+        """Return the built-in provider named ``provider_id`` (or by an older alias), if any."""
+        return self.entries.get(self.canonical(provider_id))
 
 
 def _key(prefix: str, loc: Iterable[int | str]) -> str:
@@ -167,7 +174,14 @@ def load_catalog(path: Path = CATALOG_DIR) -> Catalog:
     entries: dict[str, CatalogEntry] = {}
     for file in files:
         _load_file(file, entries)
-    return Catalog(entries)
+    aliases: dict[str, str] = {}
+    for provider_id, entry in entries.items():
+        for alias in entry.aliases:
+            if alias in entries or alias in aliases:
+                where = f"providers.{provider_id}.aliases"
+                raise ConfigError(f"{alias!r} already names a provider", file=str(path), key=where)
+            aliases[alias] = provider_id
+    return Catalog(entries, aliases)
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -310,7 +324,7 @@ def resolve(
     oauth2 = _complete(_merged_oauth2(entry, base, file=file, key=key), quirks, file=file, key=key)
     return Provider(
         id=provider_id,
-        builtin_id=entry.provider_id or "oauth2",
+        builtin_id=catalog.canonical(entry.provider_id) if entry.provider_id else "oauth2",
         description=entry.description or (base.description if base else ""),
         enabled=entry.enabled,
         client_id=entry.client_id,

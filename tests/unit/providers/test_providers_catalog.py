@@ -221,3 +221,9 @@ def test_a_catalog_variable_must_be_declared_used_and_match_its_own_example(
     with pytest.raises(ConfigError) as caught:
         load_catalog(bad)
     assert problem in str(caught.value)
+
+
+def test_an_older_provider_id_from_arcades_docs_resolves_to_the_provider() -> None:
+    provider = builtin("squareup")
+    assert (provider.id, provider.builtin_id) == ("squareup", "square")
+    assert provider.oauth2.token_request.endpoint == "https://connect.squareup.com/oauth2/token"
