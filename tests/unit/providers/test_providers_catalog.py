@@ -37,7 +37,17 @@ REQUIRED = {
     "microsoft-powerbi",
 }
 #: Documented by Arcade as custom recipes, built in here.
-ARCADE_CUSTOM = {"mailchimp", "miro", "square", "ticktick", "zoho", "salesforce", "zendesk", "cisco-duo"}
+ARCADE_CUSTOM = {
+    "mailchimp",
+    "miro",
+    "square",
+    "ticktick",
+    "zoho",
+    "salesforce",
+    "zendesk",
+    "cisco-duo",
+    "github-enterprise",
+}
 #: Beyond Arcade: the providers users ask for most.
 MORE = {
     "gitlab",
