@@ -11,13 +11,17 @@ from shared.providers.catalog import load_catalog
 from shared.providers.oauth import (
     build_authorize_url,
     build_refresh_request,
+    build_revocation_request,
     build_token_request,
+    build_user_info_request,
     code_challenge_s256,
 )
 from tests.support.provider_examples import REDIRECT, builtin
 
 VERIFIER = "v" * 43
 PROVIDERS = sorted(load_catalog().entries)
+#: Revocation endpoints that take the token alone.
+REVOKE_WITHOUT_CLIENT_AUTH = {"salesforce"}
 
 
 @pytest.mark.parametrize("provider_id", PROVIDERS)
@@ -62,3 +66,26 @@ def test_a_catalog_provider_refreshes_only_if_it_issues_refresh_tokens(provider_
         body = spec.form if spec.form is not None else (spec.json or {})
         assert body["refresh_token"] == "r3fresh"
         assert body["grant_type"] == "refresh_token"
+
+
+@pytest.mark.parametrize(
+    "provider_id", [p for p in PROVIDERS if builtin(p).oauth2.user_info_request is not None]
+)
+def test_a_catalog_providers_user_info_request_carries_the_access_token(provider_id: str) -> None:
+    spec = build_user_info_request(builtin(provider_id), "at-1")
+    assert spec is not None
+    assert spec.headers["Authorization"].endswith("at-1")  # Bearer, ClickUp's bare token, Mailchimp's OAuth
+    assert "csecret" not in spec.url
+
+
+@pytest.mark.parametrize(
+    "provider_id", [p for p in PROVIDERS if builtin(p).oauth2.token_revocation_request is not None]
+)
+def test_a_catalog_providers_revocation_request_names_the_token_and_the_client(provider_id: str) -> None:
+    spec = build_revocation_request(builtin(provider_id), "rt-1", token_type_hint="refresh_token")
+    assert spec is not None
+    body = spec.form if spec.form is not None else (spec.json or {})
+    assert body["token"] == "rt-1"
+    if provider_id in REVOKE_WITHOUT_CLIENT_AUTH:
+        return
+    assert spec.headers.get("Authorization", "").startswith("Basic ") or body.get("client_id") == "cid"
