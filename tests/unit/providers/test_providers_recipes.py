@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 import yaml
 
-from shared.providers.catalog import parse_entry
+from shared.providers.catalog import load_catalog, parse_entry
 from shared.providers.models import Provider
 from shared.providers.oauth import (
     HttpRequestSpec,
@@ -89,9 +89,10 @@ def _recipes() -> list[Path]:
     return sorted(RECIPES.glob("*.yaml"))
 
 
-def test_every_provider_arcade_documents_has_its_recipe_here() -> None:
+def test_every_provider_arcade_documents_has_its_recipe_here_and_is_built_in() -> None:
     # The 32 pages under docs.arcade.dev/en/references/auth-providers/ (besides the generic OAuth 2.0 one).
     assert len(_recipes()) == 32
+    assert {path.stem for path in _recipes()} <= set(load_catalog().entries)
 
 
 @pytest.mark.parametrize("path", _recipes(), ids=lambda path: path.stem)
