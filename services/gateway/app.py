@@ -11,6 +11,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from faststream.nats import NatsBroker
+from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from services.gateway import errors, openapi
@@ -18,6 +19,10 @@ from services.gateway.adapters import CompletionWaiters
 from services.gateway.body_limit import BodyLimit
 from services.gateway.domain import ApiKeys
 from services.gateway.fast_lane import FastLane
+from services.gateway.mcp.catalog import GatewayTools
+from services.gateway.mcp.endpoint import McpEndpoint
+from services.gateway.mcp.gateways import GatewayDirectory
+from services.gateway.mcp.server import McpGatewayServer
 from services.gateway.middleware import RequestLog, route_of
 from services.gateway.routes import admin_auth, auth, auth_pages, health
 from services.gateway.routes import secrets as secrets_routes
@@ -48,6 +53,13 @@ def create_app(settings: Settings) -> FastAPI:
     pings = RpcServer()
     add_health(pings, service="gateway", instance=settings.runtime.instance)
     waiters = CompletionWaiters()
+    api_keys = ApiKeys(gw.api_keys)
+
+    def rpc() -> RpcClient:
+        client: RpcClient = app.state.rpc
+        return client
+
+    mcp = McpGatewayServer(GatewayTools(rpc), rpc, tools_routes.execute_timeout(settings))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -58,7 +70,8 @@ def create_app(settings: Settings) -> FastAPI:
         await nc.flush()
         app.state.rpc = RpcClient(nc, timeout=settings.runtime.rpc_timeout)
         freeze_startup_heap()
-        yield
+        async with mcp.sessions.run():
+            yield
         await waiters.stop()
         await pings.stop(grace=1.0)
         await broker.stop()
@@ -75,7 +88,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.gateway = gw
-    app.state.api_keys = ApiKeys(gw.api_keys)
+    app.state.api_keys = api_keys
     app.state.waiters = waiters
     app.state.broker = broker
     errors.install(app)
@@ -88,6 +101,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(workers_routes.router)
     app.include_router(secrets_routes.router)
     app.include_router(webhooks_routes.router)
+    gateways = GatewayDirectory(settings.engine.mcp.gateways)
+    # An ASGI endpoint: the MCP SDK's transport answers the request itself (POST, GET, DELETE).
+    app.router.routes.append(
+        Route("/mcp/{slug}", McpEndpoint(gateways, api_keys, mcp), include_in_schema=False)
+    )
     openapi.install(app)
 
     @app.get("/metrics", include_in_schema=False)

@@ -184,6 +184,33 @@ class WebhooksConfig(_Section):
     secret_rotation_grace_seconds: float = Field(default=86_400, ge=0)
 
 
+#: A gateway's slug: its path segment in ``/mcp/{slug}``.
+MCP_SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+#: ``Toolkit.*``, ``Toolkit.Tool`` or ``*``; ``fnmatch`` wildcards in either part.
+MCP_TOOL_PATTERN = r"^[^.\s]+(\.[^.\s]+)?$"
+
+
+class McpGatewayConfig(_Section):
+    """One MCP gateway (docs/mcp.md): served at ``/mcp/{slug}``, exposing the tools its patterns match."""
+
+    slug: str = Field(pattern=MCP_SLUG_PATTERN)
+    description: str = Field(default="", max_length=2000)
+    instructions: str = Field(default="", max_length=20_000)
+    tools: list[Annotated[str, Field(pattern=MCP_TOOL_PATTERN)]] = Field(min_length=1, max_length=500)
+    auth: Literal["headers", "oauth"] = "headers"
+
+
+class McpConfig(_Section):
+    gateways: list[McpGatewayConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _slugs_are_unique(self) -> McpConfig:
+        slugs = [g.slug for g in self.gateways]
+        if dupes := sorted({s for s in slugs if slugs.count(s) > 1}):
+            raise ValueError(f"mcp.gateways: slug {dupes[0]} is used twice")
+        return self
+
+
 class EngineConfig(_Section):
     schema_: str | None = Field(default=None, alias="$schema")
     api: ApiConfig = Field(default_factory=ApiConfig)
@@ -192,6 +219,7 @@ class EngineConfig(_Section):
     tools: ToolsConfig = Field(default_factory=ToolsConfig)
     refresh: RefreshConfig = Field(default_factory=RefreshConfig)
     webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
+    mcp: McpConfig = Field(default_factory=McpConfig)
     # Arcade sections valetkey reads no setting from; accepted so Arcade configs load.
     llm: Any = None
     storage: Any = None

@@ -171,7 +171,7 @@ async def execute_tool(request: Request) -> JSONResponse:
     """Run a tool; the status is the executor's (200, or 403 for an unmet requirement)."""
     body = await json_body(request, ExecuteToolRequest)
     command = build(ExecuteTool, **body.model_dump())
-    client, timeout = rpc_of(request), _execute_timeout(request)
+    client, timeout = rpc_of(request), execute_timeout(request.app.state.settings)
     try:
         raw = await client.call_raw(subjects.TOOLS_EXECUTE, command, timeout=timeout)
     except ValetkeyError as exc:
@@ -183,8 +183,8 @@ async def execute_tool(request: Request) -> JSONResponse:
     return JSONResponse(answer, status_code=status_code, headers={"x-should-retry": "false"})
 
 
-def _execute_timeout(request: Request) -> float:
-    settings: Settings = request.app.state.settings
+def execute_timeout(settings: Settings) -> float:
+    """How long a tool run may take before the gateway stops waiting (also the MCP gateways')."""
     tools = settings.engine.tools
     workers = [w.http.timeout * (1 + w.http.retry) for d in tools.directors for w in d.workers]
     return max([tools.timeout_seconds, *workers]) + EXECUTE_MARGIN_SECONDS

@@ -221,3 +221,23 @@ class TestSecretsPerService:
     def test_the_launcher_checking_for_every_service_needs_every_variable(self, tmp_path):
         with pytest.raises(ConfigError, match=r"security\.root_keys\[0\]\.value: .*ROOT_X"):
             load_engine_config(write(tmp_path, self.TEXT), {"OIDC_ID_X": "vk", "OIDC_SECRET_X": "s"})
+
+
+class TestMcpGateways:
+    GATEWAY = VERIFIED + "mcp:\n  gateways:\n    - slug: {slug}\n      tools: [{tools}]\n"
+
+    def test_a_gateway_is_read_with_its_patterns(self, tmp_path):
+        config = load_engine_config(write(tmp_path, self.GATEWAY.format(slug="hooli", tools='"Hooli.*"')), {})
+        gateway = config.mcp.gateways[0]
+        assert (gateway.slug, gateway.tools, gateway.auth) == ("hooli", ["Hooli.*"], "headers")
+
+    @pytest.mark.parametrize(("slug", "tools"), [("Bad Slug", '"Hooli.*"'), ("ok", '"a.b.c"'), ("ok", "")])
+    def test_a_bad_slug_or_pattern_is_refused_naming_the_key(self, tmp_path, slug, tools):
+        with pytest.raises(ConfigError) as error:
+            load_engine_config(write(tmp_path, self.GATEWAY.format(slug=slug, tools=tools)), {})
+        assert "mcp.gateways[0]" in str(error.value)
+
+    def test_two_gateways_with_one_slug_are_refused(self, tmp_path):
+        text = VERIFIED + "mcp:\n  gateways:\n    - {slug: a, tools: ['*']}\n    - {slug: a, tools: ['*']}\n"
+        with pytest.raises(ConfigError, match="slug a is used twice"):
+            load_engine_config(write(tmp_path, text), {})

@@ -1,0 +1,156 @@
+"""MCP gateways (docs/mcp.md) through the real engine, the official ``mcp`` client and the real OAuth server.
+
+One engine for the module: the hooli toolkit in process, its provider at the real OAuth server,
+and two gateways in engine.yaml. The clients are the packages users install: the ``mcp`` SDK's
+Streamable HTTP client and the OpenAI Agents SDK's ``MCPServerStreamableHttp``.
+"""
+
+import json
+import secrets
+
+import httpx
+import pytest
+from mcp.shared.exceptions import MCPError
+
+from tests.support.browser import consent_and_follow
+from tests.support.engine import base_config, running_engine
+from tests.support.mcp_clients import mcp_session
+from tests.support.oauth_server import OAuthClient, start_oauth_server
+from tests.support.providers import oidc_provider_entry
+from tools.launcher import embedded
+
+pytestmark = pytest.mark.e2e
+
+INSTRUCTIONS = "Reticulate splines when asked; ping to check Hooli is up."
+GATEWAYS = [
+    {
+        "slug": "hooli",
+        "description": "Hooli's splines",
+        "instructions": INSTRUCTIONS,
+        "tools": ["Hooli.Ping", "hooli.Reticulate*"],
+    },
+    {"slug": "everything", "tools": ["*"]},
+]
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory, nats_url, redis_url):
+    home = tmp_path_factory.mktemp("mcp-engine")
+    port = embedded.free_port()
+    client = OAuthClient(
+        "valetkey-mcp", [f"http://127.0.0.1:{port}/oauth/callback"], client_secret="mcp-secret"
+    )
+    with start_oauth_server(home, clients=[client]) as oauth:
+        entry = oidc_provider_entry(
+            oauth, id="hooli", client_id=client.client_id, client_secret=client.client_secret
+        )
+        entry["oauth2"]["authorize_request"]["params"]["scope"] = "openid {{scopes}} {{existing_scopes}}"
+        config = base_config(port, secrets.token_urlsafe(32))
+        config["auth"]["providers"] = [entry]
+        config["tools"]["toolkits"] = ["tests.support.toolkits.hooli"]
+        config["mcp"] = {"gateways": GATEWAYS}
+        with running_engine(home, nats_url=nats_url, redis_url=redis_url, config=config) as running:
+            yield running
+
+
+def user_headers(engine, user: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {engine.api_key}", "Arcade-User-ID": user}
+
+
+def new_user() -> str:
+    return f"mcp-user-{secrets.token_hex(4)}"
+
+
+def gateway_url(engine, slug: str = "hooli") -> str:
+    return f"{engine.base_url}/mcp/{slug}"
+
+
+class TestHeadersMode:
+    async def test_a_gateway_lists_only_the_tools_its_patterns_match_with_their_input_schemas(self, engine):
+        async with mcp_session(gateway_url(engine), user_headers(engine, new_user())) as session:
+            listed = await session.list_tools()
+        tools = {tool.name: tool for tool in listed.tools}
+        assert set(tools) == {"Hooli_Ping", "Hooli_ReticulateSplines"}
+        schema = tools["Hooli_ReticulateSplines"].input_schema
+        assert schema["properties"]["num_splines"]["type"] == "integer"
+        assert schema["required"] == ["num_splines"]
+
+    async def test_initialize_answers_with_the_gateways_instructions(self, engine):
+        async with (
+            mcp_session(gateway_url(engine), user_headers(engine, new_user())) as session,
+        ):
+            result = await session.initialize()
+        assert result.instructions == INSTRUCTIONS
+        assert result.server_info.name == "valetkey/hooli"
+
+    async def test_a_wildcard_gateway_exposes_the_whole_catalog(self, engine):
+        async with mcp_session(
+            gateway_url(engine, "everything"), user_headers(engine, new_user())
+        ) as session:
+            names = {tool.name for tool in (await session.list_tools()).tools}
+        assert {"Hooli_Ping", "Hooli_Explode", "Hooli_ReticulateSplines", "Hooli_NapSync"} <= names
+
+    async def test_a_tool_that_needs_no_authorization_runs_for_the_user(self, engine):
+        async with mcp_session(gateway_url(engine), user_headers(engine, new_user())) as session:
+            result = await session.call_tool("Hooli_Ping", {})
+        assert not result.is_error
+        assert [c.text for c in result.content] == ["pong"]
+
+    async def test_a_tool_needing_oauth_shows_the_url_then_runs_with_the_users_token_after_consent(
+        self, engine
+    ):
+        user = new_user()
+        async with mcp_session(gateway_url(engine), user_headers(engine, user)) as session:
+            first = await session.call_tool("Hooli_ReticulateSplines", {"num_splines": 3})
+            assert first.is_error
+            fields = json.loads(first.content[1].text)
+            url = fields["authorization_url"]
+            assert url in first.content[0].text
+            assert "access_token" not in first.model_dump_json()
+
+            await consent_and_follow(url, login="gilfoyle", callback_prefix=engine.redirect_uri)
+
+            second = await session.call_tool("Hooli_ReticulateSplines", {"num_splines": 3})
+        assert not second.is_error
+        value = json.loads(second.content[0].text)
+        assert (value["reticulated"], value["sub"], value["user_id"]) == (3, "gilfoyle", user)
+        assert value["token_length"] > 0
+        assert second.structured_content == value
+
+    async def test_a_tool_that_fails_answers_an_error_result_with_what_the_agent_should_change(self, engine):
+        async with mcp_session(
+            gateway_url(engine, "everything"), user_headers(engine, new_user())
+        ) as session:
+            result = await session.call_tool("Hooli_Flaky", {"hint": "ask again later"})
+        assert result.is_error
+        texts = [c.text for c in result.content]
+        assert texts[0].endswith("Hooli is busy")
+        assert texts[1:] == ["ask again later"]
+
+
+class TestBadInput:
+    async def test_a_tool_not_on_the_gateway_is_an_mcp_error(self, engine):
+        async with mcp_session(gateway_url(engine), user_headers(engine, new_user())) as session:
+            with pytest.raises(MCPError) as error:
+                await session.call_tool("Hooli_Explode", {})
+        assert "unknown tool Hooli_Explode on gateway hooli" in str(error.value)
+
+    def test_an_unknown_slug_is_404_in_arcades_error_shape(self, engine):
+        response = httpx.post(
+            gateway_url(engine, "nowhere"), headers=user_headers(engine, "u"), json={}, timeout=30
+        )
+        assert response.status_code == 404
+        assert response.json() == {"name": "not_found", "message": "MCP gateway nowhere not found"}
+
+    @pytest.mark.parametrize("authorization", [None, "Bearer wrong-key"])
+    def test_a_missing_or_wrong_api_key_is_401(self, engine, authorization):
+        headers = {"Arcade-User-ID": "u"} | ({"Authorization": authorization} if authorization else {})
+        response = httpx.post(gateway_url(engine), headers=headers, json={}, timeout=30)
+        assert response.status_code == 401
+        assert response.json()["name"] == "unauthorized"
+
+    def test_a_missing_user_header_is_400_saying_so(self, engine):
+        headers = {"Authorization": f"Bearer {engine.api_key}"}
+        response = httpx.post(gateway_url(engine), headers=headers, json={}, timeout=30)
+        assert response.status_code == 400
+        assert "Arcade-User-ID" in response.json()["message"]
