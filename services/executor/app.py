@@ -17,7 +17,13 @@ from services.executor.adapters import OutboxEvents, Providers, RefreshingTokens
 from services.executor.admin import SecretAdmin, WorkerAdmin
 from services.executor.catalog import ToolCatalog
 from services.executor.execution import Executor
-from services.executor.handlers import register_admin, register_notifications, register_tools
+from services.executor.handlers import (
+    register_admin,
+    register_mcp_gateways,
+    register_notifications,
+    register_tools,
+)
+from services.executor.mcp_gateways import McpGatewayAdmin
 from services.executor.secret_store import SecretStore
 from services.executor.settings import ExecutorSettings
 from services.executor.sources import InProcessToolkits
@@ -81,6 +87,14 @@ def create_service(settings: Settings) -> Service:
     register_tools(parts.server, tools, executor)
     register_admin(parts.server, workers, SecretAdmin(secrets))
     register_notifications(parts.broker, workers)
+    engine = settings.engine
+    gateways = McpGatewayAdmin(
+        parts.redis,
+        engine.mcp.gateways,
+        prefix=prefix,
+        oauth_ready=engine.auth.verification.oidc is not None,
+    )
+    register_mcp_gateways(parts.server, gateways)
     refresher: list[asyncio.Task[None]] = []
 
     @app.on_startup

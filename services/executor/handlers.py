@@ -8,6 +8,7 @@ from faststream.nats import NatsBroker
 
 from services.executor.admin import SecretAdmin, WorkerAdmin
 from services.executor.execution import Executor
+from services.executor.mcp_gateways import McpGatewayAdmin
 from services.executor.tool_service import ToolService
 from shared.bus import subjects
 from shared.bus.rpc import RpcServer
@@ -23,6 +24,7 @@ from shared.contracts.execution import (
     WorkerToolsQuery,
     WorkerWrite,
 )
+from shared.contracts.mcp import GatewayRef, GatewayWrite
 
 Q = subjects.QUEUE_EXECUTOR
 
@@ -47,6 +49,19 @@ def register_admin(server: RpcServer, workers: WorkerAdmin, secrets: SecretAdmin
     server.add(subjects.SECRETS_LIST, PageQuery, secrets.list, queue=Q, name="list_secrets")
     server.add(subjects.SECRETS_UPSERT, SecretWrite, secrets.upsert, queue=Q, name="upsert_secret")
     server.add(subjects.SECRETS_DELETE, SecretRef, secrets.delete, queue=Q, name="delete_secret")
+
+
+def register_mcp_gateways(server: RpcServer, gateways: McpGatewayAdmin) -> None:
+    """MCP gateways administration, and the gateway service's look-up by slug."""
+    server.add(subjects.MCP_GATEWAYS_LIST, PageQuery, gateways.list, queue=Q, name="list_mcp_gateways")
+    server.add(subjects.MCP_GATEWAYS_GET, GatewayRef, gateways.get, queue=Q, name="get_mcp_gateway")
+    server.add(
+        subjects.MCP_GATEWAYS_CREATE, GatewayWrite, gateways.create, queue=Q, name="create_mcp_gateway"
+    )
+    server.add(
+        subjects.MCP_GATEWAYS_UPDATE, GatewayWrite, gateways.update, queue=Q, name="update_mcp_gateway"
+    )
+    server.add(subjects.MCP_GATEWAYS_DELETE, GatewayRef, gateways.delete, queue=Q, name="delete_mcp_gateway")
 
 
 def register_notifications(broker: NatsBroker, workers: WorkerAdmin) -> None:

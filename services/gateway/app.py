@@ -24,7 +24,7 @@ from services.gateway.mcp.endpoint import McpEndpoint
 from services.gateway.mcp.gateways import GatewayDirectory
 from services.gateway.mcp.server import McpGatewayServer
 from services.gateway.middleware import RequestLog, route_of
-from services.gateway.routes import admin_auth, auth, auth_pages, health
+from services.gateway.routes import admin_auth, auth, auth_pages, health, mcp_gateways
 from services.gateway.routes import secrets as secrets_routes
 from services.gateway.routes import tools as tools_routes
 from services.gateway.routes import webhooks as webhooks_routes
@@ -101,7 +101,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(workers_routes.router)
     app.include_router(secrets_routes.router)
     app.include_router(webhooks_routes.router)
-    gateways = GatewayDirectory(settings.engine.mcp.gateways)
+    app.include_router(mcp_gateways.router)
+    gateways = GatewayDirectory(settings.engine.mcp.gateways, rpc)
+    app.state.mcp_gateways = gateways
     # An ASGI endpoint: the MCP SDK's transport answers the request itself (POST, GET, DELETE).
     app.router.routes.append(
         Route("/mcp/{slug}", McpEndpoint(gateways, api_keys, mcp), include_in_schema=False)

@@ -122,6 +122,7 @@ GRANTS: Final[Mapping[str, _Grant]] = {
             _family(subjects.TOOLS_EXECUTE),
             _family(subjects.WORKERS_LIST),
             _family(subjects.SECRETS_LIST),
+            _family(subjects.MCP_GATEWAYS_LIST),
             subjects.WORKERS_CHANGED,
         ),
         requests=(subjects.AUTH_START, subjects.TOKEN_REFRESH),

@@ -66,6 +66,11 @@ WORKERS_TOOLS: Final = "vk.admin.workers.tools"
 SECRETS_LIST: Final = "vk.admin.secrets.list"
 SECRETS_UPSERT: Final = "vk.admin.secrets.upsert"
 SECRETS_DELETE: Final = "vk.admin.secrets.delete"
+MCP_GATEWAYS_LIST: Final = "vk.admin.mcp_gateways.list"
+MCP_GATEWAYS_GET: Final = "vk.admin.mcp_gateways.get"
+MCP_GATEWAYS_CREATE: Final = "vk.admin.mcp_gateways.create"
+MCP_GATEWAYS_UPDATE: Final = "vk.admin.mcp_gateways.update"
+MCP_GATEWAYS_DELETE: Final = "vk.admin.mcp_gateways.delete"
 # Broadcast (no queue group): every executor replica reloads its worker list.
 WORKERS_CHANGED: Final = "vk.executor.workers.changed"
 

@@ -154,3 +154,67 @@ class TestBadInput:
         response = httpx.post(gateway_url(engine), headers=headers, json={}, timeout=30)
         assert response.status_code == 400
         assert "Arcade-User-ID" in response.json()["message"]
+
+
+ADMIN = "/v1/admin/mcp_gateways"
+
+
+@pytest.fixture
+def http(engine):
+    with httpx.Client(base_url=engine.base_url, headers=engine.headers, timeout=30) as client:
+        yield client
+
+
+class TestAdminApi:
+    async def test_a_gateway_created_through_the_api_is_served_changed_and_removed(self, engine, http):
+        slug = f"api-{secrets.token_hex(3)}"
+        body = {"slug": slug, "description": "pings", "instructions": "Ping first.", "tools": ["Hooli.Ping"]}
+        created = http.post(ADMIN, json=body)
+        assert created.status_code == 201, created.text
+        assert created.json() | body == created.json()
+        assert (created.json()["source"], created.json()["editable"]) == ("api", True)
+        assert http.get(f"{ADMIN}/{slug}").json()["tools"] == ["Hooli.Ping"]
+
+        headers = user_headers(engine, new_user())
+        async with mcp_session(gateway_url(engine, slug), headers) as session:
+            assert [t.name for t in (await session.list_tools()).tools] == ["Hooli_Ping"]
+            assert (await session.initialize()).instructions == "Ping first."
+
+        patched = http.patch(f"{ADMIN}/{slug}", json={"tools": ["Hooli.Nap*"]})
+        assert patched.status_code == 200, patched.text
+        assert patched.json()["description"] == "pings"
+        async with mcp_session(gateway_url(engine, slug), headers) as session:
+            assert {t.name for t in (await session.list_tools()).tools} == {"Hooli_Nap", "Hooli_NapSync"}
+
+        assert http.delete(f"{ADMIN}/{slug}").status_code == 204
+        assert httpx.post(gateway_url(engine, slug), headers=headers, json={}).status_code == 404
+        assert http.get(f"{ADMIN}/{slug}").status_code == 404
+
+    def test_the_list_shows_engine_yaml_gateways_first_as_read_only(self, http):
+        items = http.get(ADMIN, params={"limit": 100}).json()["items"]
+        assert [(g["slug"], g["source"], g["editable"]) for g in items[:2]] == [
+            ("hooli", "engine.yaml", False),
+            ("everything", "engine.yaml", False),
+        ]
+
+    def test_engine_yaml_gateways_cannot_be_changed_or_removed_through_the_api(self, http):
+        assert http.patch(f"{ADMIN}/hooli", json={"tools": ["*"]}).status_code == 409
+        assert http.delete(f"{ADMIN}/hooli").status_code == 409
+        taken = http.post(ADMIN, json={"slug": "hooli", "tools": ["*"]})
+        assert (taken.status_code, taken.json()["name"]) == (409, "conflict")
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            {"slug": "Not A Slug", "tools": ["*"]},
+            {"slug": "ok-slug", "tools": ["a.b.c"]},
+            {"slug": "ok-slug", "tools": []},
+            {"slug": "ok-slug", "tools": ["*"], "colour": "red"},
+        ],
+    )
+    def test_a_bad_gateway_is_refused_with_400(self, http, body):
+        response = http.post(ADMIN, json=body)
+        assert (response.status_code, response.json()["name"]) == (400, "malformed_request")
+
+    def test_the_admin_api_needs_the_api_key(self, engine):
+        assert httpx.get(f"{engine.base_url}{ADMIN}", timeout=30).status_code == 401
