@@ -11,7 +11,6 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from faststream.nats import NatsBroker
-from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from services.gateway import errors, openapi
@@ -19,10 +18,7 @@ from services.gateway.adapters import CompletionWaiters
 from services.gateway.body_limit import BodyLimit
 from services.gateway.domain import ApiKeys
 from services.gateway.fast_lane import FastLane
-from services.gateway.mcp.catalog import GatewayTools
-from services.gateway.mcp.endpoint import McpEndpoint
-from services.gateway.mcp.gateways import GatewayDirectory
-from services.gateway.mcp.server import McpGatewayServer
+from services.gateway.mcp.wiring import McpGateways
 from services.gateway.middleware import RequestLog, route_of
 from services.gateway.routes import admin_auth, auth, auth_pages, health, mcp_gateways
 from services.gateway.routes import secrets as secrets_routes
@@ -59,7 +55,7 @@ def create_app(settings: Settings) -> FastAPI:
         client: RpcClient = app.state.rpc
         return client
 
-    mcp = McpGatewayServer(GatewayTools(rpc), rpc, tools_routes.execute_timeout(settings))
+    mcp = McpGateways(settings, api_keys, rpc)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -70,7 +66,7 @@ def create_app(settings: Settings) -> FastAPI:
         await nc.flush()
         app.state.rpc = RpcClient(nc, timeout=settings.runtime.rpc_timeout)
         freeze_startup_heap()
-        async with mcp.sessions.run():
+        async with mcp.running():
             yield
         await waiters.stop()
         await pings.stop(grace=1.0)
@@ -102,12 +98,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(secrets_routes.router)
     app.include_router(webhooks_routes.router)
     app.include_router(mcp_gateways.router)
-    gateways = GatewayDirectory(settings.engine.mcp.gateways, rpc)
-    app.state.mcp_gateways = gateways
-    # An ASGI endpoint: the MCP SDK's transport answers the request itself (POST, GET, DELETE).
-    app.router.routes.append(
-        Route("/mcp/{slug}", McpEndpoint(gateways, api_keys, mcp), include_in_schema=False)
-    )
+    app.state.mcp_gateways = mcp.directory
+    app.router.routes.extend(mcp.routes())
     openapi.install(app)
 
     @app.get("/metrics", include_in_schema=False)

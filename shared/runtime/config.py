@@ -202,6 +202,8 @@ class McpGatewayConfig(_Section):
 
 class McpConfig(_Section):
     gateways: list[McpGatewayConfig] = Field(default_factory=list)
+    # ``auth: oauth`` gateways accept tokens whose ``aud`` is this instead of the gateway's URL.
+    audience: str | None = None
 
     @model_validator(mode="after")
     def _slugs_are_unique(self) -> McpConfig:
@@ -235,6 +237,17 @@ class EngineConfig(_Section):
                 "auth.verification.mode: builtin is for development only (api.development: true); "
                 "use oidc, custom or unsafe_skip"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _oauth_gateways_have_an_issuer(self) -> EngineConfig:
+        """``auth: oauth`` takes the tokens of the platform's OpenID provider: it must be configured."""
+        for g, gateway in enumerate(self.mcp.gateways):
+            if gateway.auth == "oauth" and self.auth.verification.oidc is None:
+                raise ValueError(
+                    f"mcp.gateways[{g}].auth: oauth needs auth.verification.oidc (the platform's OpenID "
+                    "provider)"
+                )
         return self
 
     @model_validator(mode="after")

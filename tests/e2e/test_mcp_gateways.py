@@ -187,7 +187,8 @@ class TestAdminApi:
             assert {t.name for t in (await session.list_tools()).tools} == {"Hooli_Nap", "Hooli_NapSync"}
 
         assert http.delete(f"{ADMIN}/{slug}").status_code == 204
-        assert httpx.post(gateway_url(engine, slug), headers=headers, json={}).status_code == 404
+        async with httpx.AsyncClient(trust_env=False, timeout=30) as client:
+            assert (await client.post(gateway_url(engine, slug), headers=headers, json={})).status_code == 404
         assert http.get(f"{ADMIN}/{slug}").status_code == 404
 
     def test_the_list_shows_engine_yaml_gateways_first_as_read_only(self, http):
@@ -210,6 +211,7 @@ class TestAdminApi:
             {"slug": "ok-slug", "tools": ["a.b.c"]},
             {"slug": "ok-slug", "tools": []},
             {"slug": "ok-slug", "tools": ["*"], "colour": "red"},
+            {"slug": "ok-slug", "tools": ["*"], "auth": "oauth"},  # no auth.verification.oidc here
         ],
     )
     def test_a_bad_gateway_is_refused_with_400(self, http, body):

@@ -9,7 +9,12 @@
 // Config: {"port": 8123, "access_token_ttl": 60, "refresh_token_ttl": 1209600,
 //          "clock_tolerance": 0, "exit_on_stdin_close": false, "clients": [{"client_id", "client_secret", "redirect_uris",
 //                       "token_endpoint_auth_method", "require_pkce"}],
-//          "refresh_latency_ms": 0, "refresh_reuse_grace_seconds": 0}
+//          "refresh_latency_ms": 0, "refresh_reuse_grace_seconds": 0, "jwt_resources": {}}
+//
+// jwt_resources ({resource server URL: access token TTL in seconds}, RFC 8707) turns resource
+// indicators on: a client that asks for one of them (a `resource` parameter at /auth and
+// /token) gets a JWT access token whose `aud` is that resource, with the scope `mcp` (an MCP
+// gateway's token), living that long. Without it, access tokens stay opaque as before.
 //
 // Refresh tokens rotate, and reusing a spent one revokes the whole grant (oidc-provider's
 // reuse detection). Two optional knobs shape the refresh grant like a remote provider's:
@@ -21,7 +26,7 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
-import Provider from 'oidc-provider';
+import Provider, { errors } from 'oidc-provider';
 
 const HOST = '127.0.0.1';
 
@@ -95,9 +100,9 @@ function providerConfiguration(config) {
       devInteractions: { enabled: true },
       userinfo: { enabled: true },
       revocation: { enabled: true },
-      // Off on purpose: with it on, a `resource` parameter would mint audience-bound
-      // tokens that userinfo refuses; our tests want one kind of opaque token.
-      resourceIndicators: { enabled: false },
+      // Off unless jwt_resources is given: a `resource` parameter would mint audience-bound
+      // tokens that userinfo refuses; most tests want one kind of opaque token.
+      resourceIndicators: resourceIndicators(config.jwt_resources ?? {}),
     },
     // S256 is always accepted; it is mandatory only for clients that ask for it
     // (the library default would force it on every public client).
@@ -113,7 +118,7 @@ function providerConfiguration(config) {
     // a 1-5 s access token TTL need expiry to happen on time.
     clockTolerance: config.clock_tolerance ?? 0,
     ttl: {
-      AccessToken: config.access_token_ttl ?? 3600,
+      AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? config.access_token_ttl ?? 3600,
       RefreshToken: config.refresh_token_ttl ?? 14 * 24 * 3600,
       Grant: config.refresh_token_ttl ?? 14 * 24 * 3600,
     },
@@ -121,6 +126,25 @@ function providerConfiguration(config) {
     renderError: (ctx, out) => {
       ctx.type = 'json';
       ctx.body = out;
+    },
+  };
+}
+
+function resourceIndicators(resources) {
+  if (Object.keys(resources).length === 0) return { enabled: false };
+  return {
+    enabled: true,
+    defaultResource: () => undefined,
+    useGrantedResource: () => true,
+    getResourceServerInfo: (_ctx, resource) => {
+      if (!(resource in resources)) throw new errors.InvalidTarget();
+      return {
+        scope: 'mcp',
+        audience: resource,
+        accessTokenFormat: 'jwt',
+        accessTokenTTL: resources[resource],
+        jwt: { sign: { alg: 'RS256' } },
+      };
     },
   };
 }

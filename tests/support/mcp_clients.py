@@ -1,13 +1,21 @@
-"""An MCP client session on a gateway: the official ``mcp`` SDK's Streamable HTTP client, as users run it."""
+"""An MCP client on a gateway: the official ``mcp`` SDK's Streamable HTTP client, as users run it,
+and the access token an MCP client gets for an ``auth: oauth`` gateway."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
+
+from tests.support.browser import consent
+from tests.support.oauth_server import OAuthClient, OAuthServer
 
 
 @asynccontextmanager
@@ -20,3 +28,35 @@ async def mcp_session(url: str, headers: dict[str, str]) -> AsyncIterator[Client
     ):
         await session.initialize()
         yield session
+
+
+async def mcp_access_token(server: OAuthServer, client: OAuthClient, resource: str, *, login: str) -> str:
+    """What an MCP client does for ``auth: oauth``: the authorization code flow with PKCE and the
+    gateway as the RFC 8707 ``resource``, the user signing in as ``login`` in the scripted browser."""
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    redirect = client.redirect_uris[0]
+    params = {
+        "client_id": client.client_id,
+        "response_type": "code",
+        "redirect_uri": redirect,
+        "scope": "openid mcp",
+        "resource": resource,
+        "state": secrets.token_urlsafe(8),
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    authorize = httpx.URL(server.authorize_endpoint, params=params)
+    callback = await consent(authorize, login=login, stop_at_prefix=redirect)
+    form = {
+        "grant_type": "authorization_code",
+        "code": callback.params["code"],
+        "redirect_uri": redirect,
+        "code_verifier": verifier,
+        "resource": resource,
+    }
+    auth = (client.client_id, client.client_secret or "")
+    async with httpx.AsyncClient(trust_env=False, timeout=30) as http:
+        answer = await http.post(server.token_endpoint, data=form, auth=auth)
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["access_token"])

@@ -13,7 +13,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,13 +134,16 @@ def start_oauth_server(
     clock_tolerance: int = 0,
     refresh_latency_ms: int = 0,
     refresh_reuse_grace_seconds: int = 0,
+    jwt_resources: Mapping[str, int] | None = None,
     startup_timeout: float = PROCESS_START_S,
 ) -> OAuthServer:
     """Install the npm dependencies if needed, then start a server and wait until it answers.
 
     ``refresh_latency_ms`` delays every refresh grant before the server handles it (a client
     killed meanwhile still spends its refresh token); ``refresh_reuse_grace_seconds`` accepts a
-    spent refresh token again for that long instead of revoking the grant.
+    spent refresh token again for that long instead of revoking the grant. ``jwt_resources``
+    (resource URL -> seconds): a client asking for one of these resources (RFC 8707) gets a JWT
+    access token for it, living that long.
     """
     node = _require_tool("node")
     ensure_node_modules()
@@ -151,6 +154,7 @@ def start_oauth_server(
         "clock_tolerance": clock_tolerance,
         "refresh_latency_ms": refresh_latency_ms,
         "refresh_reuse_grace_seconds": refresh_reuse_grace_seconds,
+        "jwt_resources": dict(jwt_resources or {}),
         "exit_on_stdin_close": True,
     }
     # The free port is found by binding and releasing it, so another process may grab it

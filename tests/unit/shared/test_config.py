@@ -241,3 +241,9 @@ class TestMcpGateways:
         text = VERIFIED + "mcp:\n  gateways:\n    - {slug: a, tools: ['*']}\n    - {slug: a, tools: ['*']}\n"
         with pytest.raises(ConfigError, match="slug a is used twice"):
             load_engine_config(write(tmp_path, text), {})
+
+    def test_an_oauth_gateway_needs_the_platforms_openid_provider(self, tmp_path):
+        text = VERIFIED + "mcp:\n  gateways:\n    - {slug: a, tools: ['*'], auth: oauth}\n"
+        with pytest.raises(ConfigError, match="oauth needs auth.verification.oidc") as error:
+            load_engine_config(write(tmp_path, text), {})
+        assert error.value.key == "mcp.gateways[0].auth"

@@ -1,0 +1,121 @@
+"""MCP authorization (``auth: oauth``): the access tokens the platform's OpenID provider issues, checked here.
+
+The token is a JWT signed by the issuer (``auth.verification.oidc.issuer``): its signature is
+checked against the issuer's JWKS (found through its discovery document), then ``iss``,
+``exp`` and ``aud``, which must name the gateway (its URL, the RFC 8707 resource the client
+asked the token for; ``mcp.audience`` replaces it for a provider that cannot mint per-resource
+audiences). The user is the configured claim (``user_claim``, ``sub`` by default).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import jwt
+
+from shared.errors import ServiceUnavailable, Unauthorized
+
+#: Algorithms a token may be signed with: the issuer's public keys only, never a shared secret.
+ASYMMETRIC = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+#: An unknown key id fetches the JWKS again at most this often (a rotation is picked up, a
+#: stream of made-up key ids is not a stream of requests to the issuer).
+JWKS_REFETCH_SECONDS = 30.0
+LEEWAY_SECONDS = 0
+FETCH_TIMEOUT_SECONDS = 5.0
+
+
+class InvalidAccessToken(Unauthorized):
+    """A token that is not the issuer's, has expired, or was not issued for this gateway."""
+
+    code = "invalid_token"
+
+
+class AccessTokens:
+    """Checks an MCP client's bearer token and says whose it is.
+
+    Args:
+        issuer: The OpenID provider's issuer URL.
+        user_claim: The claim naming the user.
+        http: Where the discovery document and the JWKS are fetched.
+        audience: Accept this ``aud`` instead of the gateway's URL.
+    """
+
+    def __init__(
+        self, issuer: str, user_claim: str, http: httpx.AsyncClient, audience: str | None = None
+    ) -> None:
+        self.issuer = issuer
+        self._user_claim = user_claim
+        self._http = http
+        self._audience = audience
+        self._document: dict[str, Any] | None = None
+        self._keys: dict[str | None, jwt.PyJWK] = {}
+        self._fetched_at = -float("inf")
+
+    async def user(self, token: str, resource: str) -> str:
+        """The user ``token`` was issued to, for the gateway at ``resource``.
+
+        Raises:
+            InvalidAccessToken: Not a valid token of the issuer for this gateway.
+            ServiceUnavailable: The issuer's keys cannot be fetched.
+        """
+        try:
+            key = await self._key(jwt.get_unverified_header(token).get("kid"))
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=[key.algorithm_name],
+                audience=self._audience or resource,
+                issuer=str((await self._discovery())["issuer"]),
+                leeway=LEEWAY_SECONDS,
+                options={"require": ["iss", "aud", "exp"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise InvalidAccessToken(f"the access token is not valid: {exc}") from None
+        user = claims.get(self._user_claim)
+        if not isinstance(user, str) or not user:
+            raise InvalidAccessToken(f"the access token has no {self._user_claim} claim")
+        return user
+
+    async def _key(self, kid: str | None) -> jwt.PyJWK:
+        if kid not in self._keys and time.monotonic() - self._fetched_at > JWKS_REFETCH_SECONDS:
+            await self._load_keys()
+        if kid is None and len(self._keys) == 1:
+            return next(iter(self._keys.values()))
+        if kid not in self._keys:
+            raise jwt.InvalidKeyError(f"no signing key {kid!r} in the issuer's JWKS")
+        return self._keys[kid]
+
+    async def _load_keys(self) -> None:
+        jwks = await self._get_json(str((await self._discovery())["jwks_uri"]))
+        keys: dict[str | None, jwt.PyJWK] = {}
+        for entry in jwks.get("keys", []):
+            if entry.get("use", "sig") != "sig":
+                continue
+            try:
+                key = jwt.PyJWK(entry)
+            except jwt.PyJWTError:
+                continue  # a key type or algorithm this gateway does not verify with
+            if key.algorithm_name in ASYMMETRIC:
+                keys[entry.get("kid")] = key
+        self._keys, self._fetched_at = keys, time.monotonic()
+
+    async def _discovery(self) -> dict[str, Any]:
+        if self._document is None:
+            url = self.issuer.rstrip("/") + "/.well-known/openid-configuration"
+            self._document = await self._get_json(url)
+        return self._document
+
+    async def _get_json(self, url: str) -> dict[str, Any]:
+        try:
+            response = await self._http.get(url, timeout=FETCH_TIMEOUT_SECONDS)
+            response.raise_for_status()
+            data = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise ServiceUnavailable(f"the OpenID provider's {url} cannot be read: {exc}") from None
+        if not isinstance(data, dict):
+            raise ServiceUnavailable(f"the OpenID provider's {url} is not a JSON object")
+        return data
