@@ -88,14 +88,19 @@ def _config(port: int, root_key: str) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def _stack(home: Path, root_key: str, api_key: str) -> Iterator[tuple[str, str, str]]:
-    """Start NATS, Valkey and the engine; yield (base URL, Redis URL, NATS URL)."""
+def engine_stack(
+    home: Path, root_key: str, api_key: str, extra: dict[str, Any] | None = None
+) -> Iterator[tuple[str, str, str]]:
+    """Start NATS, Valkey and the engine; yield (base URL, Redis URL, NATS URL).
+
+    ``extra``: top-level engine.yaml sections added to this benchmark's (bench/mcp.py's gateways).
+    """
     procs: list[subprocess.Popen[bytes]] = []
     try:
         nats_port, redis_port, api_port = embedded.free_port(), embedded.free_port(), embedded.free_port()
         procs.append(embedded.start_nats(nats_port, home / "nats"))
         procs.append(embedded.start_valkey(redis_port, home / "redis", persistent=False))
-        (home / "engine.yaml").write_text(yaml.safe_dump(_config(api_port, root_key)))
+        (home / "engine.yaml").write_text(yaml.safe_dump(_config(api_port, root_key) | (extra or {})))
         redis_url = f"redis://127.0.0.1:{redis_port}/0"
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("VALETKEY_")},
@@ -144,7 +149,7 @@ async def _store_token(redis_url: str, root_key: str) -> str:
     return token
 
 
-async def _measure(call: Callable[[], Awaitable[None]], requests: int, concurrency: int) -> dict[str, Any]:
+async def measure(call: Callable[[], Awaitable[None]], requests: int, concurrency: int) -> dict[str, Any]:
     """``requests`` calls spread over ``concurrency`` workers; per-call latency and throughput."""
     samples: list[float] = []
     per_worker = max(1, requests // concurrency)
@@ -211,16 +216,16 @@ async def _run(
             async with http.get(floor_url) as response:
                 await response.read()
 
-        await _measure(engine, args.warmup, 1)
+        await measure(engine, args.warmup, 1)
         rows = []
         for clients in (1, args.concurrency):
-            baseline = await _measure(direct, args.requests, clients)
+            baseline = await measure(direct, args.requests, clients)
             floors = {
-                "HTTP execute": await _measure(floor_http, args.requests, clients),
-                "NATS only": await _measure(floor_nats, args.requests, clients),
+                "HTTP execute": await measure(floor_http, args.requests, clients),
+                "NATS only": await measure(floor_nats, args.requests, clients),
             }
             for label, call in (("HTTP execute", engine), ("NATS only", executor_only)):
-                row = _row(clients, label, baseline, await _measure(call, args.requests, clients))
+                row = _row(clients, label, baseline, await measure(call, args.requests, clients))
                 floor = floors[label]
                 row |= {"floor_p50_ms": floor["p50_ms"], "floor_rps": floor["rps"]}
                 row["rps_of_floor"] = round(row["rps"] / floor["rps"], 2) if floor["rps"] else 0.0
@@ -236,7 +241,7 @@ def main(argv: list[str]) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT))  # the hooli test toolkit lives under tests/
     with contextlib.ExitStack() as stack:
         home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="vk-bench-execute-")))
-        base, redis_url, nats_url = stack.enter_context(_stack(home, root_key, api_key))
+        base, redis_url, nats_url = stack.enter_context(engine_stack(home, root_key, api_key))
         floor_url = stack.enter_context(companion("bench.floor", nats_url, "/"))
         token = asyncio.run(_store_token(redis_url, root_key))
         rows = asyncio.run(_run(args, (base, nats_url, floor_url), api_key, token))

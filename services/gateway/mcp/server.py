@@ -25,6 +25,7 @@ from shared.bus import subjects
 from shared.bus.messaging import RpcClient
 from shared.contracts.execution import ExecuteTool
 from shared.errors import ValetkeyError
+from shared.runtime import tracing
 from shared.runtime.logging import get_logger
 
 log = get_logger(__name__)
@@ -68,6 +69,10 @@ class McpGatewayServer:
         self.server: Server[Any] = Server(
             "valetkey", version="0.1.0", on_list_tools=self.list_tools, on_call_tool=self.call_tool
         )
+        if not tracing.enabled():
+            # The SDK's only default middleware opens an OpenTelemetry span per message: with
+            # tracing off, a no-op that still cost more than the rest of a tools/call.
+            self.server.middleware.clear()
         self.server.middleware.append(self._describe_gateway)
         self.sessions = StreamableHTTPSessionManager(self.server, stateless=True, json_response=True)
 
@@ -106,7 +111,7 @@ class McpGatewayServer:
         except ValetkeyError as exc:
             raise _mcp_error(exc) from exc
         outcome = call_outcome(result)
-        log.info(
+        log.debug(
             "mcp.tool_called", gateway=caller.gateway.slug, tool=tool.qualified_name, error=outcome.is_error
         )
         return types.CallToolResult(
