@@ -244,6 +244,6 @@ class TestMcpGateways:
 
     def test_an_oauth_gateway_needs_the_platforms_openid_provider(self, tmp_path):
         text = VERIFIED + "mcp:\n  gateways:\n    - {slug: a, tools: ['*'], auth: oauth}\n"
-        with pytest.raises(ConfigError, match="oauth needs auth.verification.oidc") as error:
+        with pytest.raises(ConfigError, match=r"oauth needs auth\.verification\.oidc") as error:
             load_engine_config(write(tmp_path, text), {})
         assert error.value.key == "mcp.gateways[0].auth"
