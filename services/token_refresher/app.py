@@ -89,11 +89,13 @@ def create_service(settings: Settings) -> Service:
 
 
 def schedule_sampler(store: TokenStore) -> Sampler:
-    """The refresh schedule's depth and how late its most overdue entry is, for /metrics."""
+    """The refresh schedule's depth, how late its most overdue entry is, and how many connections
+    wait for a new consent, for /metrics."""
 
     async def sample() -> None:
         metrics.SCHEDULE_DEPTH.set(await store.schedule_depth())
         due = await store.next_due()
         metrics.SCHEDULE_LAG.set(gauges.age_seconds(due.timestamp() if due else None))
+        metrics.NEEDING_REAUTHORIZATION.set(await store.needing_reauthorization())
 
     return sample

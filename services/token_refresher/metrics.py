@@ -42,3 +42,7 @@ SCHEDULE_LAG = Gauge(
     "valetkey_refresh_schedule_lag_seconds",
     "How far past its moment the most overdue scheduled refresh is (0 when none is overdue)",
 )
+NEEDING_REAUTHORIZATION = Gauge(
+    "valetkey_connections_needing_reauthorization",
+    "Connections whose refresh failed for good (invalid_grant): they wait for the user's new consent",
+)

@@ -7,6 +7,8 @@ Keys (``<p>`` is the configured prefix, default ``vk``)::
     <p>:conns                         zset of every connection id by creation time (admin listing)
     <p>:conns:user:<sha>              zset of one user's connection ids
     <p>:conns:provider:<id>           zset of one provider's connection ids
+    <p>:conns:reauth                  set of the connection ids whose grant is dead (status
+                                      reauthorization_required), kept by every write and delete
     <p>:refresh:due                   zset connection id -> epoch seconds a proactive refresh is due
                                       (the refresher leases entries by pushing their score forward)
     <p>:lock:refresh:<connection_id>  the refresher's per-connection lock (owner token, short expiry, renewed)
@@ -42,7 +44,8 @@ from shared.tokens.model import RefreshPolicy, StoredToken, connection_id_of
 
 log = get_logger(__name__)
 
-# KEYS: token, meta, the three indexes, schedule, outbox, refresh lock, in-flight marker.
+# KEYS: token, meta, the three indexes, schedule, outbox, refresh lock, in-flight marker,
+# the set of connections needing re-authorization (in or out by the written status).
 # ARGV: record, created_at (if new), index score, conn, due score ('' = unscheduled),
 # lock owner to release ('' = none), in-flight marker to clear ('' = none), version the
 # stored record must have ('' = any; else nothing is written and nil comes back), meta
@@ -74,6 +77,11 @@ if ARGV[6] ~= '' and redis.call('GET', KEYS[8]) == ARGV[6] then
 end
 if ARGV[7] ~= '' and redis.call('GET', KEYS[9]) == ARGV[7] then
   redis.call('DEL', KEYS[9])
+end
+if redis.call('HGET', KEYS[2], 'status') == 'reauthorization_required' then
+  redis.call('SADD', KEYS[10], ARGV[4])
+else
+  redis.call('SREM', KEYS[10], ARGV[4])
 end
 return redis.call('HGET', KEYS[2], 'created_at')
 """
@@ -153,6 +161,11 @@ class TokenStore:
     @property
     def due_key(self) -> str:
         return f"{self._p}:refresh:due"
+
+    @property
+    def reauth_key(self) -> str:
+        """The set of connections whose grant is dead: they wait for a new consent."""
+        return f"{self._p}:conns:reauth"
 
     @property
     def meta_prefix(self) -> str:
@@ -282,6 +295,7 @@ class TokenStore:
             self.outbox.key,
             self.lock_key(connection_id),
             self.inflight_key(connection_id),
+            self.reauth_key,
         ]
         args: list[str | bytes | float | int] = [
             record,
@@ -352,6 +366,7 @@ class TokenStore:
             pipe.zrem(f"{self._p}:conns:user:{_user_key(meta.user_id)}", connection_id)
             pipe.zrem(f"{self._p}:conns:provider:{meta.provider_id}", connection_id)
             pipe.zrem(self.due_key, connection_id)
+            pipe.srem(self.reauth_key, connection_id)
             for event in events or []:
                 self.outbox.add(pipe, event)
             await pipe.execute()
@@ -373,6 +388,10 @@ class TokenStore:
     async def schedule_depth(self) -> int:
         """How many connections the refresh schedule holds."""
         return int(await self._redis.zcard(self.due_key))
+
+    async def needing_reauthorization(self) -> int:
+        """How many connections wait for a new consent (their refresh failed for good)."""
+        return int(await self._redis.scard(self.reauth_key))
 
     async def next_due(self) -> datetime | None:
         """The earliest scheduled refresh moment, or None when nothing is scheduled."""

@@ -6,11 +6,24 @@ parser, as Prometheus would read it.
 
 from __future__ import annotations
 
+import asyncio
+import secrets
+import time
+
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from redis.asyncio import Redis
 
-from tests.support.engine import base_config, running_engine
+from shared.runtime.crypto import Cipher, RootKey
+from shared.runtime.redisio import create_redis
+from shared.tokens.model import RefreshPolicy, connection_id_of
+from shared.tokens.store import TokenStore
+from tests.support.auth_flows import approve, start, status
+from tests.support.engine import Engine, base_config, running_engine
+from tests.support.oauth_grants import real_grant, token_from
+from tests.support.oauth_server import OAuthClient, start_oauth_server
+from tests.support.providers import oidc_provider_entry
 from tools.launcher import embedded
 
 pytestmark = pytest.mark.e2e
@@ -121,3 +134,69 @@ class TestGauges:
         assert _samples(webhooks, "valetkey_webhook_queue_depth")[()] >= 0
         assert _samples(webhooks, "valetkey_webhook_dead_letters")[()] >= 0
         assert _samples(executor, "valetkey_worker_up") == {(("worker", "gone"),): 0.0}
+
+
+class TestReauthorizationGauge:
+    async def test_a_grant_the_provider_refuses_counts_once_until_the_user_consents_again(
+        self, tmp_path, nats_url, redis_url
+    ):
+        config = base_config(embedded.free_port(), secrets.token_urlsafe(32))
+        callback = f"http://127.0.0.1:{config['api']['port']}/oauth/callback"
+        client = OAuthClient("vk-gauge", [callback], client_secret="vk-gauge-secret")
+        with start_oauth_server(tmp_path, clients=[client]) as oauth:
+            config["auth"]["providers"] = [
+                oidc_provider_entry(oauth, id="oidc", client_id="vk-gauge", client_secret="vk-gauge-secret")
+            ]
+            fast = {"VALETKEY_REFRESHER_POLL_SECONDS": "0.2"}
+            with running_engine(
+                tmp_path / "engine", nats_url=nats_url, redis_url=redis_url, config=config, extra_env=fast
+            ) as engine:
+                ops = _refresher_with_ops_port(engine)
+                grant = await real_grant(oauth, client, login="alice", redirect_uri=engine.redirect_uri)
+                async with httpx.AsyncClient(trust_env=False) as http:
+                    revoked = await http.post(
+                        oauth.revocation_endpoint,
+                        data={"token": grant["refresh_token"], "token_type_hint": "refresh_token"},
+                        auth=("vk-gauge", "vk-gauge-secret"),
+                    )
+                assert revoked.status_code == 200
+                store, redis = _store_of(engine)
+                await store.put("alice", "oidc", token_from(grant, expires_in=-5))  # due now
+                await _until_status(store, connection_id_of("alice", "oidc"), "reauthorization_required")
+                dead = _gauge(ops)
+
+                pending = await start(engine, "alice", provider="oidc", scopes=["openid"])
+                await approve(engine, pending["url"], login="alice")
+                completed = (await status(engine, pending["id"])).json()["status"]
+                again = _gauge(ops)
+                await redis.aclose()
+        assert dead == 1
+        assert completed == "completed" and again == 0
+
+
+def _refresher_with_ops_port(engine: Engine) -> str:
+    """Restart the token_refresher with an ops port (the one service that samples the gauge)."""
+    port = embedded.free_port()
+    engine.env["VALETKEY_OPS_PORT"] = str(port)
+    engine.restart_service("token_refresher")
+    del engine.env["VALETKEY_OPS_PORT"]
+    return f"http://127.0.0.1:{port}/metrics"
+
+
+def _store_of(engine: Engine) -> tuple[TokenStore, Redis]:
+    redis = create_redis(engine.env["REDIS_URL"])
+    root = engine.config["security"]["root_keys"][0]["value"]
+    cipher = Cipher([RootKey("k1", root, default=True)])
+    return TokenStore(redis, cipher, RefreshPolicy(), prefix=engine.env["VALETKEY_KEY_PREFIX"]), redis
+
+
+async def _until_status(store: TokenStore, connection_id: str, wanted: str) -> None:
+    deadline = time.monotonic() + 30  # bounds a failure only
+    while (connection := await store.connection(connection_id)) is None or connection.status != wanted:
+        assert time.monotonic() < deadline, f"connection still {connection}"
+        await asyncio.sleep(0.1)
+
+
+def _gauge(url: str) -> float:
+    text = httpx.get(url, timeout=10).text
+    return _samples(text, "valetkey_connections_needing_reauthorization")[()]

@@ -20,7 +20,7 @@ from shared.contracts.events import TokenRefreshed
 from shared.runtime import gauges
 from shared.runtime.crypto import Cipher, RootKey
 from shared.runtime.infra import outbox_sampler
-from shared.tokens.model import RefreshPolicy
+from shared.tokens.model import RefreshPolicy, StoredToken
 from shared.tokens.store import TokenStore
 
 pytestmark = pytest.mark.integration
@@ -63,6 +63,18 @@ async def test_the_schedule_gauges_show_its_depth_and_how_late_the_most_overdue_
 
     assert value(refresher_metrics.SCHEDULE_DEPTH) == 3
     assert 29 <= value(refresher_metrics.SCHEDULE_LAG) < 90
+
+
+async def test_the_reauthorization_gauge_counts_connections_whose_grant_is_dead(store):
+    now = datetime.now(UTC)
+    alive = StoredToken(access_token="a", refresh_token="r", issued_at=now, expires_at=now)
+    dead = alive.model_copy(update={"status": "reauthorization_required"})
+    for user, stored in [("u1", dead), ("u2", dead), ("u3", alive)]:
+        await store.put(user, "p", stored)
+
+    await schedule_sampler(store)()
+
+    assert value(refresher_metrics.NEEDING_REAUTHORIZATION) == 2
 
 
 async def test_the_webhook_gauges_count_the_work_queue_and_the_dead_letters(redis, nats_url):

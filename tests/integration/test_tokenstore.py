@@ -111,6 +111,33 @@ class TestTokenStore:
         assert [e.event_id for e in await store.outbox.pending()] == [event.event_id]
 
 
+class TestReauthorizationIndex:
+    async def test_a_connection_marked_dead_is_indexed_until_a_new_token_is_written(self, redis, prefix):
+        store = TokenStore(redis, Cipher([KEY_A]), RefreshPolicy(), prefix=prefix)
+        await store.put("alice", "github", token())
+        await store.put("alice", "github", token().model_copy(update={"status": "reauthorization_required"}))
+        await store.put("bob", "github", token().model_copy(update={"status": "reauthorization_required"}))
+        assert await redis.smembers(store.reauth_key) == {
+            connection_id_of("alice", "github").encode(),
+            connection_id_of("bob", "github").encode(),
+        }
+
+        await store.put("alice", "github", token("after a new consent"))
+
+        assert await store.needing_reauthorization() == 1
+        assert await redis.smembers(store.reauth_key) == {connection_id_of("bob", "github").encode()}
+
+    async def test_deleting_a_dead_connection_takes_it_out_of_the_index(self, redis, prefix):
+        store = TokenStore(redis, Cipher([KEY_A]), RefreshPolicy(), prefix=prefix)
+        dead = token().model_copy(update={"status": "reauthorization_required"})
+        meta = await store.put("alice", "github", dead)
+        assert await store.needing_reauthorization() == 1
+
+        await store.delete(meta.id)
+
+        assert await store.needing_reauthorization() == 0
+
+
 class TestDurability:
     async def test_a_token_written_before_a_redis_restart_decrypts_after_it(self, own_redis):
         cipher = Cipher([KEY_A])
