@@ -48,6 +48,7 @@ from shared.contracts.events import AuthorizationCompleted, AuthorizationFailed
 from shared.errors import NotFound, ProviderError, ValetkeyError
 from shared.providers import oauth
 from shared.providers.models import Provider, TokenGrant
+from shared.runtime import tracing
 from shared.runtime.logging import get_logger
 from shared.tokens.freshness import completed_authorization
 from shared.tokens.model import StoredToken, connection_of_authorization, covers
@@ -117,6 +118,7 @@ class Authorizations:
             updated_at=now,
             state_expires_at=domain.state_expiry(now, self.settings.state_ttl_seconds),
             secrets=AuthorizationSecrets(code_verifier=verifier),
+            traceparent=tracing.trace_context(),
         )
         await self.store.create(record, state=state, ttl_seconds=self.settings.state_ttl_seconds)
         metrics.STARTED.labels(provider.id).inc()
@@ -175,10 +177,18 @@ class Authorizations:
             return domain.failure_outcome(claim.authorization_id, "unknown_state")
         if record.stage != "consent":
             return await self._follow(record, callback.wait_seconds)
+        # What the callback sets off belongs to the authorization's trace, linked to the callback's.
+        with tracing.resumed("authorization.callback", record.traceparent, **trace_attributes(record)):
+            return await self._consented(record, claim.provider_id, callback)
+
+    async def _consented(
+        self, record: AuthorizationRecord, provider_id: str, callback: OAuthCallback
+    ) -> CallbackOutcome:
+        """The first copy of a callback: fail the flow or exchange its code."""
         reason = domain.callback_error(callback)
         if reason is not None:
             return await self._fail(record, reason, wait=callback.wait_seconds)
-        provider = await self.providers.get(claim.provider_id)  # the provider the state was issued for
+        provider = await self.providers.get(provider_id)  # the provider the state was issued for
         if provider is None:
             return await self._fail(record, "provider_removed", wait=callback.wait_seconds)
         if callback.iss and not domain.issuer_matches(callback.iss, provider):
@@ -347,6 +357,11 @@ class Authorizations:
         if failed.applied:
             return domain.failure_outcome(record.id, reason)
         return await self._followed(failed, wait)
+
+
+def trace_attributes(record: AuthorizationRecord) -> dict[str, str]:
+    """What a span of an authorization's work says about it (never the user)."""
+    return {"valetkey.authorization_id": record.id, "valetkey.provider_id": record.provider_id}
 
 
 def _reason(exc: ValetkeyError) -> str:

@@ -81,6 +81,8 @@ class AuthorizationRecord(BaseModel):
     failure_reason: str | None = None
     # When an intermediate stage (exchanging, verify) is given up by the sweeper.
     deadline_at: datetime | None = None
+    # The W3C traceparent of the start: the callback's and the verification's work resume its trace.
+    traceparent: str | None = None
     secrets: AuthorizationSecrets = Field(default_factory=AuthorizationSecrets, repr=False)
 
     def advance(self, now: datetime, **changes: Any) -> AuthorizationRecord:

@@ -14,12 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.authorizer import domain
+from services.authorizer.authorizations import trace_attributes
 from services.authorizer.domain import AuthorizationRecord
 from services.authorizer.ports import SignInProvider
 from services.authorizer.verification import Verifications
 from shared.contracts.authorization import CallbackOutcome, ConfirmUser, FlowRef, VerifyCallback
 from shared.errors import NotFound, ValetkeyError
 from shared.providers import oauth
+from shared.runtime import tracing
 from shared.runtime.config import OidcVerifierConfig
 from shared.runtime.logging import get_logger
 
@@ -70,6 +72,11 @@ class SignIns:
             return domain.failure_outcome(None, "unknown_state")
         if record.stage != "verify":
             return _decided(record)
+        with tracing.resumed("authorization.verify_callback", record.traceparent, **trace_attributes(record)):
+            return await self._signed_in(record, callback)
+
+    async def _signed_in(self, record: AuthorizationRecord, callback: VerifyCallback) -> CallbackOutcome:
+        """Check the sign-in the provider sent back and confirm, refuse or fail the flow."""
         verifier = record.secrets.sign_in_verifier
         if callback.error or not callback.code or verifier is None:
             return _refused(record, callback.error or "missing_code")

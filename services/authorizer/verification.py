@@ -12,10 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.authorizer import domain
-from services.authorizer.authorizations import Authorizations
+from services.authorizer.authorizations import Authorizations, trace_attributes
 from services.authorizer.domain import AuthorizationRecord
 from shared.contracts.authorization import ConfirmUser, ConfirmUserResult, FlowInfo, FlowRef
 from shared.errors import NotFound, UserMismatch
+from shared.runtime import tracing
 
 
 @dataclass
@@ -47,6 +48,11 @@ class Verifications:
         record = await self.flow_record(request.flow_id)
         if record.stage != "verify":
             return _already_decided(record, request)
+        with tracing.resumed("authorization.confirm_user", record.traceparent, **trace_attributes(record)):
+            return await self._confirm(record, request)
+
+    async def _confirm(self, record: AuthorizationRecord, request: ConfirmUser) -> ConfirmUserResult:
+        """Store the held token for the right user, fail the flow for another."""
         if request.user_id != record.user_id:
             await self.authorizations.fail(record, "user_mismatch")
             raise UserMismatch("the user id does not match the user this authorization was started for")

@@ -11,7 +11,9 @@ collector, read from the standard variables (``OTEL_EXPORTER_OTLP_ENDPOINT``,
 One trace follows a request across processes: the gateway's HTTP server span, each NATS
 request-reply hop (a client span whose W3C ``traceparent``/``tracestate`` travel in the
 message's headers, and a server span on the answering side), Redis commands, provider calls
-(aiohttp) and worker calls (httpx).
+(aiohttp) and worker calls (httpx). Work that finishes something an earlier request began
+(an authorization's callback) keeps that request's ``traceparent`` and resumes its trace
+(:func:`resumed`), linked to the request that set it off.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from opentelemetry import propagate, trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from shared.errors import ConfigError
 
@@ -203,6 +205,41 @@ def span(name: str, **attributes: str) -> AbstractContextManager[Any]:
     if not _enabled:
         return nullcontext()
     return trace.get_tracer(_TRACER).start_as_current_span(name, attributes=attributes)
+
+
+def trace_context() -> str | None:
+    """The current span's W3C ``traceparent``, kept to resume its trace later (:func:`resumed`);
+    None when tracing is off or no span is current."""
+    if not _enabled:
+        return None
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier.get("traceparent")
+
+
+@contextmanager
+def _resumed(name: str, traceparent: str | None, attributes: Mapping[str, str]) -> Iterator[Any]:
+    tracer = trace.get_tracer(_TRACER)
+    here = trace.get_current_span().get_span_context()
+    parent = propagate.extract({"traceparent": traceparent} if traceparent else {})
+    there = trace.get_current_span(parent).get_span_context()
+    if not there.is_valid or there.trace_id == here.trace_id:  # nothing kept, or inside it already
+        with tracer.start_as_current_span(name, attributes=attributes) as span:
+            yield span
+        return
+    links = [Link(here)] if here.is_valid else []
+    with tracer.start_as_current_span(name, context=parent, links=links, attributes=attributes) as span:
+        yield span
+
+
+def resumed(name: str, traceparent: str | None, **attributes: str) -> AbstractContextManager[Any]:
+    """A span in the trace ``traceparent`` names (from :func:`trace_context`, in an earlier
+    request), linked to the current span: the work it wraps finishes what that request began.
+
+    Without a ``traceparent``, or already inside its trace, an ordinary child span; nothing
+    when tracing is off.
+    """
+    return _resumed(name, traceparent, attributes) if _enabled else nullcontext()
 
 
 def current_ids() -> tuple[str, str] | None:

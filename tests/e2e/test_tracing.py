@@ -79,12 +79,14 @@ def untraced(tmp_path_factory, nats_url, redis_url, oauth, client) -> Iterator[E
         yield engine
 
 
-async def authorize(engine: Engine, user: str) -> None:
+async def authorize(engine: Engine, user: str) -> str:
+    """Start an authorization, consent, see it completed; its id."""
     pending = await start(engine, user, provider="hooli", scopes=SCOPES)
     assert pending["status"] == "pending"
     page = await approve(engine, pending["url"], login=user)
     assert page.status_code == 200, page.text
     assert (await status(engine, pending["id"])).json()["status"] == "completed"
+    return str(pending["id"])
 
 
 def one(spans: list[ExportedSpan], service: str, name: str) -> ExportedSpan:
@@ -121,53 +123,96 @@ def callback_trace(spans: list[ExportedSpan]) -> str | None:
     return hops[-1].trace_id if {"gateway", "authorizer"} <= services and roots else None
 
 
+def resumed_span(spans: list[ExportedSpan], authorization_id: str) -> ExportedSpan | None:
+    """The authorizer's span of the callback's work for one authorization, once its trace (the
+    start's, up to the token call) and the callback's own trace it links to have arrived."""
+    found = [
+        s
+        for s in spans
+        if s.name == "authorization.callback"
+        and s.attributes.get("valetkey.authorization_id") == authorization_id
+    ]
+    if len(found) != 1 or len(found[0].links) != 1:
+        return None
+    (resumed,), ((linked_trace, _),) = found, found[0].links
+    started = {(s.service, s.name) for s in spans if s.trace_id == resumed.trace_id}
+    linked = {(s.service, s.name) for s in spans if s.trace_id == linked_trace}
+    exchanged = any(
+        s.trace_id == resumed.trace_id and s.kind == "client" and s.service == "authorizer" for s in spans
+    )
+    wanted = {("gateway", "POST /v1/auth/authorize"), ("authorizer", "process vk.auth.start")}
+    callback = {("gateway", "GET /oauth/callback"), ("authorizer", "process vk.auth.callback")}
+    return resumed if wanted <= started and callback <= linked and exchanged else None
+
+
 class TestWithAnOtlpEndpoint:
-    async def test_a_callback_is_one_trace_from_the_gateway_through_the_authorizer_to_the_token_endpoint(
+    async def test_an_authorization_is_one_trace_from_the_start_request_to_the_token_endpoint(
         self, traced, collector, oauth
     ):
-        user = new_user("traced")
-        await authorize(traced, user)
-        spans = collector.wait_for(lambda got: callback_trace(got) is not None)
-        trace_id = callback_trace(spans)
-        trace = [s for s in spans if s.trace_id == trace_id]
+        authorization_id = await authorize(traced, new_user("traced"))
+        spans = collector.wait_for(lambda got: resumed_span(got, authorization_id) is not None)
+        resumed = resumed_span(spans, authorization_id)
+        trace = [s for s in spans if s.trace_id == resumed.trace_id]
 
-        request = one(trace, "gateway", "GET /oauth/callback")  # named after its route
-        sent = one(trace, "gateway", "send vk.auth.callback")
-        served = one(trace, "authorizer", "process vk.auth.callback")
+        request = one(trace, "gateway", "POST /v1/auth/authorize")  # named after its route
+        sent = one(trace, "gateway", "send vk.auth.start")
+        served = one(trace, "authorizer", "process vk.auth.start")
         (exchange,) = [s for s in trace if calls_to(oauth.token_endpoint)(s)]
         (user_info,) = [s for s in trace if calls_to(oauth.userinfo_endpoint)(s)]
         assert (request.kind, request.parent_id, request.attributes["http.route"]) == (
             "server",
             "",
-            "/oauth/callback",
+            "/v1/auth/authorize",
         )
         assert (sent.kind, served.kind) == ("client", "server")
         assert served.parent_id == sent.span_id  # across the NATS hop, in the message's headers
         assert request in ancestors(sent, trace)
-        assert served in ancestors(exchange, trace) and served in ancestors(user_info, trace)
+        assert resumed.parent_id == served.span_id  # the start's context, kept in the record
+        assert resumed in ancestors(exchange, trace) and resumed in ancestors(user_info, trace)
         assert exchange.service == user_info.service == "authorizer"
         writes = [s for s in trace if s.service == "authorizer" and s.attributes.get("db.system") == "redis"]
-        assert writes, "the token write is part of the trace"
+        assert any(resumed in ancestors(w, trace) for w in writes), "the token write is part of the trace"
 
-    async def test_the_completed_event_is_published_inside_the_callbacks_trace(self, traced, collector):
-        user = new_user("event")
-        await authorize(traced, user)
+    async def test_the_callback_request_is_its_own_trace_that_the_authorizations_work_links_to(
+        self, traced, collector, oauth
+    ):
+        authorization_id = await authorize(traced, new_user("linked"))
+        spans = collector.wait_for(lambda got: resumed_span(got, authorization_id) is not None)
+        ((trace_id, span_id),) = resumed_span(spans, authorization_id).links
+        trace = [s for s in spans if s.trace_id == trace_id]
+
+        request = one(trace, "gateway", "GET /oauth/callback")
+        sent = one(trace, "gateway", "send vk.auth.callback")
+        served = one(trace, "authorizer", "process vk.auth.callback")
+        assert (request.kind, request.parent_id, request.attributes["http.route"]) == (
+            "server",
+            "",
+            "/oauth/callback",
+        )
+        assert served.span_id == span_id and served.parent_id == sent.span_id
+        assert request in ancestors(sent, trace)
+        assert not [s for s in trace if calls_to(oauth.issuer)(s)], (
+            "the provider calls are in the authorization's trace"
+        )
+
+    async def test_the_completed_event_is_published_inside_the_authorizations_trace(self, traced, collector):
+        authorization_id = await authorize(traced, new_user("event"))
 
         def published(got: list[ExportedSpan]) -> list[ExportedSpan]:
-            hop = [s for s in got if s.name == "process vk.auth.callback"]
+            resumed = resumed_span(got, authorization_id)
             return [
                 s
                 for s in got
-                if hop
-                and s.trace_id == hop[-1].trace_id
+                if resumed is not None
+                and s.trace_id == resumed.trace_id
                 and s.name == "publish vk.events.authorization.completed"
             ]
 
         spans = collector.wait_for(lambda got: bool(published(got)))
         (event,) = published(spans)
-        served = [s for s in spans if s.name == "process vk.auth.callback"][-1]
+        resumed = resumed_span(spans, authorization_id)
         assert event.kind == "producer" and event.service == "authorizer"
-        assert served in ancestors(event, [s for s in spans if s.trace_id == served.trace_id])
+        assert resumed in ancestors(event, [s for s in spans if s.trace_id == resumed.trace_id])
 
     async def test_the_gateways_log_line_for_the_callback_carries_its_trace_id(self, traced, collector):
         user = new_user("logged")

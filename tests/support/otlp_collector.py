@@ -38,6 +38,7 @@ class ExportedSpan:
     parent_id: str
     attributes: dict[str, Any]
     error: bool
+    links: tuple[tuple[str, str], ...] = ()  # (trace id, span id) of each span it links to
 
 
 def _value(value: AnyValue) -> Any:
@@ -61,6 +62,7 @@ def _spans(request: ExportTraceServiceRequest) -> list[ExportedSpan]:
                         parent_id=span.parent_span_id.hex(),
                         attributes={a.key: _value(a.value) for a in span.attributes},
                         error=span.status.code == 2,
+                        links=tuple((link.trace_id.hex(), link.span_id.hex()) for link in span.links),
                     )
                 )
     return spans

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from services.authorizer.authorizations import Authorizations
 from services.authorizer.domain import AuthorizationRecord, check_transition, state_digest
 from services.authorizer.ports import StateClaim, Transition
 from services.authorizer.settings import AuthorizerSettings
 from services.authorizer.verification import Verifications
-from shared.errors import NotFound
+from shared.errors import InvalidGrant, NotFound
 from shared.providers.catalog import resolve
 from shared.providers.models import Provider, TokenGrant
 from shared.tokens.model import StoredToken
@@ -169,3 +170,25 @@ def make_authorizations(verification="unsafe_skip", *, clock=None) -> Authorizat
 
 def verifications_of(authorizations: Authorizations) -> Verifications:
     return Verifications(authorizations)
+
+
+ISSUER = "https://login.example.com"
+
+
+class FakeSignInProvider:
+    """The platform's OpenID provider: whoever ``signed_in`` names, with the nonce it was sent."""
+
+    def __init__(self) -> None:
+        self.signed_in = "alice"
+        self.nonce: str | None = None
+        self.refuse = False
+        self.codes: list[tuple[str, str]] = []
+
+    async def authorization_endpoint(self) -> str:
+        return f"{ISSUER}/auth"
+
+    async def claims(self, *, code: str, code_verifier: str) -> dict[str, Any]:
+        self.codes.append((code, code_verifier))
+        if self.refuse:
+            raise InvalidGrant("the OpenID provider refused the sign-in code")
+        return {"sub": self.signed_in, "nonce": self.nonce, "iss": ISSUER}

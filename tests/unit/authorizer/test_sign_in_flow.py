@@ -15,31 +15,9 @@ from shared.contracts.authorization import (
     StartAuthorization,
     VerifyCallback,
 )
-from shared.errors import InvalidGrant
 from shared.providers.oauth import code_challenge_s256
 from shared.runtime.config import OidcVerifierConfig
-from tests.unit.authorizer.fakes import make_authorizations, verifications_of
-
-ISSUER = "https://login.example.com"
-
-
-class FakeSignInProvider:
-    """The platform's OpenID provider: whoever ``signed_in`` names, with the nonce it was sent."""
-
-    def __init__(self) -> None:
-        self.signed_in = "alice"
-        self.nonce: str | None = None
-        self.refuse = False
-        self.codes: list[tuple[str, str]] = []
-
-    async def authorization_endpoint(self) -> str:
-        return f"{ISSUER}/auth"
-
-    async def claims(self, *, code: str, code_verifier: str) -> dict[str, Any]:
-        self.codes.append((code, code_verifier))
-        if self.refuse:
-            raise InvalidGrant("the OpenID provider refused the sign-in code")
-        return {"sub": self.signed_in, "nonce": self.nonce, "iss": ISSUER}
+from tests.unit.authorizer.fakes import ISSUER, FakeSignInProvider, make_authorizations, verifications_of
 
 
 async def held_flow(sign_in_provider: FakeSignInProvider) -> tuple[SignIns, str, str, str]:

@@ -71,3 +71,40 @@ class TestTheGatewaySpan:
         values = " ".join(str(v) for v in span.attributes.values())
         assert "abc123" not in values and "xyz789" not in values
         assert "iss=http" in values
+
+
+class TestResumedTraces:
+    def test_work_resumed_from_a_kept_traceparent_joins_that_trace_and_links_the_request_at_hand(
+        self, exported
+    ):
+        with tracing.span("start") as start:
+            kept = tracing.trace_context()
+        with (
+            tracing.span("callback") as callback,
+            tracing.resumed("authorization.callback", kept, authorization_id="ac_1") as resumed,
+            tracing.span("exchange") as exchange,
+        ):
+            pass
+        started, answered = start.get_span_context(), callback.get_span_context()
+        assert kept.startswith(f"00-{started.trace_id:032x}-{started.span_id:016x}-")
+        assert resumed.get_span_context().trace_id == started.trace_id != answered.trace_id
+        assert resumed.parent.span_id == started.span_id
+        assert [link.context for link in resumed.links] == [answered]
+        assert exchange.get_span_context().trace_id == started.trace_id
+        assert resumed.attributes["authorization_id"] == "ac_1"
+
+    def test_resuming_inside_the_kept_trace_or_without_one_is_an_ordinary_child_span(self, exported):
+        with tracing.span("start") as start:
+            kept = tracing.trace_context()
+            with tracing.resumed("again", kept) as nested:
+                pass
+        with tracing.span("callback") as callback, tracing.resumed("nothing kept", None) as plain:
+            pass
+        assert nested.parent.span_id == start.get_span_context().span_id and not nested.links
+        assert plain.parent.span_id == callback.get_span_context().span_id and not plain.links
+
+    def test_with_tracing_off_nothing_is_kept_and_nothing_is_resumed(self):
+        assert tracing.trace_context() is None
+        with tracing.resumed("authorization.callback", "00-" + "1" * 32 + "-" + "2" * 16 + "-01") as span:
+            assert span is None
+            assert not trace.get_current_span().get_span_context().is_valid
