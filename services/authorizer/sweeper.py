@@ -11,15 +11,11 @@ finishes at the last moment wins or loses cleanly against the sweeper.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from dataclasses import dataclass, field
 
 from services.authorizer import domain
 from services.authorizer.authorizations import Authorizations
-from shared.runtime.logging import get_logger
-
-log = get_logger(__name__)
+from shared.runtime.background import Periodic
 
 #: Overdue authorizations handled per pass; the next pass takes the rest.
 SWEEP_BATCH = 100
@@ -31,7 +27,17 @@ class Sweeper:
 
     authorizations: Authorizations
     interval: float
-    _task: asyncio.Task[None] | None = field(default=None, init=False)
+    _loop: Periodic = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Redis away: a pass fails, the deadlines stay, and the next pass tries again.
+        self._loop = Periodic(
+            self.sweep,
+            self.interval,
+            name="authorization-sweeper",
+            failed="authorization.sweep_failed",
+            at_once=True,
+        )
 
     async def sweep(self) -> int:
         """One pass; returns how many authorizations this replica failed."""
@@ -48,20 +54,8 @@ class Sweeper:
                 failed += 1
         return failed
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.sweep()
-            except Exception as exc:  # Redis away: the deadlines stay; the next pass tries again
-                log.warning("authorization.sweep_failed", error=type(exc).__name__, detail=str(exc))
-            await asyncio.sleep(self.interval)
-
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="authorization-sweeper")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is None:
-            return
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await self._loop.stop()

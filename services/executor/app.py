@@ -8,7 +8,7 @@ executor answers its health ping only once it can answer for its tools.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+from collections.abc import Awaitable, Callable
 
 import httpx
 from faststream import FastStream
@@ -35,6 +35,7 @@ from shared.bus.messaging import RpcClient
 from shared.errors import ServiceUnavailable
 from shared.providers.registry import ProviderRegistry
 from shared.runtime import infra
+from shared.runtime.background import Periodic
 from shared.runtime.logging import get_logger
 from shared.runtime.service import Service
 from shared.runtime.settings import Settings
@@ -95,7 +96,13 @@ def create_service(settings: Settings) -> Service:
         oauth_ready=engine.auth.verification.oidc is not None,
     )
     register_mcp_gateways(parts.server, gateways)
-    refresher: list[asyncio.Task[None]] = []
+    # Redis away: a round fails, and the next one tries again.
+    refresher = Periodic(
+        _refresh(workers, catalog),
+        config.catalog_refresh_seconds,
+        name="catalog-refresh",
+        failed="catalog.refresh_failed",
+    )
 
     @app.on_startup
     async def load_catalog() -> None:
@@ -109,28 +116,23 @@ def create_service(settings: Settings) -> Service:
     @app.after_startup
     async def started() -> None:
         await infra.start(parts)
-        every = config.catalog_refresh_seconds
-        refresher.append(
-            asyncio.create_task(_refresh_forever(workers, catalog, every), name="catalog-refresh")
-        )
+        refresher.start()
 
     @app.on_shutdown
     async def stopping() -> None:
-        for task in refresher:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await refresher.stop()
         await infra.stop(parts)  # running tools finish first: they may still call workers
         await http.aclose()
 
     return Service(app, parts.server)
 
 
-async def _refresh_forever(workers: WorkerAdmin, catalog: ToolCatalog, every: float) -> None:
-    while True:
-        await asyncio.sleep(every)
-        try:
-            await workers.reload()  # picks up workers another replica changed while we missed the broadcast
-            await catalog.refresh()
-        except Exception as exc:  # Redis away: try again next round
-            log.warning("catalog.refresh_failed", error=type(exc).__name__)
+def _refresh(workers: WorkerAdmin, catalog: ToolCatalog) -> Callable[[], Awaitable[None]]:
+    """One round of the catalog's refresh: the workers another replica changed while we missed
+    the broadcast, then each worker's tools."""
+
+    async def refresh() -> None:
+        await workers.reload()
+        await catalog.refresh()
+
+    return refresh

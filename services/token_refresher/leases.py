@@ -11,7 +11,6 @@ owner-checked: a lock that expired under us and was taken by someone else is mar
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Iterator
 from dataclasses import replace
@@ -19,6 +18,7 @@ from datetime import timedelta
 
 from services.token_refresher.ports import Claim, Clock, Locked, Tokens
 from services.token_refresher.settings import RefresherSettings
+from shared.runtime.background import Periodic
 from shared.runtime.logging import get_logger
 
 log = get_logger(__name__)
@@ -39,7 +39,14 @@ class Leases:
         self._settings = settings
         self._locks: dict[str, Locked] = {}  # by owner
         self._claims: dict[str, Claim] = {}  # by connection id, with the lease end last renewed
-        self._task: asyncio.Task[None] | None = None
+        # Redis away: a round fails, and the next one tries again; expiry is the fallback.
+        self._loop = Periodic(
+            self.renew_once,
+            settings.renew_seconds,
+            name="refresh-leases",
+            failed="refresh.renew_failed",
+            sleep=clock.sleep,
+        )
 
     @contextlib.contextmanager
     def lock(self, lock: Locked) -> Iterator[None]:
@@ -61,14 +68,11 @@ class Leases:
 
     def start(self) -> None:
         """Start renewing in the background."""
-        self._task = asyncio.create_task(self._loop(), name="refresh-leases")
+        self._loop.start()
 
     async def stop(self) -> None:
         """Stop renewing; what is still held expires on its own."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._loop.stop()
 
     async def renew_once(self) -> None:
         """Renew everything held now; mark locks found taken by someone else as lost."""
@@ -83,13 +87,3 @@ class Leases:
         for claim, kept in zip(claims, kept_claims, strict=True):
             if kept and self._claims.get(claim.connection_id) is claim:
                 self._claims[claim.connection_id] = replace(claim, lease_until=lease_until)
-
-    async def _loop(self) -> None:
-        while True:
-            await self._clock.sleep(self._settings.renew_seconds)
-            try:
-                await self.renew_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # Redis away: try again next period; expiry is the fallback
-                log.warning("refresh.renew_failed", error=type(exc).__name__, detail=str(exc))

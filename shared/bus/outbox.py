@@ -19,7 +19,7 @@ from redis.asyncio.client import Pipeline
 
 from shared.contracts.events import Event, parse_event
 from shared.runtime import tracing
-from shared.runtime.background import Background
+from shared.runtime.background import Background, Periodic
 from shared.runtime.logging import get_logger
 
 log = get_logger(__name__)
@@ -71,14 +71,13 @@ class OutboxRelay:
     def __init__(self, outbox: Outbox, js: JetStreamContext, *, interval: float = 1.0) -> None:
         self._outbox = outbox
         self._js = js
-        self._interval = interval
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        # NATS or Redis away: a drain fails, the events stay queued, and the next one tries again.
+        self._loop = Periodic(self.drain, interval, name="outbox-relay", failed="outbox.relay_failed")
         self._sending = Background()
 
     def wake(self) -> None:
         """Ask for a drain now (call after committing events)."""
-        self._wake.set()
+        self._loop.wake()
 
     async def drain(self) -> int:
         """Publish every pending event; returns how many were published.
@@ -130,29 +129,12 @@ class OutboxRelay:
                 event.subject, event.model_dump_json().encode(), headers=headers, timeout=5
             )
 
-    async def _run(self) -> None:
-        while True:
-            # asyncio.timeout, not wait_for: on 3.11, wait_for swallows a cancel that lands
-            # just after a wake, and stop() then waits for this loop forever.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._interval):
-                    await self._wake.wait()
-            self._wake.clear()
-            try:
-                await self.drain()
-            except Exception as exc:  # NATS or Redis away: the events stay queued; try again later
-                log.warning("outbox.relay_failed", error=type(exc).__name__, detail=str(exc))
-
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+        self._loop.start()
 
     async def stop(self) -> None:
         """Drain what can be drained, then stop."""
-        if self._task is None:
-            return
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await self._loop.stop()
         await self._sending.drain(timeout=3)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.drain(), 3)

@@ -1,14 +1,16 @@
-"""Work a handler leaves to run after its reply has gone.
+"""Work that runs beside the requests: what a handler leaves for after its reply
+(:class:`Background`), and a service's periodic loops (:class:`Periodic`).
 
-Only work that is redundant with what is already stored belongs here: a crash, or a stop
-that outlasts the grace, may drop it and nothing is lost (an outbox relay's early
-publish of events already in the outbox, say).
+Only work that is redundant with what is already stored belongs in :class:`Background`: a
+crash, or a stop that outlasts the grace, may drop it and nothing is lost (an outbox
+relay's early publish of events already in the outbox, say).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+import contextlib
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from shared.runtime.logging import get_logger
@@ -42,3 +44,67 @@ class Background:
         _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
         for task in pending:
             task.cancel()
+
+
+class Periodic:
+    """Runs ``work`` every ``interval`` seconds from :meth:`start` to :meth:`stop`.
+
+    A round that fails is logged as the event ``failed`` (Redis or NATS away) and the next
+    comes at its time: the loop never dies of it. The first round runs at start with
+    ``at_once``, else one interval later. :meth:`wake` brings the next round forward.
+    ``sleep`` replaces the real clock's pause (a test's clock); such a pause is not woken.
+    """
+
+    def __init__(
+        self,
+        work: Callable[[], Awaitable[object]],
+        interval: float,
+        *,
+        name: str,
+        failed: str,
+        at_once: bool = False,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+    ) -> None:
+        self._work, self._interval, self._name, self._failed = work, interval, name, failed
+        self._at_once, self._sleep = at_once, sleep
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=self._name)
+
+    def wake(self) -> None:
+        """Run the next round now rather than at its time."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Cancel the loop (a round under way included) and wait until it has ended."""
+        if self._task is None:
+            return
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    async def _run(self) -> None:
+        if self._at_once:
+            await self._round()
+        while True:
+            await self._pause()
+            await self._round()
+
+    async def _pause(self) -> None:
+        if self._sleep is not None:
+            await self._sleep(self._interval)
+            return
+        # asyncio.timeout, not wait_for: on 3.11, wait_for swallows a cancel that lands just
+        # after a wake, and stop() then waits for this loop forever.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._interval):
+                await self._wake.wait()
+        self._wake.clear()
+
+    async def _round(self) -> None:
+        try:
+            await self._work()
+        except Exception as exc:  # the next round tries again
+            log.warning(self._failed, error=type(exc).__name__, detail=str(exc))

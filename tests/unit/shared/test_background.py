@@ -1,10 +1,13 @@
-"""Work left to run after a reply: it runs, its failures stay inside, and a stop waits for it."""
+"""Work beside the requests: work left to run after a reply runs, its failures stay inside, and
+a stop waits for it; a periodic loop runs its rounds, survives a failing one, wakes and stops."""
 
 from __future__ import annotations
 
 import asyncio
 
-from shared.runtime.background import Background
+from structlog.testing import capture_logs
+
+from shared.runtime.background import Background, Periodic
 
 
 async def test_work_runs_after_the_current_turn():
@@ -54,3 +57,85 @@ async def test_a_stop_waits_for_the_grace_and_cancels_what_is_left():
     await background.drain(timeout=0.05)
     await asyncio.sleep(0)
     assert cancelled == [True]
+
+
+class Rounds:
+    """A periodic loop's work: counts its rounds, fails the first ``failing``; ``reached`` is set
+    at round ``until``."""
+
+    def __init__(self, *, until: int = 1, failing: int = 0) -> None:
+        self.count, self.until, self.failing = 0, until, failing
+        self.reached = asyncio.Event()
+
+    async def __call__(self) -> None:
+        self.count += 1
+        if self.count >= self.until:
+            self.reached.set()
+        if self.count <= self.failing:
+            raise ConnectionError("redis away")
+
+    async def wait(self) -> None:
+        await asyncio.wait_for(self.reached.wait(), 10)  # bounds a failure only
+
+
+async def test_a_periodic_loop_runs_at_once_when_asked_and_then_again_every_interval():
+    rounds = Rounds(until=3)
+    loop = Periodic(rounds, 0.01, name="t", failed="t.failed", at_once=True)
+    loop.start()
+    await asyncio.sleep(0)
+    assert rounds.count == 1  # before any interval passed
+    await rounds.wait()
+    await loop.stop()
+    stopped_at = rounds.count
+    await asyncio.sleep(0.05)
+    assert rounds.count == stopped_at
+
+
+async def test_a_failing_round_is_logged_and_the_next_round_still_comes():
+    rounds = Rounds(until=3, failing=2)
+    loop = Periodic(rounds, 0.01, name="t", failed="t.failed")
+    with capture_logs() as logs:
+        loop.start()
+        await rounds.wait()
+        await loop.stop()
+    assert [line["event"] for line in logs if line["log_level"] == "warning"] == ["t.failed", "t.failed"]
+    assert logs[0]["error"] == "ConnectionError"
+
+
+async def test_a_wake_brings_the_next_round_forward():
+    rounds = Rounds()
+    loop = Periodic(rounds, 3600, name="t", failed="t.failed")
+    loop.start()
+    await asyncio.sleep(0.01)
+    assert rounds.count == 0  # the first round waits one interval
+    loop.wake()
+    await rounds.wait()
+    await loop.stop()
+    assert rounds.count == 1
+
+
+async def test_a_stop_right_after_a_wake_still_stops_the_loop():
+    loop = Periodic(Rounds(), 5, name="t", failed="t.failed")
+    loop.start()
+    await asyncio.sleep(0.01)  # the loop waits for a wake
+    loop.wake()  # an event was just committed...
+    stopping = asyncio.create_task(loop.stop())  # ...and the service is told to stop
+    done, _ = await asyncio.wait({stopping}, timeout=2)  # not wait_for: it would cancel the stop
+    if not done:
+        loop._task.cancel()  # type: ignore[union-attr]
+    assert done == {stopping}
+
+
+async def test_a_periodic_loop_pauses_with_the_sleep_it_is_given():
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        await asyncio.sleep(0)
+
+    rounds = Rounds(until=2)
+    loop = Periodic(rounds, 7, name="t", failed="t.failed", sleep=sleep)
+    loop.start()
+    await rounds.wait()
+    await loop.stop()
+    assert slept[:2] == [7, 7]

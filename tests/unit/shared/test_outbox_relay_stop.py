@@ -24,5 +24,5 @@ async def test_a_stop_right_after_a_wake_still_stops_the_relay():
     stopping = asyncio.create_task(relay.stop())  # ...and the service is told to stop
     done, _ = await asyncio.wait({stopping}, timeout=2)  # not wait_for: it would cancel the stop
     if not done:
-        relay._task.cancel()  # type: ignore[union-attr]
+        relay._loop._task.cancel()  # type: ignore[union-attr]
     assert done == {stopping}
