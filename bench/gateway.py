@@ -16,7 +16,11 @@ Measured:
 
 The services log at INFO, the engine's default (``--log-level`` to change); the baseline
 logs nothing. ``--otel`` traces every service into a local OTLP/HTTP sink (a process of its
-own that only counts the exports), to compare with a run without it. Valkey keeps no
+own that only counts the exports), to compare with a run without it. ``--metrics-off`` runs a
+second engine beside the first with its request metrics off (``VALETKEY_METRICS=false``) and no
+tracing, and its hot reads take turns with the others: the first engine's req/s over its own
+(target >= 0.95 with metrics on and tracing off) is what metrics (and, with ``--otel``, traces)
+cost. Valkey keeps no
 append-only file here, as in the other benchmarks: `make up`'s Valkey fsyncs every write
 (appendfsync always), which on these machines' virtual disks adds ~0.5 ms to each write and
 stalls of several ms, a cost of the disk and of that durability choice rather than of the engine;
@@ -57,6 +61,7 @@ from tools.launcher import embedded
 USER = "bench-user@example.com"
 BASELINE = "baseline (FastAPI + NATS echo)"
 FLOOR = "floor (pure ASGI + raw nats-py echo)"
+METRICS_OFF = ", metrics off"
 # What the benchmark toolkit's tool needs, plus openid so the user-info call succeeds.
 SCOPES = ["openid", "scope1", "scope2"]
 
@@ -88,8 +93,16 @@ def _otel_sink(enabled: bool, sample: float | None = None) -> Iterator[dict[str,
 
 @contextlib.contextmanager
 def _stack(
-    tmp: Path, log_level: str = "INFO", redis_fsync: bool = False, otel_env: dict[str, str] | None = None
+    tmp: Path,
+    log_level: str = "INFO",
+    redis_fsync: bool = False,
+    otel_env: dict[str, str] | None = None,
+    metrics: bool = True,
 ) -> Iterator[tuple[Engine, Any]]:
+    """NATS, Valkey, the OAuth server and the engine, all of its own; ``metrics=False`` turns
+    the services' request metrics off (``VALETKEY_METRICS``)."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    switches = {} if metrics else {"VALETKEY_METRICS": "false"}
     with (
         local_server("nats", tmp / "nats") as nats,
         local_server("redis", tmp / "redis", persistent=redis_fsync) as redis,
@@ -110,7 +123,7 @@ def _stack(
                 redis_url=redis.url,
                 config=config,
                 # INFO is the engine's default: one log line per request and per handled message.
-                extra_env={"VALETKEY_LOG_LEVEL": log_level, **(otel_env or {})},
+                extra_env={"VALETKEY_LOG_LEVEL": log_level, **(otel_env or {}), **switches},
             )
             engine.start()
             try:
@@ -165,6 +178,21 @@ async def _complete_authorization(
     return auth["id"], elapsed
 
 
+def _hot_reads(engine: Engine, auth_id: str, suffix: str = "") -> dict[str, Target]:
+    headers = {**engine.headers, "Content-Type": "application/json"}
+    return {
+        f"GET /v1/auth/status (completed){suffix}": Target(
+            "GET", f"{engine.base_url}/v1/auth/status?id={auth_id}", headers
+        ),
+        f"POST /v1/tools/authorize (token held){suffix}": Target(
+            "POST",
+            f"{engine.base_url}/v1/tools/authorize",
+            headers,
+            {"tool_name": "Hooli.ReticulateSplines", "user_id": USER},
+        ),
+    }
+
+
 async def _measure(
     engine: Engine,
     baseline_url: str,
@@ -174,6 +202,7 @@ async def _measure(
     duration: float,
     rounds: int,
     profile_dir: Path | None = None,
+    metrics_off: Engine | None = None,
 ) -> dict[str, Any]:
     timeout = aiohttp.ClientTimeout(total=70)
     async with httpx.AsyncClient(timeout=30) as http, aiohttp.ClientSession(timeout=timeout) as timed:
@@ -181,20 +210,15 @@ async def _measure(
         measured = [
             await _complete_authorization(http, timed, engine, f"user-{i}@example.com") for i in range(flows)
         ]
-    headers = {**engine.headers, "Content-Type": "application/json"}
+        if metrics_off is not None:
+            plain_id, _ = await _complete_authorization(http, timed, metrics_off, USER)
     targets = {
         FLOOR: Target("GET", floor_url, {}),
         BASELINE: Target("GET", baseline_url, {}),
-        "GET /v1/auth/status (completed)": Target(
-            "GET", f"{engine.base_url}/v1/auth/status?id={auth_id}", headers
-        ),
-        "POST /v1/tools/authorize (token held)": Target(
-            "POST",
-            f"{engine.base_url}/v1/tools/authorize",
-            headers,
-            {"tool_name": "Hooli.ReticulateSplines", "user_id": USER},
-        ),
+        **_hot_reads(engine, auth_id),
     }
+    if metrics_off is not None:
+        targets |= _hot_reads(metrics_off, plain_id, METRICS_OFF)
     # Rounds alternate the targets, so a slow spell of the machine lands on all of them alike.
     by_round = [
         {name: await run_load(t, concurrency=50, duration=duration) for name, t in targets.items()}
@@ -214,6 +238,7 @@ async def _measure(
         "loads": loads,
         "profiles": profiles,
         "round_ratios": round_ratios,
+        "metrics_cost": _metrics_cost(loads, by_round) if metrics_off else None,
         "completion": summarize_ms([elapsed for _, elapsed in measured]),
         "authorization_ids": [authorization_id for authorization_id, _ in measured],
     }
@@ -229,7 +254,7 @@ async def _profiles(
     pids = {name: engine.procs[name].pid for name in PROFILED}
     found: dict[str, dict[str, Any]] = {}
     for index, (name, target) in enumerate(targets.items()):
-        if name in (BASELINE, FLOOR):
+        if name in (BASELINE, FLOOR) or name.endswith(METRICS_OFF):  # not this engine's
             continue
         with profiled(pids, out / f"target{index}") as profiles:
             load = await run_load(target, concurrency=50, duration=duration)
@@ -239,6 +264,17 @@ async def _profiles(
             for service, p in profiles.items()
         }
     return found
+
+
+def _metrics_cost(loads: dict[str, Any], by_round: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each hot read's req/s with metrics as configured over its req/s with them off, overall
+    and by round."""
+    names = [name for name in loads if name + METRICS_OFF in loads]
+
+    def ratios(runs: dict[str, Any]) -> dict[str, float]:
+        return {name: round(runs[name]["rps"] / runs[name + METRICS_OFF]["rps"], 3) for name in names}
+
+    return {"ratio": ratios(loads), "by_round": [ratios(r) for r in by_round]}
 
 
 def _print_profiles(profiles: dict[str, dict[str, Any]]) -> None:
@@ -309,6 +345,11 @@ def main(argv: list[str]) -> dict[str, Any]:
         help="after the rounds, one more load per engine target with py-spy on the gateway, authorizer "
         "and executor: CPU per request and where it goes (bench/profile.py)",
     )
+    parser.add_argument(
+        "--metrics-off",
+        action="store_true",
+        help="also run an engine with VALETKEY_METRICS=false and no tracing, and compare the hot reads",
+    )
     args = parser.parse_args(argv)
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -316,7 +357,13 @@ def main(argv: list[str]) -> dict[str, Any]:
         _stack(Path(tmp), args.log_level, args.redis_fsync, otel_env) as (engine, _),
         companion("bench.baseline", engine.tester_nats_url, "/echo?i=5") as baseline_url,
         companion("bench.floor", engine.tester_nats_url, "/") as floor_url,
+        contextlib.ExitStack() as more,
     ):
+        plain = None
+        if args.metrics_off:
+            plain, _ = more.enter_context(
+                _stack(Path(tmp) / "metrics_off", args.log_level, args.redis_fsync, metrics=False)
+            )
         result = asyncio.run(
             _measure(
                 engine,
@@ -326,6 +373,7 @@ def main(argv: list[str]) -> dict[str, Any]:
                 duration=args.duration,
                 rounds=args.rounds,
                 profile_dir=Path(tmp) / "profiles" if args.profile else None,
+                metrics_off=plain,
             )
         )
         if args.log_level.upper() in ("DEBUG", "INFO"):  # request lines are written at INFO
@@ -334,6 +382,9 @@ def main(argv: list[str]) -> dict[str, Any]:
             )
         # Evidence the setting took: traced request lines carry their trace id.
         result["traced"] = '"trace_id"' in engine.log_path("gateway").read_text()
+        if plain is not None:  # and that the other engine recorded no request
+            scraped = httpx.get(f"{plain.base_url}/metrics", timeout=10).text
+            result["metrics_off_recorded_nothing"] = "valetkey_http_requests_total{" not in scraped
     base_rps = result["loads"][BASELINE]["rps"]
     floor_rps = result["loads"][FLOOR]["rps"]
     rows = [
@@ -353,6 +404,11 @@ def main(argv: list[str]) -> dict[str, Any]:
         f"over {args.rounds} rounds of {args.duration} s; (to baseline, to floor) by round: "
         f"{result['round_ratios']}"
     )
+    if cost := result["metrics_cost"]:
+        traced = "metrics and traces" if args.otel else "metrics (tracing off)"
+        print(f"req/s with {traced} over req/s with neither (target >= 0.95): {cost['ratio']}")
+        print(f"  by round: {cost['by_round']}")
+        print(f"  (no request recorded with metrics off: {result['metrics_off_recorded_nothing']})")
     c = result["completion"]
     print(f"completion latency over {c['n']} flows, as the client sees it: {_p50_p99(c)}")
     if at_gateway := result.get("completion_at_gateway"):
@@ -365,7 +421,7 @@ def main(argv: list[str]) -> dict[str, Any]:
     print(f"Valkey {fsync}")
     _print_profiles(result["profiles"])
     result["log_level"], result["redis_fsync"], result["otel"] = args.log_level, args.redis_fsync, args.otel
-    result["otel_sample"] = args.otel_sample
+    result["otel_sample"], result["metrics_off"] = args.otel_sample, args.metrics_off
     result["ratios"] = {row["target"]: row["ratio"] for row in rows}
     result["of_floor"] = {row["target"]: row["of floor"] for row in rows}
     return result

@@ -12,8 +12,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.runtime import metrics
 from shared.runtime.logging import get_logger
-from shared.runtime.metrics import HTTP_DURATION, HTTP_REQUESTS
 
 log = get_logger("services.gateway.http")
 # Set by a layer that answers a route beneath FastAPI's router (the fast lane).
@@ -48,8 +48,7 @@ class RequestLog:
         finally:
             seconds = time.perf_counter() - started
             route = route_of(scope) or "unmatched"
-            HTTP_REQUESTS.labels(route, scope["method"], str(status["code"])).inc()
-            HTTP_DURATION.labels(route, scope["method"]).observe(seconds)
+            metrics.http_request(route, scope["method"], status["code"], seconds)
             log.info(
                 "http.request",
                 method=scope["method"],

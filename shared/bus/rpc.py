@@ -41,9 +41,8 @@ from pydantic import BaseModel
 from shared.bus import subjects
 from shared.bus.messaging import RPC_WORKERS, Reply, answer
 from shared.contracts.common import Ping, Pong
-from shared.runtime import tracing
+from shared.runtime import metrics, tracing
 from shared.runtime.logging import get_logger
-from shared.runtime.metrics import NATS_DURATION, NATS_REQUESTS
 
 log = get_logger(__name__)
 
@@ -168,8 +167,7 @@ async def _serve(route: Route, request: Request) -> None:
     with tracing.nats_serve(route.subject, request.headers) as span:
         started = time.perf_counter()
         reply = await answer(route.model, request.data, route.use_case)
-        NATS_REQUESTS.labels(route.subject, "ok" if reply.error is None else "error").inc()
-        NATS_DURATION.labels(route.subject).observe(time.perf_counter() - started)
+        metrics.nats_request(route.subject, reply.error is None, time.perf_counter() - started)
         if reply.error is not None:
             tracing.mark_failed(span, reply.error.code)
         try:

@@ -35,6 +35,29 @@ NATS_DURATION = Histogram(
 )
 
 
+_recording = True
+
+
+def record_requests(on: bool) -> None:
+    """Record the HTTP and NATS request metrics in this process, or not (``VALETKEY_METRICS``)."""
+    global _recording
+    _recording = on
+
+
+def http_request(route: str, method: str, status: int, seconds: float) -> None:
+    """Count one HTTP answer and its latency."""
+    if _recording:
+        HTTP_REQUESTS.labels(route, method, str(status)).inc()
+        HTTP_DURATION.labels(route, method).observe(seconds)
+
+
+def nats_request(subject: str, ok: bool, seconds: float) -> None:
+    """Count one request-reply answer (``ok``: the envelope's) and its latency."""
+    if _recording:
+        NATS_REQUESTS.labels(subject, "ok" if ok else "error").inc()
+        NATS_DURATION.labels(subject).observe(seconds)
+
+
 def exposition() -> tuple[bytes, str]:
     """The current values in Prometheus' text format, and its content type."""
     return generate_latest(), CONTENT_TYPE_LATEST

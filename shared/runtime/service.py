@@ -15,6 +15,7 @@ from faststream import FastStream
 from shared.bus.rpc import RpcServer
 from shared.errors import ConfigError
 from shared.runtime.logging import configure_logging
+from shared.runtime.metrics import record_requests
 from shared.runtime.settings import Settings, load_settings
 from shared.runtime.tracing import setup_tracing
 
@@ -50,6 +51,7 @@ def main(service: str, build: Callable[[Settings], Runnable]) -> None:
     try:
         settings = load_settings(service=service)
         traced = setup_tracing(service)  # off unless OTEL_* asks for it
+        record_requests(settings.runtime.metrics)
         configure_logging(
             service=service,
             level=settings.runtime.log_level,

@@ -51,6 +51,8 @@ class RuntimeSettings(BaseModel):
     # The gateway listens here instead of engine.yaml's api.port (a second gateway on one host, as
     # `make cluster-up` runs them); api.public_url is left as it is.
     http_port: int | None = Field(default=None, ge=1, le=65535)
+    # Record the per-request metrics (HTTP, NATS); false only to measure what they cost (runtime/metrics.py).
+    metrics: bool = True
     # /metrics, /livez and /readyz for a service without HTTP (shared/runtime/ops.py); off when unset.
     ops_port: int | None = Field(default=None, ge=1, le=65535)
     # This service's NATS user (docs/nats.md, "Credentials"): a user and password, or a .creds / nkey
