@@ -9,7 +9,8 @@ REFRESHES = Counter(
 )
 FAILURES = Counter(
     "valetkey_refresh_failures",
-    "Failed refreshes by class: reauthorize (the grant is dead), transient (retried later)",
+    "Failed refreshes by class: reauthorize (the grant is dead), transient (retried later), "
+    "rejected (refused otherwise, e.g. invalid_client: retried slowly, an operator must act)",
     ["provider", "class"],
 )
 LATENESS = Histogram(
@@ -26,13 +27,17 @@ COUNTED = {
 }
 
 
-def record(provider: str, outcome: str, lateness_seconds: float | None) -> None:
-    """Count one refresh decision; outcomes that are not a refresh (``fresh``) count nothing."""
+def record(
+    provider: str, outcome: str, lateness_seconds: float | None, *, failure_class: str | None = None
+) -> None:
+    """Count one refresh decision; outcomes that are not a refresh (``fresh``) count nothing.
+    ``failure_class`` names a failure's class when the outcome alone does not (``retrying``:
+    transient or rejected)."""
     if outcome in COUNTED:
         result, failure = COUNTED[outcome]
         REFRESHES.labels(provider, result).inc()
         if failure is not None:
-            FAILURES.labels(provider, failure).inc()
+            FAILURES.labels(provider, failure_class or failure).inc()
     if lateness_seconds is not None:
         LATENESS.observe(max(lateness_seconds, 0.0))
 

@@ -341,12 +341,20 @@ class Refresher:
                     reason=failure.code,
                 )
             )
-        self._log(job, "retrying", error=failure.code, attempts=attempts, retry_in_s=round(delay, 2))
+        self._log(
+            job,
+            "retrying",
+            failure_class=failure.kind.value,  # transient, or rejected (an operator must act)
+            error=failure.code,
+            attempts=attempts,
+            retry_in_s=round(delay, 2),
+        )
 
-    def _log(self, job: _Job, outcome: str, **fields: Any) -> None:
+    def _log(self, job: _Job, outcome: str, *, failure_class: str | None = None, **fields: Any) -> None:
         """One line per refresh decision; ids and codes only, never a token."""
         late = domain.lateness(job.due, self._clock.now())
-        metrics.record(job.provider_id, outcome, None if late is None else late.total_seconds())
+        seconds = None if late is None else late.total_seconds()
+        metrics.record(job.provider_id, outcome, seconds, failure_class=failure_class)
         log.info(
             "refresh",
             outcome=outcome,

@@ -365,3 +365,15 @@ class TestMetrics:
             _sample("valetkey_refresh_failures_total", provider="acme", **{"class": "reauthorize"})
             == dead_before + 1
         )
+
+    async def test_a_refresh_the_provider_rejects_counts_as_rejected_not_as_transient(self):
+        def failures(klass: str) -> float:
+            return _sample("valetkey_refresh_failures_total", provider="acme", **{"class": klass})
+
+        rejected_before, transient_before = failures("rejected"), failures("transient")
+        kit = Kit()
+        kit.tokens.seed("alice", "acme", token())
+        kit.endpoint.then(401, {"error": "invalid_client"})
+        with pytest.raises(ProviderUnavailable):
+            await kit.refresher.on_demand(ASK)
+        assert (failures("rejected"), failures("transient")) == (rejected_before + 1, transient_before)
