@@ -1,4 +1,6 @@
-"""The gateway serves Prometheus metrics: HTTP requests by route template, NATS requests by subject.
+"""The services serve Prometheus metrics: HTTP requests by route template, NATS requests by
+subject, gauges, and event counters that move by exactly what happened (an authorization, a
+tool run, a refresh the provider refused for good).
 
 Against a running engine over real HTTP; the text is parsed with prometheus_client's own
 parser, as Prometheus would read it.
@@ -151,7 +153,7 @@ class TestReauthorizationGauge:
             with running_engine(
                 tmp_path / "engine", nats_url=nats_url, redis_url=redis_url, config=config, extra_env=fast
             ) as engine:
-                ops = _refresher_with_ops_port(engine)
+                ops = _with_ops_port(engine, "token_refresher")  # it samples the gauge
                 grant = await real_grant(oauth, client, login="alice", redirect_uri=engine.redirect_uri)
                 async with httpx.AsyncClient(trust_env=False) as http:
                     revoked = await http.post(
@@ -163,7 +165,7 @@ class TestReauthorizationGauge:
                 store, redis = _store_of(engine)
                 await store.put("alice", "oidc", token_from(grant, expires_in=-5))  # due now
                 await _until_status(store, connection_id_of("alice", "oidc"), "reauthorization_required")
-                dead = _gauge(ops)
+                dead, counted = _gauge(ops), _scrape(ops)
 
                 pending = await start(engine, "alice", provider="oidc", scopes=["openid"])
                 await approve(engine, pending["url"], login="alice")
@@ -172,13 +174,63 @@ class TestReauthorizationGauge:
                 await redis.aclose()
         assert dead == 1
         assert completed == "completed" and again == 0
+        failed = (("class", "reauthorize"), ("provider", "oidc"))
+        assert _samples(counted, "valetkey_refresh_failures_total") == {failed: 1.0}
+        assert _samples(counted, "valetkey_refreshes_total") == {
+            (("outcome", "failed"), ("provider", "oidc")): 1.0
+        }
 
 
-def _refresher_with_ops_port(engine: Engine) -> str:
-    """Restart the token_refresher with an ops port (the one service that samples the gauge)."""
+class TestEventCounters:
+    async def test_one_authorization_and_one_tool_run_move_their_counters_by_exactly_one(
+        self, tmp_path, nats_url, redis_url
+    ):
+        config = base_config(embedded.free_port(), secrets.token_urlsafe(32))
+        callback = f"http://127.0.0.1:{config['api']['port']}/oauth/callback"
+        client = OAuthClient("vk-counted", [callback], client_secret="vk-counted-secret")
+        with start_oauth_server(tmp_path, clients=[client]) as oauth:
+            hooli = oidc_provider_entry(
+                oauth, id="hooli", client_id="vk-counted", client_secret="vk-counted-secret"
+            )
+            hooli["oauth2"]["authorize_request"]["params"]["scope"] = "openid {{scopes}} {{existing_scopes}}"
+            config["auth"]["providers"] = [hooli]
+            config["tools"] = {"toolkits": ["tests.support.toolkits.hooli"], "directors": []}
+            with running_engine(
+                tmp_path / "engine", nats_url=nats_url, redis_url=redis_url, config=config
+            ) as engine:
+                authorizer = _with_ops_port(engine, "authorizer")
+                executor = _with_ops_port(engine, "executor")
+                pending = await start(engine, "alice", provider="hooli", scopes=["scope1", "scope2"])
+                await approve(engine, pending["url"], login="alice")
+                completed = (await status(engine, pending["id"])).json()["status"]
+                body = {
+                    "tool_name": "Hooli.ReticulateSplines",
+                    "input": {"num_splines": 2},
+                    "user_id": "alice",
+                }
+                async with httpx.AsyncClient(trust_env=False, timeout=30) as http:
+                    ran = await http.post(
+                        f"{engine.base_url}/v1/tools/execute", headers=engine.headers, json=body
+                    )
+                flows, runs = _scrape(authorizer), _scrape(executor)
+        assert completed == "completed" and ran.json()["success"], ran.text
+        hooli_label = (("provider", "hooli"),)
+        assert _samples(flows, "valetkey_authorizations_started_total") == {hooli_label: 1.0}
+        assert _samples(flows, "valetkey_authorizations_completed_total") == {hooli_label: 1.0}
+        assert _samples(flows, "valetkey_authorizations_failed_total") == {}
+        assert _samples(flows, "valetkey_authorization_completion_seconds_count") == {hooli_label: 1.0}
+        executions = _samples(runs, "valetkey_tool_executions_total")
+        assert list(executions.values()) == [1.0]
+        (labels,) = executions
+        assert dict(labels)["outcome"] == "success" and dict(labels)["source"] == "in_process"
+        assert "ReticulateSplines" in dict(labels)["tool"]
+
+
+def _with_ops_port(engine: Engine, service: str) -> str:
+    """Restart ``service`` with an ops port (its counters start from zero); its /metrics URL."""
     port = embedded.free_port()
     engine.env["VALETKEY_OPS_PORT"] = str(port)
-    engine.restart_service("token_refresher")
+    engine.restart_service(service)
     del engine.env["VALETKEY_OPS_PORT"]
     return f"http://127.0.0.1:{port}/metrics"
 
@@ -197,6 +249,9 @@ async def _until_status(store: TokenStore, connection_id: str, wanted: str) -> N
         await asyncio.sleep(0.1)
 
 
+def _scrape(url: str) -> str:
+    return httpx.get(url, timeout=10).text
+
+
 def _gauge(url: str) -> float:
-    text = httpx.get(url, timeout=10).text
-    return _samples(text, "valetkey_connections_needing_reauthorization")[()]
+    return _samples(_scrape(url), "valetkey_connections_needing_reauthorization")[()]
