@@ -10,6 +10,8 @@ body), an HTTP ``status`` and a ``retryable`` flag::
     │   └── InvalidWebhookTarget       invalid_webhook_target   400
     ├── Unauthorized                   unauthorized             401
     ├── Forbidden                      forbidden                403
+    │   ├── AdminKeyRequired           admin_key_required       403  (an agent key on an admin route)
+    │   ├── ProjectForbidden           project_forbidden        403  (a key on another project's path)
     │   ├── ToolAuthorizationRequired  tool_authorization_required 403
     │   └── ToolRequirementsNotMet     tool_requirements_not_met   403
     ├── NotFound                       not_found                404
@@ -86,6 +88,18 @@ class Unauthorized(ValetkeyError):
 class Forbidden(ValetkeyError):
     code = "forbidden"
     status = 403
+
+
+class AdminKeyRequired(Forbidden):
+    """An ``agent`` key on a route only a project's ``admin`` keys may use."""
+
+    code = "admin_key_required"
+
+
+class ProjectForbidden(Forbidden):
+    """A key used on ``/v1/orgs/{org}/projects/{project}/...`` of a project it does not belong to."""
+
+    code = "project_forbidden"
 
 
 class ToolAuthorizationRequired(Forbidden):

@@ -16,7 +16,7 @@ from starlette.types import ASGIApp
 from services.gateway import errors, openapi
 from services.gateway.adapters import CompletionWaiters
 from services.gateway.body_limit import BodyLimit
-from services.gateway.domain import ApiKeys
+from services.gateway.domain import ApiKeys, Principal
 from services.gateway.fast_lane import FastLane
 from services.gateway.mcp.wiring import McpGateways
 from services.gateway.middleware import RequestLog, route_of
@@ -49,7 +49,9 @@ def create_app(settings: Settings) -> FastAPI:
     pings = RpcServer()
     add_health(pings, service="gateway", instance=settings.runtime.instance)
     waiters = CompletionWaiters()
-    api_keys = ApiKeys(gw.api_keys)
+    api_keys = ApiKeys(
+        (k.key.get_secret_value(), Principal(project=k.project, role=k.role)) for k in gw.api_keys
+    )
 
     def rpc() -> RpcClient:
         client: RpcClient = app.state.rpc

@@ -1,12 +1,15 @@
-"""Pure gateway decisions: API keys and Arcade's offset pages."""
+"""Pure gateway decisions: API keys, who they speak for, and Arcade's offset pages."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from shared.errors import BadRequest, Unauthorized
+from shared.errors import AdminKeyRequired, BadRequest, ConfigError, ProjectForbidden, Unauthorized
+from shared.runtime.config import Role
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 25
@@ -14,14 +17,47 @@ DEFAULT_LIMIT = 25
 MAX_OFFSET = 1_000_000_000
 
 
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a request speaks for: a project, and the key's role in it."""
+
+    project: str
+    role: Role
+
+    def require_admin(self) -> None:
+        """Raises: AdminKeyRequired: an ``agent`` key."""
+        if self.role != "admin":
+            raise AdminKeyRequired("this route needs an admin key; this key's role is agent")
+
+    def require_project(self, project: str | None) -> None:
+        """A project named in the path (``/v1/orgs/{org}/projects/{project}/...``) must be the key's own.
+
+        Raises:
+            ProjectForbidden: Another project.
+        """
+        if project is not None and project != self.project:
+            raise ProjectForbidden("this API key does not belong to the project in the path")
+
+
 class ApiKeys:
     """The keys the engine accepts, held only as SHA-256 digests and compared in constant time."""
 
-    def __init__(self, keys: list[str]) -> None:
-        self._digests = [hashlib.sha256(k.encode()).digest() for k in keys if k]
+    def __init__(self, keys: Iterable[tuple[str, Principal]]) -> None:
+        self._entries: list[tuple[bytes, Principal]] = []
+        seen: dict[bytes, Principal] = {}
+        for key, principal in keys:
+            if not key:
+                continue
+            digest = hashlib.sha256(key.encode()).digest()
+            if seen.setdefault(digest, principal) != principal:
+                raise ConfigError("one key is listed for two projects or roles", key="api.keys")
+            self._entries.append((digest, principal))
 
-    def check(self, header: str | None) -> None:
+    def check(self, header: str | None) -> Principal:
         """Accept ``Authorization: Bearer <key>`` and ``Authorization: <key>`` alike.
+
+        Returns:
+            The project and role of the key.
 
         Raises:
             Unauthorized: Missing or unknown key.
@@ -32,11 +68,13 @@ class ApiKeys:
         key = rest.strip() if scheme.lower() == "bearer" and rest else header.strip()
         digest = hashlib.sha256(key.encode()).digest()
         # Compare against every key so the time taken does not say which one was close.
-        matched = False
-        for known in self._digests:
-            matched |= hmac.compare_digest(digest, known)
-        if not matched:
+        found: Principal | None = None
+        for known, principal in self._entries:
+            if hmac.compare_digest(digest, known):
+                found = principal
+        if found is None:
             raise Unauthorized("invalid API key")
+        return found
 
 
 def clamp_page(offset: int | None, limit: int | None) -> tuple[int, int]:

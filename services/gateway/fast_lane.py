@@ -27,6 +27,7 @@ from services.gateway.errors import MAX_BODY_BYTES, error_response
 from services.gateway.middleware import ROUTE_KEY
 from services.gateway.routes.auth import status_now
 from services.gateway.routes.body import is_json
+from services.gateway.routes.deps import authenticate
 from services.gateway.routes.tools import AuthorizeToolRequest, tool_authorization
 from shared.bus.messaging import RpcClient
 from shared.errors import ValetkeyError
@@ -69,7 +70,7 @@ class FastLane:
         state = self.app.state
         try:
             keys: ApiKeys = state.api_keys
-            keys.check(Headers(scope=scope).get("authorization"))
+            authenticate(keys, scope)
             response = await answer(state.rpc)
         except ValetkeyError as exc:
             response = error_response(exc)

@@ -49,6 +49,8 @@ ERROR_REF = {"$ref": "#/components/schemas/Error"}
 ERRORS = {
     "400": "malformed_request: the body or a parameter is not valid",
     "401": "unauthorized: missing or unknown API key",
+    "403": "admin_key_required: an agent key on an admin route; project_forbidden: a key on another "
+    "project's /v1/orgs/{org}/projects/{project}/ path",
     "404": "not_found: no such id, tool or provider",
     "409": "conflict: the id is taken, or the object is defined in engine.yaml",
     "503": "service_unavailable: a service behind the gateway cannot be reached; retry after Retry-After",
@@ -100,7 +102,7 @@ def _fix_operation(method: str, path: str, operation: dict[str, Any]) -> None:
     if operation.get("parameters") or operation.get("requestBody"):
         wanted.append("400")
     if path not in PUBLIC_PATHS:
-        wanted += ["401", "503"]  # every such route asks a service over NATS
+        wanted += ["401", "403", "503"]  # every such route asks a service over NATS
         operation["security"] = [{"apiKey": []}]
     if "{" in path or (method, path) in NAMED_IN_INPUT:
         wanted.append("404")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from shared.runtime.config import ApiKeyConfig
 from shared.runtime.settings import Settings
 
 
@@ -12,7 +13,7 @@ class GatewaySettings:
     host: str
     port: int
     public_url: str
-    api_keys: list[str]
+    api_keys: list[ApiKeyConfig]
     max_wait_seconds: int = 59
 
     @classmethod

@@ -19,7 +19,16 @@ from urllib.parse import urlsplit
 
 import yaml
 from dotenv import dotenv_values
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from shared.errors import ConfigError
 from shared.providers.models import ProviderEntry
@@ -46,19 +55,46 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+#: The project a plain key, ``VALETKEY_API_KEY`` and every record written before projects belong to.
+DEFAULT_PROJECT = "default"
+#: A project id: it becomes part of Redis key names, so no ``:`` and nothing blank.
+PROJECT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
+Role = Literal["admin", "agent"]
+
+
+class ApiKeyConfig(_Section):
+    """One API key: its project, and what it may do there.
+
+    ``admin`` may do everything in its project; ``agent`` only ``/v1/auth/*``, ``/v1/tools/*``,
+    ``/v1/formatted_tools*`` and ``/v1/health`` (docs/arcade-compatibility.md §1.1).
+    """
+
+    key: SecretStr
+    project: str = Field(default=DEFAULT_PROJECT, pattern=PROJECT_ID_PATTERN)
+    role: Role = "admin"
+
+
 class ApiConfig(_Section):
     development: bool = False
     host: str = "127.0.0.1"
     port: int = Field(default=9099, ge=1, le=65535)
     public_url: str | None = None
     public_host: str | None = None
-    keys: list[SecretStr] = Field(default_factory=list)
+    # A plain string is an admin key of the default project (the shape before projects).
+    keys: list[ApiKeyConfig] = Field(default_factory=list)
     read_timeout: str | None = None
     write_timeout: str | None = None
     idle_timeout: str | None = None
     max_request_body_size: int | str | None = None
     rate_limit: dict[str, Any] | None = None
     http: dict[str, Any] | None = None  # 2024 legacy shape, tolerated
+
+    @field_validator("keys", mode="before")
+    @classmethod
+    def _plain_keys_are_default_admins(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"key": item} if isinstance(item, str) else item for item in value]
+        return value
 
 
 class OidcVerifierConfig(_Section):

@@ -15,7 +15,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from shared.contracts.authorization import CALLBACK_PATH
-from shared.runtime.config import EngineConfig, load_engine_config
+from shared.runtime.config import DEFAULT_PROJECT, ApiKeyConfig, EngineConfig, load_engine_config
 from shared.runtime.crypto import Cipher, RootKey, check_root_keys
 from shared.tokens.model import RefreshPolicy
 
@@ -122,10 +122,11 @@ class Settings(BaseModel):
             margin_seconds=refresh.margin_seconds, lifetime_fraction=refresh.lifetime_fraction
         )
 
-    def api_keys(self) -> list[str]:
-        keys = [k.get_secret_value() for k in self.engine.api.keys if k.get_secret_value()]
+    def api_keys(self) -> list[ApiKeyConfig]:
+        """``api.keys`` with a value, and ``VALETKEY_API_KEY`` as the default project's admin key."""
+        keys = [k for k in self.engine.api.keys if k.key.get_secret_value()]
         if self.runtime.api_key is not None and self.runtime.api_key.get_secret_value():
-            keys.append(self.runtime.api_key.get_secret_value())
+            keys.append(ApiKeyConfig(key=self.runtime.api_key, project=DEFAULT_PROJECT, role="admin"))
         return keys
 
 

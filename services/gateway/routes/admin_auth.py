@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from services.gateway.domain import clamp_page, offset_page
 from services.gateway.openapi import JSON_OBJECT_BODY
-from services.gateway.routes.deps import require_api_key, rpc
+from services.gateway.routes.deps import require_admin, rpc
 from shared.bus import subjects
 from shared.bus.messaging import RpcClient
 from shared.contracts.authorization import (
@@ -24,7 +24,7 @@ from shared.errors import BadRequest
 
 Rpc = Annotated[RpcClient, Depends(rpc)]
 
-router = APIRouter(tags=["admin"], dependencies=[Depends(require_api_key)])
+router = APIRouter(tags=["admin"], dependencies=[Depends(require_admin)])
 
 PROVIDERS = "/v1/admin/auth_providers"
 CONNECTIONS = "/v1/admin/user_connections"

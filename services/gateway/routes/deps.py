@@ -1,21 +1,55 @@
 """Dependencies shared by the routes: the API key check and the NATS client.
 
-Both are ``async`` on purpose: FastAPI runs plain ``def`` dependencies in a thread pool,
-which costs more than the work they do.
+All are ``async`` on purpose: FastAPI runs plain ``def`` dependencies in a thread pool,
+which costs more than the work they do. FastAPI solves a dependency once per request, so a
+router's ``require_api_key`` and a route's ``Project`` share one key check.
 """
 
 from __future__ import annotations
 
-from fastapi import Request
+from typing import Annotated
 
-from services.gateway.domain import ApiKeys
+from fastapi import Depends, Request
+from starlette.datastructures import Headers
+from starlette.types import Scope
+
+from services.gateway.domain import ApiKeys, Principal
 from shared.bus.messaging import RpcClient
 
+#: Where the project-path rewrite (services/gateway/project_paths.py) leaves the path's project.
+PATH_PROJECT_KEY = "valetkey.path_project"
 
-async def require_api_key(request: Request) -> None:
+
+def authenticate(keys: ApiKeys, scope: Scope) -> Principal:
+    """The caller's project and role, from the key; a project in the path must be the key's.
+
+    Raises:
+        Unauthorized: Missing or unknown key.
+        ProjectForbidden: The path names another project.
+    """
+    principal = keys.check(Headers(scope=scope).get("authorization"))
+    principal.require_project(scope.get(PATH_PROJECT_KEY))
+    return principal
+
+
+async def require_api_key(request: Request) -> Principal:
     """Reject requests without a known API key (401 in the error shape)."""
     keys: ApiKeys = request.app.state.api_keys
-    keys.check(request.headers.get("authorization"))
+    return authenticate(keys, request.scope)
+
+
+async def require_admin(principal: Annotated[Principal, Depends(require_api_key)]) -> Principal:
+    """Reject ``agent`` keys (403 ``admin_key_required``): the admin routes' router dependency."""
+    principal.require_admin()
+    return principal
+
+
+async def project_of(principal: Annotated[Principal, Depends(require_api_key)]) -> str:
+    """The caller's project, as every request contract carries it."""
+    return principal.project
+
+
+Project = Annotated[str, Depends(project_of)]
 
 
 def rpc_of(request: Request) -> RpcClient:

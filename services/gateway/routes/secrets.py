@@ -11,13 +11,13 @@ from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict
 
 from services.gateway.domain import clamp_page, offset_page
-from services.gateway.routes.deps import require_api_key
+from services.gateway.routes.deps import require_admin
 from services.gateway.routes.tools import Rpc, build
 from shared.bus import subjects
 from shared.contracts.common import Page, PageQuery
 from shared.contracts.execution import Document, SecretRef, SecretWrite
 
-router = APIRouter(prefix="/v1/admin/secrets", tags=["secrets"], dependencies=[Depends(require_api_key)])
+router = APIRouter(prefix="/v1/admin/secrets", tags=["secrets"], dependencies=[Depends(require_admin)])
 
 
 class SecretUpsertRequest(BaseModel):

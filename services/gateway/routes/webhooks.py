@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
 
 from services.gateway.domain import clamp_page, offset_page
-from services.gateway.routes.deps import require_api_key
+from services.gateway.routes.deps import require_admin
 from services.gateway.routes.tools import Rpc, build
 from shared.bus import subjects
 from shared.contracts.common import PageQuery
@@ -31,7 +31,7 @@ from shared.contracts.webhooks import (
     Replayed,
 )
 
-router = APIRouter(prefix="/v1/admin/webhooks", tags=["webhooks"], dependencies=[Depends(require_api_key)])
+router = APIRouter(prefix="/v1/admin/webhooks", tags=["webhooks"], dependencies=[Depends(require_admin)])
 
 # Saving a URL resolves its host; a replay of everything queues one delivery after another.
 WRITE_TIMEOUT_SECONDS = 30.0

@@ -7,13 +7,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Response
 
 from services.gateway.domain import clamp_page, offset_page
-from services.gateway.routes.deps import require_api_key
+from services.gateway.routes.deps import require_admin
 from services.gateway.routes.tools import Rpc, build
 from shared.bus import subjects
 from shared.contracts.common import Page, PageQuery
 from shared.contracts.execution import Document, WorkerRef, WorkerToolsQuery, WorkerWrite
 
-router = APIRouter(prefix="/v1/workers", tags=["workers"], dependencies=[Depends(require_api_key)])
+router = APIRouter(prefix="/v1/workers", tags=["workers"], dependencies=[Depends(require_admin)])
 
 # Saving a worker calls it (to check its secret) and fetches its catalog.
 WRITE_TIMEOUT_SECONDS = 30.0

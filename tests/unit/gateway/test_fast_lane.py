@@ -8,7 +8,7 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 
-from services.gateway.domain import ApiKeys
+from services.gateway.domain import ApiKeys, Principal
 from services.gateway.fast_lane import FastLane
 from shared.errors import NotFound
 
@@ -32,7 +32,7 @@ def lane(rpc: Rpc) -> tuple[httpx.AsyncClient, list[bytes]]:
     """A client for ``FastLane(app)``; ``app`` records what reaches FastAPI."""
     reached: list[bytes] = []
     app = FastAPI()
-    app.state.api_keys, app.state.rpc = ApiKeys([KEY]), rpc
+    app.state.api_keys, app.state.rpc = ApiKeys([(KEY, Principal("default", "admin"))]), rpc
 
     @app.api_route("/{path:path}", methods=["GET", "POST"])
     async def fastapi_route(request: Request) -> dict[str, str]:

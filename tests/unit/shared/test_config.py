@@ -119,6 +119,18 @@ class TestSettings:
         assert settings.runtime.nats_url == "nats://mine:2"
         assert settings.runtime.redis_url == "redis://r:3/0"
 
+    def test_api_keys_are_plain_default_admins_or_name_their_project_and_role(self, tmp_path):
+        keys_yaml = "  keys:\n    - plain\n    - {key: k2, project: acme, role: agent}\n"
+        text = "api:\n  development: true\n" + keys_yaml
+        settings = load_settings({"VALETKEY_CONFIG": str(write(tmp_path, text)), "VALETKEY_API_KEY": "env"})
+        keys = [(k.key.get_secret_value(), k.project, k.role) for k in settings.api_keys()]
+        assert keys == [("plain", "default", "admin"), ("k2", "acme", "agent"), ("env", "default", "admin")]
+
+    @pytest.mark.parametrize("entry", ["{key: k, role: owner}", "{key: k, project: 'a:b'}", "{project: a}"])
+    def test_an_api_key_with_an_unknown_role_a_bad_project_or_no_key_is_refused(self, tmp_path, entry):
+        with pytest.raises(ConfigError, match=r"api\.keys\[0\]"):
+            load_engine_config(write(tmp_path, f"api:\n  keys:\n    - {entry}\n"), {})
+
     def test_the_cipher_refuses_to_build_without_keys_outside_development(self, tmp_path):
         path = write(tmp_path, "api:\n  development: false\n" + VERIFIED)
         settings = load_settings({"VALETKEY_CONFIG": str(path)})
