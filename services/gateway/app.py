@@ -20,6 +20,7 @@ from services.gateway.domain import ApiKeys, Principal
 from services.gateway.fast_lane import FastLane
 from services.gateway.mcp.wiring import McpGateways
 from services.gateway.middleware import RequestLog, route_of
+from services.gateway.project_paths import ProjectPaths
 from services.gateway.routes import admin_auth, auth, auth_pages, health, mcp_gateways
 from services.gateway.routes import secrets as secrets_routes
 from services.gateway.routes import tools as tools_routes
@@ -167,7 +168,7 @@ def create_server(settings: Settings) -> GatewayServer:
     app = create_app(settings)
     gw: GatewaySettings = app.state.gateway
     # One log line per request, whichever of the two answers it.
-    asgi: ASGIApp = RequestLog(FastLane(app))
+    asgi: ASGIApp = RequestLog(ProjectPaths(FastLane(app)))
     if tracing.enabled():  # the HTTP server span, outside the log line so the line carries its trace id
         asgi = tracing.http_server(asgi, route_of=route_of)
     config = uvicorn.Config(

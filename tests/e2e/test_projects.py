@@ -13,8 +13,12 @@ from typing import Any
 
 import httpx
 import pytest
+from arcade_core.network.org_transport import build_org_scoped_async_http_client
+from arcadepy import AsyncArcade
 
-from tests.support.client_stack import HOOLI_SCOPES, hooli_engine
+from tests.support.auth_flows import new_user
+from tests.support.browser import consent_and_follow
+from tests.support.client_stack import HOOLI_SCOPES, hooli_engine, userinfo
 from tests.support.engine import Engine
 from tests.support.oauth_server import OAuthServer
 
@@ -99,3 +103,40 @@ class TestRoles:
     def test_the_environment_key_is_still_the_default_projects_admin(self, engine):
         with httpx.Client(base_url=engine.base_url, headers=engine.headers, trust_env=False) as admin:
             assert admin.get("/v1/admin/secrets").status_code == 200
+
+
+def scoped_arcade(engine: Engine, project: str, role: str) -> AsyncArcade:
+    """The client arcade-mcp-server builds after ``arcade login`` for a key without ``arc_``:
+    AsyncArcade over arcade_core's transport that moves every ``/v1/...`` under the project."""
+    http = build_org_scoped_async_http_client("org-1", project, client_kwargs={"trust_env": False})
+    return AsyncArcade(api_key=KEYS[(project, role)], base_url=engine.base_url, http_client=http)
+
+
+class TestProjectPaths:
+    async def test_arcadepy_over_arcade_mcp_servers_transport_authorizes_and_executes(self, stack):
+        engine, oauth = stack
+        client, user = scoped_arcade(engine, "a", "agent"), new_user("scoped")
+        pending = await client.auth.start(user_id=user, provider="hooli", scopes=HOOLI_SCOPES)
+        assert pending.status == "pending"
+        await consent_and_follow(pending.url, login=user, callback_prefix=engine.redirect_uri)
+        done = await client.auth.wait_for_completion(pending.id)
+        assert done.status == "completed" and (await client.auth.status(id=pending.id)).status == "completed"
+        ran = await client.tools.execute(
+            tool_name="Hooli.ReticulateSplines", input={"num_splines": 3}, user_id=user
+        )
+        assert ran.success and ran.output.value["reticulated"] == 3, ran
+        assert (await client.tools.list()).total_count
+        me = userinfo(oauth, done.context.token)
+        assert me.json()["sub"] == user
+
+    async def test_a_key_on_another_projects_path_gets_403_project_forbidden(self, engine):
+        with client(engine, "b", "admin", prefix="/v1/orgs/org-1/projects/a") as stranger:
+            path = stranger.base_url.path
+            assert path.endswith("/projects/a/")
+            for method, route in [("GET", "tools"), ("GET", "admin/secrets"), ("GET", "auth/status?id=x")]:
+                answer = stranger.request(method, route)
+                assert (answer.status_code, answer.json()["name"]) == (403, "project_forbidden"), route
+
+    def test_an_admin_route_on_the_keys_own_project_path_is_served(self, engine):
+        with client(engine, "a", "admin", prefix="/v1/orgs/org-1/projects/a") as admin:
+            assert admin.get("admin/secrets").status_code == 200
