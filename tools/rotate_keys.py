@@ -28,10 +28,11 @@ from services.authorizer.adapters import authorization_aad
 from services.executor.secret_store import secret_aad
 from services.executor.worker_registry import worker_aad
 from services.webhooks.adapters import endpoint_aad
+from shared.contracts.common import DEFAULT_PROJECT
 from shared.providers.registry import provider_aad
 from shared.runtime.crypto import Cipher, DecryptionError
 from shared.runtime.redisio import text
-from shared.tokens.store import token_aad
+from shared.tokens.store import project_namespace, token_aad
 
 # Replace a string key / a hash field only if it still holds what was read.
 _SET_IF_SAME = """
@@ -97,12 +98,22 @@ class Rotation:
         self._hset_if_same = redis.register_script(_HSET_IF_SAME)
         self.tally = Tally()
 
+    async def namespaces(self) -> list[str]:
+        """The key prefixes of every project: ``<p>`` (the default one) and each ``<p>:p:<project>``."""
+        found = {self._p}
+        async for key in self._redis.scan_iter(match=f"{self._p}:p:*", count=BATCH):
+            project = text(key)[len(self._p) + 3 :].split(":", 1)[0]
+            found.add(project_namespace(self._p, project))
+        return sorted(found)
+
     async def count(self) -> int:
         """How many records the run will look at (for the progress bar)."""
         hashes = ("providers", "secrets", "workers", "webhooks:endpoints")
-        total = int(await self._redis.zcard(f"{self._p}:conns"))
-        for name in hashes:
-            total += int(await self._redis.hlen(f"{self._p}:{name}"))
+        total = 0
+        for ns in await self.namespaces():
+            total += int(await self._redis.zcard(f"{ns}:conns"))
+            for name in hashes:
+                total += int(await self._redis.hlen(f"{ns}:{name}"))
         return total
 
     async def run(self, advance: Callable[[int], None] = lambda _: None) -> Tally:
@@ -123,12 +134,13 @@ class Rotation:
     async def _tokens(self, advance: Callable[[int], None]) -> None:
         # ZSCAN: every connection present for the whole run is visited, whatever else changes.
         batch: list[str] = []
-        async for member, _ in self._redis.zscan_iter(f"{self._p}:conns", count=BATCH):
-            batch.append(text(member))
-            if len(batch) == BATCH:
-                await self._token_batch(batch)
-                advance(len(batch))
-                batch = []
+        for ns in await self.namespaces():
+            async for member, _ in self._redis.zscan_iter(f"{ns}:conns", count=BATCH):
+                batch.append(text(member))
+                if len(batch) == BATCH:
+                    await self._token_batch(batch)
+                    advance(len(batch))
+                    batch = []
         await self._token_batch(batch)
         advance(len(batch))
 
@@ -136,7 +148,7 @@ class Rotation:
         """One round trip to read a batch, one to swap what changed; a lost race goes one by one."""
         async with self._redis.pipeline(transaction=False) as pipe:
             for connection_id in connection_ids:
-                pipe.hmget(f"{self._p}:conn:{connection_id}", ["user_id", "provider_id"])
+                pipe.hmget(f"{self._p}:conn:{connection_id}", ["user_id", "provider_id", "project"])
                 pipe.get(f"{self._p}:token:{connection_id}")
             replies = await pipe.execute()
         swaps: list[tuple[str, bytes, str]] = []
@@ -160,7 +172,9 @@ class Rotation:
                 await self._token(connection_id)
 
     async def _token(self, connection_id: str) -> None:
-        meta = await self._redis.hmget(f"{self._p}:conn:{connection_id}", ["user_id", "provider_id"])
+        meta = await self._redis.hmget(
+            f"{self._p}:conn:{connection_id}", ["user_id", "provider_id", "project"]
+        )
         if (aad := _aad_of(connection_id, meta)) is None:
             return
         await self._string(f"{self._p}:token:{connection_id}", "tokens", lambda raw: self._sealed(raw, aad))
@@ -204,10 +218,11 @@ class Rotation:
     async def _hash(
         self, name: str, resealed: Callable[[str, str], str | None], advance: Callable[[int], None]
     ) -> None:
-        key = f"{self._p}:{name}"
-        async for field_name, raw in self._redis.hscan_iter(key, count=BATCH):
-            await self._field(key, name, text(field_name), text(raw), resealed)
-            advance(1)
+        for ns in await self.namespaces():
+            key = f"{ns}:{name}"
+            async for field_name, raw in self._redis.hscan_iter(key, count=BATCH):
+                await self._field(key, name, text(field_name), text(raw), resealed)
+                advance(1)
 
     async def _field(
         self, key: str, kind: str, name: str, raw: str, resealed: Callable[[str, str], str | None]
@@ -236,11 +251,13 @@ class Rotation:
 
 
 def _aad_of(connection_id: str, meta: list[Any]) -> bytes | None:
-    """A token's associated data from its connection's ``[user_id, provider_id]``; None when gone."""
-    user_id, provider_id = meta
+    """A token's associated data from its connection's ``[user_id, provider_id, project]``; None when gone."""
+    user_id, provider_id, project = meta
     if user_id is None or provider_id is None:
         return None
-    return token_aad(connection_id, text(user_id), text(provider_id))
+    return token_aad(
+        connection_id, text(user_id), text(provider_id), DEFAULT_PROJECT if project is None else text(project)
+    )
 
 
 async def rotate(redis: Redis, cipher: Cipher, *, prefix: str, show_progress: bool = True) -> Tally:

@@ -207,7 +207,9 @@ class RedisAuthorizationStore:
         self, expected: Stage, record: AuthorizationRecord, token: StoredToken, *, events: Sequence[Event]
     ) -> Transition:
         check_transition(expected, record.stage)
-        plan = self._tokens.plan_put(record.user_id, record.provider_id, token, events=list(events))
+        plan = self._tokens.plan_put(
+            record.user_id, record.provider_id, token, events=list(events), project=record.project
+        )
         keys = [self._record_key(record.id), self._deadlines, *plan.keys]
         args = [expected, self._encode(record), self._ttl, record.id, *plan.args]
         return self._outcome(record, await self._complete(keys=keys, args=args))

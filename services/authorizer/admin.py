@@ -18,10 +18,10 @@ from shared.contracts.authorization import (
     ProviderRef,
     ProviderWrite,
 )
-from shared.contracts.common import Page
+from shared.contracts.common import InProject, Page
 from shared.contracts.events import ConnectionRevoked
 from shared.errors import NotFound
-from shared.providers.registry import ProviderRegistry
+from shared.providers.projects import ProjectProviders
 from shared.tokens.store import TokenStore
 
 
@@ -29,16 +29,17 @@ from shared.tokens.store import TokenStore
 class Admin:
     """Provider CRUD and connection listing/revocation."""
 
-    registry: ProviderRegistry
+    registry: ProjectProviders
     tokens: TokenStore
     notifier: Notifier
     redirect_uri: str
     clock: Callable[[], Any]
     allow_private_targets: bool = False
 
-    async def list_providers(self, _: Any = None) -> Page:
-        """Every provider, configured and runtime, in the admin shape."""
-        items = [views.provider_view(r, self.redirect_uri) for r in await self.registry.records()]
+    async def list_providers(self, request: InProject) -> Page:
+        """Every provider of the project, configured and runtime, in the admin shape."""
+        records = await self.registry.of(request.project).records()
+        items = [views.provider_view(r, self.redirect_uri) for r in records]
         return Page(items=items, total_count=len(items))
 
     async def get_provider(self, request: ProviderRef) -> AdminObject:
@@ -47,7 +48,7 @@ class Admin:
         Raises:
             NotFound: Unknown id.
         """
-        record = await self.registry.record(request.id)
+        record = await self.registry.of(request.project).record(request.id)
         if record is None:
             raise NotFound(f"auth provider {request.id!r} not found")
         return AdminObject(item=views.provider_view(record, self.redirect_uri))
@@ -60,7 +61,7 @@ class Admin:
             Conflict: The id exists.
         """
         entry, external_id = views.entry_from_body(request.body)
-        record = await self.registry.put_runtime(
+        record = await self.registry.of(request.project).put_runtime(
             entry, create=True, external_id=external_id, allow_private_targets=self.allow_private_targets
         )
         return AdminObject(item=views.provider_view(record, self.redirect_uri))
@@ -74,13 +75,14 @@ class Admin:
             Conflict: A configured provider, or the new id is taken.
         """
         current_id = request.id or ""
-        current = await self.registry.record(current_id)
+        registry = self.registry.of(request.project)
+        current = await registry.record(current_id)
         if current is None:
             raise NotFound(f"auth provider {current_id!r} not found")
         patch, external_id = views.entry_from_body(request.body)
         entry = views.merge_entry(current.entry, patch)
         entry.setdefault("id", current_id)
-        record = await self.registry.put_runtime(
+        record = await registry.put_runtime(
             entry,
             create=False,
             replaces=current_id,
@@ -96,7 +98,7 @@ class Admin:
             NotFound: Unknown id.
             Conflict: A configured provider.
         """
-        record = await self.registry.delete_runtime(request.id)
+        record = await self.registry.of(request.project).delete_runtime(request.id)
         if record is None:
             raise NotFound(f"auth provider {request.id!r} not found")
         return AdminObject(item=views.provider_view(record, self.redirect_uri))
@@ -104,6 +106,7 @@ class Admin:
     async def list_connections(self, request: ListConnections) -> Page:
         """One page of connections, filtered by user and/or provider."""
         connections, total = await self.tokens.list_connections(
+            project=request.project,
             user_id=request.user_id,
             provider_id=request.provider_id,
             offset=request.offset,
@@ -111,8 +114,10 @@ class Admin:
         )
         items = []
         for connection in connections:
-            record = await self.registry.record(connection.provider_id)
-            token = await self.tokens.get(connection.user_id, connection.provider_id)
+            record = await self.registry.of(connection.project).record(connection.provider_id)
+            token = await self.tokens.get(
+                connection.user_id, connection.provider_id, project=connection.project
+            )
             items.append(views.connection_view(connection, record, token.user_info if token else {}))
         return Page(items=items, total_count=total)
 
@@ -123,10 +128,13 @@ class Admin:
             NotFound: Unknown connection id.
         """
         connection = await self.tokens.connection(request.id)
-        if connection is None:
+        if connection is None or connection.project != request.project:
             raise NotFound(f"user connection {request.id!r} not found")
         event = ConnectionRevoked(
-            connection_id=connection.id, user_id=connection.user_id, provider_id=connection.provider_id
+            connection_id=connection.id,
+            user_id=connection.user_id,
+            provider_id=connection.provider_id,
+            project=connection.project,
         )
         await self.tokens.delete(connection.id, events=[event])
         self.notifier.wake()

@@ -20,7 +20,7 @@ from shared.contracts.common import utcnow
 from shared.contracts.events import Event
 from shared.providers.client import ProviderClient
 from shared.providers.http import ProviderHttp
-from shared.providers.registry import ProviderRegistry
+from shared.providers.projects import ProjectProviders
 from shared.runtime import infra
 from shared.runtime.addresses import literal_address
 from shared.runtime.infra import Infra
@@ -55,11 +55,11 @@ class _Fresh:
         self._parts = parts
         self._policy = parts.settings.refresh_policy()
 
-    async def __call__(self, *, user_id: str, provider_id: str) -> StoredToken | None:
+    async def __call__(self, *, user_id: str, provider_id: str, project: str) -> StoredToken | None:
         rpc = self._parts.rpc
         assert isinstance(rpc, RpcClient), "infra.start() runs before any message is handled"
         return await fresh_token(
-            self._parts.tokens, rpc, self._policy, user_id=user_id, provider_id=provider_id
+            self._parts.tokens, rpc, self._policy, user_id=user_id, provider_id=provider_id, project=project
         )
 
 
@@ -67,7 +67,7 @@ def create_service(settings: Settings) -> Service:
     """Build the authorizer app: broker, Redis, providers, handlers; nothing connects until it runs."""
     parts = infra.build(settings, service="authorizer")
     config = AuthorizerSettings.from_settings(settings)
-    registry = ProviderRegistry(
+    registry = ProjectProviders(
         settings.engine.auth.providers, parts.redis, parts.cipher, prefix=settings.runtime.key_prefix
     )
     http = ProviderHttp(allow_private=settings.engine.security.allow_private_targets)

@@ -81,19 +81,25 @@ class Authorizations:
     async def start(self, request: StartAuthorization) -> Authorization:
         """``completed`` with the token when the user holds one covering the scopes, else a new one."""
         need = request.requirement
-        provider = await self.providers.find(id=need.id, builtin_id=need.provider_id)
+        provider = await self.providers.find(id=need.id, builtin_id=need.provider_id, project=request.project)
         next_uri = domain.check_next_uri(request.next_uri, self.settings.next_uri_origins)
         wanted = domain.merge_scopes(need.scopes)
-        token = await self.fresh(user_id=request.user_id, provider_id=provider.id)
+        project = request.project
+        token = await self.fresh(user_id=request.user_id, provider_id=provider.id, project=project)
         if covers(token, wanted, now=self.clock()):
             # Nothing to consent to: the answer stands for the connection, no record is written.
-            return completed_authorization(request.user_id, provider.id, token)
-        stored = token or await self.tokens.get(request.user_id, provider.id)
+            return completed_authorization(request.user_id, provider.id, token, project)
+        stored = token or await self.tokens.get(request.user_id, provider.id, project=project)
         granted = stored.scopes if stored is not None else []
-        return await self._begin(request.user_id, provider, wanted, granted, next_uri)
+        return await self._begin(request, provider, wanted, granted, next_uri)
 
     async def _begin(
-        self, user_id: str, provider: Provider, wanted: list[str], granted: list[str], next_uri: str | None
+        self,
+        request: StartAuthorization,
+        provider: Provider,
+        wanted: list[str],
+        granted: list[str],
+        next_uri: str | None,
     ) -> Authorization:
         now = self.clock()
         state = oauth.new_state()
@@ -109,7 +115,8 @@ class Authorizations:
         )
         record = AuthorizationRecord(
             id=new_id("ac"),
-            user_id=user_id,
+            project=request.project,
+            user_id=request.user_id,
             provider_id=provider.id,
             scopes=scopes,
             url=url,
@@ -129,24 +136,27 @@ class Authorizations:
         """The authorization now; a completed one carries a fresh token.
 
         Raises:
-            NotFound: Unknown (or long expired) authorization id.
+            NotFound: Unknown (or long expired) authorization id, or another project's.
         """
         connection = connection_of_authorization(request.authorization_id)
         if connection is not None:
-            return await self._connection_status(request.authorization_id, connection)
+            return await self._connection_status(request, connection)
         record = await self.store.get(request.authorization_id)
-        if record is None:
+        if record is None or record.project != request.project:
             raise NotFound(f"authorization {request.authorization_id!r} not found")
         if record.status == "completed":
-            token = await self.fresh(user_id=record.user_id, provider_id=record.provider_id)
+            token = await self.fresh(
+                user_id=record.user_id, provider_id=record.provider_id, project=record.project
+            )
             return domain.to_authorization(record, token)
         return domain.to_authorization(record)
 
-    async def _connection_status(self, authorization_id: str, connection: str) -> Authorization:
+    async def _connection_status(self, request: GetAuthorization, connection: str) -> Authorization:
+        authorization_id = request.authorization_id
         meta = await self.tokens.connection(connection)
-        if meta is None:
+        if meta is None or meta.project != request.project:
             raise NotFound(f"authorization {authorization_id!r} not found")
-        token = await self.fresh(user_id=meta.user_id, provider_id=meta.provider_id)
+        token = await self.fresh(user_id=meta.user_id, provider_id=meta.provider_id, project=meta.project)
         if token is None:  # revoked upstream or needs consent again: this authorization is over
             return Authorization(
                 id=authorization_id,
@@ -156,7 +166,7 @@ class Authorizations:
                 scopes=meta.scopes,
                 failure_reason="reauthorization_required",
             )
-        return completed_authorization(meta.user_id, meta.provider_id, token)
+        return completed_authorization(meta.user_id, meta.provider_id, token, meta.project)
 
     # --- callback -----------------------------------------------------------------------
 
@@ -188,7 +198,7 @@ class Authorizations:
         reason = domain.callback_error(callback)
         if reason is not None:
             return await self._fail(record, reason, wait=callback.wait_seconds)
-        provider = await self.providers.get(provider_id)  # the provider the state was issued for
+        provider = await self.providers.get(provider_id, record.project)  # the state's provider
         if provider is None:
             return await self._fail(record, "provider_removed", wait=callback.wait_seconds)
         if callback.iss and not domain.issuer_matches(callback.iss, provider):
@@ -240,7 +250,7 @@ class Authorizations:
         assert callback.code is not None
         grant, previous = await asyncio.gather(
             self._grant(claimed, provider, callback.code, until=deadline),
-            self.tokens.get(claimed.user_id, provider.id),
+            self.tokens.get(claimed.user_id, provider.id, project=claimed.project),
         )
         if isinstance(grant, str):
             return await self._fail(claimed, grant, wait=callback.wait_seconds)
@@ -324,7 +334,11 @@ class Authorizations:
         """Store the token with the completion event and the completed record, in one step
         that happens only if the record is still in stage ``expected``."""
         event = AuthorizationCompleted(
-            authorization_id=record.id, user_id=record.user_id, provider_id=provider.id, scopes=token.scopes
+            authorization_id=record.id,
+            user_id=record.user_id,
+            provider_id=provider.id,
+            project=record.project,
+            scopes=token.scopes,
         )
         completed = record.completed(token.scopes, self.clock())
         done = await self.store.complete(expected, completed, token, events=[event])
@@ -341,7 +355,11 @@ class Authorizations:
         """Fail the record with ``reason`` and its one ``AuthorizationFailed`` event, if it is
         still in the stage it was read in."""
         event = AuthorizationFailed(
-            authorization_id=record.id, user_id=record.user_id, provider_id=record.provider_id, reason=reason
+            authorization_id=record.id,
+            user_id=record.user_id,
+            provider_id=record.provider_id,
+            project=record.project,
+            reason=reason,
         )
         failed = await self.store.transition(
             record.stage, record.failed(reason, self.clock()), events=[event]

@@ -22,6 +22,7 @@ from shared.contracts.authorization import (
     CallbackOutcome,
     OAuthCallback,
 )
+from shared.contracts.common import DEFAULT_PROJECT
 from shared.errors import BadRequest
 from shared.providers.models import Provider, TokenGrant
 from shared.tokens.model import StoredToken
@@ -69,6 +70,8 @@ class AuthorizationRecord(BaseModel):
     id: str
     user_id: str
     provider_id: str
+    # Records written before projects have none: they are the default project's.
+    project: str = DEFAULT_PROJECT
     scopes: list[str] = Field(default_factory=list)
     status: AuthStatus = "pending"
     stage: Stage = "consent"

@@ -20,7 +20,7 @@ from shared.contracts.authorization import (
     StartAuthorization,
     VerifyCallback,
 )
-from shared.contracts.common import Empty
+from shared.contracts.common import InProject
 
 
 def register(
@@ -41,7 +41,7 @@ def register(
     if sign_ins is not None:
         server.add(subjects.AUTH_VERIFY_SIGN_IN, FlowRef, sign_ins.begin, queue=q)
         server.add(subjects.AUTH_VERIFY_CALLBACK, VerifyCallback, sign_ins.callback, queue=q)
-    server.add(subjects.PROVIDERS_LIST, Empty, admin.list_providers, queue=q)
+    server.add(subjects.PROVIDERS_LIST, InProject, admin.list_providers, queue=q)
     server.add(subjects.PROVIDERS_GET, ProviderRef, admin.get_provider, queue=q)
     server.add(subjects.PROVIDERS_CREATE, ProviderWrite, admin.create_provider, queue=q)
     server.add(subjects.PROVIDERS_UPDATE, ProviderWrite, admin.update_provider, queue=q)

@@ -112,15 +112,15 @@ class ProviderCalls(Protocol):
 class Providers(Protocol):
     """The provider registry, as the authorizations use it."""
 
-    async def get(self, provider_id: str) -> Provider | None: ...
+    async def get(self, provider_id: str, project: str) -> Provider | None: ...
 
-    async def find(self, *, id: str | None, builtin_id: str | None) -> Provider: ...
+    async def find(self, *, id: str | None, builtin_id: str | None, project: str) -> Provider: ...
 
 
 class Tokens(Protocol):
     """The encrypted token store, as the flows use it."""
 
-    async def get(self, user_id: str, provider_id: str) -> StoredToken | None: ...
+    async def get(self, user_id: str, provider_id: str, *, project: str = ...) -> StoredToken | None: ...
 
     async def connection(self, connection_id: str) -> Connection | None: ...
 
@@ -131,13 +131,14 @@ class Tokens(Protocol):
         token: StoredToken,
         *,
         events: list[Event] | None = None,
+        project: str = ...,
     ) -> Connection: ...
 
 
 class FreshTokens(Protocol):
     """Reads a token that is never served expired (``shared.tokens.freshness.fresh_token``)."""
 
-    async def __call__(self, *, user_id: str, provider_id: str) -> StoredToken | None: ...
+    async def __call__(self, *, user_id: str, provider_id: str, project: str) -> StoredToken | None: ...
 
 
 class Notifier(Protocol):

@@ -46,6 +46,8 @@ class Verifications:
             UserMismatch: A different user; a waiting authorization fails and nothing is stored.
         """
         record = await self.flow_record(request.flow_id)
+        if record.project != request.project:
+            raise NotFound("verification flow not found or expired")
         if record.stage != "verify":
             return _already_decided(record, request)
         with tracing.resumed("authorization.confirm_user", record.traceparent, **trace_attributes(record)):
@@ -57,7 +59,7 @@ class Verifications:
             await self.authorizations.fail(record, "user_mismatch")
             raise UserMismatch("the user id does not match the user this authorization was started for")
         token = record.secrets.token
-        provider = await self.authorizations.providers.get(record.provider_id)
+        provider = await self.authorizations.providers.get(record.provider_id, record.project)
         if provider is None or token is None:
             await self.authorizations.fail(record, "provider_removed")
             raise NotFound(f"auth provider {record.provider_id!r} no longer exists")

@@ -26,10 +26,10 @@ Rpc = Callable[[], RpcClient]
 
 
 class ProviderFinder(Protocol):
-    """The part of ``ProviderRegistry`` the executor uses."""
+    """The part of ``ProjectProviders`` the executor uses."""
 
-    async def find(self, *, id: str | None, builtin_id: str | None) -> Provider:
-        """The enabled provider a requirement names (raises NotFound or BadRequest)."""
+    async def find(self, *, id: str | None, builtin_id: str | None, project: str) -> Provider:
+        """The project's enabled provider a requirement names (raises NotFound or BadRequest)."""
         ...
 
 
@@ -49,11 +49,13 @@ class Providers:
     def __init__(self, finder: ProviderFinder) -> None:
         self._finder = finder
 
-    async def lookup(self, auth: Mapping[str, Any]) -> ProviderInfo:
-        """The provider for a definition's ``requirements.authorization``; inactive when none serves it."""
+    async def lookup(self, auth: Mapping[str, Any], project: str) -> ProviderInfo:
+        """The project's provider for a tool's ``requirements.authorization``; inactive when none does."""
         wanted = str(auth.get("id") or auth.get("provider_id") or "")
         try:
-            provider = await self._finder.find(id=auth.get("id"), builtin_id=auth.get("provider_id"))
+            provider = await self._finder.find(
+                id=auth.get("id"), builtin_id=auth.get("provider_id"), project=project
+            )
         except (NotFound, BadRequest) as exc:
             return ProviderInfo(wanted, False, exc.message)
         return ProviderInfo(provider.id, True)
@@ -87,9 +89,17 @@ class RefreshingTokens:
         self._rpc = rpc
         self._policy = policy
 
-    async def __call__(self, user_id: str, provider_id: str, *, force: bool = False) -> StoredToken | None:
+    async def __call__(
+        self, user_id: str, provider_id: str, *, project: str, force: bool = False
+    ) -> StoredToken | None:
         return await fresh_token(
-            self._store, self._rpc(), self._policy, user_id=user_id, provider_id=provider_id, force=force
+            self._store,
+            self._rpc(),
+            self._policy,
+            user_id=user_id,
+            provider_id=provider_id,
+            project=project,
+            force=force,
         )
 
 

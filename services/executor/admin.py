@@ -75,17 +75,17 @@ class WorkerAdmin:
 
     async def list(self, query: PageQuery) -> Page:
         """One page of workers."""
-        workers = await self._registry.all()
+        workers = await self._registry.of_project(query.project)
         page = workers[query.offset : query.offset + query.limit]
         return Page(items=[w.view() for w in page], total_count=len(workers))
 
     async def get(self, ref: WorkerRef) -> Document:
         """One worker."""
-        return Document(body=(await self._registry.get(ref.id)).view())
+        return Document(body=(await self._registry.get(ref.id, ref.project)).view())
 
     async def create(self, write: WorkerWrite) -> Document:
         """Register a worker after checking that it accepts our secret."""
-        spec = self._registry.parse_create(write.body)
+        spec = self._registry.parse_create(write.body, write.project)
         await self._check_secret(spec)
         await self._registry.create(spec)
         await self._after_change()
@@ -95,7 +95,7 @@ class WorkerAdmin:
         """Change a worker created through the API."""
         if not write.id:
             raise BadRequest("a worker id is required")
-        spec = await self._registry.patched(write.id, write.body)
+        spec = await self._registry.patched(write.id, write.body, write.project)
         if spec.enabled:
             await self._check_secret(spec)
         await self._registry.update(spec)
@@ -104,12 +104,12 @@ class WorkerAdmin:
 
     async def delete(self, ref: WorkerRef) -> None:
         """Remove a worker created through the API."""
-        await self._registry.delete(ref.id)
+        await self._registry.delete(ref.id, ref.project)
         await self._after_change()
 
     async def health(self, ref: WorkerRef) -> Document:
         """``{id, enabled, healthy, message}``: reachable, and accepting our secret."""
-        spec = await self._registry.get(ref.id)
+        spec = await self._registry.get(ref.id, ref.project)
         body = {"id": spec.id, "enabled": spec.enabled, "healthy": False, "message": "worker is disabled"}
         if spec.enabled:
             client = self._probe(spec)
@@ -123,12 +123,12 @@ class WorkerAdmin:
 
     async def tools(self, query: WorkerToolsQuery) -> Page:
         """One page of a worker's tools, as engine definitions."""
-        await self._registry.get(query.id)
+        await self._registry.get(query.id, query.project)
         _, definitions, error = self._catalog.worker(query.id)
         if error and not definitions:
             raise ValetkeyError(f"worker {query.id} gave no tools: {error}")
         page = definitions[query.offset : query.offset + query.limit]
-        items = await self._tools.views(page, query.user_id, [], None)
+        items = await self._tools.views(page, query.user_id, [], None, query.project)
         return Page(items=items, total_count=len(definitions))
 
 
@@ -140,14 +140,15 @@ class SecretAdmin:
 
     async def list(self, query: PageQuery) -> Page:
         """One page of secrets' metadata."""
-        records = await self._secrets.list()
+        records = await self._secrets.list(query.project)
         page = records[query.offset : query.offset + query.limit]
         return Page(items=[r.view() for r in page], total_count=len(records))
 
     async def upsert(self, write: SecretWrite) -> Document:
         """Create or replace a secret."""
-        return Document(body=(await self._secrets.upsert(write.key, write.value, write.description)).view())
+        record = await self._secrets.upsert(write.key, write.value, write.description, write.project)
+        return Document(body=record.view())
 
     async def delete(self, ref: SecretRef) -> None:
         """Delete a secret by id."""
-        await self._secrets.delete(ref.id)
+        await self._secrets.delete(ref.id, ref.project)

@@ -33,7 +33,7 @@ from services.executor.workers import RemoteWorker
 from shared.bus import subjects
 from shared.bus.messaging import RpcClient
 from shared.errors import ServiceUnavailable
-from shared.providers.registry import ProviderRegistry
+from shared.providers.projects import ProjectProviders
 from shared.runtime import infra
 from shared.runtime.background import Periodic
 from shared.runtime.logging import get_logger
@@ -51,7 +51,7 @@ def create_service(settings: Settings) -> Service:
     prefix = config.key_prefix
     http = httpx.AsyncClient()
     catalog = ToolCatalog(http)
-    registry_of_providers = ProviderRegistry(
+    registry_of_providers = ProjectProviders(
         list(settings.engine.auth.providers), parts.redis, parts.cipher, prefix=prefix
     )
     providers = Providers(registry_of_providers)

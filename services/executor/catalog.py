@@ -23,6 +23,7 @@ from services.executor.definitions import resolve
 from services.executor.sources import ToolSource
 from services.executor.worker_registry import WorkerSpec
 from services.executor.workers import RemoteWorker
+from shared.contracts.common import DEFAULT_PROJECT
 from shared.errors import NotFound, ValetkeyError
 from shared.runtime.logging import get_logger
 
@@ -148,10 +149,20 @@ class ToolCatalog:
         merged.sort(key=_order)
         self._merged, self._source_of, self._resolved = merged, source_of, {}
 
-    def definitions(self, *, toolkit: str | None = None, all_versions: bool = False) -> list[dict[str, Any]]:
-        """Worker-format definitions, sorted by toolkit and name; latest version only unless asked."""
+    def _serves(self, source_id: str, project: str) -> bool:
+        """In-process toolkits and engine.yaml's workers serve every project; an API worker its own."""
+        remote = self._remotes.get(source_id)
+        return remote is None or remote.spec.serves(project)
+
+    def definitions(
+        self, *, project: str = DEFAULT_PROJECT, toolkit: str | None = None, all_versions: bool = False
+    ) -> list[dict[str, Any]]:
+        """A project's worker-format definitions by toolkit and name; latest version only unless asked."""
         found = [
-            d for d in self._merged if toolkit is None or d["toolkit"]["name"].lower() == toolkit.lower()
+            d
+            for d in self._merged
+            if (toolkit is None or d["toolkit"]["name"].lower() == toolkit.lower())
+            and self._serves(self._source_of[id(d)], project)
         ]
         if all_versions:
             return found
@@ -160,12 +171,14 @@ class ToolCatalog:
             latest[_identity(definition)[:2]] = definition
         return [d for d in found if latest[_identity(d)[:2]] is d]
 
-    def resolve(self, name: str, version: str | None = None) -> tuple[dict[str, Any], ToolSource]:
+    def resolve(
+        self, name: str, version: str | None = None, *, project: str = DEFAULT_PROJECT
+    ) -> tuple[dict[str, Any], ToolSource]:
         """The definition a client's name refers to, and the source that runs it.
 
         Raises:
             BadRequest: Unparseable name.
-            NotFound: No such tool (or version).
+            NotFound: No such tool (or version), or another project's worker's.
         """
         definition = self._resolved.get((name, version))
         if definition is None:
@@ -174,6 +187,8 @@ class ToolCatalog:
             if len(self._resolved) < 10_000:  # bounded: names come from clients
                 self._resolved[(name, version)] = definition
         source_id = self._source_of[id(definition)]
+        if not self._serves(source_id, project):  # a name belongs to one source in every version
+            raise NotFound(f"tool {name} not found")
         return dict(definition), self._source(source_id)
 
     def _source(self, source_id: str) -> ToolSource:

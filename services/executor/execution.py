@@ -70,22 +70,24 @@ class Executor:
         if request.run_at:
             raise BadRequest("scheduled executions (run_at) are not supported by this engine")
         started = time.monotonic()
-        definition, source = self._catalog.resolve(request.tool_name, request.tool_version)
+        definition, source = self._catalog.resolve(
+            request.tool_name, request.tool_version, project=request.project
+        )
         execution_id = new_id("tc")
         auth = domain.authorization_of(definition)
         grant: Grant | None = None
         if auth:
-            granted = await self._grant(definition, auth, request.user_id)
+            granted = await self._grant(definition, auth, request)
             if isinstance(granted, Authorization):
                 run = _run(definition, execution_id, started)
                 return domain.authorization_required(run, granted)
             grant = granted
-        secrets, missing = await self._secrets.values(domain.secret_keys_of(definition))
+        secrets, missing = await self._secrets.values(domain.secret_keys_of(definition), request.project)
         if missing:
             return domain.secret_missing(_run(definition, execution_id, started), missing[0])
         response = await self._call(source, definition, request, execution_id, grant, secrets)
         if domain.upstream_refused(response) and grant is not None and grant.provider_key and request.user_id:
-            grant = await self._refreshed(grant.provider_key, request.user_id)
+            grant = await self._refreshed(grant.provider_key, request.user_id, request.project)
             if grant is not None:  # one retry with the new token; never more (the tool may have side effects)
                 response = await self._call(source, definition, request, execution_id, grant, secrets)
         run = _run(definition, execution_id, started)
@@ -93,34 +95,35 @@ class Executor:
         kind = "in_process" if isinstance(source, InProcessToolkits) else "worker"
         metrics.record(run.tool_name, kind, result.outcome == "completed", run.duration_ms / 1000)
         if request.webhook:
-            await self._notify(result, request.user_id)
+            await self._notify(result, request)
         return result
 
     async def _grant(
-        self, definition: Mapping[str, Any], auth: Mapping[str, Any], user_id: str | None
+        self, definition: Mapping[str, Any], auth: Mapping[str, Any], request: ExecuteTool
     ) -> Grant | Authorization:
+        user_id, project = request.user_id, request.project
         if not user_id:
             raise BadRequest(f"user_id is required: tool {qualified_name(definition)} needs authorization")
-        info = await self._providers.lookup(auth)
+        info = await self._providers.lookup(auth, project)
         if not info.active:
             raise ToolRequirementsNotMet(
                 f"tool {qualified_name(definition)} cannot be authorized: {info.reason}"
             )
-        token = await self._fresh(user_id, info.key)
+        token = await self._fresh(user_id, info.key, project=project)
         if covers(token, domain.scopes_of(auth), now=utcnow()):
             key = info.key if token.refresh_token else None
             return Grant(token.access_token, token.user_info, key)
         # No usable token, or one without the scopes: the authorizer starts (or finds) the flow.
-        start = StartAuthorization(user_id=user_id, requirement=domain.requirement_of(auth))
+        start = StartAuthorization(user_id=user_id, project=project, requirement=domain.requirement_of(auth))
         authorization = await self._authorizer.start(start)
         context = authorization.context
         if authorization.status == "completed" and context is not None and context.token:
             return Grant(context.token, context.user_info)
         return authorization
 
-    async def _refreshed(self, provider_key: str, user_id: str) -> Grant | None:
+    async def _refreshed(self, provider_key: str, user_id: str, project: str) -> Grant | None:
         try:
-            token = await self._fresh(user_id, provider_key, force=True)
+            token = await self._fresh(user_id, provider_key, project=project, force=True)
         except ValetkeyError as exc:
             log.info("execute.refresh_failed", provider_id=provider_key, error=exc.code)
             return None
@@ -156,9 +159,10 @@ class Executor:
             message = f"the engine could not run the tool: {type(exc).__name__}"
             return failed_response(execution_id, started, ErrorKind.TOOL_RUNTIME_FATAL, message)
 
-    async def _notify(self, result: ExecutionResult, user_id: str | None) -> None:
+    async def _notify(self, result: ExecutionResult, request: ExecuteTool) -> None:
         event = ToolExecutionCompleted(
-            user_id=user_id,
+            user_id=request.user_id,
+            project=request.project,
             execution_id=result.execution_id,
             tool_name=result.tool_name,
             status="completed" if result.outcome == "completed" else "failed",

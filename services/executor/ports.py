@@ -22,11 +22,15 @@ from shared.tokens.model import StoredToken
 class Catalog(Protocol):
     """The merged tool catalog."""
 
-    def resolve(self, name: str, version: str | None = None) -> tuple[dict[str, Any], ToolSource]:
+    def resolve(
+        self, name: str, version: str | None = None, *, project: str
+    ) -> tuple[dict[str, Any], ToolSource]:
         """The definition and its source (raises NotFound or BadRequest)."""
         ...
 
-    def definitions(self, *, toolkit: str | None = None, all_versions: bool = False) -> list[dict[str, Any]]:
+    def definitions(
+        self, *, project: str, toolkit: str | None = None, all_versions: bool = False
+    ) -> list[dict[str, Any]]:
         """Definitions, optionally of one toolkit."""
         ...
 
@@ -43,21 +47,23 @@ class ProviderInfo:
 class ProviderLookup(Protocol):
     """Maps a tool's ``requirements.authorization`` to the provider its tokens are stored under."""
 
-    async def lookup(self, auth: Mapping[str, Any]) -> ProviderInfo:
-        """Where the tool's tokens live; inactive (with a reason) when no enabled provider serves it."""
+    async def lookup(self, auth: Mapping[str, Any], project: str) -> ProviderInfo:
+        """Where the tool's tokens live in the project; inactive (with a reason) when no provider does."""
         ...
 
 
 class TokenReader(Protocol):
     """The token store, read only (no refresh: listings must stay cheap)."""
 
-    async def get(self, user_id: str, provider_id: str) -> StoredToken | None: ...
+    async def get(self, user_id: str, provider_id: str, *, project: str) -> StoredToken | None: ...
 
 
 class FreshTokens(Protocol):
     """A user's token, never served expired (refreshed through the token_refresher when due)."""
 
-    async def __call__(self, user_id: str, provider_id: str, *, force: bool = False) -> StoredToken | None:
+    async def __call__(
+        self, user_id: str, provider_id: str, *, project: str, force: bool = False
+    ) -> StoredToken | None:
         """The token, or None when a (new) authorization is needed.
 
         Raises:
@@ -69,12 +75,12 @@ class FreshTokens(Protocol):
 class Secrets(Protocol):
     """Tool secrets (engine.yaml and the admin API)."""
 
-    async def values(self, wanted: list[str]) -> tuple[list[dict[str, str]], list[str]]:
-        """``[{"key", "value"}]`` for the keys found, and the keys missing."""
+    async def values(self, wanted: list[str], project: str) -> tuple[list[dict[str, str]], list[str]]:
+        """``[{"key", "value"}]`` for the project's keys found, and the keys missing."""
         ...
 
-    async def keys(self) -> frozenset[str]:
-        """The keys that have a value (lower-cased)."""
+    async def keys(self, project: str) -> frozenset[str]:
+        """The project's keys that have a value (lower-cased)."""
         ...
 
 
@@ -107,25 +113,31 @@ class WorkerClient(Protocol):
 class WorkerStore(Protocol):
     """Remote workers: engine.yaml's (read only) and the admin API's (``worker_registry.WorkerRegistry``)."""
 
-    async def all(self) -> list[WorkerSpec]: ...
-
-    async def get(self, worker_id: str) -> WorkerSpec:
-        """The worker (raises NotFound)."""
+    async def all(self) -> list[WorkerSpec]:
+        """Every project's workers (what the catalog runs)."""
         ...
 
-    def parse_create(self, body: dict[str, Any]) -> WorkerSpec:
-        """A new worker from the admin API's JSON (raises BadRequest)."""
+    async def of_project(self, project: str) -> list[WorkerSpec]:
+        """engine.yaml's workers and the project's own."""
+        ...
+
+    async def get(self, worker_id: str, project: str) -> WorkerSpec:
+        """The worker, if the project sees it (raises NotFound)."""
+        ...
+
+    def parse_create(self, body: dict[str, Any], project: str) -> WorkerSpec:
+        """A new worker of the project from the admin API's JSON (raises BadRequest)."""
         ...
 
     async def create(self, spec: WorkerSpec) -> WorkerSpec: ...
 
-    async def patched(self, worker_id: str, body: dict[str, Any]) -> WorkerSpec:
-        """The worker with the admin API's changes applied, not yet saved."""
+    async def patched(self, worker_id: str, body: dict[str, Any], project: str) -> WorkerSpec:
+        """The project's worker with the admin API's changes applied, not yet saved."""
         ...
 
     async def update(self, spec: WorkerSpec) -> WorkerSpec: ...
 
-    async def delete(self, worker_id: str) -> None: ...
+    async def delete(self, worker_id: str, project: str) -> None: ...
 
 
 class WorkerCatalog(Protocol):
@@ -148,15 +160,20 @@ class ToolViews(Protocol):
     """Definitions shaped for clients (``tool_service.ToolService.views``)."""
 
     async def views(
-        self, definitions: list[dict[str, Any]], user_id: str | None, include: list[str], fmt: str | None
+        self,
+        definitions: list[dict[str, Any]],
+        user_id: str | None,
+        include: list[str],
+        fmt: str | None,
+        project: str,
     ) -> list[dict[str, Any]]: ...
 
 
 class SecretRecords(Protocol):
     """Tool secrets as the admin API manages them (values never read back)."""
 
-    async def list(self) -> list[SecretRecord]: ...
+    async def list(self, project: str) -> list[SecretRecord]: ...
 
-    async def upsert(self, key: str, value: str, description: str | None) -> SecretRecord: ...
+    async def upsert(self, key: str, value: str, description: str | None, project: str) -> SecretRecord: ...
 
-    async def delete(self, secret_id: str) -> None: ...
+    async def delete(self, secret_id: str, project: str) -> None: ...

@@ -19,17 +19,21 @@ class RequirementsReader:
         providers: Provider mapping.
         tokens: The token store (read only; no refresh for a listing).
         secret_keys: The secret keys that have a value (lower-cased).
+        project: Whose tokens are read.
     """
 
-    def __init__(self, providers: ProviderLookup, tokens: TokenReader, secret_keys: frozenset[str]) -> None:
+    def __init__(
+        self, providers: ProviderLookup, tokens: TokenReader, secret_keys: frozenset[str], project: str
+    ) -> None:
         self._providers = providers
         self._tokens = tokens
         self._secret_keys = secret_keys
+        self._project = project
         self._read: dict[tuple[str, str], StoredToken | None] = {}
 
     async def _token_status(self, user_id: str, key: str, wanted: list[str]) -> TokenStatus:
         if (user_id, key) not in self._read:
-            self._read[(user_id, key)] = await self._tokens.get(user_id, key)
+            self._read[(user_id, key)] = await self._tokens.get(user_id, key, project=self._project)
         token = self._read[(user_id, key)]
         return "completed" if covers(token, wanted, now=utcnow()) else "not_started"
 
@@ -38,7 +42,7 @@ class RequirementsReader:
         auth = authorization_of(definition)
         if not auth:
             return RequirementsStatus(provider_active=True, token_status=None, secret_keys=self._secret_keys)
-        info = await self._providers.lookup(auth)
+        info = await self._providers.lookup(auth, self._project)
         token_status = (
             None if user_id is None else await self._token_status(user_id, info.key, scopes_of(auth))
         )

@@ -1,9 +1,10 @@
 """Tool secrets: ``tools.secrets`` from engine.yaml, plus secrets upserted through the admin API.
 
-Admin secrets live in one Redis hash ``<p>:secrets`` (lower-cased key -> JSON record), the
+Admin secrets live in one Redis hash per project, ``<p>:secrets`` for the default project and
+``<p>:p:<project>:secrets`` for another (lower-cased key -> JSON record), the
 value encrypted with the root-key cipher and bound to its key by the associated data, so
 a value copied under another key does not decrypt. An admin secret overrides a
-configured one of the same key. Keys compare case-insensitively, as
+configured one of the same key; configured secrets serve every project. Keys compare case-insensitively, as
 ``ToolContext.get_secret`` does. Values never leave this module except into a tool's context.
 """
 
@@ -18,10 +19,11 @@ from typing import Any
 from redis.asyncio import Redis
 
 from services.executor.worker_registry import PROJECT_BINDING, STATIC_BINDING
-from shared.contracts.common import utcnow
+from shared.contracts.common import DEFAULT_PROJECT, utcnow
 from shared.errors import Conflict, NotFound
 from shared.runtime.crypto import Cipher
 from shared.runtime.redisio import text
+from shared.tokens.store import project_namespace
 
 
 @dataclass(frozen=True)
@@ -67,23 +69,28 @@ class SecretStore:
         self._redis = redis
         self._cipher = cipher
         self._configured = {k.lower(): (k, v) for k, v in configured.items()}
-        self._key = f"{prefix}:secrets"
+        self._prefix = prefix
 
-    async def _admin(self) -> dict[str, SecretRecord]:
-        raw = await self._redis.hgetall(self._key)
+    def _key(self, project: str) -> str:
+        return f"{project_namespace(self._prefix, project)}:secrets"
+
+    async def _admin(self, project: str) -> dict[str, SecretRecord]:
+        raw = await self._redis.hgetall(self._key(project))
         return {text(k): SecretRecord(**json.loads(v)) for k, v in raw.items()}
 
-    async def keys(self) -> frozenset[str]:
-        """Every secret key that has a value (lower-cased)."""
-        admin = await self._redis.hkeys(self._key)
+    async def keys(self, project: str = DEFAULT_PROJECT) -> frozenset[str]:
+        """Every secret key that has a value in the project (lower-cased)."""
+        admin = await self._redis.hkeys(self._key(project))
         return frozenset(self._configured) | {text(k) for k in admin}
 
-    async def values(self, wanted: Iterable[str]) -> tuple[list[dict[str, str]], list[str]]:
+    async def values(
+        self, wanted: Iterable[str], project: str = DEFAULT_PROJECT
+    ) -> tuple[list[dict[str, str]], list[str]]:
         """The ``[{key, value}]`` a tool context carries for ``wanted``, and the keys not found."""
         wanted = list(wanted)
         if not wanted:
             return [], []
-        sealed = await self._redis.hmget(self._key, [k.lower() for k in wanted])
+        sealed = await self._redis.hmget(self._key(project), [k.lower() for k in wanted])
         found: list[dict[str, str]] = []
         missing: list[str] = []
         for key, record in zip(wanted, sealed, strict=True):
@@ -97,9 +104,9 @@ class SecretStore:
                 missing.append(key)
         return found, missing
 
-    async def list(self) -> list[SecretRecord]:
+    async def list(self, project: str = DEFAULT_PROJECT) -> list[SecretRecord]:
         """Every secret, configured ones first, each key once (an admin secret hides a configured one)."""
-        admin = await self._admin()
+        admin = await self._admin(project)
         configured = [
             SecretRecord(
                 id=f"sec_cfg_{lower}", key=key, description="engine.yaml", created_at=None, updated_at=None
@@ -109,10 +116,12 @@ class SecretStore:
         ]
         return configured + sorted(admin.values(), key=lambda r: r.created_at or "")
 
-    async def upsert(self, key: str, value: str, description: str | None) -> SecretRecord:
+    async def upsert(
+        self, key: str, value: str, description: str | None, project: str = DEFAULT_PROJECT
+    ) -> SecretRecord:
         """Create or replace an admin secret; its id stays the same across updates."""
         now = utcnow().isoformat()
-        previous = (await self._admin()).get(key.lower())
+        previous = (await self._admin(project)).get(key.lower())
         record = SecretRecord(
             id=previous.id if previous else f"sec_{random.token_urlsafe(12)}",
             key=key,
@@ -123,10 +132,10 @@ class SecretStore:
             updated_at=now,
             sealed=self._cipher.encrypt(value.encode(), aad=secret_aad(key)),
         )
-        await self._redis.hset(self._key, key.lower(), json.dumps(record.__dict__))
+        await self._redis.hset(self._key(project), key.lower(), json.dumps(record.__dict__))
         return record
 
-    async def delete(self, secret_id: str) -> None:
+    async def delete(self, secret_id: str, project: str = DEFAULT_PROJECT) -> None:
         """Delete an admin secret by id.
 
         Raises:
@@ -135,8 +144,8 @@ class SecretStore:
         """
         if secret_id.startswith("sec_cfg_") and secret_id.removeprefix("sec_cfg_") in self._configured:
             raise Conflict(f"secret {secret_id} is defined in engine.yaml; remove it there")
-        for lower, record in (await self._admin()).items():
+        for lower, record in (await self._admin(project)).items():
             if record.id == secret_id:
-                await self._redis.hdel(self._key, lower)
+                await self._redis.hdel(self._key(project), lower)
                 return
         raise NotFound(f"secret {secret_id} not found")

@@ -56,20 +56,25 @@ class ToolService:
         self._authorizer = authorizer
         self._fresh = fresh
 
-    async def reader(self, definitions: list[Mapping[str, Any]]) -> RequirementsReader:
+    async def reader(self, definitions: list[Mapping[str, Any]], project: str) -> RequirementsReader:
         """A requirements reader for one request (reads the secret keys only when a tool needs one)."""
         needs_secrets = any((d.get("requirements") or {}).get("secrets") for d in definitions)
-        keys = await self._secrets.keys() if needs_secrets else frozenset()
-        return RequirementsReader(self._providers, self._tokens, keys)
+        keys = await self._secrets.keys(project) if needs_secrets else frozenset()
+        return RequirementsReader(self._providers, self._tokens, keys, project)
 
     async def views(
-        self, definitions: list[dict[str, Any]], user_id: str | None, include: list[str], fmt: str | None
+        self,
+        definitions: list[dict[str, Any]],
+        user_id: str | None,
+        include: list[str],
+        fmt: str | None,
+        project: str,
     ) -> list[dict[str, Any]]:
         """Engine definitions (§4.1) or, with ``fmt``, formatted tools (§4.7)."""
         if fmt is not None and fmt != "arcade":
             formatter = to_openai if fmt == "openai" else to_anthropic
             return [formatter(d) for d in definitions]
-        reader = await self.reader(list(definitions))
+        reader = await self.reader(list(definitions), project)
         views = []
         for definition in definitions:
             view = to_engine_definition(
@@ -83,31 +88,40 @@ class ToolService:
     async def list(self, query: ListTools) -> Page:
         """One page of tools, optionally of one toolkit (matched case-insensitively)."""
         include, fmt = _formats(query.include_format), _single_format(query.format)
-        found = self._catalog.definitions(toolkit=query.toolkit, all_versions=query.include_all_versions)
+        found = self._catalog.definitions(
+            project=query.project, toolkit=query.toolkit, all_versions=query.include_all_versions
+        )
         page = found[query.offset : query.offset + query.limit]
-        return Page(items=await self.views(page, query.user_id, include, fmt), total_count=len(found))
+        items = await self.views(page, query.user_id, include, fmt, query.project)
+        return Page(items=items, total_count=len(found))
 
     async def get(self, query: GetTool) -> Document:
         """One tool (or its formatted form)."""
         include, fmt = _formats(query.include_format), _single_format(query.format)
-        definition, _ = self._catalog.resolve(query.name)
-        return Document(body=(await self.views([definition], query.user_id, include, fmt))[0])
+        definition, _ = self._catalog.resolve(query.name, project=query.project)
+        views = await self.views([definition], query.user_id, include, fmt, query.project)
+        return Document(body=views[0])
 
     async def authorize(self, request: AuthorizeTool) -> Authorization:
         """Start or confirm the authorization a tool needs; ``completed`` for a tool that needs none."""
-        definition, _ = self._catalog.resolve(request.tool_name, request.tool_version)
+        definition, _ = self._catalog.resolve(
+            request.tool_name, request.tool_version, project=request.project
+        )
         auth = authorization_of(definition)
         if not auth:
             return Authorization(status="completed", user_id=request.user_id)
         # The hot path: the user holds a covering token, so no flow is needed and the
         # authorizer need not be asked (one NATS hop and a record write fewer).
-        info = await self._providers.lookup(auth)
+        info = await self._providers.lookup(auth, request.project)
         if info.active:
-            token = await self._fresh(request.user_id, info.key)
+            token = await self._fresh(request.user_id, info.key, project=request.project)
             if covers(token, scopes_of(auth), now=utcnow()):
-                return completed_authorization(request.user_id, info.key, token)
+                return completed_authorization(request.user_id, info.key, token, request.project)
         start = StartAuthorization(
-            user_id=request.user_id, requirement=requirement_of(auth), next_uri=request.next_uri
+            user_id=request.user_id,
+            project=request.project,
+            requirement=requirement_of(auth),
+            next_uri=request.next_uri,
         )
         return await self._authorizer.start(start)
 

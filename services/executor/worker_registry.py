@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from redis.asyncio import Redis
 
-from shared.contracts.common import utcnow
+from shared.contracts.common import DEFAULT_PROJECT, utcnow
 from shared.errors import BadRequest, Conflict, NotFound, TargetRefused
 from shared.runtime.addresses import refused_literal
 from shared.runtime.config import MIN_WORKER_SECRET, ToolsConfig
@@ -39,6 +39,12 @@ class WorkerSpec:
     enabled: bool = True
     static: bool = False
     created_at: str | None = None
+    # The project that registered it (its tools serve only that project); None for engine.yaml's.
+    project: str | None = None
+
+    def serves(self, project: str) -> bool:
+        """Whether this worker's tools (and the worker itself) are the project's to use."""
+        return self.project is None or self.project == project
 
     def view(self) -> dict[str, Any]:
         """Arcade's ``WorkerResponse``; the secret is a ``SecretView`` that never carries the value."""
@@ -161,10 +167,15 @@ class WorkerRegistry:
     def _decode(self, raw: bytes | str) -> WorkerSpec:
         data = json.loads(raw)
         data["secret"] = self._cipher.decrypt(data.pop("sealed"), aad=worker_aad(data["id"])).decode()
+        data.setdefault("project", DEFAULT_PROJECT)  # saved before projects
         return WorkerSpec(**data)
 
+    async def of_project(self, project: str) -> list[WorkerSpec]:
+        """The workers a project sees: engine.yaml's and its own."""
+        return [w for w in await self.all() if w.serves(project)]
+
     async def all(self) -> list[WorkerSpec]:
-        """Every worker, configured ones first, then API ones by creation time.
+        """Every worker of every project, configured ones first, then API ones by creation time.
 
         A worker whose secret no configured root key opens is left out (and logged): one
         unreadable record must not hide the others. Creating it again replaces it.
@@ -180,25 +191,26 @@ class WorkerRegistry:
         stored = sorted(readable, key=lambda w: w.created_at or "")
         return list(self._configured.values()) + [w for w in stored if w.id not in self._configured]
 
-    async def get(self, worker_id: str) -> WorkerSpec:
-        """One worker by id.
+    async def get(self, worker_id: str, project: str = DEFAULT_PROJECT) -> WorkerSpec:
+        """One worker by id, if the project sees it.
 
         Raises:
-            NotFound: No such worker.
+            NotFound: No such worker, or another project's.
         """
         if worker_id in self._configured:
             return self._configured[worker_id]
         raw = await self._redis.hget(self._key, worker_id)
-        if raw is None:
+        spec = None if raw is None else self._decode(raw)
+        if spec is None or not spec.serves(project):
             raise NotFound(f"worker {worker_id} not found")
-        return self._decode(raw)
+        return spec
 
     async def _save(self, spec: WorkerSpec) -> None:
         data = asdict(spec)
         data["sealed"] = self._cipher.encrypt(data.pop("secret").encode(), aad=worker_aad(spec.id))
         await self._redis.hset(self._key, spec.id, json.dumps(data))
 
-    def parse_create(self, body: dict[str, Any]) -> WorkerSpec:
+    def parse_create(self, body: dict[str, Any], project: str = DEFAULT_PROJECT) -> WorkerSpec:
         """Validate a ``POST /v1/workers`` body into the worker it describes (not saved yet).
 
         Raises:
@@ -218,6 +230,7 @@ class WorkerRegistry:
             retry=parsed.http.retry,
             enabled=True if parsed.enabled is None else parsed.enabled,
             created_at=utcnow().isoformat(),
+            project=project,
         )
 
     def _check_uri(self, uri: str) -> None:
@@ -240,14 +253,16 @@ class WorkerRegistry:
         """Save a new worker.
 
         Raises:
-            Conflict: The id is taken.
+            Conflict: The id is taken (worker ids are one namespace across projects).
         """
         if spec.id in self._configured or await self._redis.hexists(self._key, spec.id):
             raise Conflict(f"worker {spec.id} already exists")
         await self._save(spec)
         return spec
 
-    async def patched(self, worker_id: str, body: dict[str, Any]) -> WorkerSpec:
+    async def patched(
+        self, worker_id: str, body: dict[str, Any], project: str = DEFAULT_PROJECT
+    ) -> WorkerSpec:
         """The worker as a ``PATCH`` body would change it (not saved yet).
 
         Raises:
@@ -257,7 +272,7 @@ class WorkerRegistry:
         """
         if worker_id in self._configured:
             raise Conflict(f"worker {worker_id} is defined in engine.yaml; change it there")
-        current = await self.get(worker_id)
+        current = await self.get(worker_id, project)
         parsed: _Update = _parse(_Update, body)
         changes: dict[str, Any] = {} if parsed.enabled is None else {"enabled": parsed.enabled}
         if parsed.http is not None:
@@ -271,7 +286,7 @@ class WorkerRegistry:
         await self._save(spec)
         return spec
 
-    async def delete(self, worker_id: str) -> None:
+    async def delete(self, worker_id: str, project: str = DEFAULT_PROJECT) -> None:
         """Remove an API worker.
 
         Raises:
@@ -280,5 +295,6 @@ class WorkerRegistry:
         """
         if worker_id in self._configured:
             raise Conflict(f"worker {worker_id} is defined in engine.yaml; remove it there")
+        await self.get(worker_id, project)
         if not await self._redis.hdel(self._key, worker_id):
             raise NotFound(f"worker {worker_id} not found")

@@ -50,7 +50,9 @@ class FastLane:
             route = (scope["method"], scope["path"])
             if route == STATUS and (auth_id := _plain_status_id(scope)):
                 scope[ROUTE_KEY] = STATUS[1]
-                await self._serve(scope, receive, send, lambda rpc: status_now(rpc, auth_id))
+                await self._serve(
+                    scope, receive, send, lambda rpc, project: status_now(rpc, auth_id, project)
+                )
                 return
             if route == TOOLS_AUTHORIZE and _small_json(scope):
                 body, receive = await _read_body(receive)
@@ -60,18 +62,24 @@ class FastLane:
                     pass  # FastAPI gives the error, from the same bytes
                 else:
                     scope[ROUTE_KEY] = TOOLS_AUTHORIZE[1]
-                    await self._serve(scope, receive, send, lambda rpc: tool_authorization(rpc, request))
+                    await self._serve(
+                        scope, receive, send, lambda rpc, project: tool_authorization(rpc, request, project)
+                    )
                     return
         await self.app(scope, receive, send)
 
     async def _serve(
-        self, scope: Scope, receive: Receive, send: Send, answer: Callable[[RpcClient], Awaitable[Response]]
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        answer: Callable[[RpcClient, str], Awaitable[Response]],
     ) -> None:
         state = self.app.state
         try:
             keys: ApiKeys = state.api_keys
-            authenticate(keys, scope)
-            response = await answer(state.rpc)
+            principal = authenticate(keys, scope)
+            response = await answer(state.rpc, principal.project)
         except ValetkeyError as exc:
             response = error_response(exc)
         except Exception:

@@ -15,9 +15,10 @@ from datetime import UTC, datetime
 from redis.asyncio import Redis
 
 from services.token_refresher.ports import Claim, Locked
+from shared.contracts.common import DEFAULT_PROJECT
 from shared.contracts.events import Event
 from shared.providers.models import Provider
-from shared.providers.registry import ProviderRegistry
+from shared.providers.projects import ProjectProviders
 from shared.runtime.redisio import text
 from shared.tokens.model import StoredToken, connection_id_of
 from shared.tokens.store import TokenStore, version_of
@@ -193,8 +194,10 @@ class RedisTokens:
         self._release = redis.register_script(RELEASE_SCRIPT)
         self._renew = redis.register_script(RENEW_SCRIPT)
 
-    async def get(self, user_id: str, provider_id: str) -> StoredToken | None:
-        return await self._store.get(user_id, provider_id)
+    async def get(
+        self, user_id: str, provider_id: str, *, project: str = DEFAULT_PROJECT
+    ) -> StoredToken | None:
+        return await self._store.get(user_id, provider_id, project=project)
 
     async def put(
         self,
@@ -204,22 +207,34 @@ class RedisTokens:
         *,
         events: list[Event],
         unlock: Locked | None = None,
+        project: str = DEFAULT_PROJECT,
     ) -> str:
         owner, marker = (None, None) if unlock is None else (unlock.owner, unlock.marker)
         written = await self._store.write(
-            user_id, provider_id, token, events=events, lock_owner=owner, inflight=marker
+            user_id, provider_id, token, events=events, lock_owner=owner, inflight=marker, project=project
         )
         if unlock is not None:
             unlock.released = True
         self._committed()
         return "" if written is None else written[1]
 
-    async def put_if_current(self, user_id: str, provider_id: str, token: StoredToken, version: str) -> bool:
-        return await self._store.write(user_id, provider_id, token, if_version=version) is not None
+    async def put_if_current(
+        self,
+        user_id: str,
+        provider_id: str,
+        token: StoredToken,
+        version: str,
+        *,
+        project: str = DEFAULT_PROJECT,
+    ) -> bool:
+        written = await self._store.write(user_id, provider_id, token, if_version=version, project=project)
+        return written is not None
 
     @asynccontextmanager
-    async def locked(self, user_id: str, provider_id: str) -> AsyncIterator[Locked | None]:
-        connection_id = connection_id_of(user_id, provider_id)
+    async def locked(
+        self, user_id: str, provider_id: str, *, project: str = DEFAULT_PROJECT
+    ) -> AsyncIterator[Locked | None]:
+        connection_id = connection_id_of(user_id, provider_id, project)
         owner = secrets.token_hex(16)
         taken = await self._take(connection_id, owner)
         if taken is None:
@@ -228,7 +243,7 @@ class RedisTokens:
         record, before, marker = taken
         lock: Locked | None = None
         try:
-            token = self._store.decode(user_id, provider_id, record)
+            token = self._store.decode(user_id, provider_id, record, project=project)
             lock = Locked(connection_id, owner, token, marker, _interrupted(before, record, owner))
             yield lock
         finally:
@@ -295,7 +310,7 @@ class RedisTokens:
         ids = [text(connection_id) for connection_id in raw[0::2]]
         async with self._redis.pipeline(transaction=False) as pipe:
             for connection_id in ids:
-                pipe.hmget(self._store.meta_prefix + connection_id, "user_id", "provider_id")
+                pipe.hmget(self._store.meta_prefix + connection_id, "user_id", "provider_id", "project")
             owners = await pipe.execute() if ids else []
         return [
             Claim(
@@ -304,8 +319,9 @@ class RedisTokens:
                 lease_until,
                 None if user is None else text(user),
                 None if provider is None else text(provider),
+                DEFAULT_PROJECT if project is None else text(project),
             )
-            for connection_id, score, (user, provider) in zip(ids, raw[1::2], owners, strict=True)
+            for connection_id, score, (user, provider, project) in zip(ids, raw[1::2], owners, strict=True)
         ]
 
     async def unclaim(self, claims: list[Claim]) -> None:
@@ -320,9 +336,9 @@ class RedisTokens:
 class EnabledProviders:
     """Providers from ``engine.yaml`` and the admin API (``ProviderRegistry``), enabled ones only."""
 
-    def __init__(self, registry: ProviderRegistry) -> None:
+    def __init__(self, registry: ProjectProviders) -> None:
         self._registry = registry
 
-    async def get(self, provider_id: str) -> Provider | None:
-        provider = await self._registry.get(provider_id)
+    async def get(self, provider_id: str, project: str = DEFAULT_PROJECT) -> Provider | None:
+        provider = await self._registry.get(provider_id, project)
         return provider if provider is not None and provider.enabled else None

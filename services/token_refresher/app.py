@@ -17,7 +17,7 @@ from services.token_refresher.scheduler import Scheduler
 from services.token_refresher.settings import RefresherSettings
 from shared.providers.client import ProviderClient
 from shared.providers.http import ProviderHttp
-from shared.providers.registry import ProviderRegistry
+from shared.providers.projects import ProjectProviders
 from shared.runtime import gauges, infra
 from shared.runtime.gauges import Sampler
 from shared.runtime.logging import get_logger
@@ -48,7 +48,7 @@ def create_service(settings: Settings) -> Service:
     refresher = Refresher(
         tokens=tokens,
         providers=EnabledProviders(
-            ProviderRegistry(
+            ProjectProviders(
                 list(settings.engine.auth.providers),
                 parts.redis,
                 parts.cipher,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from shared.contracts.common import DEFAULT_PROJECT
 from shared.contracts.events import Event
 from shared.providers.models import Provider, TokenGrant
 from shared.tokens.model import StoredToken
@@ -42,6 +43,7 @@ class Claim:
     lease_until: datetime
     user_id: str | None = None
     provider_id: str | None = None
+    project: str = DEFAULT_PROJECT
 
 
 @dataclass
@@ -72,8 +74,10 @@ class Locked:
 class Tokens(Protocol):
     """The token store, its refresh schedule and the per-connection refresh locks."""
 
-    async def get(self, user_id: str, provider_id: str) -> StoredToken | None:
-        """The decrypted token, or None."""
+    async def get(
+        self, user_id: str, provider_id: str, *, project: str = DEFAULT_PROJECT
+    ) -> StoredToken | None:
+        """The decrypted token of the project's connection, or None."""
         ...
 
     async def put(
@@ -84,6 +88,7 @@ class Tokens(Protocol):
         *,
         events: list[Event],
         unlock: Locked | None = None,
+        project: str = DEFAULT_PROJECT,
     ) -> str:
         """Write token, metadata, schedule and events atomically; returns the new record's version.
 
@@ -91,11 +96,21 @@ class Tokens(Protocol):
         """
         ...
 
-    async def put_if_current(self, user_id: str, provider_id: str, token: StoredToken, version: str) -> bool:
+    async def put_if_current(
+        self,
+        user_id: str,
+        provider_id: str,
+        token: StoredToken,
+        version: str,
+        *,
+        project: str = DEFAULT_PROJECT,
+    ) -> bool:
         """Write ``token`` only if the stored record still has ``version``; False when it changed."""
         ...
 
-    def locked(self, user_id: str, provider_id: str) -> AbstractAsyncContextManager[Locked | None]:
+    def locked(
+        self, user_id: str, provider_id: str, *, project: str = DEFAULT_PROJECT
+    ) -> AbstractAsyncContextManager[Locked | None]:
         """Wait for the connection's cross-replica refresh lock (owner-checked, with an expiry).
 
         Yields the lock with the token read right after it was taken, or None when it could
@@ -145,8 +160,8 @@ class Tokens(Protocol):
 class Providers(Protocol):
     """Resolved provider configs by configured provider id (the registry, when it lands)."""
 
-    async def get(self, provider_id: str) -> Provider | None:
-        """The provider, or None when unknown or disabled."""
+    async def get(self, provider_id: str, project: str = DEFAULT_PROJECT) -> Provider | None:
+        """The project's provider, or None when unknown or disabled."""
         ...
 
 

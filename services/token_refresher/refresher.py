@@ -35,6 +35,7 @@ from services.token_refresher.domain import Decision, Failure, FailureKind
 from services.token_refresher.leases import Leases
 from services.token_refresher.ports import Claim, Clock, Locked, ProviderCalls, Providers, Tokens
 from services.token_refresher.settings import RefresherSettings
+from shared.contracts.common import DEFAULT_PROJECT
 from shared.contracts.events import TokenRefreshed, TokenRefreshFailed
 from shared.contracts.tokens import RefreshOutcome, RefreshToken
 from shared.errors import ProviderUnavailable, ServiceUnavailable, ValetkeyError
@@ -61,12 +62,13 @@ class _Job:
     force: bool
     trigger: str
     due: datetime | None = None
+    project: str = DEFAULT_PROJECT
     connection_id: str = field(init=False)
     calls: int = 0
     uncertain: bool = False  # a call may have spent the refresh token without our seeing the answer
 
     def __post_init__(self) -> None:
-        self.connection_id = connection_id_of(self.user_id, self.provider_id)
+        self.connection_id = connection_id_of(self.user_id, self.provider_id, self.project)
 
 
 class Refresher:
@@ -103,7 +105,7 @@ class Refresher:
         self._settings = settings
         self._leases = leases
         self._rand = rand
-        self._flights: dict[tuple[str, str], asyncio.Future[RefreshOutcome]] = {}
+        self._flights: dict[str, asyncio.Future[RefreshOutcome]] = {}
 
     async def on_demand(self, request: RefreshToken) -> RefreshOutcome:
         """Serve ``TOKEN_REFRESH``: refresh if due (or forced) and report the outcome.
@@ -112,7 +114,7 @@ class Refresher:
             ProviderUnavailable: Transient provider failure (the old token may still be served).
             ServiceUnavailable: Another replica's refresh did not finish within the lock wait.
         """
-        job = _Job(request.user_id, request.provider_id, request.force, "on_demand")
+        job = _Job(request.user_id, request.provider_id, request.force, "on_demand", project=request.project)
         return await self._single_flight(job)
 
     async def scheduled(self, claim: Claim) -> RefreshOutcome | None:
@@ -120,14 +122,14 @@ class Refresher:
         if claim.user_id is None or claim.provider_id is None:  # the connection is gone
             await self._tokens.unschedule(claim.connection_id)
             return None
-        job = _Job(claim.user_id, claim.provider_id, False, "scheduled", claim.due)
+        job = _Job(claim.user_id, claim.provider_id, False, "scheduled", claim.due, claim.project)
         try:
             return await self._single_flight(job)
         except ValetkeyError:
             return None  # already logged and rescheduled where it happened
 
     async def _single_flight(self, job: _Job) -> RefreshOutcome:
-        key = (job.user_id, job.provider_id)
+        key = job.connection_id  # one per (project, user, provider)
         flight = self._flights.get(key)
         if flight is None:
             flight = asyncio.ensure_future(self._locked(job))
@@ -136,15 +138,17 @@ class Refresher:
         # shield: a caller that gives up must not cancel the refresh the others wait for.
         return await asyncio.shield(flight)
 
-    def _landed(self, key: tuple[str, str], done: asyncio.Future[RefreshOutcome]) -> None:
+    def _landed(self, key: str, done: asyncio.Future[RefreshOutcome]) -> None:
         if self._flights.get(key) is done:
             del self._flights[key]
         if not done.cancelled():
             done.exception()  # retrieved here so an unawaited failure is not reported as lost
 
     async def _locked(self, job: _Job) -> RefreshOutcome:
-        seen = await self._tokens.get(job.user_id, job.provider_id) if job.force else None
-        async with self._tokens.locked(job.user_id, job.provider_id) as lock:
+        seen = (
+            await self._tokens.get(job.user_id, job.provider_id, project=job.project) if job.force else None
+        )
+        async with self._tokens.locked(job.user_id, job.provider_id, project=job.project) as lock:
             if lock is None:
                 # Another replica is refreshing; the schedule entry stays leased, so its
                 # put() (or the lease running out) decides the next moment.
@@ -172,7 +176,7 @@ class Refresher:
                 previous_attempt_started_at=lock.interrupted_at.isoformat(),
                 detail="an earlier refresh of this token was interrupted; trying its refresh token once more",
             )
-        provider = await self._providers.get(job.provider_id)
+        provider = await self._providers.get(job.provider_id, job.project)
         refreshable = (
             token is not None
             and provider is not None
@@ -210,10 +214,13 @@ class Refresher:
         event = TokenRefreshed(
             user_id=job.user_id,
             provider_id=job.provider_id,
+            project=job.project,
             connection_id=job.connection_id,
             expires_at=fresh.expires_at,
         )
-        version = await self._tokens.put(job.user_id, job.provider_id, fresh, events=[event], unlock=lock)
+        version = await self._tokens.put(
+            job.user_id, job.provider_id, fresh, events=[event], unlock=lock, project=job.project
+        )
         unsaved_ms = round((self._clock.monotonic() - answered) * 1000, 2)
         await self._add_user_info(job, provider, grant, fresh, version)
         self._log(
@@ -233,7 +240,9 @@ class Refresher:
         if user_info is None:
             return
         updated = fresh.model_copy(update={"user_info": user_info})
-        if not await self._tokens.put_if_current(job.user_id, job.provider_id, updated, version):
+        if not await self._tokens.put_if_current(
+            job.user_id, job.provider_id, updated, version, project=job.project
+        ):
             log.info("refresh.user_info_superseded", connection_id=job.connection_id)
 
     async def _call_with_retries(
@@ -288,7 +297,7 @@ class Refresher:
 
     async def _failed(self, job: _Job, used: StoredToken, failure: Failure) -> RefreshOutcome:
         if failure.kind is FailureKind.REAUTHORIZE:
-            current = await self._tokens.get(job.user_id, job.provider_id)
+            current = await self._tokens.get(job.user_id, job.provider_id, project=job.project)
             if domain.lost_race(used.refresh_token, current):
                 self._log(job, "refreshed_elsewhere", error=failure.code)
                 return RefreshOutcome(status="refreshed", expires_at=current.expires_at if current else None)
@@ -308,10 +317,11 @@ class Refresher:
         event = TokenRefreshFailed(
             user_id=job.user_id,
             provider_id=job.provider_id,
+            project=job.project,
             connection_id=job.connection_id,
             reason=failure.code,
         )
-        await self._tokens.put(job.user_id, job.provider_id, dead, events=[event])
+        await self._tokens.put(job.user_id, job.provider_id, dead, events=[event], project=job.project)
         self._log(job, "reauthorization_required", error=failure.code)
         return RefreshOutcome(status="reauthorization_required", expires_at=token.expires_at)
 
@@ -336,6 +346,7 @@ class Refresher:
                 TokenRefreshFailed(
                     user_id=job.user_id,
                     provider_id=job.provider_id,
+                    project=job.project,
                     connection_id=job.connection_id,
                     status="retrying",
                     reason=failure.code,

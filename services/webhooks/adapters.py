@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 
 from services.webhooks import domain
 from services.webhooks.domain import Delivery, Endpoint, config_endpoints
-from shared.contracts.common import new_id
+from shared.contracts.common import DEFAULT_PROJECT, new_id
 from shared.errors import Conflict, NotFound, ServiceUnavailable
 from shared.runtime.config import WebhooksConfig
 from shared.runtime.crypto import Cipher, DecryptionError
@@ -76,18 +76,22 @@ class EndpointStore:
     def _fresh(self) -> bool:
         return self._cache is not None and time.monotonic() - self._cache[0] <= CACHE_SECONDS
 
+    async def of_project(self, project: str) -> list[Endpoint]:
+        """The project's endpoints (engine.yaml's are the default project's)."""
+        return [e for e in await self.all() if e.project == project]
+
     async def get(self, endpoint_id: str) -> Endpoint | None:
         return next((e for e in await self.all() if e.id == endpoint_id), None)
 
-    async def require(self, endpoint_id: str) -> Endpoint:
-        """Raises NotFound for an unknown id."""
+    async def require(self, endpoint_id: str, project: str = DEFAULT_PROJECT) -> Endpoint:
+        """Raises NotFound for an unknown id, or another project's."""
         endpoint = await self.get(endpoint_id)
-        if endpoint is None:
+        if endpoint is None or endpoint.project != project:
             raise NotFound(f"webhook endpoint {endpoint_id} not found")
         return endpoint
 
     async def create(
-        self, url: str, events: list[str], enabled: bool, description: str
+        self, url: str, events: list[str], enabled: bool, description: str, project: str = DEFAULT_PROJECT
     ) -> tuple[Endpoint, str]:
         """Store a new endpoint; returns it with its secret (shown to the caller once)."""
         now = self._clock()
@@ -99,6 +103,7 @@ class EndpointStore:
             "events": domain.check_event_types(events),
             "enabled": enabled,
             "description": description,
+            "project": project,
             "created_at": now,
             "updated_at": now,
             "secret": self._seal(endpoint_id, secret),
@@ -106,18 +111,20 @@ class EndpointStore:
         await self._write(record)
         return self._endpoint(record), secret
 
-    async def update(self, endpoint_id: str, changes: dict[str, Any]) -> Endpoint:
+    async def update(
+        self, endpoint_id: str, changes: dict[str, Any], project: str = DEFAULT_PROJECT
+    ) -> Endpoint:
         """Apply ``changes`` (url, events, enabled, description) to an API endpoint."""
-        record = await self._record(endpoint_id)
+        record = await self._record(endpoint_id, project)
         if "events" in changes:
             changes["events"] = domain.check_event_types(changes["events"])
         record.update(changes, updated_at=self._clock())
         await self._write(record)
         return self._endpoint(record)
 
-    async def rotate(self, endpoint_id: str) -> tuple[Endpoint, str]:
+    async def rotate(self, endpoint_id: str, project: str = DEFAULT_PROJECT) -> tuple[Endpoint, str]:
         """A new secret; the old one keeps signing too during the grace period."""
-        record = await self._record(endpoint_id)
+        record = await self._record(endpoint_id, project)
         secret = domain.new_secret()
         now = self._clock()
         record.update(
@@ -129,8 +136,8 @@ class EndpointStore:
         await self._write(record)
         return self._endpoint(record), secret
 
-    async def delete(self, endpoint_id: str) -> None:
-        await self._record(endpoint_id)
+    async def delete(self, endpoint_id: str, project: str = DEFAULT_PROJECT) -> None:
+        await self._record(endpoint_id, project)
         await self._redis.hdel(self.key, endpoint_id)
         self._cache = None
 
@@ -150,13 +157,13 @@ class EndpointStore:
                 log.warning("webhooks.endpoint_unreadable", endpoint_id=record["id"], error=exc.message)
         return merged
 
-    async def _record(self, endpoint_id: str) -> dict[str, Any]:
-        if endpoint_id in self._fixed:
+    async def _record(self, endpoint_id: str, project: str) -> dict[str, Any]:
+        if endpoint_id in self._fixed and project == DEFAULT_PROJECT:
             raise Conflict(f"webhook endpoint {endpoint_id} is defined in engine.yaml; change it there")
         raw = await self._redis.hget(self.key, endpoint_id)
-        if raw is None:
+        record: dict[str, Any] | None = None if raw is None else json.loads(raw)
+        if record is None or record.get("project", DEFAULT_PROJECT) != project:
             raise NotFound(f"webhook endpoint {endpoint_id} not found")
-        record: dict[str, Any] = json.loads(raw)
         return record
 
     async def _write(self, record: dict[str, Any]) -> None:
@@ -174,7 +181,8 @@ class EndpointStore:
         if record.get("previous_secret") and record.get("previous_until", 0) > self._clock():
             keys.append(self._key(record["id"], record["previous_secret"]))
         fields = {k: record[k] for k in ("id", "url", "events", "enabled", "description")}
-        endpoint = Endpoint(**fields, source="api", keys=tuple(keys))
+        project = record.get("project", DEFAULT_PROJECT)  # saved before projects: the default one's
+        endpoint = Endpoint(**fields, source="api", keys=tuple(keys), project=project)
         return replace(endpoint, created_at=record.get("created_at"), updated_at=record.get("updated_at"))
 
 

@@ -33,6 +33,7 @@ from services.webhooks.lanes import Lanes
 from services.webhooks.metrics import DELIVERIES
 from services.webhooks.ports import DeadLetterList, Queue, Send, Store
 from services.webhooks.sender import Outcome
+from shared.contracts.common import DEFAULT_PROJECT
 from shared.runtime.config import WebhooksConfig
 from shared.runtime.logging import get_logger
 
@@ -111,17 +112,19 @@ class FanOut:
             await msg.ack()  # a malformed event will not get better by redelivery
             return
         try:
-            await self._fan_out(payload)
+            await self._fan_out(payload, str(event.get("project") or DEFAULT_PROJECT))
         except Exception as exc:  # Redis or NATS away: the event is redelivered and fanned out again
             log.warning("webhooks.fanout_failed", event_id=payload["id"], error=repr(exc))
             await msg.nak(delay=1.0)
             return
         await msg.ack()
 
-    async def _fan_out(self, payload: dict[str, Any]) -> None:
+    async def _fan_out(self, payload: dict[str, Any], project: str) -> None:
         event_type = payload["type"]
         targets = [
-            e for e in await self._store.all() if e.enabled and domain.subscribes(e.events, event_type)
+            e
+            for e in await self._store.all()
+            if e.enabled and e.project == project and domain.subscribes(e.events, event_type)
         ]
         body = json.dumps(payload, separators=(",", ":"))
         raw = body.encode()

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
+from shared.contracts.common import DEFAULT_PROJECT
 from shared.contracts.events import EVENT_TYPES
 from shared.errors import BadRequest, ConfigError, InvalidWebhookTarget
 from shared.runtime.addresses import first_refused
@@ -63,6 +64,8 @@ class Endpoint:
     description: str = ""
     created_at: float | None = None
     updated_at: float | None = None
+    # Whose events it receives and who manages it; engine.yaml's belong to the default project.
+    project: str = DEFAULT_PROJECT
 
     def public(self) -> dict[str, Any]:
         """The API view: everything but the secrets."""

@@ -23,23 +23,27 @@ class Store(Protocol):
 class Endpoints(Store, Protocol):
     """The endpoints, as the admin API changes them (config endpoints are read-only)."""
 
-    async def require(self, endpoint_id: str) -> Endpoint:
-        """Raises NotFound for an unknown id."""
+    async def of_project(self, project: str) -> list[Endpoint]:
+        """The project's endpoints."""
+        ...
+
+    async def require(self, endpoint_id: str, project: str) -> Endpoint:
+        """Raises NotFound for an unknown id, or another project's."""
         ...
 
     async def create(
-        self, url: str, events: list[str], enabled: bool, description: str
+        self, url: str, events: list[str], enabled: bool, description: str, project: str
     ) -> tuple[Endpoint, str]:
-        """The new endpoint and its secret."""
+        """The project's new endpoint and its secret."""
         ...
 
-    async def update(self, endpoint_id: str, changes: dict[str, Any]) -> Endpoint: ...
+    async def update(self, endpoint_id: str, changes: dict[str, Any], project: str) -> Endpoint: ...
 
-    async def rotate(self, endpoint_id: str) -> tuple[Endpoint, str]:
+    async def rotate(self, endpoint_id: str, project: str) -> tuple[Endpoint, str]:
         """The endpoint and its new secret."""
         ...
 
-    async def delete(self, endpoint_id: str) -> None: ...
+    async def delete(self, endpoint_id: str, project: str) -> None: ...
 
 
 class Queue(Protocol):

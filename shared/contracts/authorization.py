@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from shared.contracts.common import Contract, PageQuery
+from shared.contracts.common import Contract, InProject, PageQuery
 
 AuthStatus = Literal["not_started", "pending", "completed", "failed"]
 
@@ -20,7 +20,7 @@ class AuthRequirement(Contract):
     scopes: list[str] = Field(default_factory=list)
 
 
-class StartAuthorization(Contract):
+class StartAuthorization(InProject):
     user_id: str = Field(min_length=1)
     requirement: AuthRequirement
     next_uri: str | None = None
@@ -44,7 +44,7 @@ class Authorization(Contract):
     failure_reason: str | None = None
 
 
-class GetAuthorization(Contract):
+class GetAuthorization(InProject):
     authorization_id: str = Field(min_length=1)
 
 
@@ -85,7 +85,7 @@ class VerifyCallback(Contract):
     iss: str | None = None
 
 
-class ConfirmUser(Contract):
+class ConfirmUser(InProject):
     flow_id: str = Field(min_length=1)
     user_id: str = Field(min_length=1)
 
@@ -97,11 +97,11 @@ class ConfirmUserResult(Contract):
     authorization: Authorization | None = None
 
 
-class ProviderRef(Contract):
+class ProviderRef(InProject):
     id: str = Field(min_length=1)
 
 
-class ProviderWrite(Contract):
+class ProviderWrite(InProject):
     """Create or patch a provider at runtime; ``body`` is the admin API's JSON."""
 
     id: str | None = None
@@ -113,7 +113,7 @@ class ListConnections(PageQuery):
     provider_id: str | None = None
 
 
-class ConnectionRef(Contract):
+class ConnectionRef(InProject):
     id: str = Field(min_length=1)
 
 

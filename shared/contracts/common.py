@@ -8,6 +8,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+#: The project of a plain API key, of ``VALETKEY_API_KEY`` and of every record written before
+#: projects: its objects keep the Redis key names and connection ids they had.
+DEFAULT_PROJECT = "default"
+
 
 def new_id(prefix: str) -> str:
     """Return a random, URL-safe id with a readable prefix (``ac_``, ``te_`` ...)."""
@@ -23,6 +27,13 @@ class Contract(BaseModel):
     """A message between services: immutable, and strict about unknown fields."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class InProject(Contract):
+    """A request made for one project. The gateway sets ``project`` from the caller's API key,
+    never from what the client sent; services scope everything the request reads or writes by it."""
+
+    project: str = DEFAULT_PROJECT
 
 
 class Ping(Contract):
@@ -43,7 +54,7 @@ class Page(Contract):
     total_count: int = 0
 
 
-class PageQuery(Contract):
+class PageQuery(InProject):
     offset: int = Field(default=0, ge=0, le=1_000_000_000)  # far inside a Redis range index
     limit: int = Field(default=25, ge=1, le=100)
 

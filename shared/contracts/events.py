@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import Field
 
 from shared.bus import subjects
-from shared.contracts.common import Contract, new_id, utcnow
+from shared.contracts.common import DEFAULT_PROJECT, Contract, new_id, utcnow
 
 
 class Event(Contract):
@@ -20,6 +20,8 @@ class Event(Contract):
     occurred_at: datetime = Field(default_factory=utcnow)
     user_id: str | None = None
     provider_id: str | None = None
+    # Whose it is: webhooks deliver an event only to its project's endpoints.
+    project: str = DEFAULT_PROJECT
 
     @property
     def subject(self) -> str:

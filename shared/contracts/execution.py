@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from shared.contracts.authorization import Authorization
-from shared.contracts.common import Contract, PageQuery
+from shared.contracts.common import Contract, InProject, PageQuery
 
 
 class ListTools(PageQuery):
@@ -18,21 +18,21 @@ class ListTools(PageQuery):
     format: str | None = None
 
 
-class GetTool(Contract):
+class GetTool(InProject):
     name: str = Field(min_length=1)
     user_id: str | None = None
     include_format: list[str] = Field(default_factory=list)
     format: str | None = None
 
 
-class AuthorizeTool(Contract):
+class AuthorizeTool(InProject):
     tool_name: str = Field(min_length=1)
     tool_version: str | None = None
     user_id: str = Field(min_length=1)
     next_uri: str | None = None
 
 
-class ExecuteTool(Contract):
+class ExecuteTool(InProject):
     tool_name: str = Field(min_length=1)
     tool_version: str | None = None
     input: dict[str, Any] = Field(default_factory=dict)
@@ -67,22 +67,22 @@ class ExecutionResult(Contract):
     missing_secret: str | None = None
 
 
-class WorkerRef(Contract):
+class WorkerRef(InProject):
     id: str = Field(min_length=1)
 
 
-class WorkerWrite(Contract):
+class WorkerWrite(InProject):
     id: str | None = None
     body: dict[str, Any]
 
 
-class SecretWrite(Contract):
+class SecretWrite(InProject):
     key: str = Field(min_length=1, max_length=256)
     value: str = Field(max_length=5000)
     description: str | None = None
 
 
-class SecretRef(Contract):
+class SecretRef(InProject):
     id: str = Field(min_length=1)
 
 

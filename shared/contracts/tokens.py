@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from shared.contracts.common import Contract
+from shared.contracts.common import DEFAULT_PROJECT, Contract
 
 
 class RefreshToken(Contract):
@@ -18,6 +18,7 @@ class RefreshToken(Contract):
 
     user_id: str = Field(min_length=1)
     provider_id: str = Field(min_length=1)
+    project: str = DEFAULT_PROJECT
     force: bool = False
 
 

@@ -11,16 +11,20 @@ from typing import Any
 
 from pydantic import Field
 
-from shared.contracts.common import Contract, PageQuery
+from shared.contracts.common import Contract, InProject, PageQuery
 
 
-class EndpointCreate(Contract):
-    """``POST /v1/admin/webhooks``."""
+class EndpointFields(Contract):
+    """The body of ``POST /v1/admin/webhooks``."""
 
     url: str = Field(min_length=1, max_length=2048)
     events: list[str] = Field(default_factory=lambda: ["*"])
     enabled: bool = True
     description: str = Field(default="", max_length=500)
+
+
+class EndpointCreate(EndpointFields, InProject):
+    """A new endpoint of a project."""
 
 
 class EndpointUpdate(Contract):
@@ -32,14 +36,14 @@ class EndpointUpdate(Contract):
     description: str | None = Field(default=None, max_length=500)
 
 
-class EndpointChange(Contract):
+class EndpointChange(InProject):
     """An update of one endpoint."""
 
     id: str = Field(min_length=1)
     changes: EndpointUpdate
 
 
-class EndpointRef(Contract):
+class EndpointRef(InProject):
     id: str = Field(min_length=1)
 
 
@@ -92,11 +96,11 @@ class DeadLetterPage(Contract):
     total_count: int = 0
 
 
-class DeadLetterRef(Contract):
+class DeadLetterRef(InProject):
     id: str = Field(min_length=1)
 
 
-class ReplayDeadLetters(Contract):
+class ReplayDeadLetters(InProject):
     """Replay every dead letter, or those of one endpoint."""
 
     endpoint_id: str | None = None

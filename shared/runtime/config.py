@@ -30,6 +30,7 @@ from pydantic import (
     model_validator,
 )
 
+from shared.contracts.common import DEFAULT_PROJECT
 from shared.errors import ConfigError
 from shared.providers.models import ProviderEntry
 
@@ -55,8 +56,6 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-#: The project a plain key, ``VALETKEY_API_KEY`` and every record written before projects belong to.
-DEFAULT_PROJECT = "default"
 #: A project id: it becomes part of Redis key names, so no ``:`` and nothing blank.
 PROJECT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 Role = Literal["admin", "agent"]

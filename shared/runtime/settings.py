@@ -15,7 +15,8 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from shared.contracts.authorization import CALLBACK_PATH
-from shared.runtime.config import DEFAULT_PROJECT, ApiKeyConfig, EngineConfig, load_engine_config
+from shared.contracts.common import DEFAULT_PROJECT
+from shared.runtime.config import ApiKeyConfig, EngineConfig, load_engine_config
 from shared.runtime.crypto import Cipher, RootKey, check_root_keys
 from shared.tokens.model import RefreshPolicy
 

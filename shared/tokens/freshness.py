@@ -13,7 +13,7 @@ from datetime import datetime
 from shared.bus import subjects
 from shared.bus.messaging import RpcClient
 from shared.contracts.authorization import Authorization, AuthorizationContext
-from shared.contracts.common import utcnow
+from shared.contracts.common import DEFAULT_PROJECT, utcnow
 from shared.contracts.tokens import RefreshOutcome, RefreshToken
 from shared.errors import ProviderUnavailable, ValetkeyError
 from shared.tokens.model import (
@@ -33,6 +33,7 @@ async def fresh_token(
     *,
     user_id: str,
     provider_id: str,
+    project: str = DEFAULT_PROJECT,
     force: bool = False,
     now: datetime | None = None,
 ) -> StoredToken | None:
@@ -45,7 +46,7 @@ async def fresh_token(
         ProviderUnavailable: The token is expired and the refresh failed for a transient reason.
     """
     moment = now or utcnow()
-    token = await store.get(user_id, provider_id)
+    token = await store.get(user_id, provider_id, project=project)
     if token is None or token.status != "active":
         return None
     if not force and not policy.is_due(token, moment):
@@ -55,7 +56,7 @@ async def fresh_token(
     try:
         outcome = await rpc.call(
             subjects.TOKEN_REFRESH,
-            RefreshToken(user_id=user_id, provider_id=provider_id, force=force),
+            RefreshToken(user_id=user_id, provider_id=provider_id, project=project, force=force),
             RefreshOutcome,
         )
     except ValetkeyError as exc:
@@ -66,16 +67,18 @@ async def fresh_token(
         raise
     if outcome.status == "reauthorization_required":
         return None
-    refreshed = await store.get(user_id, provider_id)
+    refreshed = await store.get(user_id, provider_id, project=project)
     if refreshed is None or refreshed.status != "active" or is_expired(refreshed, utcnow()):
         return None
     return refreshed
 
 
-def completed_authorization(user_id: str, provider_id: str, token: StoredToken) -> Authorization:
+def completed_authorization(
+    user_id: str, provider_id: str, token: StoredToken, project: str = DEFAULT_PROJECT
+) -> Authorization:
     """A ``completed`` authorization that stands for the user's connection (no record behind it)."""
     return Authorization(
-        id=connection_authorization_id(connection_id_of(user_id, provider_id)),
+        id=connection_authorization_id(connection_id_of(user_id, provider_id, project)),
         status="completed",
         scopes=token.scopes,
         provider_id=provider_id,

@@ -15,6 +15,8 @@ from typing import Any, Literal, TypeGuard
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.contracts.common import DEFAULT_PROJECT
+
 ConnectionStatus = Literal["active", "reauthorization_required"]
 
 
@@ -117,7 +119,13 @@ def connection_of_authorization(authorization_id: str) -> str | None:
     return None
 
 
-def connection_id_of(user_id: str, provider_id: str) -> str:
-    """The stable id of a (user, provider) connection, safe to show and to use in keys."""
-    digest = hashlib.sha256(f"{user_id}\x00{provider_id}".encode()).hexdigest()[:32]
+def connection_id_of(user_id: str, provider_id: str, project: str = DEFAULT_PROJECT) -> str:
+    """The stable id of a (project, user, provider) connection, safe to show and to use in keys.
+
+    The default project's ids are derived as before projects existed, so its stored tokens keep
+    their keys and associated data; another project's ids also hash the project (a ``:`` never
+    occurs in a project id, and ``\x00`` in none of the three), so two projects never share one.
+    """
+    parts = (user_id, provider_id) if project == DEFAULT_PROJECT else (project, user_id, provider_id)
+    digest = hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:32]
     return f"uc_{digest}"

@@ -2,11 +2,12 @@
 
 Keys (``<p>`` is the configured prefix, default ``vk``)::
 
-    <p>:token:<connection_id>         encrypted StoredToken (AAD = connection id, user id, provider id)
-    <p>:conn:<connection_id>          hash of non-secret metadata (user, provider, scopes, status, times)
-    <p>:conns                         zset of every connection id by creation time (admin listing)
-    <p>:conns:user:<sha>              zset of one user's connection ids
-    <p>:conns:provider:<id>           zset of one provider's connection ids
+    <p>:token:<connection_id>         encrypted StoredToken (AAD = connection id, user id, provider id,
+                                      and the project unless it is the default one)
+    <p>:conn:<connection_id>          non-secret metadata (project, user, provider, scopes, status, times)
+    <ns>:conns                        zset of a project's connection ids by creation time (admin listing)
+    <ns>:conns:user:<sha>             zset of one user's connection ids in a project
+    <ns>:conns:provider:<id>          zset of one provider's connection ids in a project
     <p>:conns:reauth                  set of the connection ids whose grant is dead (status
                                       reauthorization_required), kept by every write and delete
     <p>:refresh:due                   zset connection id -> epoch seconds a proactive refresh is due
@@ -15,6 +16,10 @@ Keys (``<p>`` is the configured prefix, default ``vk``)::
     <p>:refresh:inflight:<connection_id>  the refresher's in-flight marker: the version of the record whose
                                       refresh token a refresh is spending, when it began, and who; it
                                       outlives the lock, so a refresh killed mid-call leaves it behind
+
+``<ns>`` is ``<p>`` for the project ``default`` (the names before projects) and
+``<p>:p:<project>`` for another. Connection ids are derived from the project too
+(:func:`shared.tokens.model.connection_id_of`), so the per-connection keys need no project.
 
 The metadata hash also counts ``refresh_failures`` (consecutive; every put resets it).
 
@@ -36,6 +41,7 @@ from datetime import UTC, datetime
 from redis.asyncio import Redis
 
 from shared.bus.outbox import Outbox
+from shared.contracts.common import DEFAULT_PROJECT
 from shared.contracts.events import Event
 from shared.runtime.crypto import Cipher, DecryptionError
 from shared.runtime.logging import get_logger
@@ -106,6 +112,7 @@ class Connection:
     created_at: str
     updated_at: str
     expires_at: str | None
+    project: str = DEFAULT_PROJECT
 
 
 @dataclass(frozen=True)
@@ -118,8 +125,15 @@ class PutPlan:
     version: str  # the written record's version (see ``version_of``)
 
 
-def token_aad(connection_id: str, user_id: str, provider_id: str) -> bytes:
-    return f"token\x00{connection_id}\x00{user_id}\x00{provider_id}".encode()
+def token_aad(connection_id: str, user_id: str, provider_id: str, project: str = DEFAULT_PROJECT) -> bytes:
+    """What a token record is bound to; the default project's as before projects (old records stay valid)."""
+    aad = f"token\x00{connection_id}\x00{user_id}\x00{provider_id}"
+    return (aad if project == DEFAULT_PROJECT else f"{aad}\x00{project}").encode()
+
+
+def project_namespace(prefix: str, project: str) -> str:
+    """The key prefix of a project's objects: ``prefix`` itself for the default project."""
+    return prefix if project == DEFAULT_PROJECT else f"{prefix}:p:{project}"
 
 
 def _user_key(user_id: str) -> str:
@@ -128,6 +142,7 @@ def _user_key(user_id: str) -> str:
 
 def _meta_fields(meta: Connection) -> dict[str, str]:
     return {
+        "project": meta.project,
         "user_id": meta.user_id,
         "provider_id": meta.provider_id,
         "provider_type": meta.provider_type,
@@ -184,12 +199,20 @@ class TokenStore:
     def _meta_key(self, connection_id: str) -> str:
         return self.meta_prefix + connection_id
 
-    async def get(self, user_id: str, provider_id: str) -> StoredToken | None:
-        """The stored token of a user for a provider, decrypted; None when absent."""
-        connection_id = connection_id_of(user_id, provider_id)
-        return self.decode(user_id, provider_id, await self._redis.get(self.token_key(connection_id)))
+    def _index(self, project: str, name: str = "") -> str:
+        return f"{project_namespace(self._p, project)}:conns{name}"
 
-    def decode(self, user_id: str, provider_id: str, record: bytes | str | None) -> StoredToken | None:
+    async def get(
+        self, user_id: str, provider_id: str, *, project: str = DEFAULT_PROJECT
+    ) -> StoredToken | None:
+        """The stored token of a user for a provider in a project, decrypted; None when absent."""
+        connection_id = connection_id_of(user_id, provider_id, project)
+        record = await self._redis.get(self.token_key(connection_id))
+        return self.decode(user_id, provider_id, record, project=project)
+
+    def decode(
+        self, user_id: str, provider_id: str, record: bytes | str | None, *, project: str = DEFAULT_PROJECT
+    ) -> StoredToken | None:
         """A record the caller read at ``token_key`` itself (e.g. in a script), decrypted.
 
         None for no record, and for one that does not decrypt (written under a key no longer
@@ -198,9 +221,10 @@ class TokenStore:
         """
         if record is None:
             return None
-        connection_id = connection_id_of(user_id, provider_id)
+        connection_id = connection_id_of(user_id, provider_id, project)
+        aad = token_aad(connection_id, user_id, provider_id, project)
         try:
-            data = self._cipher.decrypt_json(record, aad=token_aad(connection_id, user_id, provider_id))
+            data = self._cipher.decrypt_json(record, aad=aad)
         except DecryptionError as exc:
             log.warning("token.record_unreadable", connection_id=connection_id, error=exc.message)
             return None
@@ -214,13 +238,16 @@ class TokenStore:
         *,
         events: list[Event] | None = None,
         lock_owner: str | None = None,
+        project: str = DEFAULT_PROJECT,
     ) -> Connection:
         """Store a token with its metadata, indexes, refresh schedule and events, atomically.
 
         ``lock_owner``: release the connection's refresh lock in the same step, if that
         owner still holds it (the refresher's write ends its lock this way).
         """
-        written = await self.write(user_id, provider_id, token, events=events, lock_owner=lock_owner)
+        written = await self.write(
+            user_id, provider_id, token, events=events, lock_owner=lock_owner, project=project
+        )
         assert written is not None  # unconditional writes always land
         return written[0]
 
@@ -234,6 +261,7 @@ class TokenStore:
         lock_owner: str | None = None,
         inflight: str | None = None,
         if_version: str | None = None,
+        project: str = DEFAULT_PROJECT,
     ) -> tuple[Connection, str] | None:
         """:meth:`put`, with the refresher's extras; returns the metadata and the new record's version.
 
@@ -249,6 +277,7 @@ class TokenStore:
             lock_owner=lock_owner,
             inflight=inflight,
             if_version=if_version,
+            project=project,
         )
         created_at = await self._put(keys=plan.keys, args=plan.args)
         if created_at is None:
@@ -265,10 +294,11 @@ class TokenStore:
         lock_owner: str | None = None,
         inflight: str | None = None,
         if_version: str | None = None,
+        project: str = DEFAULT_PROJECT,
     ) -> PutPlan:
         """The keys and arguments of ``PUT_SCRIPT`` for a write, for a caller that runs the
         script inside a bigger atomic step of its own (the authorizer's completion)."""
-        connection_id = connection_id_of(user_id, provider_id)
+        connection_id = connection_id_of(user_id, provider_id, project)
         now = token.issued_at.isoformat()
         meta = Connection(
             id=connection_id,
@@ -280,17 +310,18 @@ class TokenStore:
             created_at=now,  # replaced by the stored creation time, if any
             updated_at=now,
             expires_at=token.expires_at.isoformat() if token.expires_at else None,
+            project=project,
         )
         record = self._cipher.encrypt_json(
-            token.model_dump(mode="json"), aad=token_aad(connection_id, user_id, provider_id)
+            token.model_dump(mode="json"), aad=token_aad(connection_id, user_id, provider_id, project)
         )
         fields = _meta_fields(meta)
         keys = [
             self.token_key(connection_id),
             self._meta_key(connection_id),
-            f"{self._p}:conns",
-            f"{self._p}:conns:user:{_user_key(user_id)}",
-            f"{self._p}:conns:provider:{provider_id}",
+            self._index(project),
+            self._index(project, f":user:{_user_key(user_id)}"),
+            self._index(project, f":provider:{provider_id}"),
             self.due_key,
             self.outbox.key,
             self.lock_key(connection_id),
@@ -334,22 +365,29 @@ class TokenStore:
             created_at=data.get("created_at", ""),
             updated_at=data.get("updated_at", ""),
             expires_at=data.get("expires_at") or None,
+            project=data.get("project") or DEFAULT_PROJECT,
         )
 
     async def list_connections(
-        self, *, user_id: str | None = None, provider_id: str | None = None, offset: int = 0, limit: int = 25
+        self,
+        *,
+        project: str = DEFAULT_PROJECT,
+        user_id: str | None = None,
+        provider_id: str | None = None,
+        offset: int = 0,
+        limit: int = 25,
     ) -> tuple[list[Connection], int]:
-        """One page of connections, newest last, optionally filtered by user and/or provider."""
+        """One page of a project's connections, newest last, optionally filtered by user and/or provider."""
         if user_id is not None and provider_id is not None:
-            one = await self.connection(connection_id_of(user_id, provider_id))
+            one = await self.connection(connection_id_of(user_id, provider_id, project))
             items = [one] if one else []
             return items[offset : offset + limit], len(items)
         if user_id is not None:
-            index = f"{self._p}:conns:user:{_user_key(user_id)}"
+            index = self._index(project, f":user:{_user_key(user_id)}")
         elif provider_id is not None:
-            index = f"{self._p}:conns:provider:{provider_id}"
+            index = self._index(project, f":provider:{provider_id}")
         else:
-            index = f"{self._p}:conns"
+            index = self._index(project)
         total = int(await self._redis.zcard(index))
         ids = await self._redis.zrange(index, offset, offset + limit - 1)
         found = [await self.connection(text(i)) for i in ids]
@@ -362,9 +400,9 @@ class TokenStore:
             return None
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(self.token_key(connection_id), self._meta_key(connection_id))
-            pipe.zrem(f"{self._p}:conns", connection_id)
-            pipe.zrem(f"{self._p}:conns:user:{_user_key(meta.user_id)}", connection_id)
-            pipe.zrem(f"{self._p}:conns:provider:{meta.provider_id}", connection_id)
+            pipe.zrem(self._index(meta.project), connection_id)
+            pipe.zrem(self._index(meta.project, f":user:{_user_key(meta.user_id)}"), connection_id)
+            pipe.zrem(self._index(meta.project, f":provider:{meta.provider_id}"), connection_id)
             pipe.zrem(self.due_key, connection_id)
             pipe.srem(self.reauth_key, connection_id)
             for event in events or []:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from services.gateway.domain import clamp_page, offset_page
 from services.gateway.openapi import JSON_OBJECT_BODY
-from services.gateway.routes.deps import require_admin, rpc
+from services.gateway.routes.deps import Project, require_admin, rpc
 from shared.bus import subjects
 from shared.bus.messaging import RpcClient
 from shared.contracts.authorization import (
@@ -19,7 +19,7 @@ from shared.contracts.authorization import (
     ProviderRef,
     ProviderWrite,
 )
-from shared.contracts.common import Empty, Page
+from shared.contracts.common import InProject, Page
 from shared.errors import BadRequest
 
 Rpc = Annotated[RpcClient, Depends(rpc)]
@@ -46,40 +46,44 @@ async def _json_object(request: Request) -> dict[str, Any]:
 
 
 @router.get(PROVIDERS)
-async def list_providers(client: Rpc) -> dict[str, Any]:
+async def list_providers(client: Rpc, project: Project) -> dict[str, Any]:
     """Every provider, configured and created at runtime, in one page."""
-    page = await client.call(subjects.PROVIDERS_LIST, Empty(), Page)
+    page = await client.call(subjects.PROVIDERS_LIST, InProject(project=project), Page)
     return offset_page(page.items, page.total_count, 0, max(len(page.items), 1))
 
 
 @router.post(PROVIDERS, status_code=201, openapi_extra=JSON_OBJECT_BODY)
-async def create_provider(request: Request, client: Rpc) -> dict[str, Any]:
+async def create_provider(request: Request, client: Rpc, project: Project) -> dict[str, Any]:
     """Create a provider; persisted, and usable for new flows at once."""
     body = await _json_object(request)
     if not isinstance(body.get("id"), str) or not body["id"]:
         raise BadRequest("failed to validate request body: id: field required")
-    result = await client.call(subjects.PROVIDERS_CREATE, ProviderWrite(body=body), AdminObject)
+    result = await client.call(
+        subjects.PROVIDERS_CREATE, ProviderWrite(body=body, project=project), AdminObject
+    )
     return result.item
 
 
 @router.get(PROVIDERS + "/{provider_id}")
-async def get_provider(provider_id: str, client: Rpc) -> dict[str, Any]:
+async def get_provider(provider_id: str, client: Rpc, project: Project) -> dict[str, Any]:
     """One provider, secrets shown as SecretView."""
-    return (await client.call(subjects.PROVIDERS_GET, ProviderRef(id=provider_id), AdminObject)).item
+    ref = ProviderRef(id=provider_id, project=project)
+    return (await client.call(subjects.PROVIDERS_GET, ref, AdminObject)).item
 
 
 @router.patch(PROVIDERS + "/{provider_id}", openapi_extra=JSON_OBJECT_BODY)
-async def patch_provider(provider_id: str, request: Request, client: Rpc) -> dict[str, Any]:
+async def patch_provider(provider_id: str, request: Request, client: Rpc, project: Project) -> dict[str, Any]:
     """Change a runtime provider; a body ``id`` renames it."""
     body = await _json_object(request)
-    write = ProviderWrite(id=provider_id, body=body)
+    write = ProviderWrite(id=provider_id, body=body, project=project)
     return (await client.call(subjects.PROVIDERS_UPDATE, write, AdminObject)).item
 
 
 @router.delete(PROVIDERS + "/{provider_id}")
-async def delete_provider(provider_id: str, client: Rpc) -> dict[str, Any]:
+async def delete_provider(provider_id: str, client: Rpc, project: Project) -> dict[str, Any]:
     """Delete a runtime provider; answers with the deleted object."""
-    return (await client.call(subjects.PROVIDERS_DELETE, ProviderRef(id=provider_id), AdminObject)).item
+    ref = ProviderRef(id=provider_id, project=project)
+    return (await client.call(subjects.PROVIDERS_DELETE, ref, AdminObject)).item
 
 
 def _first(request: Request, names: tuple[str, ...]) -> str | None:
@@ -101,10 +105,11 @@ def _int(request: Request, name: str) -> int | None:
 
 
 @router.get(CONNECTIONS)
-async def list_connections(request: Request, client: Rpc) -> dict[str, Any]:
+async def list_connections(request: Request, client: Rpc, project: Project) -> dict[str, Any]:
     """Connections, filtered by ``user[id]``/``user.id``/``user_id`` and the provider equivalents."""
     offset, limit = clamp_page(_int(request, "offset"), _int(request, "limit"))
     query = ListConnections(
+        project=project,
         user_id=_first(request, USER_FILTER),
         provider_id=_first(request, PROVIDER_FILTER),
         offset=offset,
@@ -115,7 +120,7 @@ async def list_connections(request: Request, client: Rpc) -> dict[str, Any]:
 
 
 @router.delete(CONNECTIONS + "/{connection_id}", status_code=204)
-async def delete_connection(connection_id: str, client: Rpc) -> Response:
+async def delete_connection(connection_id: str, client: Rpc, project: Project) -> Response:
     """Revoke a connection: the stored token is deleted and ``connection.revoked`` is emitted."""
-    await client.call_raw(subjects.CONNECTIONS_DELETE, ConnectionRef(id=connection_id))
+    await client.call_raw(subjects.CONNECTIONS_DELETE, ConnectionRef(id=connection_id, project=project))
     return Response(status_code=204)

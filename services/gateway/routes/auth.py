@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.gateway.adapters import CompletionWaiters
-from services.gateway.routes.deps import require_api_key, rpc_of
+from services.gateway.routes.deps import Project, require_api_key, rpc_of
 from services.gateway.wire import authorization_body
 from shared.bus import subjects
 from shared.bus.messaging import RpcClient
@@ -54,10 +54,11 @@ class AuthorizationInitiationRequest(_Loose):
     user_id: str = Field(min_length=1)
     next_uri: str | None = None
 
-    def to_contract(self) -> StartAuthorization:
+    def to_contract(self, project: str) -> StartAuthorization:
         need = self.auth_requirement
         scopes = need.oauth2.scopes if need.oauth2 and need.oauth2.scopes else []
         return StartAuthorization(
+            project=project,
             user_id=self.user_id,
             next_uri=self.next_uri,
             requirement=AuthRequirement(
@@ -100,32 +101,37 @@ async def finish(
 
 
 @router.post("/v1/auth/authorize", response_model=dict[str, Any])
-async def authorize(body: AuthorizationInitiationRequest, request: Request) -> JSONResponse:
+async def authorize(body: AuthorizationInitiationRequest, request: Request, project: Project) -> JSONResponse:
     """Start an authorization, or answer ``completed`` with the token when the user already holds one."""
-    return _answer(await rpc_of(request).call_raw(subjects.AUTH_START, body.to_contract()))
+    return _answer(await rpc_of(request).call_raw(subjects.AUTH_START, body.to_contract(project)))
 
 
-async def status_now(client: RpcClient, auth_id: str) -> JSONResponse:
+async def status_now(client: RpcClient, auth_id: str, project: str) -> JSONResponse:
     """The answer to ``GET /v1/auth/status`` without ``wait`` (also served by the fast lane).
 
     Raises:
         ValetkeyError: An unknown id, or what the authorizer reported.
     """
-    return _answer(await client.call_raw(subjects.AUTH_STATUS, GetAuthorization(authorization_id=auth_id)))
+    lookup = GetAuthorization(authorization_id=auth_id, project=project)
+    return _answer(await client.call_raw(subjects.AUTH_STATUS, lookup))
 
 
 @router.get("/v1/auth/status", response_model=dict[str, Any])
 async def status(
     request: Request,
+    project: Project,
     id: Annotated[str, Query(min_length=1)],
     wait: Annotated[int | None, Query()] = None,
 ) -> JSONResponse:
-    """The authorization now; with ``wait``, held until it completes or fails (at most 59 s)."""
+    """The authorization now; with ``wait``, held until it completes or fails (at most 59 s).
+
+    The first read is of the caller's project: another project's id is a 404 before any wait.
+    """
     client = rpc_of(request)
     seconds = max(0, min(wait or 0, MAX_WAIT_SECONDS))
     if seconds == 0:
-        return await status_now(client, id)
-    lookup = GetAuthorization(authorization_id=id)
+        return await status_now(client, id, project)
+    lookup = GetAuthorization(authorization_id=id, project=project)
     waiters: CompletionWaiters = request.app.state.waiters
     deadline = time.monotonic() + seconds
     # Interest first, then the stored status: an event landing in between still wakes us.
@@ -146,9 +152,9 @@ async def status(
 
 
 @router.post("/v1/auth/confirm_user")
-async def confirm_user(body: ConfirmUserRequest, http: Request) -> dict[str, Any]:
+async def confirm_user(body: ConfirmUserRequest, http: Request, project: Project) -> dict[str, Any]:
     """The app's verifier reports who is signed in; a different user fails the flow (``user_mismatch``)."""
-    request = ConfirmUser(flow_id=body.flow_id, user_id=body.user_id)
+    request = ConfirmUser(flow_id=body.flow_id, user_id=body.user_id, project=project)
     result = await finish(http, subjects.AUTH_CONFIRM_USER, request, ConfirmUserResult)
     # Arcade's ConfirmUserResponse: the id and where to go next; the token stays with status.
     return result.model_dump(mode="json", exclude_none=True, include={"auth_id", "next_uri"})

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict
 
 from services.gateway.domain import clamp_page, offset_page
-from services.gateway.routes.deps import require_admin
+from services.gateway.routes.deps import Project, require_admin
 from services.gateway.routes.tools import Rpc, build
 from shared.bus import subjects
 from shared.contracts.common import Page, PageQuery
@@ -28,23 +28,29 @@ class SecretUpsertRequest(BaseModel):
 
 
 @router.get("")
-async def list_secrets(client: Rpc, limit: int | None = None, offset: int | None = None) -> dict[str, Any]:
+async def list_secrets(
+    client: Rpc, project: Project, limit: int | None = None, offset: int | None = None
+) -> dict[str, Any]:
     """One page of secrets' metadata (the SDKs send no paging parameters: the first 100)."""
     off, lim = clamp_page(offset, limit or 100)
-    page = await client.call(subjects.SECRETS_LIST, PageQuery(offset=off, limit=lim), Page)
+    page = await client.call(subjects.SECRETS_LIST, PageQuery(offset=off, limit=lim, project=project), Page)
     return offset_page(page.items, page.total_count, off, lim)
 
 
 @router.post("/{secret_key}")
 @router.put("/{secret_key}")
-async def upsert_secret(client: Rpc, secret_key: str, body: SecretUpsertRequest) -> dict[str, Any]:
+async def upsert_secret(
+    client: Rpc, project: Project, secret_key: str, body: SecretUpsertRequest
+) -> dict[str, Any]:
     """Create or replace a secret (arcadejs and the spec POST; the Arcade CLI PUTs)."""
-    write = build(SecretWrite, key=secret_key, value=body.value, description=body.description)
+    write = build(
+        SecretWrite, key=secret_key, project=project, value=body.value, description=body.description
+    )
     return (await client.call(subjects.SECRETS_UPSERT, write, Document)).body
 
 
 @router.delete("/{secret_id}", status_code=204)
-async def delete_secret(client: Rpc, secret_id: str) -> Response:
+async def delete_secret(client: Rpc, project: Project, secret_id: str) -> Response:
     """Delete a secret by its id (not its key)."""
-    await client.call_raw(subjects.SECRETS_DELETE, build(SecretRef, id=secret_id))
+    await client.call_raw(subjects.SECRETS_DELETE, build(SecretRef, id=secret_id, project=project))
     return Response(status_code=204)

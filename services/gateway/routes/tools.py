@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from services.gateway.domain import clamp_page, offset_page
 from services.gateway.errors import error_response, validation_message
 from services.gateway.routes.body import documented, json_body
-from services.gateway.routes.deps import require_api_key, rpc, rpc_of
+from services.gateway.routes.deps import Project, require_api_key, rpc, rpc_of
 from services.gateway.wire import authorization_body, execution_response
 from shared.bus import subjects
 from shared.bus.messaging import RpcClient
@@ -86,6 +86,7 @@ async def _list(client: RpcClient, query: ListTools) -> dict[str, Any]:
 @router.get("/v1/tools")
 async def list_tools(
     client: Rpc,
+    project: Project,
     toolkit: str | None = None,
     limit: int | None = None,
     offset: int | None = None,
@@ -95,21 +96,25 @@ async def list_tools(
 ) -> dict[str, Any]:
     """One page of tool definitions."""
     page = _page_of_tools(toolkit, offset, limit, user_id, include_all_versions)
-    return await _list(client, build(ListTools, **page, include_format=formats(include_format)))
+    query = build(ListTools, **page, project=project, include_format=formats(include_format))
+    return await _list(client, query)
 
 
 @router.get("/v1/tools/{name}")
 async def get_tool(
-    client: Rpc, name: str, include_format: Formats = None, user_id: str | None = None
+    client: Rpc, project: Project, name: str, include_format: Formats = None, user_id: str | None = None
 ) -> dict[str, Any]:
     """One tool definition; the name in any of §4.4's forms."""
-    query = build(GetTool, name=name, include_format=formats(include_format), user_id=user_id)
+    query = build(
+        GetTool, name=name, project=project, include_format=formats(include_format), user_id=user_id
+    )
     return (await client.call(subjects.TOOLS_GET, query, Document)).body
 
 
 @router.get("/v1/formatted_tools")
 async def list_formatted_tools(
     client: Rpc,
+    project: Project,
     format: str = "openai",
     toolkit: str | None = None,
     limit: int | None = None,
@@ -119,7 +124,7 @@ async def list_formatted_tools(
 ) -> dict[str, Any]:
     """One page of tools in an LLM's function format (OpenAI unless ``format`` says otherwise)."""
     page = _page_of_tools(toolkit, offset, limit, user_id, include_all_versions)
-    return await _list(client, build(ListTools, **page, format=format))
+    return await _list(client, build(ListTools, **page, project=project, format=format))
 
 
 def _page_of_tools(
@@ -138,22 +143,23 @@ def _page_of_tools(
 
 @router.get("/v1/formatted_tools/{name}")
 async def get_formatted_tool(
-    client: Rpc, name: str, format: str = "openai", user_id: str | None = None
+    client: Rpc, project: Project, name: str, format: str = "openai", user_id: str | None = None
 ) -> dict[str, Any]:
     """One tool in an LLM's function format."""
-    query = build(GetTool, name=name, format=format, user_id=user_id)
+    query = build(GetTool, name=name, project=project, format=format, user_id=user_id)
     return (await client.call(subjects.TOOLS_GET, query, Document)).body
 
 
 @router.post(
     "/v1/tools/authorize", response_model=dict[str, Any], openapi_extra=documented(AuthorizeToolRequest)
 )
-async def authorize_tool(request: Request) -> JSONResponse:
+async def authorize_tool(request: Request, project: Project) -> JSONResponse:
     """Start or confirm a tool's authorization (``completed`` when the user holds a covering token)."""
-    return await tool_authorization(rpc_of(request), await json_body(request, AuthorizeToolRequest))
+    body = await json_body(request, AuthorizeToolRequest)
+    return await tool_authorization(rpc_of(request), body, project)
 
 
-async def tool_authorization(client: RpcClient, body: AuthorizeToolRequest) -> JSONResponse:
+async def tool_authorization(client: RpcClient, body: AuthorizeToolRequest, project: str) -> JSONResponse:
     """The answer to ``POST /v1/tools/authorize`` (also served by the fast lane).
 
     Raises:
@@ -161,16 +167,16 @@ async def tool_authorization(client: RpcClient, body: AuthorizeToolRequest) -> J
     """
     if not body.user_id:
         raise BadRequest("user_id is required")
-    command = build(AuthorizeTool, **body.model_dump())
+    command = build(AuthorizeTool, **body.model_dump(), project=project)
     result: dict[str, Any] = await client.call_raw(subjects.TOOLS_AUTHORIZE, command)
     return JSONResponse(authorization_body(result, drop_nulls=False))
 
 
 @router.post("/v1/tools/execute", response_model=dict[str, Any], openapi_extra=documented(ExecuteToolRequest))
-async def execute_tool(request: Request) -> JSONResponse:
+async def execute_tool(request: Request, project: Project) -> JSONResponse:
     """Run a tool; the status is the executor's (200, or 403 for an unmet requirement)."""
     body = await json_body(request, ExecuteToolRequest)
-    command = build(ExecuteTool, **body.model_dump())
+    command = build(ExecuteTool, **body.model_dump(), project=project)
     client, timeout = rpc_of(request), execute_timeout(request.app.state.settings)
     try:
         raw = await client.call_raw(subjects.TOOLS_EXECUTE, command, timeout=timeout)

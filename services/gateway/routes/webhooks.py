@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
 
 from services.gateway.domain import clamp_page, offset_page
-from services.gateway.routes.deps import require_admin
+from services.gateway.routes.deps import Project, require_admin
 from services.gateway.routes.tools import Rpc, build
 from shared.bus import subjects
 from shared.contracts.common import PageQuery
@@ -22,6 +22,7 @@ from shared.contracts.webhooks import (
     DeadLetterRef,
     EndpointChange,
     EndpointCreate,
+    EndpointFields,
     EndpointPage,
     EndpointRef,
     EndpointSecret,
@@ -46,19 +47,23 @@ def _with_secret(answer: EndpointSecret) -> dict[str, Any]:
 
 @router.get("/dead_letters")
 async def list_dead_letters(
-    client: Rpc, offset: int | None = None, limit: int | None = None, endpoint_id: str | None = None
+    client: Rpc,
+    project: Project,
+    offset: int | None = None,
+    limit: int | None = None,
+    endpoint_id: str | None = None,
 ) -> dict[str, Any]:
     """Deliveries that ran out of retries, newest first."""
     off, lim = clamp_page(offset, limit)
-    query = build(DeadLetterQuery, offset=off, limit=lim, endpoint_id=endpoint_id)
+    query = build(DeadLetterQuery, offset=off, limit=lim, endpoint_id=endpoint_id, project=project)
     page = await client.call(subjects.WEBHOOKS_DEAD_LIST, query, DeadLetterPage)
     return offset_page([d.model_dump() for d in page.items], page.total_count, off, lim)
 
 
 @router.post("/dead_letters/replay", status_code=202)
-async def replay_all(client: Rpc, endpoint_id: str | None = None) -> dict[str, int]:
+async def replay_all(client: Rpc, project: Project, endpoint_id: str | None = None) -> dict[str, int]:
     """Queue every dead letter (of one endpoint, when given) for delivery again."""
-    request = build(ReplayDeadLetters, endpoint_id=endpoint_id)
+    request = build(ReplayDeadLetters, endpoint_id=endpoint_id, project=project)
     replayed = await client.call(
         subjects.WEBHOOKS_DEAD_REPLAY_ALL, request, Replayed, timeout=WRITE_TIMEOUT_SECONDS
     )
@@ -66,44 +71,53 @@ async def replay_all(client: Rpc, endpoint_id: str | None = None) -> dict[str, i
 
 
 @router.post("/dead_letters/{dead_id}/replay", status_code=202)
-async def replay_one(client: Rpc, dead_id: str) -> dict[str, int]:
+async def replay_one(client: Rpc, project: Project, dead_id: str) -> dict[str, int]:
     """Queue one dead letter for delivery again, with a fresh retry window."""
-    replayed = await client.call(subjects.WEBHOOKS_DEAD_REPLAY, build(DeadLetterRef, id=dead_id), Replayed)
+    replayed = await client.call(
+        subjects.WEBHOOKS_DEAD_REPLAY, build(DeadLetterRef, id=dead_id, project=project), Replayed
+    )
     return replayed.model_dump()
 
 
 @router.delete("/dead_letters/{dead_id}", status_code=204)
-async def delete_dead_letter(client: Rpc, dead_id: str) -> Response:
-    await client.call_raw(subjects.WEBHOOKS_DEAD_DELETE, build(DeadLetterRef, id=dead_id))
+async def delete_dead_letter(client: Rpc, project: Project, dead_id: str) -> Response:
+    await client.call_raw(subjects.WEBHOOKS_DEAD_DELETE, build(DeadLetterRef, id=dead_id, project=project))
     return Response(status_code=204)
 
 
 @router.post("", status_code=201)
-async def create_endpoint(client: Rpc, body: EndpointCreate) -> JSONResponse:
+async def create_endpoint(client: Rpc, project: Project, body: EndpointFields) -> JSONResponse:
     """Create an endpoint; the answer carries its secret, which is never shown again."""
+    create = EndpointCreate(**body.model_dump(), project=project)
     answer = await client.call(
-        subjects.WEBHOOKS_ENDPOINTS_CREATE, body, EndpointSecret, timeout=WRITE_TIMEOUT_SECONDS
+        subjects.WEBHOOKS_ENDPOINTS_CREATE, create, EndpointSecret, timeout=WRITE_TIMEOUT_SECONDS
     )
     return JSONResponse(_with_secret(answer), status_code=201)
 
 
 @router.get("")
-async def list_endpoints(client: Rpc, offset: int | None = None, limit: int | None = None) -> dict[str, Any]:
+async def list_endpoints(
+    client: Rpc, project: Project, offset: int | None = None, limit: int | None = None
+) -> dict[str, Any]:
     off, lim = clamp_page(offset, limit)
-    page = await client.call(subjects.WEBHOOKS_ENDPOINTS_LIST, PageQuery(offset=off, limit=lim), EndpointPage)
+    page = await client.call(
+        subjects.WEBHOOKS_ENDPOINTS_LIST, PageQuery(offset=off, limit=lim, project=project), EndpointPage
+    )
     return offset_page([e.model_dump() for e in page.items], page.total_count, off, lim)
 
 
 @router.get("/{endpoint_id}")
-async def get_endpoint(client: Rpc, endpoint_id: str) -> dict[str, Any]:
-    ref = build(EndpointRef, id=endpoint_id)
+async def get_endpoint(client: Rpc, project: Project, endpoint_id: str) -> dict[str, Any]:
+    ref = build(EndpointRef, id=endpoint_id, project=project)
     return (await client.call(subjects.WEBHOOKS_ENDPOINTS_GET, ref, EndpointView)).model_dump()
 
 
 @router.patch("/{endpoint_id}")
-async def update_endpoint(client: Rpc, endpoint_id: str, body: EndpointUpdate) -> dict[str, Any]:
+async def update_endpoint(
+    client: Rpc, project: Project, endpoint_id: str, body: EndpointUpdate
+) -> dict[str, Any]:
     """Change url, events, enabled or description; fields left out stay as they are."""
-    change = EndpointChange(id=endpoint_id, changes=body)
+    change = EndpointChange(id=endpoint_id, changes=body, project=project)
     view = await client.call(
         subjects.WEBHOOKS_ENDPOINTS_UPDATE, change, EndpointView, timeout=WRITE_TIMEOUT_SECONDS
     )
@@ -111,16 +125,20 @@ async def update_endpoint(client: Rpc, endpoint_id: str, body: EndpointUpdate) -
 
 
 @router.delete("/{endpoint_id}", status_code=204)
-async def delete_endpoint(client: Rpc, endpoint_id: str) -> Response:
+async def delete_endpoint(client: Rpc, project: Project, endpoint_id: str) -> Response:
     """Delete an endpoint; its queued deliveries are dropped when their turn comes."""
-    await client.call_raw(subjects.WEBHOOKS_ENDPOINTS_DELETE, build(EndpointRef, id=endpoint_id))
+    await client.call_raw(
+        subjects.WEBHOOKS_ENDPOINTS_DELETE, build(EndpointRef, id=endpoint_id, project=project)
+    )
     return Response(status_code=204)
 
 
 @router.post("/{endpoint_id}/rotate_secret")
-async def rotate_secret(client: Rpc, endpoint_id: str) -> dict[str, Any]:
+async def rotate_secret(client: Rpc, project: Project, endpoint_id: str) -> dict[str, Any]:
     """A new secret; deliveries carry signatures by the old one too during the grace period."""
     answer = await client.call(
-        subjects.WEBHOOKS_ENDPOINTS_ROTATE, build(EndpointRef, id=endpoint_id), EndpointSecret
+        subjects.WEBHOOKS_ENDPOINTS_ROTATE,
+        build(EndpointRef, id=endpoint_id, project=project),
+        EndpointSecret,
     )
     return _with_secret(answer)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Response
 
 from services.gateway.domain import clamp_page, offset_page
-from services.gateway.routes.deps import require_admin
+from services.gateway.routes.deps import Project, require_admin
 from services.gateway.routes.tools import Rpc, build
 from shared.bus import subjects
 from shared.contracts.common import Page, PageQuery
@@ -20,54 +20,63 @@ WRITE_TIMEOUT_SECONDS = 30.0
 
 
 @router.get("")
-async def list_workers(client: Rpc, limit: int | None = None, offset: int | None = None) -> dict[str, Any]:
+async def list_workers(
+    client: Rpc, project: Project, limit: int | None = None, offset: int | None = None
+) -> dict[str, Any]:
     """One page of workers, engine.yaml's first (``binding.type: static``)."""
     off, lim = clamp_page(offset, limit)
-    page = await client.call(subjects.WORKERS_LIST, PageQuery(offset=off, limit=lim), Page)
+    page = await client.call(subjects.WORKERS_LIST, PageQuery(offset=off, limit=lim, project=project), Page)
     return offset_page(page.items, page.total_count, off, lim)
 
 
 @router.post("", status_code=201)
-async def create_worker(client: Rpc, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+async def create_worker(
+    client: Rpc, project: Project, body: Annotated[dict[str, Any], Body()]
+) -> dict[str, Any]:
     """Register an HTTP worker; one that refuses our secret is refused with 400."""
-    write = WorkerWrite(body=body)
+    write = WorkerWrite(body=body, project=project)
     return (await client.call(subjects.WORKERS_CREATE, write, Document, timeout=WRITE_TIMEOUT_SECONDS)).body
 
 
 @router.get("/{worker_id}")
-async def get_worker(client: Rpc, worker_id: str) -> dict[str, Any]:
+async def get_worker(client: Rpc, project: Project, worker_id: str) -> dict[str, Any]:
     """One worker; its secret as a ``SecretView`` without the value."""
-    return (await client.call(subjects.WORKERS_GET, build(WorkerRef, id=worker_id), Document)).body
+    return (
+        await client.call(subjects.WORKERS_GET, build(WorkerRef, id=worker_id, project=project), Document)
+    ).body
 
 
 @router.patch("/{worker_id}")
 async def update_worker(
-    client: Rpc, worker_id: str, body: Annotated[dict[str, Any], Body()]
+    client: Rpc, project: Project, worker_id: str, body: Annotated[dict[str, Any], Body()]
 ) -> dict[str, Any]:
     """Change a worker created through this API (engine.yaml's answer 409)."""
-    write = WorkerWrite(id=worker_id, body=body)
+    write = WorkerWrite(id=worker_id, body=body, project=project)
     return (await client.call(subjects.WORKERS_UPDATE, write, Document, timeout=WRITE_TIMEOUT_SECONDS)).body
 
 
 @router.delete("/{worker_id}", status_code=204)
-async def delete_worker(client: Rpc, worker_id: str) -> Response:
+async def delete_worker(client: Rpc, project: Project, worker_id: str) -> Response:
     """Remove a worker created through this API."""
     await client.call_raw(
-        subjects.WORKERS_DELETE, build(WorkerRef, id=worker_id), timeout=WRITE_TIMEOUT_SECONDS
+        subjects.WORKERS_DELETE,
+        build(WorkerRef, id=worker_id, project=project),
+        timeout=WRITE_TIMEOUT_SECONDS,
     )
     return Response(status_code=204)
 
 
 @router.get("/{worker_id}/health")
-async def worker_health(client: Rpc, worker_id: str) -> dict[str, Any]:
+async def worker_health(client: Rpc, project: Project, worker_id: str) -> dict[str, Any]:
     """``{id, enabled, healthy, message}``: reachable and accepting our secret."""
-    ref = build(WorkerRef, id=worker_id)
+    ref = build(WorkerRef, id=worker_id, project=project)
     return (await client.call(subjects.WORKERS_HEALTH, ref, Document, timeout=WRITE_TIMEOUT_SECONDS)).body
 
 
 @router.get("/{worker_id}/tools")
 async def worker_tools(
     client: Rpc,
+    project: Project,
     worker_id: str,
     limit: int | None = None,
     offset: int | None = None,
@@ -75,6 +84,6 @@ async def worker_tools(
 ) -> dict[str, Any]:
     """One page of a worker's tools, as engine definitions."""
     off, lim = clamp_page(offset, limit)
-    query = build(WorkerToolsQuery, id=worker_id, offset=off, limit=lim, user_id=user_id)
+    query = build(WorkerToolsQuery, id=worker_id, project=project, offset=off, limit=lim, user_id=user_id)
     page = await client.call(subjects.WORKERS_TOOLS, query, Page)
     return offset_page(page.items, page.total_count, off, lim)

@@ -32,10 +32,10 @@ class MemoryTokens:
         self.tokens: dict[tuple[str, str], StoredToken] = {}
         self.events: list = []
 
-    async def get(self, user_id, provider_id):
+    async def get(self, user_id, provider_id, *, project="default"):
         return self.tokens.get((user_id, provider_id))
 
-    async def put(self, user_id, provider_id, token, *, events=None):
+    async def put(self, user_id, provider_id, token, *, events=None, project="default"):
         self.tokens[(user_id, provider_id)] = token
         self.events.extend(events or [])
 
@@ -125,10 +125,10 @@ class OneProvider:
     def __init__(self, provider: Provider) -> None:
         self.provider = provider
 
-    async def get(self, provider_id):
+    async def get(self, provider_id, project="default"):
         return self.provider if provider_id == self.provider.id else None
 
-    async def find(self, *, id, builtin_id):
+    async def find(self, *, id, builtin_id, project="default"):
         if (id or builtin_id) != self.provider.id:
             raise NotFound("no such provider")
         return self.provider
@@ -147,7 +147,7 @@ class Wakes:
 def make_authorizations(verification="unsafe_skip", *, clock=None) -> Authorizations:
     tokens = MemoryTokens()
 
-    async def fresh(*, user_id, provider_id):
+    async def fresh(*, user_id, provider_id, project):
         return tokens.tokens.get((user_id, provider_id))
 
     return Authorizations(

@@ -76,7 +76,7 @@ class FakeTokens:
     def __init__(self):
         self.tokens: dict[tuple[str, str], StoredToken] = {}
 
-    async def get(self, user_id, provider_id):
+    async def get(self, user_id, provider_id, *, project="default"):
         return self.tokens.get((user_id, provider_id))
 
 
@@ -106,7 +106,7 @@ class FakeSecrets:
     def __init__(self, **values):
         self.values_by_key = values
 
-    async def values(self, wanted):
+    async def values(self, wanted, project="default"):
         found = [{"key": k, "value": self.values_by_key[k]} for k in wanted if k in self.values_by_key]
         return found, [k for k in wanted if k not in self.values_by_key]
 
@@ -123,7 +123,7 @@ class FakeFinder:
     def __init__(self, *ids):
         self.ids = ids
 
-    async def find(self, *, id, builtin_id):
+    async def find(self, *, id, builtin_id, project="default"):
         if (id or builtin_id) not in self.ids:
             raise NotFound(f"no enabled auth provider {id or builtin_id!r} is configured")
         return SimpleNamespace(id=id or builtin_id)

@@ -111,10 +111,10 @@ class FakeTokens:
             self.due[connection_id] = due
         return connection_id
 
-    async def get(self, user_id: str, provider_id: str) -> StoredToken | None:
+    async def get(self, user_id: str, provider_id: str, *, project: str = "default") -> StoredToken | None:
         return self.tokens.get(connection_id_of(user_id, provider_id))
 
-    async def put(self, user_id, provider_id, stored, *, events, unlock=None) -> str:
+    async def put(self, user_id, provider_id, stored, *, events, unlock=None, project="default") -> str:
         self.puts += 1
         if unlock is not None:
             unlock.released = True
@@ -132,7 +132,7 @@ class FakeTokens:
         """Stands for the stored record's version: one per write."""
         return f"v{self.puts}-{connection_id}"
 
-    async def put_if_current(self, user_id, provider_id, stored, version) -> bool:
+    async def put_if_current(self, user_id, provider_id, stored, version, *, project="default") -> bool:
         if self.version(connection_id_of(user_id, provider_id)) != version:
             return False
         await self.put(user_id, provider_id, stored, events=[])
@@ -160,7 +160,9 @@ class FakeTokens:
         return self.failures[connection_id]
 
     @asynccontextmanager
-    async def locked(self, user_id: str, provider_id: str) -> AsyncIterator[Locked | None]:
+    async def locked(
+        self, user_id: str, provider_id: str, *, project: str = "default"
+    ) -> AsyncIterator[Locked | None]:
         connection_id = connection_id_of(user_id, provider_id)
         async with self.locks[connection_id]:
             self.locks_taken += 1
@@ -195,7 +197,7 @@ class FakeProviders:
     def __init__(self, *providers: Provider) -> None:
         self.by_id = {p.id: p for p in providers}
 
-    async def get(self, provider_id: str) -> Provider | None:
+    async def get(self, provider_id: str, project: str = "default") -> Provider | None:
         return self.by_id.get(provider_id)
 
 

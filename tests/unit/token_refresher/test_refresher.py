@@ -190,7 +190,7 @@ class TestUnknownOutcome:
         for _ in range(20):  # in-memory ports: a few turns of the loop reach the call
             await asyncio.sleep(0)
         assert kit.endpoint.sent
-        kit.refresher._flights[("alice", "acme")].cancel()  # the replica stops mid-call
+        kit.refresher._flights[connection_id_of("alice", "acme")].cancel()  # the replica stops mid-call
         with pytest.raises(asyncio.CancelledError):
             await asking
         (lock,) = kit.tokens.held
