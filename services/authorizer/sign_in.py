@@ -102,7 +102,7 @@ class SignIns:
         assert record.flow_id is not None
         try:
             done = await self.verifications.confirm_user(
-                ConfirmUser(flow_id=record.flow_id, user_id=record.user_id)
+                ConfirmUser(flow_id=record.flow_id, user_id=record.user_id, project=record.project)
             )
         except ValetkeyError:
             return await self._current(record)

@@ -46,7 +46,7 @@ class Verifications:
             UserMismatch: A different user; a waiting authorization fails and nothing is stored.
         """
         record = await self.flow_record(request.flow_id)
-        if record.project != request.project:
+        if request.project is not None and record.project != request.project:
             raise NotFound("verification flow not found or expired")
         if record.stage != "verify":
             return _already_decided(record, request)

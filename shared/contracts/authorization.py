@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from shared.contracts.common import Contract, InProject, PageQuery
+from shared.contracts.common import DEFAULT_PROJECT, Contract, InProject, PageQuery
 
 AuthStatus = Literal["not_started", "pending", "completed", "failed"]
 
@@ -86,8 +86,12 @@ class VerifyCallback(Contract):
 
 
 class ConfirmUser(InProject):
+    """``project``: the API caller's; None from the browser pages, where the flow id alone is the
+    capability and the flow's own project applies."""
+
     flow_id: str = Field(min_length=1)
     user_id: str = Field(min_length=1)
+    project: str | None = DEFAULT_PROJECT  # type: ignore[assignment]
 
 
 class ConfirmUserResult(Contract):

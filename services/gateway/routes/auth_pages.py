@@ -177,7 +177,7 @@ async def verify_submit(request: Request) -> Response:
     if not flow_id or not user_id:
         return page("Authorization failed", "<p>The form was incomplete.</p>", status_code=400)
     try:
-        confirm = ConfirmUser(flow_id=flow_id, user_id=user_id)
+        confirm = ConfirmUser(flow_id=flow_id, user_id=user_id, project=None)  # the flow's own project
         result = await finish(request, subjects.AUTH_CONFIRM_USER, confirm, ConfirmUserResult)
     except (NotFound, UserMismatch) as exc:
         return page("Authorization failed", f"<p>{escape(exc.message)}</p>", status_code=exc.status)

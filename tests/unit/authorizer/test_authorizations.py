@@ -230,3 +230,25 @@ class TestVerification:
         assert (await status_of(authorizations, pending.id)).status == "failed"
         with pytest.raises(NotFound):
             await verifications.confirm_user(ConfirmUser(flow_id=outcome.flow_id, user_id="alice"))
+
+
+class TestProjects:
+    async def test_another_projects_key_reads_an_authorization_as_not_found(self):
+        authorizations = make_authorizations()
+        pending = await authorizations.start(start_request().model_copy(update={"project": "a"}))
+        assert (await authorizations.status(GetAuthorization(authorization_id=pending.id, project="a"))).id
+        with pytest.raises(NotFound):
+            await authorizations.status(GetAuthorization(authorization_id=pending.id, project="b"))
+
+    async def test_another_projects_key_cannot_confirm_a_flow_but_the_browser_page_can(self):
+        authorizations = make_authorizations("builtin")
+        pending = await authorizations.start(start_request().model_copy(update={"project": "a"}))
+        state = httpx.URL(pending.url).params["state"]
+        outcome = await authorizations.callback(callback(state))
+        verifications = verifications_of(authorizations)
+        with pytest.raises(NotFound):
+            await verifications.confirm_user(
+                ConfirmUser(flow_id=outcome.flow_id, user_id="alice", project="b")
+            )
+        page = ConfirmUser(flow_id=outcome.flow_id, user_id="alice", project=None)
+        assert (await verifications.confirm_user(page)).authorization.status == "completed"
