@@ -131,9 +131,11 @@ class McpEndpoint:
 
         Raises:
             Unauthorized: Missing or unknown API key.
+            ProjectForbidden: A key of another project than ``default``.
             BadRequest: No (or an unusable) ``Arcade-User-ID``.
         """
-        self._keys.check(headers.get("authorization"))
+        # A gateway runs tools in the default project: another project's key would reach its users.
+        self._keys.check(headers.get("authorization")).require_default_project()
         user = (headers.get(USER_HEADER) or "").strip()
         if not user:
             raise BadRequest(

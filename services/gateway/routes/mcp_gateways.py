@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Depends, Request, Response
 
 from services.gateway.domain import clamp_page, offset_page
 from services.gateway.mcp.gateways import GatewayDirectory
-from services.gateway.routes.deps import require_api_key
+from services.gateway.routes.deps import require_default_admin
 from services.gateway.routes.tools import Rpc, build
 from shared.bus import subjects
 from shared.contracts.common import Page, PageQuery
@@ -17,7 +17,7 @@ from shared.contracts.mcp import GatewayRef, GatewayWrite
 
 PATH = "/v1/admin/mcp_gateways"
 
-router = APIRouter(prefix=PATH, tags=["mcp"], dependencies=[Depends(require_api_key)])
+router = APIRouter(prefix=PATH, tags=["mcp"], dependencies=[Depends(require_default_admin)])
 
 
 def _forget(request: Request, slug: str) -> None:
