@@ -49,8 +49,12 @@ def engine(tmp_path_factory, nats_url, redis_url):
         config["auth"]["providers"] = [entry]
         config["tools"]["toolkits"] = ["tests.support.toolkits.hooli"]
         config["mcp"] = {"gateways": GATEWAYS}
+        config["api"]["keys"] = [{"key": OTHER_PROJECT_KEY, "project": "other", "role": "admin"}]
         with running_engine(home, nats_url=nats_url, redis_url=redis_url, config=config) as running:
             yield running
+
+
+OTHER_PROJECT_KEY = "vk_test_key_of_project_other"
 
 
 def user_headers(engine, user: str) -> dict[str, str]:
@@ -148,6 +152,15 @@ class TestBadInput:
         response = httpx.post(gateway_url(engine), headers=headers, json={}, timeout=30)
         assert response.status_code == 401
         assert response.json()["name"] == "unauthorized"
+
+    def test_a_key_of_another_project_than_default_is_403_project_forbidden(self, engine):
+        headers = {"Authorization": f"Bearer {OTHER_PROJECT_KEY}", "Arcade-User-ID": "u"}
+        response = httpx.post(gateway_url(engine), headers=headers, json={}, timeout=30)
+        assert (response.status_code, response.json()["name"]) == (403, "project_forbidden")
+        admin = httpx.get(
+            f"{engine.base_url}{ADMIN}", headers={"Authorization": OTHER_PROJECT_KEY}, timeout=30
+        )
+        assert (admin.status_code, admin.json()["name"]) == (403, "project_forbidden")
 
     def test_a_missing_user_header_is_400_saying_so(self, engine):
         headers = {"Authorization": f"Bearer {engine.api_key}"}
