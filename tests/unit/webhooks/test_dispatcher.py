@@ -185,6 +185,14 @@ class TestFanOut:
         assert msg.acts == ["ack"] and queue.put_calls == []
         assert sorted(sender.sent) == [("a", event.event_id), ("d", event.event_id)]
 
+    async def test_an_event_goes_only_to_its_own_projects_endpoints(self):
+        endpoints = hook("of-default"), replace(hook("of-a"), project="a"), replace(hook("of-b"), project="b")
+        handler, sender, _, _ = fan_out(Outcome(status=204), *endpoints)
+        event = ConnectionRevoked(user_id="u1", connection_id="c1", project="a")
+        msg = FakeMsg(event.model_dump_json().encode())
+        await handler.handle(msg)  # type: ignore[arg-type]
+        assert sender.sent == [("of-a", event.event_id)]
+
     async def test_a_failed_first_attempt_is_queued_with_its_attempt_and_retry_time(self):
         handler, _, queue, dead = fan_out(Outcome(status=503))
         event, msg = event_msg()
