@@ -24,7 +24,7 @@ from services.token_refresher.settings import RefresherSettings
 from shared.providers.catalog import parse_entry
 from shared.providers.client import ProviderClient
 from shared.providers.http import ProviderHttp
-from shared.providers.registry import ProviderRegistry
+from shared.providers.projects import ProjectProviders
 from shared.runtime.crypto import Cipher, RootKey
 from shared.runtime.redisio import create_redis
 from shared.tokens.model import RefreshPolicy, StoredToken
@@ -66,7 +66,7 @@ def replica(
     refresher = Refresher(
         tokens=tokens,
         providers=EnabledProviders(
-            ProviderRegistry([parse_entry(e) for e in entries], redis, CIPHER, prefix=prefix)
+            ProjectProviders([parse_entry(e) for e in entries], redis, CIPHER, prefix=prefix)
         ),
         client=ProviderClient(client, clock=clock.now),
         clock=clock,
