@@ -16,6 +16,11 @@ from starlette.types import ASGIApp
 from services.gateway import errors, openapi
 from services.gateway.adapters import CompletionWaiters
 from services.gateway.body_limit import BodyLimit
+from services.gateway.console import pages as console_pages
+from services.gateway.console import sign_in as console_sign_in
+from services.gateway.console import user_pages
+from services.gateway.console.signing import Signer
+from services.gateway.console.web import install_handlers as install_console
 from services.gateway.domain import ApiKeys, Principal
 from services.gateway.fast_lane import FastLane
 from services.gateway.mcp.wiring import McpGateways
@@ -88,6 +93,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.gateway = gw
     app.state.api_keys = api_keys
+    # The console's cookie and the end-user links are signed with a key derived from the API keys.
+    app.state.console_signer = Signer(k.key.get_secret_value() for k in gw.api_keys)
     app.state.waiters = waiters
     app.state.broker = broker
     errors.install(app)
@@ -103,6 +110,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(mcp_gateways.router)
     app.state.mcp_gateways = mcp.directory
     app.router.routes.extend(mcp.routes())
+    app.include_router(user_pages.admin)
+    app.include_router(user_pages.pages)
+    app.include_router(console_sign_in.router)
+    app.include_router(console_pages.router)
+    install_console(app)
     openapi.install(app)
 
     @app.get("/metrics", include_in_schema=False)

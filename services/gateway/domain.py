@@ -82,6 +82,14 @@ class ApiKeys:
             raise Unauthorized("invalid API key")
         return found
 
+    def by_digest(self, prefix: str) -> Principal | None:
+        """The principal of the key whose SHA-256 hex starts with ``prefix`` (a console session's key)."""
+        found: Principal | None = None
+        for known, principal in self._entries:
+            if hmac.compare_digest(known.hex()[: len(prefix)].encode(), prefix.encode()):
+                found = principal
+        return found
+
 
 def clamp_page(offset: int | None, limit: int | None) -> tuple[int, int]:
     """Arcade's paging defaults: offset 0, limit 25, at most 100 (larger limits are clamped).

@@ -9,8 +9,9 @@ their own NATS renders the same block (``python -m shared.bus.permissions``).
 The rules it encodes:
 
 - only the gateway sends the API's requests; the executor alone besides it asks
-  ``vk.auth.start`` (a tool that needs a flow starts one), and the authorizer and the executor
-  ask ``vk.tokens.refresh``, whose reply never carries a token;
+  ``vk.auth.start`` (a tool that needs a flow starts one), and the authorizer, the executor and
+  the gateway (the console's "force refresh") ask ``vk.tokens.refresh``, whose reply never
+  carries a token;
 - each service subscribes to the subjects it serves and to nothing another service serves;
 - replies go out through ``allow_responses``: a service answers whoever asked it, and may not
   publish on anyone's inbox otherwise;
@@ -101,6 +102,7 @@ GRANTS: Final[Mapping[str, _Grant]] = {
             "vk.admin.>",
             _family(subjects.TOOLS_EXECUTE),
             f"{subjects.HEALTH_PREFIX}.>",
+            subjects.TOKEN_REFRESH,  # the console's "force refresh" (services/gateway/console/data.py)
         ),
         listens=(subjects.EVT_AUTHORIZATION_ALL,),  # wakes the long-polls (services/gateway/adapters.py)
     ),

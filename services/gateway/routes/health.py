@@ -17,7 +17,7 @@ router = APIRouter()
 PING_TIMEOUT_S = 1.0
 
 
-async def _ping(rpc: RpcClient, service: str) -> dict[str, Any]:
+async def ping(rpc: RpcClient, service: str) -> dict[str, Any]:
     try:
         pong = await rpc.call(subjects.health_subject(service), Ping(), Pong, timeout=PING_TIMEOUT_S)
     except ValetkeyError as exc:
@@ -46,7 +46,7 @@ def _problems(services: dict[str, dict[str, Any]]) -> list[str]:
 async def health(request: Request) -> JSONResponse:
     """Healthy when every service answers its ping and reaches its Redis; 503 with the same body otherwise."""
     rpc: RpcClient = request.app.state.rpc
-    results = await asyncio.gather(*(_ping(rpc, s) for s in subjects.SERVICES))
+    results = await asyncio.gather(*(ping(rpc, s) for s in subjects.SERVICES))
     services = dict(zip(subjects.SERVICES, results, strict=True))
     problems = _problems(services)
     body: dict[str, Any] = {"healthy": not problems, "services": services}

@@ -19,11 +19,12 @@ from shared.bus.permissions import (
 from tools.asyncapi import SERVICES as NATS_ONLY_SERVICES
 from tools.asyncapi import build_service
 
-# Requests the gateway sends (services/gateway/routes/): every request-reply subject but the refresh.
+# Requests the gateway sends (services/gateway/routes/, and the console's forced refresh): every
+# request-reply subject.
 REQUESTS = [
     v
     for k, v in vars(subjects).items()
-    if k.isupper() and isinstance(v, str) and v.startswith(("vk.auth.", "vk.admin.", "vk.tools."))
+    if k.isupper() and isinstance(v, str) and v.startswith(("vk.auth.", "vk.admin.", "vk.tools.", "vk.tokens."))
 ]
 # Who else sends a request, and which (services/executor/adapters.py, shared/tokens/freshness.py).
 OTHER_ASKERS = {
@@ -84,7 +85,7 @@ def test_the_gateway_may_send_every_request_and_serve_none(subject):
 
 @pytest.mark.parametrize("service", [s for s in subjects.SERVICES if s != "gateway"])
 def test_the_other_services_send_only_the_requests_their_code_sends(service):
-    sent = {s for s in [*REQUESTS, subjects.TOKEN_REFRESH] if may_publish(service, s)}
+    sent = {s for s in REQUESTS if may_publish(service, s)}
     assert sent == OTHER_ASKERS.get(service, set()) - {subjects.WORKERS_CHANGED}
 
 

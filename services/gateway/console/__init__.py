@@ -1,0 +1,1 @@
+"""The operator console (``/console``) and the end-user connections page (``/connect``), server-rendered."""

@@ -1,0 +1,102 @@
+"""What the console shows, read over the same NATS requests as the ``/v1`` admin routes, per project."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from services.gateway.routes.health import ping
+from shared.bus import subjects
+from shared.bus.messaging import RpcClient
+from shared.contracts.authorization import ConnectionRef, ListConnections
+from shared.contracts.common import InProject, Page, PageQuery
+from shared.contracts.execution import ExecuteTool, ListTools
+from shared.contracts.tokens import RefreshOutcome, RefreshToken
+from shared.contracts.webhooks import DeadLetterPage, DeadLetterQuery, DeadLetterRef, EndpointPage, Replayed
+from shared.errors import ValetkeyError
+
+PAGE = 25
+# A tool may run this long before it answers (the playground waits for it like /v1/tools/execute).
+EXECUTE_TIMEOUT_S = 65.0
+
+
+async def connections(
+    rpc: RpcClient, project: str, *, user_id: str | None, provider_id: str | None, offset: int
+) -> Page:
+    query = ListConnections(
+        project=project, user_id=user_id or None, provider_id=provider_id or None, offset=offset, limit=PAGE
+    )
+    return await rpc.call(subjects.CONNECTIONS_LIST, query, Page)
+
+
+async def force_refresh(rpc: RpcClient, project: str, user_id: str, provider_id: str) -> RefreshOutcome:
+    """The token_refresher's own refresh, forced: the stored token is replaced even if still valid."""
+    ask = RefreshToken(user_id=user_id, provider_id=provider_id, project=project, force=True)
+    return await rpc.call(subjects.TOKEN_REFRESH, ask, RefreshOutcome, timeout=EXECUTE_TIMEOUT_S)
+
+
+async def revoke(rpc: RpcClient, project: str, connection_id: str) -> None:
+    await rpc.call_raw(subjects.CONNECTIONS_DELETE, ConnectionRef(id=connection_id, project=project))
+
+
+async def providers(rpc: RpcClient, project: str) -> list[dict[str, Any]]:
+    return (await rpc.call(subjects.PROVIDERS_LIST, InProject(project=project), Page)).items
+
+
+async def tools(rpc: RpcClient, project: str, *, toolkit: str | None, offset: int) -> Page:
+    query = ListTools(project=project, toolkit=toolkit or None, offset=offset, limit=100)
+    return await rpc.call(subjects.TOOLS_LIST, query, Page)
+
+
+async def execute(
+    rpc: RpcClient, project: str, tool: str, user_id: str, given: dict[str, Any]
+) -> dict[str, Any]:
+    command = ExecuteTool(project=project, tool_name=tool, user_id=user_id or None, input=given)
+    answer: dict[str, Any] = await rpc.call_raw(subjects.TOOLS_EXECUTE, command, timeout=EXECUTE_TIMEOUT_S)
+    return answer
+
+
+async def workers(rpc: RpcClient, project: str) -> Page:
+    return await rpc.call(subjects.WORKERS_LIST, PageQuery(project=project, limit=100), Page)
+
+
+async def health(rpc: RpcClient) -> dict[str, dict[str, Any]]:
+    results = await asyncio.gather(*(ping(rpc, s) for s in subjects.SERVICES))
+    return dict(zip(subjects.SERVICES, results, strict=True))
+
+
+async def endpoints(rpc: RpcClient, project: str) -> EndpointPage:
+    return await rpc.call(
+        subjects.WEBHOOKS_ENDPOINTS_LIST, PageQuery(project=project, limit=100), EndpointPage
+    )
+
+
+async def dead_letters(rpc: RpcClient, project: str, offset: int = 0) -> DeadLetterPage:
+    query = DeadLetterQuery(project=project, offset=offset, limit=PAGE)
+    return await rpc.call(subjects.WEBHOOKS_DEAD_LIST, query, DeadLetterPage)
+
+
+async def replay(rpc: RpcClient, project: str, dead_id: str) -> Replayed:
+    return await rpc.call(subjects.WEBHOOKS_DEAD_REPLAY, DeadLetterRef(id=dead_id, project=project), Replayed)
+
+
+async def _count(read: Any) -> int | None:
+    try:
+        return int((await read).total_count)
+    except ValetkeyError:
+        return None
+
+
+async def totals(rpc: RpcClient, project: str) -> dict[str, int | None]:
+    """Current totals for the overview, one cheap request each (a page of one); None: not answered."""
+    one = PageQuery(project=project, limit=1)
+    names = ("connections", "tools", "workers", "webhook endpoints", "dead letters")
+    reads = (
+        rpc.call(subjects.CONNECTIONS_LIST, ListConnections(project=project, limit=1), Page),
+        rpc.call(subjects.TOOLS_LIST, ListTools(project=project, limit=1), Page),
+        rpc.call(subjects.WORKERS_LIST, one, Page),
+        rpc.call(subjects.WEBHOOKS_ENDPOINTS_LIST, one, EndpointPage),
+        rpc.call(subjects.WEBHOOKS_DEAD_LIST, DeadLetterQuery(project=project, limit=1), DeadLetterPage),
+    )
+    counts = await asyncio.gather(*(_count(r) for r in reads))
+    return dict(zip(names, counts, strict=True))
