@@ -136,4 +136,6 @@ def connection_view(
         "created_at": connection.created_at,
         "updated_at": connection.updated_at,
         "expires_at": connection.expires_at,
+        # Not in Arcade's shape (its clients ignore unknown fields): the console shows it.
+        "refresh_failures": connection.refresh_failures,
     }

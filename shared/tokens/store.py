@@ -113,6 +113,7 @@ class Connection:
     updated_at: str
     expires_at: str | None
     project: str = DEFAULT_PROJECT
+    refresh_failures: int = 0  # consecutive, since the last token written
 
 
 @dataclass(frozen=True)
@@ -366,6 +367,7 @@ class TokenStore:
             updated_at=data.get("updated_at", ""),
             expires_at=data.get("expires_at") or None,
             project=data.get("project") or DEFAULT_PROJECT,
+            refresh_failures=int(data.get("refresh_failures") or 0),
         )
 
     async def list_connections(

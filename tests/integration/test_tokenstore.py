@@ -86,6 +86,17 @@ class TestTokenStore:
         assert second.updated_at >= first.updated_at
         assert (await store.connection(first.id)).created_at == first.created_at
 
+    async def test_a_connection_shows_its_consecutive_refresh_failures_until_a_new_token(self, redis, prefix):
+        store = TokenStore(redis, Cipher([KEY_A]), RefreshPolicy(), prefix=prefix)
+        first = await store.put("alice", "github", token("one"))
+        assert (
+            await store.record_refresh_failure(first.id),
+            await store.record_refresh_failure(first.id),
+        ) == (1, 2)
+        assert (await store.connection(first.id)).refresh_failures == 2
+        await store.put("alice", "github", token("two"))
+        assert (await store.connection(first.id)).refresh_failures == 0
+
     async def test_expiring_tokens_are_scheduled_and_never_expiring_ones_are_not(self, redis, prefix):
         store = TokenStore(redis, Cipher([KEY_A]), RefreshPolicy(margin_seconds=300), prefix=prefix)
         await store.put("alice", "github", token(expires_in=3600))
