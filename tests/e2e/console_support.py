@@ -36,6 +36,7 @@ PAGE_WAIT_S = 30
 class Console:
     engine: Engine
     receiver: Receiver
+    provider_origin: str  # the OAuth server's scheme://host:port
 
     def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = kwargs.pop("headers", self.engine.headers)
@@ -80,7 +81,8 @@ def console_engine(home: Path, nats_url: str, redis_url: str) -> Iterator[Consol
         config["api"]["keys"] = [{"key": AGENT_KEY, "role": "agent"}]
         config["webhooks"] = {**FAST_RETRIES, "endpoints": [endpoint("down", receiver.url("/down"))]}
         with running_engine(home / "engine", nats_url=nats_url, redis_url=redis_url, config=config) as engine:
-            yield Console(engine, receiver)
+            origin = "/".join(oauth.authorize_endpoint.split("/")[:3])
+            yield Console(engine, receiver, origin)
 
 
 def wait_for(driver: WebDriver, css: str, text: str | None = None) -> Any:
