@@ -25,6 +25,18 @@ def route_of(scope: Scope) -> str | None:
     return getattr(scope.get("route"), "path", None) or scope.get(ROUTE_KEY)
 
 
+# Paths whose last part is a capability (an end-user link's signed token): logged without it.
+_CAPABILITY_PATHS = ("/connect/",)
+
+
+def loggable_path(path: str) -> str:
+    for prefix in _CAPABILITY_PATHS:
+        if path.startswith(prefix):
+            rest = path[len(prefix) :].partition("/")[2]
+            return f"{prefix}<link>" + (f"/{rest}" if rest else "")
+    return path
+
+
 class RequestLog:
     """Logs method, path, redacted query, status and milliseconds for each HTTP request."""
 
@@ -52,7 +64,7 @@ class RequestLog:
             log.info(
                 "http.request",
                 method=scope["method"],
-                path=scope["path"],
+                path=loggable_path(scope["path"]),
                 query=scope.get("query_string", b"").decode("latin-1"),
                 status=status["code"],
                 ms=round(seconds * 1000, 2),

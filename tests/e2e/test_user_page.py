@@ -52,6 +52,7 @@ class TestUserPage:
         again = await asyncio.to_thread(console.execute, user)
         assert again.status_code == 403 and again.json()["name"] == "tool_authorization_required"
         assert again.json()["output"]["authorization"]["status"] == "pending"
+        assert link["url"].rsplit("/", 1)[1] not in console.engine.all_logs()
 
     def test_connect_sends_the_user_to_the_provider_for_an_allowed_provider(self, console):
         link = mint(console, "connect-me@example.com", allowed_providers=["hooli"])

@@ -4,6 +4,7 @@ import pytest
 
 from services.gateway.console.signing import Expired, Session, Signer, UserLink, key_digest
 from services.gateway.domain import ApiKeys, Principal
+from services.gateway.middleware import loggable_path
 from shared.errors import Unauthorized
 
 NOW = 1_800_000_000.0
@@ -26,16 +27,14 @@ def test_a_missing_or_malformed_value_is_refused(token):
 def test_a_changed_payload_another_purpose_or_other_api_keys_are_refused():
     signer = Signer(["key-one"])
     token = signer.sign("console", {"p": "default"}, 60, now=NOW)
-    body, _, mac = token.partition(".")
-    forged = Signer(["other"]).sign("console", {"p": "other"}, 60, now=NOW).partition(".")[0]
-    for bad in (f"{forged}.{mac}",):
-        with pytest.raises(Unauthorized):
-            signer.verify("console", bad, now=NOW)
+    mac = token.partition(".")[2]
+    other_body = Signer(["other"]).sign("console", {"p": "other"}, 60, now=NOW).partition(".")[0]
+    with pytest.raises(Unauthorized):
+        signer.verify("console", f"{other_body}.{mac}", now=NOW)
     with pytest.raises(Unauthorized):
         signer.verify("user-session", token, now=NOW)
     with pytest.raises(Unauthorized):
         Signer(["key-two"]).verify("console", token, now=NOW)
-    assert not isinstance(Unauthorized(), Expired)
 
 
 def test_replicas_holding_the_same_keys_in_any_order_accept_each_others_values():
@@ -62,3 +61,9 @@ def test_a_user_link_allows_only_its_providers_or_every_one_when_none_are_named(
     limited = UserLink.of({**UserLink("p", "u", ("github",), 0).payload(), "exp": 1})
     assert limited.allows("github") and not limited.allows("google")
     assert UserLink.of({**UserLink("p", "u", None, 0).payload(), "exp": 1}).allows("google")
+
+
+def test_an_end_user_links_token_never_reaches_the_request_log():
+    assert loggable_path("/connect/abc.def/revoke") == "/connect/<link>/revoke"
+    assert loggable_path("/connect/abc.def") == "/connect/<link>"
+    assert loggable_path("/v1/tools") == "/v1/tools"

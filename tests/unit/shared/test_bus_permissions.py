@@ -24,7 +24,9 @@ from tools.asyncapi import build_service
 REQUESTS = [
     v
     for k, v in vars(subjects).items()
-    if k.isupper() and isinstance(v, str) and v.startswith(("vk.auth.", "vk.admin.", "vk.tools.", "vk.tokens."))
+    if k.isupper()
+    and isinstance(v, str)
+    and v.startswith(("vk.auth.", "vk.admin.", "vk.tools.", "vk.tokens."))
 ]
 # Who else sends a request, and which (services/executor/adapters.py, shared/tokens/freshness.py).
 OTHER_ASKERS = {
