@@ -12,6 +12,7 @@ import asyncio
 import httpx
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.e2e.console_support import AGENT_KEY, TOOL, Console, console_engine, csrf_of, sign_in, wait_for
 from tests.e2e.webhook_support import always, until
@@ -33,6 +34,7 @@ FORMS = [
     "/console/connections/revoke",
     f"/console/tools/{TOOL}",
     "/console/webhooks/dead_letters/dl_x/replay",
+    "/console/providers/hooli/test",
     "/console/sign-out",
 ]
 
@@ -166,6 +168,16 @@ class TestPagesInChromium:
             lambda: len(console.receiver.accepted("/down")) >= 1, timeout=30, what="the replayed delivery"
         )
         assert dead() == before - 1
+
+    def test_testing_a_provider_sends_the_operator_to_its_consent_page(self, console):
+        with chromium() as browser:
+            sign_in(browser, console.engine, "/console/providers")
+            assert wait_for(browser, "#redirect-uri").text == console.engine.redirect_uri
+            screenshot(browser, "console-providers")
+            wait_for(browser, "button", "Test").click()
+            WebDriverWait(browser, 30).until(
+                lambda b: b.current_url.startswith(console.provider_origin + "/")
+            )
 
     def test_every_page_renders_for_a_signed_in_operator_on_a_desktop_and_a_phone(self, console):
         for size, tag in ((None, "desktop"), (PHONE, "phone")):

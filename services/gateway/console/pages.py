@@ -15,7 +15,8 @@ from services.gateway.console.web import HERE, checked_form, problem, render, se
 from services.gateway.routes.deps import rpc_of
 from services.gateway.settings import GatewaySettings
 from services.gateway.wire import execution_response
-from shared.contracts.authorization import CALLBACK_PATH
+from shared.bus import subjects
+from shared.contracts.authorization import CALLBACK_PATH, AuthRequirement, StartAuthorization
 from shared.errors import ValetkeyError
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -96,7 +97,7 @@ async def revoke(request: Request, session: Signed) -> Response:
 
 
 @router.get("/providers")
-async def providers(request: Request, session: Signed) -> Response:
+async def providers(request: Request, session: Signed, notice: str = "") -> Response:
     gw: GatewaySettings = request.app.state.gateway
     error, items = None, []
     try:
@@ -104,7 +105,31 @@ async def providers(request: Request, session: Signed) -> Response:
     except ValetkeyError as exc:
         error = problem(exc)
     redirect = gw.public_url.rstrip("/") + CALLBACK_PATH
-    return render(request, "providers.html", items=items, error=error, redirect_uri=redirect, nav="providers")
+    return render(
+        request,
+        "providers.html",
+        items=items,
+        error=error,
+        notice=notice,
+        redirect_uri=redirect,
+        nav="providers",
+    )
+
+
+@router.post("/providers/{provider_id}/test")
+async def test_provider(request: Request, session: Signed, provider_id: str) -> Response:
+    """Start a flow at the provider for the operator (user ``console:<key digest>``) and go there."""
+    await checked_form(request, session)
+    start = StartAuthorization(
+        project=session.project, user_id=f"console:{session.key}", requirement=AuthRequirement(id=provider_id)
+    )
+    try:
+        answer = await rpc_of(request).call_raw(subjects.AUTH_START, start)
+    except ValetkeyError as exc:
+        return _back("/console/providers", f"Test of {provider_id} failed: {problem(exc)}")
+    if answer.get("status") == "pending" and answer.get("url"):
+        return see_other(str(answer["url"]))
+    return _back("/console/providers", f"{provider_id}: {answer.get('status')}")
 
 
 def _by_toolkit(items: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
