@@ -42,7 +42,11 @@ def chromium(size: tuple[int, int] = DESKTOP) -> Iterator[WebDriver]:
     options.binary_location = CHROMIUM
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
         options.add_argument(arg)
-    options.add_argument(f"--window-size={size[0]},{size[1]}")
+    if size == PHONE:  # a phone's viewport and pixel ratio (a headless window is at least 500 px wide)
+        metrics = {"width": size[0], "height": size[1], "pixelRatio": 2}
+        options.add_experimental_option("mobileEmulation", {"deviceMetrics": metrics})
+    else:
+        options.add_argument(f"--window-size={size[0]},{size[1]}")
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
     driver.implicitly_wait(0)
     try:
