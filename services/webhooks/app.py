@@ -20,6 +20,7 @@ from services.webhooks import handlers, jetstream, metrics
 from services.webhooks.adapters import DeadLetters, DeliveryQueue, EndpointStore
 from services.webhooks.admin import WebhookAdmin
 from services.webhooks.dispatcher import Deliverer, Failures, FanOut
+from services.webhooks.event_counts import EventCounter
 from services.webhooks.lanes import Lanes
 from services.webhooks.sender import Sender
 from services.webhooks.settings import (
@@ -79,7 +80,8 @@ def create_service(settings: Settings, *, resolver: Resolver = system_resolver) 
     endpoints = EndpointStore(redis, cipher, hooks, prefix=config.prefix)
     dead_letters = DeadLetters(redis, prefix=config.prefix)
     queue = DeliveryQueue(subjects.webhook_deliver_subject(config.namespace))
-    handlers.register(server, WebhookAdmin(endpoints, dead_letters, queue, hooks, resolver))
+    counter = EventCounter(redis, prefix=config.prefix)
+    handlers.register(server, WebhookAdmin(endpoints, dead_letters, queue, hooks, resolver), counter)
     sender = Sender(
         timeout=hooks.timeout_seconds,
         allow_private=hooks.allow_private_targets,
@@ -89,7 +91,7 @@ def create_service(settings: Settings, *, resolver: Resolver = system_resolver) 
     # One set of lanes for both paths: the per-endpoint limit holds for the replica as a whole.
     lanes = Lanes(hooks.max_in_flight_per_endpoint)
     failures = Failures(dead_letters, hooks)
-    fanout = FanOut(endpoints, queue, lanes, sender, failures)
+    fanout = FanOut(endpoints, queue, lanes, sender, failures, counter)
     deliverer = Deliverer(endpoints, lanes, sender, failures, ack_wait=config.ack_wait)
     loops: list[jetstream.PullLoop] = []
     app = FastStream(broker, logger=None)

@@ -31,7 +31,7 @@ from services.webhooks import domain
 from services.webhooks.domain import Delivery, Endpoint
 from services.webhooks.lanes import Lanes
 from services.webhooks.metrics import DELIVERIES
-from services.webhooks.ports import DeadLetterList, Queue, Send, Store
+from services.webhooks.ports import Counter, DeadLetterList, Queue, Send, Store
 from services.webhooks.sender import Outcome
 from shared.contracts.common import DEFAULT_PROJECT
 from shared.runtime.config import WebhooksConfig
@@ -96,7 +96,16 @@ class Failures:
 class FanOut:
     """Turns each event into a first attempt per subscribed endpoint, or a queued delivery."""
 
-    def __init__(self, store: Store, queue: Queue, lanes: Lanes, sender: Send, failures: Failures) -> None:
+    def __init__(
+        self,
+        store: Store,
+        queue: Queue,
+        lanes: Lanes,
+        sender: Send,
+        failures: Failures,
+        counter: Counter | None = None,
+    ) -> None:
+        self._counter = counter
         self._store = store
         self._queue = queue
         self._lanes = lanes
@@ -111,12 +120,15 @@ class FanOut:
             log.warning("webhooks.event_unreadable", subject=msg.subject)
             await msg.ack()  # a malformed event will not get better by redelivery
             return
+        project = str(event.get("project") or DEFAULT_PROJECT)
         try:
-            await self._fan_out(payload, str(event.get("project") or DEFAULT_PROJECT))
+            await self._fan_out(payload, project)
         except Exception as exc:  # Redis or NATS away: the event is redelivered and fanned out again
             log.warning("webhooks.fanout_failed", event_id=payload["id"], error=repr(exc))
             await msg.nak(delay=1.0)
             return
+        if self._counter is not None:
+            await self._counter.record(project, str(payload["type"]))
         await msg.ack()
 
     async def _fan_out(self, payload: dict[str, Any], project: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from services.webhooks.admin import WebhookAdmin
+from services.webhooks.event_counts import EventCounter
 from shared.bus import subjects
 from shared.bus.rpc import RpcServer, UseCase
 from shared.contracts.common import PageQuery
@@ -14,11 +15,12 @@ from shared.contracts.webhooks import (
     EndpointChange,
     EndpointCreate,
     EndpointRef,
+    EventCountsQuery,
     ReplayDeadLetters,
 )
 
 
-def register(server: RpcServer, admin: WebhookAdmin) -> None:
+def register(server: RpcServer, admin: WebhookAdmin, counter: EventCounter | None = None) -> None:
     """Serve ``vk.admin.webhooks.*`` in the webhooks queue group (one replica answers each)."""
     routes: tuple[tuple[str, type[BaseModel], UseCase], ...] = (
         (subjects.WEBHOOKS_ENDPOINTS_LIST, PageQuery, admin.list_endpoints),
@@ -34,3 +36,7 @@ def register(server: RpcServer, admin: WebhookAdmin) -> None:
     )
     for subject, model, use_case in routes:
         server.add(subject, model, use_case, queue=subjects.QUEUE_WEBHOOKS)
+    if counter is not None:
+        server.add(
+            subjects.WEBHOOKS_EVENT_COUNTS, EventCountsQuery, counter.counts, queue=subjects.QUEUE_WEBHOOKS
+        )

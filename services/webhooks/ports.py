@@ -52,6 +52,12 @@ class Queue(Protocol):
     async def put(self, delivery: Delivery, *, msg_id: str | None = None) -> None: ...
 
 
+class Counter(Protocol):
+    """Counts the events the fan-out read, per project and type (``event_counts.EventCounter``)."""
+
+    async def record(self, project: str, event_type: str) -> None: ...
+
+
 class Send(Protocol):
     """One signed attempt."""
 

@@ -85,6 +85,8 @@ WEBHOOKS_DEAD_LIST: Final = "vk.admin.webhooks.dead_letters.list"
 WEBHOOKS_DEAD_REPLAY: Final = "vk.admin.webhooks.dead_letters.replay"
 WEBHOOKS_DEAD_REPLAY_ALL: Final = "vk.admin.webhooks.dead_letters.replay_all"
 WEBHOOKS_DEAD_DELETE: Final = "vk.admin.webhooks.dead_letters.delete"
+# Events per project, type and hour, counted as the fan-out reads them (the console's overview).
+WEBHOOKS_EVENT_COUNTS: Final = "vk.admin.webhooks.event_counts"
 
 # --- events (JetStream) ---------------------------------------------------------------
 EVENTS_STREAM: Final = "VALETKEY_EVENTS"

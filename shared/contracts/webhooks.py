@@ -108,3 +108,16 @@ class ReplayDeadLetters(InProject):
 
 class Replayed(Contract):
     replayed: int
+
+
+class EventCountsQuery(InProject):
+    """How many events of each type the project had, per hour, for the last ``hours`` hours."""
+
+    hours: int = Field(default=24, ge=1, le=168)
+
+
+class EventCounts(Contract):
+    """``hours``: the hours' starts (ISO 8601, oldest first); ``counts``: per event type, one an hour."""
+
+    hours: list[str] = Field(default_factory=list)
+    counts: dict[str, list[int]] = Field(default_factory=dict)

@@ -12,6 +12,7 @@ import asyncio
 import httpx
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.e2e.console_support import AGENT_KEY, TOOL, Console, console_engine, csrf_of, sign_in, wait_for
@@ -168,6 +169,24 @@ class TestPagesInChromium:
             lambda: len(console.receiver.accepted("/down")) >= 1, timeout=30, what="the replayed delivery"
         )
         assert dead() == before - 1
+
+    async def test_the_overview_counts_the_projects_completed_authorizations_by_hour(self, console):
+        await console.connected_user("counted")
+        with chromium() as browser:
+            sign_in(browser, console.engine)
+
+            def counted(b: WebDriver) -> bool:
+                b.refresh()
+                found = b.find_elements(
+                    By.CSS_SELECTOR, "figure[data-event='authorization.completed'] .total"
+                )
+                return bool(found) and int(found[0].text) >= 1
+
+            WebDriverWait(browser, 30, poll_frequency=0.5).until(counted)
+            assert browser.find_elements(
+                By.CSS_SELECTOR, "figure[data-event='authorization.completed'] svg rect"
+            )
+            screenshot(browser, "console-overview")
 
     def test_testing_a_provider_sends_the_operator_to_its_consent_page(self, console):
         with chromium() as browser:

@@ -31,3 +31,22 @@ def bars(title: str, values: Mapping[str, int | None]) -> str:
         + "".join(rows)
         + "</svg>"
     )
+
+
+def columns(title: str, hours: list[str], values: list[int]) -> str:
+    """One column an hour, oldest left; the hour of each column is its tooltip."""
+    top, width, height = max([*values, 1]), 12, 60
+    cols = []
+    for i, (hour, value) in enumerate(zip(hours, values, strict=True)):
+        h = 0 if not value else max(2, round(height * value / top))
+        cols.append(
+            f'<rect x="{i * (width + 2)}" y="{height - h}" width="{width}" height="{h}" class="bar">'
+            f"<title>{escape(hour[11:16])} UTC: {value}</title></rect>"
+        )
+    total_w = len(values) * (width + 2)
+    return (
+        f'<svg role="img" aria-label="{escape(title)}: {sum(values)} in {len(values)} hours" '
+        f'viewBox="0 0 {total_w} {height + 2}" width="100%" class="columns"><title>{escape(title)}</title>'
+        + "".join(cols)
+        + f'<line x1="0" y1="{height + 1}" x2="{total_w}" y2="{height + 1}" class="axis"/></svg>'
+    )

@@ -12,7 +12,15 @@ from shared.contracts.authorization import ConnectionRef, ListConnections
 from shared.contracts.common import InProject, Page, PageQuery
 from shared.contracts.execution import ExecuteTool, ListTools
 from shared.contracts.tokens import RefreshOutcome, RefreshToken
-from shared.contracts.webhooks import DeadLetterPage, DeadLetterQuery, DeadLetterRef, EndpointPage, Replayed
+from shared.contracts.webhooks import (
+    DeadLetterPage,
+    DeadLetterQuery,
+    DeadLetterRef,
+    EndpointPage,
+    EventCounts,
+    EventCountsQuery,
+    Replayed,
+)
 from shared.errors import ValetkeyError
 
 PAGE = 25
@@ -100,3 +108,12 @@ async def totals(rpc: RpcClient, project: str) -> dict[str, int | None]:
     )
     counts = await asyncio.gather(*(_count(r) for r in reads))
     return dict(zip(names, counts, strict=True))
+
+
+async def event_counts(rpc: RpcClient, project: str, hours: int = 24) -> EventCounts | None:
+    """Events per type and hour (the webhooks service counts them); None when it does not answer."""
+    try:
+        query = EventCountsQuery(project=project, hours=hours)
+        return await rpc.call(subjects.WEBHOOKS_EVENT_COUNTS, query, EventCounts)
+    except ValetkeyError:
+        return None

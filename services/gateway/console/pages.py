@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -37,10 +38,24 @@ async def stylesheet() -> Response:
 @router.get("")
 async def overview(request: Request, session: Signed) -> Response:
     rpc = rpc_of(request)
-    totals = await data.totals(rpc, session.project)
-    services = await data.health(rpc)
+    totals, services, counts = await asyncio.gather(
+        data.totals(rpc, session.project), data.health(rpc), data.event_counts(rpc, session.project)
+    )
     chart = charts.bars("Current totals in this project", totals)
-    return render(request, "overview.html", totals=totals, chart=chart, services=services, page="overview")
+    series = [
+        {"type": name, "total": sum(values), "chart": charts.columns(name, counts.hours, values)}
+        for name, values in (counts.counts.items() if counts else [])
+    ]
+    return render(
+        request,
+        "overview.html",
+        totals=totals,
+        chart=chart,
+        series=series,
+        counted=counts is not None,
+        services=services,
+        page="overview",
+    )
 
 
 @router.get("/connections")
