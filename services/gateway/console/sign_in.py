@@ -35,7 +35,7 @@ UNKNOWN_KEY = "That API key is not one this engine accepts."
 AGENT_KEY = "That is an agent key; the console needs an admin key."
 
 
-def _local(next_path: str | None) -> str:
+def local_path(next_path: str | None) -> str:
     """Only a path inside the console is followed after sign-in (no open redirect)."""
     parts = urlsplit(next_path or "")
     if parts.scheme or parts.netloc or not parts.path.startswith("/console"):
@@ -47,7 +47,7 @@ def _local(next_path: str | None) -> str:
 async def sign_in_page(request: Request, next: str | None = None, error: str | None = None) -> Response:
     token = secrets.token_urlsafe(24)
     status = 401 if error else 200
-    response = render(request, "sign_in.html", status, csrf=token, next=_local(next), error=error)
+    response = render(request, "sign_in.html", status, csrf=token, next=local_path(next), error=error)
     response.set_cookie(
         PRE_SESSION,
         token,
@@ -75,7 +75,7 @@ async def sign_in(request: Request) -> Response:
     if principal.role != "admin":
         return await sign_in_page(request, fields.get("next"), AGENT_KEY)
     session = Session.open(principal.project, key)
-    response = see_other(_local(fields.get("next")))
+    response = see_other(local_path(fields.get("next")))
     set_session(
         response,
         request,

@@ -1,0 +1,33 @@
+"""Pure parts of the console: where sign-in may send the browser, and the server-drawn charts."""
+
+import pytest
+
+from services.gateway.console.charts import bars, columns
+from services.gateway.console.sign_in import local_path
+
+
+@pytest.mark.parametrize(
+    ("asked", "followed"),
+    [
+        ("/console/connections?user_id=a", "/console/connections?user_id=a"),
+        ("/console", "/console"),
+        ("https://evil.example/console", "/console"),
+        ("//evil.example/console", "/console"),
+        ("/v1/tools", "/console"),
+        (None, "/console"),
+    ],
+)
+def test_after_sign_in_only_a_console_path_is_followed(asked, followed):
+    assert local_path(asked) == followed
+
+
+def test_bars_scale_to_the_largest_escape_labels_and_show_an_unanswered_value_as_n_a():
+    svg = bars("Totals <now>", {"a<b": 10, "half": 5, "gone": None})
+    assert 'width="320"' in svg and 'width="160"' in svg
+    assert "a&lt;b" in svg and "Totals &lt;now&gt;" in svg and ">n/a<" in svg
+
+
+def test_columns_draw_one_column_an_hour_and_name_the_total():
+    hours = [f"2026-12-03T0{h}:00:00+00:00" for h in range(3)]
+    svg = columns("token.refreshed", hours, [0, 2, 4])
+    assert svg.count("<rect") == 3 and "6 in 3 hours" in svg and "02:00 UTC: 4" in svg
