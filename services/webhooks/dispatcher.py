@@ -128,7 +128,7 @@ class FanOut:
             await msg.nak(delay=1.0)
             return
         if self._counter is not None:
-            await self._counter.record(project, str(payload["type"]))
+            await self._counter.record(project, payload)
         await msg.ack()
 
     async def _fan_out(self, payload: dict[str, Any], project: str) -> None:

@@ -16,6 +16,7 @@ from shared.contracts.webhooks import (
     EndpointCreate,
     EndpointRef,
     EventCountsQuery,
+    RecentFailuresQuery,
     ReplayDeadLetters,
 )
 
@@ -39,4 +40,10 @@ def register(server: RpcServer, admin: WebhookAdmin, counter: EventCounter | Non
     if counter is not None:
         server.add(
             subjects.WEBHOOKS_EVENT_COUNTS, EventCountsQuery, counter.counts, queue=subjects.QUEUE_WEBHOOKS
+        )
+        server.add(
+            subjects.WEBHOOKS_RECENT_FAILURES,
+            RecentFailuresQuery,
+            counter.failures,
+            queue=subjects.QUEUE_WEBHOOKS,
         )

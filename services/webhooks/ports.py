@@ -55,7 +55,7 @@ class Queue(Protocol):
 class Counter(Protocol):
     """Counts the events the fan-out read, per project and type (``event_counts.EventCounter``)."""
 
-    async def record(self, project: str, event_type: str) -> None: ...
+    async def record(self, project: str, payload: dict[str, Any]) -> None: ...
 
 
 class Send(Protocol):

@@ -87,6 +87,8 @@ WEBHOOKS_DEAD_REPLAY_ALL: Final = "vk.admin.webhooks.dead_letters.replay_all"
 WEBHOOKS_DEAD_DELETE: Final = "vk.admin.webhooks.dead_letters.delete"
 # Events per project, type and hour, counted as the fan-out reads them (the console's overview).
 WEBHOOKS_EVENT_COUNTS: Final = "vk.admin.webhooks.event_counts"
+# The latest failed authorizations and refreshes of a project, with their reasons (the console).
+WEBHOOKS_RECENT_FAILURES: Final = "vk.admin.webhooks.recent_failures"
 
 # --- events (JetStream) ---------------------------------------------------------------
 EVENTS_STREAM: Final = "VALETKEY_EVENTS"

@@ -121,3 +121,15 @@ class EventCounts(Contract):
 
     hours: list[str] = Field(default_factory=list)
     counts: dict[str, list[int]] = Field(default_factory=dict)
+
+
+class RecentFailuresQuery(InProject):
+    """The project's latest ``authorization.failed`` and ``token.refresh_failed`` events, newest first."""
+
+    limit: int = Field(default=50, ge=1, le=100)
+
+
+class RecentFailures(Contract):
+    """Each item as a webhook receiver gets it: id, type, timestamp, data (user, provider, reason)."""
+
+    items: list[dict[str, Any]] = Field(default_factory=list)

@@ -17,6 +17,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.e2e.console_support import AGENT_KEY, TOOL, Console, console_engine, csrf_of, sign_in, wait_for
 from tests.e2e.webhook_support import always, until
+from tests.support.auth_flows import new_user
+from tests.support.browser import consent_and_follow
 from tests.support.real_browser import PHONE, chromium, screenshot
 
 pytestmark = pytest.mark.e2e
@@ -24,6 +26,7 @@ pytestmark = pytest.mark.e2e
 PAGES = [
     "/console",
     "/console/connections",
+    "/console/failures",
     "/console/providers",
     "/console/tools",
     f"/console/tools/{TOOL}",
@@ -187,6 +190,24 @@ class TestPagesInChromium:
                 By.CSS_SELECTOR, "figure[data-event='authorization.completed'] svg rect"
             )
             screenshot(browser, "console-overview")
+
+    async def test_a_refused_consent_shows_among_the_failures_with_its_reason(self, console):
+        user = new_user("refuser")
+        pending = console.api("POST", "/v1/tools/authorize", json={"tool_name": TOOL, "user_id": user}).json()
+        await consent_and_follow(
+            pending["url"], login="refuser", approve=False, callback_prefix=console.engine.redirect_uri
+        )
+        with chromium() as browser:
+            sign_in(browser, console.engine, "/console/failures")
+
+            def listed(b: WebDriver) -> bool:
+                b.refresh()
+                return user in b.find_element(By.ID, "failures").text
+
+            WebDriverWait(browser, 30, poll_frequency=0.5).until(listed)
+            row = wait_for(browser, "#failures tr[data-type='authorization.failed']", user)
+            assert "hooli" in row.text and row.find_element(By.CSS_SELECTOR, ".reason").text
+            screenshot(browser, "console-failures")
 
     def test_testing_a_provider_sends_the_operator_to_its_consent_page(self, console):
         with chromium() as browser:

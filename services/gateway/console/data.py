@@ -19,6 +19,8 @@ from shared.contracts.webhooks import (
     EndpointPage,
     EventCounts,
     EventCountsQuery,
+    RecentFailures,
+    RecentFailuresQuery,
     Replayed,
 )
 from shared.errors import ValetkeyError
@@ -117,3 +119,9 @@ async def event_counts(rpc: RpcClient, project: str, hours: int = 24) -> EventCo
         return await rpc.call(subjects.WEBHOOKS_EVENT_COUNTS, query, EventCounts)
     except ValetkeyError:
         return None
+
+
+async def recent_failures(rpc: RpcClient, project: str) -> RecentFailures:
+    """The latest failed authorizations and refreshes, with their reasons (kept by the webhooks service)."""
+    query = RecentFailuresQuery(project=project)
+    return await rpc.call(subjects.WEBHOOKS_RECENT_FAILURES, query, RecentFailures)

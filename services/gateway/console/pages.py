@@ -214,6 +214,16 @@ async def workers(request: Request, session: Signed) -> Response:
     return render(request, "workers.html", items=items, services=services, error=error, nav="workers")
 
 
+@router.get("/failures")
+async def failures(request: Request, session: Signed) -> Response:
+    error, items = None, []
+    try:
+        items = (await data.recent_failures(rpc_of(request), session.project)).items
+    except ValetkeyError as exc:
+        error = problem(exc)
+    return render(request, "failures.html", items=items, error=error, nav="failures")
+
+
 @router.get("/webhooks")
 async def webhooks(request: Request, session: Signed, offset: int = 0, notice: str = "") -> Response:
     rpc = rpc_of(request)
