@@ -11,7 +11,9 @@ import asyncio
 
 import httpx
 import pytest
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -233,6 +235,8 @@ class TestPagesInChromium:
                         ".filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')).length"
                     )
                     assert unlabeled == 0, path
+                    ActionChains(browser).send_keys(Keys.TAB).perform()  # keyboard: the skip link comes first
+                    assert browser.switch_to.active_element.text == "Skip to content", path
                     name = path.strip("/").replace("/", "-").replace(".", "_") or "console"
                     screenshot(browser, f"{name}-{tag}")
                 overflow = browser.execute_script(

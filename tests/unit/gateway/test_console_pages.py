@@ -1,9 +1,14 @@
 """Pure parts of the console: where sign-in may send the browser, and the server-drawn charts."""
 
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
 
 from services.gateway.console.charts import bars, columns
 from services.gateway.console.sign_in import local_path
+from services.gateway.console.web import set_session
+from services.gateway.settings import GatewaySettings
 
 
 @pytest.mark.parametrize(
@@ -31,3 +36,16 @@ def test_columns_draw_one_column_an_hour_and_name_the_total():
     hours = [f"2026-12-03T0{h}:00:00+00:00" for h in range(3)]
     svg = columns("token.refreshed", hours, [0, 2, 4])
     assert svg.count("<rect") == 3 and "6 in 3 hours" in svg and "02:00 UTC: 4" in svg
+
+
+@pytest.mark.parametrize(
+    ("public_url", "secure"), [("https://vk.example", True), ("http://127.0.0.1:9099", False)]
+)
+def test_the_session_cookie_is_secure_exactly_when_the_public_url_is_https(public_url, secure):
+    app = Starlette()
+    app.state.gateway = GatewaySettings(host="h", port=1, public_url=public_url, api_keys=[])
+    request = Request({"type": "http", "app": app, "headers": [], "method": "GET", "path": "/"})
+    response = Response()
+    set_session(response, request, "token", 60)
+    cookie = response.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie and ("secure" in cookie) == secure
