@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote
@@ -24,6 +25,21 @@ CSRF_MESSAGE = "The form's CSRF token is missing or wrong. Reload the page and t
 templates = Environment(
     loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(), auto_reload=False
 )
+
+
+def when(value: object) -> str:
+    """An ISO 8601 time as ``2026-12-03 06:47 UTC`` (anything else as it is)."""
+    try:
+        return (
+            datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+            .astimezone(UTC)
+            .strftime("%Y-%m-%d %H:%M UTC")
+        )
+    except ValueError:
+        return str(value or "")
+
+
+templates.filters["when"] = when
 
 
 class SignInRequired(Exception):

@@ -7,7 +7,7 @@ from starlette.responses import Response
 
 from services.gateway.console.charts import bars, columns
 from services.gateway.console.sign_in import local_path
-from services.gateway.console.web import set_session
+from services.gateway.console.web import set_session, when
 from services.gateway.settings import GatewaySettings
 
 
@@ -49,3 +49,9 @@ def test_the_session_cookie_is_secure_exactly_when_the_public_url_is_https(publi
     set_session(response, request, "token", 60)
     cookie = response.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=strict" in cookie and ("secure" in cookie) == secure
+
+
+def test_times_read_as_minutes_in_utc_and_anything_else_as_it_is():
+    assert when("2026-12-03T06:30:11.042587Z") == "2026-12-03 06:30 UTC"
+    assert when("2026-12-03T08:30:00+02:00") == "2026-12-03 06:30 UTC"
+    assert (when(None), when("soon")) == ("", "soon")
