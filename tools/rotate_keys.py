@@ -121,7 +121,7 @@ class Rotation:
         await self._authorizations()
         await self._hash("providers", lambda name, raw: self._sealed(raw, provider_aad(name)), advance)
         await self._json_hash("secrets", ("sealed",), secret_aad, advance)
-        await self._json_hash("workers", ("sealed",), worker_aad, advance)
+        await self._json_hash("workers", ("sealed", "sealed_headers"), worker_aad, advance)
         await self._json_hash("webhooks:endpoints", ("secret", "previous_secret"), endpoint_aad, advance)
         return self.tally
 

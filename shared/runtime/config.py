@@ -169,10 +169,38 @@ class WorkerHttpConfig(_Section):
     retry: int = Field(default=3, ge=0, le=10)
 
 
+#: An MCP worker's toolkit name: what its tools are called under (``Toolkit.tool``).
+MCP_TOOLKIT_PATTERN = r"^[A-Za-z][A-Za-z0-9]{0,63}$"
+
+
+class WorkerMcpConfig(_Section):
+    """A remote MCP server over Streamable HTTP (docs/mcp.md, "MCP servers as workers")."""
+
+    uri: HttpUrlText
+    # The name its tools join the catalog under; by default the worker id in PascalCase.
+    toolkit: str | None = Field(default=None, pattern=MCP_TOOLKIT_PATTERN)
+    headers: dict[str, str] = Field(default_factory=dict)
+    # Headers whose values are secret (an Authorization header, an API key): never shown nor logged.
+    secrets: dict[str, SecretStr] = Field(default_factory=dict)
+    timeout: float = Field(default=30, gt=0)
+    retry: int = Field(default=3, ge=0, le=10)
+
+
 class WorkerConfig(_Section):
     id: str = Field(min_length=1)
     enabled: bool = True
-    http: WorkerHttpConfig
+    type: Literal["http", "mcp"] | None = None
+    http: WorkerHttpConfig | None = None
+    mcp: WorkerMcpConfig | None = None
+
+    @model_validator(mode="after")
+    def _one_connection(self) -> WorkerConfig:
+        """An ``http`` block or an ``mcp`` block, whichever ``type`` names (when given)."""
+        kind = self.type or ("mcp" if self.mcp is not None and self.http is None else "http")
+        if (kind == "http") != (self.http is not None) or (kind == "mcp") != (self.mcp is not None):
+            raise ValueError(f"a worker of type {kind} needs its {kind} block, and only that one")
+        self.type = kind
+        return self
 
 
 class DirectorConfig(_Section):
@@ -293,7 +321,13 @@ class EngineConfig(_Section):
             return self
         for d, director in enumerate(self.tools.directors):
             for w, worker in enumerate(director.workers):
-                problem = worker_problem(worker.http, allow_http=self.security.allow_private_targets)
+                allow_http = self.security.allow_private_targets
+                if worker.mcp is not None and worker.mcp.uri.startswith("http://") and not allow_http:
+                    raise ValueError(
+                        f"tools.directors[{d}].workers[{w}].mcp.uri: plain http:// needs "
+                        "security.allow_private_targets (or api.development)"
+                    )
+                problem = worker.http and worker_problem(worker.http, allow_http=allow_http)
                 if problem:
                     raise ValueError(f"tools.directors[{d}].workers[{w}].http.{problem}")
         return self

@@ -192,5 +192,6 @@ async def execute_tool(request: Request, project: Project) -> JSONResponse:
 def execute_timeout(settings: Settings) -> float:
     """How long a tool run may take before the gateway stops waiting (also the MCP gateways')."""
     tools = settings.engine.tools
-    workers = [w.http.timeout * (1 + w.http.retry) for d in tools.directors for w in d.workers]
+    connections = [w.http or w.mcp for d in tools.directors for w in d.workers]
+    workers = [c.timeout * (1 + c.retry) for c in connections if c is not None]
     return max([tools.timeout_seconds, *workers]) + EXECUTE_MARGIN_SECONDS

@@ -33,7 +33,7 @@ async def list_workers(
 async def create_worker(
     client: Rpc, project: Project, body: Annotated[dict[str, Any], Body()]
 ) -> dict[str, Any]:
-    """Register an HTTP worker; one that refuses our secret is refused with 400."""
+    """Register an HTTP or MCP worker; one that refuses our secret (headers) is refused with 400."""
     write = WorkerWrite(body=body, project=project)
     return (await client.call(subjects.WORKERS_CREATE, write, Document, timeout=WRITE_TIMEOUT_SECONDS)).body
 
