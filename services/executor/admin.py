@@ -15,7 +15,7 @@ from shared.contracts.execution import (
     WorkerToolsQuery,
     WorkerWrite,
 )
-from shared.errors import BadRequest, ConfigError, Conflict, ValetkeyError
+from shared.errors import BadRequest, ConfigError, Conflict, ServiceUnavailable, ValetkeyError
 from shared.runtime.logging import get_logger
 
 log = get_logger(__name__)
@@ -60,6 +60,11 @@ class WorkerAdmin:
         try:
             definitions = await self._probe(spec).definitions()
         except ConfigError as exc:
+            if spec.type == "mcp":
+                raise BadRequest(
+                    f"MCP worker {spec.id} at {spec.uri} refused the engine's request (HTTP 401/403): "
+                    "check its mcp.headers and mcp.secrets"
+                ) from exc
             raise BadRequest(
                 f"worker {spec.id} at {spec.uri} refused the engine's token: the secret does not match "
                 "the worker's (ARCADE_WORKER_SECRET)"
@@ -126,7 +131,7 @@ class WorkerAdmin:
         await self._registry.get(query.id, query.project)
         _, definitions, error = self._catalog.worker(query.id)
         if error and not definitions:
-            raise ValetkeyError(f"worker {query.id} gave no tools: {error}")
+            raise ServiceUnavailable(f"worker {query.id} gave no tools: {error}")
         page = definitions[query.offset : query.offset + query.limit]
         items = await self._tools.views(page, query.user_id, [], None, query.project)
         return Page(items=items, total_count=len(definitions))

@@ -15,7 +15,7 @@ from faststream import FastStream
 
 from services.executor.adapters import OutboxEvents, Providers, RefreshingTokens, RpcAuthorizer
 from services.executor.admin import SecretAdmin, WorkerAdmin
-from services.executor.catalog import ToolCatalog
+from services.executor.catalog import ToolCatalog, WorkerSource, worker_client
 from services.executor.execution import Executor
 from services.executor.handlers import (
     register_admin,
@@ -29,7 +29,6 @@ from services.executor.settings import ExecutorSettings
 from services.executor.sources import InProcessToolkits
 from services.executor.tool_service import ToolService
 from services.executor.worker_registry import WorkerRegistry, WorkerSpec
-from services.executor.workers import RemoteWorker
 from shared.bus import subjects
 from shared.bus.messaging import RpcClient
 from shared.errors import ServiceUnavailable
@@ -76,8 +75,8 @@ def create_service(settings: Settings) -> Service:
     async def workers_changed() -> None:
         await parts.broker.publish(b"", subjects.WORKERS_CHANGED)
 
-    def probe(spec: WorkerSpec) -> RemoteWorker:
-        return RemoteWorker(spec.uri, spec.secret, spec.timeout, retry=0, http=http)
+    def probe(spec: WorkerSpec) -> WorkerSource:
+        return worker_client(spec, http, retry=0)
 
     fresh = RefreshingTokens(parts.tokens, rpc, config.refresh_policy)
     authorizer = RpcAuthorizer(rpc)

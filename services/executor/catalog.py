@@ -1,4 +1,4 @@
-"""One tool catalog over every source: the in-process toolkits and each remote worker.
+"""One tool catalog over every source: the in-process toolkits and each remote worker (arcade-serve or MCP).
 
 Above this module nothing knows where a tool runs: a definition resolves to a
 :class:`~services.executor.sources.ToolSource`, and the caller invokes it. Remote
@@ -20,6 +20,7 @@ import httpx
 
 from services.executor import metrics
 from services.executor.definitions import resolve
+from services.executor.mcp_workers import McpWorker
 from services.executor.sources import ToolSource
 from services.executor.worker_registry import WorkerSpec
 from services.executor.workers import RemoteWorker
@@ -32,10 +33,21 @@ log = get_logger(__name__)
 IN_PROCESS = "in_process"
 
 
+WorkerSource = RemoteWorker | McpWorker
+
+
+def worker_client(spec: WorkerSpec, http: httpx.AsyncClient, *, retry: int | None = None) -> WorkerSource:
+    """The client a worker's type calls for: arcade-serve's protocol, or MCP over Streamable HTTP."""
+    attempts = spec.retry if retry is None else retry
+    if spec.type == "mcp":
+        return McpWorker(spec, retry=attempts)
+    return RemoteWorker(spec.uri, spec.secret, spec.timeout, attempts, http)
+
+
 @dataclass
 class _Remote:
     spec: WorkerSpec
-    client: RemoteWorker
+    client: WorkerSource
     definitions: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
 
@@ -85,8 +97,7 @@ class ToolCatalog:
             if known is not None and known.spec == spec:
                 remotes[spec.id] = known
             else:
-                client = RemoteWorker(spec.uri, spec.secret, spec.timeout, spec.retry, self._http)
-                remotes[spec.id] = _Remote(spec, client)
+                remotes[spec.id] = _Remote(spec, worker_client(spec, self._http))
         fresh = [r for worker_id, r in remotes.items() if self._remotes.get(worker_id) is not r]
         for gone in self._remotes.keys() - remotes.keys():
             metrics.WORKER_UP.remove(gone)
@@ -196,7 +207,7 @@ class ToolCatalog:
             return self._in_process
         return self._remotes[source_id].client
 
-    def worker(self, worker_id: str) -> tuple[RemoteWorker, list[dict[str, Any]], str | None]:
+    def worker(self, worker_id: str) -> tuple[WorkerSource, list[dict[str, Any]], str | None]:
         """A worker's client, its last catalog and its last error.
 
         Raises:
