@@ -14,6 +14,7 @@ from arcadepy import Arcade, AsyncArcade, BadRequestError, ConflictError, NotFou
 
 from tests.support.browser import consent_and_follow
 from tests.support.engine import base_config, running_engine
+from tests.support.mcp_clients import mcp_session
 from tests.support.mcp_servers import KEY_HEADER, running_mcp_server
 from tests.support.oauth_server import OAuthClient, start_oauth_server
 from tests.support.providers import oidc_provider_entry
@@ -55,6 +56,7 @@ def stack(tmp_path_factory, nats_url, redis_url):
                 "retry": 1,
             }
             config["tools"]["directors"] = [{"id": "default", "workers": [{"id": "notes", "mcp": notes}]}]
+            config["mcp"] = {"gateways": [{"slug": "workers", "tools": ["Notes.*", "Greeter.Greeter_*"]}]}
             with running_engine(home, nats_url=nats_url, redis_url=redis_url, config=config) as engine:
                 engine.notes_url, engine.greeter_url = notes_url, greeter_url
                 yield engine
@@ -149,6 +151,31 @@ class TestAnArcadeMcpServerRegisteredWithArcadepy:
             assert (result.success, result.output.value) == (True, "monica")
         finally:
             await arcade.workers.delete(worker_id)
+
+
+class TestThroughAnMcpGateway:
+    def headers(self, stack):
+        return {"Authorization": f"Bearer {stack.api_key}", "Arcade-User-ID": f"u-{secrets.token_hex(4)}"}
+
+    async def test_the_plain_servers_tools_are_listed_and_called_through_a_gateway(self, stack):
+        async with mcp_session(f"{stack.base_url}/mcp/workers", self.headers(stack)) as session:
+            tools = {tool.name: tool for tool in (await session.list_tools()).tools}
+            result = await session.call_tool("Notes_add", {"a": 4, "b": 5})
+        assert {"Notes_add", "Notes_echo", "Notes_explode", "Notes_nap"} <= set(tools)
+        assert tools["Notes_echo"].input_schema["required"] == ["text"]
+        assert (result.is_error, result.content[0].text) == (False, "9")
+
+    async def test_an_arcade_mcp_servers_tool_registered_at_runtime_is_called_through_a_gateway(
+        self, stack, arcade
+    ):
+        worker_id = f"greeter-{secrets.token_hex(3)}"
+        arcade.workers.create(id=worker_id, type="mcp", mcp=mcp_body(stack.greeter_url, toolkit="Greeter"))
+        try:
+            async with mcp_session(f"{stack.base_url}/mcp/workers", self.headers(stack)) as session:
+                result = await session.call_tool("Greeter_Greeter_Greet", {"name": "Bo"})
+            assert (result.is_error, result.content[0].text) == (False, "Hello, Bo!")
+        finally:
+            arcade.workers.delete(worker_id)
 
 
 class TestBadInput:
