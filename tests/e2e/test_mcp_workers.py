@@ -5,12 +5,16 @@ Two servers run as their own processes (tests/support/mcp_servers.py): one built
 one built with arcade-mcp-server, registered at runtime with arcadepy's ``workers.create``.
 """
 
+import json
 import os
 import secrets
 
 import httpx
 import pytest
+from agents import Agent, Model, ModelResponse, Runner, Usage, set_tracing_disabled
+from agents_arcade import get_arcade_tools
 from arcadepy import Arcade, AsyncArcade, BadRequestError, ConflictError, NotFoundError, PermissionDeniedError
+from openai.types.responses import ResponseFunctionToolCall, ResponseOutputMessage, ResponseOutputText
 
 from tests.support.browser import consent_and_follow
 from tests.support.engine import base_config, running_engine
@@ -151,6 +155,44 @@ class TestAnArcadeMcpServerRegisteredWithArcadepy:
             assert (result.success, result.output.value) == (True, "monica")
         finally:
             await arcade.workers.delete(worker_id)
+
+
+class OneCallModel(Model):
+    """A scripted model: calls ``tool`` with ``arguments`` once, then answers with the tool's output."""
+
+    def __init__(self, tool: str, arguments: dict) -> None:
+        self.tool, self.arguments, self.offered = tool, arguments, set()
+
+    async def get_response(self, system_instructions, input, model_settings, tools, *args, **kwargs):
+        self.offered = {t.name for t in tools}
+        outputs = [i for i in input if isinstance(i, dict) and i.get("type") == "function_call_output"]
+        if not outputs:
+            arguments = json.dumps(self.arguments)
+            call = ResponseFunctionToolCall(
+                type="function_call", call_id="c1", name=self.tool, arguments=arguments
+            )
+            return ModelResponse(output=[call], usage=Usage(), response_id=None)
+        text = ResponseOutputText(type="output_text", text=str(outputs[-1]["output"]), annotations=[])
+        message = ResponseOutputMessage(
+            type="message", id="m1", role="assistant", status="completed", content=[text]
+        )
+        return ModelResponse(output=[message], usage=Usage(), response_id=None)
+
+    def stream_response(self, *args, **kwargs):
+        raise NotImplementedError("the scripted model does not stream")
+
+
+class TestThroughAgentsArcade:
+    async def test_an_agent_is_offered_the_mcp_workers_tools_and_runs_one(self, stack):
+        set_tracing_disabled(True)  # no trace export to api.openai.com
+        client = AsyncArcade(base_url=stack.base_url, api_key=stack.api_key)
+        model = OneCallModel("Notes_add", {"a": 20, "b": 22})
+        agent = Agent(
+            name="Notes agent", model=model, tools=await get_arcade_tools(client, toolkits=["notes"])
+        )
+        result = await Runner.run(starting_agent=agent, input="Add 20 and 22", context={"user_id": "u-agent"})
+        assert {"Notes_add", "Notes_echo"} <= model.offered
+        assert result.final_output == "42"
 
 
 class TestThroughAnMcpGateway:
