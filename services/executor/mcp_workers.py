@@ -44,10 +44,6 @@ class _Refused(Exception):
     """The server answered 401 or 403: it does not accept our headers."""
 
 
-class _Unsent(Exception):
-    """The session failed before the call was sent."""
-
-
 def _leaves(exc: BaseException) -> Iterator[BaseException]:
     if isinstance(exc, BaseExceptionGroup):
         for inner in exc.exceptions:
@@ -99,10 +95,7 @@ class McpWorker:
                     streamable_http_client(self._spec.uri, http_client=http) as (read, write),
                     ClientSession(read, write, read_timeout_seconds=self._spec.timeout) as session,
                 ):
-                    try:
-                        await session.initialize()
-                    except Exception as exc:
-                        raise _Unsent() from exc
+                    await session.initialize()
                     yield session
         except BaseException as exc:
             if refused:
@@ -112,13 +105,14 @@ class McpWorker:
     async def _attempts(self, operation: Callable[[ClientSession], Awaitable[T]], *, idempotent: bool) -> T:
         attempt = 0
         while True:
+            sent = False  # whether the operation's request may have left (initialize is over)
             try:  # the worker's timeout bounds a whole attempt: initialize and the operation
                 async with asyncio.timeout(self._spec.timeout), self._session() as session:
+                    sent = True
                     return await operation(session)
             except Exception as exc:
-                cause = _cause(exc)
-                unsent = any(isinstance(leaf, _Unsent) for leaf in _leaves(exc))
-                if isinstance(cause, _Refused) or attempt >= self._retry or not (idempotent or unsent):
+                refused = isinstance(_cause(exc), _Refused)
+                if refused or attempt >= self._retry or (sent and not idempotent):
                     raise
             await asyncio.sleep(self._backoff_s * 2**attempt)
             attempt += 1
@@ -164,10 +158,14 @@ class McpWorker:
         description = f"Tools of the MCP server {self._spec.id}"
         definitions = []
         for tool in listed:
-            if not valid_tool_name(str(tool.get("name"))):
-                log.warning("mcp_worker.tool_name_unusable", worker=self._spec.id, tool=tool.get("name"))
+            name = str(tool.get("name"))
+            if not valid_tool_name(name):
+                log.warning("mcp_worker.tool_name_unusable", worker=self._spec.id, tool=name)
                 continue
-            definitions.append(from_mcp_tool(tool, self._spec.toolkit, description))
+            try:
+                definitions.append(from_mcp_tool(tool, self._spec.toolkit, description))
+            except ValueError as exc:  # pydantic's ValidationError is one: a schema arcade-core refuses
+                log.warning("mcp_worker.tool_unusable", worker=self._spec.id, tool=name, error=str(exc)[:200])
         return definitions
 
     async def health(self) -> dict[str, Any]:
