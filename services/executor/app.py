@@ -76,7 +76,7 @@ def create_service(settings: Settings) -> Service:
         await parts.broker.publish(b"", subjects.WORKERS_CHANGED)
 
     def probe(spec: WorkerSpec) -> WorkerSource:
-        return worker_client(spec, http, retry=0)
+        return worker_client(spec, http, retry=0, pooled=False)
 
     fresh = RefreshingTokens(parts.tokens, rpc, config.refresh_policy)
     authorizer = RpcAuthorizer(rpc)

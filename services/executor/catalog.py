@@ -36,11 +36,14 @@ IN_PROCESS = "in_process"
 WorkerSource = RemoteWorker | McpWorker
 
 
-def worker_client(spec: WorkerSpec, http: httpx.AsyncClient, *, retry: int | None = None) -> WorkerSource:
-    """The client a worker's type calls for: arcade-serve's protocol, or MCP over Streamable HTTP."""
+def worker_client(
+    spec: WorkerSpec, http: httpx.AsyncClient, *, retry: int | None = None, pooled: bool = True
+) -> WorkerSource:
+    """The client a worker's type calls for: arcade-serve's protocol, or MCP over Streamable HTTP
+    (``pooled=False`` for a one-off probe: its connections close with the call)."""
     attempts = spec.retry if retry is None else retry
     if spec.type == "mcp":
-        return McpWorker(spec, retry=attempts)
+        return McpWorker(spec, retry=attempts, pooled=pooled)
     return RemoteWorker(spec.uri, spec.secret, spec.timeout, attempts, http)
 
 
@@ -101,6 +104,9 @@ class ToolCatalog:
         fresh = [r for worker_id, r in remotes.items() if self._remotes.get(worker_id) is not r]
         for gone in self._remotes.keys() - remotes.keys():
             metrics.WORKER_UP.remove(gone)
+        for worker_id, old in self._remotes.items():
+            if remotes.get(worker_id) is not old and isinstance(old.client, McpWorker):
+                old.client.retire()
         self._remotes = remotes
         await asyncio.gather(*(self._fetch(r) for r in fresh))
         self._rebuild()

@@ -1,11 +1,12 @@
 """The engine as an MCP client: a remote MCP server over Streamable HTTP, as a tool source.
 
 Session handling: one MCP session per operation (``initialize``, then ``tools/list`` or one
-``tools/call``, then the session is closed). A server restart, a load balancer switching
-replicas or a stateless server (most are) then never strands a pooled session, at the cost of
-one ``initialize`` round trip per call. Listing is retried on any failure (it is idempotent);
-a call is retried only when it failed before ``tools/call`` was sent (during ``initialize``),
-as :class:`~services.executor.workers.RemoteWorker` retries an invoke only when it was never sent.
+``tools/call``, then the session is closed) over one pooled HTTP client per worker. A server
+restart, a load balancer switching replicas or a stateless server (most are) then never strands
+a pooled session, at the cost of one ``initialize`` round trip per call. Listing is retried on
+any failure (it is idempotent); a call only when it failed before ``tools/call`` was sent
+(during ``initialize``), as :class:`~services.executor.workers.RemoteWorker` retries an invoke
+only when it was never sent.
 
 Headers (plain and secret) go on every request and are never logged. The server's tools are
 named ``Toolkit.name`` (see :mod:`.mcp_definitions`); a tool's ``isError`` result is a failed
@@ -19,6 +20,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import httpx2
@@ -62,41 +64,73 @@ def _cause(exc: BaseException) -> BaseException:
     return leaves[0] if leaves else exc
 
 
+_REFUSED: ContextVar[list[int] | None] = ContextVar("mcp_worker_refused", default=None)
+
+
+async def _watch(response: httpx2.Response) -> None:
+    """Note a 401/403 for the session being run (the SDK reports it as a bare MCP error)."""
+    seen = _REFUSED.get()
+    if seen is not None and response.status_code in (401, 403):
+        seen.append(response.status_code)
+
+
 class McpWorker:
     """A remote MCP server reached over Streamable HTTP.
 
     Args:
         spec: The worker (``type: mcp``): uri, toolkit, headers, secret headers, timeout, retry.
         retry: Extra attempts (the spec's when None); a probe passes 0.
+        pooled: Keep one HTTP client (connection pool) for the worker's life; a probe does not.
         backoff_s: First pause between attempts; doubles each time.
     """
 
-    def __init__(self, spec: WorkerSpec, *, retry: int | None = None, backoff_s: float = 0.2) -> None:
+    def __init__(
+        self, spec: WorkerSpec, *, retry: int | None = None, pooled: bool = True, backoff_s: float = 0.2
+    ) -> None:
         self._spec = spec
         self._headers = {**spec.headers, **spec.secret_headers}
         self._retry = max(0, spec.retry if retry is None else retry)
+        self._pooled = pooled
         self._backoff_s = backoff_s
+        self._client: httpx2.AsyncClient | None = None
+
+    def _new_client(self) -> httpx2.AsyncClient:
+        client = create_mcp_http_client(headers=self._headers, timeout=httpx2.Timeout(self._spec.timeout))
+        client.event_hooks["response"].append(_watch)
+        return client
+
+    @asynccontextmanager
+    async def _http(self) -> AsyncIterator[httpx2.AsyncClient]:
+        """The worker's pooled HTTP client (a client costs ~36 ms to build: its TLS context), or a
+        client of its own for a one-off probe."""
+        if not self._pooled:
+            async with self._new_client() as client:
+                yield client
+            return
+        if self._client is None:
+            self._client = self._new_client()
+        yield self._client
+
+    def retire(self) -> None:
+        """Close the pooled connections once any call still running on them is over."""
+        client, self._client = self._client, None
+        if client is not None:
+            loop = asyncio.get_running_loop()
+            later = self._spec.timeout * (1 + self._retry) + 1
+            loop.call_later(later, lambda: loop.create_task(client.aclose()))
 
     @asynccontextmanager
     async def _session(self) -> AsyncIterator[ClientSession]:
         refused: list[int] = []
-
-        async def watch(response: httpx2.Response) -> None:
-            if response.status_code in (401, 403):
-                refused.append(response.status_code)
-
-        timeout = httpx2.Timeout(self._spec.timeout)
+        _REFUSED.set(refused)  # the transport's tasks, started below, inherit it
         try:
             async with (
-                create_mcp_http_client(headers=self._headers, timeout=timeout) as http,
+                self._http() as http,
+                streamable_http_client(self._spec.uri, http_client=http) as (read, write),
+                ClientSession(read, write, read_timeout_seconds=self._spec.timeout) as session,
             ):
-                http.event_hooks["response"].append(watch)
-                async with (
-                    streamable_http_client(self._spec.uri, http_client=http) as (read, write),
-                    ClientSession(read, write, read_timeout_seconds=self._spec.timeout) as session,
-                ):
-                    await session.initialize()
-                    yield session
+                await session.initialize()
+                yield session
         except BaseException as exc:
             if refused:
                 raise _Refused(f"HTTP {refused[0]}") from exc

@@ -1,5 +1,7 @@
 """The engine's MCP client against a real plain-SDK server process (tests/support/mcp_servers.py)."""
 
+import asyncio
+
 import pytest
 
 from services.executor.mcp_workers import McpWorker
@@ -75,3 +77,10 @@ async def test_an_unreachable_server_is_unavailable_and_its_calls_say_so():
 async def test_a_call_past_the_timeout_is_a_timeout(notes_url):
     answer = await worker(notes_url, retry=2).invoke(call("nap", {"seconds": TIMEOUT_S + 2}))
     assert answer["output"]["error"]["kind"] == "NETWORK_TRANSPORT_RUNTIME_TIMEOUT"
+
+
+async def test_concurrent_calls_on_one_pooled_worker_each_get_their_own_answer(notes_url):
+    notes = worker(notes_url)
+    answers = await asyncio.gather(*(notes.invoke(call("add", {"a": i, "b": 1})) for i in range(10)))
+    assert [a["output"]["value"] for a in answers] == [i + 1 for i in range(10)]
+    notes.retire()
