@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from services.executor.catalog import ToolCatalog
+from services.executor.mcp_workers import McpWorker
 from services.executor.worker_registry import WorkerSpec
 from shared.errors import NotFound
 
@@ -46,3 +47,16 @@ async def test_another_project_cannot_resolve_or_run_a_projects_worker_tool():
     with pytest.raises(NotFound):
         tools.resolve("Alpha.Ping", project="b")
     assert tools.resolve("Shared.Pong", project="b")[0]["name"] == "Pong"
+
+
+async def test_an_mcp_worker_of_a_project_serves_that_project_only(monkeypatch):
+    async def listed(self: McpWorker) -> list[dict[str, object]]:
+        return [definition("Notes", "add")]
+
+    monkeypatch.setattr(McpWorker, "definitions", listed)
+    tools = ToolCatalog(httpx.AsyncClient())
+    spec = WorkerSpec("notes", "https://n.test/mcp", "", 1, 0, project="a", type="mcp", toolkit="Notes")
+    await tools.set_workers([spec])
+    assert (names(tools, "a"), names(tools, "b")) == ({"add"}, set())
+    with pytest.raises(NotFound):
+        tools.resolve("Notes.add", project="b")
