@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import secrets
 import subprocess
@@ -45,6 +44,9 @@ from arcade_tdk import ToolContext
 from bench.common import summarize_ms, table
 from bench.floor import BODY, SUBJECT, companion
 from shared.bus import subjects
+from shared.bus.messaging import RpcClient
+from shared.bus.sealing import BusSeal
+from shared.contracts.execution import ExecuteTool
 from shared.runtime.crypto import Cipher, RootKey
 from shared.runtime.redisio import create_redis
 from shared.tokens.model import RefreshPolicy, StoredToken
@@ -80,6 +82,7 @@ def _config(port: int, root_key: str) -> dict[str, Any]:
         "api": {"host": "127.0.0.1", "port": port, "public_url": f"http://127.0.0.1:{port}"},
         "security": {
             "root_keys": [{"id": "k1", "value": root_key, "default": True}],
+            "bus_key": f"bus-{root_key}",
             "allow_private_targets": True,
         },
         "auth": {"providers": [provider], "verification": {"mode": "unsafe_skip"}},
@@ -182,7 +185,7 @@ def _row(clients: int, label: str, baseline: dict[str, Any], measured: dict[str,
 
 
 async def _run(
-    args: argparse.Namespace, urls: tuple[str, str, str], api_key: str, token: str
+    args: argparse.Namespace, urls: tuple[str, str, str], api_key: str, token: str, seal: BusSeal
 ) -> list[dict[str, Any]]:
     from tests.support.toolkits.hooli.tools import reticulate_splines
 
@@ -191,6 +194,7 @@ async def _run(
 
     context = ToolContext(authorization=ToolAuthorizationContext(token=token, user_info={}), user_id=USER)
     body = {"tool_name": "Hooli.ReticulateSplines", "input": {"num_splines": 3}, "user_id": USER}
+    command, rpc = ExecuteTool.model_validate(body), RpcClient(nc, seal=seal)
     # aiohttp, as in the gateway benchmark: httpx's own client CPU (~1-2 ms a request under
     # concurrency) would be counted as the engine's overhead.
     connector = aiohttp.TCPConnector(limit=args.concurrency)
@@ -204,7 +208,7 @@ async def _run(
                     raise RuntimeError(f"execute failed: {response.status} {str(payload)[:300]}")
 
         async def executor_only() -> None:  # the executor over NATS, without the gateway: where the time goes
-            await nc.request(subjects.TOOLS_EXECUTE, json.dumps(body).encode(), timeout=30)
+            await rpc.call_raw(subjects.TOOLS_EXECUTE, command, timeout=30)
 
         async def direct() -> None:
             await reticulate_splines(context, 3)
@@ -244,7 +248,8 @@ def main(argv: list[str]) -> dict[str, Any]:
         base, redis_url, nats_url = stack.enter_context(engine_stack(home, root_key, api_key))
         floor_url = stack.enter_context(companion("bench.floor", nats_url, "/"))
         token = asyncio.run(_store_token(redis_url, root_key))
-        rows = asyncio.run(_run(args, (base, nats_url, floor_url), api_key, token))
+        seal = BusSeal(f"bus-{root_key}")
+        rows = asyncio.run(_run(args, (base, nats_url, floor_url), api_key, token, seal))
     print(table(rows))
     print("target: overhead_p50_ms < 3 at 1 client")
     return {"rows": rows, "requests": args.requests, "concurrency": args.concurrency, "cpus": os.cpu_count()}

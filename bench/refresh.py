@@ -138,6 +138,7 @@ def _config(run: Stack, margin: float) -> Path:
     config = {
         "security": {
             "root_keys": [{"id": "k1", "value": run.root_key, "default": True}],
+            "bus_key": f"bus-{run.root_key}",
             "allow_private_targets": True,  # the local OAuth server
         },
         "auth": {"providers": [provider], "verification": {"mode": "unsafe_skip"}},

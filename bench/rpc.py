@@ -6,7 +6,9 @@ echo contract on one subject in a queue group, through the same envelope code th
 
 - ``hand_made``: the subscription server ``shared/bus/rpc.py`` had before nats.micro (a nats-py
   callback that takes a slot and runs the request as a task), reduced here to its serving path;
-- ``micro``: ``shared.bus.rpc.RpcServer`` as the services run it, on ``nats.micro``;
+- ``micro``: ``shared.bus.rpc.RpcServer`` on ``nats.micro``, its payloads unsealed;
+- ``micro_sealed``: the same, as the services run it: requests and replies sealed under the bus
+  key (``shared/bus/sealing.py``); the driver seals and opens them as ``RpcClient`` does;
 - ``faststream``: a FastStream subscriber (``max_workers=64``).
 
 This driver keeps ``--clients`` requests in flight for ``--seconds`` after a short warm-up and
@@ -37,16 +39,18 @@ from pydantic import BaseModel
 
 from bench.common import table
 from shared.bus.messaging import answer
-from shared.bus.rpc import RpcServer
+from shared.bus.rpc import Route, RpcServer
+from shared.bus.sealing import BusSeal
 from shared.runtime.logging import configure_logging
 from tools.launcher import embedded
 
-VARIANTS = ("hand_made", "micro", "faststream")
+VARIANTS = ("hand_made", "micro", "micro_sealed", "faststream")
 SUBJECT = "bench.rpc.echo"
 QUEUE = "bench"
 CPU_SUBJECT = "bench.rpc.cpu"
 WORKERS = 64
 BODY = b'{"text": "hello, valetkey"}'
+SEAL = BusSeal("bench-rpc-bus-key-0123456789abcdef")
 
 
 class Echo(BaseModel):
@@ -80,9 +84,12 @@ async def _hand_made(nc: NatsClient) -> None:
     await nc.subscribe(SUBJECT, queue=QUEUE, cb=dispatch)
 
 
-async def _micro(nc: NatsClient) -> None:
-    server = RpcServer(service="bench")
-    server.add(SUBJECT, Echo, echo, queue=QUEUE, workers=WORKERS)
+async def _micro(nc: NatsClient, *, sealed: bool) -> None:
+    server = RpcServer(service="bench", seal=SEAL)
+    if sealed:
+        server.add(SUBJECT, Echo, echo, queue=QUEUE, workers=WORKERS)
+    else:  # a route without a seal, which RpcServer.add gives only the health pings
+        server.routes.append(Route(SUBJECT, Echo, echo, QUEUE, WORKERS, "echo"))
     await server.start(nc)
 
 
@@ -104,7 +111,10 @@ async def _serve(variant: str, url: str) -> None:
         nc = await _faststream(url)
     else:
         nc = await nats.connect(url)
-        await (_hand_made if variant == "hand_made" else _micro)(nc)
+        if variant == "hand_made":
+            await _hand_made(nc)
+        else:
+            await _micro(nc, sealed=variant == "micro_sealed")
 
     async def cpu(msg: Msg) -> None:
         await msg.respond(repr(time.process_time()).encode())
@@ -136,7 +146,7 @@ async def _server_cpu(nc: NatsClient, *, wait: float = 0.0) -> float:
             await asyncio.sleep(0.1)
 
 
-async def _load(nc: NatsClient, clients: int, seconds: float) -> int:
+async def _load(nc: NatsClient, clients: int, seconds: float, *, sealed: bool) -> int:
     """Keep ``clients`` requests in flight for ``seconds``; return how many were answered."""
     deadline = time.monotonic() + seconds
     answered = 0
@@ -144,21 +154,26 @@ async def _load(nc: NatsClient, clients: int, seconds: float) -> int:
     async def client() -> None:
         nonlocal answered
         while time.monotonic() < deadline:
-            reply = await nc.request(SUBJECT, BODY, timeout=10)
-            assert reply.data.startswith(b'{"ok":true'), reply.data
+            body = SEAL.seal_request(SUBJECT, BODY) if sealed else BODY
+            reply = (await nc.request(SUBJECT, body, timeout=10)).data
+            if sealed:
+                reply = SEAL.open_reply(SUBJECT, BusSeal.request_id(body), reply)
+            assert reply.startswith(b'{"ok":true'), reply
             answered += 1
 
     await asyncio.gather(*(client() for _ in range(clients)))
     return answered
 
 
-async def _measure(url: str, clients: int, seconds: float, warmup: float) -> dict[str, float]:
+async def _measure(
+    url: str, clients: int, seconds: float, warmup: float, *, sealed: bool
+) -> dict[str, float]:
     nc = await nats.connect(url)
     try:
         await _server_cpu(nc, wait=20.0)
-        await _load(nc, clients, warmup)
+        await _load(nc, clients, warmup, sealed=sealed)
         cpu_before, started = await _server_cpu(nc), time.monotonic()
-        answered = await _load(nc, clients, seconds)
+        answered = await _load(nc, clients, seconds, sealed=sealed)
         elapsed, cpu_after = time.monotonic() - started, await _server_cpu(nc)
     finally:
         await nc.close()
@@ -183,7 +198,8 @@ def _nats_server() -> Iterator[str]:
 def _variant(variant: str, url: str, args: argparse.Namespace) -> dict[str, float]:
     server = subprocess.Popen([sys.executable, "-m", "bench.rpc", "serve", variant, url])
     try:
-        result: dict[str, float] = _run(_measure(url, args.clients, args.seconds, args.warmup))
+        measured = _measure(url, args.clients, args.seconds, args.warmup, sealed=variant == "micro_sealed")
+        result: dict[str, float] = _run(measured)
         return result
     finally:
         embedded.stop(server)

@@ -101,7 +101,10 @@ def _config(home: Path, api_port: int, recv_port: int, per_endpoint: int) -> Pat
     config = {
         "api": {"host": "127.0.0.1", "port": api_port},
         "auth": {"verification": {"mode": "unsafe_skip"}},  # no authorizations run here
-        "security": {"root_keys": [{"id": "k1", "value": secrets.token_urlsafe(32), "default": True}]},
+        "security": {
+            "root_keys": [{"id": "k1", "value": secrets.token_urlsafe(32), "default": True}],
+            "bus_key": secrets.token_urlsafe(32),
+        },
         "webhooks": {
             "allow_private_targets": True,
             "max_in_flight_per_endpoint": per_endpoint,

@@ -23,6 +23,7 @@ body), an HTTP ``status`` and a ``retryable`` flag::
     │   ├── InvalidGrant               invalid_grant            400-class at the provider, 502 here
     │   └── ProviderUnavailable        provider_unavailable     502  retryable (timeout, 5xx, 429)
     ├── ServiceUnavailable             service_unavailable      503  retryable (no responder, timeout)
+    ├── SealError                      bus_payload_refused      500  (not sealed under the bus key)
     └── ConfigError                    config_error             500  (engine.yaml is wrong; stops start-up)
 
 Errors travel between services as :meth:`ValetkeyError.to_payload` and are
@@ -158,6 +159,13 @@ class ServiceUnavailable(ValetkeyError):
     code = "service_unavailable"
     status = 503
     retryable = True
+
+
+class SealError(ValetkeyError):
+    """A bus payload that is not sealed under this engine's bus key, or was altered or moved
+    (shared/bus/sealing.py): a misconfiguration (services with different keys) or an attack."""
+
+    code = "bus_payload_refused"
 
 
 class ConfigError(ValetkeyError):

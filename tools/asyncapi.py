@@ -29,7 +29,8 @@ DOCS_INSTANCE = "INSTANCE"  # per-replica health subjects end in the replica's i
 
 DESCRIPTION = (
     "NATS request-reply subjects of the valetkey {service}. Requests are JSON contracts "
-    '(shared/contracts); every reply is an envelope, {{"ok": true, "result": ...}} or '
+    "(shared/contracts), sealed on the wire under the bus key (AES-256-GCM; docs/nats.md, "
+    '"Sealed payloads"); every reply is a sealed envelope, {{"ok": true, "result": ...}} or '
     '{{"ok": false, "error": {{"name", "message"}}}}. Subscribers with a queue group share '
     "the load between replicas. Each process is also the nats.micro service {service}, "
     "discoverable on $SRV.PING, $SRV.INFO and $SRV.STATS. See docs/nats.md."

@@ -52,6 +52,7 @@ def create_app(settings: Settings) -> FastAPI:
     if not gw.api_keys:
         raise ConfigError("no API key: set VALETKEY_API_KEY or api.keys", key="api.keys")
     broker = service_broker(settings.runtime, service="gateway")
+    seal = settings.bus_seal()  # the bus key only: the gateway holds no root key
     pings = RpcServer()
     add_health(pings, service="gateway", instance=settings.runtime.instance)
     waiters = CompletionWaiters()
@@ -72,7 +73,7 @@ def create_app(settings: Settings) -> FastAPI:
         await waiters.start(nc)
         await pings.start(nc)
         await nc.flush()
-        app.state.rpc = RpcClient(nc, timeout=settings.runtime.rpc_timeout)
+        app.state.rpc = RpcClient(nc, seal=seal, timeout=settings.runtime.rpc_timeout)
         freeze_startup_heap()
         async with mcp.running():
             yield

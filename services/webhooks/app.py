@@ -73,7 +73,7 @@ def create_service(settings: Settings, *, resolver: Resolver = system_resolver) 
     config = WebhooksSettings.from_settings(settings)
     hooks = config.config
     broker = service_broker(settings.runtime, service="webhooks")
-    server = RpcServer()
+    server = RpcServer(seal=settings.bus_seal())
     redis = service_redis(settings.runtime)
     add_health(server, service="webhooks", instance=settings.runtime.instance, checks={"redis": redis.ping})
     cipher = settings.cipher()

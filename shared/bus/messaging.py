@@ -18,6 +18,7 @@ from typing import Any, NamedTuple, TypeVar
 from faststream.nats import NatsBroker
 from faststream.nats.security import NatsSecurity
 from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
@@ -26,7 +27,8 @@ from nats.js.errors import BadRequestError
 from pydantic import BaseModel, ValidationError
 
 from shared.bus import subjects
-from shared.errors import BadRequest, ServiceUnavailable, ValetkeyError, error_from_payload
+from shared.bus.sealing import BusSeal, is_sealed
+from shared.errors import BadRequest, SealError, ServiceUnavailable, ValetkeyError, error_from_payload
 from shared.runtime import tracing
 from shared.runtime.logging import get_logger
 
@@ -39,6 +41,8 @@ EVENTS_MAX_AGE_SECONDS = 7 * 24 * 3600
 # Messages one request-reply subscriber handles at once. FastStream handles them one by one
 # by default, which serialises every Redis and provider round trip behind the previous one.
 RPC_WORKERS = 64
+# nats.micro's error header: the error's name (shared/bus/rpc.py sets it beside the envelope).
+SERVICE_ERROR = "Nats-Service-Error"
 
 
 def create_broker(
@@ -123,13 +127,18 @@ async def answer(model: type[M], body: Any, use_case: Callable[[M], Awaitable[Ba
 class RpcClient:
     """Request-reply over the raw nats-py connection, the cheap path (docs/nats.md, "Request-reply").
 
+    Requests and replies are sealed under the bus key (``shared/bus/sealing.py``), but for the
+    health pings.
+
     Args:
         nc: A connected nats-py client (``broker.connection`` of a started broker).
+        seal: The bus key's seal (``Settings.bus_seal``).
         timeout: Default seconds to wait for a reply.
     """
 
-    def __init__(self, nc: NatsClient, *, timeout: float = 10.0) -> None:
+    def __init__(self, nc: NatsClient, *, seal: BusSeal, timeout: float = 10.0) -> None:
         self._nc = nc
+        self._seal = seal
         self._timeout = timeout
 
     async def call_raw(self, subject: str, request: BaseModel, *, timeout: float | None = None) -> Any:
@@ -137,27 +146,37 @@ class RpcClient:
 
         Raises:
             ServiceUnavailable: Nobody answers on ``subject``, or not within the timeout.
+            SealError: The reply is not sealed for this request (or the service refused ours).
             ValetkeyError: The error the serving side reported.
         """
         if not self._nc.is_connected:  # reconnecting: nobody could answer before the timeout
             raise ServiceUnavailable("the message bus is not reachable; retry shortly")
+        data = request.model_dump_json().encode()
+        sealed = is_sealed(subject)
+        if sealed:
+            data = self._seal.seal_request(subject, data)
         # With tracing on, a client span whose context travels in the headers (W3C traceparent).
         with tracing.nats_request(subject) as headers:
             try:
-                msg = await self._nc.request(
-                    subject,
-                    request.model_dump_json().encode(),
-                    timeout=timeout or self._timeout,
-                    headers=headers,
-                )
+                msg = await self._nc.request(subject, data, timeout=timeout or self._timeout, headers=headers)
             except NoRespondersError as exc:
                 raise ServiceUnavailable(f"no service is answering {subject}") from exc
             except NatsTimeoutError as exc:
                 raise ServiceUnavailable(f"timed out waiting for {subject}") from exc
-            envelope = json.loads(msg.data)
+            body = self._open(subject, data, msg) if sealed else msg.data
+            envelope = json.loads(body)
             if not envelope.get("ok"):
                 raise error_from_payload(envelope.get("error") or {})
         return envelope.get("result")
+
+    def _open(self, subject: str, request: bytes, msg: Msg) -> bytes:
+        try:
+            return self._seal.open_reply(subject, BusSeal.request_id(request), msg.data)
+        except SealError as exc:
+            refusal = (msg.headers or {}).get(SERVICE_ERROR)
+            if refusal:  # the service could not open our request: its reason, unsealed, in micro's header
+                raise SealError(f"{subject}: the service refused the request: {refusal}") from exc
+            raise
 
     async def call(
         self, subject: str, request: BaseModel, result: type[R], *, timeout: float | None = None

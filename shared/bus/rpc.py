@@ -12,6 +12,8 @@ What this module adds to micro, and only that:
 
 - the reply envelope (``shared/bus/messaging.py``): every request is validated into its contract and
   answered ``{"ok": ...}``; an error reply also carries micro's error headers;
+- sealing (``shared/bus/sealing.py``): a request is opened under the bus key before it is decoded
+  and its reply sealed to it; one that does not open is refused with micro's error headers, never run;
 - bounded concurrency: nats-py hands an endpoint its next message only once the previous one
   returned, so each endpoint runs up to ``workers`` requests as tasks; beyond that the
   subscription's own queue holds them (backpressure, not loss);
@@ -40,7 +42,9 @@ from pydantic import BaseModel
 
 from shared.bus import subjects
 from shared.bus.messaging import RPC_WORKERS, Reply, answer
+from shared.bus.sealing import BusSeal, is_sealed
 from shared.contracts.common import Ping, Pong
+from shared.errors import SealError
 from shared.runtime import metrics, tracing
 from shared.runtime.logging import get_logger
 
@@ -65,6 +69,7 @@ class Route:
         queue: Queue group (one replica answers); ``None`` for subjects every replica answers.
         workers: Messages of this subject handled at once.
         name: The micro endpoint's name.
+        seal: The bus seal its payloads travel under; ``None`` for the unsealed health pings.
     """
 
     subject: str
@@ -73,6 +78,7 @@ class Route:
     queue: str | None = None
     workers: int = RPC_WORKERS
     name: str = ""
+    seal: BusSeal | None = None
 
 
 @dataclass
@@ -82,10 +88,12 @@ class RpcServer:
     Args:
         service: The micro service's name (``$SRV.PING.<service>``); :func:`add_health` sets it.
         instance: This replica, in the micro service's metadata.
+        seal: The bus seal; every subject but the health pings needs it (``shared/bus/sealing.py``).
     """
 
     service: str = "valetkey"
     instance: str = ""
+    seal: BusSeal | None = None
     routes: list[Route] = field(default_factory=list)
     _micro: MicroService | None = None
     _running: set[asyncio.Task[None]] = field(default_factory=set)
@@ -100,9 +108,17 @@ class RpcServer:
         workers: int = RPC_WORKERS,
         name: str = "",
     ) -> None:
-        """Declare a subject; it becomes an endpoint when :meth:`start` runs."""
+        """Declare a subject; it becomes an endpoint when :meth:`start` runs.
+
+        Raises:
+            ValueError: A sealed subject on a server built without the bus seal.
+        """
         label = name or getattr(use_case, "__name__", "") or subject.rsplit(".", 1)[-1]
-        self.routes.append(Route(subject, model, use_case, queue, workers, _NOT_A_NAME.sub("_", label)))
+        seal = self.seal if is_sealed(subject) else None
+        if seal is None and is_sealed(subject):
+            raise ValueError(f"{subject} is sealed: the RpcServer needs the bus seal")
+        route = Route(subject, model, use_case, queue, workers, _NOT_A_NAME.sub("_", label), seal)
+        self.routes.append(route)
 
     async def start(self, nc: NatsClient) -> None:
         """Start the micro service and add every route as an endpoint; call before ``nc.flush()``."""
@@ -166,7 +182,16 @@ async def _serve(route: Route, request: Request) -> None:
     # With tracing on, a server span continuing the caller's trace from the request's headers.
     with tracing.nats_serve(route.subject, request.headers) as span:
         started = time.perf_counter()
-        reply = await answer(route.model, request.data, route.use_case)
+        if route.seal is None:
+            reply = await answer(route.model, request.data, route.use_case)
+        else:
+            try:
+                body, request_id = route.seal.open_request(route.subject, request.data)
+            except SealError as exc:
+                await _refuse(route, request, exc)
+                return
+            reply = await answer(route.model, body, route.use_case)
+            reply = Reply(route.seal.seal_reply(route.subject, request_id, reply.data), reply.error)
         metrics.nats_request(route.subject, reply.error is None, time.perf_counter() - started)
         if reply.error is not None:
             tracing.mark_failed(span, reply.error.code)
@@ -176,6 +201,17 @@ async def _serve(route: Route, request: Request) -> None:
             return
         except Exception as exc:  # the connection went away: the caller times out and retries
             log.warning("rpc.reply_failed", subject=route.subject, error=type(exc).__name__)
+
+
+async def _refuse(route: Route, request: Request, error: SealError) -> None:
+    """A request that does not open is never run: its refusal goes back unsealed, in micro's error
+    headers alone (nothing to seal it to), and the caller reports it (``RpcClient``)."""
+    log.warning("rpc.unsealed_refused", subject=route.subject, detail=error.message)
+    NATS_REQUESTS.labels(route.subject, "error").inc()
+    try:
+        await request.respond_error(str(error.status), f"{error.code}: {error.message}")
+    except Exception:  # no reply subject, or the connection went away: nothing else to do
+        return
 
 
 async def _send(request: Request, reply: Reply) -> None:

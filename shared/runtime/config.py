@@ -153,6 +153,9 @@ class RootKeyConfig(_Section):
 
 class SecurityConfig(_Section):
     root_keys: list[RootKeyConfig] = Field(default_factory=list)
+    # Seals every request and reply on NATS (shared/bus/sealing.py); every service holds it, the
+    # gateway included. Not a root key: it decrypts nothing at rest.
+    bus_key: SecretStr | None = None
     # Let provider endpoints and workers resolve to loopback, private or link-local addresses
     # (shared/runtime/addresses.py); for a provider or worker inside your own network.
     allow_private_targets: bool = False

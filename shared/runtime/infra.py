@@ -17,6 +17,7 @@ from shared.bus.access import service_broker
 from shared.bus.messaging import RpcClient, ensure_streams
 from shared.bus.outbox import Outbox, OutboxRelay
 from shared.bus.rpc import RpcServer, add_health
+from shared.bus.sealing import BusSeal
 from shared.runtime import gauges, keycheck
 from shared.runtime.background import Background
 from shared.runtime.crypto import Cipher
@@ -39,6 +40,7 @@ class Infra:
     cipher: Cipher
     tokens: TokenStore
     server: RpcServer
+    seal: BusSeal
     background: Background = field(default_factory=Background)
     relay: OutboxRelay | None = None
     rpc: RpcClient | None = None
@@ -50,9 +52,11 @@ class Infra:
 
 
 def build(settings: Settings, *, service: str) -> Infra:
-    """Create (not connect) the broker, Redis client, cipher, token store and RPC server (with health)."""
+    """Create (not connect) the broker, bus seal, Redis client, cipher, token store and RPC server
+    (with health)."""
     broker = service_broker(settings.runtime, service=service)
-    server = RpcServer()
+    seal = settings.bus_seal()
+    server = RpcServer(seal=seal)
     redis = service_redis(settings.runtime)
     add_health(server, service=service, instance=settings.runtime.instance, checks={"redis": redis.ping})
     cipher = settings.cipher()
@@ -65,6 +69,7 @@ def build(settings: Settings, *, service: str) -> Infra:
         cipher=cipher,
         tokens=tokens,
         server=server,
+        seal=seal,
     )
 
 
@@ -76,7 +81,7 @@ async def start(infra: Infra) -> None:
         infra.redis, infra.cipher, prefix=settings.runtime.key_prefix, file=str(settings.runtime.config)
     )
     nc = infra.broker.connection
-    infra.rpc = RpcClient(nc, timeout=infra.settings.runtime.rpc_timeout)
+    infra.rpc = RpcClient(nc, seal=infra.seal, timeout=infra.settings.runtime.rpc_timeout)
     infra.js = nc.jetstream()
     await ensure_streams(infra.js, replicas=settings.runtime.jetstream_replicas)
     infra.relay = OutboxRelay(infra.tokens.outbox, infra.js)

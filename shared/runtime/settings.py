@@ -14,14 +14,19 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from shared.bus.sealing import BusSeal
 from shared.contracts.authorization import CALLBACK_PATH
 from shared.contracts.common import DEFAULT_PROJECT
+from shared.errors import ConfigError
 from shared.runtime.config import ApiKeyConfig, EngineConfig, load_engine_config
-from shared.runtime.crypto import Cipher, RootKey, check_root_keys
+from shared.runtime.crypto import DEVELOPMENT_KEY_VALUE, Cipher, RootKey, check_root_keys
 from shared.tokens.model import RefreshPolicy
 
 DEFAULT_NATS_URL = "nats://127.0.0.1:14222"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:16379/0"
+# The bus key of development mode when engine.yaml names none (never accepted outside it).
+DEVELOPMENT_BUS_KEY = "valetkey-development-only-bus-key"
+MIN_BUS_KEY = 16
 
 
 class RuntimeSettings(BaseModel):
@@ -116,6 +121,27 @@ class Settings(BaseModel):
             keys = [RootKey(id="dev", value="valetkey-development-only-key", default=True)]
         check_root_keys(keys, development=self.development)
         return Cipher(keys)
+
+    def bus_seal(self) -> BusSeal:
+        """The seal of every request-reply payload; refuses to build without a usable
+        ``security.bus_key`` outside development.
+
+        Raises:
+            ConfigError: No bus key, one shorter than 16 characters, or the development default.
+        """
+        configured = self.engine.security.bus_key
+        key = configured.get_secret_value() if configured is not None else ""
+        if not key and self.development:
+            key = DEVELOPMENT_BUS_KEY
+        if not self.development and (
+            len(key) < MIN_BUS_KEY or key in (DEVELOPMENT_BUS_KEY, DEVELOPMENT_KEY_VALUE)
+        ):
+            raise ConfigError(
+                "a bus key of at least 16 characters is required outside development: it seals "
+                "every token and secret on NATS (all services need the same one)",
+                key="security.bus_key",
+            )
+        return BusSeal(key)
 
     def refresh_policy(self) -> RefreshPolicy:
         refresh = self.engine.refresh

@@ -62,8 +62,10 @@ def test_each_pod_reads_the_configuration_with_only_the_secrets_it_is_given(
     """
     path = mounted_config(rendered[render], tmp_path)
     try:
-        load_engine_config(path, pod_environment(rendered[render], service), service=service)
+        config = load_engine_config(path, pod_environment(rendered[render], service), service=service)
     except ConfigError as error:
         if service == "webhooks" and error.key == "security.root_keys[0].value":
             pytest.xfail(f"#11: the webhooks service needs the root key: {error.message}")
         raise
+    bus_key = config.security.bus_key
+    assert bus_key is not None and bus_key.get_secret_value(), "every pod seals the bus with the bus key"

@@ -21,6 +21,7 @@ from arcadepy import Arcade
 from redis import Redis
 
 from shared.bus import subjects
+from shared.bus.messaging import RpcClient
 from shared.contracts.authorization import OAuthCallback
 from shared.runtime.crypto import Cipher, RootKey
 from shared.tokens.model import connection_id_of
@@ -139,11 +140,11 @@ class TestPlainFlow:
         try:  # a second gateway hands the callback to the authorizer: this one sees only the event
             query = dict(callback.params)
             request = OAuthCallback(state=query["state"], code=query["code"], iss=query.get("iss"))
-            body = request.model_dump_json().encode()
-            reply = await other_gateway.request(subjects.AUTH_CALLBACK, body, timeout=30)
+            rpc = RpcClient(other_gateway, seal=engine.bus_seal(), timeout=30)
+            reply = await rpc.call_raw(subjects.AUTH_CALLBACK, request)
         finally:
             await other_gateway.close()
-        assert json.loads(reply.data)["result"]["status"] == "completed"
+        assert reply["status"] == "completed"
         # Well inside the 30 s wait: only the event can answer it this soon.
         done = (await asyncio.wait_for(waiter, 10)).json()
         assert done["status"] == "completed" and done["context"]["token"]

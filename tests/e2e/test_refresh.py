@@ -145,7 +145,7 @@ class TestFiftyCallersOneRefresh:
         setup.start_refresher("token_refresher_b")
         grant = await setup.put_grant("alice", expires_in=-5)
         connections = [await nats.connect(setup.nats_url) for _ in range(5)]
-        clients = [RpcClient(nc, timeout=15) for nc in connections]
+        clients = [RpcClient(nc, seal=setup.engine.bus_seal(), timeout=15) for nc in connections]
         tokens = await asyncio.gather(
             *(
                 fresh_token(setup.store, clients[n % 5], POLICY, user_id="alice", provider_id="oidc")
@@ -226,7 +226,13 @@ class TestInvalidGrant:
         await setup.store.put(
             "alice", "oidc", token_from(grant, expires_in=-5)
         )  # the scheduler may get it first
-        token = await fresh_token(setup.store, RpcClient(nc), POLICY, user_id="alice", provider_id="oidc")
+        token = await fresh_token(
+            setup.store,
+            RpcClient(nc, seal=setup.engine.bus_seal()),
+            POLICY,
+            user_id="alice",
+            provider_id="oidc",
+        )
         event = parse_event((await events.next_msg(timeout=10)).data)
         await nc.close()
         assert token is None

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from shared.bus import subjects
 from shared.bus.rpc import RpcServer, add_health
+from shared.bus.sealing import BusSeal, is_sealed
 from shared.errors import NotFound
 from shared.runtime.settings import RuntimeSettings
 from tools.asyncapi import SERVICES, build_service
@@ -28,8 +29,20 @@ class Echoed(BaseModel):
     text: str
 
 
+SEAL = BusSeal("the-test-bus-key-0123456789abcdef")
+
+
 async def _call(nc: nats.NATS, subject: str, body: bytes, timeout: float = 5) -> dict:
-    return json.loads((await nc.request(subject, body, timeout=timeout)).data)
+    return json.loads(await _sealed_call(nc, subject, body, timeout=timeout))
+
+
+async def _sealed_call(nc: nats.NATS, subject: str, body: bytes, timeout: float = 5) -> bytes:
+    """``body`` sealed as RpcClient seals it (not for $SRV.* and health); the reply opened."""
+    if subject.startswith("$SRV.") or not is_sealed(subject):
+        return (await nc.request(subject, body, timeout=timeout)).data
+    sealed = SEAL.seal_request(subject, body)
+    reply = await nc.request(subject, sealed, timeout=timeout)
+    return SEAL.open_reply(subject, BusSeal.request_id(sealed), reply.data)
 
 
 async def _serving(nats_url: str, server: RpcServer) -> nats.NATS:
@@ -41,7 +54,7 @@ async def _serving(nats_url: str, server: RpcServer) -> nats.NATS:
 
 class TestAnswers:
     async def test_a_valid_request_is_answered_with_the_use_cases_result(self, nats_url):
-        server = RpcServer()
+        server = RpcServer(seal=SEAL)
 
         async def echo(request: Echo) -> Echoed:
             return Echoed(text=request.text.upper())
@@ -55,7 +68,7 @@ class TestAnswers:
             await nc.close()
 
     async def test_an_invalid_request_and_a_raised_error_come_back_as_error_envelopes(self, nats_url):
-        server = RpcServer()
+        server = RpcServer(seal=SEAL)
 
         async def missing(_: Echo) -> Echoed:
             raise NotFound("no such thing")
@@ -75,7 +88,7 @@ class TestAnswers:
 
 class TestConcurrency:
     async def test_requests_beyond_the_worker_limit_wait_for_a_slot_and_are_all_answered(self, nats_url):
-        server = RpcServer()
+        server = RpcServer(seal=SEAL)
         running, peak = 0, 0
 
         async def slow(request: Echo) -> Echoed:
@@ -100,7 +113,7 @@ class TestConcurrency:
 
 class TestStopping:
     async def test_a_request_running_when_the_server_stops_is_still_answered(self, nats_url):
-        server = RpcServer()
+        server = RpcServer(seal=SEAL)
         started = asyncio.Event()
 
         async def slow(request: Echo) -> Echoed:
@@ -123,7 +136,7 @@ class TestStopping:
             await nc.close()
 
     async def test_requests_queued_behind_a_busy_endpoint_when_it_stops_are_answered_too(self, nats_url):
-        server = RpcServer()
+        server = RpcServer(seal=SEAL)
         started = asyncio.Event()
 
         async def slow(request: Echo) -> Echoed:
@@ -151,7 +164,7 @@ class TestErrors:
     async def test_a_handler_that_crashes_is_answered_with_an_internal_error_envelope_and_micros_headers(
         self, nats_url
     ):
-        server = RpcServer()
+        server = RpcServer(seal=SEAL)
 
         async def crash(_: Echo) -> Echoed:
             raise RuntimeError("boom")
@@ -159,16 +172,18 @@ class TestErrors:
         server.add("t.rpc.crash", Echo, crash)
         nc = await _serving(nats_url, server)
         try:
-            msg = await nc.request("t.rpc.crash", b'{"text": "x"}', timeout=5)
+            sealed = SEAL.seal_request("t.rpc.crash", b'{"text": "x"}')
+            msg = await nc.request("t.rpc.crash", sealed, timeout=5)
         finally:
             await server.stop()
             await nc.close()
         error = {"name": "internal_error", "message": "internal error"}
-        assert json.loads(msg.data) == {"ok": False, "error": error}
+        body = SEAL.open_reply("t.rpc.crash", BusSeal.request_id(sealed), msg.data)
+        assert json.loads(body) == {"ok": False, "error": error}
         assert msg.headers == {"Nats-Service-Error": "internal_error", "Nats-Service-Error-Code": "500"}
 
     async def test_a_successful_reply_carries_no_error_headers(self, nats_url):
-        server = RpcServer()
+        server = RpcServer(seal=SEAL)
 
         async def echo(request: Echo) -> Echoed:
             return Echoed(text=request.text)
@@ -176,7 +191,9 @@ class TestErrors:
         server.add("t.rpc.plain", Echo, echo)
         nc = await _serving(nats_url, server)
         try:
-            msg = await nc.request("t.rpc.plain", b'{"text": "x"}', timeout=5)
+            msg = await nc.request(
+                "t.rpc.plain", SEAL.seal_request("t.rpc.plain", b'{"text": "x"}'), timeout=5
+            )
         finally:
             await server.stop()
             await nc.close()
@@ -203,7 +220,7 @@ class TestDiscovery:
         assert endpoints[subjects.health_subject(service)] == f"{service}.health"
 
     async def test_the_pods_probe_is_answered_by_its_own_instance_only(self, nats_url):
-        server = RpcServer()
+        server = RpcServer(seal=SEAL)
         add_health(server, service="probed", instance="pod-1")
         nc = await _serving(nats_url, server)
         try:

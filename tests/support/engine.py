@@ -23,6 +23,7 @@ import httpx
 import yaml
 
 from shared.bus import subjects
+from shared.bus.sealing import BusSeal
 from tests.support.deadlines import PROCESS_START_S
 from tests.support.processes import die_with_parent
 from tests.support.servers import service_passwords, without_credentials
@@ -32,7 +33,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def base_config(port: int, root_key: str) -> dict[str, Any]:
-    """A minimal valid config; tests add providers, toolkits and workers to it."""
+    """A minimal valid config; tests add providers, toolkits and workers to it. A root key read
+    from the environment (``${env:...}``) goes with a bus key read from ``VALETKEY_BUS_KEY``."""
+    bus_key = "${env:VALETKEY_BUS_KEY}" if root_key.startswith("${env:") else f"bus-{root_key}"
     return {
         "api": {
             "development": False,
@@ -43,6 +46,7 @@ def base_config(port: int, root_key: str) -> dict[str, Any]:
         # the tests' OAuth servers and workers listen on loopback
         "security": {
             "root_keys": [{"id": "k1", "value": root_key, "default": True}],
+            "bus_key": bus_key,
             "allow_private_targets": True,
         },
         "auth": {"providers": [], "verification": {"mode": "unsafe_skip"}},
@@ -68,6 +72,11 @@ class Engine:
             return dict(self.env)
         user = {"VALETKEY_NATS_USER": service, "VALETKEY_NATS_PASSWORD": self.nats_passwords[service]}
         return {**self.env, **user}
+
+    def bus_seal(self) -> BusSeal:
+        """The engine's bus seal, for a test that talks to its services over NATS as they do."""
+        key = str(self.config["security"]["bus_key"])
+        return BusSeal(self.env["VALETKEY_BUS_KEY"] if key.startswith("${env:") else key)
 
     @property
     def port(self) -> int:
@@ -186,6 +195,7 @@ def make_engine(
         **{k: v for k, v in os.environ.items() if not k.startswith(("VALETKEY_", "OTEL_"))},
         "VALETKEY_CONFIG": str(home / "engine.yaml"),
         "VALETKEY_API_KEY": api_key,
+        "VALETKEY_BUS_KEY": secrets.token_urlsafe(32),
         "VALETKEY_KEY_PREFIX": f"vk{secrets.token_hex(3)}",
         "VALETKEY_LOG_JSON": "true",
         "VALETKEY_LOG_LEVEL": "DEBUG",

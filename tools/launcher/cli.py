@@ -65,7 +65,8 @@ def _load_state(home: Path) -> dict[str, Any] | None:
 
 
 def ensure_secrets(home: Path) -> dict[str, str]:
-    """Generate the API key and root key once, kept in ``secrets.env`` (mode 600); the environment wins."""
+    """Generate the API key, root key and bus key once, kept in ``secrets.env`` (mode 600); the
+    environment wins."""
     path = home / "secrets.env"
     stored: dict[str, str] = {}
     if path.exists():
@@ -73,6 +74,7 @@ def ensure_secrets(home: Path) -> dict[str, str]:
     generated = {
         "VALETKEY_API_KEY": stored.get("VALETKEY_API_KEY") or f"vk_{secrets.token_urlsafe(24)}",
         "VALETKEY_ROOT_KEY": stored.get("VALETKEY_ROOT_KEY") or secrets.token_urlsafe(32),
+        "VALETKEY_BUS_KEY": stored.get("VALETKEY_BUS_KEY") or secrets.token_urlsafe(32),
     }
     if generated != stored:
         home.mkdir(parents=True, exist_ok=True)

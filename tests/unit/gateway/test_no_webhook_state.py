@@ -20,10 +20,14 @@ print(json.dumps(sorted(sys.modules)))
 """
 
 
-def test_the_gateway_builds_without_a_root_key_outside_development():
+def test_the_gateway_builds_with_the_bus_key_and_without_a_root_key_outside_development():
     runtime = RuntimeSettings(development=False, api_key="gw-test-key", instance="gw-1")
     engine = EngineConfig.model_validate(
-        {"api": {"development": False}, "auth": {"verification": {"mode": "unsafe_skip"}}}
+        {
+            "api": {"development": False},
+            "auth": {"verification": {"mode": "unsafe_skip"}},
+            "security": {"bus_key": "b" * 32},
+        }
     )
     assert engine.security.root_keys == []
     app = create_app(Settings(runtime=runtime, engine=engine))
