@@ -83,6 +83,7 @@ def _config(port: int, root_key: str) -> dict[str, Any]:
         "security": {
             "root_keys": [{"id": "k1", "value": root_key, "default": True}],
             "bus_key": f"bus-{root_key}",
+            "webhook_keys": [{"id": "w1", "value": f"webhook-{root_key}", "default": True}],
             "allow_private_targets": True,
         },
         "auth": {"providers": [provider], "verification": {"mode": "unsafe_skip"}},

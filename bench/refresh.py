@@ -139,6 +139,7 @@ def _config(run: Stack, margin: float) -> Path:
         "security": {
             "root_keys": [{"id": "k1", "value": run.root_key, "default": True}],
             "bus_key": f"bus-{run.root_key}",
+            "webhook_keys": [{"id": "w1", "value": f"webhook-{run.root_key}", "default": True}],
             "allow_private_targets": True,  # the local OAuth server
         },
         "auth": {"providers": [provider], "verification": {"mode": "unsafe_skip"}},

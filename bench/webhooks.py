@@ -104,6 +104,7 @@ def _config(home: Path, api_port: int, recv_port: int, per_endpoint: int) -> Pat
         "security": {
             "root_keys": [{"id": "k1", "value": secrets.token_urlsafe(32), "default": True}],
             "bus_key": secrets.token_urlsafe(32),
+            "webhook_keys": [{"id": "w1", "value": secrets.token_urlsafe(32), "default": True}],
         },
         "webhooks": {
             "allow_private_targets": True,

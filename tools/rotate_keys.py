@@ -1,9 +1,14 @@
-"""`valetkey rotate-keys`: re-encrypt every sealed record under the current default root key.
+"""`valetkey rotate-keys`: re-encrypt every sealed record under the current default key.
 
-Run it after adding a new default key beside the old one (``security.root_keys``). Every
-record sealed under another key id is opened and sealed again under the default key:
-tokens, pending authorizations, runtime auth providers, tool secrets, workers and webhook
-endpoints. Afterwards no record names the old key id, and the old key can be removed.
+Run it after adding a new default key beside the old one (``security.root_keys``, or
+``security.webhook_keys``). Every record sealed under another key id is opened and sealed again
+under its family's default key: tokens, pending authorizations, runtime auth providers, tool
+secrets and workers under the default root key; webhook endpoints' signing secrets under the
+default webhook key. Afterwards no record names an old key id, and the old key can be removed.
+
+Webhook endpoints stored before webhook keys existed are sealed under a root key, which the
+webhooks service no longer holds: a run with both families configured moves them under the
+webhook key (once; the webhooks service skips them, saying so, until then).
 
 - **Online**: the engine keeps serving. Each record is replaced with a compare-and-set on
   its old value, so a token the refresher wrote meanwhile (already under the default key)
@@ -30,7 +35,7 @@ from services.executor.worker_registry import worker_aad
 from services.webhooks.adapters import endpoint_aad
 from shared.contracts.common import DEFAULT_PROJECT
 from shared.providers.registry import provider_aad
-from shared.runtime.crypto import Cipher, DecryptionError
+from shared.runtime.crypto import ROOT_KEYS, Cipher, DecryptionError
 from shared.runtime.redisio import text
 from shared.tokens.store import project_namespace, token_aad
 
@@ -72,28 +77,51 @@ def reseal(cipher: Cipher, sealed: str, aad: bytes) -> str | None:
     Raises:
         DecryptionError: No configured key opens it.
     """
-    if Cipher.key_id_of(sealed) == cipher.default_key_id:
+    if cipher.is_current(sealed):
         return None
     return cipher.encrypt(cipher.decrypt(sealed, aad=aad), aad=aad)
 
 
-def reseal_fields(cipher: Cipher, raw: str, names: tuple[str, ...], aad: bytes) -> str | None:
-    """A JSON record with its sealed ``names`` under the default key, or None when none changed."""
+def reseal_webhook(root: Cipher, webhook: Cipher, sealed: str, aad: bytes) -> str | None:
+    """A webhook secret under the default webhook key, or None when it already is; one still
+    sealed under a root key (stored before webhook keys existed) is opened with the root keys.
+
+    Raises:
+        DecryptionError: No configured key of its family opens it.
+    """
+    if webhook.is_current(sealed):
+        return None
+    opener = root if Cipher.family_of(sealed) == ROOT_KEYS.version else webhook
+    return webhook.encrypt(opener.decrypt(sealed, aad=aad), aad=aad)
+
+
+Resealer = Callable[[str, bytes], str | None]
+
+
+def reseal_fields(resealer: Resealer, raw: str, names: tuple[str, ...], aad: bytes) -> str | None:
+    """A JSON record with its sealed ``names`` resealed, or None when none changed."""
     data: dict[str, Any] = json.loads(raw)
     changed = False
     for name in names:
         if isinstance(data.get(name), str) and data[name]:
-            fresh = reseal(cipher, data[name], aad)
+            fresh = resealer(data[name], aad)
             if fresh is not None:
                 data[name], changed = fresh, True
     return json.dumps(data) if changed else None
 
 
 class Rotation:
-    """Walks every kind of sealed record in one deployment (Redis key prefix)."""
+    """Walks every kind of sealed record in one deployment (Redis key prefix).
 
-    def __init__(self, redis: Redis, cipher: Cipher, *, prefix: str) -> None:
+    Args:
+        cipher: The root keys.
+        webhook_cipher: The webhook keys (webhook endpoints' secrets).
+    """
+
+    def __init__(self, redis: Redis, cipher: Cipher, *, webhook_cipher: Cipher, prefix: str) -> None:
         self._redis, self._cipher, self._p = redis, cipher, prefix
+        self._root_reseal: Resealer = partial(reseal, cipher)
+        self._webhook_reseal: Resealer = partial(reseal_webhook, cipher, webhook_cipher)
         self._set_if_same = redis.register_script(_SET_IF_SAME)
         self._hset_if_same = redis.register_script(_HSET_IF_SAME)
         self.tally = Tally()
@@ -122,7 +150,10 @@ class Rotation:
         await self._hash("providers", lambda name, raw: self._sealed(raw, provider_aad(name)), advance)
         await self._json_hash("secrets", ("sealed",), secret_aad, advance)
         await self._json_hash("workers", ("sealed", "sealed_headers"), worker_aad, advance)
-        await self._json_hash("webhooks:endpoints", ("secret", "previous_secret"), endpoint_aad, advance)
+        webhook_secrets = ("secret", "previous_secret")
+        await self._json_hash(
+            "webhooks:endpoints", webhook_secrets, endpoint_aad, advance, self._webhook_reseal
+        )
         return self.tally
 
     def _sealed(self, raw: str, aad: bytes) -> str | None:
@@ -185,7 +216,7 @@ class Rotation:
             authorization_id = name.rsplit(":", 1)[1]
 
             def resealed(raw: str, aad: bytes = authorization_aad(authorization_id)) -> str | None:
-                return reseal_fields(self._cipher, raw, ("secrets",), aad)
+                return reseal_fields(self._root_reseal, raw, ("secrets",), aad)
 
             await self._string(name, "authorizations", resealed)
 
@@ -207,11 +238,12 @@ class Rotation:
         fields: tuple[str, ...],
         aad_of: Callable[[str], bytes],
         advance: Callable[[int], None],
+        resealer: Resealer | None = None,
     ) -> None:
         """A hash of JSON records whose ``fields`` are sealed, bound to the record's field name."""
 
         def resealed(field_name: str, raw: str) -> str | None:
-            return reseal_fields(self._cipher, raw, fields, aad_of(field_name))
+            return reseal_fields(resealer or self._root_reseal, raw, fields, aad_of(field_name))
 
         await self._hash(name, resealed, advance)
 
@@ -260,9 +292,12 @@ def _aad_of(connection_id: str, meta: list[Any]) -> bytes | None:
     )
 
 
-async def rotate(redis: Redis, cipher: Cipher, *, prefix: str, show_progress: bool = True) -> Tally:
-    """Re-encrypt everything under ``cipher``'s default key; returns what was done."""
-    rotation = Rotation(redis, cipher, prefix=prefix)
+async def rotate(
+    redis: Redis, cipher: Cipher, *, webhook_cipher: Cipher, prefix: str, show_progress: bool = True
+) -> Tally:
+    """Re-encrypt everything under ``cipher``'s default key (webhook endpoints' secrets under
+    ``webhook_cipher``'s); returns what was done."""
+    rotation = Rotation(redis, cipher, webhook_cipher=webhook_cipher, prefix=prefix)
     total = await rotation.count()
     with Progress(disable=not show_progress, transient=False) as progress:
         task = progress.add_task(f"re-encrypting under key {cipher.default_key_id!r}", total=total)

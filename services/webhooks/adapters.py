@@ -3,8 +3,11 @@ shared by every replica) and the JetStream work queue of deliveries.
 
 Endpoints from ``engine.yaml`` are read-only (change the file); endpoints made through the
 admin API live in the Redis hash ``<prefix>:webhooks:endpoints`` with their secrets
-encrypted by the engine's root keys. Each replica caches the merged list for a second, so
-an admin change reaches every replica within about a second without any extra messaging.
+encrypted by the webhook keys (``security.webhook_keys``; this service holds no root key). An
+endpoint stored before webhook keys existed is sealed under a root key: it is skipped, with a
+log line naming the fix, until ``valetkey rotate-keys`` moves it under the webhook key.
+Each replica caches the merged list for a second, so an admin change reaches every replica
+within about a second without any extra messaging.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from services.webhooks.domain import Delivery, Endpoint, config_endpoints
 from shared.contracts.common import DEFAULT_PROJECT, new_id
 from shared.errors import Conflict, NotFound, ServiceUnavailable
 from shared.runtime.config import WebhooksConfig
-from shared.runtime.crypto import Cipher, DecryptionError
+from shared.runtime.crypto import ROOT_KEYS, Cipher, DecryptionError
 from shared.runtime.logging import get_logger
 
 CACHE_SECONDS = 1.0
@@ -32,6 +35,7 @@ CACHE_SECONDS = 1.0
 QUEUE_TIMEOUT_SECONDS = 5.0
 
 log = get_logger(__name__)
+MIGRATE = "run `valetkey rotate-keys` with the root and webhook keys to move it under the webhook key"
 
 
 class EndpointStore:
@@ -39,7 +43,7 @@ class EndpointStore:
 
     Args:
         redis: The webhooks service's Redis client.
-        cipher: Encrypts secrets at rest (bound to the endpoint id).
+        cipher: The webhook keys' cipher: encrypts secrets at rest (bound to the endpoint id).
         config: The ``webhooks`` section of ``engine.yaml``.
         prefix: The deployment's Redis key prefix.
         clock: Seconds since the epoch (injectable for tests).
@@ -153,8 +157,11 @@ class EndpointStore:
             try:
                 merged[record["id"]] = self._endpoint(record)
             except DecryptionError as exc:
-                # one endpoint whose secret no configured root key opens must not stop the others
-                log.warning("webhooks.endpoint_unreadable", endpoint_id=record["id"], error=exc.message)
+                # one endpoint whose secret no configured webhook key opens must not stop the others
+                if Cipher.family_of(record["secret"]) == ROOT_KEYS.version:
+                    log.warning("webhooks.endpoint_under_root_key", endpoint_id=record["id"], fix=MIGRATE)
+                else:
+                    log.warning("webhooks.endpoint_unreadable", endpoint_id=record["id"], error=exc.message)
         return merged
 
     async def _record(self, endpoint_id: str, project: str) -> dict[str, Any]:

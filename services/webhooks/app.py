@@ -1,7 +1,7 @@
 """Composition root of the webhooks service: fan-out and delivery on JetStream, the admin subjects.
 
 The service owns everything outbound webhooks need: the endpoint store with its secrets
-(Redis, sealed by the root keys), the dead letters, the two durable consumers and the
+(Redis, sealed by the webhook keys), the dead letters, the two durable consumers and the
 HTTP sender. The gateway only forwards the admin API here over NATS.
 """
 
@@ -67,7 +67,7 @@ def create_service(settings: Settings, *, resolver: Resolver = system_resolver) 
     """Build the service; nothing connects until it runs.
 
     Args:
-        settings: The engine settings (``webhooks`` section, Redis URL, key prefix, root keys).
+        settings: The engine settings (``webhooks`` section, Redis URL, key prefix, webhook keys).
         resolver: Host name to addresses (tests inject one).
     """
     config = WebhooksSettings.from_settings(settings)
@@ -76,7 +76,7 @@ def create_service(settings: Settings, *, resolver: Resolver = system_resolver) 
     server = RpcServer(seal=settings.bus_seal())
     redis = service_redis(settings.runtime)
     add_health(server, service="webhooks", instance=settings.runtime.instance, checks={"redis": redis.ping})
-    cipher = settings.cipher()
+    cipher = settings.webhook_cipher()  # the webhook keys: this service holds no root key
     endpoints = EndpointStore(redis, cipher, hooks, prefix=config.prefix)
     dead_letters = DeadLetters(redis, prefix=config.prefix)
     queue = DeliveryQueue(subjects.webhook_deliver_subject(config.namespace))

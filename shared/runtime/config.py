@@ -156,6 +156,9 @@ class SecurityConfig(_Section):
     # Seals every request and reply on NATS (shared/bus/sealing.py); every service holds it, the
     # gateway included. Not a root key: it decrypts nothing at rest.
     bus_key: SecretStr | None = None
+    # Seal webhook endpoints' signing secrets in Redis; only the webhooks service holds them (and
+    # it holds no root key). Same shape as root_keys.
+    webhook_keys: list[RootKeyConfig] = Field(default_factory=list)
     # Let provider endpoints and workers resolve to loopback, private or link-local addresses
     # (shared/runtime/addresses.py); for a provider or worker inside your own network.
     allow_private_targets: bool = False
@@ -357,12 +360,19 @@ def _environment(config_path: Path, env: Mapping[str, str]) -> dict[str, str]:
 
 #: Secrets a service never reads, by key path: an unset ``${env:...}`` under one of them reads as
 #: empty for that service, so a deployment may give each secret only to the services that use
-#: it (deploy/README.md). The gateway holds no key at all; only the authorizer signs users in.
+#: it (deploy/README.md). The gateway holds no key at all but the bus key; only the authorizer
+#: signs users in; only the webhooks service holds the webhook keys, and it holds no root key.
 UNUSED_SECRETS: dict[str, tuple[str, ...]] = {
-    "gateway": ("security.root_keys", "auth.providers", "auth.verification.oidc.client_secret"),
-    "token_refresher": ("auth.verification.oidc.client_secret",),
-    "executor": ("auth.providers", "auth.verification.oidc.client_secret"),
-    "webhooks": ("auth.providers", "auth.verification.oidc.client_secret"),
+    "gateway": (
+        "security.root_keys",
+        "security.webhook_keys",
+        "auth.providers",
+        "auth.verification.oidc.client_secret",
+    ),
+    "authorizer": ("security.webhook_keys",),
+    "token_refresher": ("security.webhook_keys", "auth.verification.oidc.client_secret"),
+    "executor": ("security.webhook_keys", "auth.providers", "auth.verification.oidc.client_secret"),
+    "webhooks": ("security.root_keys", "auth.providers", "auth.verification.oidc.client_secret"),
 }
 
 

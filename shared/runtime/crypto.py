@@ -8,6 +8,10 @@ another user's key fails to decrypt instead of leaking across users.
 
 Root key values are arbitrary strings (Arcade's ``security.root_keys``); the
 256-bit AES key is derived from each with HKDF-SHA256, salted per key id.
+
+The webhook keys (``security.webhook_keys``, :data:`WEBHOOK_KEYS`) have the same shape and
+their own family: another HKDF ``info`` and the record prefix ``vkw1``, so a webhook record is
+never taken for a root-key record of the same key id, nor the other way round.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from shared.errors import ConfigError, ValetkeyError
 
 _VERSION = "vk1"
+_TOKEN_INFO = b"valetkey token encryption v1"
 _NONCE_BYTES = 12
 # Arcade's engine.env ships this value; it is refused outside development mode.
 DEVELOPMENT_KEY_VALUE = "default-key-value"
@@ -44,33 +49,46 @@ class RootKey:
     default: bool = False
 
 
-def _derive(key: RootKey) -> bytes:
-    hkdf = HKDF(
-        algorithm=hashes.SHA256(),
-        length=32,
-        salt=f"valetkey:{key.id}".encode(),
-        info=b"valetkey token encryption v1",
-    )
+@dataclass(frozen=True)
+class KeyFamily:
+    """Which keys a cipher holds: where they are configured, its record prefix and HKDF info."""
+
+    section: str
+    version: str
+    info: bytes
+    noun: str
+
+
+ROOT_KEYS = KeyFamily("security.root_keys", _VERSION, _TOKEN_INFO, "root key")
+WEBHOOK_KEYS = KeyFamily(
+    "security.webhook_keys", "vkw1", b"valetkey webhook secret encryption v1", "webhook key"
+)
+
+
+def _derive(key: RootKey, info: bytes) -> bytes:
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=f"valetkey:{key.id}".encode(), info=info)
     return hkdf.derive(key.value.encode())
 
 
 class Cipher:
-    """Encrypts with the default root key; decrypts with whichever key a record names.
+    """Encrypts with the default key; decrypts with whichever key a record names.
 
     Args:
-        keys: The configured root keys; exactly one must be the default.
+        keys: The configured keys; exactly one must be the default.
+        family: Root keys (tokens and every other secret) or webhook keys (endpoint secrets).
     """
 
-    def __init__(self, keys: list[RootKey]) -> None:
+    def __init__(self, keys: list[RootKey], family: KeyFamily = ROOT_KEYS) -> None:
         defaults = [k for k in keys if k.default] or keys[:1]
         if not keys or len(defaults) != 1:
-            raise ConfigError("exactly one root key must be the default", key="security.root_keys")
+            raise ConfigError(f"exactly one {family.noun} must be the default", key=family.section)
         for key in keys:
             if "." in key.id or not key.id:
                 raise ConfigError(
-                    f"key id {key.id!r} must be non-empty and contain no '.'", key="security.root_keys"
+                    f"key id {key.id!r} must be non-empty and contain no '.'", key=family.section
                 )
-        self._aead = {k.id: AESGCM(_derive(k)) for k in keys}
+        self.family = family
+        self._aead = {k.id: AESGCM(_derive(k, family.info)) for k in keys}
         self.default_key_id = defaults[0].id
 
     @property
@@ -84,7 +102,7 @@ class Cipher:
         nonce = os.urandom(_NONCE_BYTES)
         sealed = self._aead[key_id].encrypt(nonce, plaintext, aad)
         body = base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
-        return f"{_VERSION}.{key_id}.{body}"
+        return f"{self.family.version}.{key_id}.{body}"
 
     def decrypt(self, record: str | bytes, *, aad: bytes) -> bytes:
         """Decrypt a record made by :meth:`encrypt` with the same ``aad``.
@@ -99,7 +117,11 @@ class Cipher:
         except ValueError as exc:
             raise DecryptionError("malformed encrypted record") from exc
         aead = self._aead.get(key_id)
-        if version != _VERSION or aead is None:
+        if version != self.family.version:
+            raise DecryptionError(
+                f"record sealed under another key family ({version}), not {self.family.section}"
+            )
+        if aead is None:
             raise DecryptionError(f"record encrypted under unknown key id {key_id!r}")
         try:
             return aead.decrypt(blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], aad)
@@ -120,8 +142,19 @@ class Cipher:
         text = record.decode() if isinstance(record, bytes) else record
         return text.split(".", 2)[1]
 
+    def is_current(self, record: str | bytes) -> bool:
+        """Written by this family under its default key (a re-encryption sweep skips it)."""
+        text = record.decode() if isinstance(record, bytes) else record
+        return text.startswith(f"{self.family.version}.{self.default_key_id}.")
 
-def check_root_keys(keys: list[RootKey], *, development: bool) -> None:
+    @staticmethod
+    def family_of(record: str | bytes) -> str:
+        """The record's prefix: ``vk1`` (root keys) or ``vkw1`` (webhook keys)."""
+        text = record.decode() if isinstance(record, bytes) else record
+        return text.split(".", 1)[0]
+
+
+def check_root_keys(keys: list[RootKey], *, development: bool, family: KeyFamily = ROOT_KEYS) -> None:
     """Refuse to run without a usable key unless in development mode.
 
     Raises:
@@ -129,13 +162,13 @@ def check_root_keys(keys: list[RootKey], *, development: bool) -> None:
     """
     if not keys:
         raise ConfigError(
-            "no root key configured; add one (a long random string) or set api.development: true",
-            key="security.root_keys",
+            f"no {family.noun} configured; add one (a long random string) or set api.development: true",
+            key=family.section,
         )
     for index, key in enumerate(keys):
-        where = f"security.root_keys[{index}].value"
+        where = f"{family.section}[{index}].value"
         if not key.value:
-            raise ConfigError("root key value is empty", key=where)
+            raise ConfigError(f"{family.noun} value is empty", key=where)
         if not development and (key.value == DEVELOPMENT_KEY_VALUE or len(key.value) < 16):
             raise ConfigError(
                 "the development default or a key shorter than 16 characters is refused outside "

@@ -1,6 +1,7 @@
 """The key check record: a changed root key is refused at start, not discovered as 500s later.
 
-For every configured root key id, Redis holds ``<prefix>:keycheck:<key id>``: a known
+For every configured root key id, Redis holds ``<prefix>:keycheck:<key id>`` (a webhook key:
+``<prefix>:keycheck:webhook:<key id>``, checked by the webhooks service): a known
 plaintext sealed under that key. The first service to start with a key id writes it
 (``SET NX``, so replicas agree); every later start opens it. A record that does not
 open means the key's value changed since data was written under that id, and every
@@ -18,7 +19,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from shared.errors import ConfigError
-from shared.runtime.crypto import Cipher, DecryptionError
+from shared.runtime.crypto import ROOT_KEYS, WEBHOOK_KEYS, Cipher, DecryptionError, KeyFamily
 from shared.runtime.logging import get_logger
 
 log = get_logger(__name__)
@@ -28,7 +29,9 @@ _PLAINTEXT = b"valetkey root key check v1"
 RETRY_S = 1.0
 
 
-def record_key(prefix: str, key_id: str) -> str:
+def record_key(prefix: str, key_id: str, family: KeyFamily = ROOT_KEYS) -> str:
+    if family == WEBHOOK_KEYS:
+        return f"{prefix}:keycheck:webhook:{key_id}"
     return f"{prefix}:keycheck:{key_id}"
 
 
@@ -40,7 +43,7 @@ async def verify(redis: Redis, cipher: Cipher, *, prefix: str, file: str = "") -
         RedisError: Redis is not reachable (the caller decides whether to wait).
     """
     for index, key_id in enumerate(cipher.key_ids):
-        name = record_key(prefix, key_id)
+        name = record_key(prefix, key_id, cipher.family)
         await redis.set(name, cipher.encrypt(_PLAINTEXT, aad=_AAD, key_id=key_id), nx=True)
         stored = await redis.get(name)
         if stored is None:  # removed between the two calls: written again on the next start
@@ -51,11 +54,11 @@ async def verify(redis: Redis, cipher: Cipher, *, prefix: str, file: str = "") -
             opens = False
         if not opens:
             raise ConfigError(
-                f"root key {key_id!r} is not the key this deployment's data was encrypted with "
+                f"{cipher.family.noun} {key_id!r} is not the key this deployment's data was encrypted with "
                 f"(its check record {name} does not open); restore the old value, or add the new "
                 "value under a new key id and keep the old one until `valetkey rotate-keys` has run",
                 file=file,
-                key=f"security.root_keys[{index}].value",
+                key=f"{cipher.family.section}[{index}].value",
             )
 
 

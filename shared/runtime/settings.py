@@ -18,8 +18,8 @@ from shared.bus.sealing import BusSeal
 from shared.contracts.authorization import CALLBACK_PATH
 from shared.contracts.common import DEFAULT_PROJECT
 from shared.errors import ConfigError
-from shared.runtime.config import ApiKeyConfig, EngineConfig, load_engine_config
-from shared.runtime.crypto import DEVELOPMENT_KEY_VALUE, Cipher, RootKey, check_root_keys
+from shared.runtime.config import ApiKeyConfig, EngineConfig, RootKeyConfig, load_engine_config
+from shared.runtime.crypto import DEVELOPMENT_KEY_VALUE, WEBHOOK_KEYS, Cipher, RootKey, check_root_keys
 from shared.tokens.model import RefreshPolicy
 
 DEFAULT_NATS_URL = "nats://127.0.0.1:14222"
@@ -109,10 +109,7 @@ class Settings(BaseModel):
         return f"{self.public_url}{CALLBACK_PATH}"
 
     def root_keys(self) -> list[RootKey]:
-        return [
-            RootKey(id=k.id, value=k.value.get_secret_value(), default=k.default)
-            for k in self.engine.security.root_keys
-        ]
+        return _keys(self.engine.security.root_keys)
 
     def cipher(self) -> Cipher:
         """The token cipher; refuses to build without a usable key outside development."""
@@ -121,6 +118,15 @@ class Settings(BaseModel):
             keys = [RootKey(id="dev", value="valetkey-development-only-key", default=True)]
         check_root_keys(keys, development=self.development)
         return Cipher(keys)
+
+    def webhook_cipher(self) -> Cipher:
+        """The cipher of webhook endpoints' signing secrets (``security.webhook_keys``), which only
+        the webhooks service holds; refuses to build without a usable key outside development."""
+        keys = _keys(self.engine.security.webhook_keys)
+        if not keys and self.development:
+            keys = [RootKey(id="dev", value="valetkey-development-only-webhook-key", default=True)]
+        check_root_keys(keys, development=self.development, family=WEBHOOK_KEYS)
+        return Cipher(keys, WEBHOOK_KEYS)
 
     def bus_seal(self) -> BusSeal:
         """The seal of every request-reply payload; refuses to build without a usable
@@ -155,6 +161,10 @@ class Settings(BaseModel):
         if self.runtime.api_key is not None and self.runtime.api_key.get_secret_value():
             keys.append(ApiKeyConfig(key=self.runtime.api_key, project=DEFAULT_PROJECT, role="admin"))
         return keys
+
+
+def _keys(configured: list[RootKeyConfig]) -> list[RootKey]:
+    return [RootKey(id=k.id, value=k.value.get_secret_value(), default=k.default) for k in configured]
 
 
 def load_settings(env: Mapping[str, str] | None = None, *, service: str | None = None) -> Settings:

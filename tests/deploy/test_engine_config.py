@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import yaml
 
 from shared.errors import ConfigError
 from shared.runtime.config import load_engine_config
+from shared.runtime.settings import RuntimeSettings, Settings
 from tests.deploy.chart import SERVICES, Rendered
 
 pytestmark = pytest.mark.deploy
@@ -41,7 +43,7 @@ def test_the_authorizer_reads_the_shipped_configuration_with_oidc_verification(
 ) -> None:
     """The authorizer, which holds the OIDC client secret, reads the shipped engine.yaml as it is."""
     path = mounted_config(rendered[render], tmp_path)
-    config = load_engine_config(path, pod_environment(rendered[render], "authorizer"))
+    config = load_engine_config(path, pod_environment(rendered[render], "authorizer"), service="authorizer")
     assert config.api.host == "0.0.0.0" and config.api.port == 9099
     assert not config.api.development
     oidc = config.auth.verification.oidc
@@ -54,18 +56,30 @@ def test_the_authorizer_reads_the_shipped_configuration_with_oidc_verification(
 def test_each_pod_reads_the_configuration_with_only_the_secrets_it_is_given(
     rendered, render: str, service: str, tmp_path: Path
 ) -> None:
-    """Every service reads the one engine.yaml, while the chart gives the root key, the OIDC
-    client secret and a provider's secret only to the services that use them.
-
-    One known gap: the webhooks service still seals endpoint secrets with engine.yaml's root
-    keys, which the chart does not give it (it gets VALETKEY_WEBHOOK_KEY instead).
-    """
+    """Every service reads the one engine.yaml, while the chart gives the root key, the webhook
+    key, the OIDC client secret and a provider's secret only to the services that use them; every
+    one gets the bus key."""
     path = mounted_config(rendered[render], tmp_path)
-    try:
-        config = load_engine_config(path, pod_environment(rendered[render], service), service=service)
-    except ConfigError as error:
-        if service == "webhooks" and error.key == "security.root_keys[0].value":
-            pytest.xfail(f"#11: the webhooks service needs the root key: {error.message}")
-        raise
+    config = load_engine_config(path, pod_environment(rendered[render], service), service=service)
     bus_key = config.security.bus_key
     assert bus_key is not None and bus_key.get_secret_value(), "every pod seals the bus with the bus key"
+
+
+@pytest.mark.parametrize("render", ["default", "production"])
+def test_the_webhooks_pod_builds_its_webhook_cipher_and_no_other_pod_can(
+    rendered, render: str, tmp_path: Path
+):
+    """Only the webhooks service receives the webhook key, and it receives no root key."""
+    path = mounted_config(rendered[render], tmp_path)
+    for service in SERVICES:
+        env = pod_environment(rendered[render], service)
+        config = load_engine_config(path, env, service=service)
+        settings = Settings(runtime=RuntimeSettings(), engine=config)
+        if service == "webhooks":
+            assert settings.webhook_cipher().default_key_id == "webhook1"
+            with pytest.raises(ConfigError, match=re.escape("security.root_keys[0].value")):
+                settings.cipher()
+        else:
+            assert "VALETKEY_WEBHOOK_KEY" not in env, service
+            with pytest.raises(ConfigError, match=re.escape("security.webhook_keys[0].value")):
+                settings.webhook_cipher()

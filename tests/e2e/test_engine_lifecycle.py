@@ -175,7 +175,10 @@ class TestBadConfiguration:
             env = engine.service_env("authorizer")
             engine.stop_service("authorizer")
         changed = dict(engine.config)
-        changed["security"] = {"root_keys": [{"id": "k1", "value": "s" * 32, "default": True}]}
+        changed["security"] = {
+            **engine.config["security"],
+            "root_keys": [{"id": "k1", "value": "s" * 32, "default": True}],
+        }
         path = tmp_path / "changed.yaml"
         path.write_text(yaml.safe_dump(changed))
         result = subprocess.run(
@@ -310,7 +313,7 @@ class TestDependencyOutages:
 
 
 class TestSecretsPerService:
-    def test_the_gateway_runs_without_the_secrets_only_the_authorizer_is_given(
+    def test_the_gateway_and_the_webhooks_service_run_without_the_secrets_only_the_authorizer_is_given(
         self, tmp_path, nats_url, redis_url
     ):
         config = base_config(embedded.free_port(), "${env:VALETKEY_ROOT_KEY}")
@@ -327,8 +330,10 @@ class TestSecretsPerService:
             tmp_path, nats_url=nats_url, redis_url=redis_url, config=config, extra_env=given
         ) as engine:
             engine.stop_service("gateway")
+            engine.stop_service("webhooks")
             engine.env = {k: v for k, v in engine.env.items() if k not in given}
             engine.start_service("gateway")
+            engine.start_service("webhooks")  # its webhook key, and no root key
             engine.wait_healthy()
             authorizer = subprocess.run(
                 [sys.executable, "-m", "services.authorizer"],

@@ -79,6 +79,8 @@ BROKEN = [
         _with("security.root_keys", [{"id": "k", "value": "${env:VK_TEST_NEVER_SET}", "default": True}]),
         "VK_TEST_NEVER_SET",
     ),
+    ("no webhook key outside development", _with("security.webhook_keys", []), "security.webhook_keys"),
+    ("a short bus key outside development", _with("security.bus_key", "short"), "security.bus_key"),
     ("an unknown toolkit", _with("tools.toolkits", ["no_such_toolkit_here"]), "tools.toolkits[0]"),
     (
         "a provider endpoint that is not a URL",

@@ -3,7 +3,9 @@
 10,000 connections (and one record of every other sealed kind) are written under key
 ``k1``; the configuration then makes ``k2`` the default with ``k1`` beside it. The command
 is SIGKILLed while it works, run again to the end, and every record must then open with
-``k2`` alone: the old key can be removed.
+``k2`` alone: the old key can be removed. Webhook endpoint secrets go the same way under the
+webhook keys (``w1`` to ``w2``), and one stored before webhook keys existed (under root key
+``k1``) is moved under ``w2`` too.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from services.executor.worker_registry import WorkerRegistry, WorkerSpec
 from services.webhooks.adapters import EndpointStore
 from shared.providers.registry import ProviderRegistry
 from shared.runtime.config import WebhooksConfig
-from shared.runtime.crypto import Cipher, RootKey
+from shared.runtime.crypto import WEBHOOK_KEYS, Cipher, RootKey
 from shared.runtime.redisio import create_redis
 from shared.tokens.model import RefreshPolicy, StoredToken, connection_id_of
 from shared.tokens.store import TokenStore
@@ -39,6 +41,8 @@ pytestmark = pytest.mark.e2e
 CONNECTIONS = 10_000
 OLD = RootKey("k1", "the-old-root-key-for-rotation-01")
 NEW = RootKey("k2", "the-new-root-key-for-rotation-02", default=True)
+OLD_WEBHOOK = RootKey("w1", "the-old-webhook-key-for-rotation-01", default=True)
+NEW_WEBHOOK = RootKey("w2", "the-new-webhook-key-for-rotation-02", default=True)
 
 
 def token(n: int) -> StoredToken:
@@ -61,9 +65,10 @@ async def seed(redis_url: str, prefix: str) -> None:
         await SecretStore(redis, old, {}, prefix=prefix).upsert("API_TOKEN", "secret-value", None)
         worker = WorkerSpec(id="w1", uri="https://w.example", secret="w" * 32, timeout=5, retry=1)
         await WorkerRegistry(redis, old, [], prefix=prefix).create(worker)
-        await EndpointStore(redis, old, WebhooksConfig(), prefix=prefix).create(
-            "https://hooks.example/in", ["*"], True, "rotation"
-        )
+        for cipher in (old, Cipher([OLD_WEBHOOK], WEBHOOK_KEYS)):  # before webhook keys existed, and after
+            await EndpointStore(redis, cipher, WebhooksConfig(), prefix=prefix).create(
+                "https://hooks.example/in", ["*"], True, "rotation"
+            )
         await ProviderRegistry([], redis, old, prefix=prefix).put_runtime(hooli_entry(), create=True)
     finally:
         await redis.aclose()
@@ -83,7 +88,8 @@ async def readable_with_the_new_key_alone(redis_url: str, prefix: str) -> dict[s
         read = [await tokens.get(f"user-{n}", "hooli") for n in range(CONNECTIONS)]
         found, _ = await SecretStore(redis, new_only, {}, prefix=prefix).values(["API_TOKEN"])
         workers = await WorkerRegistry(redis, new_only, [], prefix=prefix).all()
-        endpoints = await EndpointStore(redis, new_only, WebhooksConfig(), prefix=prefix).all()
+        webhook_only = Cipher([NEW_WEBHOOK], WEBHOOK_KEYS)
+        endpoints = await EndpointStore(redis, webhook_only, WebhooksConfig(), prefix=prefix).all()
         registry = ProviderRegistry([], redis, new_only, prefix=prefix)
         providers = [r for r in await registry.records() if r.source == "runtime"]
         return {
@@ -102,6 +108,10 @@ def rotate_command(tmp_path: Path, redis_url: str, prefix: str) -> tuple[list[st
     config["security"]["root_keys"] = [
         {"id": NEW.id, "value": NEW.value, "default": True},
         {"id": OLD.id, "value": OLD.value},
+    ]
+    config["security"]["webhook_keys"] = [
+        {"id": NEW_WEBHOOK.id, "value": NEW_WEBHOOK.value, "default": True},
+        {"id": OLD_WEBHOOK.id, "value": OLD_WEBHOOK.value},
     ]
     (tmp_path / "engine.yaml").write_text(yaml.safe_dump(config))
     env = {k: v for k, v in os.environ.items() if not k.startswith("VALETKEY_")}
@@ -141,6 +151,6 @@ def test_rotate_keys_killed_halfway_and_run_again_leaves_every_record_under_the_
         "tokens": CONNECTIONS,
         "secrets": 1,
         "workers": 1,
-        "endpoints": 1,
+        "endpoints": 2,
         "providers": 1,
     }

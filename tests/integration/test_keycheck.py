@@ -4,7 +4,7 @@ import pytest
 
 from shared.errors import ConfigError
 from shared.runtime import keycheck
-from shared.runtime.crypto import Cipher, RootKey
+from shared.runtime.crypto import WEBHOOK_KEYS, Cipher, RootKey
 
 pytestmark = pytest.mark.integration
 
@@ -54,3 +54,19 @@ async def test_a_mismatch_in_the_second_key_names_that_key(redis, prefix):
         await keycheck.verify(redis, Cipher([SECOND, RootKey("k1", CHANGED.value)]), prefix=prefix)
 
     assert refused.value.key == "security.root_keys[1].value"
+
+
+async def test_a_webhook_key_has_its_own_record_even_under_a_root_keys_id_and_a_change_names_its_key(
+    redis, prefix
+):
+    await keycheck.verify(redis, Cipher([FIRST]), prefix=prefix)
+    webhook = RootKey("k1", "the-webhook-key-under-id-k1-0004", default=True)
+
+    await keycheck.verify(redis, Cipher([webhook], WEBHOOK_KEYS), prefix=prefix)
+    assert await redis.exists(keycheck.record_key(prefix, "k1", WEBHOOK_KEYS))
+    await keycheck.verify(redis, Cipher([FIRST]), prefix=prefix)  # the root key's record is untouched
+
+    with pytest.raises(ConfigError) as refused:
+        await keycheck.verify(redis, Cipher([CHANGED], WEBHOOK_KEYS), prefix=prefix)
+    assert refused.value.key == "security.webhook_keys[0].value"
+    assert "webhook key 'k1'" in str(refused.value)

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared.contracts.events import ConnectionRevoked
-from shared.runtime.crypto import Cipher, RootKey
+from shared.runtime.crypto import WEBHOOK_KEYS, Cipher, RootKey
 from shared.runtime.redisio import create_redis
 from shared.tokens.model import RefreshPolicy, StoredToken, connection_id_of
 from shared.tokens.store import TokenStore
@@ -71,8 +71,13 @@ class TestTokenStore:
             redis, Cipher([RootKey("a", KEY_A.value), KEY_B]), RefreshPolicy(), prefix=prefix
         )
         assert (await rotated.get("alice", "github")).access_token == "gho_plaintext_token"
+        webhook = Cipher([KEY_B], WEBHOOK_KEYS)
         tally = await rotate(
-            redis, Cipher([RootKey("a", KEY_A.value), KEY_B]), prefix=prefix, show_progress=False
+            redis,
+            Cipher([RootKey("a", KEY_A.value), KEY_B]),
+            webhook_cipher=webhook,
+            prefix=prefix,
+            show_progress=False,
         )
         assert tally.resealed == {"tokens": 1}
         only_b = TokenStore(redis, Cipher([KEY_B]), RefreshPolicy(), prefix=prefix)

@@ -5,16 +5,18 @@ under the new one, or when a record is damaged. The list skips it and says so in
 """
 
 import pytest
+from structlog.testing import capture_logs
 
 from services.executor.worker_registry import WorkerRegistry, WorkerSpec
 from services.webhooks.adapters import EndpointStore
 from shared.runtime.config import WebhooksConfig
-from shared.runtime.crypto import Cipher, RootKey
+from shared.runtime.crypto import WEBHOOK_KEYS, Cipher, RootKey
 
 pytestmark = pytest.mark.integration
 
 OLD = Cipher([RootKey("old", "the-old-root-key-long-enough-0001", default=True)])
 NEW = Cipher([RootKey("new", "the-new-root-key-long-enough-0002", default=True)])
+WEBHOOK = Cipher([RootKey("old", "the-webhook-key-long-enough-0003", default=True)], WEBHOOK_KEYS)
 
 
 @pytest.fixture
@@ -43,3 +45,19 @@ async def test_a_webhook_endpoint_sealed_under_a_dropped_key_does_not_stop_the_o
     readable, _ = await store.create("https://b.example/hook", ["*"], True, "sealed under the new key")
 
     assert [e.id for e in await store.all()] == [readable.id]
+
+
+async def test_an_endpoint_stored_before_webhook_keys_is_skipped_with_a_log_line_naming_the_migration(
+    redis, prefix
+):
+    legacy, _ = await EndpointStore(redis, OLD, WebhooksConfig(), prefix=prefix).create(
+        "https://a.example/hook", ["*"], True, "sealed under a root key"
+    )
+    store = EndpointStore(redis, WEBHOOK, WebhooksConfig(), prefix=prefix)
+    current, _ = await store.create("https://b.example/hook", ["*"], True, "sealed under the webhook key")
+
+    with capture_logs() as logs:
+        assert [e.id for e in await store.all()] == [current.id]
+    skipped = [line for line in logs if line["event"] == "webhooks.endpoint_under_root_key"]
+    assert [line["endpoint_id"] for line in skipped] == [legacy.id]
+    assert "valetkey rotate-keys" in skipped[0]["fix"]

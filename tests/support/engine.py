@@ -35,7 +35,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def base_config(port: int, root_key: str) -> dict[str, Any]:
     """A minimal valid config; tests add providers, toolkits and workers to it. A root key read
     from the environment (``${env:...}``) goes with a bus key read from ``VALETKEY_BUS_KEY``."""
-    bus_key = "${env:VALETKEY_BUS_KEY}" if root_key.startswith("${env:") else f"bus-{root_key}"
+    from_env = root_key.startswith("${env:")
+    bus_key = "${env:VALETKEY_BUS_KEY}" if from_env else f"bus-key-of-{root_key}"
+    webhook_key = "${env:VALETKEY_WEBHOOK_KEY}" if from_env else f"webhook-key-of-{root_key}"
     return {
         "api": {
             "development": False,
@@ -47,6 +49,7 @@ def base_config(port: int, root_key: str) -> dict[str, Any]:
         "security": {
             "root_keys": [{"id": "k1", "value": root_key, "default": True}],
             "bus_key": bus_key,
+            "webhook_keys": [{"id": "w1", "value": webhook_key, "default": True}],
             "allow_private_targets": True,
         },
         "auth": {"providers": [], "verification": {"mode": "unsafe_skip"}},
@@ -196,6 +199,7 @@ def make_engine(
         "VALETKEY_CONFIG": str(home / "engine.yaml"),
         "VALETKEY_API_KEY": api_key,
         "VALETKEY_BUS_KEY": secrets.token_urlsafe(32),
+        "VALETKEY_WEBHOOK_KEY": secrets.token_urlsafe(32),
         "VALETKEY_KEY_PREFIX": f"vk{secrets.token_hex(3)}",
         "VALETKEY_LOG_JSON": "true",
         "VALETKEY_LOG_LEVEL": "DEBUG",

@@ -65,7 +65,7 @@ def _load_state(home: Path) -> dict[str, Any] | None:
 
 
 def ensure_secrets(home: Path) -> dict[str, str]:
-    """Generate the API key, root key and bus key once, kept in ``secrets.env`` (mode 600); the
+    """Generate the API key, root key, bus key and webhook key once, kept in ``secrets.env`` (mode 600); the
     environment wins."""
     path = home / "secrets.env"
     stored: dict[str, str] = {}
@@ -75,6 +75,7 @@ def ensure_secrets(home: Path) -> dict[str, str]:
         "VALETKEY_API_KEY": stored.get("VALETKEY_API_KEY") or f"vk_{secrets.token_urlsafe(24)}",
         "VALETKEY_ROOT_KEY": stored.get("VALETKEY_ROOT_KEY") or secrets.token_urlsafe(32),
         "VALETKEY_BUS_KEY": stored.get("VALETKEY_BUS_KEY") or secrets.token_urlsafe(32),
+        "VALETKEY_WEBHOOK_KEY": stored.get("VALETKEY_WEBHOOK_KEY") or secrets.token_urlsafe(32),
     }
     if generated != stored:
         home.mkdir(parents=True, exist_ok=True)
@@ -253,30 +254,36 @@ def run(args: argparse.Namespace) -> int:
 
 
 def rotate_keys(_: argparse.Namespace) -> int:
-    """Re-encrypt every record under the default root key (tools/rotate_keys.py)."""
+    """Re-encrypt every record under the default root key, webhook secrets under the default
+    webhook key (tools/rotate_keys.py)."""
     try:
         settings = load_settings(_engine_env())
-        cipher = settings.cipher()
+        cipher, webhook_cipher = settings.cipher(), settings.webhook_cipher()
     except ConfigError as exc:
         print(f"valetkey: configuration error: {exc}", file=sys.stderr)
         return 2
-    tally = asyncio.run(_rotate(settings, cipher))
+    tally = asyncio.run(_rotate(settings, cipher, webhook_cipher))
     kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(tally.resealed.items())) or "none"
     print(
-        f"re-encrypted {tally.total_resealed} records under key {cipher.default_key_id!r} ({kinds}); "
+        f"re-encrypted {tally.total_resealed} records under root key {cipher.default_key_id!r} and "
+        f"webhook key {webhook_cipher.default_key_id!r} ({kinds}); "
         f"{tally.current} were already; {tally.unreadable} no configured key opens"
     )
     return 0 if tally.unreadable == 0 else 1
 
 
-async def _rotate(settings: Settings, cipher: Cipher) -> Tally:
+async def _rotate(settings: Settings, cipher: Cipher, webhook_cipher: Cipher) -> Tally:
     # imported here: it reaches into every service's adapters, which `up` and `down` never need
     from tools.rotate_keys import rotate
 
     redis = service_redis(settings.runtime)
     try:
         return await rotate(
-            redis, cipher, prefix=settings.runtime.key_prefix, show_progress=sys.stderr.isatty()
+            redis,
+            cipher,
+            webhook_cipher=webhook_cipher,
+            prefix=settings.runtime.key_prefix,
+            show_progress=sys.stderr.isatty(),
         )
     finally:
         await redis.aclose()
@@ -301,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     run_parser.add_argument("service", choices=subjects.SERVICES)
     run_parser.set_defaults(func=run)
     commands.add_parser(
-        "rotate-keys", help="re-encrypt every record under the default root key (online, resumable)"
+        "rotate-keys", help="re-encrypt every record under the default root / webhook key (online, resumable)"
     ).set_defaults(func=rotate_keys)
     args = parser.parse_args(argv)
     result: int = args.func(args)

@@ -3,8 +3,8 @@
 A broken configuration should fail at once, as one line naming the file, the key and the
 problem, not after a health check times out with the real message in a log file. This
 runs, in the launcher's own process, the checks each service would make of its
-configuration as it starts: ``engine.yaml`` and the environment, the root keys (outside
-development), the API keys, the providers against the catalog, and that every configured
+configuration as it starts: ``engine.yaml`` and the environment, the root, webhook and bus
+keys (outside development), the API keys, the providers against the catalog, and that every configured
 toolkit loads.
 """
 
@@ -23,6 +23,8 @@ def check(env: Mapping[str, str]) -> Settings:
     file = str(settings.runtime.config)
     try:
         settings.cipher()
+        settings.webhook_cipher()
+        settings.bus_seal()
         if not settings.api_keys():
             raise ConfigError("no API key: set VALETKEY_API_KEY or api.keys", key="api.keys")
         static_records(settings.engine.auth.providers)

@@ -29,14 +29,16 @@ PUBLIC = "http://93.184.216.34/hook"
 UNUSED_REDIS = "redis://127.0.0.1:9/0"  # nothing listens: a gateway that used Redis would fail
 
 
-def settings(nats_url: str, redis_url: str, prefix: str, *, root_key: bool) -> Settings:
+def settings(nats_url: str, redis_url: str, prefix: str, *, webhook_key: bool) -> Settings:
+    """Both hold the bus key; the webhooks service also its webhook key, and neither a root key."""
     engine: dict[str, Any] = {
         "api": {"development": False},
         "auth": {"verification": {"mode": "unsafe_skip"}},
         "webhooks": {"endpoints": [{"id": "from-config", "url": PUBLIC, "secret": CONFIG_SECRET}]},
+        "security": {"bus_key": "b" * 32},
     }
-    if root_key:
-        engine["security"] = {"root_keys": [{"id": "k1", "value": "r" * 32, "default": True}]}
+    if webhook_key:
+        engine["security"]["webhook_keys"] = [{"id": "w1", "value": "w" * 32, "default": True}]
     runtime = RuntimeSettings(
         development=False,
         nats_url=nats_url,
@@ -51,8 +53,8 @@ def settings(nats_url: str, redis_url: str, prefix: str, *, root_key: bool) -> S
 @asynccontextmanager
 async def engine(nats_url: str, redis_url: str, prefix: str) -> AsyncIterator[httpx.AsyncClient]:
     """The webhooks service and the gateway in this process; a client for the gateway."""
-    service = create_service(settings(nats_url, redis_url, prefix, root_key=True))
-    gateway = create_app(settings(nats_url, UNUSED_REDIS, prefix, root_key=False))
+    service = create_service(settings(nats_url, redis_url, prefix, webhook_key=True))
+    gateway = create_app(settings(nats_url, UNUSED_REDIS, prefix, webhook_key=False))
     await service.app.start()
     try:
         async with gateway.router.lifespan_context(gateway):

@@ -101,7 +101,7 @@ class TestValidation:
 
     def test_the_shipped_example_config_is_valid(self):
         root = Path(__file__).resolve().parents[3]
-        env = {"VALETKEY_ROOT_KEY": "x" * 32, "VALETKEY_BUS_KEY": "b" * 32}
+        env = {"VALETKEY_ROOT_KEY": "x" * 32, "VALETKEY_BUS_KEY": "b" * 32, "VALETKEY_WEBHOOK_KEY": "w" * 32}
         config = load_engine_config(root / "engine.yaml", env)
         assert {p.id for p in config.auth.providers} >= {"hooli", "default-google"}
         assert config.security.bus_key is not None

@@ -3,7 +3,7 @@
 import pytest
 
 from shared.errors import ConfigError
-from shared.runtime.crypto import Cipher, DecryptionError, RootKey, check_root_keys
+from shared.runtime.crypto import WEBHOOK_KEYS, Cipher, DecryptionError, RootKey, check_root_keys
 
 KEY_A = RootKey(id="a", value="first-root-key-value-long-enough", default=True)
 KEY_B = RootKey(id="b", value="second-root-key-value-long-enough", default=True)
@@ -56,3 +56,29 @@ class TestRootKeyPolicy:
 
     def test_development_mode_accepts_the_default_key(self):
         check_root_keys([RootKey("k", "default-key-value", True)], development=True)
+
+
+class TestWebhookKeys:
+    SAME = RootKey(id="k", value="one-value-for-both-families-0001", default=True)
+
+    def test_a_webhook_record_and_a_root_record_never_open_as_each_other_even_under_one_id_and_value(self):
+        root, webhook = Cipher([self.SAME]), Cipher([self.SAME], WEBHOOK_KEYS)
+        sealed = webhook.encrypt(b"whsec", aad=b"e")
+        assert sealed.startswith("vkw1.k.") and webhook.decrypt(sealed, aad=b"e") == b"whsec"
+        with pytest.raises(DecryptionError, match="another key family"):
+            root.decrypt(sealed, aad=b"e")
+        with pytest.raises(DecryptionError, match="another key family"):
+            webhook.decrypt(root.encrypt(b"token", aad=b"e"), aad=b"e")
+
+    def test_a_record_is_current_only_under_its_familys_default_key(self):
+        webhook = Cipher([self.SAME], WEBHOOK_KEYS)
+        assert webhook.is_current(webhook.encrypt(b"x", aad=b"e"))
+        assert not webhook.is_current(Cipher([self.SAME]).encrypt(b"x", aad=b"e"))
+
+    def test_outside_development_the_webhook_cipher_needs_a_webhook_key_and_names_it(self):
+        with pytest.raises(ConfigError, match="no webhook key") as refused:
+            check_root_keys([], development=False, family=WEBHOOK_KEYS)
+        assert refused.value.key == "security.webhook_keys"
+        with pytest.raises(ConfigError) as short:
+            check_root_keys([RootKey("w", "short", True)], development=False, family=WEBHOOK_KEYS)
+        assert short.value.key == "security.webhook_keys[0].value"
