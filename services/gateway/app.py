@@ -53,7 +53,7 @@ def create_app(settings: Settings) -> FastAPI:
         raise ConfigError("no API key: set VALETKEY_API_KEY or api.keys", key="api.keys")
     broker = service_broker(settings.runtime, service="gateway")
     seal = settings.bus_seal()  # the bus key only: the gateway holds no root key
-    pings = RpcServer()
+    pings = RpcServer(seal=seal)
     add_health(pings, service="gateway", instance=settings.runtime.instance)
     waiters = CompletionWaiters()
     api_keys = ApiKeys(

@@ -127,8 +127,8 @@ async def answer(model: type[M], body: Any, use_case: Callable[[M], Awaitable[Ba
 class RpcClient:
     """Request-reply over the raw nats-py connection, the cheap path (docs/nats.md, "Request-reply").
 
-    Requests and replies are sealed under the bus key (``shared/bus/sealing.py``), but for the
-    health pings.
+    Requests and replies are sealed under the bus key (``shared/bus/sealing.py``), but for a
+    replica's own health ping.
 
     Args:
         nc: A connected nats-py client (``broker.connection`` of a started broker).

@@ -69,7 +69,7 @@ class Route:
         queue: Queue group (one replica answers); ``None`` for subjects every replica answers.
         workers: Messages of this subject handled at once.
         name: The micro endpoint's name.
-        seal: The bus seal its payloads travel under; ``None`` for the unsealed health pings.
+        seal: The bus seal its payloads travel under; ``None`` for a replica's own health ping.
     """
 
     subject: str
@@ -88,7 +88,8 @@ class RpcServer:
     Args:
         service: The micro service's name (``$SRV.PING.<service>``); :func:`add_health` sets it.
         instance: This replica, in the micro service's metadata.
-        seal: The bus seal; every subject but the health pings needs it (``shared/bus/sealing.py``).
+        seal: The bus seal; every subject but a replica's own health ping needs it
+            (``shared/bus/sealing.py``).
     """
 
     service: str = "valetkey"

@@ -12,8 +12,9 @@ A sealed payload is ``b"vks1" || nonce (12 bytes) || ciphertext+tag``, its assoc
   a reply opens only as the answer to the one request it was made for.
 
 The request id is the request's own random nonce, carried inside the payload, so no header is
-needed (nats-py parses a header block on every message that has one). Health pings
-(``vk.health.*``) stay unsealed: they carry no secret, and a pod's probe holds no engine key.
+needed (nats-py parses a header block on every message that has one). A replica's own health
+ping (``vk.health.<service>.<instance>``) stays unsealed: it carries no secret, and a pod's
+probe holds no engine key.
 """
 
 from __future__ import annotations
@@ -34,11 +35,14 @@ _HEAD = len(MAGIC) + NONCE_BYTES
 _REQUEST = b"\x00request"
 _REPLY = b"\x00reply\x00"
 _HEALTH = f"{subjects.HEALTH_PREFIX}."
+_SERVICE_HEALTH_DOTS = subjects.HEALTH_PREFIX.count(".") + 1  # vk.health.<service>
 
 
 def is_sealed(subject: str) -> bool:
-    """Whether request-reply on ``subject`` is sealed: all but the health pings."""
-    return not subject.startswith(_HEALTH)
+    """Whether request-reply on ``subject`` is sealed: all but a replica's own health ping
+    (``vk.health.<service>.<instance>``, a pod's probe); ``/v1/health``'s ping of each service
+    (``vk.health.<service>``) is sealed, so a service with another bus key shows there."""
+    return not subject.startswith(_HEALTH) or subject.count(".") == _SERVICE_HEALTH_DOTS
 
 
 def _derive(key: str) -> bytes:

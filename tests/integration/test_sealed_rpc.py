@@ -12,10 +12,13 @@ import pytest
 from nats.aio.msg import Msg
 from pydantic import BaseModel, ConfigDict
 
+from services.gateway.routes.health import _ping
 from shared.bus.messaging import RpcClient
-from shared.bus.rpc import RpcServer
+from shared.bus.rpc import RpcServer, add_health
 from shared.bus.sealing import BusSeal
 from shared.errors import SealError
+from shared.runtime.settings import RuntimeSettings
+from tools.launcher import probe
 
 pytestmark = pytest.mark.integration
 
@@ -140,3 +143,20 @@ async def test_an_unsealed_reply_is_refused_by_the_caller(nats_url):
             await RpcClient(nc, seal=SEAL).call("t.seal.impostor", Ask(secret="x"), Told)
     finally:
         await nc.close()
+
+
+async def test_a_service_with_another_bus_key_is_reported_unreachable_by_the_health_check_with_why(nats_url):
+    server = RpcServer(seal=BusSeal("the-other-services-bus-key-0123456789"))
+    add_health(server, service="sealtest", instance="pod-1")
+    nc = await nats.connect(nats_url)
+    await server.start(nc)
+    await nc.flush()
+    try:
+        answer = await _ping(RpcClient(nc, seal=SEAL), "sealtest")
+        probed = await probe._probe("sealtest", "pod-1", RuntimeSettings(nats_url=nats_url))
+    finally:
+        await server.stop()
+        await nc.close()
+    assert answer["reachable"] is False
+    assert "bus_payload_refused" in answer["reason"] and "security.bus_key" in answer["reason"]
+    assert probed is True  # a pod's own probe holds no key, and its ping is not sealed
