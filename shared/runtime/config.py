@@ -153,11 +153,9 @@ class RootKeyConfig(_Section):
 
 class SecurityConfig(_Section):
     root_keys: list[RootKeyConfig] = Field(default_factory=list)
-    # Seals every request and reply on NATS (shared/bus/sealing.py); every service holds it, the
-    # gateway included. Not a root key: it decrypts nothing at rest.
+    # Seals every request and reply on NATS (shared/bus/sealing.py); every service holds it.
     bus_key: SecretStr | None = None
-    # Seal webhook endpoints' signing secrets in Redis; only the webhooks service holds them (and
-    # it holds no root key). Same shape as root_keys.
+    # Seal webhook endpoints' signing secrets; held by the webhooks service alone (no root key).
     webhook_keys: list[RootKeyConfig] = Field(default_factory=list)
     # Let provider endpoints and workers resolve to loopback, private or link-local addresses
     # (shared/runtime/addresses.py); for a provider or worker inside your own network.
@@ -362,17 +360,13 @@ def _environment(config_path: Path, env: Mapping[str, str]) -> dict[str, str]:
 #: empty for that service, so a deployment may give each secret only to the services that use
 #: it (deploy/README.md). The gateway holds no key at all but the bus key; only the authorizer
 #: signs users in; only the webhooks service holds the webhook keys, and it holds no root key.
+_OIDC_SECRET = "auth.verification.oidc.client_secret"
 UNUSED_SECRETS: dict[str, tuple[str, ...]] = {
-    "gateway": (
-        "security.root_keys",
-        "security.webhook_keys",
-        "auth.providers",
-        "auth.verification.oidc.client_secret",
-    ),
+    "gateway": ("security.root_keys", "security.webhook_keys", "auth.providers", _OIDC_SECRET),
     "authorizer": ("security.webhook_keys",),
-    "token_refresher": ("security.webhook_keys", "auth.verification.oidc.client_secret"),
-    "executor": ("security.webhook_keys", "auth.providers", "auth.verification.oidc.client_secret"),
-    "webhooks": ("security.root_keys", "auth.providers", "auth.verification.oidc.client_secret"),
+    "token_refresher": ("security.webhook_keys", _OIDC_SECRET),
+    "executor": ("security.webhook_keys", "auth.providers", _OIDC_SECRET),
+    "webhooks": ("security.root_keys", "auth.providers", _OIDC_SECRET),
 }
 
 
