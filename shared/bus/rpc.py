@@ -208,7 +208,7 @@ async def _refuse(route: Route, request: Request, error: SealError) -> None:
     """A request that does not open is never run: its refusal goes back unsealed, in micro's error
     headers alone (nothing to seal it to), and the caller reports it (``RpcClient``)."""
     log.warning("rpc.unsealed_refused", subject=route.subject, detail=error.message)
-    NATS_REQUESTS.labels(route.subject, "error").inc()
+    metrics.nats_request(route.subject, False, 0.0)
     try:
         await request.respond_error(str(error.status), f"{error.code}: {error.message}")
     except Exception:  # no reply subject, or the connection went away: nothing else to do
