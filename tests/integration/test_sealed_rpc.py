@@ -12,7 +12,7 @@ import pytest
 from nats.aio.msg import Msg
 from pydantic import BaseModel, ConfigDict
 
-from services.gateway.routes.health import _ping
+from services.gateway.routes.health import ping
 from shared.bus.messaging import RpcClient
 from shared.bus.rpc import RpcServer, add_health
 from shared.bus.sealing import BusSeal
@@ -152,7 +152,7 @@ async def test_a_service_with_another_bus_key_is_reported_unreachable_by_the_hea
     await server.start(nc)
     await nc.flush()
     try:
-        answer = await _ping(RpcClient(nc, seal=SEAL), "sealtest")
+        answer = await ping(RpcClient(nc, seal=SEAL), "sealtest")
         probed = await probe._probe("sealtest", "pod-1", RuntimeSettings(nats_url=nats_url))
     finally:
         await server.stop()
