@@ -29,9 +29,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
 
 
 def _free_block(offsets: list[int]) -> int:
-    """A base port such that base + every offset is free (and a Valkey node's bus port too)."""
+    """A base port such that base + every offset is free (and a Valkey node's bus port too), all below
+    the kernel's ephemeral range (from 32768), where a client socket of another test could take one."""
     for _ in range(500):
-        base = random.randrange(20000, 40000)
+        base = random.randrange(20000, 32768 - max(offsets))
         if not any(embedded.port_in_use(base + offset) for offset in offsets):
             return base
     raise AssertionError("no free block of ports")

@@ -56,6 +56,15 @@ class Connected:
     async def keep(self, msg: Msg) -> None:
         self.received.append(msg)
 
+    async def heard(self, count: int) -> list[str]:
+        """The subjects received once ``count`` messages arrived, or what arrived within the settle time:
+        a flush returns when the server's PONG is read, which can be before the callback ran."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SETTLE_S
+        while len(self.received) < count and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        return [m.subject for m in self.received]
+
 
 async def _connect(server: servers.LocalServer, service: str) -> Connected:
     passwords = servers.service_passwords(server.url)
@@ -210,7 +219,7 @@ class TestSubscriptions:
     async def test_the_executor_hears_its_own_subjects(self, tester, connect):
         executor = await connect("executor")
         await _subscribe_and_hear(executor, tester, subjects.TOOLS_EXECUTE, subjects.TOOLS_EXECUTE)
-        assert [m.subject for m in executor.received] == [subjects.TOOLS_EXECUTE]
+        assert await executor.heard(1) == [subjects.TOOLS_EXECUTE]
 
     @pytest.mark.parametrize(("pattern", "subject"), EXECUTOR_MUST_NOT_READ)
     async def test_the_executor_cannot_read_everything_or_another_services_messages(
@@ -234,7 +243,7 @@ class TestSubscriptions:
         own = refresher.nc.new_inbox()
         assert own.startswith("_INBOX.token_refresher.")
         await _subscribe_and_hear(refresher, tester, own, own)
-        assert len(refresher.received) == 1
+        assert await refresher.heard(1) == [own]
         await _subscribe_and_hear(refresher, tester, "_INBOX.gateway.*", "_INBOX.gateway.x")
         assert await refresher.refused('Subscription to "_INBOX.gateway.*"')
         assert len(refresher.received) == 1

@@ -104,8 +104,17 @@ def wait_healthy(
             pass
         time.sleep(0.25)
     if supervisor.poll() is not None:
-        raise SystemExit(f"valetkey could not start (exit {supervisor.returncode}); see {_home() / 'logs'}")
+        logs = _home() / "logs"
+        why = "\n".join(_last_lines(logs / "supervisor.log", 12))
+        raise SystemExit(f"valetkey could not start (exit {supervisor.returncode}); see {logs}\n{why}")
     raise SystemExit(f"valetkey did not become healthy within {limit:.0f}s: {body or 'no answer'}")
+
+
+def _last_lines(log: Path, count: int) -> list[str]:
+    """The last ``count`` non-blank lines of a log, or none when it does not exist."""
+    if not log.exists():
+        return []
+    return [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()][-count:]
 
 
 def _fail_on_a_crash_while_starting() -> None:
@@ -114,12 +123,7 @@ def _fail_on_a_crash_while_starting() -> None:
     state = _load_state(home) or {"processes": []}
     for proc in state["processes"]:
         if proc["restarts"] > 0 or not proc["running"]:
-            log = home / "logs" / f"{proc['name']}.log"
-            lines = (
-                [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
-                if log.exists()
-                else []
-            )
+            lines = _last_lines(home / "logs" / f"{proc['name']}.log", 1)
             raise SystemExit(f"valetkey: {proc['name']} exited while starting: {lines[-1] if lines else '?'}")
 
 
