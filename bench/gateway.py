@@ -92,7 +92,7 @@ def _otel_sink(enabled: bool, sample: float | None = None) -> Iterator[dict[str,
 
 
 @contextlib.contextmanager
-def _stack(
+def oauth_stack(
     tmp: Path,
     log_level: str = "INFO",
     redis_fsync: bool = False,
@@ -147,7 +147,7 @@ async def _long_poll(timed: aiohttp.ClientSession, engine: Engine, auth_id: str)
         return body
 
 
-async def _complete_authorization(
+async def complete_authorization(
     http: httpx.AsyncClient, timed: aiohttp.ClientSession, engine: Engine, user: str
 ) -> tuple[str, float]:
     """One full flow; returns (authorization id, seconds from callback sent to long-poll answered).
@@ -178,7 +178,7 @@ async def _complete_authorization(
     return auth["id"], elapsed
 
 
-def _hot_reads(engine: Engine, auth_id: str, suffix: str = "") -> dict[str, Target]:
+def hot_reads(engine: Engine, auth_id: str, suffix: str = "") -> dict[str, Target]:
     headers = {**engine.headers, "Content-Type": "application/json"}
     return {
         f"GET /v1/auth/status (completed){suffix}": Target(
@@ -206,19 +206,19 @@ async def _measure(
 ) -> dict[str, Any]:
     timeout = aiohttp.ClientTimeout(total=70)
     async with httpx.AsyncClient(timeout=30) as http, aiohttp.ClientSession(timeout=timeout) as timed:
-        auth_id, _ = await _complete_authorization(http, timed, engine, USER)
+        auth_id, _ = await complete_authorization(http, timed, engine, USER)
         measured = [
-            await _complete_authorization(http, timed, engine, f"user-{i}@example.com") for i in range(flows)
+            await complete_authorization(http, timed, engine, f"user-{i}@example.com") for i in range(flows)
         ]
         if metrics_off is not None:
-            plain_id, _ = await _complete_authorization(http, timed, metrics_off, USER)
+            plain_id, _ = await complete_authorization(http, timed, metrics_off, USER)
     targets = {
         FLOOR: Target("GET", floor_url, {}),
         BASELINE: Target("GET", baseline_url, {}),
-        **_hot_reads(engine, auth_id),
+        **hot_reads(engine, auth_id),
     }
     if metrics_off is not None:
-        targets |= _hot_reads(metrics_off, plain_id, METRICS_OFF)
+        targets |= hot_reads(metrics_off, plain_id, METRICS_OFF)
     # Rounds alternate the targets, so a slow spell of the machine lands on all of them alike.
     by_round = [
         {name: await run_load(t, concurrency=50, duration=duration) for name, t in targets.items()}
@@ -354,7 +354,7 @@ def main(argv: list[str]) -> dict[str, Any]:
     with (
         tempfile.TemporaryDirectory() as tmp,
         _otel_sink(args.otel, args.otel_sample) as otel_env,
-        _stack(Path(tmp), args.log_level, args.redis_fsync, otel_env) as (engine, _),
+        oauth_stack(Path(tmp), args.log_level, args.redis_fsync, otel_env) as (engine, _),
         companion("bench.baseline", engine.tester_nats_url, "/echo?i=5") as baseline_url,
         companion("bench.floor", engine.tester_nats_url, "/") as floor_url,
         contextlib.ExitStack() as more,
@@ -362,7 +362,7 @@ def main(argv: list[str]) -> dict[str, Any]:
         plain = None
         if args.metrics_off:
             plain, _ = more.enter_context(
-                _stack(Path(tmp) / "metrics_off", args.log_level, args.redis_fsync, metrics=False)
+                oauth_stack(Path(tmp) / "metrics_off", args.log_level, args.redis_fsync, metrics=False)
             )
         result = asyncio.run(
             _measure(

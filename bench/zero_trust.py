@@ -36,7 +36,7 @@ import httpx
 import nats
 
 from bench.common import summarize_ms, table
-from bench.gateway import USER, _combined, _complete_authorization
+from bench.gateway import USER, _combined, complete_authorization
 from bench.loadgen import Target, run_load
 from shared.bus import subjects
 from shared.bus.sealing import MAGIC
@@ -126,10 +126,10 @@ async def _measure(engines: dict[str, Engine], *, flows: int, duration: float, r
     elapsed: dict[str, list[float]] = {mode: [] for mode in engines}
     async with httpx.AsyncClient(timeout=30) as http, aiohttp.ClientSession(timeout=timeout) as timed:
         for mode, engine in engines.items():
-            completed[mode], _ = await _complete_authorization(http, timed, engine, USER)
+            completed[mode], _ = await complete_authorization(http, timed, engine, USER)
         for i in range(flows):  # the engines take turns, flow by flow
             for mode, engine in engines.items():
-                _, seconds = await _complete_authorization(http, timed, engine, f"user-{i}@example.com")
+                _, seconds = await complete_authorization(http, timed, engine, f"user-{i}@example.com")
                 elapsed[mode].append(seconds)
     targets = {
         mode: Target(
