@@ -132,12 +132,12 @@ async def _engine_phases(engine: Engine, args: argparse.Namespace) -> dict[str, 
                         headers=engine.headers,
                     )
                     answer.raise_for_status()
-                return args.starts
+                return int(args.starts)
 
             async def completions() -> int:
                 for i in range(args.flows):
                     await complete_authorization(http, timed, engine, f"flow-{i}@example.com")
-                return args.flows
+                return int(args.flows)
 
             phases: dict[str, Callable[[], Awaitable[int]]] = {
                 "status": lambda: _loaded(status, args.duration),
