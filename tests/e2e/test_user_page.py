@@ -44,6 +44,7 @@ class TestUserPage:
             browser.get(link["url"])
             row = wait_for(browser, "#user-connections tr[data-provider=hooli]")
             assert "scope1" in row.text and user in browser.page_source
+            assert "Know who you are" in row.text  # openid, in plain words beside its name
             screenshot(browser, "connect-user-page")
             row.find_element(By.XPATH, ".//button[normalize-space()='Remove access']").click()
             wait_for(browser, ".notice", "removed")

@@ -15,6 +15,7 @@ from services.gateway.console.signing import Session, Signer
 from services.gateway.domain import ApiKeys
 from services.gateway.settings import GatewaySettings
 from shared.errors import Unauthorized, ValetkeyError
+from shared.providers.scope_words import scope_words
 
 HERE = Path(__file__).parent
 COOKIE = "vk_console"
@@ -40,6 +41,7 @@ def when(value: object) -> str:
 
 
 templates.filters["when"] = when
+templates.globals["scope_words"] = scope_words
 
 
 class SignInRequired(Exception):
