@@ -64,7 +64,7 @@ def create_app(settings: Settings) -> FastAPI:
         client: RpcClient = app.state.rpc
         return client
 
-    mcp = McpGateways(settings, api_keys, rpc)
+    mcp = McpGateways(settings, api_keys, rpc, waiters)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

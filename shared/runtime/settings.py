@@ -135,6 +135,11 @@ class Settings(BaseModel):
         Raises:
             ConfigError: No bus key, one shorter than 16 characters, or the development default.
         """
+        return BusSeal(self.bus_key())
+
+    def bus_key(self) -> str:
+        """``security.bus_key``, checked as :meth:`bus_seal` says (the development default in
+        development when unset); keys of the gateway's own are derived from it too."""
         configured = self.engine.security.bus_key
         key = configured.get_secret_value() if configured is not None else ""
         if not key and self.development:
@@ -147,7 +152,7 @@ class Settings(BaseModel):
                 "every token and secret on NATS (all services need the same one)",
                 key="security.bus_key",
             )
-        return BusSeal(key)
+        return key
 
     def refresh_policy(self) -> RefreshPolicy:
         refresh = self.engine.refresh

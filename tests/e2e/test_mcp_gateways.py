@@ -9,12 +9,13 @@ import json
 import secrets
 
 import httpx
+import mcp_types as types
 import pytest
 from mcp.shared.exceptions import MCPError
 
 from tests.support.browser import consent_and_follow
 from tests.support.engine import base_config, running_engine
-from tests.support.mcp_clients import mcp_session
+from tests.support.mcp_clients import mcp_session, url_opening_client
 from tests.support.oauth_server import OAuthClient, start_oauth_server
 from tests.support.providers import oidc_provider_entry
 from tools.launcher import embedded
@@ -120,6 +121,42 @@ class TestHeadersMode:
         assert (value["reticulated"], value["sub"], value["user_id"]) == (3, "gilfoyle", user)
         assert value["token_length"] > 0
         assert second.structured_content == value
+
+    async def test_a_client_that_opens_urls_is_asked_by_url_elicitation_and_the_same_call_returns_the_output(
+        self, engine
+    ):
+        user = new_user()
+        asked: list[types.ElicitRequestURLParams] = []
+
+        async def open_the_url(_context, params):  # the client shows the URL; the user consents there
+            asked.append(params)
+            await consent_and_follow(params.url, login="dinesh", callback_prefix=engine.redirect_uri)
+            return types.ElicitResult(action="accept")
+
+        async with url_opening_client(
+            gateway_url(engine), user_headers(engine, user), open_the_url
+        ) as client:
+            assert client.protocol_version == "2026-07-28"
+            result = await client.call_tool("Hooli_ReticulateSplines", {"num_splines": 2})
+        assert [(a.mode, a.message) for a in asked] == [
+            ("url", "Tool 'Hooli.ReticulateSplines' needs your permission to access your account.")
+        ]
+        consent_page = httpx.URL(asked[0].url)  # the provider's, for this flow
+        assert consent_page.params["client_id"] == "valetkey-mcp" and consent_page.params["state"]
+        assert not result.is_error, result
+        value = json.loads(result.content[0].text)
+        assert (value["reticulated"], value["sub"], value["user_id"]) == (2, "dinesh", user)
+
+    async def test_a_user_who_declines_to_open_the_url_gets_the_url_in_the_result(self, engine):
+        async def decline(_context, _params):
+            return types.ElicitResult(action="decline")
+
+        async with url_opening_client(
+            gateway_url(engine), user_headers(engine, new_user()), decline
+        ) as client:
+            result = await client.call_tool("Hooli_ReticulateSplines", {"num_splines": 2})
+        assert result.is_error
+        assert json.loads(result.content[1].text)["authorization_url"] in result.content[0].text
 
     async def test_a_tool_that_fails_answers_an_error_result_with_what_the_agent_should_change(self, engine):
         async with mcp_session(

@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
-from mcp.client.session import ClientSession
+from mcp.client import Client
+from mcp.client.session import ClientSession, ElicitationFnT
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
@@ -28,6 +29,19 @@ async def mcp_session(url: str, headers: dict[str, str]) -> AsyncIterator[Client
     ):
         await session.initialize()
         yield session
+
+
+@asynccontextmanager
+async def url_opening_client(
+    url: str, headers: dict[str, str], elicitation: ElicitationFnT
+) -> AsyncIterator[Client]:
+    """The SDK's high-level client (it speaks the 2026-07-28 protocol to a server that does, and
+    retries a call the server answered ``input_required``), declaring elicitation, form and URL."""
+    async with (
+        create_mcp_http_client(headers=headers) as http,
+        Client(streamable_http_client(url, http_client=http), elicitation_callback=elicitation) as client,
+    ):
+        yield client
 
 
 async def mcp_access_token(server: OAuthServer, client: OAuthClient, resource: str, *, login: str) -> str:

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from services.gateway.adapters import CompletionWaiters
 from services.gateway.domain import ApiKeys
 from services.gateway.mcp.access_tokens import AccessTokens
 from services.gateway.mcp.catalog import GatewayTools
 from services.gateway.mcp.endpoint import METADATA_PREFIX, McpEndpoint
 from services.gateway.mcp.gateways import GatewayDirectory
-from services.gateway.mcp.server import McpGatewayServer
+from services.gateway.mcp.server import McpGatewayServer, request_state_key
+from services.gateway.routes.auth import awaited_status
 from services.gateway.routes.tools import execute_timeout
 from shared.bus.messaging import RpcClient
 from shared.runtime.settings import Settings
@@ -28,15 +31,28 @@ class McpGateways:
         settings: The gateway's settings.
         keys: The API keys (user mode ``headers``).
         rpc: The gateway's NATS client, once started.
+        waiters: The gateway's long-poll waiters (a retried call waits for the user's consent).
     """
 
-    def __init__(self, settings: Settings, keys: ApiKeys, rpc: Callable[[], RpcClient]) -> None:
+    def __init__(
+        self, settings: Settings, keys: ApiKeys, rpc: Callable[[], RpcClient], waiters: CompletionWaiters
+    ) -> None:
         engine = settings.engine
         oidc = engine.auth.verification.oidc
         self._http = httpx.AsyncClient()
         tokens = AccessTokens(oidc.issuer, oidc.user_claim, self._http, engine.mcp.audience) if oidc else None
         self.directory = GatewayDirectory(engine.mcp.gateways, rpc)
-        self.server = McpGatewayServer(GatewayTools(rpc), rpc, execute_timeout(settings))
+
+        async def await_authorization(authorization_id: str, project: str, seconds: float) -> dict[str, Any]:
+            return await awaited_status(rpc(), waiters, authorization_id, project, seconds)
+
+        self.server = McpGatewayServer(
+            GatewayTools(rpc),
+            rpc,
+            execute_timeout(settings),
+            await_authorization=await_authorization,
+            state_key=request_state_key(settings.bus_key()),
+        )
         self.endpoint = McpEndpoint(self.directory, keys, self.server, settings.public_url, tokens)
 
     def routes(self) -> list[Route]:

@@ -131,24 +131,34 @@ async def status(
     seconds = max(0, min(wait or 0, MAX_WAIT_SECONDS))
     if seconds == 0:
         return await status_now(client, id, project)
-    lookup = GetAuthorization(authorization_id=id, project=project)
-    waiters: CompletionWaiters = request.app.state.waiters
+    return _answer(await awaited_status(client, request.app.state.waiters, id, project, seconds))
+
+
+async def awaited_status(
+    client: RpcClient, waiters: CompletionWaiters, auth_id: str, project: str, seconds: float
+) -> dict[str, Any]:
+    """The authorization once it completes or fails, or as it is after ``seconds``.
+
+    Raises:
+        ValetkeyError: An unknown id (another project's too), or what the authorizer reported.
+    """
+    lookup = GetAuthorization(authorization_id=auth_id, project=project)
     deadline = time.monotonic() + seconds
     # Interest first, then the stored status: an event landing in between still wakes us.
-    future = waiters.register(id)
+    future = waiters.register(auth_id)
     try:
         auth = await client.call_raw(subjects.AUTH_STATUS, lookup)
     except BaseException:
-        waiters.discard(id, future)
+        waiters.discard(auth_id, future)
         raise
     if auth.get("status") in ("completed", "failed"):
-        waiters.discard(id, future)
-        return _answer(auth)
-    finished = await waiters.wait(id, future, max(0.0, deadline - time.monotonic()))
+        waiters.discard(auth_id, future)
+        return dict(auth)
+    finished = await waiters.wait(auth_id, future, max(0.0, deadline - time.monotonic()))
     if finished is not None:  # this gateway took the callback: the authorizer's reply is the answer
-        return _answer(finished)
+        return finished
     # Read again whether woken or timed out: a missed event must not hide a finished flow.
-    return _answer(await client.call_raw(subjects.AUTH_STATUS, lookup))
+    return dict(await client.call_raw(subjects.AUTH_STATUS, lookup))
 
 
 @router.post("/v1/auth/confirm_user")
