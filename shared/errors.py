@@ -161,6 +161,27 @@ class ServiceUnavailable(ValetkeyError):
     retryable = True
 
 
+class AnswerTimeout(ServiceUnavailable):
+    """The gateway did not answer within ``api.write_timeout``."""
+
+    code = "answer_timeout"
+
+
+class RequestTimeout(ValetkeyError):
+    """The request's body did not arrive within ``api.read_timeout``."""
+
+    code = "request_timeout"
+    status = 408
+
+
+class RateLimited(ValetkeyError):
+    """The API key made more requests than ``api.rate_limit`` allows in the current window."""
+
+    code = "rate_limited"
+    status = 429
+    retryable = True
+
+
 class SealError(ValetkeyError):
     """A bus payload that is not sealed under this engine's bus key, or was altered or moved
     (shared/bus/sealing.py): a misconfiguration (services with different keys) or an attack."""

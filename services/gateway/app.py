@@ -23,6 +23,7 @@ from services.gateway.console.signing import Signer
 from services.gateway.console.web import install_handlers as install_console
 from services.gateway.domain import ApiKeys, Principal
 from services.gateway.fast_lane import FastLane
+from services.gateway.limits import AnswerDeadline
 from services.gateway.mcp.wiring import McpGateways
 from services.gateway.middleware import RequestLog, route_of
 from services.gateway.project_paths import ProjectPaths
@@ -99,7 +100,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.waiters = waiters
     app.state.broker = broker
     errors.install(app)
-    app.add_middleware(BodyLimit, max_bytes=errors.MAX_BODY_BYTES)
+    app.add_middleware(BodyLimit, max_bytes=gw.max_body_bytes, read_timeout=gw.read_timeout)
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(auth_pages.router)
@@ -176,12 +177,32 @@ class GatewayServer:
         await self.server.serve()
 
 
+def _limited(asgi: ASGIApp, settings: Settings, gw: GatewaySettings) -> ASGIApp:
+    """``api.write_timeout`` and ``api.rate_limit`` around everything the gateway answers."""
+    if gw.write_timeout is not None:
+        asgi = AnswerDeadline(asgi, seconds=gw.write_timeout)
+    if gw.rate_limit is not None:
+        # Imported here: without a rate limit the gateway loads no Redis client at all.
+        from services.gateway.rate_limit import RateLimit
+        from shared.runtime.redisio import create_redis, redis_options
+
+        own = gw.rate_limit.redis
+        url = own.url() if own is not None else settings.runtime.redis_url
+        redis = create_redis(url, **({} if own is not None else redis_options(url, settings.runtime)))
+        limit, window = gw.rate_limit.limit, gw.rate_limit.window_seconds
+        asgi = RateLimit(
+            asgi, redis=redis, limit=limit, window_seconds=window, prefix=settings.runtime.key_prefix
+        )
+    return asgi
+
+
 def create_server(settings: Settings) -> GatewayServer:
     """The server ``python -m services.gateway`` runs."""
     app = create_app(settings)
     gw: GatewaySettings = app.state.gateway
-    # One log line per request, whichever of the two answers it.
-    asgi: ASGIApp = RequestLog(ProjectPaths(FastLane(app)))
+    # One log line per request, whichever of the two answers it, a refused one included.
+    lane = FastLane(app, max_body_bytes=gw.max_body_bytes, read_timeout=gw.read_timeout)
+    asgi: ASGIApp = RequestLog(_limited(ProjectPaths(lane), settings, gw))
     if tracing.enabled():  # the HTTP server span, outside the log line so the line carries its trace id
         asgi = tracing.http_server(asgi, route_of=route_of)
     config = uvicorn.Config(
@@ -191,5 +212,7 @@ def create_server(settings: Settings) -> GatewayServer:
         access_log=False,
         log_config=None,
         timeout_graceful_shutdown=int(settings.runtime.graceful_timeout),
+        # api.idle_timeout: how long a kept-alive connection may wait for its next request.
+        timeout_keep_alive=int(gw.idle_timeout) if gw.idle_timeout is not None else 5,
     )
     return GatewayServer(_Uvicorn(config, app.state.waiters.drain))

@@ -1,4 +1,5 @@
-"""Pure ASGI middleware: refuse request bodies above a limit with 413 in Arcade's error shape.
+"""Pure ASGI middleware: refuse request bodies above a limit with 413 in Arcade's error shape,
+and bodies slower than ``api.read_timeout`` with 408.
 
 A declared ``Content-Length`` over the limit is answered at once, before the body is read;
 a chunked body is counted as it arrives and stopped once it passes the limit. Either way
@@ -7,16 +8,40 @@ nothing too big for a NATS message (1 MiB by default) reaches the services.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.errors import RequestTimeout
+
+
+def timed_receive(receive: Receive, seconds: float | None) -> Receive:
+    """``receive``, answering ``RequestTimeout`` once the body takes more than ``seconds`` from
+    the first read (None: no limit)."""
+    if seconds is None:
+        return receive
+    deadline = time.monotonic() + seconds
+
+    async def timed() -> Message:
+        try:
+            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                return await receive()
+        except TimeoutError:
+            raise RequestTimeout(
+                f"the request body took more than {seconds:g} s (api.read_timeout)"
+            ) from None
+
+    return timed
+
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int, read_timeout: float | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.read_timeout = read_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD"):  # the hot paths stay bare
@@ -26,10 +51,11 @@ class BodyLimit:
             await self._refuse(send)
             return
         seen = 0
+        timed = timed_receive(receive, self.read_timeout)
 
         async def counted() -> Message:
             nonlocal seen
-            message = await receive()
+            message = await timed()
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
                 raise HTTPException(status_code=413)  # errors.py turns it into the error body

@@ -18,9 +18,6 @@ from shared.runtime.logging import get_logger
 
 log = get_logger(__name__)
 
-# Bodies above this are refused with 413 before any parsing; NATS carries at most 1 MiB a message.
-MAX_BODY_BYTES = 512 * 1024
-
 
 class PayloadTooLarge(ValetkeyError):
     code = "payload_too_large"
@@ -85,7 +82,8 @@ def install(app: FastAPI) -> None:
         if exc.status_code == 415:
             return error_response(UnsupportedMediaType(str(exc.detail)))
         if exc.status_code == 413:
-            return error_response(PayloadTooLarge(f"request body larger than {MAX_BODY_BYTES} bytes"))
+            limit = request.app.state.gateway.max_body_bytes
+            return error_response(PayloadTooLarge(f"request body larger than {limit} bytes"))
         return error_response(BadRequest(str(exc.detail)))
 
     @app.exception_handler(PydanticSerializationError)

@@ -22,8 +22,9 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
+from services.gateway.body_limit import timed_receive
 from services.gateway.domain import ApiKeys
-from services.gateway.errors import MAX_BODY_BYTES, error_response
+from services.gateway.errors import error_response
 from services.gateway.middleware import ROUTE_KEY
 from services.gateway.routes.auth import status_now
 from services.gateway.routes.body import is_json
@@ -31,6 +32,7 @@ from services.gateway.routes.deps import authenticate
 from services.gateway.routes.tools import AuthorizeToolRequest, tool_authorization
 from shared.bus.messaging import RpcClient
 from shared.errors import ValetkeyError
+from shared.runtime.config_arcade import DEFAULT_BODY_LIMIT
 from shared.runtime.logging import get_logger
 
 log = get_logger(__name__)
@@ -42,8 +44,12 @@ TOOLS_AUTHORIZE = ("POST", "/v1/tools/authorize")
 class FastLane:
     """ASGI app: serves the plain hot requests, hands the rest to ``app``."""
 
-    def __init__(self, app: FastAPI) -> None:
+    def __init__(
+        self, app: FastAPI, *, max_body_bytes: int = DEFAULT_BODY_LIMIT, read_timeout: float | None = None
+    ) -> None:
         self.app = app
+        self._max_body_bytes = max_body_bytes
+        self._read_timeout = read_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -54,8 +60,12 @@ class FastLane:
                     scope, receive, send, lambda rpc, project: status_now(rpc, auth_id, project)
                 )
                 return
-            if route == TOOLS_AUTHORIZE and _small_json(scope):
-                body, receive = await _read_body(receive)
+            if route == TOOLS_AUTHORIZE and _small_json(scope, self._max_body_bytes):
+                try:
+                    body, receive = await _read_body(timed_receive(receive, self._read_timeout))
+                except ValetkeyError as exc:
+                    await error_response(exc)(scope, receive, send)
+                    return
                 try:
                     request = AuthorizeToolRequest.model_validate_json(body)
                 except ValidationError:
@@ -97,7 +107,7 @@ def _plain_status_id(scope: Scope) -> str | None:
     return next(value for name, value in query if name == "id") or None
 
 
-def _small_json(scope: Scope) -> bool:
+def _small_json(scope: Scope, limit: int) -> bool:
     """A JSON body whose declared length is within the gateway's limit."""
     headers = Headers(scope=scope)
     length = headers.get("content-length")
@@ -105,7 +115,7 @@ def _small_json(scope: Scope) -> bool:
         is_json(headers.get("content-type", ""))
         and length is not None
         and length.isdigit()
-        and int(length) <= MAX_BODY_BYTES
+        and int(length) <= limit
     )
 
 

@@ -33,6 +33,13 @@ from pydantic import (
 from shared.contracts.common import DEFAULT_PROJECT
 from shared.errors import ConfigError
 from shared.providers.models import ProviderEntry
+from shared.runtime.config_arcade import (
+    LlmConfig,
+    RateLimitConfig,
+    TelemetryConfig,
+    api_limits_valid,
+    refuse_unsupported,
+)
 
 _REF = re.compile(r"\$\{(env|file):([^}]+)\}")
 
@@ -85,8 +92,12 @@ class ApiConfig(_Section):
     write_timeout: str | None = None
     idle_timeout: str | None = None
     max_request_body_size: int | str | None = None
-    rate_limit: dict[str, Any] | None = None
+    rate_limit: RateLimitConfig | None = None
     http: dict[str, Any] | None = None  # 2024 legacy shape, tolerated
+
+    @model_validator(mode="after")
+    def _limits_are_valid(self) -> ApiConfig:
+        return api_limits_valid(self)  # type: ignore[no-any-return]
 
     @field_validator("keys", mode="before")
     @classmethod
@@ -289,12 +300,17 @@ class EngineConfig(_Section):
     refresh: RefreshConfig = Field(default_factory=RefreshConfig)
     webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
     mcp: McpConfig = Field(default_factory=McpConfig)
-    # Arcade sections valetkey reads no setting from; accepted so Arcade configs load.
-    llm: Any = None
+    # Arcade's sections (shared/runtime/config_arcade.py): read, or refused when set.
+    llm: LlmConfig | None = None
     storage: Any = None
     cache: Any = None
-    telemetry: Any = None
+    telemetry: TelemetryConfig | None = None
     execution_logging: Any = None
+
+    @model_validator(mode="after")
+    def _no_section_is_ignored(self) -> EngineConfig:
+        refuse_unsupported(self.storage, self.cache)
+        return self
 
     @model_validator(mode="after")
     def _builtin_verifier_only_in_development(self) -> EngineConfig:

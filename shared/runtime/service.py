@@ -54,8 +54,8 @@ def main(service: str, build: Callable[[Settings], Runnable]) -> None:
         record_requests(settings.runtime.metrics)
         configure_logging(
             service=service,
-            level=settings.runtime.log_level,
-            json_output=settings.runtime.log_json,
+            level=settings.log_level(),
+            json_output=settings.log_json(),
             trace_ids=traced,
         )
         app = build(settings)

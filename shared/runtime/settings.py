@@ -43,7 +43,8 @@ class RuntimeSettings(BaseModel):
     redis_url: str = DEFAULT_REDIS_URL
     api_key: SecretStr | None = None
     development: bool | None = None
-    log_level: str = "INFO"
+    # Unset: engine.yaml's telemetry.logging decides (Settings.log_level), else INFO.
+    log_level: str | None = None
     log_json: bool | None = None
     key_prefix: str = "vk"
     instance: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
@@ -153,6 +154,18 @@ class Settings(BaseModel):
                 key="security.bus_key",
             )
         return key
+
+    def log_level(self) -> str:
+        """``VALETKEY_LOG_LEVEL``, else ``telemetry.logging.level``, else INFO."""
+        telemetry = self.engine.telemetry
+        return self.runtime.log_level or (telemetry.log_level() if telemetry else None) or "INFO"
+
+    def log_json(self) -> bool | None:
+        """``VALETKEY_LOG_JSON``, else what ``telemetry`` says (console for ``environment: local``),
+        else None: JSON unless stderr is a terminal."""
+        if self.runtime.log_json is not None:
+            return self.runtime.log_json
+        return self.engine.telemetry.json_logs() if self.engine.telemetry else None
 
     def refresh_policy(self) -> RefreshPolicy:
         refresh = self.engine.refresh

@@ -61,7 +61,9 @@ class Connected:
         a flush returns when the server's PONG is read, which can be before the callback ran."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + SETTLE_S
-        while len(self.received) < count and loop.time() < deadline:
+        while loop.time() < deadline:
+            if len(self.received) >= count:
+                break
             await asyncio.sleep(0.02)
         return [m.subject for m in self.received]
 

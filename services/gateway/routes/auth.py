@@ -28,8 +28,6 @@ from shared.contracts.authorization import (
 
 router = APIRouter(tags=["auth"], dependencies=[Depends(require_api_key)])
 
-MAX_WAIT_SECONDS = 59  # the clients time out at 60 s (docs/arcade-compatibility.md §2.2)
-
 
 class _Loose(BaseModel):
     # Clients may send fields we do not know; arcadepy models ignore extras and so do we.
@@ -128,7 +126,10 @@ async def status(
     The first read is of the caller's project: another project's id is a 404 before any wait.
     """
     client = rpc_of(request)
-    seconds = max(0, min(wait or 0, MAX_WAIT_SECONDS))
+    # At most 59 s (the clients time out at 60 s, docs/arcade-compatibility.md §2.2), less with a
+    # shorter api.write_timeout.
+    longest: int = request.app.state.gateway.max_wait_seconds
+    seconds = max(0, min(wait or 0, longest))
     if seconds == 0:
         return await status_now(client, id, project)
     return _answer(await awaited_status(client, request.app.state.waiters, id, project, seconds))

@@ -92,12 +92,23 @@ class TestValidation:
         with pytest.raises(ConfigError, match="cannot read"):
             load_engine_config(tmp_path / "nope.yaml", {})
 
-    def test_arcade_sections_valetkey_does_not_use_are_accepted(self, tmp_path):
-        path = write(
-            tmp_path,
-            "llm:\n  models: []\nstorage:\n  in_memory: {}\ntelemetry:\n  environment: local\n" + VERIFIED,
-        )
-        load_engine_config(path, {})
+    def test_arcade_sections_valetkey_reads_are_accepted(self, tmp_path):
+        path = write(tmp_path, "llm:\n  models: []\ntelemetry:\n  environment: local\n" + VERIFIED)
+        assert load_engine_config(path, {}).telemetry.json_logs() is False
+
+    @pytest.mark.parametrize(
+        ("section", "named"),
+        [
+            ("storage:\n  in_memory: {}\n", "storage: valetkey keeps its state in Redis"),
+            ("storage:\n  postgres: {host: db}\n", "storage: valetkey keeps its state in Redis"),
+            ("cache:\n  api_key_ttl: 10s\n", "cache: valetkey caches in memory"),
+            ("llm:\n  models: [{id: gpt}]\n", "proxies no model"),
+            ("telemetry:\n  logging: {level: loud}\n", "telemetry.logging.level"),
+        ],
+    )
+    def test_an_arcade_section_valetkey_would_ignore_stops_the_engine(self, tmp_path, section, named):
+        with pytest.raises(ConfigError, match=named):
+            load_engine_config(write(tmp_path, section + VERIFIED), {})
 
     def test_the_shipped_example_config_is_valid(self):
         root = Path(__file__).resolve().parents[3]
