@@ -26,6 +26,7 @@ from services.webhooks import domain
 from services.webhooks.domain import Delivery, Endpoint, config_endpoints
 from shared.contracts.common import DEFAULT_PROJECT, new_id
 from shared.errors import Conflict, NotFound, ServiceUnavailable
+from shared.runtime import tracing
 from shared.runtime.config import WebhooksConfig
 from shared.runtime.crypto import ROOT_KEYS, Cipher, DecryptionError
 from shared.runtime.logging import get_logger
@@ -267,6 +268,7 @@ class DeliveryQueue:
         if self._js is None:
             raise ServiceUnavailable("webhook delivery is not running")
         headers = {"Nats-Msg-Id": msg_id or delivery.queue_id}
+        tracing.carry(headers)  # its retries join the trace of the attempt (or replay) queueing it
         await self._js.publish(
             self._subject, delivery.encode(), headers=headers, timeout=QUEUE_TIMEOUT_SECONDS
         )

@@ -33,7 +33,7 @@ from shared.bus import subjects
 from shared.bus.access import service_broker
 from shared.bus.messaging import ensure_streams
 from shared.bus.rpc import RpcServer, add_health
-from shared.runtime import keycheck
+from shared.runtime import keycheck, tracing
 from shared.runtime.addresses import Resolver, system_resolver
 from shared.runtime.gauges import Sampler
 from shared.runtime.logging import get_logger
@@ -82,6 +82,7 @@ def create_service(settings: Settings, *, resolver: Resolver = system_resolver) 
     queue = DeliveryQueue(subjects.webhook_deliver_subject(config.namespace))
     counter = EventCounter(redis, prefix=config.prefix)
     handlers.register(server, WebhookAdmin(endpoints, dead_letters, queue, hooks, resolver), counter)
+    tracing.hide_url_paths()  # a webhook URL's path may be its secret: POST spans show the origin
     sender = Sender(
         timeout=hooks.timeout_seconds,
         allow_private=hooks.allow_private_targets,

@@ -14,6 +14,10 @@ Two durable consumers, each shared by every replica of the webhooks service:
 
 An unacked message is redelivered after its ack wait, so a replica killed at any point
 loses nothing; receivers may see a delivery twice and dedupe by ``webhook-id``.
+
+With tracing on, the fan-out of an event is a consumer span in the trace its headers name
+(the work that committed the event), each attempt a ``webhook.deliver`` span in it, and a
+queued delivery carries that context in its own headers, so its retries join the trace too.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from services.webhooks.metrics import DELIVERIES
 from services.webhooks.ports import Counter, DeadLetterList, Queue, Send, Store
 from services.webhooks.sender import Outcome
 from shared.contracts.common import DEFAULT_PROJECT
+from shared.runtime import tracing
 from shared.runtime.config import WebhooksConfig
 from shared.runtime.logging import get_logger
 
@@ -41,6 +46,24 @@ log = get_logger(__name__)
 
 # A delivery that finds its lane crowded comes back after about this long.
 BUSY_DELAY_SECONDS = 1.0
+DELIVER_SPAN = "webhook.deliver"
+
+
+def _attempt_span(delivery: Delivery) -> Any:
+    """The span of one attempt (ids and type only: the body and the URL stay out)."""
+    return tracing.span(
+        DELIVER_SPAN,
+        **{
+            "valetkey.webhook.endpoint_id": delivery.endpoint_id,
+            "valetkey.event_id": delivery.event_id,
+            "valetkey.event_type": delivery.event_type,
+        },
+    )
+
+
+def _outcome_on(span: Any, outcome: Outcome) -> None:
+    if span is not None and not outcome.ok:
+        tracing.mark_failed(span, "webhook_delivery_failed")
 
 
 def _delivered(delivery: Delivery, outcome: Outcome, *, attempt: int) -> None:
@@ -113,6 +136,10 @@ class FanOut:
         self._failures = failures
 
     async def handle(self, msg: Msg) -> None:
+        with tracing.nats_consume(msg.subject, msg.headers):
+            await self._handle(msg)
+
+    async def _handle(self, msg: Msg) -> None:
         try:
             event = json.loads(msg.data)
             payload = domain.shape_payload(event)
@@ -151,6 +178,10 @@ class FanOut:
             raise failed[0]
 
     async def _first(self, endpoint: Endpoint, delivery: Delivery, body: bytes) -> None:
+        with _attempt_span(delivery) as span:
+            await self._try_first(endpoint, delivery, body, span)
+
+    async def _try_first(self, endpoint: Endpoint, delivery: Delivery, body: bytes, span: Any) -> None:
         if not await self._lanes.take(endpoint.id):
             await self._queue.put(delivery)
             return
@@ -159,6 +190,7 @@ class FanOut:
             return await self._sender.send(endpoint, delivery.event_id, body)
 
         outcome = await self._lanes.run(endpoint.id, send)
+        _outcome_on(span, outcome)
         if outcome.ok:
             _delivered(delivery, outcome, attempt=1)
             return
@@ -191,6 +223,10 @@ class Deliverer:
             # Its first receipt stands for the attempt the fan-out made: wait for the retry time.
             await msg.nak(delay=max(0.0, delivery.retry_at - time.time()))
             return
+        with tracing.nats_consume(msg.subject, msg.headers), _attempt_span(delivery) as span:
+            await self._deliver(msg, delivery, span)
+
+    async def _deliver(self, msg: Msg, delivery: Delivery, span: Any) -> None:
         try:
             endpoint = await self._store.get(delivery.endpoint_id)
         except Exception as exc:  # Redis away: try again shortly
@@ -201,9 +237,9 @@ class Deliverer:
             log.info("webhooks.dropped", endpoint_id=delivery.endpoint_id, event_id=delivery.event_id)
             await msg.ack()
             return
-        await self._attempt(msg, endpoint, delivery)
+        await self._attempt(msg, endpoint, delivery, span)
 
-    async def _attempt(self, msg: Msg, endpoint: Endpoint, delivery: Delivery) -> None:
+    async def _attempt(self, msg: Msg, endpoint: Endpoint, delivery: Delivery, span: Any) -> None:
         if self._lanes.crowded(endpoint.id):
             await msg.nak(delay=BUSY_DELAY_SECONDS * (0.5 + random.random()))
             return
@@ -213,6 +249,7 @@ class Deliverer:
 
         await self._lanes.wait(endpoint.id, beat=msg.in_progress, every=self._heartbeat)
         outcome = await self._lanes.run(endpoint.id, send)
+        _outcome_on(span, outcome)
         meta = msg.metadata
         # A delivery the fan-out tried was deferred once on arrival (see handle).
         attempt = delivery.tried + meta.num_delivered - (1 if delivery.tried else 0)

@@ -5,24 +5,48 @@ Without it, a crash (or a NATS outage) between "token stored" and "event publish
 would lose the event. With it, the event is in Redis the moment the token is, and the
 relay publishes it once NATS acknowledges (``Nats-Msg-Id`` = event id, so the stream
 drops duplicates a retried relay sends; receivers dedupe by event id beyond that).
+
+With tracing on, an entry also keeps the W3C ``traceparent`` of the work that committed it,
+so the event is published in that trace (``traceparent`` in its JetStream headers) however
+late the relay gets to it. The published event itself never carries it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+from dataclasses import dataclass
 from typing import Any
 
 from nats.js import JetStreamContext
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from shared.contracts.events import Event, parse_event
+from shared.contracts.events import EVENT_TYPES, Event
 from shared.runtime import tracing
 from shared.runtime.background import Background, Periodic
 from shared.runtime.logging import get_logger
 
 log = get_logger(__name__)
+
+
+# The entry's key for the trace context; an event has no field of that name.
+TRACEPARENT = "traceparent"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """An event waiting in the outbox, with the trace it was committed in (when traced)."""
+
+    event: Event
+    traceparent: str | None = None
+
+    @classmethod
+    def parse(cls, value: bytes | str) -> Entry:
+        raw = json.loads(value)
+        traceparent = raw.pop(TRACEPARENT, None)
+        return cls(EVENT_TYPES[raw["type"]].model_validate(raw), traceparent)
 
 
 class Outbox:
@@ -34,8 +58,12 @@ class Outbox:
 
     @staticmethod
     def entry(event: Event) -> tuple[str, str]:
-        """An event's field and value in the outbox hash (event id -> event JSON)."""
-        return event.event_id, event.model_dump_json()
+        """An event's field and value in the outbox hash: event id -> event JSON, plus the
+        current ``traceparent`` when tracing is on (an event queued in a traced request)."""
+        traceparent = tracing.trace_context()
+        if traceparent is None:
+            return event.event_id, event.model_dump_json()
+        return event.event_id, json.dumps({**event.model_dump(mode="json"), TRACEPARENT: traceparent})
 
     def add(self, pipe: Pipeline, event: Event) -> None:
         """Queue an event inside the caller's transaction."""
@@ -45,11 +73,15 @@ class Outbox:
         """Queue an event on its own (when there is no state change to pair it with)."""
         await self._redis.hset(self.key, *self.entry(event))
 
-    async def pending(self, limit: int = 200) -> list[Event]:
-        """Up to ``limit`` events not yet relayed."""
+    async def waiting(self, limit: int = 200) -> list[Entry]:
+        """Up to ``limit`` entries not yet relayed."""
         _, raw = await self._redis.hscan(self.key, 0, count=limit)
         values: list[Any] = list(raw.values()) if isinstance(raw, dict) else []
-        return [parse_event(v) for v in values[:limit]]
+        return [Entry.parse(v) for v in values[:limit]]
+
+    async def pending(self, limit: int = 200) -> list[Event]:
+        """Up to ``limit`` events not yet relayed."""
+        return [entry.event for entry in await self.waiting(limit)]
 
     async def depth(self) -> int:
         """How many events wait to be relayed."""
@@ -86,18 +118,22 @@ class OutboxRelay:
         keeping only the events JetStream did not acknowledge.
         """
         sent = 0
-        while events := await self._outbox.pending():
-            acked, failure = await self._relay(events)
+        while entries := await self._outbox.waiting():
+            acked, failure = await self._relay(entries)
             sent += acked
             if failure is not None:
                 raise failure  # NATS is away: the rest stays queued for the next attempt
         return sent
 
-    async def _relay(self, events: list[Event]) -> tuple[int, BaseException | None]:
-        """Publish ``events`` concurrently, then remove the acknowledged ones from the outbox
+    async def _relay(self, entries: list[Entry]) -> tuple[int, BaseException | None]:
+        """Publish ``entries`` concurrently, then remove the acknowledged ones from the outbox
         with one command; returns how many were acknowledged and the first publish failure."""
-        results = await asyncio.gather(*(self._publish(e) for e in events), return_exceptions=True)
-        acked = [e.event_id for e, r in zip(events, results, strict=True) if not isinstance(r, BaseException)]
+        results = await asyncio.gather(*(self._publish(e) for e in entries), return_exceptions=True)
+        acked = [
+            e.event.event_id
+            for e, r in zip(entries, results, strict=True)
+            if not isinstance(r, BaseException)
+        ]
         await self._outbox.done(*acked)
         return len(acked), next((r for r in results if isinstance(r, BaseException)), None)
 
@@ -114,16 +150,18 @@ class OutboxRelay:
 
     async def _send(self, events: list[Event]) -> None:
         try:
-            _, failure = await self._relay(events)
+            _, failure = await self._relay([Entry(e) for e in events])
         except Exception as exc:  # Redis away: the next drain publishes them again, deduplicated
             log.warning("outbox.send_now_failed", error=type(exc).__name__)
             return
         if failure is not None:
             self.wake()
 
-    async def _publish(self, event: Event) -> None:
-        # With tracing on, a send_now publish continues the trace of the request that committed it.
-        with tracing.nats_publish(event.subject) as trace_headers:
+    async def _publish(self, entry: Entry) -> None:
+        # With tracing on, the publish continues the trace of the work that committed the event:
+        # the one its entry kept, or (send_now) the request still at hand.
+        event = entry.event
+        with tracing.nats_publish(event.subject, entry.traceparent) as trace_headers:
             headers = {"Nats-Msg-Id": event.event_id, **(trace_headers or {})}
             await self._js.publish(
                 event.subject, event.model_dump_json().encode(), headers=headers, timeout=5

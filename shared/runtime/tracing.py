@@ -13,7 +13,10 @@ request-reply hop (a client span whose W3C ``traceparent``/``tracestate`` travel
 message's headers, and a server span on the answering side), Redis commands, provider calls
 (aiohttp) and worker calls (httpx). Work that finishes something an earlier request began
 (an authorization's callback) keeps that request's ``traceparent`` and resumes its trace
-(:func:`resumed`), linked to the request that set it off.
+(:func:`resumed`), linked to the request that set it off. An event keeps the ``traceparent``
+of the work that committed it in its outbox entry, and travels to JetStream with it in its
+headers; the webhook deliveries it causes (and their retries, queued on JetStream with the
+same headers) are spans of that trace, and each POST tells its receiver in ``traceparent``.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from opentelemetry import propagate, trace
+from opentelemetry.context import Context
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from shared.errors import ConfigError
@@ -97,13 +101,31 @@ def _instrument_libraries(provider: Any) -> None:
     from opentelemetry.instrumentation.redis import RedisInstrumentor
 
     RedisInstrumentor().instrument(tracer_provider=provider)
-    AioHttpClientInstrumentor().instrument(tracer_provider=provider, url_filter=_without_query)
+    AioHttpClientInstrumentor().instrument(tracer_provider=provider, url_filter=_shown_url)
     HTTPXClientInstrumentor().instrument(tracer_provider=provider)
 
 
 def _without_query(url: Any) -> str:
     """A provider URL as a span records it: a query may carry a token (user info) or a code."""
     return str(url.with_query(None).with_fragment(None))
+
+
+def _origin(url: Any) -> str:
+    return str(url.origin())
+
+
+_url_shown: Callable[[Any], str] = _without_query
+
+
+def _shown_url(url: Any) -> str:
+    return _url_shown(url)
+
+
+def hide_url_paths() -> None:
+    """From now on the process's aiohttp spans record a URL's origin only: a webhook URL's path
+    may be its secret (a capability URL), like a query elsewhere."""
+    global _url_shown
+    _url_shown = _origin
 
 
 def http_server(app: Any, *, route_of: Callable[[Any], str | None]) -> Any:
@@ -153,11 +175,13 @@ def _redact_url_attributes(span: Any, _scope: Any) -> None:
 
 
 @contextmanager
-def _nats_client(subject: str, kind: SpanKind) -> Iterator[dict[str, str]]:
+def _nats_client(subject: str, kind: SpanKind, parent: Context | None = None) -> Iterator[dict[str, str]]:
     tracer = trace.get_tracer(_TRACER)
     attributes = {"messaging.system": "nats", "messaging.destination.name": subject}
     operation = "send" if kind == SpanKind.CLIENT else "publish"
-    with tracer.start_as_current_span(f"{operation} {subject}", kind=kind, attributes=attributes):
+    with tracer.start_as_current_span(
+        f"{operation} {subject}", context=parent, kind=kind, attributes=attributes
+    ):
         headers: dict[str, str] = {}
         propagate.inject(headers)
         yield headers
@@ -169,28 +193,47 @@ def nats_request(subject: str) -> AbstractContextManager[dict[str, str] | None]:
     return _nats_client(subject, SpanKind.CLIENT) if _enabled else nullcontext()
 
 
-def nats_publish(subject: str) -> AbstractContextManager[dict[str, str] | None]:
-    """A producer span for one event published on ``subject`` inside a traced request, like
-    :func:`nats_request`; the relay's own rounds, outside any request, make none."""
-    if not (_enabled and trace.get_current_span().get_span_context().is_valid):
+def nats_publish(
+    subject: str, traceparent: str | None = None
+) -> AbstractContextManager[dict[str, str] | None]:
+    """A producer span for one event published on ``subject``, like :func:`nats_request`, in
+    the trace ``traceparent`` names (the work that committed the event, kept in its outbox
+    entry) or else the current one; an event from no traced work gets none."""
+    if not _enabled:
+        return nullcontext()
+    if traceparent:
+        return _nats_client(subject, SpanKind.PRODUCER, propagate.extract({"traceparent": traceparent}))
+    if not trace.get_current_span().get_span_context().is_valid:
         return nullcontext()
     return _nats_client(subject, SpanKind.PRODUCER)
 
 
+def carry(headers: dict[str, str]) -> None:
+    """Add the current span's W3C context to a message's ``headers``; nothing when tracing is off."""
+    if _enabled:
+        propagate.inject(headers)
+
+
 @contextmanager
-def _nats_server(subject: str, headers: Mapping[str, str] | None) -> Iterator[Any]:
+def _nats_server(subject: str, headers: Mapping[str, str] | None, kind: SpanKind) -> Iterator[Any]:
     parent = propagate.extract(headers or {})
     tracer = trace.get_tracer(_TRACER)
     attributes = {"messaging.system": "nats", "messaging.destination.name": subject}
     with tracer.start_as_current_span(
-        f"process {subject}", context=parent, kind=SpanKind.SERVER, attributes=attributes
+        f"process {subject}", context=parent, kind=kind, attributes=attributes
     ) as span:
         yield span
 
 
 def nats_serve(subject: str, headers: Mapping[str, str] | None) -> AbstractContextManager[Any]:
     """A server span for one request received on ``subject``, child of the context in ``headers``."""
-    return _nats_server(subject, headers) if _enabled else nullcontext()
+    return _nats_server(subject, headers, SpanKind.SERVER) if _enabled else nullcontext()
+
+
+def nats_consume(subject: str, headers: Mapping[str, str] | None) -> AbstractContextManager[Any]:
+    """A consumer span for one JetStream message on ``subject``, child of the context in its
+    ``headers`` (the producer's, :func:`nats_publish` or :func:`carry`); a root span without one."""
+    return _nats_server(subject, headers, SpanKind.CONSUMER) if _enabled else nullcontext()
 
 
 def mark_failed(span: Any, code: str) -> None:

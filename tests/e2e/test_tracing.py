@@ -2,7 +2,8 @@
 
 One engine runs with ``OTEL_EXPORTER_OTLP_ENDPOINT`` at a tiny OTLP/HTTP collector
 (tests/support/otlp_collector.py); then another runs with no ``OTEL_*`` at all. Both serve the
-``hooli`` provider at the real OAuth server (oidc-provider) and the hooli toolkit in process.
+``hooli`` provider at the real OAuth server (oidc-provider) and the hooli toolkit in process,
+and send ``authorization.completed`` to a webhook receiver of the test's on loopback.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
+from tests.e2e.webhook_support import SECRET, Received, Receiver, RunningReceiver, until
 from tests.support.auth_flows import approve, new_user, start, status
 from tests.support.engine import Engine, base_config, running_engine
 from tests.support.oauth_server import OAuthClient, OAuthServer, start_oauth_server
@@ -46,20 +48,30 @@ def collector() -> Iterator[OtlpCollector]:
         yield running
 
 
-def engine_config(port: int, oauth: OAuthServer, client: OAuthClient) -> dict:
+@pytest.fixture(scope="module")
+def hooks() -> Iterator[Receiver]:
+    """The webhook receiver both engines deliver to (``/traced``, ``/untraced``)."""
+    receiver = Receiver()
+    with RunningReceiver(receiver):
+        yield receiver
+
+
+def engine_config(port: int, oauth: OAuthServer, client: OAuthClient, hook_url: str) -> dict:
     config = base_config(port, secrets.token_urlsafe(32))
     hooli = oidc_provider_entry(oauth, id="hooli", client_id=client.client_id, client_secret="hooli-secret")
     hooli["oauth2"]["authorize_request"]["params"]["scope"] = "openid {{scopes}} {{existing_scopes}}"
     config["auth"]["providers"] = [hooli]
     config["tools"] = {"toolkits": [HOOLI], "directors": []}
+    hook = {"id": "completions", "url": hook_url, "secret": SECRET, "events": ["authorization.completed"]}
+    config["webhooks"] = {"allow_private_targets": True, "endpoints": [hook]}
     return config
 
 
 # One engine at a time (per class): two on one NATS would answer each other's requests.
 @pytest.fixture(scope="class")
-def traced(tmp_path_factory, nats_url, redis_url, oauth, client, collector) -> Iterator[Engine]:
+def traced(tmp_path_factory, nats_url, redis_url, oauth, client, collector, hooks) -> Iterator[Engine]:
     env = {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"}
-    config = engine_config(PORTS["traced"], oauth, client)
+    config = engine_config(PORTS["traced"], oauth, client, hooks.url("/traced"))
     with running_engine(
         tmp_path_factory.mktemp("traced"),
         nats_url=nats_url,
@@ -71,8 +83,8 @@ def traced(tmp_path_factory, nats_url, redis_url, oauth, client, collector) -> I
 
 
 @pytest.fixture(scope="class")
-def untraced(tmp_path_factory, nats_url, redis_url, oauth, client) -> Iterator[Engine]:
-    config = engine_config(PORTS["untraced"], oauth, client)
+def untraced(tmp_path_factory, nats_url, redis_url, oauth, client, hooks) -> Iterator[Engine]:
+    config = engine_config(PORTS["untraced"], oauth, client, hooks.url("/untraced"))
     with running_engine(
         tmp_path_factory.mktemp("untraced"), nats_url=nats_url, redis_url=redis_url, config=config
     ) as engine:
@@ -87,6 +99,19 @@ async def authorize(engine: Engine, user: str) -> str:
     assert page.status_code == 200, page.text
     assert (await status(engine, pending["id"])).json()["status"] == "completed"
     return str(pending["id"])
+
+
+async def delivered(hooks: Receiver, path: str, authorization_id: str) -> Received:
+    """The receiver's request that brought the ``authorization.completed`` of ``authorization_id``."""
+
+    def about_it() -> list[Received]:
+        return [
+            r for r in hooks.on(path) if json.loads(r.body)["data"]["authorization_id"] == authorization_id
+        ]
+
+    await until(lambda: bool(about_it()), what=f"the webhook of {authorization_id}")
+    (request,) = about_it()
+    return request
 
 
 def one(spans: list[ExportedSpan], service: str, name: str) -> ExportedSpan:
@@ -209,10 +234,49 @@ class TestWithAnOtlpEndpoint:
             ]
 
         spans = collector.wait_for(lambda got: bool(published(got)))
-        (event,) = published(spans)
+        events = published(spans)  # a relay round racing the publish on commit may add one
         resumed = resumed_span(spans, authorization_id)
-        assert event.kind == "producer" and event.service == "authorizer"
-        assert resumed in ancestors(event, [s for s in spans if s.trace_id == resumed.trace_id])
+        trace = [s for s in spans if s.trace_id == resumed.trace_id]
+        for event in events:
+            assert event.kind == "producer" and event.service == "authorizer"
+            assert resumed in ancestors(event, trace)
+
+    async def test_the_webhook_delivery_of_the_completed_event_and_its_post_are_in_the_authorizations_trace(
+        self, traced, collector, hooks
+    ):
+        authorization_id = await authorize(traced, new_user("hooked"))
+        request = await delivered(hooks, "/traced", authorization_id)
+
+        def delivery(got: list[ExportedSpan]) -> list[ExportedSpan]:
+            resumed = resumed_span(got, authorization_id)
+            return [
+                s
+                for s in got
+                if resumed is not None and s.trace_id == resumed.trace_id and s.service == "webhooks"
+            ]
+
+        wanted = {"process vk.events.authorization.completed", "webhook.deliver", "POST"}
+        spans = collector.wait_for(lambda got: wanted <= {s.name for s in delivery(got)})
+        resumed = resumed_span(spans, authorization_id)
+        trace = [s for s in spans if s.trace_id == resumed.trace_id]
+        post = one(trace, "webhooks", "POST")
+        deliver = one(trace, "webhooks", "webhook.deliver")
+        consumed = one(trace, "webhooks", "process vk.events.authorization.completed")
+        published = [s for s in trace if s.name == "publish vk.events.authorization.completed"]
+        assert consumed.kind == "consumer" and consumed.parent_id in {p.span_id for p in published}
+        assert resumed in ancestors(consumed, trace)  # across JetStream, in the event's headers
+        assert deliver.parent_id == consumed.span_id
+        assert (post.kind, post.parent_id) == ("client", deliver.span_id)
+        assert deliver.attributes["valetkey.event_type"] == "authorization.completed"
+        assert deliver.attributes["valetkey.webhook.endpoint_id"] == "completions"
+        # the receiver is told: it can join its own work to the trace
+        version, trace_id, parent_id, flags = request.headers["traceparent"].split("-")
+        assert (version, trace_id, parent_id) == ("00", resumed.trace_id, post.span_id)
+        assert int(flags, 16) & 1, "sampled"
+        assert request.verifies_with(SECRET)
+        shown = " ".join(str(v) for s in trace if s.service == "webhooks" for v in s.attributes.values())
+        assert "/traced" not in shown, "a webhook URL's path may be its secret"
+        assert SECRET not in shown and request.headers["webhook-signature"] not in shown
 
     async def test_the_gateways_log_line_for_the_callback_carries_its_trace_id(self, traced, collector):
         user = new_user("logged")
@@ -275,9 +339,12 @@ class TestWithAnOtlpEndpoint:
 
 
 class TestWithoutOtelSettings:
-    async def test_an_authorization_and_a_tool_run_work_and_no_line_carries_a_trace_id(self, untraced):
+    async def test_an_authorization_and_a_tool_run_work_and_no_line_carries_a_trace_id(self, untraced, hooks):
         user = new_user("untraced")
-        await authorize(untraced, user)
+        authorization_id = await authorize(untraced, user)
+        request = await delivered(hooks, "/untraced", authorization_id)
+        assert request.verifies_with(SECRET)
+        assert "traceparent" not in request.headers and "tracestate" not in request.headers
         body = {"tool_name": "Hooli.ReticulateSplines", "input": {"num_splines": 1}, "user_id": user}
         async with httpx.AsyncClient(trust_env=False, timeout=30) as http:
             response = await http.post(

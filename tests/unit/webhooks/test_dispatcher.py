@@ -26,6 +26,7 @@ class FakeMsg:
     num_delivered: int = 1
     queued_seconds_ago: float = 0.0
     subject: str = "vk.events.x"
+    headers: dict[str, str] | None = None
     acts: list[Any] = field(default_factory=list)
 
     @property
