@@ -1,6 +1,7 @@
 """The services serve Prometheus metrics: HTTP requests by route template, NATS requests by
 subject, gauges, and event counters that move by exactly what happened (an authorization, a
-tool run, a refresh the provider refused for good).
+tool run, a refresh the provider refused for good, a scheduled refresh and the webhooks its
+event caused).
 
 Against a running engine over real HTTP; the text is parsed with prometheus_client's own
 parser, as Prometheus would read it.
@@ -11,18 +12,25 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
+from shared.bus import subjects
 from shared.runtime.crypto import Cipher, RootKey
 from shared.runtime.redisio import create_redis
 from shared.tokens.model import RefreshPolicy, connection_id_of
 from shared.tokens.store import TokenStore
+from tests.e2e.webhook_support import FAST_RETRIES, Receiver, RunningReceiver, always, endpoint, until
 from tests.support.auth_flows import approve, start, status
-from tests.support.engine import Engine, base_config, running_engine
+from tests.support.engine import Engine, base_config, make_engine, running_engine
 from tests.support.oauth_grants import real_grant, token_from
 from tests.support.oauth_server import OAuthClient, start_oauth_server
 from tests.support.providers import oidc_provider_entry
@@ -224,6 +232,121 @@ class TestEventCounters:
         (labels,) = executions
         assert dict(labels)["outcome"] == "success" and dict(labels)["source"] == "in_process"
         assert "ReticulateSplines" in dict(labels)["tool"]
+
+
+@dataclass(frozen=True)
+class Refreshed:
+    """What one scheduled refresh came to: the refresher's and the webhooks service's /metrics
+    once both settled, and the requests the receiver got for its event."""
+
+    refresher: str
+    webhooks: str
+    took: int
+    down: int
+
+
+@pytest.fixture(scope="class")
+async def refreshed(tmp_path_factory, nats_url, redis_url) -> AsyncIterator[Refreshed]:
+    """A real grant stored to expire in 4 s: the refresher refreshes it 3 s later with no caller,
+    and its ``token.refreshed`` goes to an endpoint answering 200 (``took``) and to one
+    answering 500 until the 3 s retry window is spent (``down``)."""
+    tmp = tmp_path_factory.mktemp("refreshed")
+    receiver = Receiver(scripts={"/down": always(500)})
+    config = base_config(embedded.free_port(), secrets.token_urlsafe(32))
+    callback = f"http://127.0.0.1:{config['api']['port']}/oauth/callback"
+    client = OAuthClient("vk-refreshed", [callback], client_secret="vk-refreshed-secret")
+    hooks = [endpoint(name, receiver.url(f"/{name}"), ["token.refreshed"]) for name in ("took", "down")]
+    config["webhooks"] = {**FAST_RETRIES, "endpoints": hooks}
+    with RunningReceiver(receiver), start_oauth_server(tmp, clients=[client]) as oauth:
+        config["auth"]["providers"] = [
+            oidc_provider_entry(
+                oauth, id="oidc", client_id=client.client_id, client_secret=client.client_secret
+            )
+        ]
+        fast = {"VALETKEY_REFRESHER_POLL_SECONDS": "0.2"}
+        with _engine_with_ops_ports(
+            tmp / "engine",
+            ("token_refresher", "webhooks"),
+            nats_url=nats_url,
+            redis_url=redis_url,
+            config=config,
+            extra_env=fast,
+        ) as (engine, ops):
+            grant = await real_grant(oauth, client, login="alice", redirect_uri=engine.redirect_uri)
+            store, redis = _store_of(engine)
+            await store.put("alice", "oidc", token_from(grant, expires_in=4))
+            await redis.aclose()
+            counted = await _settled(ops["token_refresher"], _refresh_counted)
+            delivered = await _settled(ops["webhooks"], _deliveries_settled)
+            yield Refreshed(counted, delivered, len(receiver.on("/took")), len(receiver.on("/down")))
+
+
+class TestAScheduledRefreshAndItsWebhooks:
+    def test_the_refresh_counts_once_as_refreshed_and_its_lateness_is_observed_once(self, refreshed):
+        assert _samples(refreshed.refresher, "valetkey_refreshes_total") == {
+            (("outcome", "refreshed"), ("provider", "oidc")): 1.0
+        }
+        assert _samples(refreshed.refresher, "valetkey_refresh_failures_total") == {}
+        assert _samples(refreshed.refresher, "valetkey_refresh_lateness_seconds_count") == {(): 1.0}
+        assert _samples(refreshed.refresher, "valetkey_refresh_lateness_seconds_sum")[()] >= 0
+
+    def test_each_delivery_attempt_counts_once_by_endpoint_and_outcome(self, refreshed):
+        assert refreshed.took == 1 and refreshed.down >= 2, "a retry within the window"
+        assert _samples(refreshed.webhooks, "valetkey_webhook_deliveries_total") == {
+            (("endpoint", "took"), ("outcome", "delivered")): 1.0,
+            (("endpoint", "down"), ("outcome", "retrying")): refreshed.down - 1.0,
+            (("endpoint", "down"), ("outcome", "dead_lettered")): 1.0,
+        }
+
+    def test_the_gauges_read_one_dead_letter_and_an_empty_retry_queue(self, refreshed):
+        assert _samples(refreshed.webhooks, "valetkey_webhook_dead_letters") == {(): 1.0}
+        assert _samples(refreshed.webhooks, "valetkey_webhook_queue_depth") == {(): 0.0}
+
+
+def _refresh_counted(text: str) -> bool:
+    return bool(_samples(text, "valetkey_refreshes_total"))
+
+
+def _deliveries_settled(text: str) -> bool:
+    """Both endpoints are done with the event: one delivered, the other dead-lettered and acked."""
+    counts = _samples(text, "valetkey_webhook_deliveries_total")
+    done = {
+        (("endpoint", "took"), ("outcome", "delivered")),
+        (("endpoint", "down"), ("outcome", "dead_lettered")),
+    }
+    return done <= set(counts) and _samples(text, "valetkey_webhook_queue_depth") == {(): 0.0}
+
+
+async def _settled(url: str, done: Callable[[str], bool]) -> str:
+    """The first scrape of ``url`` where ``done`` holds (30 s bound a failure only)."""
+    scraped = [""]
+
+    def scrape() -> bool:
+        scraped[0] = _scrape(url)
+        return done(scraped[0])
+
+    await until(scrape, timeout=30, what=f"{url} to settle")
+    return scraped[0]
+
+
+@contextmanager
+def _engine_with_ops_ports(
+    home: Path, services: tuple[str, ...], **kwargs: Any
+) -> Iterator[tuple[Engine, dict[str, str]]]:
+    """Like ``running_engine``, with ``services`` started on an ops port each (no restart); their
+    /metrics URLs by service."""
+    engine = make_engine(home, **kwargs)
+    ports = {service: embedded.free_port() for service in services}
+    engine.write_config()
+    try:
+        for service in subjects.SERVICES:
+            ops = {"VALETKEY_OPS_PORT": str(ports[service])} if service in ports else {}
+            engine.start_service(service, extra_env=ops)
+        engine.wait_healthy()
+        yield engine, {service: f"http://127.0.0.1:{port}/metrics" for service, port in ports.items()}
+    finally:
+        engine.stop()
+    assert not engine.refusals(), "NATS refused the services:\n" + "\n".join(engine.refusals())
 
 
 def _with_ops_port(engine: Engine, service: str) -> str:
