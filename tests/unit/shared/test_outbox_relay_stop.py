@@ -9,7 +9,7 @@ from shared.bus.outbox import OutboxRelay
 
 
 class EmptyOutbox:
-    async def pending(self, limit: int = 200) -> list[Any]:
+    async def waiting(self, limit: int = 200) -> list[Any]:
         return []
 
     async def done(self, *event_ids: str) -> None:

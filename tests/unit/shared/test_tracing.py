@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import yarl
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -108,3 +109,33 @@ class TestResumedTraces:
         with tracing.resumed("authorization.callback", "00-" + "1" * 32 + "-" + "2" * 16 + "-01") as span:
             assert span is None
             assert not trace.get_current_span().get_span_context().is_valid
+
+
+class TestWebhookUrls:
+    def test_once_paths_are_hidden_an_aiohttp_span_records_a_urls_origin_only(self, monkeypatch):
+        monkeypatch.setattr(tracing, "_url_shown", tracing._url_shown)  # restored after the test
+        url = yarl.URL("https://hooks.example.com/services/T0/B0/s3cr3t?token=t0k3n#f")
+        assert tracing._shown_url(url) == "https://hooks.example.com/services/T0/B0/s3cr3t"
+        tracing.hide_url_paths()
+        assert tracing._shown_url(url) == "https://hooks.example.com"
+
+
+class TestMessageHeaders:
+    def test_with_tracing_off_nothing_is_carried_and_a_consumed_message_opens_no_span(self):
+        headers = {"Nats-Msg-Id": "evt_1"}
+        tracing.carry(headers)
+        assert headers == {"Nats-Msg-Id": "evt_1"}
+        with tracing.nats_consume(
+            "vk.events.x", {"traceparent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01"}
+        ) as span:
+            assert span is None and not trace.get_current_span().get_span_context().is_valid
+
+    def test_the_current_context_is_carried_in_a_messages_headers(self, exported):
+        headers = {"Nats-Msg-Id": "evt_1"}
+        with tracing.span("webhook.deliver") as attempt:
+            tracing.carry(headers)
+        context = attempt.get_span_context()
+        assert headers["traceparent"].split("-")[1:3] == [
+            f"{context.trace_id:032x}",
+            f"{context.span_id:016x}",
+        ]
