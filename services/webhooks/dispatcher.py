@@ -26,6 +26,7 @@ import asyncio
 import json
 import random
 import time
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any
 
@@ -49,8 +50,11 @@ BUSY_DELAY_SECONDS = 1.0
 DELIVER_SPAN = "webhook.deliver"
 
 
-def _attempt_span(delivery: Delivery) -> Any:
-    """The span of one attempt (ids and type only: the body and the URL stay out)."""
+def _attempt_span(delivery: Delivery) -> AbstractContextManager[Any]:
+    """The span of one attempt (ids and type only: the body and the URL stay out); with
+    tracing off, nothing, not even its attributes."""
+    if not tracing.enabled():
+        return tracing.OFF
     return tracing.span(
         DELIVER_SPAN,
         **{

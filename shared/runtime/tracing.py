@@ -40,6 +40,9 @@ _UNTRACED_PATHS = "/livez,/readyz,/metrics"
 _TRACER = "valetkey"
 
 _enabled = False
+# What every helper gives with tracing off: one stateless context, shared, so a message or an
+# attempt allocates nothing for tracing (``with`` it yields None).
+OFF: AbstractContextManager[Any] = nullcontext()
 
 
 def requested(environ: Mapping[str, str]) -> bool:
@@ -190,7 +193,7 @@ def _nats_client(subject: str, kind: SpanKind, parent: Context | None = None) ->
 def nats_request(subject: str) -> AbstractContextManager[dict[str, str] | None]:
     """A client span for one request on ``subject``; yields the headers that carry its context
     (``None`` when tracing is off: the request goes without headers)."""
-    return _nats_client(subject, SpanKind.CLIENT) if _enabled else nullcontext()
+    return _nats_client(subject, SpanKind.CLIENT) if _enabled else OFF
 
 
 def nats_publish(
@@ -200,11 +203,11 @@ def nats_publish(
     the trace ``traceparent`` names (the work that committed the event, kept in its outbox
     entry) or else the current one; an event from no traced work gets none."""
     if not _enabled:
-        return nullcontext()
+        return OFF
     if traceparent:
         return _nats_client(subject, SpanKind.PRODUCER, propagate.extract({"traceparent": traceparent}))
     if not trace.get_current_span().get_span_context().is_valid:
-        return nullcontext()
+        return OFF
     return _nats_client(subject, SpanKind.PRODUCER)
 
 
@@ -227,13 +230,13 @@ def _nats_server(subject: str, headers: Mapping[str, str] | None, kind: SpanKind
 
 def nats_serve(subject: str, headers: Mapping[str, str] | None) -> AbstractContextManager[Any]:
     """A server span for one request received on ``subject``, child of the context in ``headers``."""
-    return _nats_server(subject, headers, SpanKind.SERVER) if _enabled else nullcontext()
+    return _nats_server(subject, headers, SpanKind.SERVER) if _enabled else OFF
 
 
 def nats_consume(subject: str, headers: Mapping[str, str] | None) -> AbstractContextManager[Any]:
     """A consumer span for one JetStream message on ``subject``, child of the context in its
     ``headers`` (the producer's, :func:`nats_publish` or :func:`carry`); a root span without one."""
-    return _nats_server(subject, headers, SpanKind.CONSUMER) if _enabled else nullcontext()
+    return _nats_server(subject, headers, SpanKind.CONSUMER) if _enabled else OFF
 
 
 def mark_failed(span: Any, code: str) -> None:
@@ -246,7 +249,7 @@ def mark_failed(span: Any, code: str) -> None:
 def span(name: str, **attributes: str) -> AbstractContextManager[Any]:
     """An internal span around a piece of work (a tool call); nothing when tracing is off."""
     if not _enabled:
-        return nullcontext()
+        return OFF
     return trace.get_tracer(_TRACER).start_as_current_span(name, attributes=attributes)
 
 
@@ -282,7 +285,7 @@ def resumed(name: str, traceparent: str | None, **attributes: str) -> AbstractCo
     Without a ``traceparent``, or already inside its trace, an ordinary child span; nothing
     when tracing is off.
     """
-    return _resumed(name, traceparent, attributes) if _enabled else nullcontext()
+    return _resumed(name, traceparent, attributes) if _enabled else OFF
 
 
 def current_ids() -> tuple[str, str] | None:
