@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 
 import nats
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from shared.bus import subjects
 from shared.bus.messaging import ensure_streams
 from shared.bus.outbox import Outbox, OutboxRelay
 from shared.contracts.events import AuthorizationCompleted
+from shared.runtime import tracing
 from shared.runtime.redisio import create_redis
 
 pytestmark = pytest.mark.integration
@@ -72,6 +77,41 @@ class TestSendNow:
         finally:
             await nc.close()
             await redis.aclose()
+
+
+@pytest.fixture
+def traced(monkeypatch: pytest.MonkeyPatch) -> InMemorySpanExporter:
+    """Tracing on for one test, spans kept in memory; the process's global provider is untouched."""
+    exporter, provider = InMemorySpanExporter(), TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(tracing, "_enabled", True)
+    monkeypatch.setattr(tracing.trace, "get_tracer", provider.get_tracer)
+    return exporter
+
+
+class TestTraceContext:
+    async def test_an_event_drained_later_reaches_jetstream_with_the_traceparent_of_the_work_that_wrote_it(
+        self, nats_url, redis_url, traced
+    ):
+        redis, nc = create_redis(redis_url), await nats.connect(nats_url)
+        js = nc.jetstream()
+        await ensure_streams(js)
+        outbox = Outbox(redis, prefix=f"ob{secrets.token_hex(3)}")
+        event = _event("traced")
+        try:
+            sub = await js.subscribe(event.subject, ordered_consumer=True)
+            with tracing.span("authorization.callback") as work:
+                await outbox.add_now(event)
+            assert await OutboxRelay(outbox, js).drain() == 1  # a relay round, outside that work
+            msg = await sub.next_msg(timeout=5)
+            while json.loads(msg.data)["event_id"] != event.event_id:
+                msg = await sub.next_msg(timeout=5)
+        finally:
+            await nc.close()
+            await redis.aclose()
+        trace_id = f"{work.get_span_context().trace_id:032x}"
+        assert msg.headers is not None and msg.headers["traceparent"].split("-")[1] == trace_id
+        assert "traceparent" not in json.loads(msg.data)
 
 
 async def _true(value: bool) -> bool:
