@@ -13,7 +13,8 @@ body), an HTTP ``status`` and a ``retryable`` flag::
     │   ├── AdminKeyRequired           admin_key_required       403  (an agent key on an admin route)
     │   ├── ProjectForbidden           project_forbidden        403  (a key on another project's path)
     │   ├── ToolAuthorizationRequired  tool_authorization_required 403
-    │   └── ToolRequirementsNotMet     tool_requirements_not_met   403
+    │   ├── ToolRequirementsNotMet     tool_requirements_not_met   403
+    │   └── ToolNotGranted             tool_not_granted         403  (asks what its worker is not granted)
     ├── NotFound                       not_found                404
     │   └── RouteNotFound              route_not_found          404
     ├── MethodNotAllowed               method_not_allowed       405  (with an Allow header)
@@ -109,6 +110,12 @@ class ToolAuthorizationRequired(Forbidden):
 
 class ToolRequirementsNotMet(Forbidden):
     code = "tool_requirements_not_met"
+
+
+class ToolNotGranted(Forbidden):
+    """A worker's tool that asks for a secret or provider the worker is not granted: not registered."""
+
+    code = "tool_not_granted"
 
 
 class NotFound(ValetkeyError):

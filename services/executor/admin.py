@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Any
 
+from services.executor.grants import asked
 from services.executor.ports import SecretRecords, ToolViews, WorkerCatalog, WorkerClient, WorkerStore
 from services.executor.worker_registry import WorkerSpec
 from shared.contracts.common import Page, PageQuery
@@ -54,9 +57,9 @@ class WorkerAdmin:
         await self.reload()
         await self._changed()
 
-    async def _check_secret(self, spec: WorkerSpec) -> None:
+    async def _check_secret(self, spec: WorkerSpec) -> list[dict[str, Any]] | None:
         """Refuse a worker that rejects our JWT, or that advertises a tool another source serves;
-        accept one that is merely down (it may start later)."""
+        accept one that is merely down (it may start later). Answers the tools it lists (None: down)."""
         try:
             definitions = await self._probe(spec).definitions()
         except ConfigError as exc:
@@ -71,30 +74,39 @@ class WorkerAdmin:
             ) from exc
         except ValetkeyError as exc:
             log.warning("workers.unreachable_on_save", worker=spec.id, error=exc.message)
-            return
+            return None
         if taken := self._catalog.collisions(spec.id, definitions):
             raise Conflict(
                 f"worker {spec.id} advertises tools another source already serves: {', '.join(taken[:5])}; "
                 "a tool name belongs to its first source (in process, then engine.yaml order)"
             )
+        return definitions
+
+    def _view(self, spec: WorkerSpec) -> dict[str, Any]:
+        """Arcade's ``WorkerResponse``, with the tools this replica left out for want of grants."""
+        refused = [r.view() for r in self._catalog.refusals(spec.id)]
+        return spec.view() | {"refused_tools": refused}
 
     async def list(self, query: PageQuery) -> Page:
         """One page of workers."""
         workers = await self._registry.of_project(query.project)
         page = workers[query.offset : query.offset + query.limit]
-        return Page(items=[w.view() for w in page], total_count=len(workers))
+        return Page(items=[self._view(w) for w in page], total_count=len(workers))
 
     async def get(self, ref: WorkerRef) -> Document:
         """One worker."""
-        return Document(body=(await self._registry.get(ref.id, ref.project)).view())
+        return Document(body=self._view(await self._registry.get(ref.id, ref.project)))
 
     async def create(self, write: WorkerWrite) -> Document:
-        """Register a worker after checking that it accepts our secret."""
+        """Register a worker after checking that it accepts our secret; without written grants, it is
+        granted what its tools ask for now (services/executor/grants.py), as the answer shows."""
         spec = self._registry.parse_create(write.body, write.project)
-        await self._check_secret(spec)
+        listed = await self._check_secret(spec)
+        if spec.grants is None and listed is not None:
+            spec = replace(spec, grants=asked(listed))
         await self._registry.create(spec)
         await self._after_change()
-        return Document(body=spec.view())
+        return Document(body=self._view(spec))
 
     async def update(self, write: WorkerWrite) -> Document:
         """Change a worker created through the API."""
@@ -105,7 +117,7 @@ class WorkerAdmin:
             await self._check_secret(spec)
         await self._registry.update(spec)
         await self._after_change()
-        return Document(body=spec.view())
+        return Document(body=self._view(spec))
 
     async def delete(self, ref: WorkerRef) -> None:
         """Remove a worker created through the API."""
@@ -113,17 +125,24 @@ class WorkerAdmin:
         await self._after_change()
 
     async def health(self, ref: WorkerRef) -> Document:
-        """``{id, enabled, healthy, message}``: reachable, and accepting our secret."""
+        """``{id, enabled, healthy, message}``: reachable, and accepting our secret; plus the tools
+        left out for want of grants. The tools it lists now replace this replica's copy."""
         spec = await self._registry.get(ref.id, ref.project)
-        body = {"id": spec.id, "enabled": spec.enabled, "healthy": False, "message": "worker is disabled"}
+        body: dict[str, Any] = {"id": spec.id, "enabled": spec.enabled, "healthy": False}
+        body |= {"message": "worker is disabled", "refused_tools": []}
         if spec.enabled:
             client = self._probe(spec)
             try:
                 status = await client.health()
                 tools = await client.definitions()  # /worker/health takes no JWT: check the secret here
-                body |= {"healthy": True, "message": f"ok: {len(tools)} tools ({status.get('status', 'ok')})"}
             except ValetkeyError as exc:
                 body["message"] = exc.message
+                return Document(body=body)
+            refused = await self._catalog.accept(spec.id, tools)
+            message = f"ok: {len(tools) - len(refused)} tools ({status.get('status', 'ok')})"
+            if refused:
+                message += "; not granted: " + "; ".join(r.text() for r in refused)
+            body |= {"healthy": True, "message": message, "refused_tools": [r.view() for r in refused]}
         return Document(body=body)
 
     async def tools(self, query: WorkerToolsQuery) -> Page:

@@ -49,7 +49,6 @@ def create_service(settings: Settings) -> Service:
     app = FastStream(parts.broker, logger=None)
     prefix = config.key_prefix
     http = httpx.AsyncClient()
-    catalog = ToolCatalog(http)
     registry_of_providers = ProjectProviders(
         list(settings.engine.auth.providers), parts.redis, parts.cipher, prefix=prefix
     )
@@ -62,6 +61,7 @@ def create_service(settings: Settings) -> Service:
         prefix=prefix,
         allow_private_targets=settings.engine.security.allow_private_targets or settings.development,
     )
+    catalog = ToolCatalog(http, pin=registry.pin)
 
     def rpc() -> RpcClient:
         if parts.rpc is None:

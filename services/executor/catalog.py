@@ -5,27 +5,29 @@ Above this module nothing knows where a tool runs: a definition resolves to a
 catalogs are fetched when the worker list changes and periodically; a worker that
 cannot be reached keeps the definitions it last gave (its calls then fail as
 unreachable, which tells the agent more than a vanished tool), and one that refuses
-our secret is listed with its error.
+our secret is listed with its error. A worker's tool that asks for a secret or provider the
+worker is not granted is left out, and kept aside to say why (:mod:`.grants`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
 
 from services.executor import metrics
 from services.executor.definitions import resolve
+from services.executor.grants import Grants, Refusal, asked, screen
 from services.executor.mcp_workers import McpWorker
 from services.executor.sources import ToolSource
 from services.executor.worker_registry import WorkerSpec
 from services.executor.workers import RemoteWorker
 from shared.contracts.common import DEFAULT_PROJECT
-from shared.errors import NotFound, ValetkeyError
+from shared.errors import NotFound, ToolNotGranted, ValetkeyError
 from shared.runtime.logging import get_logger
 
 log = get_logger(__name__)
@@ -51,7 +53,8 @@ def worker_client(
 class _Remote:
     spec: WorkerSpec
     client: WorkerSource
-    definitions: list[dict[str, Any]] = field(default_factory=list)
+    definitions: list[dict[str, Any]] = field(default_factory=list)  # the granted ones
+    refused: list[tuple[dict[str, Any], Refusal]] = field(default_factory=list)
     error: str | None = None
 
 
@@ -72,9 +75,14 @@ class ToolCatalog:
 
     Args:
         http: Shared HTTP client for the remote workers.
+        pin: Pins a worker's grants at its first listing and answers the grants in force (the
+            registry's ``pin``); without one, pins are kept in memory.
     """
 
-    def __init__(self, http: httpx.AsyncClient) -> None:
+    def __init__(
+        self, http: httpx.AsyncClient, pin: Callable[[str, Grants], Awaitable[Grants]] | None = None
+    ) -> None:
+        self._pin = pin
         self._in_process: ToolSource | None = None
         self._in_process_defs: list[dict[str, Any]] = []
         self._http = http
@@ -118,13 +126,50 @@ class ToolCatalog:
 
     async def _fetch(self, remote: _Remote) -> None:
         try:
-            remote.definitions = await remote.client.definitions()
+            listed = await remote.client.definitions()
             remote.error = None
             metrics.WORKER_UP.labels(remote.spec.id).set(1)
         except ValetkeyError as exc:
             remote.error = exc.message
             metrics.WORKER_UP.labels(remote.spec.id).set(0)
             log.warning("catalog.worker_unavailable", worker=remote.spec.id, error=exc.message)
+            return
+        await self._screen(remote, listed)
+
+    async def _screen(self, remote: _Remote, listed: list[dict[str, Any]]) -> None:
+        """Keep the tools the worker is granted; set the others aside, logged when they change."""
+        if remote.spec.granted is None:
+            wanted = asked(listed)
+            pinned = wanted if self._pin is None else await self._pin(remote.spec.id, wanted)
+            remote.spec = replace(remote.spec, pinned=pinned)
+            log.info("catalog.worker_grants_pinned", worker=remote.spec.id, **pinned.to_json())
+        granted = remote.spec.granted or Grants()
+        admitted, refused = screen(listed, granted)
+        before = {r for _, r in remote.refused}
+        for _, refusal in refused:
+            if refusal not in before:
+                log.warning(
+                    "catalog.tool_not_granted",
+                    worker=remote.spec.id,
+                    tool=refusal.tool,
+                    **refusal.missing.to_json(),
+                )
+        remote.definitions, remote.refused = admitted, refused
+
+    async def accept(self, worker_id: str, listed: list[dict[str, Any]]) -> list[Refusal]:
+        """Take a worker's tools as just listed elsewhere (its health check); answer the refusals."""
+        remote = self._remotes.get(worker_id)
+        if remote is None:
+            return []
+        remote.error = None
+        await self._screen(remote, listed)
+        self._rebuild()
+        return self.refusals(worker_id)
+
+    def refusals(self, worker_id: str) -> list[Refusal]:
+        """The worker's tools left out for asking what it is not granted."""
+        remote = self._remotes.get(worker_id)
+        return [] if remote is None else [r for _, r in remote.refused]
 
     def owners(self) -> dict[tuple[str, str], str]:
         """Which source serves each tool name (toolkit, tool), in any version."""
@@ -200,13 +245,36 @@ class ToolCatalog:
         definition = self._resolved.get((name, version))
         if definition is None:
             wanted = f"{name}@{version}" if version and "@" not in name else name
-            definition = resolve(wanted, self._merged)  # the catalog's own object: its id maps the source
+            try:  # the catalog's own object: its id maps the source
+                definition = resolve(wanted, self._merged)
+            except NotFound:
+                self._not_granted(wanted, project)
+                raise
             if len(self._resolved) < 10_000:  # bounded: names come from clients
                 self._resolved[(name, version)] = definition
         source_id = self._source_of[id(definition)]
         if not self._serves(source_id, project):  # a name belongs to one source in every version
             raise NotFound(f"tool {name} not found")
         return dict(definition), self._source(source_id)
+
+    def _not_granted(self, name: str, project: str) -> None:
+        """Say why a name the project's worker lists is not served, when it is for want of grants.
+
+        Raises:
+            ToolNotGranted: The tool asks for a secret or provider its worker is not granted.
+        """
+        for worker_id, remote in self._remotes.items():
+            if not remote.refused or not remote.spec.serves(project):
+                continue
+            try:
+                definition = resolve(name, [d for d, _ in remote.refused])
+            except NotFound:
+                continue
+            refusal = next(r for d, r in remote.refused if d is definition)
+            raise ToolNotGranted(
+                f"tool {refusal.tool} is not served: it asks for {refusal.needs()}, which worker "
+                f"{worker_id} is not granted; an admin can widen the worker's grants"
+            )
 
     def _source(self, source_id: str) -> ToolSource:
         if source_id == IN_PROCESS and self._in_process is not None:

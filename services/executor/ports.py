@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from services.executor.grants import Refusal
 from services.executor.secret_store import SecretRecord
 from services.executor.sources import ToolSource
 from services.executor.worker_registry import WorkerSpec
@@ -153,6 +154,14 @@ class WorkerCatalog(Protocol):
 
     def collisions(self, worker_id: str, definitions: list[dict[str, Any]]) -> list[str]:
         """The tool names in ``definitions`` that another source serves already."""
+        ...
+
+    async def accept(self, worker_id: str, listed: list[dict[str, Any]]) -> list[Refusal]:
+        """Take the worker's tools as just listed; the ones refused for want of grants."""
+        ...
+
+    def refusals(self, worker_id: str) -> list[Refusal]:
+        """The worker's tools left out for want of grants."""
         ...
 
 

@@ -4,6 +4,8 @@ Workers created through the API are kept in the Redis hash ``<p>:workers`` (id -
 with the shared secret (an MCP worker's secret headers, as JSON, in ``sealed_headers``) encrypted
 under the root-key cipher and bound to the worker id.
 Configured workers are read-only here (``binding.type: static``): the file is their source.
+Grants pinned at a worker's first listing (services/executor/grants.py) live in ``<p>:worker_grants``
+(id -> JSON), for engine.yaml's workers and the API's alike; written grants stay in the record or the file.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from services.executor.grants import Grants
 from services.executor.worker_specs import (
     PROJECT_BINDING,
     STATIC_BINDING,
@@ -47,6 +50,13 @@ def configured_workers(tools: ToolsConfig) -> list[WorkerSpec]:
 
 
 def _configured(worker: WorkerConfig) -> WorkerSpec:
+    spec = _connection(worker)
+    if worker.grants is None:
+        return spec
+    return replace(spec, grants=Grants.of(worker.grants.secrets, worker.grants.providers))
+
+
+def _connection(worker: WorkerConfig) -> WorkerSpec:
     if worker.mcp is not None:
         mcp = worker.mcp
         return WorkerSpec(
@@ -102,6 +112,7 @@ class WorkerRegistry:
         self._cipher = cipher
         self._configured = {w.id: w for w in configured}
         self._key = f"{prefix}:workers"
+        self._pins = f"{prefix}:worker_grants"
 
     def _decode(self, raw: bytes | str) -> WorkerSpec:
         data = json.loads(raw)
@@ -109,7 +120,25 @@ class WorkerRegistry:
         if sealed := data.pop("sealed_headers", None):
             data["secret_headers"] = json.loads(self._cipher.decrypt(sealed, aad=worker_aad(data["id"])))
         data.setdefault("project", DEFAULT_PROJECT)  # saved before projects
-        return WorkerSpec(**data)
+        grants = data.pop("grants", None)
+        data.pop("pinned", None)
+        return WorkerSpec(**data, grants=None if grants is None else Grants.from_json(grants))
+
+    async def _with_pins(self, specs: list[WorkerSpec]) -> list[WorkerSpec]:
+        """Each worker without written grants with the ones pinned at its first listing, if any."""
+        unwritten = [s for s in specs if s.grants is None]
+        if not unwritten:
+            return specs
+        raw = await self._redis.hmget(self._pins, [s.id for s in unwritten])
+        pins = {s.id: Grants.from_json(json.loads(r)) for s, r in zip(unwritten, raw, strict=True) if r}
+        return [replace(s, pinned=pins[s.id]) if s.id in pins else s for s in specs]
+
+    async def pin(self, worker_id: str, grants: Grants) -> Grants:
+        """Pin a worker's grants at its first listing; the first replica to pin wins, and its
+        grants are answered to the others."""
+        await self._redis.hsetnx(self._pins, worker_id, json.dumps(grants.to_json()))
+        raw = await self._redis.hget(self._pins, worker_id)
+        return grants if raw is None else Grants.from_json(json.loads(raw))
 
     async def of_project(self, project: str) -> list[WorkerSpec]:
         """The workers a project sees: engine.yaml's and its own."""
@@ -130,7 +159,8 @@ class WorkerRegistry:
                     "workers.record_unreadable", worker_id=json.loads(raw).get("id"), error=exc.message
                 )
         stored = sorted(readable, key=lambda w: w.created_at or "")
-        return list(self._configured.values()) + [w for w in stored if w.id not in self._configured]
+        workers = list(self._configured.values()) + [w for w in stored if w.id not in self._configured]
+        return await self._with_pins(workers)
 
     async def get(self, worker_id: str, project: str = DEFAULT_PROJECT) -> WorkerSpec:
         """One worker by id, if the project sees it.
@@ -139,15 +169,17 @@ class WorkerRegistry:
             NotFound: No such worker, or another project's.
         """
         if worker_id in self._configured:
-            return self._configured[worker_id]
+            return (await self._with_pins([self._configured[worker_id]]))[0]
         raw = await self._redis.hget(self._key, worker_id)
         spec = None if raw is None else self._decode(raw)
         if spec is None or not spec.serves(project):
             raise NotFound(f"worker {worker_id} not found")
-        return spec
+        return (await self._with_pins([spec]))[0]
 
     async def _save(self, spec: WorkerSpec) -> None:
         data = asdict(spec)
+        data.pop("pinned")  # pins live in their own hash
+        data["grants"] = None if spec.grants is None else spec.grants.to_json()
         data["sealed"] = self._cipher.encrypt(data.pop("secret").encode(), aad=worker_aad(spec.id))
         if headers := data.pop("secret_headers"):
             sealed = self._cipher.encrypt(json.dumps(headers).encode(), aad=worker_aad(spec.id))
@@ -191,6 +223,7 @@ class WorkerRegistry:
         """
         if spec.id in self._configured or await self._redis.hexists(self._key, spec.id):
             raise Conflict(f"worker {spec.id} already exists")
+        await self._redis.hdel(self._pins, spec.id)  # a pin of a deleted namesake
         await self._save(spec)
         return spec
 
@@ -229,6 +262,7 @@ class WorkerRegistry:
         await self.get(worker_id, project)
         if not await self._redis.hdel(self._key, worker_id):
             raise NotFound(f"worker {worker_id} not found")
+        await self._redis.hdel(self._pins, worker_id)
 
 
 __all__ = ["PROJECT_BINDING", "STATIC_BINDING", "WorkerRegistry", "WorkerSpec", "configured_workers"]

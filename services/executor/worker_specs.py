@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from services.executor.grants import Grants
 from shared.errors import BadRequest
 from shared.runtime.config import MCP_TOOLKIT_PATTERN, MIN_WORKER_SECRET
 
@@ -39,6 +40,15 @@ class WorkerSpec:
     toolkit: str = ""
     headers: dict[str, str] = field(default_factory=dict)
     secret_headers: dict[str, str] = field(default_factory=dict)
+    # What its tools may ask for (services/executor/grants.py): written by an operator (engine.yaml,
+    # the admin API) or, when nobody did, pinned at its first listing; None until then.
+    grants: Grants | None = None
+    pinned: Grants | None = None
+
+    @property
+    def granted(self) -> Grants | None:
+        """The grants in force: the written ones, else the pinned ones."""
+        return self.grants if self.grants is not None else self.pinned
 
     def serves(self, project: str) -> bool:
         """Whether this worker's tools (and the worker itself) are the project's to use."""
@@ -54,6 +64,7 @@ class WorkerSpec:
             "managed": False,
             "binding": dict(binding),
             "requirements": {"met": True, "authorization": None},
+            "grants": self._grants_view(),
         }
         common = {"uri": self.uri, "timeout": round(self.timeout), "retry": self.retry}
         if self.type == "mcp":
@@ -63,6 +74,11 @@ class WorkerSpec:
         else:
             view["http"] = common | {"secret": _secret_view(binding, self.static, bool(self.secret))}
         return view
+
+    def _grants_view(self) -> dict[str, Any] | None:
+        """What its tools may ask for, and whether that was pinned at its first listing."""
+        granted = self.granted
+        return None if granted is None else granted.to_json() | {"pinned": self.grants is None}
 
 
 def _secret_view(binding: dict[str, str], static: bool, exists: bool) -> dict[str, Any]:
@@ -119,6 +135,18 @@ class _McpPatch(BaseModel):
     secrets: dict[HeaderName, str] | None = Field(default=None, max_length=32)
 
 
+GrantName = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
+
+
+class _Grants(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    secrets: list[GrantName] = Field(default_factory=list, max_length=128)
+    providers: list[GrantName] = Field(default_factory=list, max_length=128)
+
+    def grants(self) -> Grants:
+        return Grants.of(self.secrets, self.providers)
+
+
 class CreateBody(BaseModel):
     """``POST /v1/workers``."""
 
@@ -128,6 +156,7 @@ class CreateBody(BaseModel):
     type: str | None = None
     http: _Http | None = None
     mcp: _Mcp | None = None
+    grants: _Grants | None = None
 
 
 class UpdateBody(BaseModel):
@@ -137,6 +166,7 @@ class UpdateBody(BaseModel):
     enabled: bool | None = None
     http: _HttpPatch | None = None
     mcp: _McpPatch | None = None
+    grants: _Grants | None = None
 
 
 def parse_body(model: type[BaseModel], body: dict[str, Any]) -> Any:
@@ -163,6 +193,7 @@ def spec_of(parsed: CreateBody, **common: Any) -> WorkerSpec:
         BadRequest: The block its type needs is missing, or both are given.
     """
     kind = parsed.type or ("mcp" if parsed.mcp is not None and parsed.http is None else "http")
+    common["grants"] = None if parsed.grants is None else parsed.grants.grants()
     if kind == "mcp" and parsed.mcp is not None and parsed.http is None:
         mcp = parsed.mcp
         return WorkerSpec(
@@ -201,6 +232,8 @@ def changes_of(current: WorkerSpec, parsed: UpdateBody) -> dict[str, Any]:
         raise BadRequest(f"failed to validate request body: worker {current.id} is of type {current.type}")
     if block is not None:
         changes |= block.model_dump(exclude_none=True)
+    if parsed.grants is not None:  # written grants replace the pinned ones
+        changes |= {"grants": parsed.grants.grants(), "pinned": None}
     if "secrets" in changes:
         changes["secret_headers"] = changes.pop("secrets")
     if "toolkit" in changes:

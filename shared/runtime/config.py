@@ -201,12 +201,20 @@ class WorkerMcpConfig(_Section):
     retry: int = Field(default=3, ge=0, le=10)
 
 
+class WorkerGrantsConfig(_Section):
+    """What a worker's tools may ask for (services/executor/grants.py); absent: pinned at first listing."""
+
+    secrets: list[str] = Field(default_factory=list)
+    providers: list[str] = Field(default_factory=list)
+
+
 class WorkerConfig(_Section):
     id: str = Field(min_length=1)
     enabled: bool = True
     type: Literal["http", "mcp"] | None = None
     http: WorkerHttpConfig | None = None
     mcp: WorkerMcpConfig | None = None
+    grants: WorkerGrantsConfig | None = None
 
     @model_validator(mode="after")
     def _one_connection(self) -> WorkerConfig:
