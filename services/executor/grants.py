@@ -106,7 +106,7 @@ class Refusal:
 def screen(
     definitions: Iterable[dict[str, Any]], grants: Grants
 ) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], Refusal]]]:
-    """Split a worker's definitions into the granted ones and the refused ones (with why)."""
+    """Split a worker's definitions into the granted ones and the refused ones (with why, by tool name)."""
     admitted: list[dict[str, Any]] = []
     refused: list[tuple[dict[str, Any], Refusal]] = []
     for definition in definitions:
@@ -115,4 +115,4 @@ def screen(
             refused.append((definition, Refusal(qualified_name(definition), missing)))
         else:
             admitted.append(definition)
-    return admitted, refused
+    return admitted, sorted(refused, key=lambda pair: pair[1].tool.lower())

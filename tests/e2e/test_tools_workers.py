@@ -2,9 +2,10 @@
 
 Both workers are ``tests.support.worker_app``: arcade-serve's own FastAPIWorker, started
 from the published packages. The configured one hosts hooli, the one registered at
-runtime hosts the published arcade-github toolkit.
+runtime hosts the published arcade-github toolkit; the vault workers show grants at work.
 """
 
+import contextlib
 import secrets
 from datetime import UTC, datetime, timedelta
 
@@ -18,13 +19,17 @@ from shared.tokens.model import RefreshPolicy, StoredToken
 from shared.tokens.store import TokenStore
 from tests.support.engine import base_config, running_engine
 from tests.support.fake_upstreams import FakeUpstreams
-from tests.support.worker_app import running_worker
+from tests.support.toolkits.vault.tools import fingerprint
+from tests.support.worker_app import free_port, running_worker
 from tools.launcher import embedded
 
 pytestmark = pytest.mark.e2e
 
 HOOLI_SECRET = "hooli-worker-secret-0123456789abcdef"
 GITHUB_SECRET = "github-worker-secret-0123456789abcdef"
+VAULT_SECRET = "vault-worker-secret-0123456789abcdef"
+VAULT = "tests.support.toolkits.vault"
+VAULT_SECRETS = {"VAULT_KEY": "vault-value", "PEEK_KEY": "peek-value", "EXTRA_KEY": "extra-value"}
 WORKER_TIMEOUT_S = 2
 
 
@@ -60,7 +65,7 @@ def engine(tmp_path_factory, nats_url, redis_url, hooli_worker, fake):
     ]
     config["tools"] = {
         "toolkits": [],
-        "secrets": {"GITHUB_SERVER_URL": fake.github_url},
+        "secrets": {"GITHUB_SERVER_URL": fake.github_url, **VAULT_SECRETS},
         "directors": [
             {
                 "id": "default",
@@ -100,6 +105,11 @@ class TestAWorkerFromEngineYaml:
     def test_a_slow_tool_times_out_at_the_workers_timeout(self, arcade):
         result = arcade.tools.execute(tool_name="Hooli.Nap", input={"seconds": WORKER_TIMEOUT_S + 2})
         assert result.output.error.kind == "NETWORK_TRANSPORT_RUNTIME_TIMEOUT"
+
+    def test_without_written_grants_it_is_granted_what_its_tools_asked_at_first_listing(self, http):
+        worker = http.get("/v1/workers/hooli-worker").json()
+        assert worker["grants"] == {"secrets": ["HOOLI_API_KEY"], "providers": ["hooli"], "pinned": True}
+        assert worker["refused_tools"] == []
 
     def test_it_is_listed_as_static_and_cannot_be_changed_through_the_api(self, arcade):
         worker = arcade.workers.get("hooli-worker")
@@ -200,3 +210,86 @@ class TestAWorkerRegisteredThroughTheApi:
 
     def test_deleting_an_unknown_worker_is_404(self, http):
         assert http.delete("/v1/workers/nope").status_code == 404
+
+
+def execute(http, tool_name):
+    return http.post("/v1/tools/execute", json={"tool_name": tool_name, "user_id": "grants-user"})
+
+
+class VaultDeployment:
+    """A vault worker process on a port of its own; ``redeploy`` restarts it there with another env."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self._running = contextlib.ExitStack()
+        self.url = self.redeploy({})
+
+    def redeploy(self, env: dict[str, str]) -> str:
+        self._running.close()
+        worker = running_worker(VAULT_SECRET, toolkits=[VAULT], port=self.port, env=env)
+        return self._running.enter_context(worker)
+
+    def stop(self) -> None:
+        self._running.close()
+
+
+@pytest.fixture
+def vault(http):
+    """A vault worker the test registers as ``vault``; removed after."""
+    deployment = VaultDeployment()
+    yield deployment
+    http.delete("/v1/workers/vault")
+    deployment.stop()
+
+
+class TestAWorkerGetsOnlyWhatItIsGranted:
+    def test_a_granted_secret_reaches_the_tool_and_an_ungranted_one_is_never_served(self, http, vault):
+        body = http_worker("vault", vault.url, VAULT_SECRET) | {"grants": {"secrets": ["VAULT_KEY"]}}
+        created = http.post("/v1/workers", json=body).json()
+        assert created["grants"] == {"secrets": ["VAULT_KEY"], "providers": [], "pinned": False}
+        assert sorted(created["refused_tools"], key=lambda r: r["tool"]) == [
+            {"tool": "Vault.Borrow", "secrets": [], "providers": ["hooli"]},
+            {"tool": "Vault.Peek", "secrets": ["PEEK_KEY"], "providers": []},
+        ]
+
+        whispered = execute(http, "Vault.Whisper").json()
+        assert whispered["output"]["value"] == {"VAULT_KEY": fingerprint("vault-value")}
+
+        refused = execute(http, "Vault.Peek")
+        assert (refused.status_code, refused.json()["name"]) == (403, "tool_not_granted")
+        assert "asks for secret PEEK_KEY, which worker vault is not granted" in refused.json()["message"]
+        listed = {t["name"] for t in http.get("/v1/tools", params={"toolkit": "Vault"}).json()["items"]}
+        assert listed == {"Whisper"}
+        health = http.get("/v1/workers/vault/health").json()
+        assert health["healthy"] is True
+        assert (
+            "not granted: Vault.Borrow asks for provider hooli; Vault.Peek asks for secret PEEK_KEY"
+            in (health["message"])
+        )
+
+    def test_a_redeploy_asking_for_more_is_refused_until_an_admin_widens_the_grants(self, http, vault):
+        created = http.post("/v1/workers", json=http_worker("vault", vault.url, VAULT_SECRET)).json()
+        asked_then = {"secrets": ["PEEK_KEY", "VAULT_KEY"], "providers": ["hooli"], "pinned": False}
+        assert (created["grants"], created["refused_tools"]) == (asked_then, [])
+        assert execute(http, "Vault.Whisper").json()["output"]["value"] == {
+            "VAULT_KEY": fingerprint("vault-value")
+        }
+
+        vault.redeploy({"VAULT_WHISPER_ASKS": "VAULT_KEY,EXTRA_KEY"})
+        health = http.get("/v1/workers/vault/health").json()  # lists its tools now, as a refresh does
+        assert "not granted: Vault.Whisper asks for secret EXTRA_KEY" in health["message"]
+        refused = execute(http, "Vault.Whisper")
+        assert (refused.status_code, refused.json()["name"]) == (403, "tool_not_granted")
+
+        widened = {"grants": {"secrets": ["VAULT_KEY", "PEEK_KEY", "EXTRA_KEY"], "providers": ["hooli"]}}
+        assert http.patch("/v1/workers/vault", json=widened).json()["refused_tools"] == []
+        assert execute(http, "Vault.Whisper").json()["output"]["value"] == {
+            "VAULT_KEY": fingerprint("vault-value"),
+            "EXTRA_KEY": fingerprint("extra-value"),
+        }
+
+    def test_grants_that_are_not_names_are_a_bad_request(self, http, vault):
+        body = http_worker("vault", vault.url, VAULT_SECRET) | {"grants": {"secrets": ["two words"]}}
+        answer = http.post("/v1/workers", json=body)
+        assert (answer.status_code, answer.json()["name"]) == (400, "malformed_request")
+        assert "grants.secrets.0" in answer.json()["message"]

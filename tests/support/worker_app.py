@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import socket
 import subprocess
 import sys
@@ -67,7 +68,12 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def running_worker(
-    secret: str, toolkits: list[str] | None = None, start_timeout_s: float = PROCESS_START_S
+    secret: str,
+    toolkits: list[str] | None = None,
+    start_timeout_s: float = PROCESS_START_S,
+    *,
+    port: int | None = None,
+    env: dict[str, str] | None = None,
 ) -> Iterator[str]:
     """Run this module as a subprocess worker; yield its base URL; stop it after.
 
@@ -75,12 +81,15 @@ def running_worker(
         secret: Worker secret.
         toolkits: Toolkits to host (default: hooli).
         start_timeout_s: How long to wait for ``/worker/health``.
+        port: Where it listens (a free port by default); a worker redeployed keeps its port.
+        env: Extra environment variables (on top of this process's).
     """
-    port = free_port()
+    port = port or free_port()
     args = [sys.executable, "-m", "tests.support.worker_app", "--port", str(port), "--secret", secret]
     for name in toolkits or []:
         args += ["--toolkit", name]
-    proc = subprocess.Popen(args, cwd=REPO_ROOT, preexec_fn=die_with_parent())
+    environ = {**os.environ, **(env or {})}
+    proc = subprocess.Popen(args, cwd=REPO_ROOT, env=environ, preexec_fn=die_with_parent())
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + start_timeout_s

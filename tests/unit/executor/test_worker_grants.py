@@ -10,9 +10,10 @@ import pytest
 from services.executor.catalog import ToolCatalog
 from services.executor.grants import Grants, asked, asks, screen
 from services.executor.mcp_workers import McpWorker
-from services.executor.worker_registry import WorkerSpec
+from services.executor.worker_registry import WorkerSpec, configured_workers
 from services.executor.worker_specs import CreateBody, UpdateBody, changes_of, parse_body, spec_of
 from shared.errors import BadRequest, NotFound, ToolNotGranted
+from shared.runtime.config import ToolsConfig
 
 SECRET = "s" * 32
 
@@ -133,3 +134,23 @@ def test_a_grant_that_is_not_a_name_is_a_bad_request():
     assert "grants.secrets.0" in error.value.message
     with pytest.raises(BadRequest):
         parse_body(UpdateBody, {"grants": {"tokens": ["x"]}})
+
+
+def test_engine_yaml_grants_are_written_grants_and_no_grants_leaves_them_to_the_first_listing():
+    http = {"uri": "https://v", "secret": SECRET, "timeout": 1, "retry": 0}
+    tools = ToolsConfig.model_validate(
+        {
+            "directors": [
+                {
+                    "id": "default",
+                    "workers": [
+                        {"id": "written", "http": http, "grants": {"secrets": ["KEY"], "providers": []}},
+                        {"id": "unwritten", "http": http},
+                    ],
+                }
+            ]
+        }
+    )
+    written, unwritten = configured_workers(tools)
+    assert (written.grants, written.granted) == (Grants(("KEY",), ()), Grants(("KEY",), ()))
+    assert (unwritten.grants, unwritten.granted) == (None, None)
