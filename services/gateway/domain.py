@@ -8,7 +8,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from shared.contracts.common import DEFAULT_PROJECT
 from shared.errors import AdminKeyRequired, BadRequest, ConfigError, ProjectForbidden, Unauthorized
 from shared.runtime.config import Role
 
@@ -29,11 +28,6 @@ class Principal:
         """Raises: AdminKeyRequired: an ``agent`` key."""
         if self.role != "admin":
             raise AdminKeyRequired("this route needs an admin key; this key's role is agent")
-
-    def require_default_project(self) -> None:
-        """Raises: ProjectForbidden: a key of another project than ``default``."""
-        if self.project != DEFAULT_PROJECT:
-            raise ProjectForbidden("this serves the default project only; this API key belongs to another")
 
     def require_project(self, project: str | None) -> None:
         """A project named in the path (``/v1/orgs/{org}/projects/{project}/...``) must be the key's own.

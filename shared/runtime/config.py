@@ -284,6 +284,8 @@ class McpGatewayConfig(_Section):
     instructions: str = Field(default="", max_length=20_000)
     tools: list[Annotated[str, Field(pattern=MCP_TOOL_PATTERN)]] = Field(min_length=1, max_length=500)
     auth: Literal["headers", "oauth"] = "headers"
+    # Whose keys see and call it, and whose users and tokens its tools run with.
+    project: str = Field(default=DEFAULT_PROJECT, pattern=PROJECT_ID_PATTERN)
 
 
 class McpConfig(_Section):

@@ -31,6 +31,7 @@ GATEWAYS = [
         "tools": ["Hooli.Ping", "hooli.Reticulate*"],
     },
     {"slug": "everything", "tools": ["*"]},
+    {"slug": "others-pings", "tools": ["Hooli.Ping"], "project": "other"},
 ]
 
 
@@ -190,14 +191,11 @@ class TestBadInput:
         assert response.status_code == 401
         assert response.json()["name"] == "unauthorized"
 
-    def test_a_key_of_another_project_than_default_is_403_project_forbidden(self, engine):
+    def test_a_key_of_another_project_than_the_gateways_finds_no_gateway(self, engine):
         headers = {"Authorization": f"Bearer {OTHER_PROJECT_KEY}", "Arcade-User-ID": "u"}
         response = httpx.post(gateway_url(engine), headers=headers, json={}, timeout=30)
-        assert (response.status_code, response.json()["name"]) == (403, "project_forbidden")
-        admin = httpx.get(
-            f"{engine.base_url}{ADMIN}", headers={"Authorization": OTHER_PROJECT_KEY}, timeout=30
-        )
-        assert (admin.status_code, admin.json()["name"]) == (403, "project_forbidden")
+        assert response.status_code == 404
+        assert response.json() == {"name": "not_found", "message": "MCP gateway hooli not found"}
 
     def test_a_missing_user_header_is_400_saying_so(self, engine):
         headers = {"Authorization": f"Bearer {engine.api_key}"}
@@ -270,3 +268,73 @@ class TestAdminApi:
 
     def test_the_admin_api_needs_the_api_key(self, engine):
         assert httpx.get(f"{engine.base_url}{ADMIN}", timeout=30).status_code == 401
+
+
+@pytest.fixture
+def other(engine):
+    """An admin client of the project ``other``."""
+    headers = {"Authorization": f"Bearer {OTHER_PROJECT_KEY}"}
+    with httpx.Client(base_url=engine.base_url, headers=headers, timeout=30) as client:
+        yield client
+
+
+def other_user_headers(user: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {OTHER_PROJECT_KEY}", "Arcade-User-ID": user}
+
+
+class TestGatewaysBelongToAProject:
+    def test_an_engine_yaml_gateway_naming_a_project_is_that_projects_only(self, http, other):
+        assert [g["slug"] for g in other.get(ADMIN).json()["items"]] == ["others-pings"]
+        defaults = http.get(ADMIN, params={"limit": 100}).json()["items"]
+        assert "others-pings" not in [g["slug"] for g in defaults]
+        assert http.get(f"{ADMIN}/others-pings").status_code == 404
+        assert http.delete(f"{ADMIN}/others-pings").status_code == 404
+        assert other.get(f"{ADMIN}/others-pings").json()["project"] == "other"
+        assert other.get(f"{ADMIN}/hooli").status_code == 404
+        assert other.patch(f"{ADMIN}/hooli", json={"tools": ["*"]}).status_code == 404
+
+    async def test_a_gateway_created_with_a_projects_key_is_invisible_to_the_others(
+        self, engine, http, other
+    ):
+        slug = f"b-{secrets.token_hex(3)}"
+        created = other.post(ADMIN, json={"slug": slug, "tools": ["Hooli.*"]})
+        assert (created.status_code, created.json()["project"]) == (201, "other")
+        for answer in (
+            http.get(f"{ADMIN}/{slug}"),
+            http.patch(f"{ADMIN}/{slug}", json={"tools": ["*"]}),
+            http.delete(f"{ADMIN}/{slug}"),
+        ):
+            assert (answer.status_code, answer.json()["name"]) == (404, "not_found")
+        assert slug not in [g["slug"] for g in http.get(ADMIN, params={"limit": 100}).json()["items"]]
+        assert other.get(f"/v1/orgs/o/projects/other/admin/mcp_gateways/{slug}").json()["slug"] == slug
+
+        async with httpx.AsyncClient(trust_env=False, timeout=30) as client:
+            refused = await client.post(gateway_url(engine, slug), headers=user_headers(engine, "u"), json={})
+        assert (refused.status_code, refused.json()["name"]) == (404, "not_found")
+        async with mcp_session(gateway_url(engine, slug), other_user_headers(new_user())) as session:
+            assert "Hooli_Ping" in {t.name for t in (await session.list_tools()).tools}
+
+        assert other.delete(f"{ADMIN}/{slug}").status_code == 204
+        assert other.get(f"{ADMIN}/{slug}").status_code == 404
+
+    def test_a_gateway_cannot_be_created_in_another_project_than_the_keys(self, other):
+        body = {"slug": f"c-{secrets.token_hex(3)}", "tools": ["*"], "project": "default"}
+        response = other.post(ADMIN, json=body)
+        assert (response.status_code, response.json()["name"]) == (400, "malformed_request")
+        assert "project" in response.json()["message"]
+
+    async def test_a_projects_gateway_runs_tools_for_that_projects_users_and_tokens(self, engine, other):
+        user, slug = new_user(), f"d-{secrets.token_hex(3)}"
+        assert other.post(ADMIN, json={"slug": slug, "tools": ["*"]}).status_code == 201
+        async with mcp_session(gateway_url(engine, slug), other_user_headers(user)) as session:
+            first = await session.call_tool("Hooli_ReticulateSplines", {"num_splines": 2})
+            assert first.is_error
+            url = json.loads(first.content[1].text)["authorization_url"]
+            await consent_and_follow(url, login="dinesh", callback_prefix=engine.redirect_uri)
+            ran = await session.call_tool("Hooli_ReticulateSplines", {"num_splines": 2})
+        assert not ran.is_error and json.loads(ran.content[0].text)["user_id"] == user
+
+        async with mcp_session(gateway_url(engine), user_headers(engine, user)) as session:
+            in_default = await session.call_tool("Hooli_ReticulateSplines", {"num_splines": 2})
+        assert in_default.is_error and "authorization_url" in in_default.content[1].text
+        assert other.delete(f"{ADMIN}/{slug}").status_code == 204

@@ -2,7 +2,8 @@
 
 Every ``tools/list`` and ``tools/call`` needs the catalog (the names a gateway exposes and the
 qualified names the executor runs), so a replica asks the executor at most once per
-``CATALOG_TTL_SECONDS``; a tool added meanwhile is found on the first call that misses it.
+``CATALOG_TTL_SECONDS`` and project (a gateway sees its project's catalog); a tool added
+meanwhile is found on the first call that misses it.
 """
 
 from __future__ import annotations
@@ -33,18 +34,22 @@ class GatewayTools:
     def __init__(self, rpc: Callable[[], RpcClient], ttl: float = CATALOG_TTL_SECONDS) -> None:
         self._rpc = rpc
         self._ttl = ttl
-        self._views: list[dict[str, Any]] = []
-        self._fetched_at = -float("inf")
+        # project -> (when fetched, the project's catalog views)
+        self._catalogs: dict[str, tuple[float, list[dict[str, Any]]]] = {}
         self._selections: dict[Gateway, Selection] = {}
         self._lock = asyncio.Lock()
 
+    def _fetched_at(self, project: str) -> float:
+        return self._catalogs.get(project, (-float("inf"), []))[0]
+
     async def selection(self, gateway: Gateway) -> Selection:
-        """The tools ``gateway`` exposes now."""
-        if time.monotonic() - self._fetched_at > self._ttl:
-            await self._refresh(self._fetched_at)
+        """The tools ``gateway`` exposes now, from its project's catalog."""
+        fetched_at = self._fetched_at(gateway.project)
+        if time.monotonic() - fetched_at > self._ttl:
+            await self._refresh(gateway.project, fetched_at)
         found = self._selections.get(gateway)
         if found is None:
-            found = self._selections[gateway] = select(gateway, self._views)
+            found = self._selections[gateway] = select(gateway, self._catalogs[gateway.project][1])
         return found
 
     async def find(self, gateway: Gateway, name: str) -> ExposedTool | None:
@@ -54,22 +59,22 @@ class GatewayTools:
         """
         tool = (await self.selection(gateway)).by_name.get(name.lower())
         if tool is None:
-            await self._refresh(self._fetched_at)
+            await self._refresh(gateway.project, self._fetched_at(gateway.project))
             tool = (await self.selection(gateway)).by_name.get(name.lower())
         return tool
 
-    async def _refresh(self, seen: float) -> None:
+    async def _refresh(self, project: str, seen: float) -> None:
         async with self._lock:
-            if self._fetched_at != seen:  # another request fetched it while this one waited
+            if self._fetched_at(project) != seen:  # another request fetched it while this one waited
                 return
-            self._views = await self._fetch()
-            self._fetched_at = time.monotonic()
-            self._selections = {}
+            views = await self._fetch(project)
+            self._catalogs[project] = (time.monotonic(), views)
+            self._selections = {g: s for g, s in self._selections.items() if g.project != project}
 
-    async def _fetch(self) -> list[dict[str, Any]]:
+    async def _fetch(self, project: str) -> list[dict[str, Any]]:
         client, views, offset = self._rpc(), [], 0
         while True:
-            query = ListTools(offset=offset, limit=PAGE, include_format=["anthropic"])
+            query = ListTools(offset=offset, limit=PAGE, include_format=["anthropic"], project=project)
             page = await client.call(subjects.TOOLS_LIST, query, Page)
             views += page.items
             offset += PAGE

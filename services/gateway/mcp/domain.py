@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
+from shared.contracts.common import DEFAULT_PROJECT
+
 
 @dataclass(frozen=True)
 class Gateway:
@@ -22,6 +24,8 @@ class Gateway:
     instructions: str = ""
     auth: str = "headers"
     source: str = "engine"
+    # Whose keys may call it, and whose users, tokens and tools its calls use.
+    project: str = DEFAULT_PROJECT
 
 
 @dataclass(frozen=True)

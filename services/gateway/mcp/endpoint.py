@@ -5,8 +5,9 @@ Two user modes (docs/mcp.md, "Who the user is"). ``headers``: ``Authorization: B
 the platform's OpenID provider, its user claim naming the user; without one (or with a bad one)
 the answer is 401 with ``WWW-Authenticate: Bearer resource_metadata="..."``, where an MCP client
 learns where to sign the user in (RFC 9728). Anything refused here is answered in Arcade's
-error shape before the MCP server sees it: 404 for an unknown gateway, 401, or 400 for a missing
-user.
+error shape before the MCP server sees it: 404 for an unknown gateway (or, in ``headers`` mode, one
+of another project than the key's), 401, or 400 for a missing user. The gateway's project is the
+one its tools run in, for its users and with their tokens.
 """
 
 from __future__ import annotations
@@ -131,11 +132,12 @@ class McpEndpoint:
 
         Raises:
             Unauthorized: Missing or unknown API key.
-            ProjectForbidden: A key of another project than ``default``.
+            NotFound: A key of another project than the gateway's (to it, the gateway does not exist).
             BadRequest: No (or an unusable) ``Arcade-User-ID``.
         """
-        # A gateway runs tools in the default project: another project's key would reach its users.
-        self._keys.check(headers.get("authorization")).require_default_project()
+        # A gateway runs tools in its project: another project's key would reach that project's users.
+        if self._keys.check(headers.get("authorization")).project != gateway.project:
+            raise NotFound(f"MCP gateway {gateway.slug} not found")
         user = (headers.get(USER_HEADER) or "").strip()
         if not user:
             raise BadRequest(

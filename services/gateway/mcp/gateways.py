@@ -31,12 +31,14 @@ def from_config(entry: McpGatewayConfig, source: str = "engine.yaml") -> Gateway
         instructions=entry.instructions,
         auth=entry.auth,
         source=source,
+        project=entry.project,
     )
 
 
 def from_view(view: dict[str, Any]) -> Gateway:
     """A gateway as the executor answers it (``vk.admin.mcp_gateways.get``)."""
-    fields = {k: view[k] for k in ("slug", "description", "instructions", "tools", "auth") if k in view}
+    names = ("slug", "description", "instructions", "tools", "auth", "project")
+    fields = {k: view[k] for k in names if k in view}
     return from_config(McpGatewayConfig.model_validate(fields), source=view.get("source", "api"))
 
 
@@ -75,7 +77,8 @@ class GatewayDirectory:
         if len(slug) > MAX_SLUG:
             raise NotFound(f"MCP gateway {slug[:MAX_SLUG]}... not found")
         try:
-            answer = await self._rpc().call(subjects.MCP_GATEWAYS_GET, GatewayRef(slug=slug), Document)
+            ref = GatewayRef(slug=slug, any_project=True)  # the caller's key is checked against its project
+            answer = await self._rpc().call(subjects.MCP_GATEWAYS_GET, ref, Document)
         except NotFound:
             self._cached.pop(slug, None)
             raise

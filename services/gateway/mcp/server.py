@@ -175,7 +175,10 @@ class McpGatewayServer:
                     types.INVALID_PARAMS, f"unknown tool {params.name} on gateway {caller.gateway.slug}"
                 )
             command = ExecuteTool(
-                tool_name=tool.qualified_name, input=dict(params.arguments or {}), user_id=caller.user_id
+                tool_name=tool.qualified_name,
+                input=dict(params.arguments or {}),
+                user_id=caller.user_id,
+                project=caller.gateway.project,
             )
             result = await self._execute(command)
             if result["outcome"] == "authorization_required":

@@ -44,12 +44,6 @@ async def require_admin(principal: Annotated[Principal, Depends(require_api_key)
     return principal
 
 
-async def require_default_admin(principal: Annotated[Principal, Depends(require_admin)]) -> Principal:
-    """An admin key of the default project: for what serves the default project only (MCP gateways)."""
-    principal.require_default_project()
-    return principal
-
-
 async def project_of(principal: Annotated[Principal, Depends(require_api_key)]) -> str:
     """The caller's project, as every request contract carries it."""
     return principal.project

@@ -43,11 +43,6 @@ class TestPrincipal:
         with pytest.raises(AdminKeyRequired):
             AGENT_B.require_admin()
 
-    def test_only_the_default_projects_keys_reach_what_serves_the_default_project(self):
-        ADMIN.require_default_project()
-        with pytest.raises(ProjectForbidden):
-            AGENT_B.require_default_project()
-
     def test_a_key_may_use_its_own_project_path_or_none_but_not_another(self):
         AGENT_B.require_project("b")
         AGENT_B.require_project(None)
