@@ -15,6 +15,7 @@ from shared.bus.rpc import RpcServer
 from shared.contracts.common import PageQuery
 from shared.contracts.execution import (
     AuthorizeTool,
+    CheckRequirements,
     ExecuteTool,
     GetTool,
     ListTools,
@@ -35,6 +36,9 @@ def register_tools(server: RpcServer, tools: ToolService, executor: Executor) ->
     server.add(subjects.TOOLS_GET, GetTool, tools.get, queue=Q, name="get_tool")
     server.add(subjects.TOOLS_AUTHORIZE, AuthorizeTool, tools.authorize, queue=Q, name="authorize_tool")
     server.add(subjects.TOOLS_EXECUTE, ExecuteTool, executor.execute, queue=Q, name="execute_tool")
+    server.add(
+        subjects.TOOLS_REQUIREMENTS, CheckRequirements, tools.requirements, queue=Q, name="tool_requirements"
+    )
 
 
 def register_admin(server: RpcServer, workers: WorkerAdmin, secrets: SecretAdmin) -> None:

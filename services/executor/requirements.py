@@ -31,7 +31,12 @@ class RequirementsReader:
         self._project = project
         self._read: dict[tuple[str, str], StoredToken | None] = {}
 
-    async def _token_status(self, user_id: str, key: str, wanted: list[str]) -> TokenStatus:
+    def has_secret(self, key: str) -> bool:
+        """The secret ``key`` has a value (compared case-insensitively)."""
+        return key.lower() in self._secret_keys
+
+    async def token_status(self, user_id: str, key: str, wanted: list[str]) -> TokenStatus:
+        """``completed`` when the user's token for ``key`` covers ``wanted``, else ``not_started``."""
         if (user_id, key) not in self._read:
             self._read[(user_id, key)] = await self._tokens.get(user_id, key, project=self._project)
         token = self._read[(user_id, key)]
@@ -44,7 +49,7 @@ class RequirementsReader:
             return RequirementsStatus(provider_active=True, token_status=None, secret_keys=self._secret_keys)
         info = await self._providers.lookup(auth, self._project)
         token_status = (
-            None if user_id is None else await self._token_status(user_id, info.key, scopes_of(auth))
+            None if user_id is None else await self.token_status(user_id, info.key, scopes_of(auth))
         )
         return RequirementsStatus(
             provider_active=info.active,

@@ -9,9 +9,11 @@ from services.executor.definitions import to_anthropic, to_engine_definition, to
 from services.executor.domain import authorization_of, requirement_of, scopes_of
 from services.executor.ports import Authorizer, Catalog, FreshTokens, ProviderLookup, Secrets, TokenReader
 from services.executor.requirements import RequirementsReader
+from services.executor.tool_filter import domains_of, parse_filter
+from services.executor.tool_requirements import answer, auth_needs, requested_tools, secret_items, settle
 from shared.contracts.authorization import Authorization, StartAuthorization
 from shared.contracts.common import Page, utcnow
-from shared.contracts.execution import AuthorizeTool, Document, GetTool, ListTools
+from shared.contracts.execution import AuthorizeTool, CheckRequirements, Document, GetTool, ListTools
 from shared.errors import BadRequest
 from shared.tokens.freshness import completed_authorization
 from shared.tokens.model import covers
@@ -86,11 +88,14 @@ class ToolService:
         return views
 
     async def list(self, query: ListTools) -> Page:
-        """One page of tools, optionally of one toolkit (matched case-insensitively)."""
+        """One page of tools, optionally of one toolkit (matched case-insensitively) and by metadata."""
         include, fmt = _formats(query.include_format), _single_format(query.format)
         found = self._catalog.definitions(
             project=query.project, toolkit=query.toolkit, all_versions=query.include_all_versions
         )
+        wanted = parse_filter(query.filter, known_domains=domains_of(found))
+        if wanted is not None:
+            found = [d for d in found if wanted.matches(d)]
         page = found[query.offset : query.offset + query.limit]
         items = await self.views(page, query.user_id, include, fmt, query.project)
         return Page(items=items, total_count=len(found))
@@ -101,6 +106,23 @@ class ToolService:
         definition, _ = self._catalog.resolve(query.name, project=query.project)
         views = await self.views([definition], query.user_id, include, fmt, query.project)
         return Document(body=views[0])
+
+    async def requirements(self, request: CheckRequirements) -> Document:
+        """What the tools still need for the user (``POST /v1/tools/requirements``).
+
+        Raises:
+            BadRequest: No tool named, or a name that does not parse.
+            NotFound: An unknown tool.
+        """
+        definitions = [
+            self._catalog.resolve(name, version, project=request.project)[0]
+            for name, version in requested_tools(request)
+        ]
+        reader = await self.reader(list(definitions), request.project)
+        needs = await auth_needs(definitions, self._providers, request.project)
+        for need in needs.values():
+            await settle(need, request, reader, self._authorizer)
+        return Document(body=answer(needs, secret_items(definitions, reader)))
 
     async def authorize(self, request: AuthorizeTool) -> Authorization:
         """Start or confirm the authorization a tool needs; ``completed`` for a tool that needs none."""

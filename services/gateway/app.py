@@ -27,7 +27,7 @@ from services.gateway.limits import AnswerDeadline
 from services.gateway.mcp.wiring import McpGateways
 from services.gateway.middleware import RequestLog, route_of
 from services.gateway.project_paths import ProjectPaths
-from services.gateway.routes import admin_auth, auth, auth_pages, health, mcp_gateways
+from services.gateway.routes import admin_auth, auth, auth_pages, health, mcp_gateways, tool_requirements
 from services.gateway.routes import secrets as secrets_routes
 from services.gateway.routes import tools as tools_routes
 from services.gateway.routes import webhooks as webhooks_routes
@@ -105,6 +105,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(auth_pages.router)
     app.include_router(admin_auth.router)
+    app.include_router(tool_requirements.router)
     app.include_router(tools_routes.router)
     app.include_router(workers_routes.router)
     app.include_router(secrets_routes.router)

@@ -65,6 +65,7 @@ NAMED_IN_INPUT = frozenset(
         ("post", "/v1/auth/confirm_user"),
         ("post", "/v1/tools/authorize"),
         ("post", "/v1/tools/execute"),
+        ("post", "/v1/tools/requirements"),
     }
 )
 # Operations that can meet an object they may not change: a taken id, or one from engine.yaml.

@@ -16,6 +16,7 @@ class ListTools(PageQuery):
     include_format: list[str] = Field(default_factory=list)
     include_all_versions: bool = False
     format: str | None = None
+    filter: str | None = None  # Arcade's JSON metadata filter, as the client sent it
 
 
 class GetTool(InProject):
@@ -30,6 +31,23 @@ class AuthorizeTool(InProject):
     tool_version: str | None = None
     user_id: str = Field(min_length=1)
     next_uri: str | None = None
+
+
+class ToolRef(Contract):
+    tool_name: str = Field(min_length=1)
+    tool_version: str | None = None
+
+
+class CheckRequirements(InProject):
+    """``POST /v1/tools/requirements``: what these tools still need for this user.
+
+    ``authorize`` starts a flow for each unmet authorization (its ``url`` in the answer).
+    """
+
+    user_id: str = Field(min_length=1)
+    tool_names: list[str] = Field(default_factory=list, max_length=100)
+    tools: list[ToolRef] = Field(default_factory=list, max_length=100)
+    authorize: bool = False
 
 
 class ExecuteTool(InProject):

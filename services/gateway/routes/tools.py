@@ -35,6 +35,8 @@ Rpc = Annotated[RpcClient, Depends(rpc)]
 # Arrays arrive comma-joined from the SDKs, or repeated from other callers
 # (docs/arcade-compatibility.md §1.2).
 Formats = Annotated[list[str] | None, Query()]
+# Arcade's JSON metadata filter (docs/arcade-compatibility.md §3.3); the executor parses it.
+Filter = Annotated[str | None, Query(alias="filter")]
 
 C = TypeVar("C", bound=BaseModel)
 # Above the longest tool timeout, below nothing: a tool may run that long before it answers.
@@ -93,10 +95,13 @@ async def list_tools(
     include_format: Formats = None,
     user_id: str | None = None,
     include_all_versions: bool = False,
+    metadata_filter: Filter = None,
 ) -> dict[str, Any]:
     """One page of tool definitions."""
     page = _page_of_tools(toolkit, offset, limit, user_id, include_all_versions)
-    query = build(ListTools, **page, project=project, include_format=formats(include_format))
+    query = build(
+        ListTools, **page, project=project, include_format=formats(include_format), filter=metadata_filter
+    )
     return await _list(client, query)
 
 
@@ -121,10 +126,12 @@ async def list_formatted_tools(
     offset: int | None = None,
     user_id: str | None = None,
     include_all_versions: bool = False,
+    metadata_filter: Filter = None,
 ) -> dict[str, Any]:
     """One page of tools in an LLM's function format (OpenAI unless ``format`` says otherwise)."""
     page = _page_of_tools(toolkit, offset, limit, user_id, include_all_versions)
-    return await _list(client, build(ListTools, **page, project=project, format=format))
+    query = build(ListTools, **page, project=project, format=format, filter=metadata_filter)
+    return await _list(client, query)
 
 
 def _page_of_tools(

@@ -9,9 +9,22 @@ import hashlib
 import time
 from typing import Annotated
 
+from arcade_core.metadata import Behavior, Classification, Operation, ServiceDomain, ToolMetadata
 from arcade_tdk import ToolContext, tool
 from arcade_tdk.auth import OAuth2
 from arcade_tdk.errors import RetryableToolError
+
+# Metadata on two tools, for the tools list ``filter`` (Arcade's metadata filter).
+SPLINES_METADATA = ToolMetadata(
+    classification=Classification(service_domains=[ServiceDomain.PROJECT_MANAGEMENT]),
+    behavior=Behavior(operations=[Operation.UPDATE], read_only=False, destructive=False, open_world=True),
+    extras={"team": "splines"},
+)
+SECRET_METADATA = ToolMetadata(
+    classification=Classification(service_domains=[ServiceDomain.CLOUD_STORAGE]),
+    behavior=Behavior(operations=[Operation.READ], read_only=True, destructive=False, open_world=True),
+    extras={"team": "keys"},
+)
 
 
 def fingerprint(value: str) -> str:
@@ -19,7 +32,7 @@ def fingerprint(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()[:12]
 
 
-@tool(requires_auth=OAuth2(id="hooli", scopes=["scope1", "scope2"]))
+@tool(requires_auth=OAuth2(id="hooli", scopes=["scope1", "scope2"]), metadata=SPLINES_METADATA)
 async def reticulate_splines(
     context: ToolContext,
     num_splines: Annotated[int, "The number of splines to reticulate"],
@@ -36,7 +49,7 @@ async def reticulate_splines(
     }
 
 
-@tool(requires_secrets=["HOOLI_API_KEY"])
+@tool(requires_secrets=["HOOLI_API_KEY"], metadata=SECRET_METADATA)
 def read_api_key_fingerprint(context: ToolContext) -> str:
     """Return a fingerprint of the Hooli API key secret (sync tool: runs in a thread)."""
     return fingerprint(context.get_secret("HOOLI_API_KEY"))
