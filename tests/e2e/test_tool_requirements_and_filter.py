@@ -45,7 +45,8 @@ async def requirements(client: AsyncArcade, **body: Any) -> dict[str, Any]:
 
 
 async def listed(client: AsyncArcade, spec: Any, **query: Any) -> list[str]:
-    page = await client.tools.list(toolkit="hooli", limit=100, extra_query={"filter": json.dumps(spec), **query})
+    extra = {"filter": json.dumps(spec), **query}
+    page = await client.tools.list(toolkit="hooli", limit=100, extra_query=extra)
     return sorted(tool.qualified_name for tool in page.items)
 
 
