@@ -11,6 +11,7 @@ from typing import Any
 
 from services.authorizer import views
 from services.authorizer.ports import Notifier
+from services.authorizer.revocation import Revocations
 from shared.contracts.authorization import (
     AdminObject,
     ConnectionRef,
@@ -22,7 +23,7 @@ from shared.contracts.common import InProject, Page
 from shared.contracts.events import ConnectionRevoked
 from shared.errors import NotFound
 from shared.providers.projects import ProjectProviders
-from shared.tokens.store import TokenStore
+from shared.tokens.store import Connection, TokenStore
 
 
 @dataclass
@@ -34,6 +35,7 @@ class Admin:
     notifier: Notifier
     redirect_uri: str
     clock: Callable[[], Any]
+    revocations: Revocations
     allow_private_targets: bool = False
 
     async def list_providers(self, request: InProject) -> Page:
@@ -112,29 +114,48 @@ class Admin:
             offset=request.offset,
             limit=request.limit,
         )
-        items = []
-        for connection in connections:
-            record = await self.registry.of(connection.project).record(connection.provider_id)
-            token = await self.tokens.get(
-                connection.user_id, connection.provider_id, project=connection.project
-            )
-            items.append(views.connection_view(connection, record, token.user_info if token else {}))
+        items = [await self._connection_view(connection) for connection in connections]
         return Page(items=items, total_count=total)
 
+    async def _connection_view(self, connection: Connection) -> dict[str, Any]:
+        record = await self.registry.of(connection.project).record(connection.provider_id)
+        token = await self.tokens.get(connection.user_id, connection.provider_id, project=connection.project)
+        return views.connection_view(connection, record, token.user_info if token else {})
+
+    async def _connection(self, request: ConnectionRef) -> Connection:
+        connection = await self.tokens.connection(request.id)
+        if connection is None or connection.project != request.project:
+            raise NotFound(f"user connection {request.id!r} not found")
+        return connection
+
+    async def get_connection(self, request: ConnectionRef) -> AdminObject:
+        """One connection, in the list's shape.
+
+        Raises:
+            NotFound: Unknown connection id (or another project's).
+        """
+        return AdminObject(item=await self._connection_view(await self._connection(request)))
+
     async def delete_connection(self, request: ConnectionRef) -> None:
-        """Revoke: remove the stored token and emit ``ConnectionRevoked``.
+        """Revoke the grant at the provider (RFC 7009, when it can), then remove the stored token and
+        emit ``ConnectionRevoked`` with how the provider's revocation went. A failed revocation is
+        recorded in the event, never a failed delete.
 
         Raises:
             NotFound: Unknown connection id.
         """
-        connection = await self.tokens.connection(request.id)
-        if connection is None or connection.project != request.project:
-            raise NotFound(f"user connection {request.id!r} not found")
+        connection = await self._connection(request)
+        record = await self.registry.of(connection.project).record(connection.provider_id)
+        token = await self.tokens.get(connection.user_id, connection.provider_id, project=connection.project)
+        provider = record.provider if record else None
+        outcome = await self.revocations.revoke(connection.provider_id, provider, token)
         event = ConnectionRevoked(
             connection_id=connection.id,
             user_id=connection.user_id,
             provider_id=connection.provider_id,
             project=connection.project,
+            provider_revocation=outcome.status,
+            provider_revocation_reason=outcome.reason,
         )
         await self.tokens.delete(connection.id, events=[event])
         self.notifier.wake()

@@ -11,6 +11,7 @@ from services.authorizer import handlers
 from services.authorizer.adapters import OidcSignIn, RedisAuthorizationStore
 from services.authorizer.admin import Admin
 from services.authorizer.authorizations import Authorizations
+from services.authorizer.revocation import Revocations
 from services.authorizer.settings import AuthorizerSettings
 from services.authorizer.sign_in import SignIns
 from services.authorizer.sweeper import Sweeper
@@ -79,13 +80,14 @@ def create_service(settings: Settings) -> Service:
         record_ttl_seconds=config.record_ttl_seconds,
     )
     relay = _Relay(parts)
+    client = ProviderClient(http, clock=utcnow, timeout=config.http_timeout_seconds)
     authorizations = Authorizations(
         settings=config,
         providers=registry,
         tokens=parts.tokens,
         fresh=_Fresh(parts),
         store=store,
-        client=ProviderClient(http, clock=utcnow, timeout=config.http_timeout_seconds),
+        client=client,
         notifier=relay,
         clock=utcnow,
     )
@@ -96,6 +98,7 @@ def create_service(settings: Settings) -> Service:
         notifier=relay,
         redirect_uri=config.redirect_uri,
         clock=utcnow,
+        revocations=Revocations(client),
         allow_private_targets=settings.engine.security.allow_private_targets,
     )
     verifications = Verifications(authorizations)

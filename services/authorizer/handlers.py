@@ -47,4 +47,5 @@ def register(
     server.add(subjects.PROVIDERS_UPDATE, ProviderWrite, admin.update_provider, queue=q)
     server.add(subjects.PROVIDERS_DELETE, ProviderRef, admin.delete_provider, queue=q)
     server.add(subjects.CONNECTIONS_LIST, ListConnections, admin.list_connections, queue=q)
+    server.add(subjects.CONNECTIONS_GET, ConnectionRef, admin.get_connection, queue=q)
     server.add(subjects.CONNECTIONS_DELETE, ConnectionRef, admin.delete_connection, queue=q)

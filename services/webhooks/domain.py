@@ -45,6 +45,8 @@ PAYLOAD_FIELDS = (
     "reason",
     "scopes",
     "expires_at",
+    "provider_revocation",
+    "provider_revocation_reason",
 )
 
 

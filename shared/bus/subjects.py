@@ -46,6 +46,7 @@ PROVIDERS_CREATE: Final = "vk.admin.providers.create"
 PROVIDERS_UPDATE: Final = "vk.admin.providers.update"
 PROVIDERS_DELETE: Final = "vk.admin.providers.delete"
 CONNECTIONS_LIST: Final = "vk.admin.connections.list"
+CONNECTIONS_GET: Final = "vk.admin.connections.get"
 CONNECTIONS_DELETE: Final = "vk.admin.connections.delete"
 
 # --- token_refresher: request-reply ---------------------------------------------------

@@ -57,10 +57,18 @@ class TokenRefreshFailed(Event):
     reason: str
 
 
+RevocationStatus = Literal["revoked", "not_supported", "failed"]
+
+
 class ConnectionRevoked(Event):
+    """A connection was deleted here; ``provider_revocation`` says whether its grant was revoked
+    at the provider too (RFC 7009), with the reason when it was not. None in events from before."""
+
     type: Literal["connection.revoked"] = "connection.revoked"
     connection_id: str
     status: Literal["revoked"] = "revoked"
+    provider_revocation: RevocationStatus | None = None
+    provider_revocation_reason: str | None = None
 
 
 class ToolExecutionCompleted(Event):

@@ -1,4 +1,7 @@
-"""Admin API: auth providers (docs/arcade-compatibility.md §4.1) and user connections (§4.3)."""
+"""Admin API: auth providers (docs/arcade-compatibility.md §4.1) and user connections (§4.3).
+
+Reading one connection and forcing its refresh are ours (Arcade has neither); §4.3 documents them.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
+from services.gateway.console.data import force_refresh
 from services.gateway.domain import clamp_page, offset_page
 from services.gateway.openapi import JSON_OBJECT_BODY
 from services.gateway.routes.deps import Project, require_admin, rpc
@@ -119,8 +123,32 @@ async def list_connections(request: Request, client: Rpc, project: Project) -> d
     return offset_page(page.items, page.total_count, offset, limit)
 
 
+async def _connection(client: RpcClient, connection_id: str, project: str) -> dict[str, Any]:
+    ref = ConnectionRef(id=connection_id, project=project)
+    return (await client.call(subjects.CONNECTIONS_GET, ref, AdminObject)).item
+
+
+@router.get(CONNECTIONS + "/{connection_id}")
+async def get_connection(connection_id: str, client: Rpc, project: Project) -> dict[str, Any]:
+    """One connection, in the list's shape (404 for an unknown id or another project's)."""
+    return await _connection(client, connection_id, project)
+
+
+@router.post(CONNECTIONS + "/{connection_id}/refresh")
+async def refresh_connection(connection_id: str, client: Rpc, project: Project) -> dict[str, Any]:
+    """Refresh the connection's token now, even if still valid (the token_refresher's own refresh)."""
+    connection = await _connection(client, connection_id, project)
+    outcome = await force_refresh(client, project, connection["user_id"], connection["provider_id"])
+    return {
+        "status": outcome.status,
+        "expires_at": outcome.expires_at.isoformat() if outcome.expires_at else None,
+        "connection": await _connection(client, connection_id, project),
+    }
+
+
 @router.delete(CONNECTIONS + "/{connection_id}", status_code=204)
 async def delete_connection(connection_id: str, client: Rpc, project: Project) -> Response:
-    """Revoke a connection: the stored token is deleted and ``connection.revoked`` is emitted."""
+    """Delete a connection: its grant is revoked at the provider where it can be (RFC 7009), the
+    stored token deleted, and ``connection.revoked`` emitted with the revocation's outcome."""
     await client.call_raw(subjects.CONNECTIONS_DELETE, ConnectionRef(id=connection_id, project=project))
     return Response(status_code=204)

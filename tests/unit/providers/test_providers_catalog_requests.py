@@ -21,7 +21,14 @@ from tests.support.provider_examples import REDIRECT, builtin
 VERIFIER = "v" * 43
 PROVIDERS = sorted(load_catalog().entries)
 #: Revocation endpoints that take the token alone.
-REVOKE_WITHOUT_CLIENT_AUTH = {"salesforce"}
+REVOKE_WITHOUT_CLIENT_AUTH = {"salesforce", "google"}
+#: The RFC 7009 endpoints each provider documents (deleting a connection revokes there).
+REVOCATION_ENDPOINTS = {
+    "google": "https://oauth2.googleapis.com/revoke",
+    "x": "https://api.x.com/2/oauth2/revoke",
+    "discord": "https://discord.com/api/oauth2/token/revoke",
+    "reddit": "https://www.reddit.com/api/v1/revoke_token",
+}
 
 
 @pytest.mark.parametrize("provider_id", PROVIDERS)
@@ -82,6 +89,9 @@ def test_a_catalog_providers_user_info_request_carries_the_access_token(provider
     "provider_id", [p for p in PROVIDERS if builtin(p).oauth2.token_revocation_request is not None]
 )
 def test_a_catalog_providers_revocation_request_names_the_token_and_the_client(provider_id: str) -> None:
+    if provider_id in REVOCATION_ENDPOINTS:
+        spec = build_revocation_request(builtin(provider_id), "rt-1")
+        assert spec is not None and spec.url == REVOCATION_ENDPOINTS[provider_id]
     spec = build_revocation_request(builtin(provider_id), "rt-1", token_type_hint="refresh_token")
     assert spec is not None
     body = spec.form if spec.form is not None else (spec.json or {})
