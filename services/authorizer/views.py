@@ -16,6 +16,7 @@ _REQUESTS = {
     "refresh_request": "refresh_token_request",
     "user_info_request": "user_info_request",
     "token_introspection_request": "token_introspection_request",
+    "token_revocation_request": "token_revocation_request",  # RFC 7009; a valetkey extension
 }
 
 

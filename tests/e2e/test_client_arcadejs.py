@@ -97,6 +97,7 @@ class TestListingTools:
         requirements = result["requirements"]
         assert requirements["met"] is False
         assert requirements["authorization"]["token_status"] == "not_started"
+        assert result["read_only"] == ["Hooli.ReadApiKeyFingerprint"]  # the metadata filter
 
 
 class TestErrors:

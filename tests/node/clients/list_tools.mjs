@@ -12,6 +12,8 @@ for await (const tool of client.tools.list({ toolkit, limit: 2 })) {
 
 const formatted = await client.tools.formatted.list({ format: "openai", toolkit });
 const one = await client.tools.formatted.get(`${toolkit}.Ping`, { format: "anthropic" });
+// arcadejs sends Arcade's metadata filter as a JSON string.
+const readOnly = await client.tools.list({ toolkit, filter: JSON.stringify({ read_only: true }) });
 const definition = await client.tools.get(`${toolkit}_ReticulateSplines`, { user_id: process.env.VK_USER_ID });
 
 console.log(
@@ -21,5 +23,6 @@ console.log(
     total_count: formatted.total_count,
     anthropic_name: one.name,
     requirements: definition.requirements,
+    read_only: readOnly.items.map((tool) => tool.qualified_name),
   }),
 );

@@ -6,6 +6,8 @@ import pytest
 
 from services.authorizer import views
 from shared.errors import BadRequest
+from shared.providers.registry import ProviderRecord
+from tests.support.provider_examples import hooli
 
 
 class TestEntryFromBody:
@@ -51,3 +53,13 @@ class TestSecretView:
         }
         assert views.secret_view("a-much-longer-secret-wxyz")["hint"] == "…wxyz"
         assert views.secret_view("")["exists"] is False
+
+
+class TestProviderView:
+    def test_the_revocation_request_is_shown_like_the_other_requests(self):
+        revoke = {"endpoint": "https://hooli.example/oauth/revoke", "auth_method": "client_secret_basic"}
+        record = ProviderRecord(hooli(token_revocation_request=revoke), {}, "config", "t", "t")
+        shown = views.provider_view(record, "https://engine/oauth/callback")["oauth2"]
+        assert shown["token_revocation_request"]["endpoint"] == revoke["endpoint"]
+        bare = views.provider_view(ProviderRecord(hooli(), {}, "config", "t", "t"), "r")["oauth2"]
+        assert bare["token_revocation_request"] is None
