@@ -9,7 +9,7 @@ import pytest
 from standardwebhooks import Webhook
 
 from services.webhooks import domain
-from shared.contracts.events import TokenRefreshed
+from shared.contracts.events import ConnectionRevoked, TokenRefreshed
 from shared.errors import BadRequest
 
 
@@ -127,6 +127,18 @@ class TestPayload:
             "timestamp": event["occurred_at"],
             "data": {"user_id": "u1", "provider_id": "google", "connection_id": "c1", "status": "refreshed"},
         }
+
+    def test_a_revoked_connection_says_how_the_providers_revocation_went(self):
+        event = ConnectionRevoked(
+            user_id="u1",
+            provider_id="google",
+            connection_id="c1",
+            provider_revocation="failed",
+            provider_revocation_reason="revoking the refresh token: timed out",
+        )
+        data = domain.shape_payload(event.model_dump(mode="json"))["data"]
+        assert (data["status"], data["provider_revocation"]) == ("revoked", "failed")
+        assert data["provider_revocation_reason"] == "revoking the refresh token: timed out"
 
     def test_subscriptions_match_exact_types_or_everything(self):
         assert domain.subscribes(["*"], "connection.revoked")
