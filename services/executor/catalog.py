@@ -216,6 +216,10 @@ class ToolCatalog:
         remote = self._remotes.get(source_id)
         return remote is None or remote.spec.serves(project)
 
+    def source_of(self, definition: dict[str, Any]) -> str:
+        """Which source serves a definition this catalog handed out: ``in_process`` or a worker id."""
+        return self._source_of.get(id(definition), IN_PROCESS)
+
     def definitions(
         self, *, project: str = DEFAULT_PROJECT, toolkit: str | None = None, all_versions: bool = False
     ) -> list[dict[str, Any]]:

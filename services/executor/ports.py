@@ -35,6 +35,10 @@ class Catalog(Protocol):
         """Definitions, optionally of one toolkit."""
         ...
 
+    def source_of(self, definition: dict[str, Any]) -> str:
+        """Which source serves a definition from :meth:`definitions`: ``in_process`` or a worker id."""
+        ...
+
 
 @dataclass(frozen=True)
 class ProviderInfo:

@@ -98,6 +98,9 @@ class ToolService:
             found = [d for d in found if wanted.matches(d)]
         page = found[query.offset : query.offset + query.limit]
         items = await self.views(page, query.user_id, include, fmt, query.project)
+        if query.with_source:
+            for item, definition in zip(items, page, strict=True):
+                item["source"] = self._catalog.source_of(definition)
         return Page(items=items, total_count=len(found))
 
     async def get(self, query: GetTool) -> Document:

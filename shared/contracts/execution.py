@@ -17,6 +17,9 @@ class ListTools(PageQuery):
     include_all_versions: bool = False
     format: str | None = None
     filter: str | None = None  # Arcade's JSON metadata filter, as the client sent it
+    # The console's own: each item also names its source (``in_process`` or a worker id), a field
+    # Arcade's tool definition does not have, so the API never asks for it.
+    with_source: bool = False
 
 
 class GetTool(InProject):

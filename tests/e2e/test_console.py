@@ -138,6 +138,7 @@ class TestPagesInChromium:
         user = await console.connected_user("playground")
         with chromium() as browser:
             sign_in(browser, console.engine, "/console/tools")
+            assert "in process" in wait_for(browser, ".tag.source").text  # the hooli toolkit's source
             wait_for(browser, "a", TOOL).click()
             field = wait_for(browser, "input#user_id")
             field.send_keys(user)

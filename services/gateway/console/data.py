@@ -54,7 +54,7 @@ async def providers(rpc: RpcClient, project: str) -> list[dict[str, Any]]:
 
 
 async def tools(rpc: RpcClient, project: str, *, toolkit: str | None, offset: int) -> Page:
-    query = ListTools(project=project, toolkit=toolkit or None, offset=offset, limit=100)
+    query = ListTools(project=project, toolkit=toolkit or None, offset=offset, limit=100, with_source=True)
     return await rpc.call(subjects.TOOLS_LIST, query, Page)
 
 
