@@ -58,6 +58,29 @@ class _Remote:
     error: str | None = None
 
 
+class DirectorCaps:
+    """``tools.directors[].max_tools``: the tool names a director's workers serve together, first
+    come (configuration order) first served; the rest are left out, logged once per rebuild."""
+
+    def __init__(self) -> None:
+        self._names: dict[str, set[tuple[str, str]]] = {}
+        self._left_out: dict[str, list[str]] = {}
+
+    def admit(self, spec: WorkerSpec, name: tuple[str, str]) -> bool:
+        if spec.director is None or spec.director_max_tools is None:
+            return True
+        names = self._names.setdefault(spec.director, set())
+        if name in names or len(names) < spec.director_max_tools:
+            names.add(name)
+            return True
+        self._left_out.setdefault(spec.director, []).append(".".join(name))
+        return False
+
+    def log_full(self) -> None:
+        for director, tools in self._left_out.items():
+            log.warning("catalog.director_full", director=director, left_out=sorted(set(tools)))
+
+
 def _identity(definition: Mapping[str, Any]) -> tuple[str, str, str]:
     toolkit = definition["toolkit"]
     return (str(toolkit["name"]).lower(), str(definition["name"]).lower(), str(toolkit.get("version") or ""))
@@ -197,17 +220,24 @@ class ToolCatalog:
         merged: list[dict[str, Any]] = []
         source_of: dict[int, str] = {}
         owners: dict[tuple[str, str], str] = {}
+        served = DirectorCaps()
         for source_id, definitions in self._groups():
+            remote = self._remotes.get(source_id)
             for definition in definitions:
                 # A tool name belongs to the first source that serves it (in process, then
                 # config order), in every version: another source's Gmail 99 cannot take
                 # Gmail.SendEmail, nor the tokens that come with it.
-                owner = owners.setdefault(_identity(definition)[:2], source_id)
+                name = _identity(definition)[:2]
+                owner = owners.get(name, source_id)
                 if owner != source_id:
                     log.warning("catalog.tool_taken", tool=definition["name"], worker=source_id, owner=owner)
                     continue
+                if remote is not None and not served.admit(remote.spec, name):
+                    continue
+                owners[name] = source_id
                 merged.append(definition)
                 source_of[id(definition)] = source_id
+        served.log_full()
         merged.sort(key=_order)
         self._merged, self._source_of, self._resolved = merged, source_of, {}
 

@@ -41,7 +41,7 @@ log = get_logger(__name__)
 def configured_workers(tools: ToolsConfig) -> list[WorkerSpec]:
     """The enabled workers of the enabled directors in engine.yaml."""
     return [
-        _configured(worker)
+        replace(_configured(worker), director=director.id, director_max_tools=director.max_tools)
         for director in tools.directors
         if director.enabled
         for worker in director.workers

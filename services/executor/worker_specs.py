@@ -44,6 +44,10 @@ class WorkerSpec:
     # the admin API) or, when nobody did, pinned at its first listing; None until then.
     grants: Grants | None = None
     pinned: Grants | None = None
+    # engine.yaml's director of the worker and its max_tools: the tool names all of the director's
+    # workers may serve together, in configuration order (API workers have none).
+    director: str | None = None
+    director_max_tools: int | None = None
 
     @property
     def granted(self) -> Grants | None:
