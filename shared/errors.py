@@ -182,11 +182,16 @@ class RequestTimeout(ValetkeyError):
 
 
 class RateLimited(ValetkeyError):
-    """The API key made more requests than ``api.rate_limit`` allows in the current window."""
+    """The API key (or the user) made more requests than ``api.rate_limit`` allows in the current
+    window; ``retry_after`` is the seconds to the next one (the ``Retry-After`` header)."""
 
     code = "rate_limited"
     status = 429
     retryable = True
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class SealError(ValetkeyError):

@@ -99,6 +99,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.console_signer = Signer(k.key.get_secret_value() for k in gw.api_keys)
     app.state.waiters = waiters
     app.state.broker = broker
+    _rate_counting(app, settings, gw)
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=gw.max_body_bytes, read_timeout=gw.read_timeout)
     app.include_router(health.router)
@@ -178,23 +179,39 @@ class GatewayServer:
         await self.server.serve()
 
 
-def _limited(asgi: ASGIApp, settings: Settings, gw: GatewaySettings) -> ASGIApp:
-    """``api.write_timeout`` and ``api.rate_limit`` around everything the gateway answers."""
+def _limited(asgi: ASGIApp, app: FastAPI, gw: GatewaySettings) -> ASGIApp:
+    """``api.write_timeout`` and ``api.rate_limit``'s per-key count around everything the gateway
+    answers."""
     if gw.write_timeout is not None:
         asgi = AnswerDeadline(asgi, seconds=gw.write_timeout)
     if gw.rate_limit is not None:
-        # Imported here: without a rate limit the gateway loads no Redis client at all.
-        from services.gateway.rate_limit import RateLimit
-        from shared.runtime.redisio import create_redis, redis_options
+        from services.gateway.rate_limit import RateLimit  # loaded only with a rate limit (app.py)
 
-        own = gw.rate_limit.redis
-        url = own.url() if own is not None else settings.runtime.redis_url
-        redis = create_redis(url, **({} if own is not None else redis_options(url, settings.runtime)))
         limit, window = gw.rate_limit.limit, gw.rate_limit.window_seconds
-        asgi = RateLimit(
-            asgi, redis=redis, limit=limit, window_seconds=window, prefix=settings.runtime.key_prefix
-        )
+        asgi = RateLimit(asgi, counter=app.state.rate_counter, limit=limit, window_seconds=window)
     return asgi
+
+
+def _rate_counting(app: FastAPI, settings: Settings, gw: GatewaySettings) -> None:
+    """With ``api.rate_limit``, its Redis counter and the per-user limit on ``app.state``.
+
+    Imported here: without a rate limit the gateway loads no Redis client at all.
+    """
+    app.state.user_limit = None
+    if gw.rate_limit is None:
+        return
+    from services.gateway.rate_limit import RateCounter, UserLimit
+    from shared.runtime.redisio import create_redis, redis_options
+
+    own = gw.rate_limit.redis
+    url = own.url() if own is not None else settings.runtime.redis_url
+    redis = create_redis(url, **({} if own is not None else redis_options(url, settings.runtime)))
+    app.state.rate_counter = RateCounter(redis, prefix=settings.runtime.key_prefix)
+    if gw.rate_limit.user_limit is not None:
+        window = gw.rate_limit.window_seconds
+        app.state.user_limit = UserLimit(
+            app.state.rate_counter, limit=gw.rate_limit.user_limit, window_seconds=window
+        )
 
 
 def create_server(settings: Settings) -> GatewayServer:
@@ -203,7 +220,7 @@ def create_server(settings: Settings) -> GatewayServer:
     gw: GatewaySettings = app.state.gateway
     # One log line per request, whichever of the two answers it, a refused one included.
     lane = FastLane(app, max_body_bytes=gw.max_body_bytes, read_timeout=gw.read_timeout)
-    asgi: ASGIApp = RequestLog(_limited(ProjectPaths(lane), settings, gw))
+    asgi: ASGIApp = RequestLog(_limited(ProjectPaths(lane), app, gw))
     if tracing.enabled():  # the HTTP server span, outside the log line so the line carries its trace id
         asgi = tracing.http_server(asgi, route_of=route_of)
     config = uvicorn.Config(

@@ -13,7 +13,14 @@ from pydantic_core import PydanticSerializationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
-from shared.errors import BadRequest, MethodNotAllowed, RouteNotFound, UnsupportedMediaType, ValetkeyError
+from shared.errors import (
+    BadRequest,
+    MethodNotAllowed,
+    RateLimited,
+    RouteNotFound,
+    UnsupportedMediaType,
+    ValetkeyError,
+)
 from shared.runtime.logging import get_logger
 
 log = get_logger(__name__)
@@ -45,6 +52,8 @@ def error_response(error: ValetkeyError) -> JSONResponse:
     headers = {"x-should-retry": "true" if error.retryable else "false"}
     if error.status == 503:
         headers["Retry-After"] = "1"
+    if isinstance(error, RateLimited):
+        headers["Retry-After"] = str(error.retry_after)
     return JSONResponse(error.to_payload(), status_code=error.status, headers=headers)
 
 

@@ -14,6 +14,8 @@ the OpenAPI document.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI
@@ -34,6 +36,9 @@ from shared.bus.messaging import RpcClient
 from shared.errors import ValetkeyError
 from shared.runtime.config_arcade import DEFAULT_BODY_LIMIT
 from shared.runtime.logging import get_logger
+
+if TYPE_CHECKING:  # loaded only when a rate limit is configured (app.py)
+    from services.gateway.rate_limit import UserLimit
 
 log = get_logger(__name__)
 
@@ -72,11 +77,15 @@ class FastLane:
                     pass  # FastAPI gives the error, from the same bytes
                 else:
                     scope[ROUTE_KEY] = TOOLS_AUTHORIZE[1]
-                    await self._serve(
-                        scope, receive, send, lambda rpc, project: tool_authorization(rpc, request, project)
-                    )
+                    await self._serve(scope, receive, send, partial(self._authorize_tool, request))
                     return
         await self.app(scope, receive, send)
+
+    async def _authorize_tool(self, request: AuthorizeToolRequest, rpc: RpcClient, project: str) -> Response:
+        user_limit: UserLimit | None = getattr(self.app.state, "user_limit", None)
+        if user_limit is not None:
+            await user_limit.check(project, request.user_id)
+        return await tool_authorization(rpc, request, project)
 
     async def _serve(
         self,

@@ -44,38 +44,68 @@ def _key_of(scope: Scope) -> str | None:
     return key.strip() or None if scheme.lower() == "bearer" else None
 
 
-class RateLimit:
-    """``limit`` requests per API key per ``window_seconds``, shared through Redis."""
+class RateCounter:
+    """Fixed windows counted in Redis: ``<prefix>:ratelimit:<what>:<window>``."""
 
-    def __init__(
-        self, app: ASGIApp, *, redis: Redis, limit: int, window_seconds: int, prefix: str = "vk"
-    ) -> None:
-        self.app = app
-        self._redis = redis
-        self._limit = limit
-        self._window = window_seconds
+    def __init__(self, redis: Redis, *, prefix: str) -> None:
         self._prefix = prefix
         self._count = redis.register_script(COUNT_SCRIPT)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        key = _key_of(scope) if scope["type"] == "http" else None
-        if key is not None and (wait := await self._over(key)) is not None:
-            response = error_response(RateLimited(f"more than {self._limit} requests in {self._window} s"))
-            response.headers["Retry-After"] = str(wait)
-            await response(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
+    async def refuse(self, what: str, limit: int, window_seconds: int) -> None:
+        """Count one request for ``what``.
 
-    async def _over(self, key: str) -> int | None:
-        """Seconds until the key's next window when it is over its limit, else None."""
-        window = int(time.time()) // self._window
-        digest = hashlib.sha256(key.encode()).hexdigest()[:24]
-        counter = f"{self._prefix}:ratelimit:{digest}:{window}"
+        Raises:
+            RateLimited: ``what`` is over ``limit`` in this window (with the seconds to the next).
+        """
+        counter = f"{self._prefix}:ratelimit:{what}:{int(time.time()) // window_seconds}"
         try:
-            count, left_ms = await self._count(keys=[counter], args=[self._window * 1000])
+            count, left_ms = await self._count(keys=[counter], args=[window_seconds * 1000])
         except RedisError as exc:
             log.warning("rate_limit.unavailable", error=type(exc).__name__)
-            return None
-        if int(count) <= self._limit:
-            return None
-        return max(1, math.ceil(int(left_ms) / 1000))
+            return
+        if int(count) > limit:
+            wait = max(1, math.ceil(int(left_ms) / 1000))
+            raise RateLimited(f"more than {limit} requests in {window_seconds} s", retry_after=wait)
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:24]
+
+
+class RateLimit:
+    """``limit`` requests per API key per ``window_seconds``, shared through Redis."""
+
+    def __init__(self, app: ASGIApp, *, counter: RateCounter, limit: int, window_seconds: int) -> None:
+        self.app = app
+        self._counter = counter
+        self._limit = limit
+        self._window = window_seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        key = _key_of(scope) if scope["type"] == "http" else None
+        if key is not None:
+            try:
+                await self._counter.refuse(_digest(key), self._limit, self._window)
+            except RateLimited as exc:
+                await error_response(exc)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class UserLimit:
+    """``user_limit`` requests per user of a project per window, checked where a route reads the
+    user id (starting an authorization, a tool's authorization or run)."""
+
+    def __init__(self, counter: RateCounter, *, limit: int, window_seconds: int) -> None:
+        self._counter = counter
+        self._limit = limit
+        self._window = window_seconds
+
+    async def check(self, project: str, user_id: str | None) -> None:
+        """Count one request for the user.
+
+        Raises:
+            RateLimited: The user is over the limit in this window.
+        """
+        if user_id:
+            await self._counter.refuse(f"u:{_digest(project, user_id)}", self._limit, self._window)

@@ -9,7 +9,7 @@ honoured, or refused at start with an error naming it, never accepted and ignore
 - ``api.rate_limit``: ``{noop: {}}``, or ``{redis: {addr, password, db}, limit, time_unit}``:
   ``limit`` requests per API key per ``time_unit`` (``s``, ``m``, ``h``, ``d``), counted in Redis
   so every gateway replica shares the count; ``redis`` may be left out to count in the engine's
-  own Redis.
+  own Redis; ``user_limit`` (valetkey's own) also limits each user of a project.
 - ``telemetry``: ``environment: local`` logs as console lines, ``logging.level`` and
   ``logging.encoding`` set the log level and format; traces follow the standard ``OTEL_*``
   variables, as Arcade's do.
@@ -87,6 +87,8 @@ class RateLimitConfig(_Arcade):
     redis: RedisAddressConfig | None = None
     limit: int = Field(default=100, ge=1)
     time_unit: Literal["s", "m", "h", "d"] = "m"
+    # valetkey's own: requests per user of a project per time_unit, whatever key sends them.
+    user_limit: int | None = Field(default=None, ge=1)
 
     @property
     def enabled(self) -> bool:

@@ -22,6 +22,8 @@ pytestmark = pytest.mark.e2e
 
 ENDPOINTS = ("authorize", "token", "userinfo")
 LIMIT = 6  # requests per key per minute
+USER_LIMIT = 3  # requests per user per minute, whatever key
+BUSY_USER_KEYS = ["vk_test_first_key_of_a_busy_user", "vk_test_second_key_of_a_busy_user"]
 OTHER_KEY = "vk_test_other_key_of_default"
 SPENT_KEY = "vk_test_key_spent_by_the_rate_test"
 API = {
@@ -29,8 +31,8 @@ API = {
     "read_timeout": "1s",
     "write_timeout": "3s",
     "idle_timeout": "1s",
-    "rate_limit": {"limit": LIMIT, "time_unit": "m"},
-    "keys": [{"key": OTHER_KEY}, {"key": SPENT_KEY}],
+    "rate_limit": {"limit": LIMIT, "time_unit": "m", "user_limit": USER_LIMIT},
+    "keys": [{"key": OTHER_KEY}, {"key": SPENT_KEY}, *({"key": k} for k in BUSY_USER_KEYS)],
 }
 
 
@@ -176,3 +178,19 @@ class TestTelemetry:
         assert "Initializing server" not in mine  # a DEBUG line: below telemetry's info
         theirs = running.log_path("gateway").read_text()  # VALETKEY_LOG_JSON and _LEVEL win there
         assert '"http.request"' in theirs and "Initializing server" in theirs
+
+    async def test_a_user_over_user_limit_gets_429_whichever_key_and_replica_asks_for_them(self, engine):
+        running, second = engine
+        body = {"tool_name": "Hooli.Ping", "user_id": "busy-user"}
+        async with httpx.AsyncClient(timeout=10) as http:
+            codes = [
+                (await http.post(f"{base}/v1/tools/authorize", json=body, headers=_headers(key))).status_code
+                for base, key in zip([running.base_url, second] * 3, BUSY_USER_KEYS * 3, strict=True)
+            ]
+            calm = await http.post(
+                f"{running.base_url}/v1/tools/authorize",
+                json={**body, "user_id": "calm-user"},
+                headers=_headers(BUSY_USER_KEYS[0]),
+            )
+        assert codes == [200] * USER_LIMIT + [429] * (6 - USER_LIMIT), codes
+        assert calm.status_code == 200

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.gateway.adapters import CompletionWaiters
-from services.gateway.routes.deps import Project, require_api_key, rpc_of
+from services.gateway.routes.deps import Project, limit_user, require_api_key, rpc_of
 from services.gateway.wire import authorization_body
 from shared.bus import subjects
 from shared.bus.messaging import RpcClient
@@ -101,6 +101,7 @@ async def finish(
 @router.post("/v1/auth/authorize", response_model=dict[str, Any])
 async def authorize(body: AuthorizationInitiationRequest, request: Request, project: Project) -> JSONResponse:
     """Start an authorization, or answer ``completed`` with the token when the user already holds one."""
+    await limit_user(request, project, body.user_id)
     return _answer(await rpc_of(request).call_raw(subjects.AUTH_START, body.to_contract(project)))
 
 

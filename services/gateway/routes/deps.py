@@ -32,6 +32,17 @@ def authenticate(keys: ApiKeys, scope: Scope) -> Principal:
     return principal
 
 
+async def limit_user(request: Request, project: str, user_id: str | None) -> None:
+    """Count a request for ``user_id`` against ``api.rate_limit.user_limit``, when there is one.
+
+    Raises:
+        RateLimited: The user is over the limit in this window.
+    """
+    user_limit = getattr(request.app.state, "user_limit", None)
+    if user_limit is not None:
+        await user_limit.check(project, user_id)
+
+
 async def require_api_key(request: Request) -> Principal:
     """Reject requests without a known API key (401 in the error shape)."""
     keys: ApiKeys = request.app.state.api_keys

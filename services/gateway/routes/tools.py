@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from services.gateway.domain import clamp_page, offset_page
 from services.gateway.errors import error_response, validation_message
 from services.gateway.routes.body import documented, json_body
-from services.gateway.routes.deps import Project, require_api_key, rpc, rpc_of
+from services.gateway.routes.deps import Project, limit_user, require_api_key, rpc, rpc_of
 from services.gateway.wire import authorization_body, execution_response
 from shared.bus import subjects
 from shared.bus.messaging import RpcClient
@@ -163,6 +163,7 @@ async def get_formatted_tool(
 async def authorize_tool(request: Request, project: Project) -> JSONResponse:
     """Start or confirm a tool's authorization (``completed`` when the user holds a covering token)."""
     body = await json_body(request, AuthorizeToolRequest)
+    await limit_user(request, project, body.user_id)
     return await tool_authorization(rpc_of(request), body, project)
 
 
@@ -183,6 +184,7 @@ async def tool_authorization(client: RpcClient, body: AuthorizeToolRequest, proj
 async def execute_tool(request: Request, project: Project) -> JSONResponse:
     """Run a tool; the status is the executor's (200, or 403 for an unmet requirement)."""
     body = await json_body(request, ExecuteToolRequest)
+    await limit_user(request, project, body.user_id)
     command = build(ExecuteTool, **body.model_dump(), project=project)
     client, timeout = rpc_of(request), execute_timeout(request.app.state.settings)
     try:
