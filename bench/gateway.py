@@ -98,9 +98,10 @@ def oauth_stack(
     redis_fsync: bool = False,
     otel_env: dict[str, str] | None = None,
     metrics: bool = True,
+    api: dict[str, Any] | None = None,
 ) -> Iterator[tuple[Engine, Any]]:
     """NATS, Valkey, the OAuth server and the engine, all of its own; ``metrics=False`` turns
-    the services' request metrics off (``VALETKEY_METRICS``)."""
+    the services' request metrics off (``VALETKEY_METRICS``); ``api`` adds to engine.yaml's api."""
     tmp.mkdir(parents=True, exist_ok=True)
     switches = {} if metrics else {"VALETKEY_METRICS": "false"}
     with (
@@ -117,6 +118,7 @@ def oauth_stack(
                 oidc_provider_entry(oauth, id="hooli", client_id="bench-client", client_secret="bench-secret")
             ]
             config["tools"]["toolkits"] = ["tests.support.toolkits.hooli"]
+            config["api"] |= api or {}
             engine = make_engine(
                 tmp / "engine",
                 nats_url=nats.url,
