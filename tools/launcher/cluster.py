@@ -26,7 +26,8 @@ from tools.launcher.embedded import LOOPBACK, EmbeddedServerError
 
 SLOTS = 16384
 CLUSTER_NAME = "valetkey"
-READY_TIMEOUT_S = 30.0
+# Generous: on a loaded 2-core machine a JetStream meta leader can take many seconds to be chosen.
+READY_TIMEOUT_S = 60.0
 # A Valkey cluster node also listens on its port + 10000 (the cluster bus).
 BUS_OFFSET = 10000
 
