@@ -101,6 +101,7 @@ GRANTS: Final[Mapping[str, _Grant]] = {
             _family(subjects.AUTH_START),
             "vk.admin.>",
             _family(subjects.TOOLS_EXECUTE),
+            _family(subjects.SCHEDULED_LIST),
             f"{subjects.HEALTH_PREFIX}.>",
             subjects.TOKEN_REFRESH,  # the console's "force refresh" (services/gateway/console/data.py)
         ),
@@ -122,6 +123,8 @@ GRANTS: Final[Mapping[str, _Grant]] = {
     "executor": _Grant(
         serves=(
             _family(subjects.TOOLS_EXECUTE),
+            _family(subjects.SCHEDULED_LIST),
+            _family(subjects.EXECUTIONS_LIST),
             _family(subjects.WORKERS_LIST),
             _family(subjects.SECRETS_LIST),
             _family(subjects.MCP_GATEWAYS_LIST),

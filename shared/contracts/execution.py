@@ -88,6 +88,63 @@ class ExecutionResult(Contract):
     missing_secret: str | None = None
 
 
+ExecutionType = Literal["immediate", "scheduled"]
+#: ``pending`` until a scheduled run starts, ``running`` while it runs, then ``success`` or ``failed``.
+ExecutionStatus = Literal["pending", "running", "success", "failed"]
+
+
+class Attempt(Contract):
+    """One run of an execution: what it answered (``result``), or why the engine could not run it."""
+
+    id: str
+    started_at: str
+    finished_at: str
+    success: bool
+    system_error_message: str | None = None
+    result: ExecutionResult | None = None
+
+
+class ExecutionRecord(Contract):
+    """One execution in the history (docs/scheduled-executions.md): immediate or scheduled.
+
+    ``input`` and the attempts' values and errors are kept only as ``execution_logging`` says
+    (a scheduled run's are always kept: its result is read here), redacted.
+    """
+
+    id: str
+    execution_id: str
+    project: str
+    execution_type: ExecutionType
+    status: ExecutionStatus
+    tool_name: str
+    toolkit_name: str
+    toolkit_version: str | None = None
+    user_id: str | None = None
+    source: str = ""
+    created_at: str
+    updated_at: str
+    run_at: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    duration_ms: float | None = None
+    error_kind: str | None = None
+    input: dict[str, Any] | None = None
+    outputs_kept: bool = True  # False: the attempts' results hold no value, error or logs
+    attempts: list[Attempt] = Field(default_factory=list)
+
+
+class ExecutionQuery(PageQuery):
+    """A page of the history, newest first; each filter narrows it."""
+
+    user_id: str | None = None
+    tool_name: str | None = None
+    execution_type: ExecutionType | None = None
+
+
+class ExecutionRef(InProject):
+    id: str = Field(min_length=1, max_length=128)
+
+
 class WorkerRef(InProject):
     id: str = Field(min_length=1)
 

@@ -72,7 +72,7 @@ class ApiKeyConfig(_Section):
     """One API key: its project, and what it may do there.
 
     ``admin`` may do everything in its project; ``agent`` only ``/v1/auth/*``, ``/v1/tools/*``,
-    ``/v1/formatted_tools*`` and ``/v1/health`` (docs/arcade-compatibility.md §1.1).
+    ``/v1/formatted_tools*``, ``/v1/scheduled_tools*`` and ``/v1/health`` (docs/arcade-compatibility.md §1.1).
     """
 
     key: SecretStr
@@ -233,11 +233,36 @@ class DirectorConfig(_Section):
     workers: list[WorkerConfig] = Field(default_factory=list)
 
 
+class ScheduledConfig(_Section):
+    """Scheduled executions (``run_at``; docs/scheduled-executions.md)."""
+
+    horizon_days: float = Field(default=30, gt=0, le=366)  # a later run_at is a 400
+    poll_seconds: float = Field(default=0.2, gt=0, le=60)  # how often each executor looks for due runs
+    concurrency: int = Field(default=32, ge=1, le=1024)  # scheduled runs one executor runs at once
+
+
 class ToolsConfig(_Section):
     directors: list[DirectorConfig] = Field(default_factory=list)
     toolkits: list[str] = Field(default_factory=list)
     secrets: dict[str, SecretStr] = Field(default_factory=dict)
     timeout_seconds: float = Field(default=30, gt=0)
+    scheduled: ScheduledConfig = Field(default_factory=ScheduledConfig)
+
+
+class ExecutionLoggingConfig(_Section):
+    """The execution history (docs/scheduled-executions.md): what each execution leaves behind.
+
+    ``enabled`` records immediate executions (scheduled ones are always recorded: their result is
+    read there); their inputs and outputs only with ``include_inputs``/``include_outputs``,
+    redacted, and an output over ``max_output_size`` bytes is replaced by a note. Records are
+    kept ``retention_days`` after they finish.
+    """
+
+    enabled: bool = True
+    include_inputs: bool = False
+    include_outputs: bool = False
+    max_output_size: int = Field(default=10_485_760, ge=0)
+    retention_days: float = Field(default=7, gt=0, le=366)
 
 
 class RefreshConfig(_Section):
@@ -310,12 +335,12 @@ class EngineConfig(_Section):
     refresh: RefreshConfig = Field(default_factory=RefreshConfig)
     webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
     mcp: McpConfig = Field(default_factory=McpConfig)
+    execution_logging: ExecutionLoggingConfig = Field(default_factory=ExecutionLoggingConfig)
     # Arcade's sections (shared/runtime/config_arcade.py): read, or refused when set.
     llm: LlmConfig | None = None
     storage: Any = None
     cache: Any = None
     telemetry: TelemetryConfig | None = None
-    execution_logging: Any = None
 
     @model_validator(mode="after")
     def _no_section_is_ignored(self) -> EngineConfig:

@@ -110,6 +110,21 @@ class TestValidation:
         with pytest.raises(ConfigError, match=named):
             load_engine_config(write(tmp_path, section + VERIFIED), {})
 
+    def test_execution_logging_is_read_and_a_key_valetkey_cannot_honour_is_refused(self, tmp_path):
+        text = "execution_logging:\n  enabled: false\n  include_outputs: true\n  retention_days: 2\n"
+        config = load_engine_config(write(tmp_path, text + VERIFIED), {})
+        logging = config.execution_logging
+        assert (logging.enabled, logging.include_inputs, logging.include_outputs) == (False, False, True)
+        assert logging.retention_days == 2
+        buffered = write(tmp_path, "execution_logging:\n  buffer_size: 100\n" + VERIFIED)
+        with pytest.raises(ConfigError, match=r"execution_logging\.buffer_size"):
+            load_engine_config(buffered, {})
+
+    def test_the_scheduling_horizon_must_be_positive(self, tmp_path):
+        path = write(tmp_path, "tools:\n  scheduled:\n    horizon_days: 0\n" + VERIFIED)
+        with pytest.raises(ConfigError, match=r"tools\.scheduled\.horizon_days"):
+            load_engine_config(path, {})
+
     def test_the_shipped_example_config_is_valid(self):
         root = Path(__file__).resolve().parents[3]
         env = {"VALETKEY_ROOT_KEY": "x" * 32, "VALETKEY_BUS_KEY": "b" * 32, "VALETKEY_WEBHOOK_KEY": "w" * 32}
