@@ -21,9 +21,12 @@ from services.executor.handlers import (
     register_admin,
     register_mcp_gateways,
     register_notifications,
+    register_scheduled,
     register_tools,
 )
+from services.executor.history import ExecutionHistory
 from services.executor.mcp_gateways import McpGatewayAdmin
+from services.executor.scheduled import ScheduledRunner, Scheduling
 from services.executor.secret_store import SecretStore
 from services.executor.settings import ExecutorSettings
 from services.executor.sources import InProcessToolkits
@@ -82,9 +85,18 @@ def create_service(settings: Settings) -> Service:
     authorizer = RpcAuthorizer(rpc)
     tools = ToolService(catalog, providers, parts.tokens, secrets, authorizer, fresh)
     events = OutboxEvents(parts.tokens.outbox, wake_relay)
-    executor = Executor(catalog, providers, fresh, secrets, authorizer, events)
+    history = ExecutionHistory(
+        parts.redis,
+        parts.cipher,
+        config.execution_logging,
+        horizon_days=config.scheduled.horizon_days,
+        prefix=prefix,
+    )
+    executor = Executor(catalog, providers, fresh, secrets, authorizer, events, history)
+    runner = ScheduledRunner(executor, history, events, config.scheduled, lease_seconds=config.lease_seconds)
     workers = WorkerAdmin(registry, catalog, tools, workers_changed, probe)
     register_tools(parts.server, tools, executor)
+    register_scheduled(parts.server, Scheduling(catalog, history, config.scheduled))
     register_admin(parts.server, workers, SecretAdmin(secrets))
     register_notifications(parts.broker, workers)
     engine = settings.engine
@@ -116,10 +128,12 @@ def create_service(settings: Settings) -> Service:
     async def started() -> None:
         await infra.start(parts)
         refresher.start()
+        runner.start()
 
     @app.on_shutdown
     async def stopping() -> None:
         await refresher.stop()
+        await runner.stop()
         await infra.stop(parts)  # running tools finish first: they may still call workers
         await http.aclose()
 

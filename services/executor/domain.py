@@ -44,6 +44,15 @@ class Run:
         return ExecutionResult(**base, duration=self.duration_ms, finished_at=finished, **fields)
 
 
+@dataclass(frozen=True)
+class Ran:
+    """What :meth:`Executor.run` did: the result, the definition it ran, where (``in_process``/``worker``)."""
+
+    result: ExecutionResult
+    definition: Mapping[str, Any]
+    source: str
+
+
 def qualified_name(definition: Mapping[str, Any]) -> str:
     """``Toolkit.Tool``."""
     return f"{definition['toolkit']['name']}.{definition['name']}"

@@ -15,8 +15,16 @@ from typing import Any
 from arcade_core.errors import ErrorKind
 
 from services.executor import domain, metrics
-from services.executor.domain import Grant, Run, qualified_name
-from services.executor.ports import Authorizer, Catalog, Events, FreshTokens, ProviderLookup, Secrets
+from services.executor.domain import Grant, Ran, Run, qualified_name
+from services.executor.ports import (
+    Authorizer,
+    Catalog,
+    Events,
+    FreshTokens,
+    History,
+    ProviderLookup,
+    Secrets,
+)
 from services.executor.responses import failed_response
 from services.executor.sources import InProcessToolkits, ToolSource
 from shared.contracts.authorization import Authorization, StartAuthorization
@@ -41,6 +49,7 @@ class Executor:
         secrets: Tool secrets.
         authorizer: Starts the authorization a missing or narrower token needs.
         events: Queues a ``ToolExecutionCompleted`` event (the outbox).
+        history: Records each immediate execution (docs/scheduled-executions.md).
     """
 
     def __init__(
@@ -51,6 +60,7 @@ class Executor:
         secrets: Secrets,
         authorizer: Authorizer,
         events: Events,
+        history: History,
     ) -> None:
         self._catalog = catalog
         self._providers = providers
@@ -58,33 +68,51 @@ class Executor:
         self._secrets = secrets
         self._authorizer = authorizer
         self._events = events
+        self._history = history
 
     async def execute(self, request: ExecuteTool) -> ExecutionResult:
-        """Run a tool; the result says whether it ran, or which requirement is missing.
+        """Run a tool now and record it in the history; the result says whether it ran, or which
+        requirement is missing.
 
         Raises:
-            BadRequest: Unparseable name, ``run_at`` given, or no ``user_id`` for a tool that needs auth.
+            BadRequest: Unparseable name, ``run_at`` given (the schedule subject takes those), or no
+                ``user_id`` for a tool that needs auth.
             NotFound: Unknown tool or version.
             ToolRequirementsNotMet: No enabled provider serves the tool's authorization.
         """
         if request.run_at:
-            raise BadRequest("scheduled executions (run_at) are not supported by this engine")
+            raise BadRequest("a run_at execution is scheduled, not run: send it to the schedule subject")
+        started_at = utcnow()
+        ran = await self.run(request)
+        await self._history.ran(request, ran, started_at)
+        if request.webhook:
+            await self.notify(ran.result, request)
+        return ran.result
+
+    async def run(self, request: ExecuteTool, *, execution_id: str | None = None) -> Ran:
+        """Run a tool now (the path of immediate and scheduled runs alike), nothing recorded.
+
+        Raises:
+            BadRequest, NotFound, ToolRequirementsNotMet: As :meth:`execute`.
+        """
         started = time.monotonic()
         definition, source = self._catalog.resolve(
             request.tool_name, request.tool_version, project=request.project
         )
-        execution_id = new_id("tc")
+        kind = "in_process" if isinstance(source, InProcessToolkits) else "worker"
+        execution_id = execution_id or new_id("tc")
         auth = domain.authorization_of(definition)
         grant: Grant | None = None
         if auth:
             granted = await self._grant(definition, auth, request)
             if isinstance(granted, Authorization):
                 run = _run(definition, execution_id, started)
-                return domain.authorization_required(run, granted)
+                return Ran(domain.authorization_required(run, granted), definition, kind)
             grant = granted
         secrets, missing = await self._secrets.values(domain.secret_keys_of(definition), request.project)
         if missing:
-            return domain.secret_missing(_run(definition, execution_id, started), missing[0])
+            result = domain.secret_missing(_run(definition, execution_id, started), missing[0])
+            return Ran(result, definition, kind)
         response = await self._call(source, definition, request, execution_id, grant, secrets)
         if domain.upstream_refused(response) and grant is not None and grant.provider_key and request.user_id:
             grant = await self._refreshed(grant.provider_key, request.user_id, request.project)
@@ -92,11 +120,8 @@ class Executor:
                 response = await self._call(source, definition, request, execution_id, grant, secrets)
         run = _run(definition, execution_id, started)
         result = domain.ran(run, response, include_stacktrace=request.include_error_stacktrace)
-        kind = "in_process" if isinstance(source, InProcessToolkits) else "worker"
         metrics.record(run.tool_name, kind, result.outcome == "completed", run.duration_ms / 1000)
-        if request.webhook:
-            await self._notify(result, request)
-        return result
+        return Ran(result, definition, kind)
 
     async def _grant(
         self, definition: Mapping[str, Any], auth: Mapping[str, Any], request: ExecuteTool
@@ -159,7 +184,8 @@ class Executor:
             message = f"the engine could not run the tool: {type(exc).__name__}"
             return failed_response(execution_id, started, ErrorKind.TOOL_RUNTIME_FATAL, message)
 
-    async def _notify(self, result: ExecutionResult, request: ExecuteTool) -> None:
+    async def notify(self, result: ExecutionResult, request: ExecuteTool) -> None:
+        """Queue the ``tool.execution.completed`` event of a run (its failure is logged, not raised)."""
         event = ToolExecutionCompleted(
             user_id=request.user_id,
             project=request.project,

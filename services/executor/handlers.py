@@ -9,6 +9,7 @@ from faststream.nats import NatsBroker
 from services.executor.admin import SecretAdmin, WorkerAdmin
 from services.executor.execution import Executor
 from services.executor.mcp_gateways import McpGatewayAdmin
+from services.executor.scheduled import Scheduling
 from services.executor.tool_service import ToolService
 from shared.bus import subjects
 from shared.bus.rpc import RpcServer
@@ -17,6 +18,8 @@ from shared.contracts.execution import (
     AuthorizeTool,
     CheckRequirements,
     ExecuteTool,
+    ExecutionQuery,
+    ExecutionRef,
     GetTool,
     ListTools,
     SecretRef,
@@ -39,6 +42,14 @@ def register_tools(server: RpcServer, tools: ToolService, executor: Executor) ->
     server.add(
         subjects.TOOLS_REQUIREMENTS, CheckRequirements, tools.requirements, queue=Q, name="tool_requirements"
     )
+
+
+def register_scheduled(server: RpcServer, scheduling: Scheduling) -> None:
+    """Scheduled executions and the execution history."""
+    server.add(subjects.TOOLS_SCHEDULE, ExecuteTool, scheduling.schedule, queue=Q, name="schedule_tool")
+    server.add(subjects.SCHEDULED_LIST, ExecutionQuery, scheduling.list, queue=Q, name="list_scheduled")
+    server.add(subjects.SCHEDULED_GET, ExecutionRef, scheduling.get, queue=Q, name="get_scheduled")
+    server.add(subjects.EXECUTIONS_LIST, ExecutionQuery, scheduling.history, queue=Q, name="list_executions")
 
 
 def register_admin(server: RpcServer, workers: WorkerAdmin, secrets: SecretAdmin) -> None:

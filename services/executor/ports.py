@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
+from services.executor.domain import Ran
 from services.executor.grants import Refusal
 from services.executor.secret_store import SecretRecord
 from services.executor.sources import ToolSource
 from services.executor.worker_registry import WorkerSpec
 from shared.contracts.authorization import Authorization, StartAuthorization
 from shared.contracts.events import ToolExecutionCompleted
+from shared.contracts.execution import ExecuteTool
 from shared.tokens.model import StoredToken
 
 
@@ -101,6 +104,14 @@ class Events(Protocol):
     """Queues events for the webhooks (the outbox)."""
 
     async def publish(self, event: ToolExecutionCompleted) -> None: ...
+
+
+class History(Protocol):
+    """The execution history (services/executor/history.py)."""
+
+    async def ran(self, request: ExecuteTool, ran: Ran, started_at: datetime) -> None:
+        """Record an immediate execution (a failure to record is logged, never raised)."""
+        ...
 
 
 class WorkerClient(Protocol):

@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from services.executor.worker_registry import WorkerSpec, configured_workers
+from shared.runtime.config import ExecutionLoggingConfig, ScheduledConfig, ToolsConfig
 from shared.runtime.settings import Settings
 from shared.tokens.model import RefreshPolicy
 
+#: A scheduled run's claim outlasts the longest run by this much (docs/scheduled-executions.md).
+SCHEDULED_LEASE_MARGIN_SECONDS = 30.0
 #: Remote catalogs are fetched again this often, so a worker redeployed with new tools shows them.
 CATALOG_REFRESH_SECONDS = 60.0
 
@@ -24,6 +27,9 @@ class ExecutorSettings:
         secrets: Tool secrets configured in engine.yaml, in clear.
         refresh_policy: When a token is due for refresh (``fresh_token`` asks the refresher then).
         catalog_refresh_seconds: How often remote catalogs are fetched again.
+        scheduled: ``tools.scheduled``.
+        execution_logging: ``execution_logging``.
+        lease_seconds: How long a scheduled run's claim holds: the longest run, plus a margin.
     """
 
     key_prefix: str
@@ -32,6 +38,9 @@ class ExecutorSettings:
     workers: list[WorkerSpec]
     secrets: dict[str, str] = field(repr=False)
     refresh_policy: RefreshPolicy
+    scheduled: ScheduledConfig
+    execution_logging: ExecutionLoggingConfig
+    lease_seconds: float
     catalog_refresh_seconds: float = CATALOG_REFRESH_SECONDS
 
     @classmethod
@@ -44,4 +53,14 @@ class ExecutorSettings:
             workers=configured_workers(tools),
             secrets={key: value.get_secret_value() for key, value in tools.secrets.items()},
             refresh_policy=settings.refresh_policy(),
+            scheduled=tools.scheduled,
+            execution_logging=settings.engine.execution_logging,
+            lease_seconds=_longest_run(tools) + SCHEDULED_LEASE_MARGIN_SECONDS,
         )
+
+
+def _longest_run(tools: ToolsConfig) -> float:
+    """The longest a tool may run: the in-process timeout, or a worker's timeout over its tries."""
+    connections = [w.http or w.mcp for d in tools.directors for w in d.workers]
+    workers = [c.timeout * (1 + c.retry) for c in connections if c is not None]
+    return max([tools.timeout_seconds, *workers])

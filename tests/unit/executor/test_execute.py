@@ -119,6 +119,14 @@ class Events:
         self.queued.append(event)
 
 
+class FakeHistory:
+    def __init__(self):
+        self.recorded = []
+
+    async def ran(self, request, ran, started_at):
+        self.recorded.append((request, ran))
+
+
 class FakeFinder:
     def __init__(self, *ids):
         self.ids = ids
@@ -154,6 +162,7 @@ async def world():
     tokens = FakeTokens()
     rpc = FakeRpc(tokens)
     events = Events()
+    history = FakeHistory()
 
     executor = Executor(
         catalog,
@@ -162,8 +171,11 @@ async def world():
         FakeSecrets(HOOLI_API_KEY="k-1"),
         RpcAuthorizer(lambda: rpc),
         events,
+        history,
     )
-    return SimpleNamespace(executor=executor, source=source, tokens=tokens, rpc=rpc, events=events.queued)
+    return SimpleNamespace(
+        executor=executor, source=source, tokens=tokens, rpc=rpc, events=events.queued, history=history
+    )
 
 
 async def execute(world, tool, **fields):
@@ -312,9 +324,15 @@ class TestTheAnswer:
         with pytest.raises(BadRequest, match="failed to parse tool name"):
             await execute(world, "NoSeparator")
 
-    async def test_scheduling_is_refused_plainly(self, world):
+    async def test_a_run_at_execution_is_not_run_on_the_immediate_path(self, world):
         with pytest.raises(BadRequest, match="run_at"):
             await execute(world, "Hooli.Ping", run_at="2030-01-01T00:00:00")
+        assert world.source.calls == [] and world.history.recorded == []
+
+    async def test_each_immediate_execution_goes_to_the_history_with_where_it_ran(self, world):
+        await execute(world, "Hooli.Ping", user_id="gavin")
+        [(request, ran)] = world.history.recorded
+        assert (request.user_id, ran.result.tool_name, ran.source) == ("gavin", "Hooli.Ping", "worker")
 
 
 class TestMetrics:
