@@ -27,7 +27,15 @@ from services.gateway.limits import AnswerDeadline
 from services.gateway.mcp.wiring import McpGateways
 from services.gateway.middleware import RequestLog, route_of
 from services.gateway.project_paths import ProjectPaths
-from services.gateway.routes import admin_auth, auth, auth_pages, health, mcp_gateways, tool_requirements
+from services.gateway.routes import (
+    admin_auth,
+    auth,
+    auth_pages,
+    executions,
+    health,
+    mcp_gateways,
+    tool_requirements,
+)
 from services.gateway.routes import secrets as secrets_routes
 from services.gateway.routes import tools as tools_routes
 from services.gateway.routes import webhooks as webhooks_routes
@@ -108,6 +116,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(admin_auth.router)
     app.include_router(tool_requirements.router)
     app.include_router(tools_routes.router)
+    app.include_router(executions.router)
+    app.include_router(executions.admin)
     app.include_router(workers_routes.router)
     app.include_router(secrets_routes.router)
     app.include_router(webhooks_routes.router)

@@ -31,6 +31,7 @@ TAGS = [
     {"name": "admin", "description": "Auth providers and user connections (§7.1, §7.3)."},
     {"name": "secrets", "description": "Tool secrets; values are never returned (§7.2)."},
     {"name": "webhooks", "description": "Signed event deliveries and their dead letters (valetkey)."},
+    {"name": "executions", "description": "The execution history: immediate and scheduled runs (valetkey)."},
     {"name": "health", "description": "Liveness of the gateway and the services behind it (§5)."},
     {"name": "meta", "description": "This document."},
 ]

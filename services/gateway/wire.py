@@ -89,3 +89,78 @@ def execution_response(result: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
         body = _not_run(result, "tool_requirements_not_met", message, {"error": error, "logs": []})
         return REQUIREMENT_MISSING_STATUS, body
     return 200, _ran(result)
+
+
+# --- scheduled executions and the history (docs/scheduled-executions.md) ------------------------
+_TOOL_EXECUTION = (
+    "id",
+    "created_at",
+    "updated_at",
+    "execution_type",
+    "tool_name",
+    "toolkit_name",
+    "toolkit_version",
+    "user_id",
+    "run_at",
+    "started_at",
+    "finished_at",
+)
+
+
+def scheduled_response(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A just-scheduled ``ExecutionRecord`` as Arcade's execute response: pending, nothing ran yet."""
+    return {
+        "id": record["id"],
+        "execution_id": record["execution_id"],
+        "execution_type": "scheduled",
+        "run_at": record["run_at"],
+        "status": record["status"],
+        "success": True,
+        "tool_name": record["tool_name"],
+    }
+
+
+def tool_execution(record: Mapping[str, Any]) -> dict[str, Any]:
+    """An ``ExecutionRecord`` as Arcade's ``ToolExecution`` (an item of ``tools.scheduled.list``)."""
+    return {**{k: record.get(k) for k in _TOOL_EXECUTION}, "execution_status": record["status"]}
+
+
+def tool_execution_detail(record: Mapping[str, Any]) -> dict[str, Any]:
+    """An ``ExecutionRecord`` as ``tools.scheduled.get`` answers it: with its input and attempts."""
+    attempts = [attempt_body(a) for a in record.get("attempts") or []]
+    return {**tool_execution(record), "input": record.get("input") or {}, "attempts": attempts}
+
+
+def attempt_body(attempt: Mapping[str, Any]) -> dict[str, Any]:
+    """One attempt as Arcade's ``ToolExecutionAttempt``; a missing authorization is a failed attempt
+    whose output carries the authorization to open, and a requirements error."""
+    body = {k: attempt.get(k) for k in ("id", "started_at", "finished_at", "success", "system_error_message")}
+    result = attempt.get("result")
+    if result is None:
+        return body
+    status_code, answer = execution_response(result)
+    output = dict(answer["output"])
+    if status_code == REQUIREMENT_MISSING_STATUS and "error" not in output:
+        output["error"] = {
+            "message": answer["message"],
+            "kind": "TOOL_REQUIREMENTS_NOT_MET",
+            "can_retry": False,
+        }
+    return {**body, "output": output}
+
+
+def history_item(record: Mapping[str, Any]) -> dict[str, Any]:
+    """An ``ExecutionRecord`` as the admin history lists it: Arcade's fields and valetkey's own
+    (``source``, ``duration``, ``error_kind``), the input and last output when they were kept."""
+    attempts = record.get("attempts") or []
+    last = attempt_body(attempts[-1]) if attempts and record.get("outputs_kept", True) else {}
+    return {
+        **tool_execution(record),
+        "execution_id": record["execution_id"],
+        "source": record.get("source") or None,
+        "duration": record.get("duration_ms"),
+        "error_kind": record.get("error_kind"),
+        "input": record.get("input"),
+        "output": last.get("output"),
+        "attempts": len(attempts),
+    }

@@ -15,7 +15,7 @@ from services.gateway.domain import clamp_page, offset_page
 from services.gateway.errors import error_response, validation_message
 from services.gateway.routes.body import documented, json_body
 from services.gateway.routes.deps import Project, limit_user, require_api_key, rpc, rpc_of
-from services.gateway.wire import authorization_body, execution_response
+from services.gateway.wire import authorization_body, execution_response, scheduled_response
 from shared.bus import subjects
 from shared.bus.messaging import RpcClient
 from shared.contracts.common import Page
@@ -182,11 +182,15 @@ async def tool_authorization(client: RpcClient, body: AuthorizeToolRequest, proj
 
 @router.post("/v1/tools/execute", response_model=dict[str, Any], openapi_extra=documented(ExecuteToolRequest))
 async def execute_tool(request: Request, project: Project) -> JSONResponse:
-    """Run a tool; the status is the executor's (200, or 403 for an unmet requirement)."""
+    """Run a tool; the status is the executor's (200, or 403 for an unmet requirement). With
+    ``run_at``, schedule it instead (docs/scheduled-executions.md)."""
     body = await json_body(request, ExecuteToolRequest)
     await limit_user(request, project, body.user_id)
     command = build(ExecuteTool, **body.model_dump(), project=project)
     client, timeout = rpc_of(request), execute_timeout(request.app.state.settings)
+    if command.run_at:
+        record: dict[str, Any] = await client.call_raw(subjects.TOOLS_SCHEDULE, command)
+        return JSONResponse(scheduled_response(record))
     try:
         raw = await client.call_raw(subjects.TOOLS_EXECUTE, command, timeout=timeout)
     except ValetkeyError as exc:
