@@ -93,11 +93,12 @@ def _config(port: int, root_key: str) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def engine_stack(
-    home: Path, root_key: str, api_key: str, extra: dict[str, Any] | None = None
+    home: Path, root_key: str, api_key: str, extra: dict[str, Any] | None = None, *, executors: int = 1
 ) -> Iterator[tuple[str, str, str]]:
     """Start NATS, Valkey and the engine; yield (base URL, Redis URL, NATS URL).
 
     ``extra``: top-level engine.yaml sections added to this benchmark's (bench/mcp.py's gateways).
+    ``executors``: how many executor replicas (bench/scheduled.py's).
     """
     procs: list[subprocess.Popen[bytes]] = []
     try:
@@ -115,8 +116,10 @@ def engine_stack(
             "NATS_URL": f"nats://127.0.0.1:{nats_port}",
             "REDIS_URL": redis_url,
         }
-        for service in subjects.SERVICES:  # /v1/health waits for every one of them
-            log = (home / f"{service}.log").open("wb")
+        services = [*subjects.SERVICES, *["executor"] * (executors - 1)]
+        for n, service in enumerate(services):  # /v1/health waits for every one of them
+            name = service if n < len(subjects.SERVICES) else f"{service}-{n}"
+            log = (home / f"{name}.log").open("wb")
             procs.append(
                 subprocess.Popen(
                     [sys.executable, "-m", f"services.{service}"], cwd=ROOT, env=env, stdout=log, stderr=log
@@ -130,7 +133,7 @@ def engine_stack(
             embedded.stop(proc)
 
 
-def _wait_healthy(base: str, api_key: str, timeout: float = 60) -> None:
+def _wait_healthy(base: str, api_key: str, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(httpx.HTTPError):
