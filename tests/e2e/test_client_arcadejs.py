@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -121,3 +122,29 @@ class TestErrors:
         }
         assert result["execute_unknown_tool"]["body"]["name"] == "not_found"
         assert result["unparseable_tool_name"]["body"]["name"] == "malformed_request"
+
+
+class TestScheduledToolCalling:
+    async def test_a_run_two_seconds_ahead_is_listed_pending_and_after_an_executor_restart_has_run(
+        self, engine
+    ):
+        user = new_user("js-scheduled")
+        run_at = (datetime.now(UTC) + timedelta(seconds=3)).strftime("%Y-%m-%dT%H:%M:%S")
+        common = {
+            "VK_USER_ID": user,
+            "VK_TOOL_NAME": "Hooli.Nap",
+            "VK_TOOL_INPUT": json.dumps({"seconds": 0.25}),
+        }
+        env = client_env(engine, VK_PHASE="schedule", VK_RUN_AT=run_at, **common)
+        scheduled, _ = await run_script("scheduled_tool.mjs", env)
+        assert (scheduled["type"], scheduled["status"], scheduled["listed"]) == (
+            "scheduled",
+            "pending",
+            ["pending"],
+        )
+
+        await asyncio.to_thread(engine.restart_service, "executor")
+
+        env = client_env(engine, VK_PHASE="read", VK_EXECUTION_ID=scheduled["id"])
+        ran, _ = await run_script("scheduled_tool.mjs", env)
+        assert ran == {"status": "success", "attempts": 1, "success": True, "value": 0.25}
