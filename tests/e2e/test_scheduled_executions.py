@@ -18,7 +18,7 @@ import httpx
 import pytest
 from arcadepy import AsyncArcade
 
-from tests.e2e.webhook_support import until
+from tests.e2e.webhook_support import Receiver, RunningReceiver, endpoint, until
 from tests.support.auth_flows import new_user
 from tests.support.client_stack import hooli_engine
 from tests.support.engine import Engine
@@ -28,10 +28,13 @@ pytestmark = pytest.mark.e2e
 
 OTHER_PROJECT_KEY = "vk_test_admin_of_b"
 DONE = ("success", "failed")
+HOOKS = Receiver()
 
 
 def tweak(config: dict[str, Any]) -> None:
     config["api"]["keys"] = [{"key": OTHER_PROJECT_KEY, "project": "b", "role": "admin"}]
+    hook = endpoint("runs", HOOKS.url("/runs"), ["tool.execution.completed"])
+    config["webhooks"] = {"allow_private_targets": True, "endpoints": [hook]}
     config["tools"]["scheduled"] = {"poll_seconds": 0.1, "concurrency": 3, "horizon_days": 2}
     config["execution_logging"] = {"include_inputs": True, "include_outputs": True}
 
@@ -39,7 +42,7 @@ def tweak(config: dict[str, Any]) -> None:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, nats_url, redis_url) -> Iterator[tuple[Engine, OAuthServer]]:
     home = tmp_path_factory.mktemp("scheduled")
-    with hooli_engine(home, nats_url=nats_url, redis_url=redis_url, tweak=tweak) as s:
+    with RunningReceiver(HOOKS), hooli_engine(home, nats_url=nats_url, redis_url=redis_url, tweak=tweak) as s:
         yield s
 
 
@@ -135,6 +138,18 @@ class TestScheduling:
         assert attempt.output and attempt.output.authorization and attempt.output.authorization.url
         assert attempt.output.authorization.url.startswith(oauth.authorize_endpoint)
         assert attempt.output.error and attempt.output.error.kind == "TOOL_REQUIREMENTS_NOT_MET"
+
+        def completed() -> list[dict[str, Any]]:
+            events = [json.loads(r.body) for r in HOOKS.on("/runs")]
+            return [e["data"] for e in events if e["data"]["user_id"] == user]
+
+        await until(lambda: bool(completed()), what="the run's tool.execution.completed")
+        [event] = completed()
+        assert (event["tool_name"], event["status"], event["success"]) == (
+            "Hooli.ReticulateSplines",
+            "failed",
+            False,
+        )
 
     @pytest.mark.parametrize(
         ("run_at", "said"),
