@@ -3,7 +3,8 @@
 What a record keeps of a run follows ``execution_logging``: an immediate execution's input and
 output only when ``include_inputs``/``include_outputs`` say so; a scheduled one's always, since
 ``tools.scheduled.get`` is where its caller reads them. Whatever is kept is redacted
-(``shared.runtime.logging.redact``), and an output over ``max_output_size`` is replaced by a note.
+(``shared.runtime.logging.redact``), and an output over ``max_output_size`` (at most
+:data:`MAX_KEPT_OUTPUT`: a record travels over NATS, whose messages stop at 1 MiB) is replaced by a note.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from shared.errors import BadRequest
 from shared.runtime.config import ExecutionLoggingConfig
 from shared.runtime.logging import redact
 
+#: The largest output a record keeps, whatever ``max_output_size`` says (docs/scheduled-executions.md).
+MAX_KEPT_OUTPUT = 256 * 1024
 #: The error kind of a run that did not start: a missing authorization or secret (Arcade's kind).
 REQUIREMENTS_NOT_MET = "TOOL_REQUIREMENTS_NOT_MET"
 
@@ -67,8 +70,8 @@ def kept_result(result: ExecutionResult, *, keep: bool, max_size: int) -> Execut
         return result.model_copy(update={"value": None, "error": None, "logs": []})
     value = redact(result.value)
     size = len(json.dumps(value, default=str))
-    if size > max_size:
-        value = f"[an output of {size} bytes, over execution_logging.max_output_size, is not kept]"
+    if size > min(max_size, MAX_KEPT_OUTPUT):
+        value = f"[an output of {size} bytes, over the history's output size limit, is not kept]"
     error = redact(result.error) if result.error else None
     return result.model_copy(update={"value": value, "error": error, "logs": redact(result.logs)})
 

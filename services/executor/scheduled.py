@@ -14,8 +14,10 @@ have had effects).
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from datetime import datetime
+from typing import Any
 
 from services.executor import domain, records
 from services.executor.execution import Executor
@@ -42,6 +44,8 @@ STOPPED_MID_RUN = (
     "the executor running it stopped during the run; it is not run again (the tool may have had effects)"
 )
 SUMMARY = {"input", "attempts", "project"}
+#: Bytes of records one page carries with their outputs (a NATS message stops at 1 MiB).
+PAGE_BUDGET = 640 * 1024
 
 
 class Scheduling:
@@ -100,7 +104,7 @@ class Scheduling:
         query = query.model_copy(update={"tool_name": self._name(query)})
         found, total = await self._history.page(query)
         items = [r.model_dump(mode="json", exclude=exclude or {"project"}) for r in found]
-        return Page(items=items, total_count=total)
+        return Page(items=within_budget(items), total_count=total)
 
     def _name(self, query: ExecutionQuery) -> str | None:
         """The qualified name a client's tool name refers to (``Toolkit_Tool`` and the like)."""
@@ -111,6 +115,28 @@ class Scheduling:
         except ValetkeyError:
             return query.tool_name  # a tool gone from the catalog still has its history
         return domain.qualified_name(definition)
+
+
+def within_budget(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A page that fits a NATS message: past :data:`PAGE_BUDGET` bytes, items lose their outputs
+    (a smaller ``limit`` shows them)."""
+    used, kept = 0, []
+    for item in items:
+        size = len(json.dumps(item, default=str))
+        if used + size > PAGE_BUDGET:
+            item = {**item, "attempts": [_without_output(a) for a in item.get("attempts") or []]}
+            size = len(json.dumps(item, default=str))
+        used += size
+        kept.append(item)
+    return kept
+
+
+def _without_output(attempt: dict[str, Any]) -> dict[str, Any]:
+    result = attempt.get("result")
+    if not result:
+        return attempt
+    note = "[left out of this page for its size: ask for fewer items]"
+    return {**attempt, "result": {**result, "value": note, "error": None, "logs": []}}
 
 
 class ScheduledRunner:

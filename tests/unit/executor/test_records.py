@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from services.executor import records
 from services.executor.domain import Ran
+from services.executor.scheduled import within_budget
 from shared.contracts.execution import ExecuteTool, ExecutionResult
 from shared.errors import BadRequest
 from shared.runtime.config import ExecutionLoggingConfig
@@ -69,10 +71,27 @@ class TestWhatIsKept:
 
     def test_an_output_over_the_size_limit_is_replaced_by_a_note(self):
         kept = records.kept_result(result("x" * 100), keep=True, max_size=50)
-        assert isinstance(kept.value, str) and "max_output_size" in kept.value
+        assert isinstance(kept.value, str) and "size limit" in kept.value
+        assert records.kept_result(result("x" * 100), keep=True, max_size=200).value == "x" * 100
+
+    def test_no_setting_keeps_an_output_too_big_for_a_bus_message(self):
+        kept = records.kept_result(result("x" * (300 * 1024)), keep=True, max_size=10_485_760)
+        assert isinstance(kept.value, str) and "size limit" in kept.value
 
     def test_a_failed_run_records_its_error_kind(self):
         request = ExecuteTool(tool_name="Hooli.Ping")
         ran = Ran(result(None, "failed"), DEFINITION, "in_process")
         record = records.immediate(request, ran, NOW, NOW, ExecutionLoggingConfig())
         assert (record.status, record.error_kind) == ("failed", "TOOL_RUNTIME_FATAL")
+
+
+class TestPagesFitABusMessage:
+    def test_past_the_budget_items_lose_their_outputs_but_keep_everything_else(self):
+        big = {"result": {"value": "x" * (300 * 1024), "error": None, "logs": []}, "success": True}
+        items = [{"id": f"te_{i}", "attempts": [big]} for i in range(4)]
+        kept = within_budget(items)
+        assert [item["id"] for item in kept] == ["te_0", "te_1", "te_2", "te_3"]
+        values = [item["attempts"][0]["result"]["value"] for item in kept]
+        assert values[:2] == ["x" * (300 * 1024)] * 2
+        assert all("fewer items" in value for value in values[2:])
+        assert len(json.dumps(kept)) < 1024 * 1024
