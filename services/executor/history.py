@@ -50,6 +50,15 @@ class ExecutionKeys:
     started: str
 
 
+@dataclass(frozen=True)
+class Begun:
+    """A claimed run as :meth:`ExecutionHistory.begin` found it."""
+
+    record: ExecutionRecord | None
+    first: bool
+    request: ExecuteTool | None
+
+
 def execution_keys(ns: str, execution_id: str) -> ExecutionKeys:
     """The keys of one execution."""
     base = f"{ns}:exec:{execution_id}"
@@ -179,18 +188,24 @@ class ExecutionHistory:
             pipe.expire(keys.started, self._retention_s)
             await pipe.execute()
 
-    async def start(self, project: str, execution_id: str) -> bool:
-        """Mark a scheduled run started; False when it already was (by a replica that then stopped)."""
-        key = execution_keys(self._ns(project), execution_id).started
-        return bool(await self._redis.set(key, "1", nx=True, ex=self._index_life_s))
+    async def begin(self, project: str, execution_id: str) -> Begun:
+        """Read a claimed run and mark it started, in one round trip.
 
-    async def request_of(self, project: str, execution_id: str) -> ExecuteTool | None:
-        """A pending run's request, unsealed; None when it is gone."""
-        key = execution_keys(self._ns(project), execution_id).request
-        sealed = await self._redis.get(key)
-        if sealed is None:
-            return None
-        return ExecuteTool.model_validate_json(self._cipher.decrypt(sealed, aad=key.encode()))
+        ``first`` is False when it was already marked (by a replica that then stopped): it must
+        not run again. ``request`` is its unsealed request, None when it is gone.
+        """
+        keys = execution_keys(self._ns(project), execution_id)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.get(keys.record)
+            pipe.set(keys.started, "1", nx=True, ex=self._index_life_s)
+            pipe.get(keys.request)
+            raw, first, sealed = await pipe.execute()
+        record = None if raw is None else ExecutionRecord.model_validate_json(raw)
+        request = None
+        if sealed is not None:
+            plain = self._cipher.decrypt(sealed, aad=keys.request.encode())
+            request = ExecuteTool.model_validate_json(plain)
+        return Begun(record, bool(first), request)
 
     async def get(self, project: str, execution_id: str) -> ExecutionRecord | None:
         raw = await self._redis.get(execution_keys(self._ns(project), execution_id).record)

@@ -21,7 +21,7 @@ from typing import Any
 
 from services.executor import domain, records
 from services.executor.execution import Executor
-from services.executor.history import ExecutionHistory
+from services.executor.history import Begun, ExecutionHistory
 from services.executor.ports import Catalog, Events
 from shared.contracts.common import Page, utcnow
 from shared.contracts.events import ToolExecutionCompleted
@@ -213,24 +213,21 @@ class ScheduledRunner:
     async def run_one(self, claim: Claimed) -> None:
         """Run one claimed run (or record why it cannot run), then release the claim."""
         project, _, execution_id = claim.member.partition("/")
-        record = await self._history.get(project, execution_id)
+        started_at = utcnow()
+        begun = await self._history.begin(project, execution_id)
+        record = begun.record
         if record is not None and record.status in ("pending", "running"):
-            await self._attempt(record)
+            await self._attempt(record, begun, started_at)
         await self._history.due.done(claim)
 
-    async def _attempt(self, record: ExecutionRecord) -> None:
-        started_at = utcnow()
-        if not await self._history.start(record.project, record.id):
-            await self._end(record, records.system_failure(started_at, utcnow(), STOPPED_MID_RUN), started_at)
-            return
-        request = await self._history.request_of(record.project, record.id)
-        if request is None:
-            failure = records.system_failure(started_at, utcnow(), "the run's request is gone")
-            await self._end(record, failure, started_at)
+    async def _attempt(self, record: ExecutionRecord, begun: Begun, started_at: datetime) -> None:
+        if not begun.first or begun.request is None:
+            why = STOPPED_MID_RUN if not begun.first else "the run's request is gone"
+            await self._end(record, records.system_failure(started_at, utcnow(), why), started_at)
             return
         await self._history.update(records.started(record, started_at))
         try:
-            ran = await self._executor.run(request, execution_id=record.execution_id)
+            ran = await self._executor.run(begun.request, execution_id=record.execution_id)
         except ValetkeyError as exc:  # the tool gone from the catalog, its provider disabled...
             await self._end(record, records.system_failure(started_at, utcnow(), exc.message), started_at)
             return
