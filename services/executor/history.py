@@ -30,7 +30,7 @@ from services.executor import records
 from services.executor.domain import Ran
 from shared.contracts.common import utcnow
 from shared.contracts.execution import ExecuteTool, ExecutionQuery, ExecutionRecord
-from shared.runtime.config import ExecutionLoggingConfig
+from shared.runtime.config_tools import ExecutionLoggingConfig
 from shared.runtime.crypto import Cipher
 from shared.runtime.due import DueSet
 from shared.runtime.logging import get_logger

@@ -18,7 +18,7 @@ from services.executor.domain import Ran, qualified_name
 from shared.contracts.common import new_id
 from shared.contracts.execution import Attempt, ExecuteTool, ExecutionRecord, ExecutionResult
 from shared.errors import BadRequest
-from shared.runtime.config import ExecutionLoggingConfig
+from shared.runtime.config_tools import ExecutionLoggingConfig
 from shared.runtime.logging import redact
 
 #: The largest output a record keeps, whatever ``max_output_size`` says (docs/scheduled-executions.md).

@@ -34,7 +34,7 @@ from shared.contracts.execution import (
 )
 from shared.errors import BadRequest, NotFound, ValetkeyError
 from shared.runtime.background import Periodic
-from shared.runtime.config import ScheduledConfig
+from shared.runtime.config_tools import ScheduledConfig
 from shared.runtime.due import Claimed
 from shared.runtime.logging import get_logger
 

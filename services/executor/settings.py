@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from services.executor.worker_registry import WorkerSpec, configured_workers
-from shared.runtime.config import ExecutionLoggingConfig, ScheduledConfig, ToolsConfig
+from shared.runtime.config_tools import ExecutionLoggingConfig, ScheduledConfig, ToolsConfig
 from shared.runtime.settings import Settings
 from shared.tokens.model import RefreshPolicy
 

@@ -31,7 +31,7 @@ from services.executor.worker_specs import (
 from shared.contracts.common import DEFAULT_PROJECT, utcnow
 from shared.errors import Conflict, NotFound, TargetRefused
 from shared.runtime.addresses import refused_literal
-from shared.runtime.config import ToolsConfig, WorkerConfig
+from shared.runtime.config_tools import ToolsConfig, WorkerConfig
 from shared.runtime.crypto import Cipher, DecryptionError
 from shared.runtime.logging import get_logger
 

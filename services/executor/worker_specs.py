@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.executor.grants import Grants
 from shared.errors import BadRequest
-from shared.runtime.config import MCP_TOOLKIT_PATTERN, MIN_WORKER_SECRET
+from shared.runtime.config_tools import MCP_TOOLKIT_PATTERN, MIN_WORKER_SECRET
 
 STATIC_BINDING = {"type": "static", "id": "engine.yaml"}
 PROJECT_BINDING = {"type": "project", "id": "default"}

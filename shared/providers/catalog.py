@@ -33,7 +33,7 @@ from shared.providers.models import (
     RequestConfig,
     ResolvedOAuth2,
 )
-from shared.runtime.config import is_http_url
+from shared.runtime.config_base import is_http_url
 
 CATALOG_DIR = Path(__file__).parent
 _VARIABLE_RE = re.compile(r"(?<!\{)\{([a-z_]+)\}(?!\})")

@@ -15,14 +15,10 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 import yaml
 from dotenv import dotenv_values
 from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -40,27 +36,10 @@ from shared.runtime.config_arcade import (
     api_limits_valid,
     refuse_unsupported,
 )
+from shared.runtime.config_base import HttpUrlText, Section
+from shared.runtime.config_tools import ExecutionLoggingConfig, ToolsConfig, worker_problem
 
 _REF = re.compile(r"\$\{(env|file):([^}]+)\}")
-
-
-def is_http_url(url: str) -> bool:
-    """An absolute http(s) URL: a scheme we speak and a host."""
-    parts = urlsplit(url.strip())
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
-
-
-def _http_url(url: str) -> str:
-    if not is_http_url(url):
-        raise ValueError("must be an absolute http(s) URL")
-    return url
-
-
-HttpUrlText = Annotated[str, AfterValidator(_http_url)]
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 #: A project id: it becomes part of Redis key names, so no ``:`` and nothing blank.
@@ -68,7 +47,7 @@ PROJECT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 Role = Literal["admin", "agent"]
 
 
-class ApiKeyConfig(_Section):
+class ApiKeyConfig(Section):
     """One API key: its project, and what it may do there.
 
     ``admin`` may do everything in its project; ``agent`` only ``/v1/auth/*``, ``/v1/tools/*``,
@@ -80,7 +59,7 @@ class ApiKeyConfig(_Section):
     role: Role = "admin"
 
 
-class ApiConfig(_Section):
+class ApiConfig(Section):
     development: bool = False
     host: str = "127.0.0.1"
     port: int = Field(default=9099, ge=1, le=65535)
@@ -107,7 +86,7 @@ class ApiConfig(_Section):
         return value
 
 
-class OidcVerifierConfig(_Section):
+class OidcVerifierConfig(Section):
     """The platform's OpenID provider, where the browser user signs in to prove who they are.
 
     ``user_claim`` of the validated ID token must equal the flow's user id; the client is
@@ -127,7 +106,7 @@ class OidcVerifierConfig(_Section):
         return self
 
 
-class VerificationConfig(_Section):
+class VerificationConfig(Section):
     """How the user who finished a consent is matched to the one who started it.
 
     See docs/arcade-compatibility.md §2.4.
@@ -146,7 +125,7 @@ class VerificationConfig(_Section):
         return self
 
 
-class AuthConfig(_Section):
+class AuthConfig(Section):
     providers: list[ProviderEntry] = Field(default_factory=list)
     state_ttl_seconds: int = Field(default=600, ge=30, le=86_400)
     verification: VerificationConfig = Field(default_factory=VerificationConfig)
@@ -156,13 +135,13 @@ class AuthConfig(_Section):
     token_store: dict[str, Any] | None = None  # legacy, tolerated
 
 
-class RootKeyConfig(_Section):
+class RootKeyConfig(Section):
     id: str = Field(min_length=1)
     value: SecretStr
     default: bool = False
 
 
-class SecurityConfig(_Section):
+class SecurityConfig(Section):
     root_keys: list[RootKeyConfig] = Field(default_factory=list)
     # Seals every request and reply on NATS (shared/bus/sealing.py); every service holds it.
     bus_key: SecretStr | None = None
@@ -173,105 +152,13 @@ class SecurityConfig(_Section):
     allow_private_targets: bool = False
 
 
-#: A worker secret signs the JWT of every call, tokens included: as long as a root key.
-MIN_WORKER_SECRET = 32
-
-
-class WorkerHttpConfig(_Section):
-    uri: HttpUrlText
-    secret: SecretStr | None = None
-    timeout: float = Field(default=30, gt=0)
-    retry: int = Field(default=3, ge=0, le=10)
-
-
-#: An MCP worker's toolkit name: what its tools are called under (``Toolkit.tool``).
-MCP_TOOLKIT_PATTERN = r"^[A-Za-z][A-Za-z0-9]{0,63}$"
-
-
-class WorkerMcpConfig(_Section):
-    """A remote MCP server over Streamable HTTP (docs/mcp.md, "MCP servers as workers")."""
-
-    uri: HttpUrlText
-    # The name its tools join the catalog under; by default the worker id in PascalCase.
-    toolkit: str | None = Field(default=None, pattern=MCP_TOOLKIT_PATTERN)
-    headers: dict[str, str] = Field(default_factory=dict)
-    # Headers whose values are secret (an Authorization header, an API key): never shown nor logged.
-    secrets: dict[str, SecretStr] = Field(default_factory=dict)
-    timeout: float = Field(default=30, gt=0)
-    retry: int = Field(default=3, ge=0, le=10)
-
-
-class WorkerGrantsConfig(_Section):
-    """What a worker's tools may ask for (services/executor/grants.py); absent: pinned at first listing."""
-
-    secrets: list[str] = Field(default_factory=list)
-    providers: list[str] = Field(default_factory=list)
-
-
-class WorkerConfig(_Section):
-    id: str = Field(min_length=1)
-    enabled: bool = True
-    type: Literal["http", "mcp"] | None = None
-    http: WorkerHttpConfig | None = None
-    mcp: WorkerMcpConfig | None = None
-    grants: WorkerGrantsConfig | None = None
-
-    @model_validator(mode="after")
-    def _one_connection(self) -> WorkerConfig:
-        """An ``http`` block or an ``mcp`` block, whichever ``type`` names (when given)."""
-        kind = self.type or ("mcp" if self.mcp is not None and self.http is None else "http")
-        if (kind == "http") != (self.http is not None) or (kind == "mcp") != (self.mcp is not None):
-            raise ValueError(f"a worker of type {kind} needs its {kind} block, and only that one")
-        self.type = kind
-        return self
-
-
-class DirectorConfig(_Section):
-    id: str = Field(min_length=1)
-    enabled: bool = True
-    max_tools: int = 64
-    workers: list[WorkerConfig] = Field(default_factory=list)
-
-
-class ScheduledConfig(_Section):
-    """Scheduled executions (``run_at``; docs/scheduled-executions.md)."""
-
-    horizon_days: float = Field(default=30, gt=0, le=366)  # a later run_at is a 400
-    poll_seconds: float = Field(default=0.2, gt=0, le=60)  # how often each executor looks for due runs
-    concurrency: int = Field(default=32, ge=1, le=1024)  # scheduled runs one executor runs at once
-
-
-class ToolsConfig(_Section):
-    directors: list[DirectorConfig] = Field(default_factory=list)
-    toolkits: list[str] = Field(default_factory=list)
-    secrets: dict[str, SecretStr] = Field(default_factory=dict)
-    timeout_seconds: float = Field(default=30, gt=0)
-    scheduled: ScheduledConfig = Field(default_factory=ScheduledConfig)
-
-
-class ExecutionLoggingConfig(_Section):
-    """The execution history (docs/scheduled-executions.md): what each execution leaves behind.
-
-    ``enabled`` records immediate executions (scheduled ones are always recorded: their result is
-    read there); their inputs and outputs only with ``include_inputs``/``include_outputs``,
-    redacted, and an output over ``max_output_size`` bytes is replaced by a note. Records are
-    kept ``retention_days`` after they finish.
-    """
-
-    enabled: bool = True
-    include_inputs: bool = False
-    include_outputs: bool = False
-    max_output_size: int = Field(default=10_485_760, ge=0)
-    retention_days: float = Field(default=7, gt=0, le=366)
-
-
-class RefreshConfig(_Section):
+class RefreshConfig(Section):
     margin_seconds: float = Field(default=300, ge=0)
     lifetime_fraction: float = Field(default=0.25, gt=0, lt=1)
     max_attempts: int = Field(default=8, ge=1)
 
 
-class WebhookEndpointConfig(_Section):
+class WebhookEndpointConfig(Section):
     id: str = Field(min_length=1)
     url: HttpUrlText
     secret: SecretStr | None = None
@@ -279,7 +166,7 @@ class WebhookEndpointConfig(_Section):
     enabled: bool = True
 
 
-class WebhooksConfig(_Section):
+class WebhooksConfig(Section):
     """Outbound webhooks (the webhooks service delivers them; see docs/webhooks.md)."""
 
     endpoints: list[WebhookEndpointConfig] = Field(default_factory=list)
@@ -301,7 +188,7 @@ MCP_SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 MCP_TOOL_PATTERN = r"^[^.\s]+(\.[^.\s]+)?$"
 
 
-class McpGatewayConfig(_Section):
+class McpGatewayConfig(Section):
     """One MCP gateway (docs/mcp.md): served at ``/mcp/{slug}``, exposing the tools its patterns match."""
 
     slug: str = Field(pattern=MCP_SLUG_PATTERN)
@@ -313,7 +200,7 @@ class McpGatewayConfig(_Section):
     project: str = Field(default=DEFAULT_PROJECT, pattern=PROJECT_ID_PATTERN)
 
 
-class McpConfig(_Section):
+class McpConfig(Section):
     gateways: list[McpGatewayConfig] = Field(default_factory=list)
     # ``auth: oauth`` gateways accept tokens whose ``aud`` is this instead of the gateway's URL.
     audience: str | None = None
@@ -326,7 +213,7 @@ class McpConfig(_Section):
         return self
 
 
-class EngineConfig(_Section):
+class EngineConfig(Section):
     schema_: str | None = Field(default=None, alias="$schema")
     api: ApiConfig = Field(default_factory=ApiConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
@@ -386,16 +273,6 @@ class EngineConfig(_Section):
                 if problem:
                     raise ValueError(f"tools.directors[{d}].workers[{w}].http.{problem}")
         return self
-
-
-def worker_problem(http: WorkerHttpConfig, *, allow_http: bool) -> str | None:
-    """What is wrong with a worker's connection settings outside development, or None."""
-    secret = http.secret.get_secret_value() if http.secret else ""
-    if len(secret) < MIN_WORKER_SECRET:
-        return f"secret: at least {MIN_WORKER_SECRET} characters outside development"
-    if http.uri.startswith("http://") and not allow_http:
-        return "uri: plain http:// needs security.allow_private_targets (or api.development)"
-    return None
 
 
 def _environment(config_path: Path, env: Mapping[str, str]) -> dict[str, str]:

@@ -7,7 +7,7 @@ import httpx
 
 from services.executor.catalog import ToolCatalog
 from services.executor.worker_registry import WorkerSpec, configured_workers
-from shared.runtime.config import ToolsConfig
+from shared.runtime.config_tools import ToolsConfig
 
 
 def definition(toolkit: str, name: str, version: str = "1.0.0") -> dict[str, object]:

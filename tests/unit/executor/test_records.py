@@ -12,7 +12,7 @@ from services.executor.domain import Ran
 from services.executor.scheduled import within_budget
 from shared.contracts.execution import ExecuteTool, ExecutionResult
 from shared.errors import BadRequest
-from shared.runtime.config import ExecutionLoggingConfig
+from shared.runtime.config_tools import ExecutionLoggingConfig
 
 NOW = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
 DEFINITION = {"name": "Ping", "toolkit": {"name": "Hooli", "version": "1.2.0"}}

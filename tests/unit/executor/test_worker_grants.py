@@ -13,7 +13,7 @@ from services.executor.mcp_workers import McpWorker
 from services.executor.worker_registry import WorkerSpec, configured_workers
 from services.executor.worker_specs import CreateBody, UpdateBody, changes_of, parse_body, spec_of
 from shared.errors import BadRequest, NotFound, ToolNotGranted
-from shared.runtime.config import ToolsConfig
+from shared.runtime.config_tools import ToolsConfig
 
 SECRET = "s" * 32
 

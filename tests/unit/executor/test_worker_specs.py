@@ -12,7 +12,7 @@ from services.executor.worker_specs import (
     toolkit_of,
 )
 from shared.errors import BadRequest
-from shared.runtime.config import WorkerConfig
+from shared.runtime.config_tools import WorkerConfig
 
 MCP = {"uri": "https://mcp.example.com/mcp", "timeout": 10, "retry": 2}
 
