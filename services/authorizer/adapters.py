@@ -12,6 +12,11 @@ Keys (``<p>`` is the key prefix)::
     <p>:authz:flow:<flow_id>     authorization id waiting for confirm_user, TTL = state TTL
     <p>:authz:deadlines          sorted set: authorization id -> epoch seconds its stage is given up
 
+On a Redis Cluster every name gains its shard's hash tag (:mod:`shared.runtime.keyspace`): a
+record, its state keys, its flow key and its deadline entry (one deadlines set per shard) live
+in the shard of the connection it writes, which its id, its state and its flow id name
+(``ac_s7_...``), so each step below touches one shard.
+
 Every change of a record is a compare-and-set on its stage (``TRANSITION_SCRIPT``), which
 also keeps its deadline entry and adds its events to the outbox in the same step; the
 completion also writes the token (``COMPLETE_SCRIPT``, the token store's own script inside).
@@ -24,7 +29,7 @@ import json
 import time
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote_plus
 
 import jwt
@@ -46,6 +51,7 @@ from shared.providers.http import ProviderHttp, ProviderResponse
 from shared.providers.oauth import HttpRequestSpec
 from shared.runtime.config import OidcVerifierConfig
 from shared.runtime.crypto import Cipher
+from shared.runtime.keyspace import Keyspace
 from shared.runtime.redisio import text
 from shared.tokens.model import StoredToken
 from shared.tokens.store import PUT_SCRIPT, TokenStore
@@ -102,6 +108,8 @@ return {1}
 """
 )
 
+Scored = list[tuple[bytes, float]]  # a WITHSCORES reply
+
 # Completed records kept in process: status polling is the hottest read, and a completed
 # record never changes again (only its token does, and that is read from Redis every time).
 DONE_CACHE_SIZE = 10_000
@@ -134,8 +142,7 @@ class RedisAuthorizationStore:
         self._redis = redis
         self._cipher = cipher
         self._tokens = tokens
-        self._p = f"{prefix}:authz"
-        self._deadlines = f"{self._p}:deadlines"
+        self._keys = Keyspace(prefix, tokens.keyspace.shards)
         self._transition = redis.register_script(TRANSITION_SCRIPT)
         self._complete = redis.register_script(COMPLETE_SCRIPT)
         self._ttl = record_ttl_seconds
@@ -153,7 +160,17 @@ class RedisAuthorizationStore:
         return record
 
     def _record_key(self, auth_id: str) -> str:
-        return f"{self._p}:{auth_id}"
+        return self._keys.key(self._keys.shard_of(auth_id), f"authz:{auth_id}")
+
+    def _deadlines(self, shard: int) -> str:
+        return self._keys.key(shard, "authz:deadlines")
+
+    def _state_key(self, kind: str, state: str) -> str:
+        """``state`` or ``stateref``: the key of a state, by its digest, in the shard it names."""
+        return self._keys.key(self._keys.shard_of(state), f"authz:{kind}:{state_digest(state)}")
+
+    def _flow_key(self, flow_id: str) -> str:
+        return self._keys.key(self._keys.shard_of(flow_id), f"authz:flow:{flow_id}")
 
     def _encode(self, record: AuthorizationRecord) -> str:
         data = record.model_dump(mode="json", exclude={"secrets"})
@@ -172,12 +189,12 @@ class RedisAuthorizationStore:
         return record.model_copy(update={"secrets": AuthorizationSecrets.model_validate(secrets)})
 
     async def create(self, record: AuthorizationRecord, *, state: str, ttl_seconds: int) -> None:
-        digest, encoded = state_digest(state), self._encode(record)
+        encoded = self._encode(record)
         claim = {"authorization_id": record.id, "provider_id": record.provider_id, "record": encoded}
-        async with self._redis.pipeline(transaction=True) as pipe:
+        async with self._redis.pipeline(transaction=True) as pipe:  # id and state name one shard
             pipe.set(self._record_key(record.id), encoded, ex=self._ttl)
-            pipe.set(f"{self._p}:state:{digest}", json.dumps(claim), ex=ttl_seconds)
-            pipe.set(f"{self._p}:stateref:{digest}", record.id, ex=self._ttl)
+            pipe.set(self._state_key("state", state), json.dumps(claim), ex=ttl_seconds)
+            pipe.set(self._state_key("stateref", state), record.id, ex=self._ttl)
             await pipe.execute()
 
     async def get(self, authorization_id: str) -> AuthorizationRecord | None:
@@ -195,9 +212,10 @@ class RedisAuthorizationStore:
         flow_ttl_seconds: int | None = None,
     ) -> Transition:
         check_transition(expected, record.stage)
-        keys = [self._record_key(record.id), self._deadlines, self._tokens.outbox.key]
+        shard = self._keys.shard_of(record.id)
+        keys = [self._record_key(record.id), self._deadlines(shard), self._tokens.outbox.key_of(shard)]
         if record.flow_id is not None and flow_ttl_seconds is not None:
-            keys.append(f"{self._p}:flow:{record.flow_id}")
+            keys.append(self._flow_key(record.flow_id))
         deadline = "" if record.deadline_at is None else record.deadline_at.timestamp()
         args: list[str | float | int] = [expected, self._encode(record), self._ttl, deadline, record.id]
         args += [flow_ttl_seconds or 0, *(item for e in events for item in Outbox.entry(e))]
@@ -210,7 +228,7 @@ class RedisAuthorizationStore:
         plan = self._tokens.plan_put(
             record.user_id, record.provider_id, token, events=list(events), project=record.project
         )
-        keys = [self._record_key(record.id), self._deadlines, *plan.keys]
+        keys = [self._record_key(record.id), self._deadlines(self._keys.shard_of(record.id)), *plan.keys]
         args = [expected, self._encode(record), self._ttl, record.id, *plan.args]
         return self._outcome(record, await self._complete(keys=keys, args=args))
 
@@ -225,7 +243,7 @@ class RedisAuthorizationStore:
                 return Transition(applied=False, record=None)
 
     async def find_state(self, state: str) -> StateClaim | None:
-        raw = await self._redis.get(f"{self._p}:state:{state_digest(state)}")
+        raw = await self._redis.get(self._state_key("state", state))
         if raw is None:
             return None
         data = json.loads(raw)
@@ -233,19 +251,25 @@ class RedisAuthorizationStore:
         return StateClaim(data["authorization_id"], data["provider_id"], record)
 
     async def state_owner(self, state: str) -> str | None:
-        raw = await self._redis.get(f"{self._p}:stateref:{state_digest(state)}")
+        raw = await self._redis.get(self._state_key("stateref", state))
         return None if raw is None else text(raw)
 
     async def peek_flow(self, flow_id: str) -> str | None:
-        raw = await self._redis.get(f"{self._p}:flow:{flow_id}")
+        raw = await self._redis.get(self._flow_key(flow_id))
         return None if raw is None else text(raw)
 
     async def overdue(self, now: datetime, *, limit: int) -> list[str]:
-        ids = await self._redis.zrangebyscore(self._deadlines, "-inf", now.timestamp(), start=0, num=limit)
-        return [text(i) for i in ids]
+        """Overdue ids of every shard (up to ``limit``, earliest first)."""
+        found: list[tuple[float, str]] = []
+        for shard in self._keys.all:
+            raw = await self._redis.zrangebyscore(
+                self._deadlines(shard), "-inf", now.timestamp(), start=0, num=limit, withscores=True
+            )
+            found += [(float(score), text(member)) for member, score in cast(Scored, raw)]
+        return [member for _, member in sorted(found)[:limit]]
 
     async def forget_deadline(self, authorization_id: str) -> None:
-        await self._redis.zrem(self._deadlines, authorization_id)
+        await self._redis.zrem(self._deadlines(self._keys.shard_of(authorization_id)), authorization_id)
 
 
 #: Clock skew tolerated on an ID token's ``exp``/``iat`` (seconds).

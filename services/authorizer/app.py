@@ -69,7 +69,10 @@ def create_service(settings: Settings) -> Service:
     parts = infra.build(settings, service="authorizer")
     config = AuthorizerSettings.from_settings(settings)
     registry = ProjectProviders(
-        settings.engine.auth.providers, parts.redis, parts.cipher, prefix=settings.runtime.key_prefix
+        settings.engine.auth.providers,
+        parts.redis,
+        parts.cipher,
+        prefix=settings.keyspace().grouped("providers"),
     )
     http = ProviderHttp(allow_private=settings.engine.security.allow_private_targets)
     store = RedisAuthorizationStore(
@@ -90,6 +93,7 @@ def create_service(settings: Settings) -> Service:
         client=client,
         notifier=relay,
         clock=utcnow,
+        keyspace=parts.tokens.keyspace,
     )
     sweeper = Sweeper(authorizations, interval=config.sweep_interval_seconds)
     admin = Admin(

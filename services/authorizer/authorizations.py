@@ -21,7 +21,7 @@ import asyncio
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from services.authorizer import domain, metrics
@@ -49,9 +49,10 @@ from shared.errors import NotFound, ProviderError, ValetkeyError
 from shared.providers import oauth
 from shared.providers.models import Provider, TokenGrant
 from shared.runtime import tracing
+from shared.runtime.keyspace import Keyspace
 from shared.runtime.logging import get_logger
 from shared.tokens.freshness import completed_authorization
-from shared.tokens.model import StoredToken, connection_of_authorization, covers
+from shared.tokens.model import StoredToken, connection_id_of, connection_of_authorization, covers
 
 log = get_logger(__name__)
 
@@ -75,6 +76,8 @@ class Authorizations:
     client: ProviderCalls
     notifier: Notifier
     clock: Callable[[], datetime]
+    # Ids, states and flow ids name the shard of the connection they write (docs/scaling.md).
+    keyspace: Keyspace = field(default_factory=Keyspace)
 
     # --- start and status ---------------------------------------------------------------
 
@@ -102,7 +105,10 @@ class Authorizations:
         next_uri: str | None,
     ) -> Authorization:
         now = self.clock()
-        state = oauth.new_state()
+        shard = self.keyspace.shard_of_connection(
+            connection_id_of(request.user_id, provider.id, request.project)
+        )
+        state = self.keyspace.mint(oauth.new_state(), shard)
         verifier = oauth.new_code_verifier() if provider.oauth2.pkce.enabled else None
         scopes = domain.merge_scopes(wanted, granted)  # incremental consent asks for the union
         url = oauth.build_authorize_url(
@@ -114,7 +120,7 @@ class Authorizations:
             code_challenge=oauth.code_challenge_s256(verifier) if verifier else None,
         )
         record = AuthorizationRecord(
-            id=new_id("ac"),
+            id=self.keyspace.mint(new_id("ac"), shard, kind="ac"),
             project=request.project,
             user_id=request.user_id,
             provider_id=provider.id,
@@ -314,7 +320,7 @@ class Authorizations:
             sign_in = (secrets.token_urlsafe(24), oauth.new_code_verifier())
         held = claimed.held(
             now,
-            flow_id=secrets.token_urlsafe(24),
+            flow_id=self.keyspace.mint(secrets.token_urlsafe(24), self.keyspace.shard_of(claimed.id)),
             token=token,
             deadline_at=now + timedelta(seconds=self.settings.state_ttl_seconds),
             sign_in=sign_in,

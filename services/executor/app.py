@@ -53,7 +53,10 @@ def create_service(settings: Settings) -> Service:
     prefix = config.key_prefix
     http = httpx.AsyncClient()
     registry_of_providers = ProjectProviders(
-        list(settings.engine.auth.providers), parts.redis, parts.cipher, prefix=prefix
+        list(settings.engine.auth.providers),
+        parts.redis,
+        parts.cipher,
+        prefix=settings.keyspace().grouped("providers"),
     )
     providers = Providers(registry_of_providers)
     secrets = SecretStore(parts.redis, parts.cipher, config.secrets, prefix=prefix)

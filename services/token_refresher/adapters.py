@@ -27,7 +27,8 @@ from shared.tokens.store import TokenStore, version_of
 # script atomically, so two replicas never take the same entry, and an entry whose
 # replica died reappears once the lease passes (nothing is lost, nothing is doubled).
 # Who each connection belongs to is read right after, outside the script: a script
-# touches only the keys it declares (a cluster routes it by them).
+# touches only the keys it declares (a cluster routes it by them). One script per shard:
+# each shard has its own schedule (shared.runtime.keyspace).
 CLAIM_SCRIPT = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[3]))
 for i = 1, #due, 2 do
@@ -83,7 +84,7 @@ return 0
 
 # Keeps what this replica holds alive, owner-checked: each lock still ours gets a new
 # expiry, each claim still at our lease end a new lease end. One flag per lock, then per claim.
-# KEYS: schedule, then n locks. ARGV: lock ttl ms, new lease end, n, n owners, then
+# KEYS: a shard's schedule, then n locks of that shard. ARGV: lock ttl ms, new lease end, n, n owners, then
 # (connection id, our lease end) pairs.
 RENEW_SCRIPT = """
 local n = tonumber(ARGV[3])
@@ -193,6 +194,8 @@ class RedisTokens:
         self._unclaim = redis.register_script(UNCLAIM_SCRIPT)
         self._release = redis.register_script(RELEASE_SCRIPT)
         self._renew = redis.register_script(RENEW_SCRIPT)
+        # Replicas start their claims at different shards, so they spread over them.
+        self._next_shard = secrets.randbelow(store.keyspace.shards)
 
     async def get(
         self, user_id: str, provider_id: str, *, project: str = DEFAULT_PROJECT
@@ -280,15 +283,28 @@ class RedisTokens:
     async def renew(
         self, locks: Sequence[Locked], claims: Sequence[Claim], lease_until: datetime
     ) -> tuple[list[bool], list[bool]]:
-        if not locks and not claims:
-            return [], []
-        keys = [self._store.due_key, *(self._store.lock_key(lock.connection_id) for lock in locks)]
-        args: list[str | float | int] = [self._lock_ttl_ms, lease_until.timestamp(), len(locks)]
-        args.extend(lock.owner for lock in locks)
-        for claim in claims:
-            args.extend((claim.connection_id, claim.lease_until.timestamp()))
-        flags = [bool(int(flag)) for flag in await self._renew(keys=keys, args=args)]
-        return flags[: len(locks)], flags[len(locks) :]
+        """One script per shard that holds any of ``locks`` and ``claims``; flags in their order."""
+        lock_flags: dict[str, bool] = {}
+        claim_flags: dict[str, bool] = {}
+        ids = [lock.connection_id for lock in locks] + [claim.connection_id for claim in claims]
+        for shard in sorted({self._shard(connection_id) for connection_id in ids}):
+            mine = [lock for lock in locks if self._shard(lock.connection_id) == shard]
+            held = [claim for claim in claims if self._shard(claim.connection_id) == shard]
+            keys = [
+                self._store.due_key_of(shard),
+                *(self._store.lock_key(lock.connection_id) for lock in mine),
+            ]
+            args: list[str | float | int] = [self._lock_ttl_ms, lease_until.timestamp(), len(mine)]
+            args.extend(lock.owner for lock in mine)
+            for claim in held:
+                args.extend((claim.connection_id, claim.lease_until.timestamp()))
+            flags = [bool(int(flag)) for flag in await self._renew(keys=keys, args=args)]
+            lock_flags.update(zip((lock.owner for lock in mine), flags[: len(mine)], strict=True))
+            claim_flags.update(zip((c.connection_id for c in held), flags[len(mine) :], strict=True))
+        return [lock_flags[lock.owner] for lock in locks], [claim_flags[c.connection_id] for c in claims]
+
+    def _shard(self, connection_id: str) -> int:
+        return self._store.shard(connection_id)
 
     async def add_event(self, event: Event) -> None:
         await self._store.outbox.add_now(event)
@@ -304,13 +320,25 @@ class RedisTokens:
         return await self._store.record_refresh_failure(connection_id)
 
     async def claim_due(self, now: datetime, lease_until: datetime, limit: int) -> list[Claim]:
+        """Claims from one shard after another (from where the last call stopped) until ``limit``."""
+        shards = self._store.keyspace.shards
+        claims: list[Claim] = []
+        for step in range(shards):
+            if len(claims) >= limit:
+                break
+            shard = (self._next_shard + step) % shards
+            claims += await self._claim_shard(shard, now, lease_until, limit - len(claims))
+        self._next_shard = (self._next_shard + 1) % shards
+        return claims
+
+    async def _claim_shard(self, shard: int, now: datetime, lease_until: datetime, limit: int) -> list[Claim]:
         raw = await self._claim(
-            keys=[self._store.due_key], args=[now.timestamp(), lease_until.timestamp(), limit]
+            keys=[self._store.due_key_of(shard)], args=[now.timestamp(), lease_until.timestamp(), limit]
         )
         ids = [text(connection_id) for connection_id in raw[0::2]]
         async with self._redis.pipeline(transaction=False) as pipe:
             for connection_id in ids:
-                pipe.hmget(self._store.meta_prefix + connection_id, "user_id", "provider_id", "project")
+                pipe.hmget(self._store.meta_key(connection_id), "user_id", "provider_id", "project")
             owners = await pipe.execute() if ids else []
         return [
             Claim(
@@ -325,9 +353,15 @@ class RedisTokens:
         ]
 
     async def unclaim(self, claims: list[Claim]) -> None:
-        if claims:
-            args = [(c.connection_id, c.lease_until.timestamp(), c.due.timestamp()) for c in claims]
-            await self._unclaim(keys=[self._store.due_key], args=[a for triple in args for a in triple])
+        for shard in sorted({self._shard(c.connection_id) for c in claims}):
+            args = [
+                (c.connection_id, c.lease_until.timestamp(), c.due.timestamp())
+                for c in claims
+                if self._shard(c.connection_id) == shard
+            ]
+            await self._unclaim(
+                keys=[self._store.due_key_of(shard)], args=[a for triple in args for a in triple]
+            )
 
     async def next_due(self) -> datetime | None:
         return await self._store.next_due()

@@ -52,7 +52,7 @@ def create_service(settings: Settings) -> Service:
                 list(settings.engine.auth.providers),
                 parts.redis,
                 parts.cipher,
-                prefix=settings.runtime.key_prefix,
+                prefix=settings.keyspace().grouped("providers"),
             )
         ),
         client=ProviderClient(client, clock=clock.now, timeout=config.http_timeout_seconds),

@@ -77,10 +77,13 @@ def create_service(settings: Settings, *, resolver: Resolver = system_resolver) 
     redis = service_redis(settings.runtime)
     add_health(server, service="webhooks", instance=settings.runtime.instance, checks={"redis": redis.ping})
     cipher = settings.webhook_cipher()  # the webhook keys: this service holds no root key
-    endpoints = EndpointStore(redis, cipher, hooks, prefix=config.prefix)
-    dead_letters = DeadLetters(redis, prefix=config.prefix)
+    keyspace = settings.keyspace()
+    # Written together (a dead letter and its index): one slot for all of them on a cluster.
+    stored = keyspace.grouped("webhooks")
+    endpoints = EndpointStore(redis, cipher, hooks, prefix=stored)
+    dead_letters = DeadLetters(redis, prefix=stored)
     queue = DeliveryQueue(subjects.webhook_deliver_subject(config.namespace))
-    counter = EventCounter(redis, prefix=config.prefix)
+    counter = EventCounter(redis, prefix=stored)
     handlers.register(server, WebhookAdmin(endpoints, dead_letters, queue, hooks, resolver), counter)
     tracing.hide_url_paths()  # a webhook URL's path may be its secret: POST spans show the origin
     sender = Sender(
@@ -103,7 +106,9 @@ def create_service(settings: Settings, *, resolver: Resolver = system_resolver) 
     @app.after_startup
     async def started() -> None:
         file = str(settings.runtime.config)
-        if task := await keycheck.verify_at_start(redis, cipher, prefix=config.prefix, file=file):
+        if task := await keycheck.verify_at_start(
+            redis, cipher, prefix=config.prefix, file=file, keyspace=keyspace
+        ):
             checking.append(task)
         nc = broker.connection
         js = nc.jetstream()

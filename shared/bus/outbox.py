@@ -26,7 +26,9 @@ from redis.asyncio.client import Pipeline
 from shared.contracts.events import EVENT_TYPES, Event
 from shared.runtime import tracing
 from shared.runtime.background import Background, Periodic
+from shared.runtime.keyspace import Keyspace
 from shared.runtime.logging import get_logger
+from shared.tokens.model import connection_id_of
 
 log = get_logger(__name__)
 
@@ -50,11 +52,31 @@ class Entry:
 
 
 class Outbox:
-    """Pending events in a Redis hash ``<prefix>:outbox`` (event id -> JSON)."""
+    """Pending events in a Redis hash ``<prefix>:outbox`` (event id -> JSON), one per shard.
 
-    def __init__(self, redis: Redis, *, prefix: str = "vk") -> None:
+    An event is written to its connection's shard (with the state change of that connection),
+    and one that names no connection to shard 0; the relay drains every shard.
+    """
+
+    def __init__(self, redis: Redis, *, prefix: str = "vk", keyspace: Keyspace | None = None) -> None:
         self._redis = redis
-        self.key = f"{prefix}:outbox"
+        self.keyspace = keyspace or Keyspace(prefix)
+
+    def key_of(self, shard: int) -> str:
+        return self.keyspace.key(shard, "outbox")
+
+    @property
+    def key(self) -> str:
+        """The outbox of shard 0 (the only one on a single server)."""
+        return self.key_of(0)
+
+    def shard_of(self, event: Event) -> int:
+        """Where an event waits: its connection's shard, or 0 for one that names no connection."""
+        if event.user_id is None or event.provider_id is None:
+            return 0
+        return self.keyspace.shard_of_connection(
+            connection_id_of(event.user_id, event.provider_id, event.project)
+        )
 
     @staticmethod
     def entry(event: Event) -> tuple[str, str]:
@@ -65,36 +87,44 @@ class Outbox:
             return event.event_id, event.model_dump_json()
         return event.event_id, json.dumps({**event.model_dump(mode="json"), TRACEPARENT: traceparent})
 
-    def add(self, pipe: Pipeline, event: Event) -> None:
-        """Queue an event inside the caller's transaction."""
-        pipe.hset(self.key, *self.entry(event))
+    def add(self, pipe: Pipeline, event: Event, *, shard: int) -> None:
+        """Queue an event inside the caller's transaction, on the shard the transaction writes."""
+        pipe.hset(self.key_of(shard), *self.entry(event))
 
     async def add_now(self, event: Event) -> None:
         """Queue an event on its own (when there is no state change to pair it with)."""
-        await self._redis.hset(self.key, *self.entry(event))
+        await self._redis.hset(self.key_of(self.shard_of(event)), *self.entry(event))
 
-    async def waiting(self, limit: int = 200) -> list[Entry]:
-        """Up to ``limit`` entries not yet relayed."""
-        _, raw = await self._redis.hscan(self.key, 0, count=limit)
-        values: list[Any] = list(raw.values()) if isinstance(raw, dict) else []
-        return [Entry.parse(v) for v in values[:limit]]
+    async def waiting(self, limit: int = 200, *, shard: int | None = None) -> list[Entry]:
+        """Up to ``limit`` entries not yet relayed, of one shard or (None) of every shard."""
+        entries: list[Entry] = []
+        for each in self.keyspace.all if shard is None else (shard,):
+            _, raw = await self._redis.hscan(self.key_of(each), 0, count=limit)
+            values: list[Any] = list(raw.values()) if isinstance(raw, dict) else []
+            entries += [Entry.parse(v) for v in values[: limit - len(entries)]]
+            if len(entries) >= limit:
+                break
+        return entries
 
-    async def pending(self, limit: int = 200) -> list[Event]:
-        """Up to ``limit`` events not yet relayed."""
-        return [entry.event for entry in await self.waiting(limit)]
+    async def pending(self, limit: int = 200, *, shard: int | None = None) -> list[Event]:
+        """Up to ``limit`` events not yet relayed, of one shard or (None) of every shard."""
+        return [entry.event for entry in await self.waiting(limit, shard=shard)]
 
     async def depth(self) -> int:
         """How many events wait to be relayed."""
-        return int(await self._redis.hlen(self.key))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for shard in self.keyspace.all:
+                pipe.hlen(self.key_of(shard))
+            return sum(int(n) for n in await pipe.execute())
 
     async def oldest(self, scan: int = 200) -> float | None:
         """When the oldest of (up to ``scan``) waiting events happened, as a UNIX time; None if none."""
         events = await self.pending(scan)
         return min((e.occurred_at.timestamp() for e in events), default=None)
 
-    async def done(self, *event_ids: str) -> None:
+    async def done(self, *event_ids: str, shard: int = 0) -> None:
         if event_ids:
-            await self._redis.hdel(self.key, *event_ids)
+            await self._redis.hdel(self.key_of(shard), *event_ids)
 
 
 class OutboxRelay:
@@ -118,23 +148,24 @@ class OutboxRelay:
         keeping only the events JetStream did not acknowledge.
         """
         sent = 0
-        while entries := await self._outbox.waiting():
-            acked, failure = await self._relay(entries)
-            sent += acked
-            if failure is not None:
-                raise failure  # NATS is away: the rest stays queued for the next attempt
+        for shard in self._outbox.keyspace.all:
+            while entries := await self._outbox.waiting(shard=shard):
+                acked, failure = await self._relay(entries, shard)
+                sent += acked
+                if failure is not None:
+                    raise failure  # NATS is away: the rest stays queued for the next attempt
         return sent
 
-    async def _relay(self, entries: list[Entry]) -> tuple[int, BaseException | None]:
-        """Publish ``entries`` concurrently, then remove the acknowledged ones from the outbox
-        with one command; returns how many were acknowledged and the first publish failure."""
+    async def _relay(self, entries: list[Entry], shard: int) -> tuple[int, BaseException | None]:
+        """Publish ``entries`` (of one shard) concurrently, then remove the acknowledged ones from
+        the outbox with one command; returns how many were acknowledged and the first publish failure."""
         results = await asyncio.gather(*(self._publish(e) for e in entries), return_exceptions=True)
         acked = [
             e.event.event_id
             for e, r in zip(entries, results, strict=True)
             if not isinstance(r, BaseException)
         ]
-        await self._outbox.done(*acked)
+        await self._outbox.done(*acked, shard=shard)
         return len(acked), next((r for r in results if isinstance(r, BaseException)), None)
 
     def send_now(self, events: list[Event]) -> None:
@@ -149,8 +180,12 @@ class OutboxRelay:
             self._sending.run(self._send(events), name="outbox.send_now")
 
     async def _send(self, events: list[Event]) -> None:
+        by_shard: dict[int, list[Entry]] = {}
+        for event in events:
+            by_shard.setdefault(self._outbox.shard_of(event), []).append(Entry(event))
         try:
-            _, failure = await self._relay([Entry(e) for e in events])
+            failures = [(await self._relay(batch, shard))[1] for shard, batch in by_shard.items()]
+            failure = next((f for f in failures if f is not None), None)
         except Exception as exc:  # Redis away: the next drain publishes them again, deduplicated
             log.warning("outbox.send_now_failed", error=type(exc).__name__)
             return

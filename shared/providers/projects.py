@@ -4,6 +4,8 @@ Each project has its own :class:`~shared.providers.registry.ProviderRegistry`, m
 use: the configured entries, plus the providers created through the admin API with that
 project's key, kept under the project's Redis key prefix (``<p>:providers`` for the default
 project, ``<p>:p:<project>:providers`` for another; ``shared.tokens.store.project_namespace``).
+A registry writes its hash and its version key together, so on a Redis Cluster the services
+pass ``Keyspace.grouped("providers")`` as the prefix: every project's two keys in one slot.
 """
 
 from __future__ import annotations

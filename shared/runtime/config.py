@@ -182,6 +182,14 @@ class WebhooksConfig(Section):
     secret_rotation_grace_seconds: float = Field(default=86_400, ge=0)
 
 
+class RedisConfig(Section):
+    """How the keys are laid out (docs/scaling.md, "The key layout")."""
+
+    # Hash-slot groups of the keys: 1 on one server (today's names), 16 on a Redis Cluster when
+    # unset; fixed once data is written (the services refuse to start on another count).
+    shards: int | None = Field(default=None, ge=1, le=1024)
+
+
 #: A gateway's slug: its path segment in ``/mcp/{slug}``.
 MCP_SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 #: ``Toolkit.*``, ``Toolkit.Tool`` or ``*``; ``fnmatch`` wildcards in either part.
@@ -223,6 +231,7 @@ class EngineConfig(Section):
     webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
     mcp: McpConfig = Field(default_factory=McpConfig)
     execution_logging: ExecutionLoggingConfig = Field(default_factory=ExecutionLoggingConfig)
+    redis: RedisConfig = Field(default_factory=RedisConfig)
     # Arcade's sections (shared/runtime/config_arcade.py): read, or refused when set.
     llm: LlmConfig | None = None
     storage: Any = None

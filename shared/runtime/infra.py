@@ -60,7 +60,7 @@ def build(settings: Settings, *, service: str) -> Infra:
     redis = service_redis(settings.runtime)
     add_health(server, service=service, instance=settings.runtime.instance, checks={"redis": redis.ping})
     cipher = settings.cipher()
-    tokens = TokenStore(redis, cipher, settings.refresh_policy(), prefix=settings.runtime.key_prefix)
+    tokens = TokenStore(redis, cipher, settings.refresh_policy(), keyspace=settings.keyspace())
     return Infra(
         service=service,
         settings=settings,
@@ -78,7 +78,11 @@ async def start(infra: Infra) -> None:
     sure the subscriptions reached the server."""
     settings = infra.settings
     infra.keycheck = await keycheck.verify_at_start(
-        infra.redis, infra.cipher, prefix=settings.runtime.key_prefix, file=str(settings.runtime.config)
+        infra.redis,
+        infra.cipher,
+        prefix=settings.runtime.key_prefix,
+        file=str(settings.runtime.config),
+        keyspace=infra.tokens.keyspace,
     )
     nc = infra.broker.connection
     infra.rpc = RpcClient(nc, seal=infra.seal, timeout=infra.settings.runtime.rpc_timeout)

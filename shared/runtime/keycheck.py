@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 
 from shared.errors import ConfigError
 from shared.runtime.crypto import ROOT_KEYS, WEBHOOK_KEYS, Cipher, DecryptionError, KeyFamily
+from shared.runtime.keyspace import Keyspace, check_marker
 from shared.runtime.logging import get_logger
 
 log = get_logger(__name__)
@@ -35,13 +36,19 @@ def record_key(prefix: str, key_id: str, family: KeyFamily = ROOT_KEYS) -> str:
     return f"{prefix}:keycheck:{key_id}"
 
 
-async def verify(redis: Redis, cipher: Cipher, *, prefix: str, file: str = "") -> None:
-    """Write the records of new key ids, open those of known ones.
+async def verify(
+    redis: Redis, cipher: Cipher, *, prefix: str, file: str = "", keyspace: Keyspace | None = None
+) -> None:
+    """Write the records of new key ids, open those of known ones; with ``keyspace``, check the
+    shard count the data was written with first (:func:`shared.runtime.keyspace.check_marker`).
 
     Raises:
-        ConfigError: A key's record does not open: its value is not the one data was written with.
+        ConfigError: A key's record does not open: its value is not the one data was written with;
+            or the data was written with another shard count.
         RedisError: Redis is not reachable (the caller decides whether to wait).
     """
+    if keyspace is not None:
+        await check_marker(redis, keyspace, file=file)
     for index, key_id in enumerate(cipher.key_ids):
         name = record_key(prefix, key_id, cipher.family)
         await redis.set(name, cipher.encrypt(_PLAINTEXT, aad=_AAD, key_id=key_id), nx=True)
@@ -63,7 +70,7 @@ async def verify(redis: Redis, cipher: Cipher, *, prefix: str, file: str = "") -
 
 
 async def verify_at_start(
-    redis: Redis, cipher: Cipher, *, prefix: str, file: str = ""
+    redis: Redis, cipher: Cipher, *, prefix: str, file: str = "", keyspace: Keyspace | None = None
 ) -> asyncio.Task[None] | None:
     """Check now; if Redis is not up yet, keep checking in the background until it answers.
 
@@ -71,18 +78,22 @@ async def verify_at_start(
     message); one found later, once Redis came up, ends the process the same way.
     """
     try:
-        await verify(redis, cipher, prefix=prefix, file=file)
+        await verify(redis, cipher, prefix=prefix, file=file, keyspace=keyspace)
         return None
     except (RedisError, OSError):
         log.warning("keycheck.redis_unavailable", retry_in_s=RETRY_S)
-    return asyncio.create_task(_verify_when_reachable(redis, cipher, prefix=prefix, file=file))
+    return asyncio.create_task(
+        _verify_when_reachable(redis, cipher, prefix=prefix, file=file, keyspace=keyspace)
+    )
 
 
-async def _verify_when_reachable(redis: Redis, cipher: Cipher, *, prefix: str, file: str) -> None:
+async def _verify_when_reachable(
+    redis: Redis, cipher: Cipher, *, prefix: str, file: str, keyspace: Keyspace | None
+) -> None:
     while True:
         await asyncio.sleep(RETRY_S)
         try:
-            await verify(redis, cipher, prefix=prefix, file=file)
+            await verify(redis, cipher, prefix=prefix, file=file, keyspace=keyspace)
             return
         except (RedisError, OSError):
             continue

@@ -20,6 +20,7 @@ from shared.contracts.common import DEFAULT_PROJECT
 from shared.errors import ConfigError
 from shared.runtime.config import ApiKeyConfig, EngineConfig, RootKeyConfig, load_engine_config
 from shared.runtime.crypto import DEVELOPMENT_KEY_VALUE, WEBHOOK_KEYS, Cipher, RootKey, check_root_keys
+from shared.runtime.keyspace import Keyspace, shard_count
 from shared.tokens.model import RefreshPolicy
 
 DEFAULT_NATS_URL = "nats://127.0.0.1:14222"
@@ -72,6 +73,8 @@ class RuntimeSettings(BaseModel):
     # URL wins. A CA bundle for rediss:// servers.
     redis_password: SecretStr | None = None
     redis_ca: Path | None = None
+    # Hash-slot groups of the keys (engine.yaml ``redis.shards``, which this overrides).
+    redis_shards: int | None = Field(default=None, ge=1, le=1024)
     # Copies JetStream keeps of each stream: 1 on one nats-server, 3 on a cluster of three or more.
     jetstream_replicas: int = Field(default=1, ge=1, le=5)
 
@@ -108,6 +111,12 @@ class Settings(BaseModel):
     @property
     def redirect_uri(self) -> str:
         return f"{self.public_url}{CALLBACK_PATH}"
+
+    def keyspace(self) -> Keyspace:
+        """The Redis key names: ``VALETKEY_REDIS_SHARDS``, else ``redis.shards``, else one shard
+        per server (16 on a Redis Cluster)."""
+        configured = self.runtime.redis_shards or self.engine.redis.shards
+        return Keyspace(self.runtime.key_prefix, shard_count(configured, self.runtime.redis_url))
 
     def root_keys(self) -> list[RootKey]:
         return _keys(self.engine.security.root_keys)

@@ -21,6 +21,12 @@ Keys (``<p>`` is the configured prefix, default ``vk``)::
 ``<p>:p:<project>`` for another. Connection ids are derived from the project too
 (:func:`shared.tokens.model.connection_id_of`), so the per-connection keys need no project.
 
+On a Redis Cluster the keys are split into shards (:mod:`shared.runtime.keyspace`): every
+name above gains its shard's hash tag after ``<p>`` (``<p>:{<p>:s7}:token:<connection_id>``),
+a connection's keys are in the shard of its id, and the indexes, the schedule, the reauth set
+and the outbox exist once per shard, so a write touches one shard only; listings and counts
+read every shard and merge.
+
 The metadata hash also counts ``refresh_failures`` (consecutive; every put resets it).
 
 A write replaces token, metadata, indexes and schedule in one step (a Lua script,
@@ -35,8 +41,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, cast
 
 from redis.asyncio import Redis
 
@@ -44,11 +52,14 @@ from shared.bus.outbox import Outbox
 from shared.contracts.common import DEFAULT_PROJECT
 from shared.contracts.events import Event
 from shared.runtime.crypto import Cipher, DecryptionError
+from shared.runtime.keyspace import Keyspace
 from shared.runtime.logging import get_logger
 from shared.runtime.redisio import text
 from shared.tokens.model import RefreshPolicy, StoredToken, connection_id_of
 
 log = get_logger(__name__)
+
+Scored = list[tuple[bytes, float]]  # a WITHSCORES reply
 
 # KEYS: token, meta, the three indexes, schedule, outbox, refresh lock, in-flight marker,
 # the set of connections needing re-authorization (in or out by the written status).
@@ -137,6 +148,12 @@ def project_namespace(prefix: str, project: str) -> str:
     return prefix if project == DEFAULT_PROJECT else f"{prefix}:p:{project}"
 
 
+def project_name(project: str, name: str) -> str:
+    """A project's key ``name`` below the prefix: ``name`` itself for the default project, else
+    ``p:<project>:<name>``."""
+    return name if project == DEFAULT_PROJECT else f"p:{project}:{name}"
+
+
 def _user_key(user_id: str) -> str:
     return hashlib.sha256(user_id.encode()).hexdigest()[:32]
 
@@ -163,45 +180,62 @@ class TokenStore:
         redis: An asyncio Redis client (bytes responses).
         cipher: The root-key cipher.
         policy: Refresh timing, used to write each token's due time.
-        prefix: Key prefix.
+        prefix: Key prefix (one shard), when no ``keyspace`` is given.
+        keyspace: The key names and shards (``Settings.keyspace``).
     """
 
-    def __init__(self, redis: Redis, cipher: Cipher, policy: RefreshPolicy, *, prefix: str = "vk") -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        cipher: Cipher,
+        policy: RefreshPolicy,
+        *,
+        prefix: str = "vk",
+        keyspace: Keyspace | None = None,
+    ) -> None:
         self._redis = redis
         self._cipher = cipher
         self._policy = policy
-        self._p = prefix
-        self.outbox = Outbox(redis, prefix=prefix)
+        self.keyspace = keyspace or Keyspace(prefix)
+        self.outbox = Outbox(redis, keyspace=self.keyspace)
         self._put = redis.register_script(PUT_SCRIPT)
+
+    def shard(self, connection_id: str) -> int:
+        return self.keyspace.shard_of_connection(connection_id)
+
+    def due_key_of(self, shard: int) -> str:
+        """A shard's refresh schedule."""
+        return self.keyspace.key(shard, "refresh:due")
+
+    def reauth_key_of(self, shard: int) -> str:
+        """A shard's set of connections whose grant is dead: they wait for a new consent."""
+        return self.keyspace.key(shard, "conns:reauth")
 
     @property
     def due_key(self) -> str:
-        return f"{self._p}:refresh:due"
+        """The refresh schedule of shard 0 (the only one on a single server)."""
+        return self.due_key_of(0)
 
     @property
     def reauth_key(self) -> str:
-        """The set of connections whose grant is dead: they wait for a new consent."""
-        return f"{self._p}:conns:reauth"
-
-    @property
-    def meta_prefix(self) -> str:
-        """Prefix of the metadata hashes: ``meta_prefix + connection_id`` is a connection's hash."""
-        return f"{self._p}:conn:"
+        """The reauthorization set of shard 0 (the only one on a single server)."""
+        return self.reauth_key_of(0)
 
     def token_key(self, connection_id: str) -> str:
-        return f"{self._p}:token:{connection_id}"
+        return self.keyspace.key(self.shard(connection_id), f"token:{connection_id}")
+
+    def meta_key(self, connection_id: str) -> str:
+        """A connection's metadata hash."""
+        return self.keyspace.key(self.shard(connection_id), f"conn:{connection_id}")
 
     def lock_key(self, connection_id: str) -> str:
-        return f"{self._p}:lock:refresh:{connection_id}"
+        return self.keyspace.key(self.shard(connection_id), f"lock:refresh:{connection_id}")
 
     def inflight_key(self, connection_id: str) -> str:
-        return f"{self._p}:refresh:inflight:{connection_id}"
+        return self.keyspace.key(self.shard(connection_id), f"refresh:inflight:{connection_id}")
 
-    def _meta_key(self, connection_id: str) -> str:
-        return self.meta_prefix + connection_id
-
-    def _index(self, project: str, name: str = "") -> str:
-        return f"{project_namespace(self._p, project)}:conns{name}"
+    def _index(self, shard: int, project: str, name: str = "") -> str:
+        return self.keyspace.key(shard, project_name(project, f"conns{name}"))
 
     async def get(
         self, user_id: str, provider_id: str, *, project: str = DEFAULT_PROJECT
@@ -317,17 +351,18 @@ class TokenStore:
             token.model_dump(mode="json"), aad=token_aad(connection_id, user_id, provider_id, project)
         )
         fields = _meta_fields(meta)
+        shard = self.shard(connection_id)
         keys = [
             self.token_key(connection_id),
-            self._meta_key(connection_id),
-            self._index(project),
-            self._index(project, f":user:{_user_key(user_id)}"),
-            self._index(project, f":provider:{provider_id}"),
-            self.due_key,
-            self.outbox.key,
+            self.meta_key(connection_id),
+            self._index(shard, project),
+            self._index(shard, project, f":user:{_user_key(user_id)}"),
+            self._index(shard, project, f":provider:{provider_id}"),
+            self.due_key_of(shard),
+            self.outbox.key_of(shard),
             self.lock_key(connection_id),
             self.inflight_key(connection_id),
-            self.reauth_key,
+            self.reauth_key_of(shard),
         ]
         args: list[str | bytes | float | int] = [
             record,
@@ -352,7 +387,7 @@ class TokenStore:
 
     async def connection(self, connection_id: str) -> Connection | None:
         """Metadata of one connection by id."""
-        raw = await self._redis.hgetall(self._meta_key(connection_id))
+        raw = await self._redis.hgetall(self.meta_key(connection_id))
         if not raw:
             return None
         data = {text(k): text(v) for k, v in raw.items()}
@@ -385,61 +420,96 @@ class TokenStore:
             items = [one] if one else []
             return items[offset : offset + limit], len(items)
         if user_id is not None:
-            index = self._index(project, f":user:{_user_key(user_id)}")
+            name = f":user:{_user_key(user_id)}"
         elif provider_id is not None:
-            index = self._index(project, f":provider:{provider_id}")
+            name = f":provider:{provider_id}"
         else:
-            index = self._index(project)
-        total = int(await self._redis.zcard(index))
-        ids = await self._redis.zrange(index, offset, offset + limit - 1)
-        found = [await self.connection(text(i)) for i in ids]
+            name = ""
+        ids, total = await self._page(
+            [self._index(n, project, name) for n in self.keyspace.all], offset, limit
+        )
+        found = [await self.connection(i) for i in ids]
         return [c for c in found if c is not None], total
+
+    async def _page(self, indexes: list[str], offset: int, limit: int) -> tuple[list[str], int]:
+        """One page of the members of ``indexes`` (one per shard) in score order, and their total."""
+        if len(indexes) == 1:
+            total = int(await self._redis.zcard(indexes[0]))
+            return [text(i) for i in await self._redis.zrange(indexes[0], offset, offset + limit - 1)], total
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for index in indexes:
+                pipe.zcard(index)
+                pipe.zrange(index, 0, offset + limit - 1, withscores=True)
+            replies = await pipe.execute()
+        total = sum(int(count) for count in replies[0::2])
+        merged = sorted(
+            (float(score), text(member)) for page in replies[1::2] for member, score in cast(Scored, page)
+        )
+        return [member for _, member in merged[offset : offset + limit]], total
 
     async def delete(self, connection_id: str, *, events: list[Event] | None = None) -> Connection | None:
         """Remove a connection, its token, indexes and schedule; returns what was removed."""
         meta = await self.connection(connection_id)
         if meta is None:
             return None
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(self.token_key(connection_id), self._meta_key(connection_id))
-            pipe.zrem(self._index(meta.project), connection_id)
-            pipe.zrem(self._index(meta.project, f":user:{_user_key(meta.user_id)}"), connection_id)
-            pipe.zrem(self._index(meta.project, f":provider:{meta.provider_id}"), connection_id)
-            pipe.zrem(self.due_key, connection_id)
-            pipe.srem(self.reauth_key, connection_id)
+        shard = self.shard(connection_id)
+        async with self._redis.pipeline(transaction=True) as pipe:  # all in the connection's shard
+            pipe.delete(self.token_key(connection_id), self.meta_key(connection_id))
+            pipe.zrem(self._index(shard, meta.project), connection_id)
+            pipe.zrem(self._index(shard, meta.project, f":user:{_user_key(meta.user_id)}"), connection_id)
+            pipe.zrem(self._index(shard, meta.project, f":provider:{meta.provider_id}"), connection_id)
+            pipe.zrem(self.due_key_of(shard), connection_id)
+            pipe.srem(self.reauth_key_of(shard), connection_id)
             for event in events or []:
-                self.outbox.add(pipe, event)
+                self.outbox.add(pipe, event, shard=shard)
             await pipe.execute()
         return meta
 
     async def due(self, now: datetime, *, limit: int = 100) -> list[str]:
-        """Connection ids whose refresh is due (read-only; claiming is the refresher's job)."""
-        raw = await self._redis.zrangebyscore(self.due_key, "-inf", now.timestamp(), start=0, num=limit)
-        return [text(r) for r in raw]
+        """Connection ids whose refresh is due, earliest first (read-only; the refresher claims)."""
+        found: list[tuple[float, str]] = []
+        for shard in self.keyspace.all:
+            raw = await self._redis.zrangebyscore(
+                self.due_key_of(shard), "-inf", now.timestamp(), start=0, num=limit, withscores=True
+            )
+            found += [(float(score), text(member)) for member, score in cast(Scored, raw)]
+        return [member for _, member in sorted(found)[:limit]]
 
     async def reschedule(self, connection_id: str, at: datetime) -> None:
         """Move a scheduled connection's next refresh to ``at``; an unscheduled one stays out."""
-        await self._redis.zadd(self.due_key, {connection_id: at.timestamp()}, xx=True)
+        await self._redis.zadd(
+            self.due_key_of(self.shard(connection_id)), {connection_id: at.timestamp()}, xx=True
+        )
 
     async def unschedule(self, connection_id: str) -> None:
         """Take a connection out of the refresh schedule."""
-        await self._redis.zrem(self.due_key, connection_id)
+        await self._redis.zrem(self.due_key_of(self.shard(connection_id)), connection_id)
 
     async def schedule_depth(self) -> int:
         """How many connections the refresh schedule holds."""
-        return int(await self._redis.zcard(self.due_key))
+        return sum(await self._each_shard(lambda pipe, shard: pipe.zcard(self.due_key_of(shard))))
 
     async def needing_reauthorization(self) -> int:
         """How many connections wait for a new consent (their refresh failed for good)."""
-        return int(await self._redis.scard(self.reauth_key))
+        return sum(await self._each_shard(lambda pipe, shard: pipe.scard(self.reauth_key_of(shard))))
 
     async def next_due(self) -> datetime | None:
         """The earliest scheduled refresh moment, or None when nothing is scheduled."""
-        first = await self._redis.zrange(self.due_key, 0, 0, withscores=True)
-        return datetime.fromtimestamp(float(first[0][1]), UTC) if first else None
+        firsts = await self._each_shard(
+            lambda pipe, shard: pipe.zrange(self.due_key_of(shard), 0, 0, withscores=True)
+        )
+        scores = [float(first[0][1]) for first in firsts if first]
+        return datetime.fromtimestamp(min(scores), UTC) if scores else None
+
+    async def _each_shard(self, command: Callable[[Any, int], object]) -> list[Any]:
+        """One command per shard, pipelined (cluster-wide, not atomic); their replies in shard order."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for shard in self.keyspace.all:
+                command(pipe, shard)
+            return list(await pipe.execute())
 
     async def record_refresh_failure(self, connection_id: str) -> int:
         """Count one more consecutive refresh failure; returns the count (0 if the connection is gone)."""
-        if not await self._redis.exists(self._meta_key(connection_id)):
+        if not await self._redis.exists(self.meta_key(connection_id)):
             return 0
-        return int(await self._redis.hincrby(self._meta_key(connection_id), "refresh_failures", 1))
+        return int(await self._redis.hincrby(self.meta_key(connection_id), "refresh_failures", 1))
