@@ -1,14 +1,14 @@
-"""Two replicas of every service on a three-node NATS cluster (JetStream R3): a long-poll on one
-gateway is answered when the callback lands on the other, and flows in flight when a NATS node
-is killed complete or fail explicitly, none lost.
-
-Redis is one Valkey here; the Redis Cluster layout is tested on its own
-(tests/integration/test_cluster_servers.py).
+"""Two replicas of every service on a three-node NATS cluster (JetStream R3) and a Valkey Cluster
+(three primaries, three replicas; the keys in 16 shards): a long-poll on one gateway is answered
+when the callback lands on the other, a tool runs with the token, the refresher renews it, the
+webhooks go out, the admin listing finds it, no service meets a CROSSSLOT refusal, and flows in
+flight when a NATS node is killed complete or fail explicitly, none lost.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import time
 from collections import Counter
@@ -16,24 +16,39 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from arcadepy import AsyncArcade
 
 from shared.bus import subjects
+from tests.e2e.webhook_support import Receiver, RunningReceiver, endpoint, until
 from tests.support.auth_flows import callback_url, deliver, new_user, start
 from tests.support.cluster import LocalCluster, local_cluster
+from tests.support.deadlines import PROCESS_START_S
 from tests.support.engine import Engine, base_config, running_engine
 from tests.support.oauth_server import OAuthClient, OAuthServer, start_oauth_server
 from tests.support.providers import oidc_provider_entry
+from tests.support.toolkits.hooli.tools import fingerprint
 from tools.launcher import embedded
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
 
 SCOPES = ["openid", "profile"]
+# Access tokens live 12 s: the refresher renews each about 9 s after it was issued.
+ACCESS_TTL_S = 12
+# What a refused multi-slot step says: the server's CROSSSLOT, redis-py's own cluster check.
+CROSS_SLOT = ("CROSSSLOT", "same slot")
 
 
 @pytest.fixture(scope="module")
-def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    with local_cluster(tmp_path_factory.mktemp("nats-cluster"), valkey=False) as running:
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    with local_cluster(tmp_path_factory.mktemp("cluster")) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def hooks() -> Iterator[Receiver]:
+    receiver = Receiver()
+    with RunningReceiver(receiver):
+        yield receiver
 
 
 @pytest.fixture(scope="module")
@@ -49,20 +64,24 @@ def second_port() -> int:
 @pytest.fixture(scope="module")
 def oauth(tmp_path_factory: pytest.TempPathFactory, port: int) -> Iterator[OAuthServer]:
     client = OAuthClient("replica-app", [f"http://127.0.0.1:{port}/oauth/callback"], client_secret="s3cret")
-    with start_oauth_server(tmp_path_factory.mktemp("oauth"), clients=[client]) as server:
+    with start_oauth_server(
+        tmp_path_factory.mktemp("oauth"), clients=[client], access_token_ttl=ACCESS_TTL_S
+    ) as server:
         yield server
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory, nats_cluster, redis_url, oauth, port, second_port) -> Iterator[Engine]:
+def engine(tmp_path_factory, cluster, oauth, hooks, port, second_port) -> Iterator[Engine]:
     config = base_config(port, secrets.token_urlsafe(32))
     config["auth"]["providers"] = [
         oidc_provider_entry(oauth, id="hooli", client_id="replica-app", client_secret="s3cret")
     ]
+    config["tools"] = {"toolkits": ["tests.support.toolkits.hooli"], "directors": []}
+    config["webhooks"] = {"endpoints": [endpoint("all", hooks.url("/all"))], "allow_private_targets": True}
     with running_engine(
         tmp_path_factory.mktemp("engine"),
-        nats_url=nats_cluster.nats_url,
-        redis_url=redis_url,
+        nats_url=cluster.nats_url,
+        redis_url=cluster.redis_url,
         config=config,
         extra_env={"VALETKEY_JETSTREAM_REPLICAS": "3"},
     ) as running:
@@ -75,7 +94,8 @@ def engine(tmp_path_factory, nats_cluster, redis_url, oauth, port, second_port) 
 
 
 def _wait_listening(port: int) -> None:
-    for _ in range(300):
+    deadline = time.monotonic() + PROCESS_START_S
+    while time.monotonic() < deadline:
         if embedded.port_in_use(port):
             return
         time.sleep(0.1)
@@ -113,21 +133,65 @@ async def test_a_long_poll_on_one_gateway_is_answered_when_the_callback_lands_on
     assert done["status"] == "completed" and done["context"]["token"]
 
 
-async def test_flows_in_flight_when_a_nats_node_dies_all_end_completed_or_failed(engine, nats_cluster):
+async def test_a_flow_runs_end_to_end_on_the_valkey_cluster_without_a_cross_slot_refusal(
+    engine, second_port, hooks
+):
+    user = new_user("sharded")
+    pending = await start(engine, user, provider="hooli", scopes=["scope1", "scope2"])
+    assert pending["id"].startswith("ac_s")  # the id names its shard
+    callback = await callback_url(engine, pending["url"], login="gavin")
+    waiter = asyncio.create_task(_status(f"http://127.0.0.1:{second_port}", engine, pending["id"], wait=45))
+    await asyncio.sleep(0.3)
+    await deliver(callback)
+    done = await waiter
+    assert done["status"] == "completed"
+
+    arcade = AsyncArcade(base_url=engine.base_url, api_key=engine.api_key)
+    result = await arcade.tools.execute(
+        tool_name="Hooli.ReticulateSplines", input={"num_splines": 2}, user_id=user
+    )
+    assert result.success is True, result.output
+    assert result.output.value["token_sha256_prefix"] == fingerprint(done["context"]["token"])
+
+    def events_of(kind: str) -> list[dict]:
+        bodies = [json.loads(r.body) for r in hooks.on("/all")]
+        return [b for b in bodies if b["type"] == kind and b["data"].get("user_id") == user]
+
+    await until(lambda: bool(events_of("authorization.completed")), what="the completion's webhook")
+    await until(lambda: bool(events_of("token.refreshed")), timeout=ACCESS_TTL_S + 20, what="a refresh")
+
+    listed = await _connections(engine, {"limit": 100})
+    mine = await _connections(engine, {"user_id": user})
+    assert [c["user_id"] for c in mine["items"]] == [user]
+    assert mine["items"][0]["id"] in {c["id"] for c in listed["items"]}
+    refused = [line for line in engine.all_logs().splitlines() if any(word in line for word in CROSS_SLOT)]
+    assert refused == []
+
+
+async def _connections(engine: Engine, params: dict[str, str | int]) -> dict:
+    async with httpx.AsyncClient(trust_env=False, timeout=30) as client:
+        answer = await client.get(
+            f"{engine.base_url}/v1/admin/user_connections", headers=engine.headers, params=params
+        )
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+async def test_flows_in_flight_when_a_nats_node_dies_all_end_completed_or_failed(engine, cluster):
     users = [new_user(f"node-dies-{i}") for i in range(20)]
     pending = [await start(engine, user, provider="hooli", scopes=SCOPES) for user in users]
     callbacks = [await callback_url(engine, p["url"], login=u) for p, u in zip(pending, users, strict=True)]
-    victim = nats_cluster.nats_nodes[0]
+    victim = cluster.nats_nodes[0]
     half = len(callbacks) // 2
     await asyncio.gather(*(deliver(c) for c in callbacks[:half]))
-    nats_cluster.kill_nats(victim.name)
+    cluster.kill_nats(victim.name)
     try:
         await asyncio.gather(*(_deliver_until_answered(c) for c in callbacks[half:]))
         outcomes = Counter()
         for p in pending:
             outcomes[(await _status(engine.base_url, engine, p["id"], wait=20))["status"]] += 1
     finally:
-        nats_cluster.start_nats(victim)
+        cluster.start_nats(victim)
     print(f"20 flows across a NATS node's death: {dict(outcomes)}")
     assert outcomes["completed"] + outcomes["failed"] == len(pending)
     assert outcomes["completed"] >= half  # those before the kill at least
