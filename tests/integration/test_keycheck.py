@@ -5,6 +5,7 @@ import pytest
 from shared.errors import ConfigError
 from shared.runtime import keycheck
 from shared.runtime.crypto import WEBHOOK_KEYS, Cipher, RootKey
+from shared.runtime.keyspace import Keyspace
 
 pytestmark = pytest.mark.integration
 
@@ -70,3 +71,17 @@ async def test_a_webhook_key_has_its_own_record_even_under_a_root_keys_id_and_a_
         await keycheck.verify(redis, Cipher([CHANGED], WEBHOOK_KEYS), prefix=prefix)
     assert refused.value.key == "security.webhook_keys[0].value"
     assert "webhook key 'k1'" in str(refused.value)
+
+
+async def test_the_first_start_records_the_shard_count_and_a_start_with_another_is_refused(redis, prefix):
+    await keycheck.verify(redis, Cipher([FIRST]), prefix=prefix, keyspace=Keyspace(prefix))
+    assert await redis.get(f"{prefix}:keyspace") == b"1"
+    await keycheck.verify(redis, Cipher([FIRST]), prefix=prefix, keyspace=Keyspace(prefix))
+
+    with pytest.raises(ConfigError) as refused:
+        await keycheck.verify(
+            redis, Cipher([FIRST]), prefix=prefix, file="engine.yaml", keyspace=Keyspace(prefix, 16)
+        )
+
+    assert refused.value.key == "redis.shards"
+    assert f"{prefix}:keyspace" in str(refused.value) and "16" in str(refused.value)

@@ -6,6 +6,7 @@ import pytest
 
 from shared.contracts.events import ConnectionRevoked
 from shared.runtime.crypto import WEBHOOK_KEYS, Cipher, RootKey
+from shared.runtime.keyspace import Keyspace
 from shared.runtime.redisio import create_redis
 from shared.tokens.model import RefreshPolicy, StoredToken, connection_id_of
 from shared.tokens.store import TokenStore
@@ -169,3 +170,32 @@ class TestDurability:
             ).access_token == ("gho_plaintext_token")
         finally:
             await client.aclose()
+
+
+class TestShardedStore:
+    """Several shards (as on a Redis Cluster) on one server: the hash tags change nothing a reader sees."""
+
+    async def test_pages_counts_and_the_schedule_merge_every_shard_in_order(self, redis, prefix):
+        store = TokenStore(redis, Cipher([KEY_A]), RefreshPolicy(), keyspace=Keyspace(prefix, 8))
+        users = [f"user{i}" for i in range(12)]
+        for i, user in enumerate(users):
+            await store.put(user, "github", token(expires_in=3600 + i))
+        ids = [connection_id_of(user, "github") for user in users]
+        assert len({store.shard(i) for i in ids}) > 1  # spread over shards
+
+        first, total = await store.list_connections(offset=0, limit=5)
+        rest, _ = await store.list_connections(offset=5, limit=20)
+        assert total == 12 and [c.id for c in first + rest] == ids  # newest last, across shards
+        assert await store.schedule_depth() == 12
+        due = await store.due(datetime.now(UTC) + timedelta(hours=2), limit=3)
+        assert due == ids[:3]  # earliest first
+        assert await store.next_due() is not None
+
+    async def test_a_delete_and_its_event_stay_in_the_connections_shard(self, redis, prefix):
+        store = TokenStore(redis, Cipher([KEY_A]), RefreshPolicy(), keyspace=Keyspace(prefix, 8))
+        meta = await store.put("alice", "github", token())
+        event = ConnectionRevoked(connection_id=meta.id, user_id="alice", provider_id="github")
+        await store.delete(meta.id, events=[event])
+        assert await redis.hexists(store.outbox.key_of(store.shard(meta.id)), event.event_id)
+        assert [e.event_id for e in await store.outbox.pending()] == [event.event_id]
+        assert (await store.list_connections())[1] == 0
