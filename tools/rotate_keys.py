@@ -16,11 +16,13 @@ webhook key (once; the webhooks service skips them, saying so, until then).
 - **Resumable**: a record already under the default key is skipped, so a run killed at any
   moment is finished by running the command again.
 - A record no configured key opens is counted as unreadable and left as it is.
+- **Sharded** keys (a Redis Cluster, ``shared.runtime.keyspace``) are walked shard by shard.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -36,8 +38,9 @@ from services.webhooks.adapters import endpoint_aad
 from shared.contracts.common import DEFAULT_PROJECT
 from shared.providers.registry import provider_aad
 from shared.runtime.crypto import ROOT_KEYS, Cipher, DecryptionError
+from shared.runtime.keyspace import Keyspace
 from shared.runtime.redisio import text
-from shared.tokens.store import project_namespace, token_aad
+from shared.tokens.store import project_name, project_namespace, token_aad
 
 # Replace a string key / a hash field only if it still holds what was read.
 _SET_IF_SAME = """
@@ -54,6 +57,8 @@ if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
 end
 return 0
 """
+# The hashes of sealed records, and the group whose hash tag they carry on a cluster (or none).
+HASHES = {"providers": "providers", "secrets": None, "workers": None, "webhooks:endpoints": "webhooks"}
 BATCH = 500
 ATTEMPTS = 5  # a record rewritten this often while we look is left for the next run
 
@@ -118,30 +123,58 @@ class Rotation:
         webhook_cipher: The webhook keys (webhook endpoints' secrets).
     """
 
-    def __init__(self, redis: Redis, cipher: Cipher, *, webhook_cipher: Cipher, prefix: str) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        cipher: Cipher,
+        *,
+        webhook_cipher: Cipher,
+        prefix: str,
+        keyspace: Keyspace | None = None,
+    ) -> None:
         self._redis, self._cipher, self._p = redis, cipher, prefix
+        self._keys = keyspace or Keyspace(prefix)
         self._root_reseal: Resealer = partial(reseal, cipher)
         self._webhook_reseal: Resealer = partial(reseal_webhook, cipher, webhook_cipher)
         self._set_if_same = redis.register_script(_SET_IF_SAME)
         self._hset_if_same = redis.register_script(_HSET_IF_SAME)
         self.tally = Tally()
 
-    async def namespaces(self) -> list[str]:
-        """The key prefixes of every project: ``<p>`` (the default one) and each ``<p>:p:<project>``."""
-        found = {self._p}
-        async for key in self._redis.scan_iter(match=f"{self._p}:p:*", count=BATCH):
-            project = text(key)[len(self._p) + 3 :].split(":", 1)[0]
-            found.add(project_namespace(self._p, project))
+    def _tagged(self, pattern: str) -> list[str]:
+        """Scan patterns for ``<p>:<pattern>``: the plain name, and the hash-tagged ones."""
+        if not self._keys.sharded:
+            return [f"{self._p}:{pattern}"]
+        return [f"{self._p}:{pattern}", f"{self._p}:{{{self._p}:*}}:{pattern}"]
+
+    async def projects(self) -> list[str]:
+        """Every project with keys: ``default``, and each ``<project>`` of ``<p>[:{tag}]:p:<project>:``."""
+        found = {DEFAULT_PROJECT}
+        named = re.compile(rf"^{re.escape(self._p)}:(?:\{{[^}}]*\}}:)?p:([^:]+):")
+        for pattern in self._tagged("p:*"):
+            async for key in self._redis.scan_iter(match=pattern, count=BATCH):
+                if match := named.match(text(key)):
+                    found.add(match.group(1))
         return sorted(found)
+
+    def _hash_key(self, project: str, name: str) -> str:
+        group = HASHES[name]
+        base = self._p if group is None else self._keys.grouped(group)
+        return f"{project_namespace(base, project)}:{name}"
+
+    def _indexes(self, project: str) -> list[str]:
+        return [self._keys.key(shard, project_name(project, "conns")) for shard in self._keys.all]
+
+    def _connection_key(self, kind: str, connection_id: str) -> str:
+        return self._keys.key(self._keys.shard_of_connection(connection_id), f"{kind}:{connection_id}")
 
     async def count(self) -> int:
         """How many records the run will look at (for the progress bar)."""
-        hashes = ("providers", "secrets", "workers", "webhooks:endpoints")
         total = 0
-        for ns in await self.namespaces():
-            total += int(await self._redis.zcard(f"{ns}:conns"))
-            for name in hashes:
-                total += int(await self._redis.hlen(f"{ns}:{name}"))
+        for project in await self.projects():
+            for index in self._indexes(project):
+                total += int(await self._redis.zcard(index))
+            for name in HASHES:
+                total += int(await self._redis.hlen(self._hash_key(project, name)))
         return total
 
     async def run(self, advance: Callable[[int], None] = lambda _: None) -> Tally:
@@ -165,13 +198,14 @@ class Rotation:
     async def _tokens(self, advance: Callable[[int], None]) -> None:
         # ZSCAN: every connection present for the whole run is visited, whatever else changes.
         batch: list[str] = []
-        for ns in await self.namespaces():
-            async for member, _ in self._redis.zscan_iter(f"{ns}:conns", count=BATCH):
-                batch.append(text(member))
-                if len(batch) == BATCH:
-                    await self._token_batch(batch)
-                    advance(len(batch))
-                    batch = []
+        for project in await self.projects():
+            for index in self._indexes(project):
+                async for member, _ in self._redis.zscan_iter(index, count=BATCH):
+                    batch.append(text(member))
+                    if len(batch) == BATCH:
+                        await self._token_batch(batch)
+                        advance(len(batch))
+                        batch = []
         await self._token_batch(batch)
         advance(len(batch))
 
@@ -179,8 +213,8 @@ class Rotation:
         """One round trip to read a batch, one to swap what changed; a lost race goes one by one."""
         async with self._redis.pipeline(transaction=False) as pipe:
             for connection_id in connection_ids:
-                pipe.hmget(f"{self._p}:conn:{connection_id}", ["user_id", "provider_id", "project"])
-                pipe.get(f"{self._p}:token:{connection_id}")
+                pipe.hmget(self._connection_key("conn", connection_id), ["user_id", "provider_id", "project"])
+                pipe.get(self._connection_key("token", connection_id))
             replies = await pipe.execute()
         swaps: list[tuple[str, bytes, str]] = []
         for index, connection_id in enumerate(connection_ids):
@@ -193,7 +227,7 @@ class Rotation:
         async with self._redis.pipeline(transaction=False) as pipe:
             for connection_id, raw, fresh in swaps:
                 await self._set_if_same(
-                    keys=[f"{self._p}:token:{connection_id}"], args=[raw, fresh], client=pipe
+                    keys=[self._connection_key("token", connection_id)], args=[raw, fresh], client=pipe
                 )
             swapped = await pipe.execute() if swaps else []
         for (connection_id, _, _), applied in zip(swaps, swapped, strict=True):
@@ -204,21 +238,23 @@ class Rotation:
 
     async def _token(self, connection_id: str) -> None:
         meta = await self._redis.hmget(
-            f"{self._p}:conn:{connection_id}", ["user_id", "provider_id", "project"]
+            self._connection_key("conn", connection_id), ["user_id", "provider_id", "project"]
         )
         if (aad := _aad_of(connection_id, meta)) is None:
             return
-        await self._string(f"{self._p}:token:{connection_id}", "tokens", lambda raw: self._sealed(raw, aad))
+        key = self._connection_key("token", connection_id)
+        await self._string(key, "tokens", lambda raw: self._sealed(raw, aad))
 
     async def _authorizations(self) -> None:
-        async for key in self._redis.scan_iter(match=f"{self._p}:authz:ac_*", count=BATCH):
-            name = text(key)
-            authorization_id = name.rsplit(":", 1)[1]
+        for pattern in self._tagged("authz:ac_*"):
+            async for key in self._redis.scan_iter(match=pattern, count=BATCH):
+                name = text(key)
+                authorization_id = name.rsplit(":", 1)[1]
 
-            def resealed(raw: str, aad: bytes = authorization_aad(authorization_id)) -> str | None:
-                return reseal_fields(self._root_reseal, raw, ("secrets",), aad)
+                def resealed(raw: str, aad: bytes = authorization_aad(authorization_id)) -> str | None:
+                    return reseal_fields(self._root_reseal, raw, ("secrets",), aad)
 
-            await self._string(name, "authorizations", resealed)
+                await self._string(name, "authorizations", resealed)
 
     async def _string(self, key: str, kind: str, resealed: Callable[[str], str | None]) -> None:
         for _ in range(ATTEMPTS):
@@ -250,8 +286,8 @@ class Rotation:
     async def _hash(
         self, name: str, resealed: Callable[[str, str], str | None], advance: Callable[[int], None]
     ) -> None:
-        for ns in await self.namespaces():
-            key = f"{ns}:{name}"
+        for project in await self.projects():
+            key = self._hash_key(project, name)
             async for field_name, raw in self._redis.hscan_iter(key, count=BATCH):
                 await self._field(key, name, text(field_name), text(raw), resealed)
                 advance(1)
@@ -293,11 +329,17 @@ def _aad_of(connection_id: str, meta: list[Any]) -> bytes | None:
 
 
 async def rotate(
-    redis: Redis, cipher: Cipher, *, webhook_cipher: Cipher, prefix: str, show_progress: bool = True
+    redis: Redis,
+    cipher: Cipher,
+    *,
+    webhook_cipher: Cipher,
+    prefix: str,
+    show_progress: bool = True,
+    keyspace: Keyspace | None = None,
 ) -> Tally:
     """Re-encrypt everything under ``cipher``'s default key (webhook endpoints' secrets under
     ``webhook_cipher``'s); returns what was done."""
-    rotation = Rotation(redis, cipher, webhook_cipher=webhook_cipher, prefix=prefix)
+    rotation = Rotation(redis, cipher, webhook_cipher=webhook_cipher, prefix=prefix, keyspace=keyspace)
     total = await rotation.count()
     with Progress(disable=not show_progress, transient=False) as progress:
         task = progress.add_task(f"re-encrypting under key {cipher.default_key_id!r}", total=total)

@@ -199,3 +199,19 @@ class TestShardedStore:
         assert await redis.hexists(store.outbox.key_of(store.shard(meta.id)), event.event_id)
         assert [e.event_id for e in await store.outbox.pending()] == [event.event_id]
         assert (await store.list_connections())[1] == 0
+
+    async def test_rotate_keys_walks_every_shard_and_every_project(self, redis, prefix):
+        keyspace = Keyspace(prefix, 8)
+        store = TokenStore(redis, Cipher([KEY_A]), RefreshPolicy(), keyspace=keyspace)
+        owners = [(f"user{i}", "github", "default" if i % 2 else "acme") for i in range(6)]
+        for user, provider, project in owners:
+            await store.put(user, provider, token(), project=project)
+        both = Cipher([RootKey("a", KEY_A.value), KEY_B])
+        webhook = Cipher([KEY_B], WEBHOOK_KEYS)
+        tally = await rotate(
+            redis, both, webhook_cipher=webhook, prefix=prefix, show_progress=False, keyspace=keyspace
+        )
+        assert tally.resealed == {"tokens": 6}
+        only_b = TokenStore(redis, Cipher([KEY_B]), RefreshPolicy(), keyspace=keyspace)
+        for user, provider, project in owners:
+            assert (await only_b.get(user, provider, project=project)).access_token == "gho_plaintext_token"

@@ -288,6 +288,7 @@ async def _rotate(settings: Settings, cipher: Cipher, webhook_cipher: Cipher) ->
             webhook_cipher=webhook_cipher,
             prefix=settings.runtime.key_prefix,
             show_progress=sys.stderr.isatty(),
+            keyspace=settings.keyspace(),
         )
     finally:
         await redis.aclose()
