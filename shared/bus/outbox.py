@@ -112,10 +112,19 @@ class Outbox:
 
     async def depth(self) -> int:
         """How many events wait to be relayed."""
-        async with self._redis.pipeline(transaction=False) as pipe:
+        return sum(await self._depths())
+
+    async def busy_shards(self) -> list[int]:
+        """The shards holding events (every shard, unasked, when there is only one)."""
+        if not self.keyspace.sharded:
+            return [0]
+        return [shard for shard, depth in enumerate(await self._depths()) if depth]
+
+    async def _depths(self) -> list[int]:
+        async with self._redis.pipeline(transaction=False) as pipe:  # one round trip for all shards
             for shard in self.keyspace.all:
                 pipe.hlen(self.key_of(shard))
-            return sum(int(n) for n in await pipe.execute())
+            return [int(n) for n in await pipe.execute()]
 
     async def oldest(self, scan: int = 200) -> float | None:
         """When the oldest of (up to ``scan``) waiting events happened, as a UNIX time; None if none."""
@@ -148,7 +157,7 @@ class OutboxRelay:
         keeping only the events JetStream did not acknowledge.
         """
         sent = 0
-        for shard in self._outbox.keyspace.all:
+        for shard in await self._outbox.busy_shards():
             while entries := await self._outbox.waiting(shard=shard):
                 acked, failure = await self._relay(entries, shard)
                 sent += acked

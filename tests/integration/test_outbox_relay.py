@@ -17,6 +17,7 @@ from shared.bus.messaging import ensure_streams
 from shared.bus.outbox import Outbox, OutboxRelay
 from shared.contracts.events import AuthorizationCompleted
 from shared.runtime import tracing
+from shared.runtime.keyspace import Keyspace
 from shared.runtime.redisio import create_redis
 
 pytestmark = pytest.mark.integration
@@ -112,6 +113,33 @@ class TestTraceContext:
         trace_id = f"{work.get_span_context().trace_id:032x}"
         assert msg.headers is not None and msg.headers["traceparent"].split("-")[1] == trace_id
         assert "traceparent" not in json.loads(msg.data)
+
+
+class TestShards:
+    async def test_a_drain_publishes_every_shards_events_and_send_now_clears_each_from_its_shard(
+        self, nats_url, redis_url
+    ):
+        redis, nc = create_redis(redis_url), await nats.connect(nats_url)
+        js = nc.jetstream()
+        await ensure_streams(js)
+        outbox = Outbox(redis, keyspace=Keyspace(f"ob{secrets.token_hex(3)}", 4))
+        relay = OutboxRelay(outbox, js)
+        events = [_event(f"user-{i}") for i in range(8)]
+        try:
+            for event in events:
+                await outbox.add_now(event)
+            assert len({outbox.shard_of(e) for e in events}) > 1
+            assert await outbox.depth() == 8
+            assert await relay.drain() == 8
+            assert await outbox.depth() == 0
+
+            late = _event("late")
+            await outbox.add_now(late)
+            relay.send_now([late])
+            await _until(lambda: _empty(redis, outbox.key_of(outbox.shard_of(late))))
+        finally:
+            await nc.close()
+            await redis.aclose()
 
 
 async def _true(value: bool) -> bool:
