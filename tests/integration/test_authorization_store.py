@@ -13,7 +13,8 @@ from services.authorizer.adapters import RedisAuthorizationStore
 from services.authorizer.domain import AuthorizationRecord, AuthorizationSecrets
 from shared.contracts.events import AuthorizationCompleted, AuthorizationFailed
 from shared.runtime.crypto import Cipher, RootKey
-from shared.tokens.model import RefreshPolicy, StoredToken
+from shared.runtime.keyspace import Keyspace
+from shared.tokens.model import RefreshPolicy, StoredToken, connection_id_of
 from shared.tokens.store import TokenStore
 
 pytestmark = pytest.mark.integration
@@ -184,3 +185,37 @@ class TestCompletedRecords:
     async def test_an_unknown_record_is_none(self, redis):
         store = _store(redis, "fs5")
         assert await store.get("ac_" + secrets.token_hex(4)) is None
+
+
+class TestShards:
+    """Several shards (as on a Redis Cluster): a flow's keys follow the shard its id names."""
+
+    async def test_a_flow_minted_for_its_connections_shard_runs_to_completion_through_every_step(self, redis):
+        prefix = f"fsh{secrets.token_hex(3)}"
+        keyspace = Keyspace(prefix, 8)
+        tokens = TokenStore(redis, CIPHER, RefreshPolicy(), keyspace=keyspace)
+        store = RedisAuthorizationStore(redis, CIPHER, tokens, prefix=prefix, record_ttl_seconds=3600)
+        shard = keyspace.shard_of_connection(connection_id_of("u1", "hooli"))
+        record = _pending(keyspace.mint("ac_sharded", shard, kind="ac"))
+        state = keyspace.mint("the-state", shard)
+        await store.create(record, state=state, ttl_seconds=60)
+        assert (await store.find_state(state)).authorization_id == record.id
+        assert await store.state_owner(state) == record.id
+
+        now = datetime.now(UTC)
+        claimed = record.claimed(now, deadline_at=now - timedelta(seconds=1))
+        assert (await store.transition("consent", claimed)).applied
+        assert await store.overdue(datetime.now(UTC), limit=10) == [record.id]
+        token = StoredToken(access_token="at", issued_at=now, scopes=["a"])
+        flow_id = keyspace.mint("flow", shard)
+        held = claimed.held(now, flow_id=flow_id, token=token, deadline_at=now + timedelta(minutes=5))
+        assert (await store.transition("exchanging", held, flow_ttl_seconds=60)).applied
+        assert await store.peek_flow(flow_id) == record.id
+
+        event = AuthorizationCompleted(
+            authorization_id=record.id, user_id="u1", provider_id="hooli", scopes=["a"]
+        )
+        assert (await store.complete("verify", held.completed(["a"], now), token, events=[event])).applied
+        assert (await tokens.get("u1", "hooli")).access_token == "at"
+        assert [e.event_id for e in await tokens.outbox.pending(shard=shard)] == [event.event_id]
+        assert await store.overdue(datetime.now(UTC) + timedelta(hours=1), limit=10) == []
