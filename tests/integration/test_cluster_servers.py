@@ -4,9 +4,11 @@ of three primaries with a replica each, reached through the engine's own client 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import shutil
 import subprocess
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import nats
@@ -14,13 +16,23 @@ import pytest
 from nats.js.api import StreamInfo
 from redis.exceptions import RedisClusterException, ResponseError
 
+from services.authorizer.adapters import RedisAuthorizationStore
+from services.authorizer.domain import AuthorizationRecord
+from services.token_refresher.adapters import RedisTokens
 from shared.bus import subjects
 from shared.bus.messaging import ensure_streams
+from shared.contracts.events import AuthorizationCompleted
+from shared.runtime.crypto import Cipher, RootKey
+from shared.runtime.keyspace import Keyspace
 from shared.runtime.redisio import create_redis
 from shared.runtime.settings import RuntimeSettings
+from shared.tokens.model import RefreshPolicy, StoredToken, connection_id_of
+from shared.tokens.store import TokenStore
 from tests.support.cluster import LocalCluster, local_cluster
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
+
+CIPHER = Cipher([RootKey("k1", "cluster-test-root-key-" + "x" * 20, default=True)])
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +90,67 @@ async def test_a_cluster_url_gives_a_client_that_follows_keys_to_their_slots(run
         assert await script(keys=["vk:{c1}:a", "vk:{c1}:b"], args=["x"]) == 1
         with pytest.raises((ResponseError, RedisClusterException), match=r"CROSSSLOT|same key slot"):
             await client.eval("return redis.call('MGET', KEYS[1], KEYS[2])", 2, "vk:a:1", "vk:b:2")
+    finally:
+        await client.aclose()
+
+
+async def test_every_token_and_refresher_step_runs_on_the_cluster_in_one_slot_each(running):
+    client = create_redis(running.redis_url)
+    keyspace = Keyspace(f"vk{secrets.token_hex(3)}", 16)
+    store = TokenStore(client, CIPHER, RefreshPolicy(), keyspace=keyspace)
+    refresher = RedisTokens(store, client)
+    try:
+        now = datetime.now(UTC)
+        users = [f"user{i}" for i in range(12)]
+        for user in users:
+            token = StoredToken(
+                access_token="at", refresh_token="rt", issued_at=now, expires_at=now + timedelta(seconds=60)
+            )
+            await store.put(user, "hooli", token, project="acme")
+        assert (await store.list_connections(project="acme", limit=50))[1] == 12
+        assert await store.schedule_depth() == 12
+
+        claims = await refresher.claim_due(now + timedelta(hours=1), now + timedelta(hours=2), 50)
+        assert len(claims) == 12 and len({store.shard(c.connection_id) for c in claims}) > 1
+        async with refresher.locked(users[0], "hooli", project="acme") as lock:
+            assert lock is not None and lock.token is not None
+            kept_locks, kept_claims = await refresher.renew([lock], claims, now + timedelta(hours=3))
+        assert kept_locks == [True] and kept_claims == [True] * 12
+        await refresher.unclaim(claims)
+        removed = await store.delete(claims[0].connection_id)
+        assert removed is not None and await store.schedule_depth() == 11
+    finally:
+        await client.aclose()
+
+
+async def test_an_authorization_completes_on_the_cluster_with_its_token(running):
+    client = create_redis(running.redis_url)
+    keyspace = Keyspace(f"vk{secrets.token_hex(3)}", 16)
+    tokens = TokenStore(client, CIPHER, RefreshPolicy(), keyspace=keyspace)
+    store = RedisAuthorizationStore(client, CIPHER, tokens, prefix=keyspace.prefix, record_ttl_seconds=600)
+    try:
+        now = datetime.now(UTC)
+        shard = keyspace.shard_of_connection(connection_id_of("ann", "hooli"))
+        record = AuthorizationRecord(
+            id=keyspace.mint("ac_cluster", shard, kind="ac"),
+            user_id="ann",
+            provider_id="hooli",
+            scopes=["a"],
+            created_at=now,
+            updated_at=now,
+        )
+        state = keyspace.mint("state", shard)
+        await store.create(record, state=state, ttl_seconds=60)
+        claimed = record.claimed(now, deadline_at=now + timedelta(seconds=30))
+        assert (await store.transition("consent", claimed)).applied
+        token = StoredToken(access_token="at", issued_at=now, scopes=["a"])
+        event = AuthorizationCompleted(
+            authorization_id=record.id, user_id="ann", provider_id="hooli", scopes=["a"]
+        )
+        done = await store.complete("exchanging", claimed.completed(["a"], now), token, events=[event])
+        assert done.applied and (await tokens.get("ann", "hooli")).access_token == "at"
+        assert (await store.find_state(state)).authorization_id == record.id
+        assert await tokens.outbox.depth() == 1
     finally:
         await client.aclose()
 
