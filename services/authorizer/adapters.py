@@ -260,12 +260,13 @@ class RedisAuthorizationStore:
 
     async def overdue(self, now: datetime, *, limit: int) -> list[str]:
         """Overdue ids of every shard (up to ``limit``, earliest first)."""
-        found: list[tuple[float, str]] = []
-        for shard in self._keys.all:
-            raw = await self._redis.zrangebyscore(
-                self._deadlines(shard), "-inf", now.timestamp(), start=0, num=limit, withscores=True
-            )
-            found += [(float(score), text(member)) for member, score in cast(Scored, raw)]
+        async with self._redis.pipeline(transaction=False) as pipe:  # one round trip for all shards
+            for shard in self._keys.all:
+                pipe.zrangebyscore(
+                    self._deadlines(shard), "-inf", now.timestamp(), start=0, num=limit, withscores=True
+                )
+            replies = await pipe.execute()
+        found = [(float(score), text(member)) for raw in replies for member, score in cast(Scored, raw)]
         return [member for _, member in sorted(found)[:limit]]
 
     async def forget_deadline(self, authorization_id: str) -> None:

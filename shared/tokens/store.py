@@ -467,12 +467,12 @@ class TokenStore:
 
     async def due(self, now: datetime, *, limit: int = 100) -> list[str]:
         """Connection ids whose refresh is due, earliest first (read-only; the refresher claims)."""
-        found: list[tuple[float, str]] = []
-        for shard in self.keyspace.all:
-            raw = await self._redis.zrangebyscore(
+        replies = await self._each_shard(
+            lambda pipe, shard: pipe.zrangebyscore(
                 self.due_key_of(shard), "-inf", now.timestamp(), start=0, num=limit, withscores=True
             )
-            found += [(float(score), text(member)) for member, score in cast(Scored, raw)]
+        )
+        found = [(float(score), text(member)) for raw in replies for member, score in cast(Scored, raw)]
         return [member for _, member in sorted(found)[:limit]]
 
     async def reschedule(self, connection_id: str, at: datetime) -> None:
