@@ -39,10 +39,8 @@ write, since every encryption draws a new nonce); scripts compute it with ``redi
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -56,121 +54,33 @@ from shared.runtime.keyspace import Keyspace
 from shared.runtime.logging import get_logger
 from shared.runtime.redisio import text
 from shared.tokens.model import RefreshPolicy, StoredToken, connection_id_of
+from shared.tokens.records import (
+    PUT_SCRIPT,
+    Connection,
+    PutPlan,
+    meta_fields,
+    project_name,
+    project_namespace,
+    token_aad,
+    user_key,
+    version_of,
+)
+
+# Named here as they always were (the services import them from the store).
+__all__ = [
+    "PUT_SCRIPT",
+    "Connection",
+    "PutPlan",
+    "TokenStore",
+    "project_name",
+    "project_namespace",
+    "token_aad",
+    "version_of",
+]
 
 log = get_logger(__name__)
 
 Scored = list[tuple[bytes, float]]  # a WITHSCORES reply
-
-# KEYS: token, meta, the three indexes, schedule, outbox, refresh lock, in-flight marker,
-# the set of connections needing re-authorization (in or out by the written status).
-# ARGV: record, created_at (if new), index score, conn, due score ('' = unscheduled),
-# lock owner to release ('' = none), in-flight marker to clear ('' = none), version the
-# stored record must have ('' = any; else nothing is written and nil comes back), meta
-# field count n, n field/value pairs, then event id/JSON pairs.
-PUT_SCRIPT = """
-if ARGV[8] ~= '' then
-  local current = redis.call('GET', KEYS[1])
-  if not current or redis.sha1hex(current) ~= ARGV[8] then
-    return false
-  end
-end
-redis.call('SET', KEYS[1], ARGV[1])
-redis.call('HSETNX', KEYS[2], 'created_at', ARGV[2])
-local n = tonumber(ARGV[9])
-redis.call('HSET', KEYS[2], unpack(ARGV, 10, 9 + 2 * n))
-for i = 3, 5 do
-  redis.call('ZADD', KEYS[i], 'NX', ARGV[3], ARGV[4])
-end
-if ARGV[5] == '' then
-  redis.call('ZREM', KEYS[6], ARGV[4])
-else
-  redis.call('ZADD', KEYS[6], ARGV[5], ARGV[4])
-end
-for i = 10 + 2 * n, #ARGV, 2 do
-  redis.call('HSET', KEYS[7], ARGV[i], ARGV[i + 1])
-end
-if ARGV[6] ~= '' and redis.call('GET', KEYS[8]) == ARGV[6] then
-  redis.call('DEL', KEYS[8])
-end
-if ARGV[7] ~= '' and redis.call('GET', KEYS[9]) == ARGV[7] then
-  redis.call('DEL', KEYS[9])
-end
-if redis.call('HGET', KEYS[2], 'status') == 'reauthorization_required' then
-  redis.call('SADD', KEYS[10], ARGV[4])
-else
-  redis.call('SREM', KEYS[10], ARGV[4])
-end
-return redis.call('HGET', KEYS[2], 'created_at')
-"""
-
-
-def version_of(record: bytes | str) -> str:
-    """A stored record's version: the SHA-1 of its ciphertext, as Redis's ``redis.sha1hex`` gives it."""
-    raw = record.encode() if isinstance(record, str) else record
-    return hashlib.sha1(raw, usedforsecurity=False).hexdigest()
-
-
-@dataclass(frozen=True)
-class Connection:
-    """Non-secret facts about a connection (what the admin API lists)."""
-
-    id: str
-    user_id: str
-    provider_id: str
-    provider_type: str
-    scopes: list[str]
-    status: str
-    created_at: str
-    updated_at: str
-    expires_at: str | None
-    project: str = DEFAULT_PROJECT
-    refresh_failures: int = 0  # consecutive, since the last token written
-
-
-@dataclass(frozen=True)
-class PutPlan:
-    """One token write as ``PUT_SCRIPT``'s keys and arguments, and the connection it writes."""
-
-    keys: list[str]
-    args: list[str | bytes | float | int]
-    connection: Connection
-    version: str  # the written record's version (see ``version_of``)
-
-
-def token_aad(connection_id: str, user_id: str, provider_id: str, project: str = DEFAULT_PROJECT) -> bytes:
-    """What a token record is bound to; the default project's as before projects (old records stay valid)."""
-    aad = f"token\x00{connection_id}\x00{user_id}\x00{provider_id}"
-    return (aad if project == DEFAULT_PROJECT else f"{aad}\x00{project}").encode()
-
-
-def project_namespace(prefix: str, project: str) -> str:
-    """The key prefix of a project's objects: ``prefix`` itself for the default project."""
-    return prefix if project == DEFAULT_PROJECT else f"{prefix}:p:{project}"
-
-
-def project_name(project: str, name: str) -> str:
-    """A project's key ``name`` below the prefix: ``name`` itself for the default project, else
-    ``p:<project>:<name>``."""
-    return name if project == DEFAULT_PROJECT else f"p:{project}:{name}"
-
-
-def _user_key(user_id: str) -> str:
-    return hashlib.sha256(user_id.encode()).hexdigest()[:32]
-
-
-def _meta_fields(meta: Connection) -> dict[str, str]:
-    return {
-        "project": meta.project,
-        "user_id": meta.user_id,
-        "provider_id": meta.provider_id,
-        "provider_type": meta.provider_type,
-        "scopes": json.dumps(meta.scopes),
-        "status": meta.status,
-        "updated_at": meta.updated_at,
-        "expires_at": meta.expires_at or "",
-        # A new token is a clean slate for the refresher's consecutive-failure count.
-        "refresh_failures": "0",
-    }
 
 
 class TokenStore:
@@ -350,13 +260,13 @@ class TokenStore:
         record = self._cipher.encrypt_json(
             token.model_dump(mode="json"), aad=token_aad(connection_id, user_id, provider_id, project)
         )
-        fields = _meta_fields(meta)
+        fields = meta_fields(meta)
         shard = self.shard(connection_id)
         keys = [
             self.token_key(connection_id),
             self.meta_key(connection_id),
             self._index(shard, project),
-            self._index(shard, project, f":user:{_user_key(user_id)}"),
+            self._index(shard, project, f":user:{user_key(user_id)}"),
             self._index(shard, project, f":provider:{provider_id}"),
             self.due_key_of(shard),
             self.outbox.key_of(shard),
@@ -420,7 +330,7 @@ class TokenStore:
             items = [one] if one else []
             return items[offset : offset + limit], len(items)
         if user_id is not None:
-            name = f":user:{_user_key(user_id)}"
+            name = f":user:{user_key(user_id)}"
         elif provider_id is not None:
             name = f":provider:{provider_id}"
         else:
@@ -456,7 +366,7 @@ class TokenStore:
         async with self._redis.pipeline(transaction=True) as pipe:  # all in the connection's shard
             pipe.delete(self.token_key(connection_id), self.meta_key(connection_id))
             pipe.zrem(self._index(shard, meta.project), connection_id)
-            pipe.zrem(self._index(shard, meta.project, f":user:{_user_key(meta.user_id)}"), connection_id)
+            pipe.zrem(self._index(shard, meta.project, f":user:{user_key(meta.user_id)}"), connection_id)
             pipe.zrem(self._index(shard, meta.project, f":provider:{meta.provider_id}"), connection_id)
             pipe.zrem(self.due_key_of(shard), connection_id)
             pipe.srem(self.reauth_key_of(shard), connection_id)
