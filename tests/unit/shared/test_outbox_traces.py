@@ -17,10 +17,13 @@ class KeptOutbox:
     def __init__(self, *entries: Entry) -> None:
         self.entries = list(entries)
 
-    async def waiting(self, limit: int = 200) -> list[Entry]:
+    async def busy_shards(self) -> list[int]:
+        return [0]  # one shard, as on a single server
+
+    async def waiting(self, limit: int = 200, *, shard: int | None = None) -> list[Entry]:
         return self.entries[:limit]
 
-    async def done(self, *event_ids: str) -> None:
+    async def done(self, *event_ids: str, shard: int = 0) -> None:
         self.entries = [e for e in self.entries if e.event.event_id not in event_ids]
 
 
