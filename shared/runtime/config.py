@@ -37,6 +37,7 @@ from shared.runtime.config_arcade import (
     refuse_unsupported,
 )
 from shared.runtime.config_base import HttpUrlText, Section
+from shared.runtime.config_redis import RedisConfig
 from shared.runtime.config_tools import ExecutionLoggingConfig, ToolsConfig, worker_problem
 
 _REF = re.compile(r"\$\{(env|file):([^}]+)\}")
@@ -180,14 +181,6 @@ class WebhooksConfig(Section):
     max_in_flight_per_endpoint: int = Field(default=16, ge=1, le=256)
     # After a secret rotation, deliveries are signed with the old secret too for this long.
     secret_rotation_grace_seconds: float = Field(default=86_400, ge=0)
-
-
-class RedisConfig(Section):
-    """How the keys are laid out (docs/scaling.md, "The key layout")."""
-
-    # Hash-slot groups of the keys: 1 on one server (today's names), 16 on a Redis Cluster when
-    # unset; fixed once data is written (the services refuse to start on another count).
-    shards: int | None = Field(default=None, ge=1, le=1024)
 
 
 #: A gateway's slug: its path segment in ``/mcp/{slug}``.
