@@ -93,7 +93,8 @@ def create_service(settings: Settings) -> Service:
         parts.cipher,
         config.execution_logging,
         horizon_days=config.scheduled.horizon_days,
-        prefix=prefix,
+        # Its steps write several keys of a project together: one slot for them on a Redis Cluster.
+        prefix=settings.keyspace().grouped("executions"),
     )
     executor = Executor(catalog, providers, fresh, secrets, authorizer, events, history)
     runner = ScheduledRunner(executor, history, events, config.scheduled, lease_seconds=config.lease_seconds)

@@ -13,7 +13,9 @@ Keys (``<p>`` the configured prefix, ``<ns>`` the project's namespace: ``<p>`` f
     <p>:scheduled:due                   zset "<project>/<id>" -> epoch seconds a run is due (leased)
 
 Each function below names the keys of one step: a step touches one project's keys, or the due
-set alone, never both at once.
+set alone, never both at once. On a Redis Cluster ``<p>`` carries the hash tag
+``{<prefix>:executions}`` (``Keyspace.grouped``), so a project's keys share one slot; on one
+server the names are as above.
 """
 
 from __future__ import annotations

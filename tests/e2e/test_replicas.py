@@ -164,8 +164,14 @@ async def test_a_flow_runs_end_to_end_on_the_valkey_cluster_without_a_cross_slot
     mine = await _connections(engine, {"user_id": user})
     assert [c["user_id"] for c in mine["items"]] == [user]
     assert mine["items"][0]["id"] in {c["id"] for c in listed["items"]}
-    refused = [line for line in engine.all_logs().splitlines() if any(word in line for word in CROSS_SLOT)]
-    assert refused == []
+    async with httpx.AsyncClient(trust_env=False, timeout=30) as client:
+        history = await client.get(
+            f"{engine.base_url}/v1/admin/executions", headers=engine.headers, params={"user_id": user}
+        )
+    assert [r["tool_name"] for r in history.json()["items"]] == ["Hooli.ReticulateSplines"], history.text
+    logs = engine.all_logs().splitlines()
+    assert [line for line in logs if any(word in line for word in CROSS_SLOT)] == []
+    assert [line for line in logs if "history.not_recorded" in line] == []
 
 
 async def _connections(engine: Engine, params: dict[str, str | int]) -> dict:
