@@ -93,6 +93,15 @@ def _error_reply(error: ValetkeyError) -> Reply:
 
 
 _NO_RESULT = Reply(b'{"ok":true,"result":null}')
+# Errors that mean a store is away for a moment (Redis's, registered by shared/runtime/redisio.py
+# when a service builds a client; the gateway has none): answered 503, the caller may retry.
+_store_away: tuple[type[BaseException], ...] = ()
+
+
+def treat_as_unavailable(*errors: type[BaseException]) -> None:
+    """Answer these errors of a use case with a retryable ``service_unavailable``, not a crash."""
+    global _store_away
+    _store_away = tuple(dict.fromkeys((*_store_away, *errors)))
 
 
 def _validation_message(exc: ValidationError) -> str:
@@ -114,6 +123,9 @@ async def answer(model: type[M], body: Any, use_case: Callable[[M], Awaitable[Ba
     except ValetkeyError as exc:
         log.info("rpc.failed", message_type=model.__name__, error=exc.code, detail=exc.message)
         return _error_reply(exc)
+    except _store_away as exc:
+        log.warning("rpc.store_unavailable", message_type=model.__name__, error=type(exc).__name__)
+        return _error_reply(ServiceUnavailable("the engine's store is unavailable for a moment; try again"))
     except Exception:
         log.exception("rpc.crashed", message_type=model.__name__)
         return _error_reply(ValetkeyError("internal error"))

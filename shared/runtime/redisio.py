@@ -11,10 +11,17 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelManagedConnection
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import AuthenticationError
+from redis.exceptions import (
+    AuthenticationError,
+    ClusterDownError,
+    ReadOnlyError,
+    SlotNotCoveredError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from shared.bus.messaging import treat_as_unavailable
 from shared.runtime.settings import RuntimeSettings
 
 # Connections per process. A blocking pool makes a burst wait for a free connection
@@ -52,6 +59,17 @@ def _outage_retry() -> _OutageRetry:
     return _OutageRetry(ExponentialBackoff(cap=2.0, base=0.05), retries=25)
 
 
+# Redis away, or a Redis Cluster moving a slot to a new primary: a request that met one may be
+# sent again, so the services answer it 503 (shared/bus/messaging.py), not 500.
+STORE_AWAY = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    ClusterDownError,
+    TryAgainError,
+    SlotNotCoveredError,
+    ReadOnlyError,
+)
+
 _CONNECTION: dict[str, Any] = {
     "retry_on_error": [RedisConnectionError, RedisTimeoutError],
     "socket_connect_timeout": 2,
@@ -68,6 +86,7 @@ def create_redis(url: str, **options: Any) -> Redis:
     reached through any of its seed nodes; ``redis+sentinel://host:port[,...]/primary-name[/db]``
     is the primary that Sentinel names, followed across a failover (docs/scaling.md, "A cluster").
     """
+    treat_as_unavailable(*STORE_AWAY)
     scheme = urlsplit(url).scheme
     if scheme in CLUSTER_SCHEMES:
         return _cluster(url, **options)

@@ -178,10 +178,12 @@ async def test_nothing_is_lost_when_a_nats_node_a_valkey_primary_and_a_replica_o
         lambda: _kill_one_replica_of_each_service(engine),
     ]
     killed_at = time.time()
+    answers: list[Counter[int]] = []
     for batch, kill in zip(batches, [*kills, None], strict=True):
-        await asyncio.gather(*(_deliver_until_answered(cb) for _, _, cb in batch))
+        answers.append(Counter(await asyncio.gather(*(_deliver_until_answered(cb) for _, _, cb in batch))))
         if kill is not None:
             kill()
+    print(f"callback answers by quarter: {answers}")
     outcomes = Counter(await asyncio.gather(*(_final(engine, auth_id) for _, auth_id, _ in flows)))
     print(f"{FLOWS} flows across the kills: {dict(outcomes)}")
     assert outcomes["completed"] + outcomes["failed"] == FLOWS, outcomes

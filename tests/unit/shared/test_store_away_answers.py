@@ -1,0 +1,40 @@
+"""A use case that meets Redis away (or a Redis Cluster moving a slot) is answered 503
+``service_unavailable``, retryable, once a service has built a Redis client; anything else
+unexpected stays an internal error."""
+
+from __future__ import annotations
+
+import json
+
+from pydantic import BaseModel
+from redis.exceptions import ClusterDownError, ConnectionError, ReadOnlyError
+
+from shared.bus.messaging import answer
+from shared.runtime.redisio import create_redis
+
+
+class Nothing(BaseModel):
+    pass
+
+
+def _failing(error: Exception):
+    async def use_case(_: Nothing) -> None:
+        raise error
+
+    return use_case
+
+
+async def _error_of(error: Exception) -> dict:
+    reply = await answer(Nothing, b"{}", _failing(error))
+    return json.loads(reply.data)["error"]
+
+
+async def test_redis_away_is_a_retryable_503_once_a_client_exists():
+    create_redis("redis://127.0.0.1:1/0")  # what every service with a store does at start
+    for error in (ConnectionError("refused"), ClusterDownError("down"), ReadOnlyError("replica")):
+        found = await _error_of(error)
+        assert found["name"] == "service_unavailable", found
+
+
+async def test_another_unexpected_error_stays_an_internal_error():
+    assert (await _error_of(KeyError("x")))["name"] == "internal_error"
