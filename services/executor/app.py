@@ -96,7 +96,9 @@ def create_service(settings: Settings) -> Service:
         # Its steps write several keys of a project together: one slot for them on a Redis Cluster.
         prefix=settings.keyspace().grouped("executions"),
     )
-    executor = Executor(catalog, providers, fresh, secrets, authorizer, events, history)
+    executor = Executor(
+        catalog, providers, fresh, secrets, authorizer, events, history, after_reply=parts.background
+    )
     runner = ScheduledRunner(executor, history, events, config.scheduled, lease_seconds=config.lease_seconds)
     workers = WorkerAdmin(registry, catalog, tools, workers_changed, probe)
     register_tools(parts.server, tools, executor)

@@ -33,6 +33,7 @@ from shared.contracts.events import ToolExecutionCompleted
 from shared.contracts.execution import ExecuteTool, ExecutionResult
 from shared.errors import BadRequest, ToolRequirementsNotMet, ValetkeyError
 from shared.runtime import tracing
+from shared.runtime.background import Background
 from shared.runtime.logging import get_logger
 from shared.tokens.model import covers
 
@@ -50,6 +51,8 @@ class Executor:
         authorizer: Starts the authorization a missing or narrower token needs.
         events: Queues a ``ToolExecutionCompleted`` event (the outbox).
         history: Records each immediate execution (docs/scheduled-executions.md).
+        after_reply: Runs the history's write once the answer is on its way (it cost the caller
+            ~0.9 ms of latency at one client when awaited); a stop drains it.
     """
 
     def __init__(
@@ -61,6 +64,7 @@ class Executor:
         authorizer: Authorizer,
         events: Events,
         history: History,
+        after_reply: Background | None = None,
     ) -> None:
         self._catalog = catalog
         self._providers = providers
@@ -69,6 +73,7 @@ class Executor:
         self._authorizer = authorizer
         self._events = events
         self._history = history
+        self._after_reply = after_reply
 
     async def execute(self, request: ExecuteTool) -> ExecutionResult:
         """Run a tool now and record it in the history; the result says whether it ran, or which
@@ -84,7 +89,11 @@ class Executor:
             raise BadRequest("a run_at execution is scheduled, not run: send it to the schedule subject")
         started_at = utcnow()
         ran = await self.run(request)
-        await self._history.ran(request, ran, started_at)
+        record = self._history.ran(request, ran, started_at)
+        if self._after_reply is None:
+            await record
+        else:
+            self._after_reply.run(record, name="history.ran")
         if request.webhook:
             await self.notify(ran.result, request)
         return ran.result

@@ -1,9 +1,11 @@
 """Work that runs beside the requests: what a handler leaves for after its reply
 (:class:`Background`), and a service's periodic loops (:class:`Periodic`).
 
-Only work that is redundant with what is already stored belongs in :class:`Background`: a
-crash, or a stop that outlasts the grace, may drop it and nothing is lost (an outbox
-relay's early publish of events already in the outbox, say).
+Only work a crash may drop belongs in :class:`Background`: a crash, or a stop that outlasts
+the grace, may drop it. Either it is redundant with what is already stored (an outbox relay's
+early publish of events already in the outbox), or it is a best-effort record whose write
+the caller should not wait for (an immediate execution's history record, which a crash in
+the same instant would have lost anyway).
 """
 
 from __future__ import annotations
