@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from shared.runtime.crypto import Cipher, RootKey
+from shared.runtime.crypto import WEBHOOK_KEYS, Cipher, RootKey
 from shared.runtime.redisio import create_redis
 from shared.tokens.model import RefreshPolicy, StoredToken
 from shared.tokens.store import TokenStore
@@ -40,7 +40,9 @@ async def _measure(redis_url: str, connections: int) -> dict[str, Any]:
             )
         both = Cipher([NEW, RootKey(OLD.id, OLD.value)])
         started = time.perf_counter()
-        tally = await rotate(redis, both, prefix="bench", show_progress=False)
+        # No webhook endpoints here: their key is named, not used.
+        webhooks = Cipher([RootKey("w1", "bench-webhook-key-value-000003", default=True)], WEBHOOK_KEYS)
+        tally = await rotate(redis, both, webhook_cipher=webhooks, prefix="bench", show_progress=False)
         seconds = time.perf_counter() - started
     finally:
         await redis.aclose()
