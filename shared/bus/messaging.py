@@ -95,13 +95,14 @@ def _error_reply(error: ValetkeyError) -> Reply:
 _NO_RESULT = Reply(b'{"ok":true,"result":null}')
 # Errors that mean a store is away for a moment (Redis's, registered by shared/runtime/redisio.py
 # when a service builds a client; the gateway has none): answered 503, the caller may retry.
-_store_away: tuple[type[BaseException], ...] = ()
+_store_away: list[Callable[[BaseException], bool]] = []
 
 
-def treat_as_unavailable(*errors: type[BaseException]) -> None:
-    """Answer these errors of a use case with a retryable ``service_unavailable``, not a crash."""
-    global _store_away
-    _store_away = tuple(dict.fromkeys((*_store_away, *errors)))
+def treat_as_unavailable(is_away: Callable[[BaseException], bool]) -> None:
+    """Answer the errors ``is_away`` recognises with a retryable ``service_unavailable``, not a
+    crash (registered once per kind; a second registration of the same check is ignored)."""
+    if is_away not in _store_away:
+        _store_away.append(is_away)
 
 
 def _validation_message(exc: ValidationError) -> str:
@@ -123,10 +124,11 @@ async def answer(model: type[M], body: Any, use_case: Callable[[M], Awaitable[Ba
     except ValetkeyError as exc:
         log.info("rpc.failed", message_type=model.__name__, error=exc.code, detail=exc.message)
         return _error_reply(exc)
-    except _store_away as exc:
-        log.warning("rpc.store_unavailable", message_type=model.__name__, error=type(exc).__name__)
-        return _error_reply(ServiceUnavailable("the engine's store is unavailable for a moment; try again"))
-    except Exception:
+    except Exception as exc:
+        if any(is_away(exc) for is_away in _store_away):
+            log.warning("rpc.store_unavailable", message_type=model.__name__, error=type(exc).__name__)
+            away = ServiceUnavailable("the engine's store is unavailable for a moment; try again")
+            return _error_reply(away)
         log.exception("rpc.crashed", message_type=model.__name__)
         return _error_reply(ValetkeyError("internal error"))
     log.info("rpc.handled", message_type=model.__name__, ms=round((time.perf_counter() - started) * 1000, 2))

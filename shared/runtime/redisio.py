@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
 from urllib.parse import unquote, urlsplit
 
+import redis
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
@@ -70,6 +73,20 @@ STORE_AWAY = (
     ReadOnlyError,
 )
 
+_CLIENT_DIR = os.path.dirname(redis.__file__) + os.sep
+
+
+def store_away(exc: BaseException) -> bool:
+    """Redis away or a slot moving (:data:`STORE_AWAY`), or the client's own connection state
+    failing while a failover tears its sockets down (an ``AttributeError`` or a closed-transport
+    ``RuntimeError`` raised inside redis-py, seen under a Valkey primary's SIGKILL)."""
+    if isinstance(exc, STORE_AWAY):
+        return True
+    if not isinstance(exc, AttributeError | RuntimeError) or exc.__traceback__ is None:
+        return False
+    return traceback.extract_tb(exc.__traceback__)[-1].filename.startswith(_CLIENT_DIR)
+
+
 _CONNECTION: dict[str, Any] = {
     "retry_on_error": [RedisConnectionError, RedisTimeoutError],
     "socket_connect_timeout": 2,
@@ -86,7 +103,7 @@ def create_redis(url: str, **options: Any) -> Redis:
     reached through any of its seed nodes; ``redis+sentinel://host:port[,...]/primary-name[/db]``
     is the primary that Sentinel names, followed across a failover (docs/scaling.md, "A cluster").
     """
-    treat_as_unavailable(*STORE_AWAY)
+    treat_as_unavailable(store_away)
     scheme = urlsplit(url).scheme
     if scheme in CLUSTER_SCHEMES:
         return _cluster(url, **options)

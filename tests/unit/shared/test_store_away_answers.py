@@ -38,3 +38,16 @@ async def test_redis_away_is_a_retryable_503_once_a_client_exists():
 
 async def test_another_unexpected_error_stays_an_internal_error():
     assert (await _error_of(KeyError("x")))["name"] == "internal_error"
+
+
+async def test_the_redis_clients_own_state_failing_during_a_failover_is_a_503_too():
+    create_redis("redis://127.0.0.1:1/0")
+
+    async def torn_down(_: Nothing) -> None:
+        from redis.asyncio.connection import Connection
+
+        connection = Connection()
+        await connection._send_packed_command([b"PING"])  # no writer: the transport was torn down
+
+    reply = await answer(Nothing, b"{}", torn_down)
+    assert json.loads(reply.data)["error"]["name"] == "service_unavailable"
