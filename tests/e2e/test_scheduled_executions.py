@@ -124,7 +124,8 @@ class TestScheduling:
         assert run.execution_status == "success" and run.input == {"seconds": 0.01}
         [attempt] = run.attempts or []
         assert attempt.success and attempt.output is not None and attempt.output.value == 0.01
-        assert run.run_at and run.started_at and run.started_at >= run.run_at
+        assert run.run_at and run.started_at  # as instants: '…25.02Z' is after '…25Z', not before as text
+        assert datetime.fromisoformat(run.started_at) >= datetime.fromisoformat(run.run_at)
 
     async def test_a_run_whose_user_has_not_authorized_fails_with_the_authorization_url(self, stack, client):
         oauth = stack[1]
