@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI
@@ -30,15 +29,12 @@ from services.gateway.errors import error_response
 from services.gateway.middleware import ROUTE_KEY
 from services.gateway.routes.auth import status_now
 from services.gateway.routes.body import is_json
-from services.gateway.routes.deps import authenticate
+from services.gateway.routes.deps import authenticate, limit_user
 from services.gateway.routes.tools import AuthorizeToolRequest, tool_authorization
 from shared.bus.messaging import RpcClient
 from shared.errors import ValetkeyError
 from shared.runtime.config_arcade import DEFAULT_BODY_LIMIT
 from shared.runtime.logging import get_logger
-
-if TYPE_CHECKING:  # loaded only when a rate limit is configured (app.py)
-    from services.gateway.rate_limit import UserLimit
 
 log = get_logger(__name__)
 
@@ -82,9 +78,7 @@ class FastLane:
         await self.app(scope, receive, send)
 
     async def _authorize_tool(self, request: AuthorizeToolRequest, rpc: RpcClient, project: str) -> Response:
-        user_limit: UserLimit | None = getattr(self.app.state, "user_limit", None)
-        if user_limit is not None:
-            await user_limit.check(project, request.user_id)
+        await limit_user(self.app.state, project, request.user_id)
         return await tool_authorization(rpc, request, project)
 
     async def _serve(

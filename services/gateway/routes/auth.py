@@ -101,7 +101,7 @@ async def finish(
 @router.post("/v1/auth/authorize", response_model=dict[str, Any])
 async def authorize(body: AuthorizationInitiationRequest, request: Request, project: Project) -> JSONResponse:
     """Start an authorization, or answer ``completed`` with the token when the user already holds one."""
-    await limit_user(request, project, body.user_id)
+    await limit_user(request.app.state, project, body.user_id)
     return _answer(await rpc_of(request).call_raw(subjects.AUTH_START, body.to_contract(project)))
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, State
 from starlette.types import Scope
 
 from services.gateway.domain import ApiKeys, Principal
@@ -32,13 +32,13 @@ def authenticate(keys: ApiKeys, scope: Scope) -> Principal:
     return principal
 
 
-async def limit_user(request: Request, project: str, user_id: str | None) -> None:
+async def limit_user(state: State, project: str, user_id: str | None) -> None:
     """Count a request for ``user_id`` against ``api.rate_limit.user_limit``, when there is one.
 
     Raises:
         RateLimited: The user is over the limit in this window.
     """
-    user_limit = getattr(request.app.state, "user_limit", None)
+    user_limit = getattr(state, "user_limit", None)
     if user_limit is not None:
         await user_limit.check(project, user_id)
 

@@ -163,7 +163,7 @@ async def get_formatted_tool(
 async def authorize_tool(request: Request, project: Project) -> JSONResponse:
     """Start or confirm a tool's authorization (``completed`` when the user holds a covering token)."""
     body = await json_body(request, AuthorizeToolRequest)
-    await limit_user(request, project, body.user_id)
+    await limit_user(request.app.state, project, body.user_id)
     return await tool_authorization(rpc_of(request), body, project)
 
 
@@ -185,7 +185,7 @@ async def execute_tool(request: Request, project: Project) -> JSONResponse:
     """Run a tool; the status is the executor's (200, or 403 for an unmet requirement). With
     ``run_at``, schedule it instead (docs/scheduled-executions.md)."""
     body = await json_body(request, ExecuteToolRequest)
-    await limit_user(request, project, body.user_id)
+    await limit_user(request.app.state, project, body.user_id)
     command = build(ExecuteTool, **body.model_dump(), project=project)
     client, timeout = rpc_of(request), execute_timeout(request.app.state.settings)
     if command.run_at:
