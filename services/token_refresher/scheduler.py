@@ -23,6 +23,7 @@ from services.token_refresher.leases import Leases
 from services.token_refresher.ports import Claim, Clock, Tokens
 from services.token_refresher.refresher import Refresher
 from services.token_refresher.settings import RefresherSettings
+from shared.runtime.background import cancel_and_wait
 from shared.runtime.logging import get_logger
 
 log = get_logger(__name__)
@@ -70,9 +71,7 @@ class Scheduler:
         """
         self._stopping = True
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
         unstarted, self._queue, self._late = [*self._late, *self._queue], deque(), []
         with contextlib.suppress(Exception):  # Redis away: their leases bring them back instead
             await self._tokens.unclaim(unstarted)

@@ -30,6 +30,7 @@ from nats.js.api import (
 
 from shared.bus import subjects
 from shared.bus.messaging import EVENTS_MAX_AGE_SECONDS, ensure_stream
+from shared.runtime.background import cancel_and_wait
 from shared.runtime.logging import get_logger
 
 log = get_logger(__name__)
@@ -161,9 +162,7 @@ class PullLoop:
     async def stop(self, grace: float) -> None:
         """Stop asking, let in-flight messages finish for ``grace`` seconds, cancel the rest."""
         if self._runner is not None:
-            self._runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._runner
+            await cancel_and_wait(self._runner)
         if self._sub is not None:
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()

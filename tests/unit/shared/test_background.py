@@ -139,3 +139,29 @@ async def test_a_periodic_loop_pauses_with_the_sleep_it_is_given():
     await rounds.wait()
     await loop.stop()
     assert slept[:2] == [7, 7]
+
+
+async def test_a_stop_ends_a_loop_whose_round_forgot_the_cancel():
+    """Python 3.11's ``wait_for`` (under every redis-py command) may return a result and forget
+    the cancel that arrived with it; the stop must still end the loop."""
+    in_round = asyncio.Event()
+    forgotten: list[bool] = []
+
+    async def forgetful() -> None:
+        in_round.set()
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            if not forgotten:
+                forgotten.append(True)
+                return  # the cancel is lost once, as wait_for loses it
+            raise
+
+    loop = Periodic(forgetful, 0.01, name="forgetful", failed="f", at_once=True)
+    loop.start()
+    await in_round.wait()
+    stopping = asyncio.create_task(loop.stop())
+    done, _ = await asyncio.wait({stopping}, timeout=2)
+    stopping.cancel()  # only if it hangs: the test's end must not wait for it
+    assert forgotten == [True]
+    assert stopping in done, "the stop waited for a loop that went on"
