@@ -184,6 +184,7 @@ def test_production_talks_tls_to_a_nats_cluster_and_a_redis_cluster(production_r
         )
         if service != "gateway":
             assert env["REDIS_URL"].startswith("rediss+cluster://")
+            assert env["VALETKEY_REDIS_SHARDS"] == "16"
             ca = mounted_file(production_render, service, env["VALETKEY_REDIS_CA"])
             assert ca["secretName"] == "valetkey-redis-ca"
 
