@@ -5,10 +5,7 @@ none of their values in any payload; a captured request moved to another subject
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import secrets
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -23,6 +20,7 @@ from shared.runtime.redisio import create_redis
 from shared.tokens.model import RefreshPolicy
 from shared.tokens.store import TokenStore
 from tests.support.auth_flows import approve, new_user, start, status
+from tests.support.bus_capture import every_message
 from tests.support.engine import base_config, running_engine
 from tests.support.oauth_server import OAuthClient, start_oauth_server
 from tests.support.providers import hooli_provider_entry
@@ -35,24 +33,6 @@ CLIENT_SECRET = f"client-secret-{secrets.token_hex(12)}"
 WORKER_SECRET = f"worker-secret-{secrets.token_hex(16)}"
 TOOL_SECRET = f"tool-secret-{secrets.token_hex(12)}"
 SCOPES = ["scope1", "scope2"]
-
-
-@contextlib.asynccontextmanager
-async def capture(nats_url: str) -> AsyncIterator[list[Msg]]:
-    """Every message on the server, read by the test kit's user, which may subscribe to ``>``."""
-    seen: list[Msg] = []
-    nc = await nats.connect(nats_url)
-
-    async def keep(msg: Msg) -> None:
-        seen.append(msg)
-
-    await nc.subscribe(">", cb=keep)
-    await nc.flush()
-    try:
-        yield seen
-    finally:
-        await asyncio.sleep(0.2)  # the last replies reach the capture's own connection
-        await nc.close()
 
 
 def admin(engine, method: str, path: str, **kwargs) -> httpx.Response:
@@ -80,7 +60,7 @@ async def test_a_listener_on_every_subject_reads_no_token_or_secret_and_cannot_m
         cipher = Cipher([RootKey("k1", root_key, default=True)])
         store = TokenStore(redis, cipher, RefreshPolicy(), prefix=engine.env["VALETKEY_KEY_PREFIX"])
         try:
-            async with capture(nats_url) as seen:
+            async with every_message(nats_url) as seen:
                 values = await _everything_that_carries_a_secret(engine, oauth, store, worker_url)
                 moved = await _moved_and_tampered(nats_url, seen)
         finally:

@@ -18,6 +18,7 @@ from shared.bus.rpc import RpcServer, add_health
 from shared.bus.sealing import BusSeal
 from shared.errors import SealError
 from shared.runtime.settings import RuntimeSettings
+from tests.support.bus_capture import every_message
 from tools.launcher import probe
 
 pytestmark = pytest.mark.integration
@@ -57,26 +58,8 @@ async def serving(nats_url: str, *subjects: str) -> AsyncIterator[tuple[nats.NAT
         await nc.close()
 
 
-@contextlib.asynccontextmanager
-async def capturing(nats_url: str) -> AsyncIterator[list[Msg]]:
-    """Every message on the server, as a user allowed to read everything would see it."""
-    seen: list[Msg] = []
-    nc = await nats.connect(nats_url)
-
-    async def keep(msg: Msg) -> None:
-        seen.append(msg)
-
-    await nc.subscribe(">", cb=keep)
-    await nc.flush()
-    try:
-        yield seen
-    finally:
-        await nc.flush()
-        await nc.close()
-
-
 async def test_a_listener_on_every_subject_sees_neither_the_request_nor_the_reply_in_clear(nats_url):
-    async with capturing(nats_url) as seen, serving(nats_url, "t.seal.ask") as (nc, _):
+    async with every_message(nats_url) as seen, serving(nats_url, "t.seal.ask") as (nc, _):
         told = await RpcClient(nc, seal=SEAL).call("t.seal.ask", Ask(secret=SECRET), Told)
         await asyncio.sleep(0.1)  # let the capture's own connection read the last frames
     assert told.token == f"{SECRET}-reply"
@@ -96,7 +79,7 @@ async def test_an_unsealed_request_is_refused_with_a_clear_reason_and_never_runs
 
 async def test_a_sealed_request_replayed_on_another_subject_is_refused_and_never_runs(nats_url):
     async with (
-        capturing(nats_url) as seen,
+        every_message(nats_url) as seen,
         serving(nats_url, "t.seal.status", "t.seal.delete") as (nc, ran),
     ):
         await RpcClient(nc, seal=SEAL).call("t.seal.status", Ask(secret="s"), Told)
