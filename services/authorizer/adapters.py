@@ -51,6 +51,7 @@ from shared.providers.http import ProviderHttp, ProviderResponse
 from shared.providers.oauth import HttpRequestSpec
 from shared.runtime.config import OidcVerifierConfig
 from shared.runtime.crypto import Cipher
+from shared.runtime.jwks import signing_keys
 from shared.runtime.keyspace import Keyspace
 from shared.runtime.redisio import text
 from shared.tokens.model import StoredToken
@@ -275,11 +276,6 @@ class RedisAuthorizationStore:
 
 #: Clock skew tolerated on an ID token's ``exp``/``iat`` (seconds).
 ID_TOKEN_LEEWAY_S = 30
-#: Signature algorithms an ID token may use: asymmetric only, so a key can never double as an
-#: HMAC secret; each key's own algorithm is the only one accepted for it.
-ASYMMETRIC = frozenset(
-    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
-)
 
 
 class OidcSignIn:
@@ -373,17 +369,7 @@ class OidcSignIn:
     async def _load_keys(self) -> None:
         document = await self._document()
         jwks = await self._get_json(str(document["jwks_uri"]), "the issuer's JWKS")
-        keys: dict[str | None, jwt.PyJWK] = {}
-        for entry in jwks.get("keys", []):
-            if entry.get("use", "sig") != "sig":
-                continue
-            try:
-                key = jwt.PyJWK(entry)
-            except jwt.PyJWTError:
-                continue  # a key type or algorithm this engine does not verify with
-            if key.algorithm_name in ASYMMETRIC:
-                keys[entry.get("kid")] = key
-        self._keys = keys
+        self._keys = signing_keys(jwks)
 
 
 def _json_of(answer: ProviderResponse, what: str) -> dict[str, Any]:

@@ -19,23 +19,18 @@ from shared.contracts.common import DEFAULT_PROJECT
 from shared.contracts.events import Event
 from shared.providers.models import Provider
 from shared.providers.projects import ProjectProviders
+from shared.runtime.due import CLAIM_SCRIPT
 from shared.runtime.redisio import text
 from shared.tokens.model import StoredToken, connection_id_of
 from shared.tokens.store import TokenStore, version_of
 
-# Takes due entries and pushes their score to the lease end in one step: Redis runs a
+# The claim (every due set's CLAIM_SCRIPT, shared.runtime.due) takes due entries and pushes
+# their score to the lease end in one step: Redis runs a
 # script atomically, so two replicas never take the same entry, and an entry whose
 # replica died reappears once the lease passes (nothing is lost, nothing is doubled).
 # Who each connection belongs to is read right after, outside the script: a script
 # touches only the keys it declares (a cluster routes it by them). One script per shard:
 # each shard has its own schedule (shared.runtime.keyspace).
-CLAIM_SCRIPT = """
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[3]))
-for i = 1, #due, 2 do
-  redis.call('ZADD', KEYS[1], 'XX', ARGV[2], due[i])
-end
-return due
-"""
 
 # Puts unstarted claims back at their due moment, but only entries still at our lease end:
 # a write (or another replica's claim after our lease ran out) moved the others on purpose.

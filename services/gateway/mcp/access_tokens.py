@@ -16,11 +16,8 @@ import httpx
 import jwt
 
 from shared.errors import ServiceUnavailable, Unauthorized
+from shared.runtime.jwks import signing_keys
 
-#: Algorithms a token may be signed with: the issuer's public keys only, never a shared secret.
-ASYMMETRIC = frozenset(
-    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
-)
 #: An unknown key id fetches the JWKS again at most this often (a rotation is picked up, a
 #: stream of made-up key ids is not a stream of requests to the issuer).
 JWKS_REFETCH_SECONDS = 30.0
@@ -91,17 +88,7 @@ class AccessTokens:
 
     async def _load_keys(self) -> None:
         jwks = await self._get_json(str((await self._discovery())["jwks_uri"]))
-        keys: dict[str | None, jwt.PyJWK] = {}
-        for entry in jwks.get("keys", []):
-            if entry.get("use", "sig") != "sig":
-                continue
-            try:
-                key = jwt.PyJWK(entry)
-            except jwt.PyJWTError:
-                continue  # a key type or algorithm this gateway does not verify with
-            if key.algorithm_name in ASYMMETRIC:
-                keys[entry.get("kid")] = key
-        self._keys, self._fetched_at = keys, time.monotonic()
+        self._keys, self._fetched_at = signing_keys(jwks), time.monotonic()
 
     async def _discovery(self) -> dict[str, Any]:
         if self._document is None:
