@@ -13,9 +13,7 @@ import argparse
 import asyncio
 import contextlib
 import os
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -31,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from tests.support.deadlines import PROCESS_START_S
-from tests.support.processes import die_with_parent
+from tests.support.processes import serving_process
 from tests.support.worker_app import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -115,23 +113,16 @@ def running_mcp_server(
     args = [sys.executable, "-m", "tests.support.mcp_servers", kind, "--port", str(port)]
     if key is not None:
         args += ["--key", key]
-    proc = subprocess.Popen(args, cwd=REPO_ROOT, env=env, preexec_fn=die_with_parent())
     url = f"http://127.0.0.1:{port}/mcp"
-    try:
-        deadline = time.monotonic() + PROCESS_START_S
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"MCP server exited with {proc.returncode}")
-            with contextlib.suppress(httpx.TransportError):
-                httpx.get(url, timeout=1)  # any answer means it listens
-                break
-            if time.monotonic() > deadline:
-                raise TimeoutError("MCP server did not start")
-            time.sleep(0.1)
+
+    def listening() -> bool:
+        httpx.get(url, timeout=1)  # any answer means it listens
+        return True
+
+    with serving_process(
+        args, ready=listening, what="MCP server", cwd=REPO_ROOT, env=env, start_timeout_s=PROCESS_START_S
+    ):
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 if __name__ == "__main__":

@@ -11,9 +11,7 @@ import argparse
 import contextlib
 import os
 import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +22,7 @@ from fastapi import FastAPI
 
 from services.executor.sources import load_toolkit
 from tests.support.deadlines import PROCESS_START_S
-from tests.support.processes import die_with_parent
+from tests.support.processes import serving_process
 
 DEFAULT_TOOLKIT = "tests.support.toolkits.hooli"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -89,23 +87,15 @@ def running_worker(
     for name in toolkits or []:
         args += ["--toolkit", name]
     environ = {**os.environ, **(env or {})}
-    proc = subprocess.Popen(args, cwd=REPO_ROOT, env=environ, preexec_fn=die_with_parent())
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + start_timeout_s
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"worker exited with {proc.returncode}")
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{url}/worker/health", timeout=1).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise TimeoutError("worker did not become healthy")
-            time.sleep(0.1)
+
+    def healthy() -> bool:
+        return httpx.get(f"{url}/worker/health", timeout=1).status_code == 200
+
+    with serving_process(
+        args, ready=healthy, what="worker", cwd=REPO_ROOT, env=environ, start_timeout_s=start_timeout_s
+    ):
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 if __name__ == "__main__":
