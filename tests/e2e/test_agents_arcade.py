@@ -16,10 +16,7 @@ from arcadepy import AsyncArcade
 from openai.types.responses import ResponseFunctionToolCall, ResponseOutputMessage, ResponseOutputText
 
 from tests.support.browser import consent_and_follow
-from tests.support.engine import base_config, running_engine
-from tests.support.oauth_server import OAuthClient, start_oauth_server
-from tests.support.providers import oidc_provider_entry
-from tools.launcher import embedded
+from tests.support.hooli_engine import running_hooli_engine
 
 pytestmark = pytest.mark.e2e
 
@@ -72,20 +69,10 @@ class ScriptedModel(Model):
 def engine(tmp_path_factory, nats_url, redis_url):
     set_tracing_disabled(True)  # no trace export to api.openai.com
     home = tmp_path_factory.mktemp("agents-engine")
-    port = embedded.free_port()
-    client = OAuthClient(
-        "valetkey-agents", [f"http://127.0.0.1:{port}/oauth/callback"], client_secret="agents-secret"
-    )
-    with start_oauth_server(home, clients=[client]) as oauth:
-        entry = oidc_provider_entry(
-            oauth, id="hooli", client_id=client.client_id, client_secret=client.client_secret
-        )
-        entry["oauth2"]["authorize_request"]["params"]["scope"] = "openid {{scopes}} {{existing_scopes}}"
-        config = base_config(port, secrets.token_urlsafe(32))
-        config["auth"]["providers"] = [entry]
-        config["tools"]["toolkits"] = ["tests.support.toolkits.hooli"]
-        with running_engine(home, nats_url=nats_url, redis_url=redis_url, config=config) as running:
-            yield running
+    with running_hooli_engine(
+        home, nats_url=nats_url, redis_url=redis_url, client_name="valetkey-agents"
+    ) as running:
+        yield running
 
 
 async def run_agent(client: AsyncArcade, user_id: str) -> tuple[object, ScriptedModel]:

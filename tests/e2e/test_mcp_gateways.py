@@ -14,11 +14,8 @@ import pytest
 from mcp.shared.exceptions import MCPError
 
 from tests.support.browser import consent_and_follow
-from tests.support.engine import base_config, running_engine
+from tests.support.hooli_engine import running_hooli_engine
 from tests.support.mcp_clients import mcp_session, url_opening_client
-from tests.support.oauth_server import OAuthClient, start_oauth_server
-from tests.support.providers import oidc_provider_entry
-from tools.launcher import embedded
 
 pytestmark = pytest.mark.e2e
 
@@ -38,22 +35,15 @@ GATEWAYS = [
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory, nats_url, redis_url):
     home = tmp_path_factory.mktemp("mcp-engine")
-    port = embedded.free_port()
-    client = OAuthClient(
-        "valetkey-mcp", [f"http://127.0.0.1:{port}/oauth/callback"], client_secret="mcp-secret"
-    )
-    with start_oauth_server(home, clients=[client]) as oauth:
-        entry = oidc_provider_entry(
-            oauth, id="hooli", client_id=client.client_id, client_secret=client.client_secret
-        )
-        entry["oauth2"]["authorize_request"]["params"]["scope"] = "openid {{scopes}} {{existing_scopes}}"
-        config = base_config(port, secrets.token_urlsafe(32))
-        config["auth"]["providers"] = [entry]
-        config["tools"]["toolkits"] = ["tests.support.toolkits.hooli"]
+
+    def with_gateways(config):
         config["mcp"] = {"gateways": GATEWAYS}
         config["api"]["keys"] = [{"key": OTHER_PROJECT_KEY, "project": "other", "role": "admin"}]
-        with running_engine(home, nats_url=nats_url, redis_url=redis_url, config=config) as running:
-            yield running
+
+    with running_hooli_engine(
+        home, nats_url=nats_url, redis_url=redis_url, client_name="valetkey-mcp", configure=with_gateways
+    ) as running:
+        yield running
 
 
 OTHER_PROJECT_KEY = "vk_test_key_of_project_other"
