@@ -17,6 +17,14 @@ async def settle() -> None:
     await asyncio.sleep(0.01)
 
 
+async def until(done, bound_s: float = 10.0) -> None:
+    """Let the loop run until ``done()``; the bound only ends a failing test (a loaded machine
+    may take a while), it measures nothing."""
+    async with asyncio.timeout(bound_s):
+        while not done():  # noqa: ASYNC110 - the fakes count; they have no event to wait on
+            await asyncio.sleep(0.01)
+
+
 def leased(kit: Kit) -> list[str]:
     return [connection_id for connection_id, at in kit.tokens.due.items() if at == T0 + timedelta(seconds=60)]
 
@@ -43,10 +51,7 @@ class TestClaiming:
         loop = scheduler(kit, concurrency=2)
         assert await loop.run_once() == 4
         kit.endpoint.gate.set()
-        for _ in range(100):
-            if kit.tokens.puts == 4:
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: kit.tokens.puts == 4)
         assert kit.tokens.puts == 4 and kit.tokens.claim_calls == 1
         await loop.stop()
 
@@ -68,10 +73,7 @@ class TestLeases:
         assert await loop.run_once() == 2
         kit.clock.current += timedelta(seconds=31)  # the slot stayed busy past half the lease
         kit.endpoint.gate.set()
-        for _ in range(100):
-            if kit.tokens.puts:
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: kit.tokens.puts)
         await loop.run_once()
         assert kit.stored("user0").access_token == "at-1" and first not in leased(kit)
         assert kit.tokens.due[second] == T0 - timedelta(seconds=1 + 300)  # due again, as it was
@@ -104,10 +106,7 @@ class TestLoop:
         kit.tokens.seed("alice", "acme", token(expires_in=10))
         loop = scheduler(kit, concurrency=4)
         loop.start()
-        for _ in range(100):
-            if kit.tokens.puts:
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: kit.tokens.puts)
         await loop.stop()
         assert kit.stored().access_token == "at-1"
 
@@ -117,10 +116,7 @@ class TestLoop:
             kit.tokens.seed(f"user{n}", "acme", token(expires_in=-1))
         loop = scheduler(kit, concurrency=3)
         loop.start()
-        for _ in range(200):
-            if kit.tokens.puts == 25:
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: kit.tokens.puts == 25)
         await loop.stop()
         assert kit.tokens.puts == 25 and kit.endpoint.calls == 25
         assert kit.tokens.claim_calls < 25

@@ -70,12 +70,17 @@ class TestWait:
         lanes = Lanes(1)
         release, holders = await fill(lanes, "e1", 1)
         beats: list[str] = []
+        beaten_twice = asyncio.Event()
 
         async def beat() -> None:
             beats.append("in_progress")
+            if len(beats) >= 2:
+                beaten_twice.set()
 
         waiter = asyncio.create_task(lanes.wait("e1", beat=beat, every=0.02))
-        await asyncio.sleep(0.07)
+        async with asyncio.timeout(10):  # bounds a failure only: a loaded machine beats late
+            await beaten_twice.wait()
+        assert not waiter.done(), "the wait ended while the lane was still full"
         release.set()
         await waiter
         assert len(beats) >= 2
