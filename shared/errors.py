@@ -14,7 +14,8 @@ body), an HTTP ``status`` and a ``retryable`` flag::
     │   ├── ProjectForbidden           project_forbidden        403  (a key on another project's path)
     │   ├── ToolAuthorizationRequired  tool_authorization_required 403
     │   ├── ToolRequirementsNotMet     tool_requirements_not_met   403
-    │   └── ToolNotGranted             tool_not_granted         403  (asks what its worker is not granted)
+    │   ├── ToolNotGranted             tool_not_granted         403  (asks what its worker is not granted)
+    │   └── ToolDeniedByHook           tool_denied_by_hook      403  (a Contextual Access hook said no)
     ├── NotFound                       not_found                404
     │   └── RouteNotFound              route_not_found          404
     ├── MethodNotAllowed               method_not_allowed       405  (with an Allow header)
@@ -22,7 +23,8 @@ body), an HTTP ``status`` and a ``retryable`` flag::
     ├── UnsupportedMediaType           unsupported_media_type   415
     ├── ProviderError                  provider_error           502  (OAuth server answered badly)
     │   ├── InvalidGrant               invalid_grant            400-class at the provider, 502 here
-    │   └── ProviderUnavailable        provider_unavailable     502  retryable (timeout, 5xx, 429)
+    │   ├── ProviderUnavailable        provider_unavailable     502  retryable (timeout, 5xx, 429)
+    │   └── HookUnavailable            hook_unavailable         502  retryable (a fail-closed hook failed)
     ├── ServiceUnavailable             service_unavailable      503  retryable (no responder, timeout)
     ├── SealError                      bus_payload_refused      500  (not sealed under the bus key)
     └── ConfigError                    config_error             500  (engine.yaml is wrong; stops start-up)
@@ -118,6 +120,13 @@ class ToolNotGranted(Forbidden):
     code = "tool_not_granted"
 
 
+class ToolDeniedByHook(Forbidden):
+    """A Contextual Access hook (docs/contextual-access.md) refused the execution; the message
+    carries the hook's reason."""
+
+    code = "tool_denied_by_hook"
+
+
 class NotFound(ValetkeyError):
     code = "not_found"
     status = 404
@@ -159,6 +168,14 @@ class ProviderUnavailable(ProviderError):
     """Timeout, 5xx or 429 from the provider: worth retrying later."""
 
     code = "provider_unavailable"
+    retryable = True
+
+
+class HookUnavailable(ProviderError):
+    """A fail-closed Contextual Access hook's plugin timed out, failed or answered nonsense: the
+    execution is refused rather than run unchecked (docs/contextual-access.md)."""
+
+    code = "hook_unavailable"
     retryable = True
 
 

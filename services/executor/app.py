@@ -19,12 +19,16 @@ from services.executor.catalog import ToolCatalog, WorkerSource, worker_client
 from services.executor.execution import Executor
 from services.executor.handlers import (
     register_admin,
+    register_contextual_access,
     register_mcp_gateways,
     register_notifications,
     register_scheduled,
     register_tools,
 )
 from services.executor.history import ExecutionHistory
+from services.executor.hook_admin import ContextualAccessAdmin
+from services.executor.hook_store import HookStore
+from services.executor.hooks import ContextualAccess
 from services.executor.mcp_gateways import McpGatewayAdmin
 from services.executor.scheduled import ScheduledRunner, Scheduling
 from services.executor.secret_store import SecretStore
@@ -60,13 +64,12 @@ def create_service(settings: Settings) -> Service:
     )
     providers = Providers(registry_of_providers)
     secrets = SecretStore(parts.redis, parts.cipher, config.secrets, prefix=prefix)
+    allow_private = settings.engine.security.allow_private_targets or settings.development
     registry = WorkerRegistry(
-        parts.redis,
-        parts.cipher,
-        config.workers,
-        prefix=prefix,
-        allow_private_targets=settings.engine.security.allow_private_targets or settings.development,
+        parts.redis, parts.cipher, config.workers, prefix=prefix, allow_private_targets=allow_private
     )
+    hook_store = HookStore(parts.redis, parts.cipher, prefix=prefix)
+    contextual = ContextualAccess(hook_store, http, allow_private=allow_private)
     catalog = ToolCatalog(http, pin=registry.pin)
 
     def rpc() -> RpcClient:
@@ -97,14 +100,21 @@ def create_service(settings: Settings) -> Service:
         prefix=settings.keyspace().grouped("executions"),
     )
     executor = Executor(
-        catalog, providers, fresh, secrets, authorizer, events, history, after_reply=parts.background
+        catalog, providers, fresh, secrets, authorizer, events, history, parts.background, contextual
     )
     runner = ScheduledRunner(executor, history, events, config.scheduled, lease_seconds=config.lease_seconds)
     workers = WorkerAdmin(registry, catalog, tools, workers_changed, probe)
     register_tools(parts.server, tools, executor)
     register_scheduled(parts.server, Scheduling(catalog, history, config.scheduled))
     register_admin(parts.server, workers, SecretAdmin(secrets))
-    register_notifications(parts.broker, workers)
+    register_notifications(parts.broker, workers, contextual)
+
+    async def hooks_changed(project: str) -> None:
+        contextual.forget(project)
+        await parts.broker.publish(b"", subjects.HOOKS_CHANGED)
+
+    admin = ContextualAccessAdmin(hook_store, hooks_changed, allow_private_targets=allow_private)
+    register_contextual_access(parts.server, admin)
     engine = settings.engine
     gateways = McpGatewayAdmin(
         parts.redis,

@@ -233,6 +233,11 @@ def _object_schema(props: Mapping[str, Any], required: list[str] | None) -> dict
     return schema
 
 
+def parameters_schema(defn: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON Schema of a tool's inputs (an object of its parameters)."""
+    return _parameters_schema(defn)
+
+
 def _parameters_schema(defn: Mapping[str, Any]) -> dict[str, Any]:
     properties: dict[str, Any] = {}
     required: list[str] = []

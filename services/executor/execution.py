@@ -1,8 +1,9 @@
 """Running one tool for one user: requirements, token, secrets, the call, Arcade's execute response.
 
-The order is Arcade's (docs/arcade-compatibility.md §3.2): resolve the name, then authorization (a missing
-or narrower token starts an authorization and answers 403 with its URL), then secrets,
-then the call. A tool's failure is a result with outcome ``failed``; nothing a tool does
+The order is Arcade's (docs/arcade-compatibility.md §3.2): resolve the name, then the project's access
+hooks (docs/contextual-access.md), then authorization (a missing or narrower token starts an
+authorization and answers 403 with its URL), then secrets, then the pre hooks, the call, the post hooks.
+A tool's failure is a result with outcome ``failed``; nothing a tool does
 raises out of here. The result is typed (``ExecutionResult``); the gateway writes Arcade's JSON.
 """
 
@@ -10,12 +11,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from arcade_core.errors import ErrorKind
 
 from services.executor import domain, metrics
 from services.executor.domain import Grant, Ran, Run, qualified_name
+from services.executor.hook_domain import NO_HOOKS
+from services.executor.hooks import ContextualAccess
 from services.executor.ports import (
     Authorizer,
     Catalog,
@@ -53,6 +57,7 @@ class Executor:
         history: Records each immediate execution (docs/scheduled-executions.md).
         after_reply: Runs the history's write once the answer is on its way (it cost the caller
             ~0.9 ms of latency at one client when awaited); a stop drains it.
+        hooks: The projects' Contextual Access hooks (None: no hooks anywhere).
     """
 
     def __init__(
@@ -65,6 +70,7 @@ class Executor:
         events: Events,
         history: History,
         after_reply: Background | None = None,
+        hooks: ContextualAccess | None = None,
     ) -> None:
         self._catalog = catalog
         self._providers = providers
@@ -74,6 +80,7 @@ class Executor:
         self._events = events
         self._history = history
         self._after_reply = after_reply
+        self._hooks = hooks
 
     async def execute(self, request: ExecuteTool) -> ExecutionResult:
         """Run a tool now and record it in the history; the result says whether it ran, or which
@@ -103,6 +110,7 @@ class Executor:
 
         Raises:
             BadRequest, NotFound, ToolRequirementsNotMet: As :meth:`execute`.
+            ToolDeniedByHook, HookUnavailable: A hook refused the run, or failed and fails closed.
         """
         started = time.monotonic()
         definition, source = self._catalog.resolve(
@@ -110,6 +118,10 @@ class Executor:
         )
         kind = "in_process" if isinstance(source, InProcessToolkits) else "worker"
         execution_id = execution_id or new_id("tc")
+        hooks = self._hooks
+        chains = NO_HOOKS if hooks is None else await hooks.chains(request.project)
+        if hooks is not None and chains.access:
+            await hooks.check_access(chains, definition, request)
         auth = domain.authorization_of(definition)
         grant: Grant | None = None
         if auth:
@@ -118,15 +130,32 @@ class Executor:
                 run = _run(definition, execution_id, started)
                 return Ran(domain.authorization_required(run, granted), definition, kind)
             grant = granted
-        secrets, missing = await self._secrets.values(domain.secret_keys_of(definition), request.project)
+        secret_keys = domain.secret_keys_of(definition)
+        secrets, missing = await self._secrets.values(secret_keys, request.project)
         if missing:
             result = domain.secret_missing(_run(definition, execution_id, started), missing[0])
             return Ran(result, definition, kind)
-        response = await self._call(source, definition, request, execution_id, grant, secrets)
+        inputs = request.input
+        if hooks is not None and chains.pre:
+            inputs = await hooks.rewrite_inputs(
+                chains, definition, request, execution_id=execution_id, secret_keys=secret_keys
+            )
+        call = _Call(source, definition, request.user_id, inputs, execution_id, secrets)
+        response = await self._call(call, grant)
         if domain.upstream_refused(response) and grant is not None and grant.provider_key and request.user_id:
             grant = await self._refreshed(grant.provider_key, request.user_id, request.project)
             if grant is not None:  # one retry with the new token; never more (the tool may have side effects)
-                response = await self._call(source, definition, request, execution_id, grant, secrets)
+                response = await self._call(call, grant)
+        if hooks is not None and chains.post:
+            response = await hooks.filter_output(
+                chains,
+                definition,
+                request,
+                execution_id=execution_id,
+                inputs=inputs,
+                response=response,
+                secret_keys=secret_keys,
+            )
         run = _run(definition, execution_id, started)
         result = domain.ran(run, response, include_stacktrace=request.include_error_stacktrace)
         metrics.record(run.tool_name, kind, result.outcome == "completed", run.duration_ms / 1000)
@@ -163,35 +192,27 @@ class Executor:
             return None
         return None if token is None else Grant(token.access_token, token.user_info)
 
-    async def _call(
-        self,
-        source: ToolSource,
-        definition: Mapping[str, Any],
-        request: ExecuteTool,
-        execution_id: str,
-        grant: Grant | None,
-        secrets: list[dict[str, str]],
-    ) -> dict[str, Any]:
-        call = domain.tool_call(
-            definition,
-            execution_id=execution_id,
-            inputs=request.input,
+    async def _call(self, call: _Call, grant: Grant | None) -> dict[str, Any]:
+        request = domain.tool_call(
+            call.definition,
+            execution_id=call.execution_id,
+            inputs=call.inputs,
             grant=grant,
-            secrets=secrets,
-            user_id=request.user_id,
+            secrets=call.secrets,
+            user_id=call.user_id,
         )
         started = time.monotonic()
-        name = qualified_name(definition)
-        where = "in_process" if isinstance(source, InProcessToolkits) else "worker"
+        name = qualified_name(call.definition)
+        where = "in_process" if isinstance(call.source, InProcessToolkits) else "worker"
         try:  # a worker's HTTP call is a child span of this one (tracing on)
             with tracing.span(
                 f"execute_tool {name}", **{"gen_ai.tool.name": name, "valetkey.tool.source": where}
             ):
-                return await source.invoke(call)
+                return await call.source.invoke(request)
         except Exception as exc:  # a source bug must not take the executor down; the agent gets an answer
-            log.exception("execute.source_crashed", tool=qualified_name(definition))
+            log.exception("execute.source_crashed", tool=name)
             message = f"the engine could not run the tool: {type(exc).__name__}"
-            return failed_response(execution_id, started, ErrorKind.TOOL_RUNTIME_FATAL, message)
+            return failed_response(call.execution_id, started, ErrorKind.TOOL_RUNTIME_FATAL, message)
 
     async def notify(self, result: ExecutionResult, request: ExecuteTool) -> None:
         """Queue the ``tool.execution.completed`` event of a run (its failure is logged, not raised)."""
@@ -207,6 +228,18 @@ class Executor:
             await self._events.publish(event)
         except Exception as exc:  # the tool already ran: its answer matters more than the event
             log.warning("execute.event_not_queued", error=type(exc).__name__)
+
+
+@dataclass(frozen=True)
+class _Call:
+    """What a call to the tool's source is made of, but the grant (a retry gets a fresh one)."""
+
+    source: ToolSource
+    definition: Mapping[str, Any]
+    user_id: str | None
+    inputs: Mapping[str, Any]
+    execution_id: str
+    secrets: list[dict[str, str]]
 
 
 def _run(definition: Mapping[str, Any], execution_id: str, started: float) -> Run:

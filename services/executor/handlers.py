@@ -8,6 +8,8 @@ from faststream.nats import NatsBroker
 
 from services.executor.admin import SecretAdmin, WorkerAdmin
 from services.executor.execution import Executor
+from services.executor.hook_admin import ContextualAccessAdmin
+from services.executor.hooks import ContextualAccess
 from services.executor.mcp_gateways import McpGatewayAdmin
 from services.executor.scheduled import Scheduling
 from services.executor.tool_service import ToolService
@@ -28,6 +30,7 @@ from shared.contracts.execution import (
     WorkerToolsQuery,
     WorkerWrite,
 )
+from shared.contracts.hooks import HookBulk, HookQuery, HookRef, HookWrite, PluginRef, PluginWrite
 from shared.contracts.mcp import GatewayRef, GatewayWrite
 
 Q = subjects.QUEUE_EXECUTOR
@@ -79,9 +82,29 @@ def register_mcp_gateways(server: RpcServer, gateways: McpGatewayAdmin) -> None:
     server.add(subjects.MCP_GATEWAYS_DELETE, GatewayRef, gateways.delete, queue=Q, name="delete_mcp_gateway")
 
 
-def register_notifications(broker: NatsBroker, workers: WorkerAdmin) -> None:
-    """The broadcast that keeps replicas' worker lists equal (no queue: every replica reloads)."""
+def register_contextual_access(server: RpcServer, admin: ContextualAccessAdmin) -> None:
+    """Plugins and hooks administration (docs/contextual-access.md)."""
+    server.add(subjects.PLUGINS_LIST, HookQuery, admin.list_plugins, queue=Q, name="list_plugins")
+    server.add(subjects.PLUGINS_GET, PluginRef, admin.get_plugin, queue=Q, name="get_plugin")
+    server.add(subjects.PLUGINS_CREATE, PluginWrite, admin.create_plugin, queue=Q, name="create_plugin")
+    server.add(subjects.PLUGINS_UPDATE, PluginWrite, admin.update_plugin, queue=Q, name="update_plugin")
+    server.add(subjects.PLUGINS_DELETE, PluginRef, admin.delete_plugin, queue=Q, name="delete_plugin")
+    server.add(subjects.HOOKS_LIST, HookQuery, admin.list_hooks, queue=Q, name="list_hooks")
+    server.add(subjects.HOOKS_GET, HookRef, admin.get_hook, queue=Q, name="get_hook")
+    server.add(subjects.HOOKS_CREATE, HookWrite, admin.create_hook, queue=Q, name="create_hook")
+    server.add(subjects.HOOKS_UPDATE, HookWrite, admin.update_hook, queue=Q, name="update_hook")
+    server.add(subjects.HOOKS_DELETE, HookRef, admin.delete_hook, queue=Q, name="delete_hook")
+    server.add(subjects.HOOKS_BULK, HookBulk, admin.bulk_hooks, queue=Q, name="bulk_upsert_hooks")
+
+
+def register_notifications(broker: NatsBroker, workers: WorkerAdmin, hooks: ContextualAccess) -> None:
+    """The broadcasts that keep replicas' worker lists and hook chains equal (no queue: every replica
+    hears them)."""
 
     @broker.subscriber(subjects.WORKERS_CHANGED)
     async def workers_changed(_: Any) -> None:
         await workers.reload()
+
+    @broker.subscriber(subjects.HOOKS_CHANGED)
+    async def hooks_changed(_: Any) -> None:
+        hooks.forget()

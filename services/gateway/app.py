@@ -31,6 +31,7 @@ from services.gateway.routes import (
     admin_auth,
     auth,
     auth_pages,
+    contextual_access,
     executions,
     health,
     mcp_gateways,
@@ -122,6 +123,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(secrets_routes.router)
     app.include_router(webhooks_routes.router)
     app.include_router(mcp_gateways.router)
+    app.include_router(contextual_access.plugins)
+    app.include_router(contextual_access.hooks)
     app.state.mcp_gateways = mcp.directory
     app.router.routes.extend(mcp.routes())
     app.include_router(user_pages.admin)

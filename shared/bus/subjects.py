@@ -77,8 +77,21 @@ MCP_GATEWAYS_GET: Final = "vk.admin.mcp_gateways.get"
 MCP_GATEWAYS_CREATE: Final = "vk.admin.mcp_gateways.create"
 MCP_GATEWAYS_UPDATE: Final = "vk.admin.mcp_gateways.update"
 MCP_GATEWAYS_DELETE: Final = "vk.admin.mcp_gateways.delete"
+PLUGINS_LIST: Final = "vk.admin.plugins.list"
+PLUGINS_GET: Final = "vk.admin.plugins.get"
+PLUGINS_CREATE: Final = "vk.admin.plugins.create"
+PLUGINS_UPDATE: Final = "vk.admin.plugins.update"
+PLUGINS_DELETE: Final = "vk.admin.plugins.delete"
+HOOKS_LIST: Final = "vk.admin.hooks.list"
+HOOKS_GET: Final = "vk.admin.hooks.get"
+HOOKS_CREATE: Final = "vk.admin.hooks.create"
+HOOKS_UPDATE: Final = "vk.admin.hooks.update"
+HOOKS_DELETE: Final = "vk.admin.hooks.delete"
+HOOKS_BULK: Final = "vk.admin.hooks.bulk"
 # Broadcast (no queue group): every executor replica reloads its worker list.
 WORKERS_CHANGED: Final = "vk.executor.workers.changed"
+# Broadcast (no queue group): every executor replica drops its copy of a project's hook chains.
+HOOKS_CHANGED: Final = "vk.executor.hooks.changed"
 
 # --- webhooks: request-reply (the admin API of endpoints and dead letters) ------------
 WEBHOOKS_ENDPOINTS_LIST: Final = "vk.admin.webhooks.endpoints.list"
