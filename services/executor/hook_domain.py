@@ -233,7 +233,8 @@ def result_verdict(answer: Any, rewrites: str) -> Verdict:
     reason = str(answer.get("error_message") or code)
     if code != "OK":
         return Verdict(allowed=False, reason=reason)
-    override = answer.get("override") or {}
+    override = answer.get("override")
+    override = {} if override is None else override
     if not isinstance(override, dict):
         raise Unusable("override must be an object")
     rewrite = override.get(rewrites)
