@@ -15,7 +15,8 @@ body), an HTTP ``status`` and a ``retryable`` flag::
     │   ├── ToolAuthorizationRequired  tool_authorization_required 403
     │   ├── ToolRequirementsNotMet     tool_requirements_not_met   403
     │   ├── ToolNotGranted             tool_not_granted         403  (asks what its worker is not granted)
-    │   └── ToolDeniedByHook           tool_denied_by_hook      403  (a Contextual Access hook said no)
+    │   ├── ToolDeniedByHook           tool_denied_by_hook      403  (a Contextual Access hook said no)
+    │   └── HookUnavailable            hook_unavailable         403  retryable (a fail-closed hook failed)
     ├── NotFound                       not_found                404
     │   └── RouteNotFound              route_not_found          404
     ├── MethodNotAllowed               method_not_allowed       405  (with an Allow header)
@@ -23,8 +24,7 @@ body), an HTTP ``status`` and a ``retryable`` flag::
     ├── UnsupportedMediaType           unsupported_media_type   415
     ├── ProviderError                  provider_error           502  (OAuth server answered badly)
     │   ├── InvalidGrant               invalid_grant            400-class at the provider, 502 here
-    │   ├── ProviderUnavailable        provider_unavailable     502  retryable (timeout, 5xx, 429)
-    │   └── HookUnavailable            hook_unavailable         502  retryable (a fail-closed hook failed)
+    │   └── ProviderUnavailable        provider_unavailable     502  retryable (timeout, 5xx, 429)
     ├── ServiceUnavailable             service_unavailable      503  retryable (no responder, timeout)
     ├── SealError                      bus_payload_refused      500  (not sealed under the bus key)
     └── ConfigError                    config_error             500  (engine.yaml is wrong; stops start-up)
@@ -127,6 +127,15 @@ class ToolDeniedByHook(Forbidden):
     code = "tool_denied_by_hook"
 
 
+class HookUnavailable(Forbidden):
+    """A fail-closed Contextual Access hook's plugin timed out, failed or answered nonsense: the
+    execution is refused rather than run unchecked (docs/contextual-access.md). A refusal by the
+    project's own policy, so a 403 like the hook's own refusals, not a server error."""
+
+    code = "hook_unavailable"
+    retryable = True
+
+
 class NotFound(ValetkeyError):
     code = "not_found"
     status = 404
@@ -168,14 +177,6 @@ class ProviderUnavailable(ProviderError):
     """Timeout, 5xx or 429 from the provider: worth retrying later."""
 
     code = "provider_unavailable"
-    retryable = True
-
-
-class HookUnavailable(ProviderError):
-    """A fail-closed Contextual Access hook's plugin timed out, failed or answered nonsense: the
-    execution is refused rather than run unchecked (docs/contextual-access.md)."""
-
-    code = "hook_unavailable"
     retryable = True
 
 

@@ -236,15 +236,17 @@ class ContextualAccessAdmin:
         existing = await self._store.hooks(bulk.project)
         records = []
         for index, item in enumerate(bulk.items):
-            hook_id = item.get("id") if isinstance(item, dict) else None
-            fields = {k: v for k, v in item.items() if k != "id"} if isinstance(item, dict) else item
+            hook_id = item.get("id")
+            if hook_id is not None and not isinstance(hook_id, str):
+                raise BadRequest(f"failed to validate request body: hooks.{index}.id: a string")
+            fields = {k: v for k, v in item.items() if k != "id"}
             if hook_id in existing:
-                patch = set_fields(parsed(HookPatch, fields, where=f"items.{index}"))
+                patch = set_fields(parsed(HookPatch, fields, where=f"hooks.{index}"))
                 records.append(_touched({**existing[hook_id], **patch}))
                 continue
-            body: HookCreate = parsed(HookCreate, fields, where=f"items.{index}")
+            body: HookCreate = parsed(HookCreate, fields, where=f"hooks.{index}")
             await self._check_target(bulk.project, body)
-            records.append(self._hook_record(body, hook_id=str(hook_id) if hook_id else None))
+            records.append(self._hook_record(body, hook_id=hook_id or None))
         await self._store.put_hooks(bulk.project, records)
         await self._changed(bulk.project)
         return Page(items=records, total_count=len(records))

@@ -51,7 +51,8 @@ ERRORS = {
     "400": "malformed_request: the body or a parameter is not valid",
     "401": "unauthorized: missing or unknown API key",
     "403": "admin_key_required: an agent key on an admin route; project_forbidden: a key on another "
-    "project's /v1/orgs/{org}/projects/{project}/ path",
+    "project's /v1/orgs/{org}/projects/{project}/ path; tool_denied_by_hook, hook_unavailable: a "
+    "Contextual Access hook refused the execution, or failed and fails closed",
     "404": "not_found: no such id, tool or provider",
     "409": "conflict: the id is taken, or the object is defined in engine.yaml",
     "503": "service_unavailable: a service behind the gateway cannot be reached; retry after Retry-After",
@@ -67,6 +68,8 @@ NAMED_IN_INPUT = frozenset(
         ("post", "/v1/tools/authorize"),
         ("post", "/v1/tools/execute"),
         ("post", "/v1/tools/requirements"),
+        ("post", "/v1/hooks"),
+        ("patch", "/v1/hooks/bulk"),
     }
 )
 # Operations that can meet an object they may not change: a taken id, or one from engine.yaml.
