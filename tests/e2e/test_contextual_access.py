@@ -7,6 +7,8 @@ failing closed and open.
 """
 
 import secrets
+import time
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -33,6 +35,7 @@ def engine(tmp_path_factory, nats_url, redis_url):
     port = embedded.free_port()
     config = base_config(port, secrets.token_urlsafe(32))
     config["tools"]["toolkits"] = ["tests.support.toolkits.hooli"]
+    config["tools"]["scheduled"] = {"poll_seconds": 0.1}
     config["api"]["keys"] = [
         {"key": CLOSED_KEY, "project": "closed", "role": "admin"},
         {"key": OPEN_KEY, "project": "open", "role": "admin"},
@@ -75,6 +78,23 @@ def policy(engine, hook_server):
 def execute(engine, tool: str, user: str, key: str | None = None, **inputs) -> httpx.Response:
     with api(engine, key) as client:
         return client.post("/v1/tools/execute", json={"tool_name": tool, "user_id": user, "input": inputs})
+
+
+def scheduled_run(engine, tool: str, user: str) -> dict:
+    """Schedule ``tool`` a second ahead and wait for its run to end (or give up after a minute)."""
+    run_at = (datetime.now(UTC) + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    with api(engine) as client:
+        scheduled = client.post(
+            "/v1/tools/execute", json={"tool_name": tool, "user_id": user, "run_at": run_at}
+        )
+        assert scheduled.status_code == 200, scheduled.text
+        deadline = time.monotonic() + 60
+        while (run := client.get(f"/v1/scheduled_tools/{scheduled.json()['id']}").json())[
+            "execution_status"
+        ] not in ("success", "failed"):
+            assert time.monotonic() < deadline, f"the scheduled run never ended: {run}"
+            time.sleep(0.1)
+    return run
 
 
 def dead_url() -> str:
@@ -164,6 +184,13 @@ class TestExecutionsCallTheHooks:
     def test_the_post_hook_redacts_an_output(self, engine, policy):
         answer = execute(engine, "Hooli.Ping", "alice")
         assert answer.json()["output"]["value"] == REDACTED
+
+    def test_a_scheduled_run_is_redacted_and_a_denied_users_is_refused_with_the_reason(self, engine, policy):
+        redacted = scheduled_run(engine, "Hooli.Ping", "alice")
+        refused = scheduled_run(engine, "Hooli.Ping", DENIED_USER)
+        assert redacted["attempts"][-1]["output"]["value"] == REDACTED
+        assert refused["execution_status"] == "failed"
+        assert f"{DENIED_USER} may not use Hooli" in refused["attempts"][-1]["system_error_message"]
 
     def test_a_disabled_hook_is_no_longer_called(self, engine, policy):
         access = next(h for h in policy["hooks"] if h["hook_point"] == "tool.access")
