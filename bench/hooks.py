@@ -6,7 +6,9 @@ of ``Hooli.Ping`` in three projects of one engine, same run, taking turns over a
 - ``one HTTP hook at each point``: the same plugin active, calling a loopback plugin server
   (tests/support/hook_server.py) at ``tool.access``, ``tool.pre`` and ``tool.post``.
 
-Reported: req/s, p50/p99 of each, and each p50 over the ``no hooks`` one. Numbers, no assertions.
+Reported: req/s, p50/p99 of each, and each p50 over the ``no hooks`` one. The three use the same
+kind of API key (engine.yaml ``api.keys``), and each round starts with another of them.
+Numbers, no assertions.
 Run: ``python -m bench hooks`` (``-- --duration S --rounds R --concurrency C``).
 """
 
@@ -27,8 +29,13 @@ from bench.loadgen import Target, run_load
 from tests.support.engine import Engine
 from tests.support.hook_server import running_hook_server
 
-KEYS = {"empty chain": "vk_bench_key_empty_chain", "one HTTP hook at each point": "vk_bench_key_hooked"}
-PROJECTS = {"empty chain": "empty", "one HTTP hook at each point": "hooked"}
+# Three projects of the same kind of key, so that only their hooks differ.
+KEYS = {
+    "no hooks": "vk_bench_key_no_hooks",
+    "empty chain": "vk_bench_key_empty_chain",
+    "one HTTP hook at each point": "vk_bench_key_hooked",
+}
+PROJECTS = {"no hooks": "plain", "empty chain": "empty", "one HTTP hook at each point": "hooked"}
 
 
 def _plugin(url: str, status: str) -> dict[str, Any]:
@@ -46,8 +53,11 @@ def _plugin(url: str, status: str) -> dict[str, Any]:
 def _targets(engine: Engine, hook_url: str) -> dict[str, Target]:
     body = {"tool_name": "Hooli.Ping", "user_id": "bench-user", "input": {}}
     url = f"{engine.base_url}/v1/tools/execute"
-    targets = {"no hooks": Target("POST", url, engine.headers, body)}
+    targets = {}
     for name, key in KEYS.items():
+        targets[name] = Target("POST", url, {"Authorization": f"Bearer {key}"}, body)
+        if name == "no hooks":
+            continue
         status = "inactive" if name == "empty chain" else "active"
         created = httpx.post(
             f"{engine.base_url}/v1/plugins",
@@ -56,15 +66,19 @@ def _targets(engine: Engine, hook_url: str) -> dict[str, Target]:
             timeout=30,
         )
         created.raise_for_status()
-        targets[name] = Target("POST", url, {"Authorization": f"Bearer {key}"}, body)
     return targets
 
 
 async def _rounds(targets: dict[str, Target], duration: float, rounds: int, concurrency: int) -> list[Any]:
-    return [
-        {name: await run_load(t, concurrency=concurrency, duration=duration) for name, t in targets.items()}
-        for _ in range(rounds)
-    ]
+    """Each round runs the targets in another order, so none always goes first."""
+    names = list(targets)
+    results = []
+    for index in range(rounds):
+        turn = names[index % len(names) :] + names[: index % len(names)]
+        results.append(
+            {n: await run_load(targets[n], concurrency=concurrency, duration=duration) for n in turn}
+        )
+    return results
 
 
 def main(argv: list[str]) -> dict[str, Any]:

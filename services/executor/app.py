@@ -100,7 +100,15 @@ def create_service(settings: Settings) -> Service:
         prefix=settings.keyspace().grouped("executions"),
     )
     executor = Executor(
-        catalog, providers, fresh, secrets, authorizer, events, history, parts.background, contextual
+        catalog,
+        providers,
+        fresh,
+        secrets,
+        authorizer,
+        events,
+        history,
+        after_reply=parts.background,
+        hooks=contextual,
     )
     runner = ScheduledRunner(executor, history, events, config.scheduled, lease_seconds=config.lease_seconds)
     workers = WorkerAdmin(registry, catalog, tools, workers_changed, probe)
