@@ -123,8 +123,13 @@ class TestPlainFlow:
         pending = await start(engine, user, provider="basic", scopes=SCOPES)
         await approve(engine, pending["url"], login=user)
         done = (await status(engine, pending["id"])).json()
-        lines = engine.log_path("gateway").read_text().splitlines()
-        reads = [json.loads(line) for line in lines if pending["id"] in line and "http.request" in line]
+        reads: list[dict] = []
+        for _ in range(100):  # the access line is written after the answer went out
+            lines = engine.log_path("gateway").read_text().splitlines()
+            reads = [json.loads(line) for line in lines if pending["id"] in line and "http.request" in line]
+            if reads:
+                break
+            await asyncio.sleep(0.1)
         assert [(r["method"], r["path"], r["status"]) for r in reads] == [("GET", "/v1/auth/status", 200)]
         assert done["context"]["token"] not in "\n".join(lines)
 
