@@ -11,11 +11,14 @@ Keys (``<p>`` is the key prefix)::
                                  expired state belonged to
     <p>:authz:flow:<flow_id>     authorization id waiting for confirm_user, TTL = state TTL
     <p>:authz:deadlines          sorted set: authorization id -> epoch seconds its stage is given up
+    <p>:authz:pending:<project>  sorted set: authorization id in flight -> epoch seconds it stops being
+                                 (its state's expiry, then its stage's deadline); the console's list
 
 On a Redis Cluster every name gains its shard's hash tag (:mod:`shared.runtime.keyspace`): a
 record, its state keys, its flow key and its deadline entry (one deadlines set per shard) live
 in the shard of the connection it writes, which its id, its state and its flow id name
-(``ac_s7_...``), so each step below touches one shard.
+(``ac_s7_...``), so each step below touches one shard. The in-flight index is written in the
+same step as the record (one copy per shard, read across them: ``services/authorizer/in_flight.py``).
 
 Every change of a record is a compare-and-set on its stage (``TRANSITION_SCRIPT``), which
 also keeps its deadline entry and adds its events to the outbox in the same step; the
@@ -43,6 +46,7 @@ from services.authorizer.domain import (
     check_transition,
     state_digest,
 )
+from services.authorizer.in_flight import in_flight_key
 from services.authorizer.ports import StateClaim, Transition
 from shared.bus.outbox import Outbox
 from shared.contracts.events import Event
@@ -65,19 +69,23 @@ if not current then return {0} end
 if cjson.decode(current)['stage'] ~= ARGV[1] then return {0, current} end
 """
 
-# KEYS: record, deadlines, outbox[, flow]. ARGV: expected stage, new record, record TTL,
-# deadline score ('' = none), authorization id, flow TTL, then event id/JSON pairs.
+# KEYS: record, deadlines, outbox, in flight[, flow]. ARGV: expected stage, new record, record
+# TTL, deadline score ('' = none: the record is done, so no longer in flight either),
+# authorization id, flow TTL, then event id/JSON pairs.
 TRANSITION_SCRIPT = (
     _COMPARE
     + """
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
 if ARGV[4] == '' then
   redis.call('ZREM', KEYS[2], ARGV[5])
+  redis.call('ZREM', KEYS[4], ARGV[5])
 else
   redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])
+  redis.call('ZADD', KEYS[4], ARGV[4], ARGV[5])
+  redis.call('EXPIRE', KEYS[4], ARGV[3])
 end
-if KEYS[4] then
-  redis.call('SET', KEYS[4], ARGV[5], 'EX', ARGV[6])
+if KEYS[5] then
+  redis.call('SET', KEYS[5], ARGV[5], 'EX', ARGV[6])
 end
 for i = 7, #ARGV, 2 do
   redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
@@ -86,14 +94,15 @@ return {1}
 """
 )
 
-# KEYS: record, deadlines, then the token store's write keys. ARGV: expected stage, new
-# record, record TTL, authorization id, then the token store's write arguments (with the
+# KEYS: record, deadlines, in flight, then the token store's write keys. ARGV: expected stage,
+# new record, record TTL, authorization id, then the token store's write arguments (with the
 # completion event). The token write runs as a function whose KEYS and ARGV are those tails.
 COMPLETE_SCRIPT = (
     _COMPARE
     + """
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
 redis.call('ZREM', KEYS[2], ARGV[4])
+redis.call('ZREM', KEYS[3], ARGV[4])
 local function tail(list, first)
   local out = {}
   for i = first, #list do out[#out + 1] = list[i] end
@@ -104,7 +113,7 @@ local function put(KEYS, ARGV)
     + PUT_SCRIPT
     + """
 end
-put(tail(KEYS, 3), tail(ARGV, 5))
+put(tail(KEYS, 4), tail(ARGV, 5))
 return {1}
 """
 )
@@ -170,6 +179,9 @@ class RedisAuthorizationStore:
         """``state`` or ``stateref``: the key of a state, by its digest, in the shard it names."""
         return self._keys.key(self._keys.shard_of(state), f"authz:{kind}:{state_digest(state)}")
 
+    def _in_flight(self, record: AuthorizationRecord) -> str:
+        return in_flight_key(self._keys, self._keys.shard_of(record.id), record.project)
+
     def _flow_key(self, flow_id: str) -> str:
         return self._keys.key(self._keys.shard_of(flow_id), f"authz:flow:{flow_id}")
 
@@ -192,10 +204,16 @@ class RedisAuthorizationStore:
     async def create(self, record: AuthorizationRecord, *, state: str, ttl_seconds: int) -> None:
         encoded = self._encode(record)
         claim = {"authorization_id": record.id, "provider_id": record.provider_id, "record": encoded}
+        expires = (record.state_expires_at or record.created_at).timestamp()
+        in_flight = self._in_flight(record)
         async with self._redis.pipeline(transaction=True) as pipe:  # id and state name one shard
             pipe.set(self._record_key(record.id), encoded, ex=self._ttl)
             pipe.set(self._state_key("state", state), json.dumps(claim), ex=ttl_seconds)
             pipe.set(self._state_key("stateref", state), record.id, ex=self._ttl)
+            # A flow abandoned at the provider leaves the index when its state expires: prune those.
+            pipe.zremrangebyscore(in_flight, "-inf", record.created_at.timestamp())
+            pipe.zadd(in_flight, {record.id: expires})
+            pipe.expire(in_flight, self._ttl)
             await pipe.execute()
 
     async def get(self, authorization_id: str) -> AuthorizationRecord | None:
@@ -215,6 +233,7 @@ class RedisAuthorizationStore:
         check_transition(expected, record.stage)
         shard = self._keys.shard_of(record.id)
         keys = [self._record_key(record.id), self._deadlines(shard), self._tokens.outbox.key_of(shard)]
+        keys.append(self._in_flight(record))
         if record.flow_id is not None and flow_ttl_seconds is not None:
             keys.append(self._flow_key(record.flow_id))
         deadline = "" if record.deadline_at is None else record.deadline_at.timestamp()
@@ -229,7 +248,8 @@ class RedisAuthorizationStore:
         plan = self._tokens.plan_put(
             record.user_id, record.provider_id, token, events=list(events), project=record.project
         )
-        keys = [self._record_key(record.id), self._deadlines(self._keys.shard_of(record.id)), *plan.keys]
+        deadlines = self._deadlines(self._keys.shard_of(record.id))
+        keys = [self._record_key(record.id), deadlines, self._in_flight(record), *plan.keys]
         args = [expected, self._encode(record), self._ttl, record.id, *plan.args]
         return self._outcome(record, await self._complete(keys=keys, args=args))
 

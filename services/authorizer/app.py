@@ -11,6 +11,7 @@ from services.authorizer import handlers
 from services.authorizer.adapters import OidcSignIn, RedisAuthorizationStore
 from services.authorizer.admin import Admin
 from services.authorizer.authorizations import Authorizations
+from services.authorizer.in_flight import InFlightReader
 from services.authorizer.revocation import Revocations
 from services.authorizer.settings import AuthorizerSettings
 from services.authorizer.sign_in import SignIns
@@ -25,6 +26,7 @@ from shared.providers.projects import ProjectProviders
 from shared.runtime import infra
 from shared.runtime.addresses import literal_address
 from shared.runtime.infra import Infra
+from shared.runtime.keyspace import Keyspace
 from shared.runtime.logging import get_logger
 from shared.runtime.service import Service
 from shared.runtime.settings import Settings
@@ -110,7 +112,10 @@ def create_service(settings: Settings) -> Service:
     # in engine.yaml, never by an API caller: its calls are not held to the outbound address policy.
     sign_in_http = ProviderHttp(allow_private=True, limit=10)
     sign_ins = _sign_ins(config, verifications, sign_in_http)
-    handlers.register(parts.server, authorizations, verifications, admin, sign_ins)
+    in_flight = InFlightReader(
+        parts.redis, Keyspace(settings.runtime.key_prefix, parts.tokens.keyspace.shards)
+    )
+    handlers.register(parts.server, authorizations, verifications, admin, sign_ins, in_flight)
     app = FastStream(parts.broker, logger=None)
 
     @app.after_startup

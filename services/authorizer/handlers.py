@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from services.authorizer.admin import Admin
 from services.authorizer.authorizations import Authorizations
+from services.authorizer.in_flight import InFlightReader
 from services.authorizer.sign_in import SignIns
 from services.authorizer.verification import Verifications
 from shared.bus import subjects
@@ -13,6 +14,7 @@ from shared.contracts.authorization import (
     ConnectionRef,
     FlowRef,
     GetAuthorization,
+    InFlightQuery,
     ListConnections,
     OAuthCallback,
     ProviderRef,
@@ -29,6 +31,7 @@ def register(
     verifications: Verifications,
     admin: Admin,
     sign_ins: SignIns | None = None,
+    in_flight: InFlightReader | None = None,
 ) -> None:
     """Serve every authorizer subject in the ``authorizer`` queue group (the verification
     sign-in's two only with ``sign_ins``, in ``oidc`` mode)."""
@@ -41,6 +44,8 @@ def register(
     if sign_ins is not None:
         server.add(subjects.AUTH_VERIFY_SIGN_IN, FlowRef, sign_ins.begin, queue=q)
         server.add(subjects.AUTH_VERIFY_CALLBACK, VerifyCallback, sign_ins.callback, queue=q)
+    if in_flight is not None:
+        server.add(subjects.AUTH_IN_FLIGHT, InFlightQuery, in_flight.list, queue=q)
     server.add(subjects.PROVIDERS_LIST, InProject, admin.list_providers, queue=q)
     server.add(subjects.PROVIDERS_GET, ProviderRef, admin.get_provider, queue=q)
     server.add(subjects.PROVIDERS_CREATE, ProviderWrite, admin.create_provider, queue=q)

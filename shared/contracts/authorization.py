@@ -151,3 +151,26 @@ CALLBACK_PATH = "/oauth/callback"
 #: Where the platform's OpenID provider sends the browser back after the verification
 #: sign-in (``verification: oidc``); register <public_url> + this there.
 VERIFY_CALLBACK_PATH = "/oauth/verify/callback"
+
+
+class InFlightQuery(InProject):
+    """The project's authorizations still under way (at the provider, exchanging its code, or
+    waiting for the user's confirmation), newest first."""
+
+    limit: int = Field(default=100, ge=1, le=500)
+
+
+class InFlightAuthorization(Contract):
+    id: str
+    user_id: str
+    provider_id: str
+    stage: str
+    scopes: list[str] = Field(default_factory=list)
+    created_at: str
+    # When it stops being in flight unless it moves on: its state's expiry, then its stage's deadline.
+    until: str
+
+
+class InFlight(Contract):
+    items: list[InFlightAuthorization] = Field(default_factory=list)
+    total_count: int = 0
