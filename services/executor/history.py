@@ -107,6 +107,8 @@ def due_member(project: str, execution_id: str) -> str:
 def _matches(record: ExecutionRecord, rest: ExecutionQuery) -> bool:
     if rest.user_id and record.user_id != rest.user_id:
         return False
+    if rest.status and record.status != rest.status:
+        return False
     return not rest.execution_type or record.execution_type == rest.execution_type
 
 
@@ -217,7 +219,7 @@ class ExecutionHistory:
         """One page of the project's executions, newest first, and how many match."""
         ns = self._ns(query.project)
         index, rest = query_index(ns, query)
-        if not rest.user_id and not rest.execution_type:
+        if not rest.user_id and not rest.execution_type and not rest.status:
             total = int(await self._redis.zcard(index))
             ids: list[Any] = await self._redis.zrevrange(index, query.offset, query.offset + query.limit - 1)
             return await self._load(ns, ids), total

@@ -139,6 +139,7 @@ class ExecutionQuery(PageQuery):
     user_id: str | None = None
     tool_name: str | None = None
     execution_type: ExecutionType | None = None
+    status: ExecutionStatus | None = None
 
 
 class ExecutionRef(InProject):

@@ -17,7 +17,7 @@ from services.gateway.routes.tools import Rpc, build
 from services.gateway.wire import history_item, tool_execution, tool_execution_detail
 from shared.bus import subjects
 from shared.contracts.common import Page
-from shared.contracts.execution import ExecutionQuery, ExecutionRecord, ExecutionRef
+from shared.contracts.execution import ExecutionQuery, ExecutionRecord, ExecutionRef, ExecutionStatus
 
 router = APIRouter(tags=["tools"], dependencies=[Depends(require_api_key)])
 admin = APIRouter(prefix="/v1/admin/executions", tags=["executions"], dependencies=[Depends(require_admin)])
@@ -55,8 +55,10 @@ async def list_executions(
     user_id: str | None = None,
     tool: str | None = None,
     execution_type: Literal["immediate", "scheduled"] | None = None,
+    status: ExecutionStatus | None = None,
 ) -> dict[str, Any]:
-    """One page of the project's execution history, newest first, filtered by user, tool or type."""
+    """One page of the project's execution history, newest first, filtered by user, tool, type or
+    status (a status filter reads the latest executions only: docs/scheduled-executions.md)."""
     off, lim = clamp_page(offset, limit)
     query = build(
         ExecutionQuery,
@@ -65,6 +67,7 @@ async def list_executions(
         user_id=user_id,
         tool_name=tool,
         execution_type=execution_type,
+        status=status,
         project=project,
     )
     page = await client.call(subjects.EXECUTIONS_LIST, query, Page)
