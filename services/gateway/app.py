@@ -16,6 +16,7 @@ from starlette.types import ASGIApp
 from services.gateway import errors, openapi
 from services.gateway.adapters import CompletionWaiters
 from services.gateway.body_limit import BodyLimit
+from services.gateway.console import activity as console_activity
 from services.gateway.console import pages as console_pages
 from services.gateway.console import sign_in as console_sign_in
 from services.gateway.console import user_pages
@@ -131,6 +132,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(user_pages.pages)
     app.include_router(console_sign_in.router)
     app.include_router(console_pages.router)
+    app.include_router(console_activity.router)
     install_console(app)
     openapi.install(app)
 

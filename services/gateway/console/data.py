@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast, get_args
 
 from services.gateway.routes.health import ping
 from shared.bus import subjects
 from shared.bus.messaging import RpcClient
-from shared.contracts.authorization import ConnectionRef, ListConnections
+from shared.contracts.authorization import ConnectionRef, InFlight, InFlightQuery, ListConnections
 from shared.contracts.common import InProject, Page, PageQuery
-from shared.contracts.execution import ExecuteTool, ListTools
+from shared.contracts.execution import ExecuteTool, ExecutionQuery, ExecutionStatus, ListTools
 from shared.contracts.tokens import RefreshOutcome, RefreshToken
 from shared.contracts.webhooks import (
     DeadLetterPage,
@@ -28,6 +28,7 @@ from shared.errors import ValetkeyError
 PAGE = 25
 # A tool may run this long before it answers (the playground waits for it like /v1/tools/execute).
 EXECUTE_TIMEOUT_S = 65.0
+STATUSES: tuple[str, ...] = get_args(ExecutionStatus)
 
 
 async def connections(
@@ -125,3 +126,30 @@ async def recent_failures(rpc: RpcClient, project: str) -> RecentFailures:
     """The latest failed authorizations and refreshes, with their reasons (kept by the webhooks service)."""
     query = RecentFailuresQuery(project=project)
     return await rpc.call(subjects.WEBHOOKS_RECENT_FAILURES, query, RecentFailures)
+
+
+async def executions(
+    rpc: RpcClient, project: str, *, user_id: str, tool: str, status: str, offset: int
+) -> Page:
+    """One page of the execution history (``GET /v1/admin/executions``'s request), newest first."""
+    query = ExecutionQuery(
+        project=project,
+        user_id=user_id or None,
+        tool_name=tool or None,
+        status=cast(ExecutionStatus, status) if status in STATUSES else None,
+        offset=offset,
+        limit=PAGE,
+    )
+    return await rpc.call(subjects.EXECUTIONS_LIST, query, Page)
+
+
+def pager(offset: int, total: int, query: str, size: int = PAGE) -> dict[str, str | None]:
+    """The previous and next page links of a list (None where there is none), its filters kept."""
+    previous = f"?{query}&offset={max(offset - size, 0)}" if offset > 0 else None
+    following = f"?{query}&offset={offset + size}" if offset + size < total else None
+    return {"previous": previous, "next": following}
+
+
+async def in_flight(rpc: RpcClient, project: str) -> InFlight:
+    """The project's authorizations under way, newest first (the authorizer's index of them)."""
+    return await rpc.call(subjects.AUTH_IN_FLIGHT, InFlightQuery(project=project), InFlight)
