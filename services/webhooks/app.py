@@ -19,6 +19,7 @@ from nats.js import JetStreamContext
 from services.webhooks import handlers, jetstream, metrics
 from services.webhooks.adapters import DeadLetters, DeliveryQueue, EndpointStore
 from services.webhooks.admin import WebhookAdmin
+from services.webhooks.delivery_log import DeliveryLog
 from services.webhooks.dispatcher import Deliverer, Failures, FanOut
 from services.webhooks.event_counts import EventCounter
 from services.webhooks.lanes import Lanes
@@ -84,7 +85,9 @@ def create_service(settings: Settings, *, resolver: Resolver = system_resolver) 
     dead_letters = DeadLetters(redis, prefix=stored)
     queue = DeliveryQueue(subjects.webhook_deliver_subject(config.namespace))
     counter = EventCounter(redis, prefix=stored)
-    handlers.register(server, WebhookAdmin(endpoints, dead_letters, queue, hooks, resolver), counter)
+    attempts = DeliveryLog(redis, prefix=stored)
+    admin = WebhookAdmin(endpoints, dead_letters, queue, hooks, resolver)
+    handlers.register(server, admin, counter, attempts)
     tracing.hide_url_paths()  # a webhook URL's path may be its secret: POST spans show the origin
     sender = Sender(
         timeout=hooks.timeout_seconds,
@@ -95,8 +98,8 @@ def create_service(settings: Settings, *, resolver: Resolver = system_resolver) 
     # One set of lanes for both paths: the per-endpoint limit holds for the replica as a whole.
     lanes = Lanes(hooks.max_in_flight_per_endpoint)
     failures = Failures(dead_letters, hooks)
-    fanout = FanOut(endpoints, queue, lanes, sender, failures, counter)
-    deliverer = Deliverer(endpoints, lanes, sender, failures, ack_wait=config.ack_wait)
+    fanout = FanOut(endpoints, queue, lanes, sender, failures, counter, attempts)
+    deliverer = Deliverer(endpoints, lanes, sender, failures, ack_wait=config.ack_wait, attempts=attempts)
     loops: list[jetstream.PullLoop] = []
     app = FastStream(broker, logger=None)
 
@@ -116,6 +119,7 @@ def create_service(settings: Settings, *, resolver: Resolver = system_resolver) 
         await ensure_streams(js, replicas=replicas)
         await jetstream.ensure_deliveries_stream(js, replicas=replicas)
         queue.bind(js)
+        attempts.start()
         loops.extend(pull_loops(nc, js, config, fanout.handle, deliverer.handle))
         for loop in loops:
             await loop.start()
@@ -144,6 +148,7 @@ def create_service(settings: Settings, *, resolver: Resolver = system_resolver) 
             await ops_server.stop()
         for loop in loops:
             await loop.stop(STOP_GRACE_SECONDS)
+        await attempts.stop()
         await sender.close()
         await redis.aclose()
 

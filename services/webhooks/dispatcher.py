@@ -36,7 +36,7 @@ from services.webhooks import domain
 from services.webhooks.domain import Delivery, Endpoint
 from services.webhooks.lanes import Lanes
 from services.webhooks.metrics import DELIVERIES
-from services.webhooks.ports import Counter, DeadLetterList, Queue, Send, Store
+from services.webhooks.ports import AttemptLog, Counter, DeadLetterList, Queue, Send, Store
 from services.webhooks.sender import Outcome
 from shared.contracts.common import DEFAULT_PROJECT
 from shared.runtime import tracing
@@ -131,8 +131,10 @@ class FanOut:
         sender: Send,
         failures: Failures,
         counter: Counter | None = None,
+        attempts: AttemptLog | None = None,
     ) -> None:
         self._counter = counter
+        self._attempts = attempts
         self._store = store
         self._queue = queue
         self._lanes = lanes
@@ -195,6 +197,8 @@ class FanOut:
 
         outcome = await self._lanes.run(endpoint.id, send)
         _outcome_on(span, outcome)
+        if self._attempts is not None:
+            self._attempts.note(endpoint.project, delivery, outcome, attempt=1)
         if outcome.ok:
             _delivered(delivery, outcome, attempt=1)
             return
@@ -208,8 +212,16 @@ class Deliverer:
     """Attempts one queued delivery and decides: ack, retry later, or dead-letter."""
 
     def __init__(
-        self, store: Store, lanes: Lanes, sender: Send, failures: Failures, *, ack_wait: float
+        self,
+        store: Store,
+        lanes: Lanes,
+        sender: Send,
+        failures: Failures,
+        *,
+        ack_wait: float,
+        attempts: AttemptLog | None = None,
     ) -> None:
+        self._attempts = attempts
         self._store = store
         self._lanes = lanes
         self._sender = sender
@@ -257,6 +269,8 @@ class Deliverer:
         meta = msg.metadata
         # A delivery the fan-out tried was deferred once on arrival (see handle).
         attempt = delivery.tried + meta.num_delivered - (1 if delivery.tried else 0)
+        if self._attempts is not None:
+            self._attempts.note(endpoint.project, delivery, outcome, attempt=attempt)
         if outcome.ok:
             await msg.ack()
             _delivered(delivery, outcome, attempt=attempt)

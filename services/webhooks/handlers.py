@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from services.webhooks.admin import WebhookAdmin
+from services.webhooks.delivery_log import DeliveryLog
 from services.webhooks.event_counts import EventCounter
 from shared.bus import subjects
 from shared.bus.rpc import RpcServer, UseCase
@@ -16,12 +17,18 @@ from shared.contracts.webhooks import (
     EndpointCreate,
     EndpointRef,
     EventCountsQuery,
+    RecentDeliveriesQuery,
     RecentFailuresQuery,
     ReplayDeadLetters,
 )
 
 
-def register(server: RpcServer, admin: WebhookAdmin, counter: EventCounter | None = None) -> None:
+def register(
+    server: RpcServer,
+    admin: WebhookAdmin,
+    counter: EventCounter | None = None,
+    attempts: DeliveryLog | None = None,
+) -> None:
     """Serve ``vk.admin.webhooks.*`` in the webhooks queue group (one replica answers each)."""
     routes: tuple[tuple[str, type[BaseModel], UseCase], ...] = (
         (subjects.WEBHOOKS_ENDPOINTS_LIST, PageQuery, admin.list_endpoints),
@@ -45,5 +52,12 @@ def register(server: RpcServer, admin: WebhookAdmin, counter: EventCounter | Non
             subjects.WEBHOOKS_RECENT_FAILURES,
             RecentFailuresQuery,
             counter.failures,
+            queue=subjects.QUEUE_WEBHOOKS,
+        )
+    if attempts is not None:
+        server.add(
+            subjects.WEBHOOKS_RECENT_DELIVERIES,
+            RecentDeliveriesQuery,
+            attempts.recent,
             queue=subjects.QUEUE_WEBHOOKS,
         )

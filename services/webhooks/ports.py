@@ -84,3 +84,10 @@ class DeadLetterArchive(DeadLetterList, Protocol):
         ...
 
     async def remove(self, dead_id: str) -> None: ...
+
+
+class AttemptLog(Protocol):
+    """Where each attempt is noted for the console (``services/webhooks/delivery_log.py``):
+    in process, never a wait on the delivery's path."""
+
+    def note(self, project: str, delivery: Delivery, outcome: Outcome, *, attempt: int) -> None: ...

@@ -110,6 +110,8 @@ WEBHOOKS_DEAD_DELETE: Final = "vk.admin.webhooks.dead_letters.delete"
 WEBHOOKS_EVENT_COUNTS: Final = "vk.admin.webhooks.event_counts"
 # The latest failed authorizations and refreshes of a project, with their reasons (the console).
 WEBHOOKS_RECENT_FAILURES: Final = "vk.admin.webhooks.recent_failures"
+# The latest attempts per endpoint, for the console (services/webhooks/delivery_log.py).
+WEBHOOKS_RECENT_DELIVERIES: Final = "vk.admin.webhooks.recent_deliveries"
 
 # --- events (JetStream) ---------------------------------------------------------------
 EVENTS_STREAM: Final = "VALETKEY_EVENTS"

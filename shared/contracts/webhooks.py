@@ -133,3 +133,16 @@ class RecentFailures(Contract):
     """Each item as a webhook receiver gets it: id, type, timestamp, data (user, provider, reason)."""
 
     items: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class RecentDeliveriesQuery(InProject):
+    """The latest attempts to each of ``endpoint_ids`` (of the project), newest first."""
+
+    endpoint_ids: list[str] = Field(default_factory=list, max_length=100)
+    limit: int = Field(default=10, ge=1, le=20)
+
+
+class RecentDeliveries(Contract):
+    """Per endpoint id: attempts as {event_id, event_type, attempt, status, error, ok, at (epoch s)}."""
+
+    items: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)

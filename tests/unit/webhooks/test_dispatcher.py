@@ -269,3 +269,29 @@ class TestDeliveryMetrics:
         before = _deliveries(endpoint, counted)
         await handler.handle(delivery_msg(replace(DELIVERY, endpoint_id=endpoint), **meta))
         assert _deliveries(endpoint, counted) == before + 1
+
+
+class NotedAttempts:
+    def __init__(self) -> None:
+        self.notes: list[tuple[str, str, int | None, int]] = []
+
+    def note(self, project: str, delivery: Delivery, outcome: Outcome, *, attempt: int) -> None:
+        self.notes.append((project, delivery.endpoint_id, outcome.status, attempt))
+
+
+class TestAttemptsNotedForTheConsole:
+    async def test_the_fan_outs_first_attempt_and_a_queued_retry_are_each_noted_with_their_number(self):
+        noted = NotedAttempts()
+        sender, dead, queue = FakeSender(Outcome(status=503)), FakeDead(), FakeQueue()
+        fanning = FanOut(FakeStore(hook()), queue, Lanes(4), sender, Failures(dead, CONFIG), attempts=noted)
+        await fanning.handle(event_msg()[1])  # type: ignore[arg-type]
+        handler = Deliverer(
+            FakeStore(hook()),
+            Lanes(4),
+            FakeSender(Outcome(status=204)),
+            Failures(dead, CONFIG),
+            ack_wait=10,
+            attempts=noted,
+        )
+        await handler.handle(delivery_msg(num_delivered=2))
+        assert noted.notes == [("default", "e1", 503, 1), ("default", "e1", 204, 2)]
