@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any, cast, get_args
 
 from services.gateway.routes.health import ping
@@ -19,6 +20,8 @@ from shared.contracts.webhooks import (
     EndpointPage,
     EventCounts,
     EventCountsQuery,
+    RecentDeliveries,
+    RecentDeliveriesQuery,
     RecentFailures,
     RecentFailuresQuery,
     Replayed,
@@ -153,3 +156,21 @@ def pager(offset: int, total: int, query: str, size: int = PAGE) -> dict[str, st
 async def in_flight(rpc: RpcClient, project: str) -> InFlight:
     """The project's authorizations under way, newest first (the authorizer's index of them)."""
     return await rpc.call(subjects.AUTH_IN_FLIGHT, InFlightQuery(project=project), InFlight)
+
+
+async def recent_deliveries(rpc: RpcClient, project: str, endpoint_ids: list[str]) -> RecentDeliveries:
+    """The latest attempts to each endpoint; none asked when the project has no endpoint."""
+    if not endpoint_ids:
+        return RecentDeliveries()
+    query = RecentDeliveriesQuery(project=project, endpoint_ids=endpoint_ids[:100])
+    return await rpc.call(subjects.WEBHOOKS_RECENT_DELIVERIES, query, RecentDeliveries)
+
+
+def attempt_rows(recent: RecentDeliveries) -> list[dict[str, Any]]:
+    """Every endpoint's attempts as one table, newest first; each with its endpoint and its time as ISO."""
+    rows = [
+        {**attempt, "endpoint_id": endpoint_id, "at": datetime.fromtimestamp(attempt["at"], UTC).isoformat()}
+        for endpoint_id, attempts in recent.items.items()
+        for attempt in attempts
+    ]
+    return sorted(rows, key=lambda row: str(row["at"]), reverse=True)

@@ -227,14 +227,26 @@ async def failures(request: Request, session: Signed) -> Response:
 @router.get("/webhooks")
 async def webhooks(request: Request, session: Signed, offset: int = 0, notice: str = "") -> Response:
     rpc = rpc_of(request)
-    error, endpoints, dead = None, None, None
+    error, endpoints, dead, attempts = None, None, None, []
     try:
         endpoints = await data.endpoints(rpc, session.project)
-        dead = await data.dead_letters(rpc, session.project, max(0, offset))
+        ids = [e.id for e in endpoints.items]
+        recent, dead = await asyncio.gather(
+            data.recent_deliveries(rpc, session.project, ids),
+            data.dead_letters(rpc, session.project, max(0, offset)),
+        )
+        attempts = data.attempt_rows(recent)
     except ValetkeyError as exc:
         error = problem(exc)
     return render(
-        request, "webhooks.html", endpoints=endpoints, dead=dead, error=error, notice=notice, nav="webhooks"
+        request,
+        "webhooks.html",
+        endpoints=endpoints,
+        attempts=attempts,
+        dead=dead,
+        error=error,
+        notice=notice,
+        nav="webhooks",
     )
 
 
