@@ -139,4 +139,5 @@ def connection_view(
         "expires_at": connection.expires_at,
         # Not in Arcade's shape (its clients ignore unknown fields): the console shows it.
         "refresh_failures": connection.refresh_failures,
+        "last_used_at": connection.last_used_at,
     }

@@ -45,6 +45,7 @@ from shared.runtime.background import Periodic
 from shared.runtime.logging import get_logger
 from shared.runtime.service import Service
 from shared.runtime.settings import Settings
+from shared.tokens.last_use import LastUse
 
 log = get_logger(__name__)
 
@@ -99,6 +100,7 @@ def create_service(settings: Settings) -> Service:
         # Its steps write several keys of a project together: one slot for them on a Redis Cluster.
         prefix=settings.keyspace().grouped("executions"),
     )
+    last_use = LastUse(parts.redis, parts.tokens, parts.background)
     executor = Executor(
         catalog,
         providers,
@@ -109,6 +111,7 @@ def create_service(settings: Settings) -> Service:
         history,
         after_reply=parts.background,
         hooks=contextual,
+        last_use=last_use,
     )
     runner = ScheduledRunner(executor, history, events, config.scheduled, lease_seconds=config.lease_seconds)
     workers = WorkerAdmin(registry, catalog, tools, workers_changed, probe)

@@ -28,6 +28,7 @@ from services.executor.ports import (
     History,
     ProviderLookup,
     Secrets,
+    UsageNotes,
 )
 from services.executor.responses import failed_response
 from services.executor.sources import InProcessToolkits, ToolSource
@@ -58,6 +59,8 @@ class Executor:
         after_reply: Runs the history's write once the answer is on its way (it cost the caller
             ~0.9 ms of latency at one client when awaited); a stop drains it.
         hooks: The projects' Contextual Access hooks (None: no hooks anywhere).
+        last_use: Notes that a tool uses a connection's token (written at most once a minute,
+            after the reply: shared/tokens/last_use.py).
     """
 
     def __init__(
@@ -71,7 +74,9 @@ class Executor:
         history: History,
         after_reply: Background | None = None,
         hooks: ContextualAccess | None = None,
+        last_use: UsageNotes | None = None,
     ) -> None:
+        self._last_use = last_use
         self._catalog = catalog
         self._providers = providers
         self._fresh = fresh
@@ -174,6 +179,8 @@ class Executor:
             )
         token = await self._fresh(user_id, info.key, project=project)
         if covers(token, domain.scopes_of(auth), now=utcnow()):
+            if self._last_use is not None:
+                self._last_use.note(user_id, info.key, project)
             key = info.key if token.refresh_token else None
             return Grant(token.access_token, token.user_info, key)
         # No usable token, or one without the scopes: the authorizer starts (or finds) the flow.

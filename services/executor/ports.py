@@ -201,3 +201,10 @@ class SecretRecords(Protocol):
     async def upsert(self, key: str, value: str, description: str | None, project: str) -> SecretRecord: ...
 
     async def delete(self, secret_id: str, project: str) -> None: ...
+
+
+class UsageNotes(Protocol):
+    """Notes that a tool uses a connection's token (``shared.tokens.last_use.LastUse``): no I/O
+    on the execution's path."""
+
+    def note(self, user_id: str, provider_id: str, project: str) -> None: ...

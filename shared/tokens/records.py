@@ -73,6 +73,7 @@ class Connection:
     expires_at: str | None
     project: str = DEFAULT_PROJECT
     refresh_failures: int = 0  # consecutive, since the last token written
+    last_used_at: str | None = None  # when a tool last read it (shared/tokens/last_use.py), to the minute
 
 
 @dataclass(frozen=True)

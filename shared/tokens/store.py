@@ -27,7 +27,8 @@ a connection's keys are in the shard of its id, and the indexes, the schedule, t
 and the outbox exist once per shard, so a write touches one shard only; listings and counts
 read every shard and merge.
 
-The metadata hash also counts ``refresh_failures`` (consecutive; every put resets it).
+The metadata hash also counts ``refresh_failures`` (consecutive; every put resets it) and keeps
+``last_used_at`` (:mod:`shared.tokens.last_use`; a put leaves it).
 
 A write replaces token, metadata, indexes and schedule in one step (a Lua script,
 atomic like MULTI/EXEC but one reply to parse instead of a dozen), and can carry
@@ -313,6 +314,7 @@ class TokenStore:
             expires_at=data.get("expires_at") or None,
             project=data.get("project") or DEFAULT_PROJECT,
             refresh_failures=int(data.get("refresh_failures") or 0),
+            last_used_at=data.get("last_used_at") or None,
         )
 
     async def list_connections(
