@@ -12,6 +12,7 @@ from services.token_refresher.adapters import (
     SystemClock,
 )
 from services.token_refresher.leases import Leases
+from services.token_refresher.refresh_counts import RefreshCounts
 from services.token_refresher.refresher import Refresher
 from services.token_refresher.scheduler import Scheduler
 from services.token_refresher.settings import RefresherSettings
@@ -45,6 +46,7 @@ def create_service(settings: Settings) -> Service:
         lock_wait=config.lock_wait_seconds,
     )
     leases = Leases(tokens, clock, config)
+    counts = RefreshCounts(parts.redis, prefix=settings.keyspace().grouped("refresh"))
     refresher = Refresher(
         tokens=tokens,
         providers=EnabledProviders(
@@ -60,8 +62,9 @@ def create_service(settings: Settings) -> Service:
         policy=settings.refresh_policy(),
         settings=config,
         leases=leases,
+        counts=counts,
     )
-    handlers.register(parts.server, refresher, workers=config.rpc_workers)
+    handlers.register(parts.server, refresher, workers=config.rpc_workers, counts=counts)
     scheduler = Scheduler(tokens, refresher, clock, config, leases)
     parts.samplers.append(schedule_sampler(parts.tokens))
     app = FastStream(parts.broker, logger=None)
@@ -70,6 +73,7 @@ def create_service(settings: Settings) -> Service:
     async def started() -> None:
         await infra.start(parts)
         leases.start()
+        counts.start()
         scheduler.start()
         log.info(
             "refresher.started",
@@ -83,6 +87,7 @@ def create_service(settings: Settings) -> Service:
         await scheduler.stop(grace=settings.runtime.graceful_timeout / 2)
         await infra.stop(parts)  # on-demand refreshes still running finish with the HTTP client
         await leases.stop()
+        await counts.stop()
         await client.aclose()
 
     return Service(app, parts.server)

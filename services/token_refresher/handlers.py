@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from services.token_refresher.refresh_counts import RefreshCounts
 from services.token_refresher.refresher import Refresher
 from shared.bus import subjects
 from shared.bus.rpc import RpcServer
 from shared.contracts.tokens import RefreshToken
+from shared.contracts.webhooks import EventCountsQuery
 
 
-def register(server: RpcServer, refresher: Refresher, *, workers: int) -> None:
-    """Serve ``TOKEN_REFRESH`` in the refresher queue group.
+def register(
+    server: RpcServer, refresher: Refresher, *, workers: int, counts: RefreshCounts | None = None
+) -> None:
+    """Serve ``TOKEN_REFRESH`` in the refresher queue group (and, with ``counts``, the console's
+    ``REFRESH_COUNTS``).
 
     Args:
         server: The service's RPC server.
@@ -25,3 +30,5 @@ def register(server: RpcServer, refresher: Refresher, *, workers: int) -> None:
         workers=workers,
         name="refresh",
     )
+    if counts is not None:
+        server.add(subjects.REFRESH_COUNTS, EventCountsQuery, counts.counts, queue=subjects.QUEUE_REFRESHER)

@@ -184,3 +184,9 @@ class ProviderCalls(Protocol):
     ) -> dict[str, Any]:
         """The user info for a token; ``{}`` when the provider configures none."""
         ...
+
+
+class RefreshNotes(Protocol):
+    """Counts refresh decisions for the console (``refresh_counts.RefreshCounts``): in process."""
+
+    def note(self, project: str, outcome: str, lateness_seconds: float | None) -> None: ...

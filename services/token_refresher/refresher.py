@@ -33,7 +33,15 @@ from typing import Any, Literal
 from services.token_refresher import domain, metrics
 from services.token_refresher.domain import Decision, Failure, FailureKind
 from services.token_refresher.leases import Leases
-from services.token_refresher.ports import Claim, Clock, Locked, ProviderCalls, Providers, Tokens
+from services.token_refresher.ports import (
+    Claim,
+    Clock,
+    Locked,
+    ProviderCalls,
+    Providers,
+    RefreshNotes,
+    Tokens,
+)
 from services.token_refresher.settings import RefresherSettings
 from shared.contracts.common import DEFAULT_PROJECT
 from shared.contracts.events import TokenRefreshed, TokenRefreshFailed
@@ -83,6 +91,7 @@ class Refresher:
         settings: Timeouts, retries, attempts.
         leases: Keeps held locks alive while a refresh runs.
         rand: Jitter source (injected so tests are deterministic).
+        counts: Counts each decision per project and hour for the console (in process).
     """
 
     def __init__(
@@ -96,7 +105,9 @@ class Refresher:
         settings: RefresherSettings,
         leases: Leases,
         rand: Callable[[], float] = random.random,
+        counts: RefreshNotes | None = None,
     ) -> None:
+        self._counts = counts
         self._tokens = tokens
         self._providers = providers
         self._client = client
@@ -366,6 +377,8 @@ class Refresher:
         late = domain.lateness(job.due, self._clock.now())
         seconds = None if late is None else late.total_seconds()
         metrics.record(job.provider_id, outcome, seconds, failure_class=failure_class)
+        if self._counts is not None:
+            self._counts.note(job.project, outcome, seconds)
         log.info(
             "refresh",
             outcome=outcome,

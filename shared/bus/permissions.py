@@ -104,6 +104,7 @@ GRANTS: Final[Mapping[str, _Grant]] = {
             _family(subjects.SCHEDULED_LIST),
             f"{subjects.HEALTH_PREFIX}.>",
             subjects.TOKEN_REFRESH,  # the console's "force refresh" (services/gateway/console/data.py)
+            subjects.REFRESH_COUNTS,  # the console's overview
         ),
         listens=(subjects.EVT_AUTHORIZATION_ALL,),  # wakes the long-polls (services/gateway/adapters.py)
     ),
@@ -118,7 +119,9 @@ GRANTS: Final[Mapping[str, _Grant]] = {
         streams=_RELAY.streams,
     ),
     "token_refresher": _Grant(
-        serves=(subjects.TOKEN_REFRESH,), publishes=_RELAY.publishes, streams=_RELAY.streams
+        serves=(subjects.TOKEN_REFRESH, subjects.REFRESH_COUNTS),
+        publishes=_RELAY.publishes,
+        streams=_RELAY.streams,
     ),
     "executor": _Grant(
         serves=(

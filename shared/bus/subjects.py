@@ -53,6 +53,8 @@ CONNECTIONS_DELETE: Final = "vk.admin.connections.delete"
 
 # --- token_refresher: request-reply ---------------------------------------------------
 TOKEN_REFRESH: Final = "vk.tokens.refresh"
+# Refreshes started, done, failed, late per hour: the console (services/token_refresher/refresh_counts.py).
+REFRESH_COUNTS: Final = "vk.tokens.refresh_counts"
 
 # --- executor: request-reply ----------------------------------------------------------
 TOOLS_LIST: Final = "vk.tools.list"
