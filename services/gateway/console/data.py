@@ -174,3 +174,44 @@ def attempt_rows(recent: RecentDeliveries) -> list[dict[str, Any]]:
         for attempt in attempts
     ]
     return sorted(rows, key=lambda row: str(row["at"]), reverse=True)
+
+
+async def refresh_counts(rpc: RpcClient, project: str, hours: int = 24) -> EventCounts | None:
+    """Refreshes started, done, failed and late per hour (the token_refresher counts them); None:
+    it did not answer."""
+    try:
+        query = EventCountsQuery(project=project, hours=hours)
+        return await rpc.call(subjects.REFRESH_COUNTS, query, EventCounts)
+    except ValetkeyError:
+        return None
+
+
+# The overview's series in this order (the rest after them, by name): each refresh series beside
+# the events of the same kind.
+SERIES_ORDER = (
+    "authorization.completed",
+    "authorization.failed",
+    "refresh.started",
+    "token.refreshed",
+    "token.refresh_failed",
+    "refresh.late",
+)
+
+
+def overview_series(
+    events: EventCounts | None, refreshes: EventCounts | None
+) -> list[tuple[str, list[str], list[int]]]:
+    """The events per type and the refresher's started and late counts, on one axis of hours
+    (the events'; a refresher hour the events lack is left out), as (name, hours, values)."""
+    hours = (events or refreshes or EventCounts()).hours
+    merged = dict(events.counts) if events else {}
+    if refreshes is not None:
+        at = {hour: i for i, hour in enumerate(refreshes.hours)}
+        for name in ("refresh.started", "refresh.late"):
+            values = refreshes.counts.get(name, [])
+            merged[name] = [values[at[h]] if h in at and at[h] < len(values) else 0 for h in hours]
+
+    def rank(name: str) -> tuple[int, str]:
+        return (SERIES_ORDER.index(name) if name in SERIES_ORDER else len(SERIES_ORDER), name)
+
+    return [(name, hours, merged[name]) for name in sorted(merged, key=rank)]

@@ -38,13 +38,16 @@ async def stylesheet() -> Response:
 @router.get("")
 async def overview(request: Request, session: Signed) -> Response:
     rpc = rpc_of(request)
-    totals, services, counts = await asyncio.gather(
-        data.totals(rpc, session.project), data.health(rpc), data.event_counts(rpc, session.project)
+    totals, services, counts, refreshes = await asyncio.gather(
+        data.totals(rpc, session.project),
+        data.health(rpc),
+        data.event_counts(rpc, session.project),
+        data.refresh_counts(rpc, session.project),
     )
     chart = charts.bars("Current totals in this project", totals)
     series = [
-        {"type": name, "total": sum(values), "chart": charts.columns(name, counts.hours, values)}
-        for name, values in (counts.counts.items() if counts else [])
+        {"type": name, "total": sum(values), "chart": charts.columns(name, hours, values)}
+        for name, hours, values in data.overview_series(counts, refreshes)
     ]
     return render(
         request,
@@ -53,6 +56,7 @@ async def overview(request: Request, session: Signed) -> Response:
         chart=chart,
         series=series,
         counted=counts is not None,
+        refreshes_counted=refreshes is not None,
         services=services,
         page="overview",
     )
