@@ -40,7 +40,17 @@ def when(value: object) -> str:
         return str(value or "")
 
 
+def when_exactly(value: object) -> str:
+    """An ISO 8601 time to the second (``2026-12-03 06:47:05 UTC``): for attempts a second apart."""
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        return str(value or "")
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 templates.filters["when"] = when
+templates.filters["when_exactly"] = when_exactly
 templates.globals["scope_words"] = scope_words
 
 

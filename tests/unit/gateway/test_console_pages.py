@@ -7,7 +7,7 @@ from starlette.responses import Response
 
 from services.gateway.console.charts import bars, columns
 from services.gateway.console.sign_in import local_path
-from services.gateway.console.web import set_session, when
+from services.gateway.console.web import set_session, when, when_exactly
 from services.gateway.settings import GatewaySettings
 
 
@@ -55,3 +55,8 @@ def test_times_read_as_minutes_in_utc_and_anything_else_as_it_is():
     assert when("2026-12-03T06:30:11.042587Z") == "2026-12-03 06:30 UTC"
     assert when("2026-12-03T08:30:00+02:00") == "2026-12-03 06:30 UTC"
     assert (when(None), when("soon")) == ("", "soon")
+
+
+def test_an_attempts_time_reads_to_the_second():
+    assert when_exactly("2026-12-03T06:30:11.742587+00:00") == "2026-12-03 06:30:11 UTC"
+    assert (when_exactly(None), when_exactly("soon")) == ("", "soon")
