@@ -28,7 +28,9 @@ pytestmark = pytest.mark.e2e
 PAGES = [
     "/console",
     "/console/connections",
+    "/console/authorizations",
     "/console/failures",
+    "/console/executions",
     "/console/providers",
     "/console/tools",
     f"/console/tools/{TOOL}",
@@ -115,10 +117,18 @@ class TestPagesInChromium:
         self, console
     ):
         user = await console.connected_user("refresh")
+        assert (await asyncio.to_thread(console.execute, user)).status_code == 200
         with chromium() as browser:
             sign_in(browser, console.engine, f"/console/connections?user_id={user}")
+
+            def used(b: WebDriver) -> bool:  # the executor writes the last use after its reply
+                b.refresh()
+                return wait_for(b, "#connections tbody tr .last-use").text != "never"
+
+            WebDriverWait(browser, 30, poll_frequency=0.5).until(used)
             row = wait_for(browser, "#connections tbody tr", "hooli")
             assert user in row.text and "scope1" in row.text and "active" in row.text
+            assert row.find_element(By.CSS_SELECTOR, ".last-use").text.endswith("UTC")
             before = row.find_element(By.CSS_SELECTOR, ".expires").text
             screenshot(browser, "console-connections")
             await asyncio.sleep(1.1)  # expiry is stored to the second: let one pass so the new one differs
@@ -167,6 +177,8 @@ class TestPagesInChromium:
         with chromium() as browser:
             sign_in(browser, console.engine, "/console/webhooks")
             row = wait_for(browser, "#dead-letters tbody tr[data-dead]")
+            refused = wait_for(browser, "#deliveries tr[data-ok=no] .result", "HTTP 503")  # its attempts
+            assert refused.text == "HTTP 503"
             screenshot(browser, "console-webhooks")
             before = dead()
             row.find_element(By.XPATH, ".//button[normalize-space()='Replay']").click()
@@ -176,22 +188,31 @@ class TestPagesInChromium:
         )
         assert dead() == before - 1
 
-    async def test_the_overview_counts_the_projects_completed_authorizations_by_hour(self, console):
-        await console.connected_user("counted")
+    async def test_the_overview_counts_the_projects_completed_authorizations_and_refreshes_by_hour(
+        self, console
+    ):
+        user = await console.connected_user("counted")
+        async with httpx.AsyncClient(base_url=console.engine.base_url, timeout=60) as client:
+            await sign_in_over_http(client, console)
+            token = csrf_of((await client.get("/console/connections")).text)
+            forced = {"csrf": token, "user_id": user, "provider_id": "hooli"}
+            assert (await client.post("/console/connections/refresh", data=forced)).status_code == 303
         with chromium() as browser:
             sign_in(browser, console.engine)
 
+            def total(b: WebDriver, event: str) -> int:
+                found = b.find_elements(By.CSS_SELECTOR, f"figure[data-event='{event}'] .total")
+                return int(found[0].text) if found else 0
+
             def counted(b: WebDriver) -> bool:
                 b.refresh()
-                found = b.find_elements(
-                    By.CSS_SELECTOR, "figure[data-event='authorization.completed'] .total"
-                )
-                return bool(found) and int(found[0].text) >= 1
+                return total(b, "authorization.completed") >= 1 and total(b, "refresh.started") >= 1
 
             WebDriverWait(browser, 30, poll_frequency=0.5).until(counted)
             assert browser.find_elements(
                 By.CSS_SELECTOR, "figure[data-event='authorization.completed'] svg rect"
             )
+            assert browser.find_elements(By.CSS_SELECTOR, "figure[data-event='refresh.late']")
             screenshot(browser, "console-overview")
 
     async def test_a_refused_consent_shows_among_the_failures_with_its_reason(self, console):
@@ -244,3 +265,27 @@ class TestPagesInChromium:
                     "return document.documentElement.scrollWidth > window.innerWidth + 1"
                 )
                 assert not overflow or tag == "desktop"
+
+    async def test_an_authorization_left_at_the_consent_page_is_listed_in_flight(self, console):
+        user = new_user("hesitant")
+        pending = console.api("POST", "/v1/tools/authorize", json={"tool_name": TOOL, "user_id": user})
+        assert pending.json()["status"] == "pending"
+        with chromium() as browser:
+            sign_in(browser, console.engine, "/console/authorizations")
+            row = wait_for(browser, "#in-flight tbody tr[data-authorization]", user)
+            assert "hooli" in row.text and row.find_element(By.CSS_SELECTOR, ".stage").text == "consent"
+            screenshot(browser, "console-authorizations")
+
+    async def test_the_execution_history_lists_a_users_tool_run_and_filters_by_status(self, console):
+        user = await console.connected_user("history")
+        assert (await asyncio.to_thread(console.execute, user)).status_code == 200
+        with chromium() as browser:
+            sign_in(browser, console.engine, "/console/executions")
+            wait_for(browser, "input#user_id").send_keys(user)
+            browser.find_element(By.ID, "user_id").submit()
+            row = wait_for(browser, "#executions tbody tr[data-execution]", user)
+            assert TOOL.split(".")[-1] in row.text and row.get_attribute("data-status") == "success"
+            screenshot(browser, "console-executions")
+            browser.find_element(By.XPATH, "//select[@id='status']/option[.='failed']").click()
+            browser.find_element(By.ID, "status").submit()
+            wait_for(browser, "#executions tbody td", "No executions match")

@@ -13,6 +13,8 @@ import time
 import httpx
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.e2e.console_support import AGENT_KEY, Console, console_engine, wait_for
 from tests.support.real_browser import PHONE, chromium, screenshot
@@ -45,6 +47,13 @@ class TestUserPage:
             row = wait_for(browser, "#user-connections tr[data-provider=hooli]")
             assert "scope1" in row.text and user in browser.page_source
             assert "Know who you are" in row.text  # openid, in plain words beside its name
+
+            def used(b: WebDriver) -> bool:  # the executor writes the last use after its reply
+                b.refresh()
+                return wait_for(b, "tr[data-provider=hooli] .last-use").text != "not yet"
+
+            WebDriverWait(browser, 30, poll_frequency=0.5).until(used)
+            row = wait_for(browser, "#user-connections tr[data-provider=hooli]")
             screenshot(browser, "connect-user-page")
             row.find_element(By.XPATH, ".//button[normalize-space()='Remove access']").click()
             wait_for(browser, ".notice", "removed")
