@@ -18,9 +18,11 @@ from redis.exceptions import RedisClusterException, ResponseError
 
 from services.authorizer.adapters import RedisAuthorizationStore
 from services.authorizer.domain import AuthorizationRecord
+from services.authorizer.in_flight import InFlightReader
 from services.token_refresher.adapters import RedisTokens
 from shared.bus import subjects
 from shared.bus.messaging import ensure_streams
+from shared.contracts.authorization import InFlightQuery
 from shared.contracts.events import AuthorizationCompleted
 from shared.runtime.crypto import Cipher, RootKey
 from shared.runtime.keyspace import Keyspace
@@ -143,6 +145,10 @@ async def test_an_authorization_completes_on_the_cluster_with_its_token(running)
         await store.create(record, state=state, ttl_seconds=60)
         claimed = record.claimed(now, deadline_at=now + timedelta(seconds=30))
         assert (await store.transition("consent", claimed)).applied
+        in_flight = InFlightReader(client, keyspace)  # its index is in the record's slot, read across all
+        assert [(a.id, a.stage) for a in (await in_flight.list(InFlightQuery())).items] == [
+            (record.id, "exchanging")
+        ]
         token = StoredToken(access_token="at", issued_at=now, scopes=["a"])
         event = AuthorizationCompleted(
             authorization_id=record.id, user_id="ann", provider_id="hooli", scopes=["a"]
@@ -151,6 +157,7 @@ async def test_an_authorization_completes_on_the_cluster_with_its_token(running)
         assert done.applied and (await tokens.get("ann", "hooli")).access_token == "at"
         assert (await store.find_state(state)).authorization_id == record.id
         assert await tokens.outbox.depth() == 1
+        assert (await in_flight.list(InFlightQuery())).total_count == 0
     finally:
         await client.aclose()
 
