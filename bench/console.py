@@ -74,6 +74,9 @@ async def measure(base_url: str, api_key: str, rounds: int, count: int) -> list[
             "connections, one user": f"/console/connections?user_id=user-{count // 2}@example.com",
             "connections, page at the end": f"/console/connections?offset={max(0, count - 25)}",
             "overview": "/console",
+            "authorizations (in flight, failed)": "/console/authorizations",
+            "executions": "/console/executions",
+            "webhooks": "/console/webhooks",
         }
         for path in paths.values():  # warm up: first requests compile templates and open connections
             await timed(client, path, 3)
