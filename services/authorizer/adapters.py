@@ -13,6 +13,7 @@ Keys (``<p>`` is the key prefix)::
     <p>:authz:deadlines          sorted set: authorization id -> epoch seconds its stage is given up
     <p>:authz:pending:<project>  sorted set: authorization id in flight -> epoch seconds it stops being
                                  (its state's expiry, then its stage's deadline); the console's list
+    <p>:authz:counts:<project>:<YYYYMMDDHH>  {"started": n}: authorizations started that hour, 8 days
 
 On a Redis Cluster every name gains its shard's hash tag (:mod:`shared.runtime.keyspace`): a
 record, its state keys, its flow key and its deadline entry (one deadlines set per shard) live
@@ -46,7 +47,7 @@ from services.authorizer.domain import (
     check_transition,
     state_digest,
 )
-from services.authorizer.in_flight import in_flight_key
+from services.authorizer.in_flight import KEEP_COUNTS_SECONDS, in_flight_key, started_key
 from services.authorizer.ports import StateClaim, Transition
 from shared.bus.outbox import Outbox
 from shared.contracts.events import Event
@@ -206,6 +207,8 @@ class RedisAuthorizationStore:
         claim = {"authorization_id": record.id, "provider_id": record.provider_id, "record": encoded}
         expires = (record.state_expires_at or record.created_at).timestamp()
         in_flight = self._in_flight(record)
+        shard = self._keys.shard_of(record.id)
+        started = started_key(self._keys, shard, record.project, record.created_at)
         async with self._redis.pipeline(transaction=True) as pipe:  # id and state name one shard
             pipe.set(self._record_key(record.id), encoded, ex=self._ttl)
             pipe.set(self._state_key("state", state), json.dumps(claim), ex=ttl_seconds)
@@ -214,6 +217,11 @@ class RedisAuthorizationStore:
             pipe.zremrangebyscore(in_flight, "-inf", record.created_at.timestamp())
             pipe.zadd(in_flight, {record.id: expires})
             pipe.expire(in_flight, self._ttl)
+            started = started_key(
+                self._keys, self._keys.shard_of(record.id), record.project, record.created_at
+            )
+            pipe.hincrby(started, "started", 1)  # the overview's authorizations started, by hour
+            pipe.expire(started, KEEP_COUNTS_SECONDS)
             await pipe.execute()
 
     async def get(self, authorization_id: str) -> AuthorizationRecord | None:

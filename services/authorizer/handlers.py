@@ -23,6 +23,7 @@ from shared.contracts.authorization import (
     VerifyCallback,
 )
 from shared.contracts.common import InProject
+from shared.contracts.webhooks import EventCountsQuery
 
 
 def register(
@@ -46,6 +47,7 @@ def register(
         server.add(subjects.AUTH_VERIFY_CALLBACK, VerifyCallback, sign_ins.callback, queue=q)
     if in_flight is not None:
         server.add(subjects.AUTH_IN_FLIGHT, InFlightQuery, in_flight.list, queue=q)
+        server.add(subjects.AUTH_STARTED_COUNTS, EventCountsQuery, in_flight.started, queue=q)
     server.add(subjects.PROVIDERS_LIST, InProject, admin.list_providers, queue=q)
     server.add(subjects.PROVIDERS_GET, ProviderRef, admin.get_provider, queue=q)
     server.add(subjects.PROVIDERS_CREATE, ProviderWrite, admin.create_provider, queue=q)

@@ -1,4 +1,5 @@
-"""The authorizations in flight of a project, for the console (``vk.auth.in_flight``).
+"""The authorizations in flight of a project, and how many started each hour, for the console
+(``vk.auth.in_flight``, ``vk.auth.started_counts``).
 
 One sorted set per project (and per shard on a Redis Cluster), ``<p>:authz:pending:<project>``:
 authorization id -> the epoch second it stops being in flight unless it moves on (its state's
@@ -13,18 +14,27 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from redis.asyncio import Redis
 
 from shared.contracts.authorization import InFlight, InFlightAuthorization, InFlightQuery
+from shared.contracts.webhooks import EventCounts, EventCountsQuery
 from shared.runtime.keyspace import Keyspace
 from shared.runtime.redisio import text
+
+KEEP_COUNTS_SECONDS = 8 * 24 * 3600
 
 
 def in_flight_key(keys: Keyspace, shard: int, project: str) -> str:
     return keys.key(shard, f"authz:pending:{project}")
+
+
+def started_key(keys: Keyspace, shard: int, project: str, at: datetime) -> str:
+    """The hash counting the authorizations started in ``at``'s hour (one per shard), written in
+    the start's own transaction."""
+    return keys.key(shard, f"authz:counts:{project}:{at.astimezone(UTC):%Y%m%d%H}")
 
 
 def _iso(epoch: float) -> str:
@@ -71,3 +81,17 @@ class InFlightReader:
         items = [in_flight_item(raw, until) for raw, (_, until) in zip(records, found, strict=True) if raw]
         items.sort(key=lambda item: item.created_at, reverse=True)
         return InFlight(items=items[: query.limit], total_count=total)
+
+    async def started(self, query: EventCountsQuery) -> EventCounts:
+        """Authorizations started per hour over ``query.hours``, oldest first, summed over the shards
+        (``authorization.started``: there is no event for a start)."""
+        now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+        hours = [now - timedelta(hours=n) for n in range(query.hours - 1, -1, -1)]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for hour in hours:
+                for shard in self._keys.all:
+                    pipe.hget(started_key(self._keys, shard, query.project, hour), "started")
+            found = await pipe.execute()
+        width = len(self._keys.all)
+        values = [sum(int(n or 0) for n in found[i * width : (i + 1) * width]) for i in range(len(hours))]
+        return EventCounts(hours=[h.isoformat() for h in hours], counts={"authorization.started": values})

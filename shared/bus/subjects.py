@@ -40,8 +40,10 @@ AUTH_FLOW_INFO: Final = "vk.auth.flow_info"
 # Verification ``oidc``: where the browser signs in for a flow, and the sign-in's return.
 AUTH_VERIFY_SIGN_IN: Final = "vk.auth.verify_sign_in"
 AUTH_VERIFY_CALLBACK: Final = "vk.auth.verify_callback"
-# The console's list of a project's authorizations under way (services/authorizer/in_flight.py).
+# The console's list of a project's authorizations under way, and of starts per hour
+# (services/authorizer/in_flight.py).
 AUTH_IN_FLIGHT: Final = "vk.auth.in_flight"
+AUTH_STARTED_COUNTS: Final = "vk.auth.started_counts"
 PROVIDERS_LIST: Final = "vk.admin.providers.list"
 PROVIDERS_GET: Final = "vk.admin.providers.get"
 PROVIDERS_CREATE: Final = "vk.admin.providers.create"

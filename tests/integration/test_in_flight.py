@@ -13,6 +13,7 @@ from services.authorizer.domain import AuthorizationRecord
 from services.authorizer.in_flight import InFlightReader, in_flight_key
 from shared.contracts.authorization import InFlightQuery
 from shared.contracts.events import AuthorizationCompleted
+from shared.contracts.webhooks import EventCountsQuery
 from shared.runtime.crypto import Cipher, RootKey
 from shared.runtime.keyspace import Keyspace
 from shared.tokens.model import RefreshPolicy, StoredToken
@@ -112,3 +113,14 @@ class TestInFlight:
         assert [item.id for item in found.items] == ids[::-1] and found.total_count == 4
         shards = {in_flight_key(keyspace, n, "default") for n in range(4)}
         assert await redis.exists(*shards) == 4  # one index a shard, each beside its records
+
+    async def test_each_start_is_counted_in_its_hour_across_the_shards(self, redis):
+        keyspace, store, reader = _parts(redis, shards=4)
+        for n in range(3):
+            await store.create(
+                _started(keyspace.mint(f"ac_c{n}", n, kind="ac")), state=f"s{n}", ttl_seconds=600
+            )
+        await store.create(_started("ac_other", project="globex"), state="s-other", ttl_seconds=600)
+        counted = await reader.started(EventCountsQuery(hours=2))
+        # Three in this hour (or, at the turn of an hour, over the last two): never another project's.
+        assert sum(counted.counts["authorization.started"]) == 3 and len(counted.hours) == 2
