@@ -206,7 +206,10 @@ class TestPagesInChromium:
 
             def counted(b: WebDriver) -> bool:
                 b.refresh()
-                return total(b, "authorization.completed") >= 1 and total(b, "refresh.started") >= 1
+                return all(
+                    total(b, event) >= 1
+                    for event in ("authorization.started", "authorization.completed", "refresh.started")
+                )
 
             WebDriverWait(browser, 30, poll_frequency=0.5).until(counted)
             assert browser.find_elements(

@@ -186,9 +186,19 @@ async def refresh_counts(rpc: RpcClient, project: str, hours: int = 24) -> Event
         return None
 
 
-# The overview's series in this order (the rest after them, by name): each refresh series beside
+async def started_counts(rpc: RpcClient, project: str, hours: int = 24) -> EventCounts | None:
+    """Authorizations started per hour (the authorizer counts them: a start has no event)."""
+    try:
+        query = EventCountsQuery(project=project, hours=hours)
+        return await rpc.call(subjects.AUTH_STARTED_COUNTS, query, EventCounts)
+    except ValetkeyError:
+        return None
+
+
+# The overview's series in this order (the rest after them, by name): each counted series beside
 # the events of the same kind.
 SERIES_ORDER = (
+    "authorization.started",
     "authorization.completed",
     "authorization.failed",
     "refresh.started",
@@ -196,20 +206,24 @@ SERIES_ORDER = (
     "token.refresh_failed",
     "refresh.late",
 )
+# What the overview takes from the services' own counts (done and failed are events already).
+COUNTED = ("authorization.started", "refresh.started", "refresh.late")
 
 
 def overview_series(
-    events: EventCounts | None, refreshes: EventCounts | None
+    events: EventCounts | None, *counted: EventCounts | None
 ) -> list[tuple[str, list[str], list[int]]]:
-    """The events per type and the refresher's started and late counts, on one axis of hours
-    (the events'; a refresher hour the events lack is left out), as (name, hours, values)."""
-    hours = (events or refreshes or EventCounts()).hours
+    """The events per type and the ``COUNTED`` series of the services' own counts, on one axis of
+    hours (the events'; an hour the events lack is left out), as (name, hours, values)."""
+    answered = [c for c in counted if c is not None]
+    hours = (events or next(iter(answered), None) or EventCounts()).hours
     merged = dict(events.counts) if events else {}
-    if refreshes is not None:
-        at = {hour: i for i, hour in enumerate(refreshes.hours)}
-        for name in ("refresh.started", "refresh.late"):
-            values = refreshes.counts.get(name, [])
-            merged[name] = [values[at[h]] if h in at and at[h] < len(values) else 0 for h in hours]
+    for counts in answered:
+        at = {hour: i for i, hour in enumerate(counts.hours)}
+        for name in COUNTED:
+            if name in counts.counts:
+                values = counts.counts[name]
+                merged[name] = [values[at[h]] if h in at and at[h] < len(values) else 0 for h in hours]
 
     def rank(name: str) -> tuple[int, str]:
         return (SERIES_ORDER.index(name) if name in SERIES_ORDER else len(SERIES_ORDER), name)

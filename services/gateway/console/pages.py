@@ -38,16 +38,17 @@ async def stylesheet() -> Response:
 @router.get("")
 async def overview(request: Request, session: Signed) -> Response:
     rpc = rpc_of(request)
-    totals, services, counts, refreshes = await asyncio.gather(
+    totals, services, counts, refreshes, starts = await asyncio.gather(
         data.totals(rpc, session.project),
         data.health(rpc),
         data.event_counts(rpc, session.project),
         data.refresh_counts(rpc, session.project),
+        data.started_counts(rpc, session.project),
     )
     chart = charts.bars("Current totals in this project", totals)
     series = [
         {"type": name, "total": sum(values), "chart": charts.columns(name, hours, values)}
-        for name, hours, values in data.overview_series(counts, refreshes)
+        for name, hours, values in data.overview_series(counts, refreshes, starts)
     ]
     return render(
         request,

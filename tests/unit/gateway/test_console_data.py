@@ -33,6 +33,19 @@ def test_refreshes_started_and_late_stand_beside_the_refresh_events_on_the_event
     assert values["refresh.started"] == [0, 4, 5] and values["refresh.late"] == [0, 0, 1]
 
 
+def test_authorizations_started_come_first_beside_the_completed_and_failed_ones():
+    events = EventCounts(
+        hours=HOURS, counts={"authorization.failed": [0, 0, 1], "authorization.completed": [1, 1, 0]}
+    )
+    started = EventCounts(hours=HOURS, counts={"authorization.started": [2, 1, 1]})
+    series = overview_series(events, None, started)
+    assert [(n, v) for n, _, v in series] == [
+        ("authorization.started", [2, 1, 1]),
+        ("authorization.completed", [1, 1, 0]),
+        ("authorization.failed", [0, 0, 1]),
+    ]
+
+
 def test_without_the_refreshers_answer_the_events_alone_and_without_events_the_refreshes_alone():
     events = EventCounts(hours=HOURS, counts={"token.refreshed": [1, 0, 2]})
     refreshes = EventCounts(hours=HOURS, counts={"refresh.started": [1, 1, 1], "refresh.late": [0, 0, 0]})
