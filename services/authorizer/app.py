@@ -8,10 +8,11 @@ from urllib.parse import urlsplit
 from faststream import FastStream
 
 from services.authorizer import handlers
-from services.authorizer.adapters import OidcSignIn, RedisAuthorizationStore
+from services.authorizer.adapters import RedisAuthorizationStore
 from services.authorizer.admin import Admin
 from services.authorizer.authorizations import Authorizations
 from services.authorizer.in_flight import InFlightReader
+from services.authorizer.oidc_sign_in import OidcSignIn
 from services.authorizer.revocation import Revocations
 from services.authorizer.settings import AuthorizerSettings
 from services.authorizer.sign_in import SignIns

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from services.authorizer import domain
-from services.authorizer.adapters import OidcSignIn
+from services.authorizer.oidc_sign_in import OidcSignIn
 from shared.errors import InvalidGrant, ProviderError
 from shared.providers.http import ProviderResponse
 from shared.providers.oauth import HttpRequestSpec, code_challenge_s256
