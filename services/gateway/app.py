@@ -105,6 +105,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.gateway = gw
     app.state.api_keys = api_keys
+    # Read once: settings do not change while the gateway runs.
+    app.state.execute_timeout = tools_routes.execute_timeout(settings)
     # The console's cookie and the end-user links are signed with a key derived from the API keys.
     app.state.console_signer = Signer(k.key.get_secret_value() for k in gw.api_keys)
     app.state.waiters = waiters

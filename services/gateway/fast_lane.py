@@ -1,14 +1,15 @@
-"""The two routes agents call hardest, served beneath FastAPI's per-request machinery.
+"""The three routes agents call hardest, served beneath FastAPI's per-request machinery.
 
 An agent checks ``GET /v1/auth/status`` and ``POST /v1/tools/authorize`` before its tool
-calls. FastAPI's way to those routes (its middleware layers, routing, dependency solving
-and validation) cost about as much gateway CPU as the rest of the request. This pure ASGI
-layer answers the plain form of those two requests itself: a key in the header, an ``id``
-and no ``wait``, or a small declared JSON body. It uses the same key check, body model,
-NATS request and answer functions as the FastAPI routes, and errors raised there leave
-in the same error shape. Everything else goes on to FastAPI unchanged: other routes,
-long-polls, and odd queries or bodies (FastAPI gives their errors). FastAPI also keeps
-the OpenAPI document.
+calls, then calls ``POST /v1/tools/execute``. FastAPI's way to those routes (its middleware
+layers, routing over every route, dependency solving and validation) cost about as much
+gateway CPU as the rest of the request: ~1 ms of a tool call's 3 ms at one client
+(docs/performance.md). This pure ASGI layer answers the plain form of those requests itself:
+a key in the header, an ``id`` and no ``wait``, or a small declared JSON body. It uses the
+same key check, body models, NATS request and answer functions as the FastAPI routes, and
+errors raised there leave in the same error shape. Everything else goes on to FastAPI
+unchanged: other routes, long-polls, and odd queries or bodies (FastAPI gives their errors).
+FastAPI also keeps the OpenAPI document.
 """
 
 from __future__ import annotations
@@ -25,12 +26,17 @@ from starlette.types import Message, Receive, Scope, Send
 
 from services.gateway.body_limit import timed_receive
 from services.gateway.domain import ApiKeys
-from services.gateway.errors import error_response
+from services.gateway.errors import client_error, error_response
 from services.gateway.middleware import ROUTE_KEY
 from services.gateway.routes.auth import status_now
 from services.gateway.routes.body import is_json
 from services.gateway.routes.deps import authenticate, limit_user
-from services.gateway.routes.tools import AuthorizeToolRequest, tool_authorization
+from services.gateway.routes.tools import (
+    AuthorizeToolRequest,
+    ExecuteToolRequest,
+    tool_authorization,
+    tool_execution,
+)
 from shared.bus.messaging import RpcClient
 from shared.errors import ValetkeyError
 from shared.runtime.config_arcade import DEFAULT_BODY_LIMIT
@@ -40,6 +46,10 @@ log = get_logger(__name__)
 
 STATUS = ("GET", "/v1/auth/status")
 TOOLS_AUTHORIZE = ("POST", "/v1/tools/authorize")
+TOOLS_EXECUTE = ("POST", "/v1/tools/execute")
+# The POST routes served here: their body model, and the answer once the body is valid.
+Body = AuthorizeToolRequest | ExecuteToolRequest
+Answer = Callable[[Body, RpcClient, str], Awaitable[Response]]
 
 
 class FastLane:
@@ -51,6 +61,10 @@ class FastLane:
         self.app = app
         self._max_body_bytes = max_body_bytes
         self._read_timeout = read_timeout
+        self._posted: dict[tuple[str, str], tuple[type[Body], Answer]] = {
+            TOOLS_AUTHORIZE: (AuthorizeToolRequest, self._authorize_tool),
+            TOOLS_EXECUTE: (ExecuteToolRequest, self._execute_tool),
+        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -61,25 +75,33 @@ class FastLane:
                     scope, receive, send, lambda rpc, project: status_now(rpc, auth_id, project)
                 )
                 return
-            if route == TOOLS_AUTHORIZE and _small_json(scope, self._max_body_bytes):
+            posted = self._posted.get(route)
+            if posted is not None and _small_json(scope, self._max_body_bytes):
                 try:
                     body, receive = await _read_body(timed_receive(receive, self._read_timeout))
                 except ValetkeyError as exc:
                     await error_response(exc)(scope, receive, send)
                     return
+                model, answer = posted
                 try:
-                    request = AuthorizeToolRequest.model_validate_json(body)
+                    request = model.model_validate_json(body)
                 except ValidationError:
                     pass  # FastAPI gives the error, from the same bytes
                 else:
-                    scope[ROUTE_KEY] = TOOLS_AUTHORIZE[1]
-                    await self._serve(scope, receive, send, partial(self._authorize_tool, request))
+                    scope[ROUTE_KEY] = route[1]
+                    await self._serve(scope, receive, send, partial(answer, request))
                     return
         await self.app(scope, receive, send)
 
-    async def _authorize_tool(self, request: AuthorizeToolRequest, rpc: RpcClient, project: str) -> Response:
+    async def _authorize_tool(self, request: Body, rpc: RpcClient, project: str) -> Response:
+        assert isinstance(request, AuthorizeToolRequest)
         await limit_user(self.app.state, project, request.user_id)
         return await tool_authorization(rpc, request, project)
+
+    async def _execute_tool(self, request: Body, rpc: RpcClient, project: str) -> Response:
+        assert isinstance(request, ExecuteToolRequest)
+        await limit_user(self.app.state, project, request.user_id)
+        return await tool_execution(rpc, request, project, self.app.state.execute_timeout)
 
     async def _serve(
         self,
@@ -95,9 +117,11 @@ class FastLane:
             response = await answer(state.rpc, principal.project)
         except ValetkeyError as exc:
             response = error_response(exc)
-        except Exception:
-            log.exception("http.crashed", path=scope["path"])
-            response = error_response(ValetkeyError("internal error"))
+        except Exception as exc:
+            if (error := client_error(exc)) is None:
+                log.exception("http.crashed", path=scope["path"])
+                error = ValetkeyError("internal error")
+            response = error_response(error)
         await response(scope, receive, send)
 
 

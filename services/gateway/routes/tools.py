@@ -186,8 +186,18 @@ async def execute_tool(request: Request, project: Project) -> JSONResponse:
     ``run_at``, schedule it instead (docs/scheduled-executions.md)."""
     body = await json_body(request, ExecuteToolRequest)
     await limit_user(request.app.state, project, body.user_id)
+    return await tool_execution(rpc_of(request), body, project, request.app.state.execute_timeout)
+
+
+async def tool_execution(
+    client: RpcClient, body: ExecuteToolRequest, project: str, timeout: float
+) -> JSONResponse:
+    """The answer to ``POST /v1/tools/execute`` (also served by the fast lane).
+
+    Raises:
+        ValetkeyError: A bad command, or what the executor reported for a scheduled run.
+    """
     command = build(ExecuteTool, **body.model_dump(), project=project)
-    client, timeout = rpc_of(request), execute_timeout(request.app.state.settings)
     if command.run_at:
         record: dict[str, Any] = await client.call_raw(subjects.TOOLS_SCHEDULE, command)
         return JSONResponse(scheduled_response(record))

@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI, Request
+from nats.errors import MaxPayloadError
 
 from services.gateway.domain import ApiKeys, Principal
 from services.gateway.fast_lane import FastLane
@@ -16,13 +17,15 @@ KEY = "lane-test-key"
 
 
 class Rpc:
-    """Records the requests; answers like the services, or raises what it is told to."""
+    """Records the requests (and their timeouts); answers like the services, or raises what it is told to."""
 
     def __init__(self, answer: Any = None, error: Exception | None = None) -> None:
-        self.answer, self.error, self.calls = answer, error, []
+        self.answer, self.error, self.calls, self.timeouts = answer, error, [], []
 
-    async def call_raw(self, subject: str, request: Any, **_: Any) -> Any:
+    async def call_raw(self, subject: str, request: Any, *, timeout: float | None = None) -> Any:
+        request.model_dump_json()  # as the real client sends it
         self.calls.append((subject, request))
+        self.timeouts.append(timeout)
         if self.error is not None:
             raise self.error
         return self.answer
@@ -33,6 +36,7 @@ def lane(rpc: Rpc) -> tuple[httpx.AsyncClient, list[bytes]]:
     reached: list[bytes] = []
     app = FastAPI()
     app.state.api_keys, app.state.rpc = ApiKeys([(KEY, Principal("default", "admin"))]), rpc
+    app.state.execute_timeout = 42.0
 
     @app.api_route("/{path:path}", methods=["GET", "POST"])
     async def fastapi_route(request: Request) -> dict[str, str]:
@@ -117,6 +121,54 @@ class TestToolsAuthorize:
         client, _ = lane(rpc)
         response = await client.post("/v1/tools/authorize", json={"tool_name": "Hooli.Ping"})
         assert response.status_code == 400 and "user_id" in response.json()["message"] and rpc.calls == []
+
+
+RAN = {
+    "id": "te_1",
+    "execution_id": "ex_1",
+    "duration": 1.5,
+    "finished_at": "2026-01-01T00:00:00Z",
+    "tool_name": "Hooli.Ping",
+    "outcome": "completed",
+    "value": {"pong": True},
+}
+
+
+class TestToolsExecute:
+    async def test_a_plain_run_is_answered_in_arcades_shape_and_is_never_retried(self):
+        rpc = Rpc(RAN)
+        client, reached = lane(rpc)
+        response = await client.post("/v1/tools/execute", json={"tool_name": "Hooli.Ping", "user_id": "u"})
+        assert response.status_code == 200 and reached == []
+        assert response.json()["output"] == {"value": {"pong": True}, "logs": []}
+        assert response.headers["x-should-retry"] == "false"
+        assert [(subject, r.tool_name, r.project) for subject, r in rpc.calls] == [
+            ("vk.tools.execute", "Hooli.Ping", "default")
+        ]
+
+    async def test_the_run_waits_as_long_as_the_longest_tool_may_take(self):
+        rpc = Rpc(RAN)
+        client, _ = lane(rpc)
+        await client.post("/v1/tools/execute", json={"tool_name": "Hooli.Ping"})
+        assert rpc.timeouts == [42.0]
+
+    async def test_an_executor_error_is_never_retried_since_the_tool_may_have_run(self):
+        client, _ = lane(Rpc(error=NotFound("tool 'Hooli.Nope' not found")))
+        response = await client.post("/v1/tools/execute", json={"tool_name": "Hooli.Nope"})
+        assert (response.status_code, response.json()["name"]) == (404, "not_found")
+        assert response.headers["x-should-retry"] == "false"
+
+    async def test_a_command_too_large_for_the_bus_is_a_413_not_a_crash(self):
+        client, _ = lane(Rpc(error=MaxPayloadError()))
+        response = await client.post("/v1/tools/execute", json={"tool_name": "Hooli.Ping"})
+        assert (response.status_code, response.json()["name"]) == (413, "payload_too_large")
+
+    async def test_a_body_it_cannot_read_reaches_fastapi_byte_for_byte(self):
+        rpc = Rpc(RAN)
+        client, reached = lane(rpc)
+        body = b'{"input": []}'
+        response = await client.post("/v1/tools/execute", content=body, headers=JSON)
+        assert response.json() == {"answered_by": "fastapi"} and reached == [body] and rpc.calls == []
 
 
 async def test_other_routes_go_on_to_fastapi():
