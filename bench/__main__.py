@@ -18,7 +18,7 @@ import bench
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # Support modules, not benchmarks.
-_NOT_BENCHMARKS = {"__main__", "common", "baseline", "floor", "loadgen"}
+_NOT_BENCHMARKS = {"__main__", "common", "baseline", "floor", "loadgen", "profile", "stacks"}
 
 
 def available() -> list[str]:

@@ -37,9 +37,9 @@ import nats
 from redis.asyncio import Redis
 
 from bench.common import table
-from bench.gateway import USER, complete_authorization, hot_reads, oauth_stack
 from bench.loadgen import Target, run_load
 from bench.profile import cpu_seconds
+from bench.stacks import USER, complete_authorization, hot_reads, oauth_stack
 from shared.runtime.crypto import Cipher, RootKey
 from shared.runtime.redisio import create_redis
 from shared.tokens.model import RefreshPolicy, StoredToken

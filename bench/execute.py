@@ -43,6 +43,7 @@ from arcade_tdk import ToolContext
 
 from bench.common import summarize_ms, table
 from bench.floor import BODY, SUBJECT, companion
+from bench.profile import print_services, profiled
 from shared.bus import subjects
 from shared.bus.messaging import RpcClient
 from shared.bus.sealing import BusSeal
@@ -63,6 +64,15 @@ def _args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=3000, help="measured calls per phase")
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument(
+        "--profile",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="DIR",
+        help="one more HTTP run at 1 client with py-spy on the gateway and the executor: CPU per call "
+        "and where it goes (bench/profile.py); the collapsed stacks are kept in DIR if given",
+    )
     return parser.parse_args(argv)
 
 
@@ -93,12 +103,19 @@ def _config(port: int, root_key: str) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def engine_stack(
-    home: Path, root_key: str, api_key: str, extra: dict[str, Any] | None = None, *, executors: int = 1
+    home: Path,
+    root_key: str,
+    api_key: str,
+    extra: dict[str, Any] | None = None,
+    *,
+    executors: int = 1,
+    pids: dict[str, int] | None = None,
 ) -> Iterator[tuple[str, str, str]]:
     """Start NATS, Valkey and the engine; yield (base URL, Redis URL, NATS URL).
 
     ``extra``: top-level engine.yaml sections added to this benchmark's (bench/mcp.py's gateways).
     ``executors``: how many executor replicas (bench/scheduled.py's).
+    ``pids``: filled with each service's process id, for the profiler.
     """
     procs: list[subprocess.Popen[bytes]] = []
     try:
@@ -120,11 +137,12 @@ def engine_stack(
         for n, service in enumerate(services):  # /v1/health waits for every one of them
             name = service if n < len(subjects.SERVICES) else f"{service}-{n}"
             log = (home / f"{name}.log").open("wb")
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", f"services.{service}"], cwd=ROOT, env=env, stdout=log, stderr=log
-                )
+            proc = subprocess.Popen(
+                [sys.executable, "-m", f"services.{service}"], cwd=ROOT, env=env, stdout=log, stderr=log
             )
+            procs.append(proc)
+            if pids is not None:
+                pids[name] = proc.pid
         base = f"http://127.0.0.1:{api_port}"
         _wait_healthy(base, api_key)
         yield base, redis_url, env["NATS_URL"]
@@ -190,7 +208,7 @@ def _row(clients: int, label: str, baseline: dict[str, Any], measured: dict[str,
 
 async def _run(
     args: argparse.Namespace, urls: tuple[str, str, str], api_key: str, token: str, seal: BusSeal
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     from tests.support.toolkits.hooli.tools import reticulate_splines
 
     base, nats_url, floor_url = urls
@@ -238,8 +256,27 @@ async def _run(
                 row |= {"floor_p50_ms": floor["p50_ms"], "floor_rps": floor["rps"]}
                 row["rps_of_floor"] = round(row["rps"] / floor["rps"], 2) if floor["rps"] else 0.0
                 rows.append(row)
+        found = await _profile(engine, args.requests, args.pids, args.profile_out) if args.profile_out else {}
     await nc.close()
-    return rows
+    return rows, found
+
+
+PROFILED = ("gateway", "executor")
+
+
+async def _profile(
+    call: Callable[[], Awaitable[None]], requests: int, pids: dict[str, int], out: Path
+) -> dict[str, Any]:
+    """One more HTTP run at 1 client with py-spy on the gateway and the executor."""
+    with profiled({name: pids[name] for name in PROFILED}, out) as profiles:
+        load = await measure(call, requests, 1)
+    return {
+        "p50_ms": load["p50_ms"],
+        "services": {
+            name: {"cpu_us_per_request": p.per_request_us(load["n"]), "shares": p.shares}
+            for name, p in profiles.items()
+        },
+    }
 
 
 def main(argv: list[str]) -> dict[str, Any]:
@@ -249,11 +286,22 @@ def main(argv: list[str]) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT))  # the hooli test toolkit lives under tests/
     with contextlib.ExitStack() as stack:
         home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="vk-bench-execute-")))
-        base, redis_url, nats_url = stack.enter_context(engine_stack(home, root_key, api_key))
+        args.pids = {}
+        base, redis_url, nats_url = stack.enter_context(engine_stack(home, root_key, api_key, pids=args.pids))
+        args.profile_out = None if args.profile is None else Path(args.profile or home / "profiles")
         floor_url = stack.enter_context(companion("bench.floor", nats_url, "/"))
         token = asyncio.run(_store_token(redis_url, root_key))
         seal = BusSeal(f"bus-{root_key}")
-        rows = asyncio.run(_run(args, (base, nats_url, floor_url), api_key, token, seal))
+        rows, found = asyncio.run(_run(args, (base, nats_url, floor_url), api_key, token, seal))
     print(table(rows))
     print("target: overhead_p50_ms < 3 at 1 client")
-    return {"rows": rows, "requests": args.requests, "concurrency": args.concurrency, "cpus": os.cpu_count()}
+    if found:
+        print(f"profile of HTTP execute at 1 client (p50 {found['p50_ms']} ms under py-spy):")
+        print_services(found["services"])
+    result = {
+        "rows": rows,
+        "requests": args.requests,
+        "concurrency": args.concurrency,
+        "cpus": os.cpu_count(),
+    }
+    return result | ({"profile": found} if found else {})

@@ -32,14 +32,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import json
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -50,149 +45,13 @@ import httpx
 from bench.common import summarize_ms, table
 from bench.floor import companion
 from bench.loadgen import Target, run_load
-from bench.profile import profiled
-from tests.support.browser import consent
-from tests.support.engine import Engine, base_config, make_engine
-from tests.support.oauth_server import OAuthClient, start_oauth_server
-from tests.support.providers import oidc_provider_entry
-from tests.support.servers import local_server
-from tools.launcher import embedded
+from bench.profile import print_services, profiled
+from bench.stacks import USER, complete_authorization, hot_reads, oauth_stack, otel_sink
+from tests.support.engine import Engine
 
-USER = "bench-user@example.com"
 BASELINE = "baseline (FastAPI + NATS echo)"
 FLOOR = "floor (pure ASGI + raw nats-py echo)"
 METRICS_OFF = ", metrics off"
-# What the benchmark toolkit's tool needs, plus openid so the user-info call succeeds.
-SCOPES = ["openid", "scope1", "scope2"]
-
-
-@contextlib.contextmanager
-def _otel_sink(enabled: bool, sample: float | None = None) -> Iterator[dict[str, str]]:
-    """With ``enabled``, a counting OTLP/HTTP sink in its own process and the engine's env to reach it
-    (with ``sample``, the share of new traces recorded)."""
-    if not enabled:
-        yield {}
-        return
-    port = embedded.free_port()
-    sink = subprocess.Popen([sys.executable, "-m", "tests.support.otlp_collector", str(port)])
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
-                break
-            time.sleep(0.1)
-        env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}"}
-        if sample is not None:
-            env |= {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": str(sample)}
-        yield env
-    finally:
-        sink.terminate()
-        sink.wait(10)
-
-
-@contextlib.contextmanager
-def oauth_stack(
-    tmp: Path,
-    log_level: str = "INFO",
-    redis_fsync: bool = False,
-    otel_env: dict[str, str] | None = None,
-    metrics: bool = True,
-    api: dict[str, Any] | None = None,
-) -> Iterator[tuple[Engine, Any]]:
-    """NATS, Valkey, the OAuth server and the engine, all of its own; ``metrics=False`` turns
-    the services' request metrics off (``VALETKEY_METRICS``); ``api`` adds to engine.yaml's api."""
-    tmp.mkdir(parents=True, exist_ok=True)
-    switches = {} if metrics else {"VALETKEY_METRICS": "false"}
-    with (
-        local_server("nats", tmp / "nats") as nats,
-        local_server("redis", tmp / "redis", persistent=redis_fsync) as redis,
-    ):
-        port = embedded.free_port()
-        redirect = f"http://127.0.0.1:{port}/oauth/callback"
-        client = OAuthClient("bench-client", [redirect], client_secret="bench-secret")
-        (tmp / "oauth").mkdir()
-        with start_oauth_server(tmp / "oauth", clients=[client]) as oauth:
-            config = base_config(port, "bench-root-key-" + "x" * 24)
-            config["auth"]["providers"] = [
-                oidc_provider_entry(oauth, id="hooli", client_id="bench-client", client_secret="bench-secret")
-            ]
-            config["tools"]["toolkits"] = ["tests.support.toolkits.hooli"]
-            config["api"] |= api or {}
-            engine = make_engine(
-                tmp / "engine",
-                nats_url=nats.url,
-                redis_url=redis.url,
-                config=config,
-                # INFO is the engine's default: one log line per request and per handled message.
-                extra_env={"VALETKEY_LOG_LEVEL": log_level, **(otel_env or {}), **switches},
-            )
-            engine.start()
-            try:
-                yield engine, oauth
-            finally:
-                engine.stop()
-
-
-async def _start(http: httpx.AsyncClient, engine: Engine, user: str) -> dict[str, Any]:
-    body = {"user_id": user, "auth_requirement": {"id": "hooli", "oauth2": {"scopes": SCOPES}}}
-    response = await http.post(f"{engine.base_url}/v1/auth/authorize", json=body, headers=engine.headers)
-    response.raise_for_status()
-    result: dict[str, Any] = response.json()
-    return result
-
-
-async def _long_poll(timed: aiohttp.ClientSession, engine: Engine, auth_id: str) -> dict[str, Any]:
-    url, params = f"{engine.base_url}/v1/auth/status", {"id": auth_id, "wait": "59"}
-    async with timed.get(url, params=params, headers=engine.headers) as answer:
-        body: dict[str, Any] = await answer.json()
-        return body
-
-
-async def complete_authorization(
-    http: httpx.AsyncClient, timed: aiohttp.ClientSession, engine: Engine, user: str
-) -> tuple[str, float]:
-    """One full flow; returns (authorization id, seconds from callback sent to long-poll answered).
-
-    The timed part (the callback and the long-poll) goes through aiohttp, as the load
-    generator does: httpx costs about a millisecond of client CPU per request, which would
-    be counted in the latency measured here.
-    """
-    auth = await _start(http, engine, user)
-    callback = await consent(auth["url"], login=user, stop_at_prefix=engine.redirect_uri)
-    waiter = asyncio.create_task(_long_poll(timed, engine, auth["id"]))
-    await asyncio.sleep(0.05)  # let the long-poll register before the callback arrives
-    # This process's own garbage collections (its heap holds every flow's browser work) took
-    # up to 30 ms here; they are the load generator's, not the engine's, so none runs inside
-    # the timed part.
-    gc.disable()
-    try:
-        sent = time.perf_counter()
-        async with timed.get(str(callback), allow_redirects=False) as page:
-            await page.read()
-        answer = await waiter
-        elapsed = time.perf_counter() - sent
-    finally:
-        gc.enable()
-    if answer.get("status") != "completed":
-        logs = "\n".join(engine.tail(s, 15) for s in ("gateway", "authorizer"))
-        raise RuntimeError(f"flow did not complete: {answer}\n{logs}")
-    return auth["id"], elapsed
-
-
-def hot_reads(engine: Engine, auth_id: str, suffix: str = "") -> dict[str, Target]:
-    headers = {**engine.headers, "Content-Type": "application/json"}
-    return {
-        f"GET /v1/auth/status (completed){suffix}": Target(
-            "GET", f"{engine.base_url}/v1/auth/status?id={auth_id}", headers
-        ),
-        f"POST /v1/tools/authorize (token held){suffix}": Target(
-            "POST",
-            f"{engine.base_url}/v1/tools/authorize",
-            headers,
-            {"tool_name": "Hooli.ReticulateSplines", "user_id": USER},
-        ),
-    }
 
 
 async def _measure(
@@ -282,9 +141,7 @@ def _metrics_cost(loads: dict[str, Any], by_round: list[dict[str, Any]]) -> dict
 def _print_profiles(profiles: dict[str, dict[str, Any]]) -> None:
     for target, services in profiles.items():
         print(f"profile of {target}:")
-        for service, found in services.items():
-            top = ", ".join(f"{name} {share:.0%}" for name, share in list(found["shares"].items())[:8])
-            print(f"  {service:<10} {found['cpu_us_per_request']:>7} µs CPU/request   {top}")
+        print_services(services)
 
 
 def _at_gateway(log: Path, authorization_ids: list[str]) -> list[float]:
@@ -343,9 +200,13 @@ def main(argv: list[str]) -> dict[str, Any]:
     )
     parser.add_argument(
         "--profile",
-        action="store_true",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="DIR",
         help="after the rounds, one more load per engine target with py-spy on the gateway, authorizer "
-        "and executor: CPU per request and where it goes (bench/profile.py)",
+        "and executor: CPU per request and where it goes (bench/profile.py); the collapsed stacks "
+        "are kept in DIR if given",
     )
     parser.add_argument(
         "--metrics-off",
@@ -355,7 +216,7 @@ def main(argv: list[str]) -> dict[str, Any]:
     args = parser.parse_args(argv)
     with (
         tempfile.TemporaryDirectory() as tmp,
-        _otel_sink(args.otel, args.otel_sample) as otel_env,
+        otel_sink(args.otel, args.otel_sample) as otel_env,
         oauth_stack(Path(tmp), args.log_level, args.redis_fsync, otel_env) as (engine, _),
         companion("bench.baseline", engine.tester_nats_url, "/echo?i=5") as baseline_url,
         companion("bench.floor", engine.tester_nats_url, "/") as floor_url,
@@ -374,7 +235,7 @@ def main(argv: list[str]) -> dict[str, Any]:
                 flows=args.flows,
                 duration=args.duration,
                 rounds=args.rounds,
-                profile_dir=Path(tmp) / "profiles" if args.profile else None,
+                profile_dir=None if args.profile is None else Path(args.profile or Path(tmp) / "profiles"),
                 metrics_off=plain,
             )
         )

@@ -1,6 +1,6 @@
 """Where a service's CPU goes on a hot path: CPU per request from /proc, and a breakdown of py-spy
 samples by what the deepest recognised frame is doing (HTTP parsing, key check, JSON, validation,
-logging, NATS, Redis, ...). Used by ``bench gateway --profile``.
+logging, NATS, Redis, ...). Used by ``bench gateway --profile`` and ``bench execute --profile``.
 
 py-spy (a sampling profiler, a dev dependency) attaches to the running service by pid and
 writes collapsed stacks (``--format raw``): one line per distinct stack, frames root-first
@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 # (category, substrings of a frame's "function (file:line)"), most specific first: a sample counts
 # for the first category whose pattern its deepest matching frame has.
@@ -78,6 +79,13 @@ class Profile:
 
     def per_request_us(self, requests: int) -> float:
         return round(self.cpu_s / requests * 1e6, 1) if requests else 0.0
+
+
+def print_services(services: dict[str, dict[str, Any]]) -> None:
+    """One line per service: CPU per request and its largest shares."""
+    for service, found in services.items():
+        top = ", ".join(f"{name} {share:.0%}" for name, share in list(found["shares"].items())[:8])
+        print(f"  {service:<10} {found['cpu_us_per_request']:>7} µs CPU/request   {top}")
 
 
 def py_spy() -> str:

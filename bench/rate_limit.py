@@ -21,8 +21,8 @@ import aiohttp
 import httpx
 
 from bench.common import table
-from bench.gateway import USER, complete_authorization, hot_reads, oauth_stack
 from bench.loadgen import Target, run_load
+from bench.stacks import USER, complete_authorization, hot_reads, oauth_stack
 from tests.support.engine import Engine
 
 UNLIMITED = ", no rate limit"

@@ -28,9 +28,9 @@ import httpx
 
 from bench import refresh
 from bench.common import table
-from bench.gateway import USER, complete_authorization, hot_reads, oauth_stack
 from bench.loadgen import Target, run_load
 from bench.profile import cpu_seconds
+from bench.stacks import USER, complete_authorization, hot_reads, oauth_stack
 from shared.runtime.crypto import Cipher, RootKey
 from shared.runtime.redisio import create_redis
 from shared.tokens.model import RefreshPolicy

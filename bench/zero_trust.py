@@ -36,8 +36,9 @@ import httpx
 import nats
 
 from bench.common import summarize_ms, table
-from bench.gateway import USER, _combined, complete_authorization
+from bench.gateway import _combined
 from bench.loadgen import Target, run_load
+from bench.stacks import USER, complete_authorization
 from shared.bus import subjects
 from shared.bus.sealing import MAGIC
 from tests.support.engine import ROOT, Engine, base_config, make_engine
