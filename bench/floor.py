@@ -74,14 +74,19 @@ class FloorApp:
 
 
 @contextlib.contextmanager
-def companion(module: str, nats_url: str, path: str) -> Iterator[str]:
-    """The echo and HTTP processes of ``bench.baseline`` or ``bench.floor``; yields the URL to load."""
+def companion(module: str, nats_url: str, path: str, pids: dict[str, int] | None = None) -> Iterator[str]:
+    """The echo and HTTP processes of ``bench.baseline`` or ``bench.floor``; yields the URL to load.
+
+    ``pids``: filled with the two processes' ids (``echo``, ``http``), for the profiler.
+    """
     port = embedded.free_port()
     cmd = [sys.executable, "-m", module]
     procs = [
         subprocess.Popen([*cmd, "echo", nats_url]),
         subprocess.Popen([*cmd, "http", nats_url, str(port)]),
     ]
+    if pids is not None:
+        pids |= {"echo": procs[0].pid, "http": procs[1].pid}
     url = f"http://127.0.0.1:{port}{path}"
     try:
         deadline = time.monotonic() + 20

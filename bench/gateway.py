@@ -64,6 +64,7 @@ async def _measure(
     rounds: int,
     profile_dir: Path | None = None,
     metrics_off: Engine | None = None,
+    floor_pids: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     timeout = aiohttp.ClientTimeout(total=70)
     async with httpx.AsyncClient(timeout=30) as http, aiohttp.ClientSession(timeout=timeout) as timed:
@@ -94,7 +95,7 @@ async def _measure(
         }
         for r in by_round
     ]
-    profiles = await _profiles(engine, targets, duration, profile_dir) if profile_dir else {}
+    profiles = await _profiles(engine, targets, duration, profile_dir, floor_pids) if profile_dir else {}
     return {
         "loads": loads,
         "profiles": profiles,
@@ -109,14 +110,23 @@ PROFILED = ("gateway", "authorizer", "executor")
 
 
 async def _profiles(
-    engine: Engine, targets: dict[str, Target], duration: float, out: Path
+    engine: Engine,
+    targets: dict[str, Target],
+    duration: float,
+    out: Path,
+    floor_pids: dict[str, int] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """One more load per engine target with py-spy on the services: CPU per request and its breakdown."""
-    pids = {name: engine.procs[name].pid for name in PROFILED}
+    """One more load per engine target with py-spy on the services: CPU per request and its
+    breakdown; and the floor's two processes on the floor's, the reference to read them against."""
+    engine_pids = {name: engine.procs[name].pid for name in PROFILED}
     found: dict[str, dict[str, Any]] = {}
     for index, (name, target) in enumerate(targets.items()):
-        if name in (BASELINE, FLOOR) or name.endswith(METRICS_OFF):  # not this engine's
+        if name == FLOOR and floor_pids:
+            pids = {f"floor {role}": pid for role, pid in floor_pids.items()}
+        elif name in (BASELINE, FLOOR) or name.endswith(METRICS_OFF):  # not this engine's
             continue
+        else:
+            pids = engine_pids
         with profiled(pids, out / f"target{index}") as profiles:
             load = await run_load(target, concurrency=50, duration=duration)
         requests = int(load["rps"] * duration)
@@ -214,12 +224,13 @@ def main(argv: list[str]) -> dict[str, Any]:
         help="also run an engine with VALETKEY_METRICS=false and no tracing, and compare the hot reads",
     )
     args = parser.parse_args(argv)
+    floor_pids: dict[str, int] = {}
     with (
         tempfile.TemporaryDirectory() as tmp,
         otel_sink(args.otel, args.otel_sample) as otel_env,
         oauth_stack(Path(tmp), args.log_level, args.redis_fsync, otel_env) as (engine, _),
         companion("bench.baseline", engine.tester_nats_url, "/echo?i=5") as baseline_url,
-        companion("bench.floor", engine.tester_nats_url, "/") as floor_url,
+        companion("bench.floor", engine.tester_nats_url, "/", floor_pids) as floor_url,
         contextlib.ExitStack() as more,
     ):
         plain = None
@@ -237,6 +248,7 @@ def main(argv: list[str]) -> dict[str, Any]:
                 rounds=args.rounds,
                 profile_dir=None if args.profile is None else Path(args.profile or Path(tmp) / "profiles"),
                 metrics_off=plain,
+                floor_pids=floor_pids,
             )
         )
         if args.log_level.upper() in ("DEBUG", "INFO"):  # request lines are written at INFO

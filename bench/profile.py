@@ -85,7 +85,7 @@ def print_services(services: dict[str, dict[str, Any]]) -> None:
     """One line per service: CPU per request and its largest shares."""
     for service, found in services.items():
         top = ", ".join(f"{name} {share:.0%}" for name, share in list(found["shares"].items())[:8])
-        print(f"  {service:<10} {found['cpu_us_per_request']:>7} µs CPU/request   {top}")
+        print(f"  {service:<11} {found['cpu_us_per_request']:>7} µs CPU/request   {top}")
 
 
 def py_spy() -> str:
