@@ -88,8 +88,22 @@ def _scrub_text(text: str) -> str:
     return text
 
 
+# Values with nothing inside to walk: most fields of a line. Exact types, so that a subclass
+# (an enum, a str subclass) takes the general way below.
+_SCALARS = frozenset({int, float, bool})
+
+
 def redact(value: Any, key: str = "") -> Any:
     """Return ``value`` with secrets masked; dicts and lists are walked recursively."""
+    # The common kinds first, without the ABC checks below (each line's fields pass here:
+    # a request line's redaction cost more than the rest of its line, docs/performance.md).
+    kind = type(value)
+    if kind is str:
+        return MASK if value and key and _is_secret_key(key) else _scrub_text(value)
+    if kind in _SCALARS:
+        return MASK if key and _is_secret_key(key) else value
+    if value is None:
+        return None
     secret = key and _is_secret_key(key) and value not in (None, "", [], {})
     if secret and not isinstance(value, Mapping | list | tuple):
         return MASK
