@@ -24,8 +24,8 @@ from typing import Any
 import httpx
 
 from bench.common import table
-from bench.gateway import oauth_stack
 from bench.loadgen import Target, run_load
+from bench.stacks import oauth_stack
 from tests.support.engine import Engine
 from tests.support.hook_server import running_hook_server
 
