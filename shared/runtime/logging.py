@@ -96,7 +96,7 @@ _SCALARS = frozenset({int, float, bool})
 def redact(value: Any, key: str = "") -> Any:
     """Return ``value`` with secrets masked; dicts and lists are walked recursively."""
     # The common kinds first, without the ABC checks below (each line's fields pass here:
-    # a request line's redaction cost more than the rest of its line, docs/performance.md).
+    # redaction was about half of a request line's CPU, docs/performance.md).
     kind = type(value)
     if kind is str:
         return MASK if value and key and _is_secret_key(key) else _scrub_text(value)

@@ -20,6 +20,17 @@ class TestRedact:
         cleaned = redact({"code": "abc", "code_verifier": "v", "state": "s", "status_code": 200})
         assert cleaned == {"code": MASK, "code_verifier": MASK, "state": MASK, "status_code": 200}
 
+    def test_numbers_and_booleans_under_secret_keys_are_masked_and_empty_values_kept(self):
+        cleaned = redact({"code": 0, "token": False, "pin_code": 1.5, "secret": "", "state": None})
+        assert cleaned == {"code": MASK, "token": MASK, "pin_code": MASK, "secret": "", "state": None}
+
+    def test_a_string_subclass_is_scrubbed_like_a_string(self):
+        class Header(str):
+            pass
+
+        assert redact({"header": Header("Bearer gho_abcdef")})["header"] == f"Bearer {MASK}"
+        assert redact({"token": Header("t-1")})["token"] == MASK
+
     def test_bearer_values_inside_strings_are_scrubbed(self):
         assert redact({"header": "Bearer gho_abcdef.123"})["header"] == f"Bearer {MASK}"
 
