@@ -13,8 +13,10 @@ honoured, or refused at start with an error naming it, never accepted and ignore
 - ``telemetry``: ``environment: local`` logs as console lines, ``logging.level`` and
   ``logging.encoding`` set the log level and format; traces follow the standard ``OTEL_*``
   variables, as Arcade's do.
-- ``storage``, ``cache`` and ``llm.models``: refused when set, since valetkey keeps its state in
-  Redis, caches in memory on its own terms and proxies no model.
+- ``storage`` and ``cache``: refused when set, since valetkey keeps its state in Redis and caches
+  in memory on its own terms.
+- ``llm.models``: OpenAI-compatible upstreams for ``/v1/chat/completions`` (``{id, openai:
+  {base_url, api_key, models}}``); another vendor's block is refused (docs/config.md).
 """
 
 from __future__ import annotations
@@ -120,15 +122,36 @@ class TelemetryConfig(_Arcade):
         return False if self.environment == "local" else None
 
 
-class LlmConfig(_Arcade):
-    models: list[Any] = Field(default_factory=list)
+class OpenAiUpstream(_Arcade):
+    """An OpenAI-compatible chat completions API: ``{base_url}/chat/completions``."""
 
-    @field_validator("models")
+    base_url: str = "https://api.openai.com/v1"
+    api_key: SecretStr | None = None
+    # The model names routed here; the first model entry takes any name no entry lists.
+    models: list[str] = Field(default_factory=list)
+
+    @field_validator("base_url")
     @classmethod
-    def _no_models(cls, value: list[Any]) -> list[Any]:
-        if value:
-            raise ValueError("valetkey proxies no model (no /v1/chat/completions): leave llm.models empty")
-        return value
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value.rstrip("/")
+
+
+class LlmModelConfig(_Arcade):
+    id: str = Field(min_length=1)
+    openai: OpenAiUpstream
+
+
+class LlmConfig(_Arcade):
+    models: list[LlmModelConfig] = Field(default_factory=list)
+
+    def upstream_for(self, model: str | None) -> LlmModelConfig | None:
+        """The entry that lists ``model``, else the first one (None with no entry)."""
+        for entry in self.models:
+            if model and model in entry.openai.models:
+                return entry
+        return self.models[0] if self.models else None
 
 
 def refuse_unsupported(storage: Any, cache: Any) -> None:

@@ -96,13 +96,29 @@ class TestValidation:
         path = write(tmp_path, "llm:\n  models: []\ntelemetry:\n  environment: local\n" + VERIFIED)
         assert load_engine_config(path, {}).telemetry.json_logs() is False
 
+    def test_llm_models_name_openai_compatible_upstreams_and_route_a_model_to_the_entry_listing_it(
+        self, tmp_path
+    ):
+        text = (
+            "llm:\n  models:\n"
+            "    - {id: primary, openai: {api_key: k1}}\n"
+            "    - {id: local, openai: {base_url: 'http://127.0.0.1:9/v1/', models: [llama3]}}\n"
+        )
+        llm = load_engine_config(write(tmp_path, text + VERIFIED), {}).llm
+        assert llm is not None
+        local = llm.upstream_for("llama3")
+        assert local is not None and local.openai.base_url == "http://127.0.0.1:9/v1"
+        primary = llm.upstream_for("gpt-4o")
+        assert primary is not None and primary.openai.base_url == "https://api.openai.com/v1"
+        assert primary.openai.api_key is not None and primary.openai.api_key.get_secret_value() == "k1"
+
     @pytest.mark.parametrize(
         ("section", "named"),
         [
             ("storage:\n  in_memory: {}\n", "storage: valetkey keeps its state in Redis"),
             ("storage:\n  postgres: {host: db}\n", "storage: valetkey keeps its state in Redis"),
             ("cache:\n  api_key_ttl: 10s\n", "cache: valetkey caches in memory"),
-            ("llm:\n  models: [{id: gpt}]\n", "proxies no model"),
+            ("llm:\n  models: [{id: claude, anthropic: {api_key: k}}]\n", r"llm\.models\[0\]\.openai"),
             ("telemetry:\n  logging: {level: loud}\n", "telemetry.logging.level"),
         ],
     )
