@@ -1,0 +1,141 @@
+"""``/v1/chat/completions``'s conversation: the model's tool calls run by the executor, until it answers.
+
+Arcade's chat endpoint is an OpenAI-compatible proxy whose ``tools`` may name Arcade tools: when
+the model asks for one, the engine runs it for the request's ``user`` and hands the result back
+to the model, round after round, until the model answers without a tool call. Pure: the upstream
+and the executor are ports, so the loop is tested without either (docs/arcade-compatibility.md,
+"Chat completions").
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.errors import BadRequest, ProviderError
+
+#: Rounds of tool calls before the last answer is returned as it is (a model that keeps calling).
+MAX_ROUNDS = 8
+#: ``tool_choice`` values that are Arcade's, not the model's: run the calls, or only return them.
+ARCADE_CHOICES = {"execute", "generate"}
+
+Upstream = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class ToolRun:
+    """What running one tool call gave: the text the model reads, and an authorization to open."""
+
+    content: str
+    authorization: dict[str, Any] | None = None
+
+
+ToolRunner = Callable[[str, dict[str, Any]], Awaitable[ToolRun]]
+
+
+@dataclass
+class Conversation:
+    """The tool messages the engine added, and the authorizations the user still has to grant."""
+
+    tool_messages: list[dict[str, Any]] = field(default_factory=list)
+    tool_authorizations: list[dict[str, Any]] = field(default_factory=list)
+
+
+def split_tools(tools: Any) -> tuple[list[str], list[dict[str, Any]]]:
+    """``tools`` as sent: Arcade tool names (strings) and the caller's own function tools (objects).
+
+    Raises:
+        BadRequest: Neither a list of names nor of objects.
+    """
+    if tools is None:
+        return [], []
+    if not isinstance(tools, list):
+        raise BadRequest("tools must be a list of tool names or OpenAI function tools")
+    names = [t for t in tools if isinstance(t, str)]
+    own = [t for t in tools if isinstance(t, dict)]
+    if len(names) + len(own) != len(tools) or any(not n.strip() for n in names):
+        raise BadRequest("tools must be a list of tool names or OpenAI function tools")
+    return names, own
+
+
+def upstream_request(body: dict[str, Any], tools: list[dict[str, Any]]) -> dict[str, Any]:
+    """The request the model gets: Arcade's own ``tool_choice`` values become ``auto``, and the
+    ``tools`` are function definitions only. ``stream`` is refused before this (not served)."""
+    request = {k: v for k, v in body.items() if k not in ("tools", "tool_choice")}
+    if tools:
+        request["tools"] = tools
+        choice = body.get("tool_choice")
+        request["tool_choice"] = "auto" if choice is None or choice in ARCADE_CHOICES else choice
+    return request
+
+
+def _first_message(answer: dict[str, Any]) -> dict[str, Any]:
+    try:
+        message = answer["choices"][0]["message"]
+    except (KeyError, IndexError, TypeError) as exc:
+        raise ProviderError("the model's answer has no choices[0].message") from exc
+    if not isinstance(message, dict):
+        raise ProviderError("the model's answer has no choices[0].message")
+    return message
+
+
+def _arguments(call: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    function = call.get("function") or {}
+    name = str(function.get("name") or "")
+    try:
+        arguments = json.loads(function.get("arguments") or "{}")
+    except ValueError:
+        arguments = None
+    return name, arguments if isinstance(arguments, dict) else {}
+
+
+async def converse(
+    request: dict[str, Any],
+    *,
+    upstream: Upstream,
+    run_tool: ToolRunner,
+    ours: set[str],
+    execute: bool = True,
+    max_rounds: int = MAX_ROUNDS,
+) -> tuple[dict[str, Any], Conversation]:
+    """Ask the model; while it calls only tools in ``ours`` (function names), run them and ask again.
+
+    The answer returned is the model's last one. A call to a tool that is not ours (the caller's
+    own function), ``execute`` off, a tool that needs an authorization, or ``max_rounds`` reached
+    end the loop there: the caller gets the tool calls to handle.
+    """
+    messages = list(request.get("messages") or [])
+    done = Conversation()
+    for _ in range(max_rounds):
+        answer = await upstream({**request, "messages": messages})
+        message = _first_message(answer)
+        calls = message.get("tool_calls") or []
+        if not calls or not execute or not all(_arguments(c)[0] in ours for c in calls):
+            return answer, done
+        messages.append(message)
+        for call in calls:
+            name, arguments = _arguments(call)
+            ran = await run_tool(name, arguments)
+            tool_message = {"role": "tool", "tool_call_id": call.get("id"), "name": name}
+            tool_message["content"] = ran.content
+            messages.append(tool_message)
+            done.tool_messages.append(tool_message)
+            if ran.authorization is not None:
+                done.tool_authorizations.append(ran.authorization)
+        if done.tool_authorizations:
+            return answer, done
+    return answer, done
+
+
+def with_conversation(answer: dict[str, Any], done: Conversation) -> dict[str, Any]:
+    """The model's answer with what the engine did in Arcade's ``Choice`` fields (left out when empty)."""
+    if not done.tool_messages:
+        return answer
+    choices = [dict(c) for c in answer.get("choices") or []]
+    if choices:
+        choices[0]["tool_messages"] = done.tool_messages
+        if done.tool_authorizations:
+            choices[0]["tool_authorizations"] = done.tool_authorizations
+    return {**answer, "choices": choices}
