@@ -9,6 +9,7 @@ from typing import Any
 from services.executor.grants import asked
 from services.executor.ports import SecretRecords, ToolViews, WorkerCatalog, WorkerClient, WorkerStore
 from services.executor.worker_registry import WorkerSpec
+from services.executor.worker_specs import tested_worker_body
 from shared.contracts.common import Page, PageQuery
 from shared.contracts.execution import (
     Document,
@@ -144,6 +145,31 @@ class WorkerAdmin:
                 message += "; not granted: " + "; ".join(r.text() for r in refused)
             body |= {"healthy": True, "message": message, "refused_tools": [r.view() for r in refused]}
         return Document(body=body)
+
+    async def test(self, write: WorkerWrite) -> Document:
+        """Arcade's ``WorkerTestResponse`` for a worker not registered: ``{success, message}``.
+
+        The URI goes through the same checks as a registration (the outbound address policy).
+
+        Raises:
+            BadRequest: An invalid body.
+            TargetRefused: An address the outbound policy refuses.
+        """
+        body, with_secret = tested_worker_body(write.body)
+        client = self._probe(self._registry.parse_create(body, write.project))
+        try:
+            status = await client.health()
+            tools = await client.definitions() if with_secret else None
+        except ConfigError:
+            return Document(body={"success": False, "message": "the worker refused the engine's credentials"})
+        except ValetkeyError as exc:
+            return Document(body={"success": False, "message": exc.message})
+        answer: dict[str, Any] = {"success": True, "message": f"reachable ({status.get('status', 'ok')})"}
+        if tools is not None:
+            answer["message"] = f"ok: {len(tools)} tools"
+        if status.get("server"):
+            answer["serverInfo"] = {"name": str(status["server"])}
+        return Document(body=answer)
 
     async def tools(self, query: WorkerToolsQuery) -> Page:
         """One page of a worker's tools, as engine definitions."""

@@ -64,6 +64,7 @@ def register_admin(server: RpcServer, workers: WorkerAdmin, secrets: SecretAdmin
     server.add(subjects.WORKERS_DELETE, WorkerRef, workers.delete, queue=Q, name="delete_worker")
     server.add(subjects.WORKERS_HEALTH, WorkerRef, workers.health, queue=Q, name="worker_health")
     server.add(subjects.WORKERS_TOOLS, WorkerToolsQuery, workers.tools, queue=Q, name="worker_tools")
+    server.add(subjects.WORKERS_TEST, WorkerWrite, workers.test, queue=Q, name="test_worker")
     server.add(subjects.SECRETS_LIST, PageQuery, secrets.list, queue=Q, name="list_secrets")
     server.add(subjects.SECRETS_UPSERT, SecretWrite, secrets.upsert, queue=Q, name="upsert_secret")
     server.add(subjects.SECRETS_DELETE, SecretRef, secrets.delete, queue=Q, name="delete_secret")

@@ -243,3 +243,34 @@ def changes_of(current: WorkerSpec, parsed: UpdateBody) -> dict[str, Any]:
     if "toolkit" in changes:
         changes["toolkit"] = toolkit_of(current.id, changes["toolkit"])
     return changes
+
+
+#: The id a worker under test is checked with; it is never saved.
+TEST_WORKER_ID = "worker-test"
+TEST_TIMEOUT_SECONDS = 10.0
+
+
+def tested_worker_body(body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """Arcade's ``WorkerTestRequest`` (``{type, http: {uri}, mcp: {uri}}``) as a create body, and
+    whether it carries a secret to check. Arcade's test sends no secret: without one, an HTTP
+    worker is checked for reachability (``/worker/health`` takes no token); with ``http.secret``
+    (valetkey's own field), its tool list too, as a save would.
+
+    Raises:
+        BadRequest: No ``type``, or none of ``http`` and ``mcp``, or no ``uri`` in it.
+    """
+    kind = body.get("type")
+    if kind not in ("http", "mcp"):
+        raise BadRequest("failed to validate request body: type: a worker's type is http or mcp")
+    block = body.get(kind)
+    if not isinstance(block, dict) or not isinstance(block.get("uri"), str):
+        raise BadRequest(f"failed to validate request body: {kind}.uri is required")
+    common = {"uri": block["uri"], "timeout": TEST_TIMEOUT_SECONDS, "retry": 0}
+    if kind == "mcp":
+        extra = {k: block[k] for k in ("headers", "secrets", "toolkit") if k in block}
+        return {"id": TEST_WORKER_ID, "type": "mcp", "mcp": common | extra}, True
+    secret = block.get("secret")
+    checked = isinstance(secret, str) and bool(secret)
+    placeholder = "-" * MIN_WORKER_SECRET  # only /worker/health is called without a secret
+    http = common | {"secret": secret if checked else placeholder}
+    return {"id": TEST_WORKER_ID, "type": "http", "http": http}, checked

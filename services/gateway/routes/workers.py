@@ -38,6 +38,16 @@ async def create_worker(
     return (await client.call(subjects.WORKERS_CREATE, write, Document, timeout=WRITE_TIMEOUT_SECONDS)).body
 
 
+@router.post("/test")
+async def test_worker(
+    client: Rpc, project: Project, body: Annotated[dict[str, Any], Body()]
+) -> dict[str, Any]:
+    """Arcade's ``WorkerTestRequest`` (``{type, http|mcp: {uri}}``): ``{success, message}``, nothing saved;
+    ``http.secret`` (valetkey's) checks the secret too."""
+    write = WorkerWrite(body=body, project=project)
+    return (await client.call(subjects.WORKERS_TEST, write, Document, timeout=WRITE_TIMEOUT_SECONDS)).body
+
+
 @router.get("/{worker_id}")
 async def get_worker(client: Rpc, project: Project, worker_id: str) -> dict[str, Any]:
     """One worker; its secret as a ``SecretView`` without the value."""
@@ -71,6 +81,20 @@ async def worker_health(client: Rpc, project: Project, worker_id: str) -> dict[s
     """``{id, enabled, healthy, message}``: reachable and accepting our secret."""
     ref = build(WorkerRef, id=worker_id, project=project)
     return (await client.call(subjects.WORKERS_HEALTH, ref, Document, timeout=WRITE_TIMEOUT_SECONDS)).body
+
+
+@router.get("/{worker_id}/authorize")
+async def authorize_worker(
+    client: Rpc, project: Project, worker_id: str, user_id: str | None = None
+) -> dict[str, Any]:
+    """Arcade's ``WorkerAuthorizeResponse``: the OAuth grant a worker's own server asks of the user.
+
+    No worker valetkey runs signs in to its server with OAuth (an HTTP worker takes the shared
+    secret, an MCP worker its configured headers), so an existing worker is ``completed`` with no
+    scope to grant (docs/arcade-compatibility.md §4.4).
+    """
+    await client.call(subjects.WORKERS_GET, build(WorkerRef, id=worker_id, project=project), Document)
+    return {"worker_id": worker_id, "user_id": user_id or "", "scopes": [], "status": "completed"}
 
 
 @router.get("/{worker_id}/tools")
