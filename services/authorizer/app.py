@@ -14,7 +14,9 @@ from services.authorizer.authorizations import Authorizations
 from services.authorizer.in_flight import InFlightReader
 from services.authorizer.oidc_sign_in import OidcSignIn
 from services.authorizer.revocation import Revocations
+from services.authorizer.session_settings import SessionVerification, VerificationChoice
 from services.authorizer.settings import AuthorizerSettings
+from services.authorizer.settings_store import RedisChoiceStore
 from services.authorizer.sign_in import SignIns
 from services.authorizer.sweeper import Sweeper
 from services.authorizer.verification import Verifications
@@ -86,6 +88,12 @@ def create_service(settings: Settings) -> Service:
         record_ttl_seconds=config.record_ttl_seconds,
     )
     relay = _Relay(parts)
+    sessions = SessionVerification(
+        RedisChoiceStore(parts.redis, prefix=settings.runtime.key_prefix),
+        default=VerificationChoice(config.verification, config.verifier_url),
+        skip_allowed=settings.development or config.verification == "unsafe_skip",
+        test_ttl_seconds=config.state_ttl_seconds,
+    )
     client = ProviderClient(http, clock=utcnow, timeout=config.http_timeout_seconds)
     authorizations = Authorizations(
         settings=config,
@@ -97,6 +105,7 @@ def create_service(settings: Settings) -> Service:
         notifier=relay,
         clock=utcnow,
         keyspace=parts.tokens.keyspace,
+        sessions=sessions,
     )
     sweeper = Sweeper(authorizations, interval=config.sweep_interval_seconds)
     admin = Admin(
@@ -116,7 +125,7 @@ def create_service(settings: Settings) -> Service:
     in_flight = InFlightReader(
         parts.redis, Keyspace(settings.runtime.key_prefix, parts.tokens.keyspace.shards)
     )
-    handlers.register(parts.server, authorizations, verifications, admin, sign_ins, in_flight)
+    handlers.register(parts.server, authorizations, verifications, admin, sign_ins, in_flight, sessions)
     app = FastStream(parts.broker, logger=None)
 
     @app.after_startup

@@ -35,6 +35,7 @@ from services.authorizer.ports import (
     Tokens,
     Transition,
 )
+from services.authorizer.session_settings import SessionVerification, VerificationChoice
 from services.authorizer.settings import AuthorizerSettings
 from shared.contracts.authorization import (
     Authorization,
@@ -78,6 +79,8 @@ class Authorizations:
     clock: Callable[[], datetime]
     # Ids, states and flow ids name the shard of the connection they write (docs/scaling.md).
     keyspace: Keyspace = field(default_factory=Keyspace)
+    # A project's own verification over engine.yaml's (session_settings.py); None: engine.yaml's alone.
+    sessions: SessionVerification | None = None
 
     # --- start and status ---------------------------------------------------------------
 
@@ -233,15 +236,24 @@ class Authorizations:
             if latest is None:
                 return domain.failure_outcome(record.id, "unknown_state")
             record = latest
-        return domain.current_outcome(record, self._verifier_target)
+        return domain.current_outcome(record, self._target(await self._verification(record.project)))
 
-    def _verifier_target(self, flow_id: str) -> str:
-        return domain.verifier_redirect(
-            self.settings.verification,
-            public_url=self.settings.public_url,
-            verifier_url=self.settings.verifier_url,
-            flow_id=flow_id,
-        )
+    async def _verification(self, project: str) -> VerificationChoice:
+        """The verification that applies to the project's callbacks now."""
+        if self.sessions is None:
+            return VerificationChoice(self.settings.verification, self.settings.verifier_url)
+        return await self.sessions.of(project)
+
+    def _target(self, choice: VerificationChoice) -> Callable[[str], str]:
+        def target(flow_id: str) -> str:
+            return domain.verifier_redirect(
+                choice.mode,
+                public_url=self.settings.public_url,
+                verifier_url=choice.verifier_url,
+                flow_id=flow_id,
+            )
+
+        return target
 
     async def _exchange(
         self, record: AuthorizationRecord, provider: Provider, callback: OAuthCallback
@@ -264,8 +276,9 @@ class Authorizations:
         token = domain.stored_token(
             grant, previous=previous, requested=claimed.scopes, user_info=user_info, now=self.clock()
         )
-        if self.settings.verification != "unsafe_skip":
-            return await self._hold(claimed, token)
+        choice = await self._verification(claimed.project)
+        if choice.mode != "unsafe_skip":
+            return await self._hold(claimed, token, choice)
         done = await self.complete("exchanging", claimed, provider, token)
         if not done.applied:
             return await self._followed(done, 0)
@@ -313,10 +326,12 @@ class Authorizations:
             log.warning("authorization.user_info_failed", provider_id=provider.id, error=error)
             return {}
 
-    async def _hold(self, claimed: AuthorizationRecord, token: StoredToken) -> CallbackOutcome:
+    async def _hold(
+        self, claimed: AuthorizationRecord, token: StoredToken, choice: VerificationChoice
+    ) -> CallbackOutcome:
         now = self.clock()
         sign_in = None
-        if self.settings.verification == "oidc":
+        if choice.mode == "oidc":
             sign_in = (secrets.token_urlsafe(24), oauth.new_code_verifier())
         held = claimed.held(
             now,
@@ -330,7 +345,7 @@ class Authorizations:
         )
         if not moved.applied:
             return await self._followed(moved, 0)
-        return domain.current_outcome(held, self._verifier_target)
+        return domain.current_outcome(held, self._target(choice))
 
     # --- outcomes -----------------------------------------------------------------------
 

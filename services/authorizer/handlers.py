@@ -5,6 +5,7 @@ from __future__ import annotations
 from services.authorizer.admin import Admin
 from services.authorizer.authorizations import Authorizations
 from services.authorizer.in_flight import InFlightReader
+from services.authorizer.session_settings import SessionVerification
 from services.authorizer.sign_in import SignIns
 from services.authorizer.verification import Verifications
 from shared.bus import subjects
@@ -20,6 +21,8 @@ from shared.contracts.authorization import (
     ProviderRef,
     ProviderWrite,
     StartAuthorization,
+    VerificationSettingsWrite,
+    VerifierTest,
     VerifyCallback,
 )
 from shared.contracts.common import InProject
@@ -33,6 +36,7 @@ def register(
     admin: Admin,
     sign_ins: SignIns | None = None,
     in_flight: InFlightReader | None = None,
+    sessions: SessionVerification | None = None,
 ) -> None:
     """Serve every authorizer subject in the ``authorizer`` queue group (the verification
     sign-in's two only with ``sign_ins``, in ``oidc`` mode)."""
@@ -56,3 +60,7 @@ def register(
     server.add(subjects.CONNECTIONS_LIST, ListConnections, admin.list_connections, queue=q)
     server.add(subjects.CONNECTIONS_GET, ConnectionRef, admin.get_connection, queue=q)
     server.add(subjects.CONNECTIONS_DELETE, ConnectionRef, admin.delete_connection, queue=q)
+    if sessions is not None:
+        server.add(subjects.VERIFICATION_SETTINGS_GET, InProject, sessions.get, queue=q)
+        server.add(subjects.VERIFICATION_SETTINGS_PUT, VerificationSettingsWrite, sessions.put, queue=q)
+        server.add(subjects.AUTH_VERIFIER_TEST, VerifierTest, sessions.start_test, queue=q)

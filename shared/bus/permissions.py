@@ -113,6 +113,7 @@ GRANTS: Final[Mapping[str, _Grant]] = {
             _family(subjects.AUTH_START),
             _family(subjects.PROVIDERS_LIST),
             _family(subjects.CONNECTIONS_LIST),
+            _family(subjects.VERIFICATION_SETTINGS_GET),
         ),
         requests=(subjects.TOKEN_REFRESH,),
         publishes=_RELAY.publishes,

@@ -174,3 +174,32 @@ class InFlightAuthorization(Contract):
 class InFlight(Contract):
     items: list[InFlightAuthorization] = Field(default_factory=list)
     total_count: int = 0
+
+
+class VerificationSettings(Contract):
+    """Arcade's ``SessionVerificationSettingsResponse``: a project's verification as it applies now."""
+
+    unsafe_skip_verification: bool
+    unsafe_skip_verification_choice_allowed: bool
+    verifier_url: str | None = None
+
+
+class VerificationSettingsWrite(InProject):
+    """Arcade's ``UpdateSessionVerificationSettingsRequest`` for the key's project."""
+
+    unsafe_skip_verification: bool | None = None
+    verifier_url: str | None = Field(default=None, max_length=2048)
+
+
+class VerifierTest(InProject):
+    """Arcade's ``ValidateCustomVerifierRequest``: a test flow for the verifier at ``verifier_url``."""
+
+    user_id: str = Field(min_length=1, max_length=512)
+    verifier_url: str = Field(min_length=1, max_length=2048)
+
+
+class VerifierTestStarted(Contract):
+    """Arcade's ``ValidateCustomVerifierResponse``: where to send the browser to run the test."""
+
+    flow_id: str
+    next_uri: str
