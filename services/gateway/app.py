@@ -32,10 +32,14 @@ from services.gateway.routes import (
     admin_auth,
     auth,
     auth_pages,
+    chat,
     contextual_access,
+    engine_info,
     executions,
     health,
     mcp_gateways,
+    project_gateways,
+    session_settings,
     tool_requirements,
 )
 from services.gateway.routes import secrets as secrets_routes
@@ -85,9 +89,11 @@ def create_app(settings: Settings) -> FastAPI:
         await pings.start(nc)
         await nc.flush()
         app.state.rpc = RpcClient(nc, seal=seal, timeout=settings.runtime.rpc_timeout)
+        app.state.llm = chat.llm_upstream(settings)
         freeze_startup_heap()
         async with mcp.running():
             yield
+        await app.state.llm.aclose()
         await waiters.stop()
         await pings.stop(grace=1.0)
         await broker.stop()
@@ -128,6 +134,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(mcp_gateways.router)
     app.include_router(contextual_access.plugins)
     app.include_router(contextual_access.hooks)
+    app.include_router(chat.router)
+    app.include_router(engine_info.router)
+    app.include_router(project_gateways.router)
+    app.include_router(session_settings.admin)
+    app.include_router(session_settings.router)
     app.state.mcp_gateways = mcp.directory
     app.router.routes.extend(mcp.routes())
     app.include_router(user_pages.admin)
