@@ -9,7 +9,7 @@ from typing import Any
 from services.executor.grants import asked
 from services.executor.ports import SecretRecords, ToolViews, WorkerCatalog, WorkerClient, WorkerStore
 from services.executor.worker_registry import WorkerSpec
-from services.executor.worker_specs import tested_worker_body
+from services.executor.worker_specs import worker_under_test
 from shared.contracts.common import Page, PageQuery
 from shared.contracts.execution import (
     Document,
@@ -155,7 +155,7 @@ class WorkerAdmin:
             BadRequest: An invalid body.
             TargetRefused: An address the outbound policy refuses.
         """
-        body, with_secret = tested_worker_body(write.body)
+        body, with_secret = worker_under_test(write.body)
         client = self._probe(self._registry.parse_create(body, write.project))
         try:
             status = await client.health()

@@ -250,7 +250,7 @@ TEST_WORKER_ID = "worker-test"
 TEST_TIMEOUT_SECONDS = 10.0
 
 
-def tested_worker_body(body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+def worker_under_test(body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     """Arcade's ``WorkerTestRequest`` (``{type, http: {uri}, mcp: {uri}}``) as a create body, and
     whether it carries a secret to check. Arcade's test sends no secret: without one, an HTTP
     worker is checked for reachability (``/worker/health`` takes no token); with ``http.secret``
