@@ -61,9 +61,10 @@ def split_tools(tools: Any) -> tuple[list[str], list[dict[str, Any]]]:
 
 
 def upstream_request(body: dict[str, Any], tools: list[dict[str, Any]]) -> dict[str, Any]:
-    """The request the model gets: Arcade's own ``tool_choice`` values become ``auto``, and the
-    ``tools`` are function definitions only. ``stream`` is refused before this (not served)."""
-    request = {k: v for k, v in body.items() if k not in ("tools", "tool_choice")}
+    """The request the model gets: Arcade's own ``tool_choice`` values become ``auto``, the
+    ``tools`` are function definitions only, and the model answers whole (a stream is written
+    from the final answer, :func:`stream_events`)."""
+    request = {k: v for k, v in body.items() if k not in ("tools", "tool_choice", "stream", "stream_options")}
     if tools:
         request["tools"] = tools
         choice = body.get("tool_choice")
@@ -139,3 +140,27 @@ def with_conversation(answer: dict[str, Any], done: Conversation) -> dict[str, A
         if done.tool_authorizations:
             choices[0]["tool_authorizations"] = done.tool_authorizations
     return {**answer, "choices": choices}
+
+
+def stream_events(answer: dict[str, Any], *, include_usage: bool = False) -> list[str]:
+    """The final answer as OpenAI's server-sent ``chat.completion.chunk`` events, ending ``[DONE]``.
+
+    The engine runs tools between rounds, so the model's rounds are not streamed: the final
+    answer goes out as one chunk per choice, which every streaming client reads as a whole reply.
+    """
+    common: dict[str, Any] = {
+        k: answer[k] for k in ("id", "created", "model", "system_fingerprint") if k in answer
+    }
+    events: list[dict[str, Any]] = []
+    for choice in answer.get("choices") or []:
+        message = dict(choice.get("message") or {})
+        if message.get("tool_calls"):
+            message["tool_calls"] = [{"index": i, **c} for i, c in enumerate(message["tool_calls"])]
+        delta = {k: v for k, v in message.items() if v is not None}
+        extra = {k: choice[k] for k in ("tool_messages", "tool_authorizations") if k in choice}
+        chunk_choice: dict[str, Any] = {"index": choice.get("index", 0), "delta": delta, **extra}
+        chunk_choice["finish_reason"] = choice.get("finish_reason")
+        events.append({**common, "object": "chat.completion.chunk", "choices": [chunk_choice]})
+    if include_usage and answer.get("usage") is not None:
+        events.append({**common, "object": "chat.completion.chunk", "choices": [], "usage": answer["usage"]})
+    return [f"data: {json.dumps(event)}\n\n" for event in events] + ["data: [DONE]\n\n"]

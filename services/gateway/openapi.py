@@ -33,6 +33,9 @@ TAGS = [
     {"name": "webhooks", "description": "Signed event deliveries and their dead letters (valetkey)."},
     {"name": "executions", "description": "The execution history: immediate and scheduled runs (valetkey)."},
     {"name": "health", "description": "Liveness of the gateway and the services behind it (§5)."},
+    {"name": "chat", "description": "OpenAI-compatible chat completions whose tool calls the engine runs."},
+    {"name": "operations", "description": "What a client may know of the engine's configuration."},
+    {"name": "gateways", "description": "Arcade's project-scoped MCP gateway paths and slug check."},
     {"name": "meta", "description": "This document."},
 ]
 
@@ -55,6 +58,7 @@ ERRORS = {
     "Contextual Access hook refused the execution, or failed and fails closed",
     "404": "not_found: no such id, tool or provider",
     "409": "conflict: the id is taken, or the object is defined in engine.yaml",
+    "502": "provider_error, provider_unavailable: the model upstream (llm.models) failed or refused",
     "503": "service_unavailable: a service behind the gateway cannot be reached; retry after Retry-After",
 }
 
@@ -70,8 +74,11 @@ NAMED_IN_INPUT = frozenset(
         ("post", "/v1/tools/requirements"),
         ("post", "/v1/hooks"),
         ("patch", "/v1/hooks/bulk"),
+        ("post", "/v1/chat/completions"),
     }
 )
+# Operations that call a model upstream (docs/arcade-compatibility.md §5).
+UPSTREAM = frozenset({("post", "/v1/chat/completions")})
 # Operations that can meet an object they may not change: a taken id, or one from engine.yaml.
 CONFLICTING = frozenset(
     {
@@ -85,6 +92,10 @@ CONFLICTING = frozenset(
         ("patch", "/v1/admin/webhooks/{endpoint_id}"),
         ("delete", "/v1/admin/webhooks/{endpoint_id}"),
         ("post", "/v1/admin/webhooks/{endpoint_id}/rotate_secret"),
+        ("post", "/v1/gateways"),
+        ("patch", "/v1/gateways/{gateway_id}"),
+        ("put", "/v1/gateways/{gateway_id}"),
+        ("delete", "/v1/gateways/{gateway_id}"),
     }
 )
 
@@ -113,6 +124,8 @@ def _fix_operation(method: str, path: str, operation: dict[str, Any]) -> None:
         wanted.append("404")
     if (method, path) in CONFLICTING:
         wanted.append("409")
+    if (method, path) in UPSTREAM:
+        wanted.append("502")
     for status in wanted:
         responses.setdefault(status, _error_response(ERRORS[status]))
     if "204" in responses:

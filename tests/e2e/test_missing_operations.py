@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from arcadepy import AsyncArcade
+from openai import AsyncOpenAI
 
 from tests.support.auth_flows import new_user
 from tests.support.browser import consent_and_follow
@@ -174,6 +175,22 @@ class TestChatCompletions:
         (authorization,) = choice["tool_authorizations"]
         assert authorization["status"] == "pending" and authorization["url"]
 
+    async def test_the_openai_client_streams_the_final_answer_after_the_tools_ran(self, engine, llm):
+        openai = AsyncOpenAI(base_url=f"{engine.base_url}/v1", api_key=engine.api_key, max_retries=0)
+        stream = await openai.chat.completions.create(
+            model=MODEL,
+            messages=[{"role": "user", "content": "ping hooli"}],
+            tools=["Hooli.Ping"],  # type: ignore[list-item]  # Arcade's tool names, not OpenAI's
+            user=new_user("chat"),
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        chunks = [chunk async for chunk in stream]
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        assert text == f"{ANSWER_PREFIX}{json.dumps('pong')}"
+        assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens == 15
+        assert "stream" not in llm.requests[-1]
+
     def test_generate_returns_the_tool_calls_without_running_them(self, engine, llm):
         body = {
             "model": MODEL,
@@ -188,7 +205,6 @@ class TestChatCompletions:
     @pytest.mark.parametrize(
         ("body", "says"),
         [
-            ({"messages": [{"role": "user", "content": "x"}], "stream": True}, "stream is not served"),
             ({"messages": []}, "messages"),
             ({"messages": [{"role": "user", "content": "x"}], "tools": ["Hooli.Ping"]}, "user is required"),
             ({"messages": [{"role": "user", "content": "x"}], "tools": "Hooli.Ping"}, "tools must be"),

@@ -2,7 +2,7 @@
 
 The model is engine.yaml's ``llm.models`` (docs/config.md); Arcade tools named in ``tools`` are
 sent to it as OpenAI functions and run for the request's ``user`` (services/gateway/chat.py).
-Streaming is not served (400).
+With ``stream``, the final answer is sent as server-sent chunks once the tools have run.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.gateway import chat
@@ -39,6 +40,7 @@ class ChatRequest(BaseModel):
     model: str | None = None
     user: str | None = None
     stream: bool | None = None
+    stream_options: Any = None
     tools: Any = None
     tool_choice: Any = None
 
@@ -51,11 +53,9 @@ def llm_upstream(settings: Settings) -> LlmUpstream:
 
 
 @router.post("/v1/chat/completions", response_model=dict[str, Any], openapi_extra=documented(ChatRequest))
-async def chat_completions(request: Request, project: Project) -> dict[str, Any]:
+async def chat_completions(request: Request, project: Project) -> Response:
     """The model's final answer; ``choices[0].tool_messages`` holds the tool results the engine added."""
     body = await json_body(request, ChatRequest)
-    if body.stream:
-        raise BadRequest("stream is not served by this engine: send stream false")
     entry = _model_entry(request.app.state.settings, body.model)
     names, own = chat.split_tools(body.tools)
     if names and not body.user:
@@ -83,7 +83,12 @@ async def chat_completions(request: Request, project: Project) -> dict[str, Any]
         ours={t["function"]["name"] for t in ours},
         execute=body.tool_choice != "generate",
     )
-    return chat.with_conversation(answer, done)
+    final = chat.with_conversation(answer, done)
+    if not body.stream:
+        return JSONResponse(final)
+    usage = isinstance(body.stream_options, dict) and bool(body.stream_options.get("include_usage"))
+    events = chat.stream_events(final, include_usage=usage)
+    return StreamingResponse(iter(events), media_type="text/event-stream")
 
 
 def _model_entry(settings: Settings, model: str | None) -> LlmModelConfig:

@@ -132,3 +132,18 @@ def test_the_tool_messages_go_into_the_first_choice_only_when_there_are_some():
     assert chat.with_conversation(plain, chat.Conversation()) == plain
     done = chat.Conversation(tool_messages=[{"role": "tool"}])
     assert chat.with_conversation(plain, done)["choices"][0]["tool_messages"] == [{"role": "tool"}]
+
+
+def test_a_stream_is_the_final_answer_as_one_chunk_then_usage_then_done():
+    final = {
+        **answer({"role": "assistant", "content": "hi", "tool_calls": [call("f", {})]}),
+        "usage": {"t": 1},
+    }
+    events = chat.stream_events(final, include_usage=True)
+    assert events[-1] == "data: [DONE]\n\n"
+    first, usage = (json.loads(e.removeprefix("data: ")) for e in events[:-1])
+    assert first["object"] == "chat.completion.chunk"
+    delta = first["choices"][0]["delta"]
+    assert delta["content"] == "hi" and delta["tool_calls"][0]["index"] == 0
+    assert usage["choices"] == [] and usage["usage"] == {"t": 1}
+    assert len(chat.stream_events(final)) == 2
