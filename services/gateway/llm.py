@@ -12,13 +12,16 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from shared.errors import ProviderError, ProviderUnavailable, TargetRefused
+from shared.errors import BadRequest, ProviderError, ProviderUnavailable, TargetRefused
 from shared.providers.http import pinned
 from shared.runtime.addresses import Resolver, first_refused, system_resolver
 from shared.runtime.config_arcade import LlmModelConfig
 
 #: A model may think for a while; the gateway's ``api.write_timeout``, when set, still bounds the request.
 UPSTREAM_TIMEOUT_SECONDS = 120.0
+#: Upstream answers that blame the request (a bad message, an unknown model): the caller's 400.
+#: Others (401 and 403: the configured key) are the engine's problem, a 502.
+CALLERS_FAULT = frozenset({400, 404, 422})
 
 
 class LlmUpstream:
@@ -38,6 +41,7 @@ class LlmUpstream:
         """The upstream's answer to ``request``.
 
         Raises:
+            BadRequest: The upstream refused the request itself (400, 404, 422).
             TargetRefused: The upstream's address is one the policy refuses.
             ProviderUnavailable: Unreachable, timed out, or 429/5xx.
             ProviderError: Any other non-2xx answer, or one that is not a JSON object.
@@ -54,6 +58,10 @@ class LlmUpstream:
             raise ProviderUnavailable(f"model {entry.id} unreachable: {type(exc).__name__}") from exc
         if response.status_code == 429 or response.status_code >= 500:
             raise ProviderUnavailable(f"model {entry.id} answered {response.status_code}")
+        if response.status_code in CALLERS_FAULT:
+            raise BadRequest(
+                f"model {entry.id} refused the request ({response.status_code}): {response.text[:300]}"
+            )
         if response.status_code >= 400:
             raise ProviderError(f"model {entry.id} answered {response.status_code}: {response.text[:300]}")
         try:
