@@ -99,6 +99,12 @@ def llm() -> Iterator[LlmStub]:
         yield stub
 
 
+@pytest.fixture(autouse=True)
+def no_arguments(llm) -> None:
+    """The stub model calls its tool with no arguments unless a test sets them."""
+    llm.arguments = {}
+
+
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory, nats_url, redis_url, llm) -> Iterator[Engine]:
     def with_model(config: dict[str, Any]) -> None:
