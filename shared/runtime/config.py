@@ -52,7 +52,8 @@ class ApiKeyConfig(Section):
     """One API key: its project, and what it may do there.
 
     ``admin`` may do everything in its project; ``agent`` only ``/v1/auth/*``, ``/v1/tools/*``,
-    ``/v1/formatted_tools*``, ``/v1/scheduled_tools*`` and ``/v1/health`` (docs/arcade-compatibility.md §1.1).
+    ``/v1/formatted_tools*``, ``/v1/scheduled_tools*``, ``/v1/chat/completions``, ``/v1/config`` and
+    ``/v1/health`` (docs/arcade-compatibility.md §1.1).
     """
 
     key: SecretStr

@@ -29,6 +29,7 @@ pytestmark = pytest.mark.e2e
 MODEL = "stub-model"
 LLM_KEY = "sk-stub-key-not-a-real-one"
 WORKER_SECRET = "w" * 32
+AGENT_KEY = "vk_agent_key_of_the_missing_ops_module"
 
 # The 56 operations of Arcade's API document (method, path), as its public reference lists them.
 ARCADE_OPERATIONS = [
@@ -110,6 +111,7 @@ def engine(tmp_path_factory, nats_url, redis_url, llm) -> Iterator[Engine]:
     def with_model(config: dict[str, Any]) -> None:
         upstream = {"base_url": llm.base_url, "api_key": LLM_KEY, "models": [MODEL]}
         config["llm"] = {"models": [{"id": "stub", "openai": upstream}]}
+        config["api"]["keys"] = [{"key": AGENT_KEY, "project": "default", "role": "agent"}]
 
     home = tmp_path_factory.mktemp("missing_ops")
     with hooli_engine(home, nats_url=nats_url, redis_url=redis_url, tweak=with_model) as (engine, _):
@@ -307,6 +309,26 @@ class TestSessionVerification:
             engine, "POST", "/v1/auth/confirm_user", {"flow_id": again["flow_id"], "user_id": "mallory"}
         )
         assert (wrong.status_code, wrong.json()["name"]) == (400, "user_mismatch")
+
+
+def test_an_agent_key_reads_the_config_and_chats_but_changes_no_setting_and_tests_no_worker(engine):
+    agent = {"Authorization": f"Bearer {AGENT_KEY}"}
+
+    def as_agent(method: str, path: str, body: Any = None) -> httpx.Response:
+        return httpx.request(method, f"{engine.base_url}{path}", headers=agent, json=body, trust_env=False)
+
+    assert as_agent("GET", "/v1/config").status_code == 200
+    chat = as_agent(
+        "POST", "/v1/chat/completions", {"model": MODEL, "messages": [{"role": "user", "content": "x"}]}
+    )
+    assert chat.status_code == 200
+    for method, path in [
+        ("PUT", "/v1/admin/settings/session_verification"),
+        ("POST", "/v1/workers/test"),
+        ("POST", "/v1/orgs/o/projects/default/gateways/slug"),
+    ]:
+        refused = as_agent(method, path, {})
+        assert (refused.status_code, refused.json()["name"]) == (403, "admin_key_required"), path
 
 
 def _concrete(path: str) -> str:
