@@ -24,7 +24,7 @@ from services.gateway.wire import REQUIREMENT_MISSING_STATUS, execution_response
 from shared.bus import subjects
 from shared.bus.messaging import RpcClient
 from shared.contracts.execution import Document, ExecuteTool, GetTool
-from shared.errors import BadRequest
+from shared.errors import BadRequest, HookUnavailable, ToolDeniedByHook
 from shared.runtime.config_arcade import LlmModelConfig
 from shared.runtime.settings import Settings
 
@@ -74,7 +74,10 @@ async def chat_completions(request: Request, project: Project) -> Response:
     async def run(name: str, arguments: dict[str, Any]) -> chat.ToolRun:
         command = build(ExecuteTool, tool_name=name, input=arguments, user_id=body.user, project=project)
         timeout = execute_timeout(request.app.state.settings)
-        return tool_run(await client.call_raw(subjects.TOOLS_EXECUTE, command, timeout=timeout))
+        try:
+            return tool_run(await client.call_raw(subjects.TOOLS_EXECUTE, command, timeout=timeout))
+        except (ToolDeniedByHook, HookUnavailable) as exc:  # the model reads why, as a tool's error
+            return chat.ToolRun(content=json.dumps({"error": exc.message}))
 
     answer, done = await chat.converse(
         chat.upstream_request(fields, ours + own),
