@@ -8,8 +8,8 @@ gateway CPU as the rest of the request: ~1 ms of a tool call's 3 ms at one clien
 a key in the header, an ``id`` and no ``wait``, or a small declared JSON body. It uses the
 same key check, body models, NATS request and answer functions as the FastAPI routes, and
 errors raised there leave in the same error shape. Everything else goes on to FastAPI
-unchanged: other routes, long-polls, and odd queries or bodies (FastAPI gives their errors).
-FastAPI also keeps the OpenAPI document.
+unchanged: other routes, long-polls, odd queries or bodies (FastAPI gives their errors), and
+requests asking for valetkey's extra fields. FastAPI also keeps the OpenAPI document.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from services.gateway.errors import client_error, error_response
 from services.gateway.middleware import ROUTE_KEY
 from services.gateway.routes.auth import status_now
 from services.gateway.routes.body import is_json
-from services.gateway.routes.deps import authenticate, limit_user
+from services.gateway.routes.deps import authenticate, extras_asked, limit_user
 from services.gateway.routes.tools import (
     AuthorizeToolRequest,
     ExecuteToolRequest,
@@ -67,7 +67,7 @@ class FastLane:
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] == "http" and not extras_asked(scope):
             route = (scope["method"], scope["path"])
             if route == STATUS and (auth_id := _plain_status_id(scope)):
                 scope[ROUTE_KEY] = STATUS[1]

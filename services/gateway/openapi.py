@@ -14,6 +14,8 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
+from services.gateway.arcade_schemas import SCHEMAS, ref
+
 SWAGGER_PATH = "/v1/swagger"
 PUBLIC_PATHS = frozenset({"/v1/health", SWAGGER_PATH})
 
@@ -99,6 +101,30 @@ CONFLICTING = frozenset(
     }
 )
 
+# Arcade's schema of each operation's success body (arcade_schemas.py); the routes send exactly
+# these unless the caller asks for valetkey's extras (docs/arcade-compatibility.md §1.6).
+_PROVIDER = "/v1/admin/auth_providers/{provider_id}"
+RESPONSE_SCHEMAS: dict[tuple[str, str], tuple[str, str]] = {
+    ("get", "/v1/tools"): ("200", "ToolDefinitionPage"),
+    ("get", "/v1/tools/{name}"): ("200", "ToolDefinition"),
+    ("get", "/v1/formatted_tools"): ("200", "FormattedToolPage"),
+    ("post", "/v1/tools/authorize"): ("200", "AuthorizationResponse"),
+    ("post", "/v1/tools/execute"): ("200", "ExecuteToolResponse"),
+    ("post", "/v1/auth/authorize"): ("200", "AuthorizationResponse"),
+    ("get", "/v1/auth/status"): ("200", "AuthorizationResponse"),
+    ("get", "/v1/health"): ("200", "HealthSchema"),
+    ("get", "/v1/admin/auth_providers"): ("200", "AuthProviderPage"),
+    ("post", "/v1/admin/auth_providers"): ("201", "AuthProviderResponse"),
+    ("get", _PROVIDER): ("200", "AuthProviderResponse"),
+    ("patch", _PROVIDER): ("200", "AuthProviderResponse"),
+    ("delete", _PROVIDER): ("200", "AuthProviderResponse"),
+    ("get", "/v1/admin/secrets"): ("200", "SecretPage"),
+    ("post", "/v1/admin/secrets/{secret_key}"): ("200", "SecretResponse"),
+    ("put", "/v1/admin/secrets/{secret_key}"): ("200", "SecretResponse"),
+    ("get", "/v1/admin/user_connections"): ("200", "UserConnectionPage"),
+    ("get", "/v1/admin/user_connections/{connection_id}"): ("200", "UserConnectionResponse"),
+}
+
 JSON_OBJECT_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -130,6 +156,10 @@ def _fix_operation(method: str, path: str, operation: dict[str, Any]) -> None:
         responses.setdefault(status, _error_response(ERRORS[status]))
     if "204" in responses:
         responses["204"] = {"description": "Done; no body"}
+    if (method, path) in RESPONSE_SCHEMAS:
+        status, name = RESPONSE_SCHEMAS[(method, path)]
+        success = responses.setdefault(status, {"description": "Successful Response"})
+        success["content"] = {"application/json": {"schema": ref(name)}}
 
 
 def arcade_document(app: FastAPI) -> dict[str, Any]:
@@ -142,6 +172,7 @@ def arcade_document(app: FastAPI) -> dict[str, Any]:
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
     schemas["Error"] = ERROR_SCHEMA
+    schemas.update(SCHEMAS)
     components["securitySchemes"] = {
         "apiKey": {
             "type": "apiKey",

@@ -14,28 +14,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from services.gateway.arcade_schemas import conform
+
 #: HTTP status of an execution whose tool did not run because a requirement is missing.
 REQUIREMENT_MISSING_STATUS = 403
 
 
-def authorization_body(auth: Mapping[str, Any], *, drop_nulls: bool = True) -> dict[str, Any]:
-    """An ``Authorization`` (as sent) shaped as Arcade's ``AuthorizationResponse``.
+def authorization_body(auth: Mapping[str, Any], *, extras: bool = False) -> dict[str, Any]:
+    """An ``Authorization`` (as sent) shaped as Arcade's ``AuthorizationResponse``: absent fields
+    left out, never ``null`` (docs/arcade-compatibility.md §1.6).
 
     ``authorization_url`` repeats ``url`` for the pages written from Arcade's guides that read
-    that name (docs/arcade-compatibility.md §2.3).
-
-    Args:
-        auth: The authorization's JSON.
-        drop_nulls: Leave absent fields out (here and in ``context``), as ``/v1/auth/*``
-            always has; ``/v1/tools/authorize`` has always sent them as ``null``.
+    that name (§2.3). ``failure_reason`` is one of valetkey's extras: sent only when asked.
     """
-    if not drop_nulls:
-        body = dict(auth)
-    else:
-        body = {k: v for k, v in auth.items() if v is not None}
-        context = body.get("context")
-        if isinstance(context, dict):
-            body["context"] = {k: v for k, v in context.items() if v is not None}
+    body: dict[str, Any] = conform(auth, "AuthorizationResponse", extras=extras)
     if body.get("url"):
         body["authorization_url"] = body["url"]
     return body
@@ -48,7 +40,6 @@ def _envelope(result: Mapping[str, Any]) -> dict[str, Any]:
         "execution_type": "immediate",
         "duration": result["duration"],
         "finished_at": result["finished_at"],
-        "tool_name": result["tool_name"],
     }
 
 
@@ -60,35 +51,40 @@ def _ran(result: Mapping[str, Any]) -> dict[str, Any]:
     return {**_envelope(result), "status": status, "success": success, "output": output}
 
 
-def _not_run(result: Mapping[str, Any], name: str, message: str, output: dict[str, Any]) -> dict[str, Any]:
-    envelope = _envelope(result)
-    return {
-        "name": name,
-        "message": message,
-        **envelope,
-        "status": "failed",
-        "success": False,
-        "output": output,
-    }
+def _not_run(
+    result: Mapping[str, Any], name: str, message: str, output: dict[str, Any], extras: bool
+) -> dict[str, Any]:
+    """The 403 error body: Arcade's ``{"name", "message"}``; with ``extras`` also the execute
+    response (the authorization to open), as the console and valetkey's own callers read it."""
+    if not extras:
+        return {"name": name, "message": message}
+    body = {**_envelope(result), "tool_name": result["tool_name"], "status": "failed", "success": False}
+    body["output"] = output
+    return {"name": name, "message": message, **conform(body, "ExecuteToolResponse", extras=True)}
 
 
-def execution_response(result: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
+def execution_response(result: Mapping[str, Any], *, extras: bool = False) -> tuple[int, dict[str, Any]]:
     """An ``ExecutionResult`` (as sent) as the HTTP status and Arcade's execute response body.
 
     A tool that ran answers 200 (``success`` false when it failed); a missing requirement
-    answers 403 with the authorization to open, or the missing secret's error.
+    answers 403 in the error shape, with ``extras`` also the authorization to open or the
+    missing secret's error (docs/arcade-compatibility.md §1.6).
     """
     outcome, tool = result["outcome"], result["tool_name"]
     if outcome == "authorization_required":
         message = f"tool {tool} needs authorization by the user; open the url to grant it"
-        output = {"authorization": authorization_body(result["authorization"]), "logs": []}
-        return REQUIREMENT_MISSING_STATUS, _not_run(result, "tool_authorization_required", message, output)
+        output = {"authorization": authorization_body(result["authorization"], extras=extras), "logs": []}
+        body = _not_run(result, "tool_authorization_required", message, output, extras)
+        return REQUIREMENT_MISSING_STATUS, body
     if outcome == "secret_missing":
         message = f"secret not found: {result['missing_secret']}"
         error = {"message": message, "kind": "TOOL_REQUIREMENTS_NOT_MET", "can_retry": False}
-        body = _not_run(result, "tool_requirements_not_met", message, {"error": error, "logs": []})
+        body = _not_run(result, "tool_requirements_not_met", message, {"error": error, "logs": []}, extras)
         return REQUIREMENT_MISSING_STATUS, body
-    return 200, _ran(result)
+    answer = _ran(result)
+    if extras:
+        answer["tool_name"] = result["tool_name"]
+    return 200, conform(answer, "ExecuteToolResponse", extras=extras)
 
 
 # --- scheduled executions and the history (docs/scheduled-executions.md) ------------------------
@@ -138,7 +134,7 @@ def attempt_body(attempt: Mapping[str, Any]) -> dict[str, Any]:
     result = attempt.get("result")
     if result is None:
         return body
-    status_code, answer = execution_response(result)
+    status_code, answer = execution_response(result, extras=True)
     output = dict(answer["output"])
     if status_code == REQUIREMENT_MISSING_STATUS and "error" not in output:
         output["error"] = {

@@ -194,7 +194,7 @@ async def execute(request: Request, session: Signed, name: str) -> Response:
         if not isinstance(given, dict):
             raise ValueError
         status, body = execution_response(
-            await data.execute(rpc_of(request), session.project, name, user, given)
+            await data.execute(rpc_of(request), session.project, name, user, given), extras=True
         )
         authorization = (body.get("output") or {}).get("authorization")
         result = {"status": status, "body": json.dumps(body, indent=2), "authorization": authorization}

@@ -10,10 +10,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
+from services.gateway.arcade_schemas import conform
 from services.gateway.console.data import force_refresh
 from services.gateway.domain import clamp_page, offset_page
 from services.gateway.openapi import JSON_OBJECT_BODY
-from services.gateway.routes.deps import Project, require_admin, rpc
+from services.gateway.routes.deps import Extras, Project, require_admin, rpc
 from shared.bus import subjects
 from shared.bus.messaging import RpcClient
 from shared.contracts.authorization import (
@@ -50,14 +51,17 @@ async def _json_object(request: Request) -> dict[str, Any]:
 
 
 @router.get(PROVIDERS)
-async def list_providers(client: Rpc, project: Project) -> dict[str, Any]:
+async def list_providers(client: Rpc, project: Project, extras: Extras = False) -> dict[str, Any]:
     """Every provider, configured and created at runtime, in one page."""
     page = await client.call(subjects.PROVIDERS_LIST, InProject(project=project), Page)
-    return offset_page(page.items, page.total_count, 0, max(len(page.items), 1))
+    body = offset_page(page.items, page.total_count, 0, max(len(page.items), 1))
+    return conform(body, "AuthProviderPage", extras=extras)
 
 
 @router.post(PROVIDERS, status_code=201, openapi_extra=JSON_OBJECT_BODY)
-async def create_provider(request: Request, client: Rpc, project: Project) -> dict[str, Any]:
+async def create_provider(
+    request: Request, client: Rpc, project: Project, extras: Extras = False
+) -> dict[str, Any]:
     """Create a provider; persisted, and usable for new flows at once."""
     body = await _json_object(request)
     if not isinstance(body.get("id"), str) or not body["id"]:
@@ -65,29 +69,38 @@ async def create_provider(request: Request, client: Rpc, project: Project) -> di
     result = await client.call(
         subjects.PROVIDERS_CREATE, ProviderWrite(body=body, project=project), AdminObject
     )
-    return result.item
+    return conform(result.item, "AuthProviderResponse", extras=extras)
 
 
 @router.get(PROVIDERS + "/{provider_id}")
-async def get_provider(provider_id: str, client: Rpc, project: Project) -> dict[str, Any]:
+async def get_provider(
+    provider_id: str, client: Rpc, project: Project, extras: Extras = False
+) -> dict[str, Any]:
     """One provider, secrets shown as SecretView."""
     ref = ProviderRef(id=provider_id, project=project)
-    return (await client.call(subjects.PROVIDERS_GET, ref, AdminObject)).item
+    item = (await client.call(subjects.PROVIDERS_GET, ref, AdminObject)).item
+    return conform(item, "AuthProviderResponse", extras=extras)
 
 
 @router.patch(PROVIDERS + "/{provider_id}", openapi_extra=JSON_OBJECT_BODY)
-async def patch_provider(provider_id: str, request: Request, client: Rpc, project: Project) -> dict[str, Any]:
+async def patch_provider(
+    provider_id: str, request: Request, client: Rpc, project: Project, extras: Extras = False
+) -> dict[str, Any]:
     """Change a runtime provider; a body ``id`` renames it."""
     body = await _json_object(request)
     write = ProviderWrite(id=provider_id, body=body, project=project)
-    return (await client.call(subjects.PROVIDERS_UPDATE, write, AdminObject)).item
+    item = (await client.call(subjects.PROVIDERS_UPDATE, write, AdminObject)).item
+    return conform(item, "AuthProviderResponse", extras=extras)
 
 
 @router.delete(PROVIDERS + "/{provider_id}")
-async def delete_provider(provider_id: str, client: Rpc, project: Project) -> dict[str, Any]:
+async def delete_provider(
+    provider_id: str, client: Rpc, project: Project, extras: Extras = False
+) -> dict[str, Any]:
     """Delete a runtime provider; answers with the deleted object."""
     ref = ProviderRef(id=provider_id, project=project)
-    return (await client.call(subjects.PROVIDERS_DELETE, ref, AdminObject)).item
+    item = (await client.call(subjects.PROVIDERS_DELETE, ref, AdminObject)).item
+    return conform(item, "AuthProviderResponse", extras=extras)
 
 
 def _first(request: Request, names: tuple[str, ...]) -> str | None:
@@ -109,7 +122,9 @@ def _int(request: Request, name: str) -> int | None:
 
 
 @router.get(CONNECTIONS)
-async def list_connections(request: Request, client: Rpc, project: Project) -> dict[str, Any]:
+async def list_connections(
+    request: Request, client: Rpc, project: Project, extras: Extras = False
+) -> dict[str, Any]:
     """Connections, filtered by ``user[id]``/``user.id``/``user_id`` and the provider equivalents."""
     offset, limit = clamp_page(_int(request, "offset"), _int(request, "limit"))
     query = ListConnections(
@@ -120,7 +135,8 @@ async def list_connections(request: Request, client: Rpc, project: Project) -> d
         limit=limit,
     )
     page = await client.call(subjects.CONNECTIONS_LIST, query, Page)
-    return offset_page(page.items, page.total_count, offset, limit)
+    body = offset_page(page.items, page.total_count, offset, limit)
+    return conform(body, "UserConnectionPage", extras=extras)
 
 
 async def _connection(client: RpcClient, connection_id: str, project: str) -> dict[str, Any]:
@@ -129,20 +145,26 @@ async def _connection(client: RpcClient, connection_id: str, project: str) -> di
 
 
 @router.get(CONNECTIONS + "/{connection_id}")
-async def get_connection(connection_id: str, client: Rpc, project: Project) -> dict[str, Any]:
+async def get_connection(
+    connection_id: str, client: Rpc, project: Project, extras: Extras = False
+) -> dict[str, Any]:
     """One connection, in the list's shape (404 for an unknown id or another project's)."""
-    return await _connection(client, connection_id, project)
+    return conform(await _connection(client, connection_id, project), "UserConnectionResponse", extras=extras)
 
 
 @router.post(CONNECTIONS + "/{connection_id}/refresh")
-async def refresh_connection(connection_id: str, client: Rpc, project: Project) -> dict[str, Any]:
+async def refresh_connection(
+    connection_id: str, client: Rpc, project: Project, extras: Extras = False
+) -> dict[str, Any]:
     """Refresh the connection's token now, even if still valid (the token_refresher's own refresh)."""
     connection = await _connection(client, connection_id, project)
     outcome = await force_refresh(client, project, connection["user_id"], connection["provider_id"])
     return {
         "status": outcome.status,
         "expires_at": outcome.expires_at.isoformat() if outcome.expires_at else None,
-        "connection": await _connection(client, connection_id, project),
+        "connection": conform(
+            await _connection(client, connection_id, project), "UserConnectionResponse", extras=extras
+        ),
     }
 
 

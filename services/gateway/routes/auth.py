@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.gateway.adapters import CompletionWaiters
-from services.gateway.routes.deps import Project, limit_user, require_api_key, rpc_of
+from services.gateway.routes.deps import Extras, Project, limit_user, require_api_key, rpc_of
 from services.gateway.wire import authorization_body
 from shared.bus import subjects
 from shared.bus.messaging import RpcClient
@@ -73,8 +73,8 @@ class ConfirmUserRequest(_Loose):
     user_id: str = Field(min_length=1)
 
 
-def _answer(auth: dict[str, Any]) -> JSONResponse:
-    return JSONResponse(authorization_body(auth))
+def _answer(auth: dict[str, Any], extras: bool = False) -> JSONResponse:
+    return JSONResponse(authorization_body(auth, extras=extras))
 
 
 Finishing = TypeVar("Finishing", CallbackOutcome, ConfirmUserResult)
@@ -99,20 +99,22 @@ async def finish(
 
 
 @router.post("/v1/auth/authorize", response_model=dict[str, Any])
-async def authorize(body: AuthorizationInitiationRequest, request: Request, project: Project) -> JSONResponse:
+async def authorize(
+    body: AuthorizationInitiationRequest, request: Request, project: Project, extras: Extras = False
+) -> JSONResponse:
     """Start an authorization, or answer ``completed`` with the token when the user already holds one."""
     await limit_user(request.app.state, project, body.user_id)
-    return _answer(await rpc_of(request).call_raw(subjects.AUTH_START, body.to_contract(project)))
+    return _answer(await rpc_of(request).call_raw(subjects.AUTH_START, body.to_contract(project)), extras)
 
 
-async def status_now(client: RpcClient, auth_id: str, project: str) -> JSONResponse:
+async def status_now(client: RpcClient, auth_id: str, project: str, *, extras: bool = False) -> JSONResponse:
     """The answer to ``GET /v1/auth/status`` without ``wait`` (also served by the fast lane).
 
     Raises:
         ValetkeyError: An unknown id, or what the authorizer reported.
     """
     lookup = GetAuthorization(authorization_id=auth_id, project=project)
-    return _answer(await client.call_raw(subjects.AUTH_STATUS, lookup))
+    return _answer(await client.call_raw(subjects.AUTH_STATUS, lookup), extras)
 
 
 @router.get("/v1/auth/status", response_model=dict[str, Any])
@@ -121,6 +123,7 @@ async def status(
     project: Project,
     id: Annotated[str, Query(min_length=1)],
     wait: Annotated[int | None, Query()] = None,
+    extras: Extras = False,
 ) -> JSONResponse:
     """The authorization now; with ``wait``, held until it completes or fails (at most 59 s).
 
@@ -132,8 +135,8 @@ async def status(
     longest: int = request.app.state.gateway.max_wait_seconds
     seconds = max(0, min(wait or 0, longest))
     if seconds == 0:
-        return await status_now(client, id, project)
-    return _answer(await awaited_status(client, request.app.state.waiters, id, project, seconds))
+        return await status_now(client, id, project, extras=extras)
+    return _answer(await awaited_status(client, request.app.state.waiters, id, project, seconds), extras)
 
 
 async def awaited_status(

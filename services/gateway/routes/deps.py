@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 from starlette.datastructures import Headers, State
 from starlette.types import Scope
 
+from services.gateway.arcade_schemas import EXTRAS_HEADER
 from services.gateway.domain import ApiKeys, Principal
 from shared.bus.messaging import RpcClient
 
@@ -72,3 +73,16 @@ def rpc_of(request: Request) -> RpcClient:
 async def rpc(request: Request) -> RpcClient:
     """The NATS client, as a dependency."""
     return rpc_of(request)
+
+
+def extras_asked(scope: Scope) -> bool:
+    """Whether the caller asked for valetkey's fields beyond Arcade's schemas (``Valetkey-Extras:
+    true``, docs/arcade-compatibility.md §1.6)."""
+    return Headers(scope=scope).get(EXTRAS_HEADER, "").strip().lower() in ("true", "1", "yes")
+
+
+async def wants_extras(request: Request) -> bool:
+    return extras_asked(request.scope)
+
+
+Extras = Annotated[bool, Depends(wants_extras)]

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from services.gateway.routes.deps import Extras
 from shared.bus import subjects
 from shared.bus.messaging import RpcClient
 from shared.contracts.common import Ping, Pong
@@ -43,13 +44,19 @@ def _problems(services: dict[str, dict[str, Any]]) -> list[str]:
 @router.get(
     "/v1/health", tags=["health"], responses={503: {"description": "A service is not reachable; same body"}}
 )
-async def health(request: Request) -> JSONResponse:
-    """Healthy when every service answers its ping and reaches its Redis; 503 with the same body otherwise."""
+async def health(request: Request, extras: Extras = False) -> JSONResponse:
+    """Healthy when every service answers its ping and reaches its Redis; 503 otherwise.
+
+    Arcade's body is ``{"healthy"}``; each service's answer and the reason are valetkey's extras
+    (``Valetkey-Extras: true``, docs/arcade-compatibility.md §1.6). A 503 carries the reason always.
+    """
     rpc: RpcClient = request.app.state.rpc
     results = await asyncio.gather(*(ping(rpc, s) for s in subjects.SERVICES))
     services = dict(zip(subjects.SERVICES, results, strict=True))
     problems = _problems(services)
-    body: dict[str, Any] = {"healthy": not problems, "services": services}
+    body: dict[str, Any] = {"healthy": not problems}
+    if extras:
+        body["services"] = services
     if problems:
         body["reason"] = "; ".join(problems)
         return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})

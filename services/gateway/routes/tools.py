@@ -11,10 +11,19 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from services.gateway.arcade_schemas import conform
 from services.gateway.domain import clamp_page, offset_page
 from services.gateway.errors import error_response, validation_message
 from services.gateway.routes.body import documented, json_body
-from services.gateway.routes.deps import Project, limit_user, require_api_key, rpc, rpc_of
+from services.gateway.routes.deps import (
+    Extras,
+    Project,
+    extras_asked,
+    limit_user,
+    require_api_key,
+    rpc,
+    rpc_of,
+)
 from services.gateway.wire import authorization_body, execution_response, scheduled_response
 from shared.bus import subjects
 from shared.bus.messaging import RpcClient
@@ -80,9 +89,10 @@ class ExecuteToolRequest(BaseModel):
     webhook: bool | None = None
 
 
-async def _list(client: RpcClient, query: ListTools) -> dict[str, Any]:
+async def _list(client: RpcClient, query: ListTools, schema: str, extras: bool) -> dict[str, Any]:
     page = await client.call(subjects.TOOLS_LIST, query, Page)
-    return offset_page(page.items, page.total_count, query.offset, query.limit)
+    body = offset_page(page.items, page.total_count, query.offset, query.limit)
+    return conform(body, schema, extras=extras)
 
 
 @router.get("/v1/tools")
@@ -96,24 +106,31 @@ async def list_tools(
     user_id: str | None = None,
     include_all_versions: bool = False,
     metadata_filter: Filter = None,
+    extras: Extras = False,
 ) -> dict[str, Any]:
     """One page of tool definitions."""
     page = _page_of_tools(toolkit, offset, limit, user_id, include_all_versions)
     query = build(
         ListTools, **page, project=project, include_format=formats(include_format), filter=metadata_filter
     )
-    return await _list(client, query)
+    return await _list(client, query, "ToolDefinitionPage", extras)
 
 
 @router.get("/v1/tools/{name}")
 async def get_tool(
-    client: Rpc, project: Project, name: str, include_format: Formats = None, user_id: str | None = None
+    client: Rpc,
+    project: Project,
+    name: str,
+    include_format: Formats = None,
+    user_id: str | None = None,
+    extras: Extras = False,
 ) -> dict[str, Any]:
     """One tool definition; the name in any of §4.4's forms."""
     query = build(
         GetTool, name=name, project=project, include_format=formats(include_format), user_id=user_id
     )
-    return (await client.call(subjects.TOOLS_GET, query, Document)).body
+    definition = (await client.call(subjects.TOOLS_GET, query, Document)).body
+    return conform(definition, "ToolDefinition", extras=extras)
 
 
 @router.get("/v1/formatted_tools")
@@ -131,7 +148,7 @@ async def list_formatted_tools(
     """One page of tools in an LLM's function format (OpenAI unless ``format`` says otherwise)."""
     page = _page_of_tools(toolkit, offset, limit, user_id, include_all_versions)
     query = build(ListTools, **page, project=project, format=format, filter=metadata_filter)
-    return await _list(client, query)
+    return await _list(client, query, "FormattedToolPage", False)
 
 
 def _page_of_tools(
@@ -164,10 +181,12 @@ async def authorize_tool(request: Request, project: Project) -> JSONResponse:
     """Start or confirm a tool's authorization (``completed`` when the user holds a covering token)."""
     body = await json_body(request, AuthorizeToolRequest)
     await limit_user(request.app.state, project, body.user_id)
-    return await tool_authorization(rpc_of(request), body, project)
+    return await tool_authorization(rpc_of(request), body, project, extras=extras_asked(request.scope))
 
 
-async def tool_authorization(client: RpcClient, body: AuthorizeToolRequest, project: str) -> JSONResponse:
+async def tool_authorization(
+    client: RpcClient, body: AuthorizeToolRequest, project: str, *, extras: bool = False
+) -> JSONResponse:
     """The answer to ``POST /v1/tools/authorize`` (also served by the fast lane).
 
     Raises:
@@ -177,7 +196,7 @@ async def tool_authorization(client: RpcClient, body: AuthorizeToolRequest, proj
         raise BadRequest("user_id is required")
     command = build(AuthorizeTool, **body.model_dump(), project=project)
     result: dict[str, Any] = await client.call_raw(subjects.TOOLS_AUTHORIZE, command)
-    return JSONResponse(authorization_body(result, drop_nulls=False))
+    return JSONResponse(authorization_body(result, extras=extras))
 
 
 @router.post("/v1/tools/execute", response_model=dict[str, Any], openapi_extra=documented(ExecuteToolRequest))
@@ -186,11 +205,12 @@ async def execute_tool(request: Request, project: Project) -> JSONResponse:
     ``run_at``, schedule it instead (docs/scheduled-executions.md)."""
     body = await json_body(request, ExecuteToolRequest)
     await limit_user(request.app.state, project, body.user_id)
-    return await tool_execution(rpc_of(request), body, project, request.app.state.execute_timeout)
+    timeout, extras = request.app.state.execute_timeout, extras_asked(request.scope)
+    return await tool_execution(rpc_of(request), body, project, timeout, extras=extras)
 
 
 async def tool_execution(
-    client: RpcClient, body: ExecuteToolRequest, project: str, timeout: float
+    client: RpcClient, body: ExecuteToolRequest, project: str, timeout: float, *, extras: bool = False
 ) -> JSONResponse:
     """The answer to ``POST /v1/tools/execute`` (also served by the fast lane).
 
@@ -200,7 +220,7 @@ async def tool_execution(
     command = build(ExecuteTool, **body.model_dump(), project=project)
     if command.run_at:
         record: dict[str, Any] = await client.call_raw(subjects.TOOLS_SCHEDULE, command)
-        return JSONResponse(scheduled_response(record))
+        return JSONResponse(conform(scheduled_response(record), "ExecuteToolResponse", extras=extras))
     try:
         raw = await client.call_raw(subjects.TOOLS_EXECUTE, command, timeout=timeout)
     except ValetkeyError as exc:
@@ -208,7 +228,7 @@ async def tool_execution(
         response = error_response(exc)
         response.headers["x-should-retry"] = "false"
         return response
-    status_code, answer = execution_response(raw)
+    status_code, answer = execution_response(raw, extras=extras)
     return JSONResponse(answer, status_code=status_code, headers={"x-should-retry": "false"})
 
 

@@ -36,10 +36,10 @@ class TestAuthorization:
         done = Authorization(status="completed", context=AuthorizationContext(token=None, user_info={"a": 1}))
         assert authorization_body(as_sent(done))["context"] == {"user_info": {"a": 1}}
 
-    def test_the_tool_authorize_route_keeps_its_nulls(self):
-        body = authorization_body(as_sent(PENDING), drop_nulls=False)
-        assert body["context"] is None and body["failure_reason"] is None
-        assert list(body)[-1] == "authorization_url"
+    def test_a_failed_authorizations_reason_is_sent_only_to_a_caller_asking_for_extras(self):
+        failed = as_sent(Authorization(id="ac_1", status="failed", failure_reason="access_denied"))
+        assert authorization_body(failed) == {"id": "ac_1", "status": "failed", "scopes": []}
+        assert authorization_body(failed, extras=True)["failure_reason"] == "access_denied"
 
 
 class TestExecution:
@@ -59,7 +59,6 @@ class TestExecution:
                 "execution_type": "immediate",
                 "duration": 3,
                 "finished_at": "2030-01-02T03:04:05Z",
-                "tool_name": "Hooli.Ping",
                 "status": "completed",
                 "success": True,
                 "output": {"value": 7, "logs": []},
@@ -74,17 +73,30 @@ class TestExecution:
         assert (body["status"], body["success"]) == ("failed", False)
         assert body["output"] == {"error": error, "logs": []}
 
-    def test_an_authorization_required_answers_403_with_the_authorization(self):
+    def test_the_tools_name_is_an_extra(self):
+        response = {"execution_id": "tc_9", "success": True, "output": {"value": 7}}
+        _, body = execution_response(as_sent(domain.ran(RUN, response, include_stacktrace=False)), extras=True)
+        assert body["tool_name"] == "Hooli.Ping"
+
+    def test_an_authorization_required_is_a_403_in_the_error_shape(self):
         status, body = execution_response(as_sent(domain.authorization_required(RUN, PENDING)))
+        assert status == 403
+        assert body == {
+            "name": "tool_authorization_required",
+            "message": "tool Hooli.Ping needs authorization by the user; open the url to grant it",
+        }
+
+    def test_asked_for_extras_the_403_carries_the_authorization_to_open(self):
+        status, body = execution_response(as_sent(domain.authorization_required(RUN, PENDING)), extras=True)
         assert status == 403
         assert list(body)[:3] == ["name", "message", "id"]
         assert body["name"] == "tool_authorization_required"
         assert body["message"] == "tool Hooli.Ping needs authorization by the user; open the url to grant it"
-        assert body["output"] == {"authorization": authorization_body(as_sent(PENDING)), "logs": []}
+        assert body["output"] == {"authorization": authorization_body(as_sent(PENDING), extras=True), "logs": []}
         assert (body["status"], body["success"], body["execution_id"]) == ("failed", False, "tc_1")
 
     def test_a_missing_secret_answers_403_naming_the_key(self):
-        status, body = execution_response(as_sent(domain.secret_missing(RUN, "API_KEY")))
+        status, body = execution_response(as_sent(domain.secret_missing(RUN, "API_KEY")), extras=True)
         assert status == 403 and body["name"] == "tool_requirements_not_met"
         error = {
             "message": "secret not found: API_KEY",
