@@ -121,7 +121,22 @@ def _int(request: Request, name: str) -> int | None:
         raise BadRequest(f"{name} must be an integer") from None
 
 
-@router.get(CONNECTIONS)
+# The route reads its query by hand (three spellings of each filter); the document names the
+# plain spelling and the page bounds.
+CONNECTIONS_QUERY = {
+    "parameters": [
+        {"name": name, "in": "query", "required": False, "schema": {"type": kind}}
+        for name, kind in (
+            ("user_id", "string"),
+            ("provider_id", "string"),
+            ("limit", "integer"),
+            ("offset", "integer"),
+        )
+    ]
+}
+
+
+@router.get(CONNECTIONS, openapi_extra=CONNECTIONS_QUERY)
 async def list_connections(
     request: Request, client: Rpc, project: Project, extras: Extras = False
 ) -> dict[str, Any]:

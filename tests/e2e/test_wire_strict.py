@@ -1,0 +1,221 @@
+"""Every body a realistic session receives validates strictly against the gateway's /openapi.json.
+
+A client generated from Arcade's document in strict mode (openapi-generator's Java client, its Go
+client since 7.1) refuses a ``null`` where a field is not nullable and a field its schema does not
+declare. This module drives what an app does (tools listed and read, an authorization started,
+consented and polled, tools run, failing and refused, secrets and providers administered,
+connections listed, health, errors) against one engine and checks each answer against the
+document the gateway serves (docs/arcade-compatibility.md §1.6). Valetkey's extras come only when
+asked for, and then the same routes answer them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.auth_flows import new_user
+from tests.support.browser import consent_and_follow
+from tests.support.client_stack import HOOLI_SCOPES, hooli_engine
+from tests.support.engine import Engine
+from tests.support.strict_openapi import StrictDocument
+
+pytestmark = pytest.mark.e2e
+
+SPLINES = "Hooli.ReticulateSplines"
+EXTRAS = {"Valetkey-Extras": "true"}
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory, nats_url, redis_url) -> Iterator[Engine]:
+    with hooli_engine(tmp_path_factory.mktemp("wire"), nats_url=nats_url, redis_url=redis_url) as (
+        running,
+        _,
+    ):
+        yield running
+
+
+class Session:
+    """An HTTP client that checks each answer against the document and keeps the problems."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.http = httpx.Client(
+            base_url=engine.base_url, headers=engine.headers, trust_env=False, timeout=30
+        )
+        self.document = StrictDocument(self.http.get("/openapi.json").json())
+        self.problems: list[str] = []
+        self.checked = 0
+
+    def call(self, method: str, path: str, expect: int, *, template: str | None = None, **kw: Any) -> Any:
+        """One request; its status must be ``expect`` and its body must fit the documented schema
+        of ``template`` (the operation's path, when ``path`` fills in its parameters)."""
+        response = self.http.request(method, path, **kw)
+        assert response.status_code == expect, f"{method} {path}: {response.status_code} {response.text}"
+        body = response.json()
+        operation = template or path.split("?")[0]
+        self.problems += self.document.problems(method, operation, expect, body)
+        self.checked += 1
+        return body
+
+
+@pytest.fixture(scope="module")
+def session(engine) -> Iterator[Session]:
+    client = Session(engine)
+    yield client
+    client.http.close()
+
+
+class TestAStrictClientDecodesEveryAnswer:
+    def test_tool_definitions_lists_and_formatted_tools(self, session):
+        listed = session.call("GET", "/v1/tools?toolkit=hooli&limit=100", 200)
+        assert SPLINES in {tool["qualified_name"] for tool in listed["items"]}
+        one = "/v1/tools/{name}"
+        session.call("GET", f"/v1/tools/{SPLINES}", 200, template=one)
+        session.call("GET", f"/v1/tools/{SPLINES}?user_id={new_user('wire')}", 200, template=one)
+        session.call("GET", "/v1/tools/Hooli.ReadApiKeyFingerprint?user_id=u", 200, template=one)
+        session.call("GET", f"/v1/tools/{SPLINES}?include_format=openai,anthropic", 200, template=one)
+        session.call("GET", "/v1/formatted_tools?toolkit=hooli&format=anthropic", 200)
+        assert session.problems == []
+
+    def test_value_schemas_carry_arcades_three_fields_only(self, session):
+        listed = session.call("GET", "/v1/tools?toolkit=hooli&limit=100", 200)
+        schemas = [p["value_schema"] for t in listed["items"] for p in t["input"]["parameters"]]
+        assert schemas and all(set(s) <= {"val_type", "enum", "inner_val_type"} for s in schemas)
+        assert all(None not in s.values() for s in schemas)
+
+    def test_tools_that_run_fail_and_are_refused(self, session):
+        execute = "/v1/tools/execute"
+        ran = session.call("POST", execute, 200, json={"tool_name": "Hooli.Ping"})
+        assert ran["success"] is True and "tool_name" not in ran
+        failed = session.call("POST", execute, 200, json={"tool_name": "Hooli.Flaky", "input": {"hint": "x"}})
+        assert failed["output"]["error"]["retry_after_ms"] == 250
+        session.call("POST", execute, 200, json={"tool_name": "Hooli.Explode"})
+        refused = session.call("POST", execute, 403, json={"tool_name": SPLINES, "user_id": new_user("wire")})
+        assert refused["name"] == "tool_authorization_required" and set(refused) == {"name", "message"}
+        session.call("POST", execute, 403, json={"tool_name": "Hooli.ReadApiKeyFingerprint", "user_id": "u"})
+        assert session.problems == []
+
+    async def test_an_authorization_from_start_to_completed_and_its_connection(self, engine, session):
+        user = new_user("wire")
+        started = session.call(
+            "POST", "/v1/auth/authorize", 200, json={"user_id": user, "auth_requirement": _hooli()}
+        )
+        assert started["status"] == "pending" and started["authorization_url"] == started["url"]
+        session.call("GET", f"/v1/auth/status?id={started['id']}", 200)
+        pending = session.call(
+            "POST", "/v1/tools/authorize", 200, json={"tool_name": SPLINES, "user_id": user}
+        )
+        assert pending["status"] == "pending"
+        await consent_and_follow(started["url"], login=user, callback_prefix=engine.redirect_uri)
+        done = session.call("GET", f"/v1/auth/status?id={started['id']}&wait=5", 200)
+        assert done["status"] == "completed" and done["context"]["token"]
+        completed = session.call(
+            "POST", "/v1/tools/authorize", 200, json={"tool_name": SPLINES, "user_id": user}
+        )
+        assert completed["status"] == "completed" and "url" not in completed
+        run = {"tool_name": SPLINES, "user_id": user, "input": {"num_splines": 3}}
+        ran = session.call("POST", "/v1/tools/execute", 200, json=run)
+        assert ran["success"] is True
+        connections = session.call("GET", f"/v1/admin/user_connections?user_id={user}", 200)
+        assert [c["user_id"] for c in connections["items"]] == [user]
+        one = connections["items"][0]["id"]
+        session.call(
+            "GET",
+            f"/v1/admin/user_connections/{one}",
+            200,
+            template="/v1/admin/user_connections/{connection_id}",
+        )
+        assert session.problems == []
+
+    def test_secrets_and_providers_administered(self, session):
+        secret = session.call(
+            "POST", "/v1/admin/secrets/WIRE_KEY", 200, json={"value": "v"}, template=_SECRET
+        )
+        assert "value" not in secret and "last_accessed_at" not in secret
+        session.call(
+            "PUT",
+            "/v1/admin/secrets/WIRE_KEY",
+            200,
+            json={"value": "w", "description": "d"},
+            template=_SECRET,
+        )
+        session.call("GET", "/v1/admin/secrets", 200)
+        session.call("GET", "/v1/admin/auth_providers", 200)
+        session.call("GET", "/v1/admin/auth_providers/hooli", 200, template=_PROVIDER)
+        created = session.call("POST", "/v1/admin/auth_providers", 201, json=_runtime_provider("wire-idp"))
+        assert "external_id" not in created and "source" not in created
+        renamed = {"description": "renamed"}
+        session.call("PATCH", "/v1/admin/auth_providers/wire-idp", 200, json=renamed, template=_PROVIDER)
+        session.call("DELETE", "/v1/admin/auth_providers/wire-idp", 200, template=_PROVIDER)
+        assert session.problems == []
+
+    def test_health_and_errors(self, session):
+        assert session.call("GET", "/v1/health", 200) == {"healthy": True}
+        session.call("GET", "/v1/tools/Hooli.NoSuchTool", 404, template="/v1/tools/{name}")
+        session.call("GET", "/v1/admin/user_connections?offset=9223372036854775807", 400)
+        session.call("GET", "/v1/auth/status?id=ac_no_such", 404)
+        assert session.problems == [] and session.checked >= 5
+
+
+class TestValetkeysExtrasWhenAsked:
+    def test_the_health_of_each_service(self, session):
+        body = session.http.get("/v1/health", headers=EXTRAS).json()
+        assert body["healthy"] is True and body["services"]["executor"]["reachable"] is True
+
+    def test_the_tools_name_and_the_authorization_inside_a_refused_execution(self, session):
+        user = new_user("wire")
+        answer = session.http.post(
+            "/v1/tools/execute", json={"tool_name": SPLINES, "user_id": user}, headers=EXTRAS
+        )
+        assert answer.status_code == 403
+        body = answer.json()
+        assert body["tool_name"] == SPLINES and body["output"]["authorization"]["status"] == "pending"
+
+
+class TestEveryListRefusesAnOffsetPastItsRange:
+    @pytest.mark.parametrize(
+        "path",
+        [
+            "/v1/tools",
+            "/v1/formatted_tools",
+            "/v1/admin/user_connections",
+            "/v1/admin/secrets",
+            "/v1/workers",
+            "/v1/admin/webhooks",
+            "/v1/admin/webhooks/dead_letters",
+            "/v1/admin/executions",
+            "/v1/scheduled_tools",
+            "/v1/admin/mcp_gateways",
+        ],
+    )
+    def test_a_huge_offset_is_a_400_in_the_error_shape(self, session, path):
+        for query in ("offset=9223372036854775807", "offset=-1", "limit=-1", "limit=99999999999999999999"):
+            response = session.http.get(f"{path}?{query}")
+            if query.startswith("limit=9"):
+                assert response.status_code in (200, 400), (path, query, response.text)
+                continue
+            assert response.status_code == 400, (path, query, response.text)
+            assert set(response.json()) == {"name", "message"}
+
+
+_SECRET = "/v1/admin/secrets/{secret_key}"
+_PROVIDER = "/v1/admin/auth_providers/{provider_id}"
+
+
+def _hooli() -> dict[str, Any]:
+    return {"provider_id": "hooli", "oauth2": {"scopes": HOOLI_SCOPES}}
+
+
+def _runtime_provider(provider_id: str) -> dict[str, Any]:
+    token = {"endpoint": "https://idp.example/token"}
+    oauth2 = {
+        "client_id": "c",
+        "client_secret": "s",
+        "authorize_request": {"endpoint": "https://idp.example/authorize"},
+        "token_request": token,
+        "refresh_request": token,
+    }
+    return {"id": provider_id, "description": "runtime", "type": "oauth2", "oauth2": oauth2}

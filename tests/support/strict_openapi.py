@@ -1,0 +1,51 @@
+"""Validate response bodies against the gateway's own ``/openapi.json`` the way a strict client
+decodes them: ``null`` only where a field says ``nullable: true`` (OpenAPI 3.0), and no field an
+object with ``additionalProperties: false`` does not declare."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+
+def _as_json_schema(node: Any) -> Any:
+    """OpenAPI 3.0's ``nullable`` as JSON Schema's ``type: [t, "null"]``; everything else as is."""
+    if isinstance(node, list):
+        return [_as_json_schema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    converted = {key: _as_json_schema(value) for key, value in node.items()}
+    if converted.pop("nullable", False) and isinstance(converted.get("type"), str):
+        converted["type"] = [converted["type"], "null"]
+        if "enum" in converted:
+            converted["enum"] = [*converted["enum"], None]
+    return converted
+
+
+class StrictDocument:
+    """The response schemas of one OpenAPI document, ready to check bodies."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.paths: dict[str, Any] = document["paths"]
+        self._components = _as_json_schema(copy.deepcopy(document.get("components", {})))
+
+    def response_schema(self, method: str, path: str, status: int) -> dict[str, Any] | None:
+        """The documented schema of that answer (None when the document gives none)."""
+        responses = self.paths[path][method.lower()]["responses"]
+        answer = responses.get(str(status)) or responses.get("default") or {}
+        schema = answer.get("content", {}).get("application/json", {}).get("schema")
+        return _as_json_schema(schema) if schema is not None else None
+
+    def problems(self, method: str, path: str, status: int, body: Any) -> list[str]:
+        """Every way ``body`` breaks its documented schema, as ``<where>: <why>`` lines."""
+        schema = self.response_schema(method, path, status)
+        if schema is None:
+            return [f"{method} {path} {status}: no schema documented"]
+        root = {**schema, "components": self._components}
+        validator = Draft202012Validator(root)
+        return [
+            f"{method} {path} {status} at /{'/'.join(map(str, error.absolute_path))}: {error.message}"
+            for error in validator.iter_errors(body)
+        ]
