@@ -121,7 +121,7 @@ class TestConfirmUser:
         flow_id = flow_id_of(redirect)
         refused = await confirm(engine, flow_id, victim)
         assert refused.status_code == 400 and refused.json()["name"] == "user_mismatch"
-        failed = (await status(engine, pending["id"])).json()
+        failed = (await status(engine, pending["id"], extras=True)).json()
         assert failed["status"] == "failed" and failed["failure_reason"] == "user_mismatch"
         for user in (victim, attacker):
             assert list(arcade.admin.user_connections.list(user={"id": user})) == []

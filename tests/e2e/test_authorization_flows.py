@@ -281,7 +281,7 @@ class TestFailures:
         pending = await start(engine, user, provider="basic", scopes=SCOPES)
         page = await approve(engine, pending["url"], login=user, approve=False)
         assert page.status_code == 400 and "denied" in page.text.lower()
-        failed = (await status(engine, pending["id"])).json()
+        failed = (await status(engine, pending["id"], extras=True)).json()
         assert failed["status"] == "failed" and failed["failure_reason"] == "access_denied"
         assert token_requests(oauth) == before
 
@@ -312,7 +312,7 @@ class TestFailures:
         before = token_requests(oauth)
         page = await deliver(callback)
         assert page.status_code == 400 and "expired" in page.text
-        failed = (await status(engine, pending["id"])).json()
+        failed = (await status(engine, pending["id"], extras=True)).json()
         assert failed["status"] == "failed" and failed["failure_reason"] == "state_expired"
         assert token_requests(oauth) == before
 
@@ -326,7 +326,7 @@ class TestFailures:
         callback = await callback_url(engine, pending["url"], login=user)
         page = await deliver(callback.copy_set_param("code", "not-a-real-code"))
         assert page.status_code == 400
-        failed = (await status(engine, pending["id"])).json()
+        failed = (await status(engine, pending["id"], extras=True)).json()
         assert failed["status"] == "failed" and failed["failure_reason"] == "invalid_grant"
         assert "context" not in failed
 

@@ -136,7 +136,7 @@ async def consented_flows(engine: Engine, tag: str, count: int) -> list[tuple[st
 async def settled(engine: Engine, auth_id: str) -> dict[str, Any]:
     """The authorization once it is completed or failed."""
     while True:
-        answer = (await status(engine, auth_id)).json()
+        answer = (await status(engine, auth_id, extras=True)).json()
         if answer["status"] in ("completed", "failed"):
             return dict(answer)
         await asyncio.sleep(0.2)

@@ -18,6 +18,8 @@ from tools.launcher import embedded
 
 pytestmark = pytest.mark.e2e
 
+EXTRAS = {"Valetkey-Extras": "true"}  # each service's answer (docs/arcade-compatibility.md §1.6)
+
 
 class TestHealth:
     def test_all_five_services_report_healthy(self, tmp_path, nats_url, redis_url):
@@ -46,7 +48,7 @@ class TestHealth:
 
     def test_health_answers_without_an_api_key_too(self, tmp_path, nats_url, redis_url):
         with running_engine(tmp_path, nats_url=nats_url, redis_url=redis_url) as engine:
-            body = httpx.get(f"{engine.base_url}/v1/health", timeout=5).json()
+            body = httpx.get(f"{engine.base_url}/v1/health", headers=EXTRAS, timeout=5).json()
         assert set(body["services"]) == {"gateway", "authorizer", "token_refresher", "executor", "webhooks"}
         assert all(s["reachable"] for s in body["services"].values())
 
@@ -221,7 +223,7 @@ class TestStartCommand:
             assert up.returncode == 0, up.stdout + up.stderr
             key = next(line.split()[-1] for line in up.stdout.splitlines() if line.startswith("API key"))
             health = httpx.get(
-                f"http://127.0.0.1:{port}/v1/health", headers={"Authorization": f"Bearer {key}"}
+                f"http://127.0.0.1:{port}/v1/health", headers={"Authorization": f"Bearer {key}", **EXTRAS}
             )
             state = (tmp_path / "home" / "run" / "state.json").read_text()
             down = subprocess.run(

@@ -117,7 +117,7 @@ class TestOidcVerification:
         pending, sign_in = await consent_until_sign_in(engine, mallory)
         page = await deliver(await sign_in_as(engine, sign_in, alice))
         assert page.status_code == 400 and "not the user" in page.text
-        failed = (await status(engine, pending["id"])).json()
+        failed = (await status(engine, pending["id"], extras=True)).json()
         assert failed["status"] == "failed" and failed["failure_reason"] == "user_mismatch"
         for user in (mallory, alice):
             connections = await asyncio.to_thread(

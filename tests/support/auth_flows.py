@@ -38,12 +38,16 @@ async def start(
     return dict(response.json())
 
 
-async def status(engine: Engine, auth_id: str, *, wait: int | None = None) -> httpx.Response:
+async def status(
+    engine: Engine, auth_id: str, *, wait: int | None = None, extras: bool = False
+) -> httpx.Response:
+    """``GET /v1/auth/status``; with ``extras``, asking for valetkey's fields (``failure_reason``)."""
     params: dict[str, Any] = {"id": auth_id}
     if wait is not None:
         params["wait"] = wait
+    headers = {**engine.headers, **({"Valetkey-Extras": "true"} if extras else {})}
     async with httpx.AsyncClient(trust_env=False, timeout=70) as client:
-        return await client.get(f"{engine.base_url}/v1/auth/status", headers=engine.headers, params=params)
+        return await client.get(f"{engine.base_url}/v1/auth/status", headers=headers, params=params)
 
 
 async def approve(engine: Engine, url: str, *, login: str, approve: bool = True) -> httpx.Response:

@@ -143,7 +143,9 @@ class Engine:
             self.stop_service(service)
 
     def health(self) -> httpx.Response:
-        return httpx.get(f"{self.base_url}/v1/health", headers=self.headers, timeout=5)
+        """``/v1/health`` with each service's answer (an extra: docs/arcade-compatibility.md §1.6)."""
+        headers = {**self.headers, "Valetkey-Extras": "true"}
+        return httpx.get(f"{self.base_url}/v1/health", headers=headers, timeout=5)
 
     @property
     def headers(self) -> dict[str, str]:

@@ -95,7 +95,9 @@ def wait_healthy(
         _fail_on_a_crash_while_starting()
         try:
             response = httpx.get(
-                f"{base_url}/v1/health", headers={"Authorization": f"Bearer {api_key}"}, timeout=2
+                f"{base_url}/v1/health",
+                headers={"Authorization": f"Bearer {api_key}", "Valetkey-Extras": "true"},
+                timeout=2,
             )
             body = response.json()
             if response.status_code == 200 and body.get("healthy"):

@@ -47,15 +47,16 @@ def _problems(services: dict[str, dict[str, Any]]) -> list[str]:
 async def health(request: Request, extras: Extras = False) -> JSONResponse:
     """Healthy when every service answers its ping and reaches its Redis; 503 otherwise.
 
-    Arcade's body is ``{"healthy"}``; each service's answer and the reason are valetkey's extras
-    (``Valetkey-Extras: true``, docs/arcade-compatibility.md §1.6). A 503 carries the reason always.
+    Arcade's body is ``{"healthy"}``; each service's answer is valetkey's extra
+    (``Valetkey-Extras: true``, docs/arcade-compatibility.md §1.6). A 503 is an error to every
+    client and says what is wrong: it carries the services and the reason always.
     """
     rpc: RpcClient = request.app.state.rpc
     results = await asyncio.gather(*(ping(rpc, s) for s in subjects.SERVICES))
     services = dict(zip(subjects.SERVICES, results, strict=True))
     problems = _problems(services)
     body: dict[str, Any] = {"healthy": not problems}
-    if extras:
+    if extras or problems:
         body["services"] = services
     if problems:
         body["reason"] = "; ".join(problems)

@@ -141,7 +141,7 @@ class TestDeadLetters:
 class TestHealth:
     async def test_the_health_answer_includes_the_webhooks_service(self, nats_url, redis_url, prefix):
         async with engine(nats_url, redis_url, prefix) as client:
-            body = (await client.get("/v1/health")).json()
+            body = (await client.get("/v1/health", headers={"Valetkey-Extras": "true"})).json()
         assert body["services"]["webhooks"] == {
             "reachable": True,
             "instance": f"test-{prefix}",

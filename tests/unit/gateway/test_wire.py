@@ -75,7 +75,9 @@ class TestExecution:
 
     def test_the_tools_name_is_an_extra(self):
         response = {"execution_id": "tc_9", "success": True, "output": {"value": 7}}
-        _, body = execution_response(as_sent(domain.ran(RUN, response, include_stacktrace=False)), extras=True)
+        _, body = execution_response(
+            as_sent(domain.ran(RUN, response, include_stacktrace=False)), extras=True
+        )
         assert body["tool_name"] == "Hooli.Ping"
 
     def test_an_authorization_required_is_a_403_in_the_error_shape(self):
@@ -92,7 +94,10 @@ class TestExecution:
         assert list(body)[:3] == ["name", "message", "id"]
         assert body["name"] == "tool_authorization_required"
         assert body["message"] == "tool Hooli.Ping needs authorization by the user; open the url to grant it"
-        assert body["output"] == {"authorization": authorization_body(as_sent(PENDING), extras=True), "logs": []}
+        assert body["output"] == {
+            "authorization": authorization_body(as_sent(PENDING), extras=True),
+            "logs": [],
+        }
         assert (body["status"], body["success"], body["execution_id"]) == ("failed", False, "tc_1")
 
     def test_a_missing_secret_answers_403_naming_the_key(self):
