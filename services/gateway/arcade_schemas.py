@@ -87,6 +87,22 @@ _TOOL_ERROR_KINDS = [
     "UNKNOWN",
 ]
 
+_TOOL_EXECUTION_FIELDS = (
+    "id",
+    "created_at",
+    "execution_status",
+    "execution_type",
+    "finished_at",
+    "run_at",
+    "started_at",
+    "tool_name",
+    "toolkit_name",
+    "toolkit_version",
+    "updated_at",
+    "user_id",
+)
+_TOOL_EXECUTION = dict.fromkeys(_TOOL_EXECUTION_FIELDS, STRING)
+
 SCHEMAS: dict[str, dict[str, Any]] = {
     "ValueSchema": closed({"val_type": STRING, "enum": STRINGS, "inner_val_type": STRING}, "val_type"),
     "ToolInputParameter": closed(
@@ -195,6 +211,21 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "status": STRING,
             "success": BOOLEAN,
         }
+    ),
+    "ToolExecution": closed(_TOOL_EXECUTION),
+    "ToolExecutionPage": page(ref("ToolExecution")),
+    "ToolExecutionAttempt": closed(
+        {
+            "id": STRING,
+            "finished_at": STRING,
+            "output": ref("ToolCallOutput"),
+            "started_at": STRING,
+            "success": BOOLEAN,
+            "system_error_message": STRING,
+        }
+    ),
+    "ScheduledToolExecution": closed(
+        {**_TOOL_EXECUTION, "input": FREE_OBJECT, "attempts": array(ref("ToolExecutionAttempt"))}
     ),
     "HealthSchema": closed({"healthy": BOOLEAN}),
     "AuthProviderResponse": closed(

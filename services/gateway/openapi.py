@@ -123,6 +123,8 @@ RESPONSE_SCHEMAS: dict[tuple[str, str], tuple[str, str]] = {
     ("put", "/v1/admin/secrets/{secret_key}"): ("200", "SecretResponse"),
     ("get", "/v1/admin/user_connections"): ("200", "UserConnectionPage"),
     ("get", "/v1/admin/user_connections/{connection_id}"): ("200", "UserConnectionResponse"),
+    ("get", "/v1/scheduled_tools"): ("200", "ToolExecutionPage"),
+    ("get", "/v1/scheduled_tools/{execution_id}"): ("200", "ScheduledToolExecution"),
 }
 
 JSON_OBJECT_BODY: dict[str, Any] = {

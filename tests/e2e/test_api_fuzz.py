@@ -1,4 +1,5 @@
-"""Property-based requests over every operation of the gateway's OpenAPI document: no 5xx.
+"""Property-based requests over every operation of the gateway's OpenAPI document: no 5xx, and
+every answer fits the response schema the document gives it.
 
 Schemathesis reads the document the gateway serves and generates requests from each
 operation's schema (valid and invalid bodies, queries and path ids). Whatever it sends,
@@ -19,6 +20,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
+from schemathesis.checks import Failure, FailureGroup, response_schema_conformance
 
 from tests.support.client_stack import hooli_engine
 from tests.support.engine import Engine
@@ -70,6 +72,10 @@ def server_errors(operation: Any, engine: Engine, sent: list[int]) -> list[str]:
             found.append(f"{operation.label} -> undocumented {response.status_code} {response.text[:120]}")
         if response.status_code >= 500:
             found.append(f"{operation.label} -> {response.status_code} {response.text[:200]} for {case!r}")
+        try:  # the body fits the documented schema (OpenAPI 3.0: null only where nullable)
+            case.validate_response(response, checks=[response_schema_conformance])
+        except (Failure, FailureGroup) as exc:
+            found.append(f"{operation.label} -> {response.status_code} breaks its schema: {str(exc)[:300]}")
 
     run()
     return found

@@ -12,6 +12,7 @@ asked for, and then the same routes answer them.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -96,6 +97,16 @@ class TestAStrictClientDecodesEveryAnswer:
         refused = session.call("POST", execute, 403, json={"tool_name": SPLINES, "user_id": new_user("wire")})
         assert refused["name"] == "tool_authorization_required" and set(refused) == {"name", "message"}
         session.call("POST", execute, 403, json={"tool_name": "Hooli.ReadApiKeyFingerprint", "user_id": "u"})
+        assert session.problems == []
+
+    def test_a_scheduled_execution_its_list_and_its_detail(self, session):
+        later = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S")
+        run = {"tool_name": "Hooli.Ping", "run_at": later}
+        scheduled = session.call("POST", "/v1/tools/execute", 200, json=run)
+        assert scheduled["execution_type"] == "scheduled"
+        session.call("GET", "/v1/scheduled_tools", 200)
+        detail = "/v1/scheduled_tools/{execution_id}"
+        session.call("GET", f"/v1/scheduled_tools/{scheduled['id']}", 200, template=detail)
         assert session.problems == []
 
     async def test_an_authorization_from_start_to_completed_and_its_connection(self, engine, session):

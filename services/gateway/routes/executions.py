@@ -11,8 +11,9 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends
 
+from services.gateway.arcade_schemas import conform
 from services.gateway.domain import clamp_page, offset_page
-from services.gateway.routes.deps import Project, require_admin, require_api_key
+from services.gateway.routes.deps import Extras, Project, require_admin, require_api_key
 from services.gateway.routes.tools import Rpc, build
 from services.gateway.wire import history_item, tool_execution, tool_execution_detail
 from shared.bus import subjects
@@ -30,20 +31,25 @@ async def list_scheduled_tools(
     limit: int | None = None,
     offset: int | None = None,
     tool_name: str | None = None,
+    extras: Extras = False,
 ) -> dict[str, Any]:
     """One page of scheduled executions, newest first; ``tool_name`` keeps one tool's."""
     off, lim = clamp_page(offset, limit)
     query = build(ExecutionQuery, offset=off, limit=lim, tool_name=tool_name, project=project)
     page = await client.call(subjects.SCHEDULED_LIST, query, Page)
-    return offset_page([tool_execution(item) for item in page.items], page.total_count, off, lim)
+    body = offset_page([tool_execution(item) for item in page.items], page.total_count, off, lim)
+    return conform(body, "ToolExecutionPage", extras=extras)
 
 
 @router.get("/v1/scheduled_tools/{execution_id}")
-async def get_scheduled_tool(client: Rpc, project: Project, execution_id: str) -> dict[str, Any]:
+async def get_scheduled_tool(
+    client: Rpc, project: Project, execution_id: str, extras: Extras = False
+) -> dict[str, Any]:
     """One scheduled execution with its input and attempts."""
     ref = build(ExecutionRef, id=execution_id, project=project)
     record = await client.call(subjects.SCHEDULED_GET, ref, ExecutionRecord)
-    return tool_execution_detail(record.model_dump(mode="json"))
+    detail = tool_execution_detail(record.model_dump(mode="json"))
+    return conform(detail, "ScheduledToolExecution", extras=extras)
 
 
 @admin.get("")
