@@ -296,7 +296,8 @@ def _resolve(schema: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def conform(body: Mapping[str, Any], schema_name: str, *, extras: bool = False) -> dict[str, Any]:
     """``body`` as Arcade's ``schema_name`` allows it: no ``null`` where the field is not
-    nullable (the field is left out), and, unless ``extras``, no field the schema lacks."""
+    nullable (the field is left out), and, unless ``extras``, no field the schema lacks (an
+    extra without a value is left out too). Free-form objects pass untouched."""
     return cast(dict[str, Any], _fit(dict(body), SCHEMAS[schema_name], extras))
 
 
@@ -312,7 +313,7 @@ def _fit(value: Any, schema: Mapping[str, Any], extras: bool) -> Any:
     for name, item in value.items():
         field = properties.get(name)
         if field is None:
-            if open_ended:
+            if open_ended and item is not None:
                 fitted[name] = item
             continue
         field = _resolve(field)

@@ -1,0 +1,69 @@
+"""conform(): a body as Arcade's schema allows it (docs/arcade-compatibility.md §1.6)."""
+
+from __future__ import annotations
+
+from services.gateway.arcade_schemas import SCHEMAS, conform
+
+PARAMETER = {
+    "name": "colour",
+    "required": True,
+    "description": "Which colour",
+    "inferrable": True,
+    "value_schema": {
+        "val_type": "string",
+        "enum": None,
+        "inner_val_type": None,
+        "description": "Which colour",
+        "properties": None,
+        "required_keys": None,
+        "nullable": False,
+    },
+}
+DEFINITION = {
+    "name": "Paint",
+    "qualified_name": "Hooli.Paint",
+    "fully_qualified_name": "Hooli.Paint@1.0.0",
+    "toolkit": {"name": "Hooli", "version": "1.0.0", "description": None},
+    "input": {"parameters": [PARAMETER]},
+    "formatted_schema": {"openai": {"parameters": {"anything": None}}},
+    "requirements": {"authorization": None, "secrets": [{"key": "K", "met": True, "status_reason": None}]},
+    "metadata": {"classification": "x"},
+}
+
+
+def test_a_field_without_a_value_is_left_out_not_sent_as_null():
+    body = conform(DEFINITION, "ToolDefinition")
+    assert body["toolkit"] == {"name": "Hooli", "version": "1.0.0"}
+    assert body["requirements"] == {"secrets": [{"key": "K", "met": True}]}
+
+
+def test_a_value_schema_keeps_arcades_three_fields_only():
+    body = conform(DEFINITION, "ToolDefinition")
+    assert body["input"]["parameters"][0]["value_schema"] == {"val_type": "string"}
+    assert "metadata" not in body
+
+
+def test_a_free_form_object_is_passed_through_untouched():
+    assert conform(DEFINITION, "ToolDefinition")["formatted_schema"] == DEFINITION["formatted_schema"]
+
+
+def test_asked_for_extras_the_unknown_fields_stay_but_nulls_still_go():
+    body = conform(DEFINITION, "ToolDefinition", extras=True)
+    assert body["metadata"] == {"classification": "x"}
+    schema = body["input"]["parameters"][0]["value_schema"]
+    assert schema == {"val_type": "string", "description": "Which colour", "nullable": False}
+
+
+def test_a_page_fits_each_item_and_keeps_its_envelope():
+    page = {"items": [DEFINITION], "limit": 25, "offset": 0, "page_count": 1, "total_count": 1}
+    body = conform(page, "ToolDefinitionPage")
+    assert body["total_count"] == 1 and "metadata" not in body["items"][0]
+
+
+def test_no_field_of_arcades_schemas_is_nullable():
+    def nullable(node: object) -> bool:
+        if isinstance(node, dict):
+            return bool(node.get("nullable")) or any(nullable(v) for v in node.values())
+        return isinstance(node, list) and any(nullable(v) for v in node)
+
+    assert not nullable(SCHEMAS)
