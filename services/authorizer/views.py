@@ -137,7 +137,7 @@ def connection_view(
         "created_at": connection.created_at,
         "updated_at": connection.updated_at,
         "expires_at": connection.expires_at,
-        # Not in Arcade's shape (its clients ignore unknown fields): the console shows it.
+        # Not in Arcade's shape: the console shows it; over HTTP an extra (docs/arcade-compatibility.md §1.6).
         "refresh_failures": connection.refresh_failures,
         "last_used_at": connection.last_used_at,
     }

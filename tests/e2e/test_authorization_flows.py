@@ -414,7 +414,12 @@ async def _complete_with_fake(engine: Engine, provider: str) -> dict:
     assert done["status"] == "completed"
     async with httpx.AsyncClient(trust_env=False) as client:
         listing = await client.get(
-            f"{engine.base_url}/v1/admin/user_connections", headers=engine.headers, params={"user_id": user}
+            f"{engine.base_url}/v1/admin/user_connections",
+            headers={
+                **engine.headers,
+                "Valetkey-Extras": "true",
+            },  # expires_at (docs/arcade-compatibility.md §1.6)
+            params={"user_id": user},
         )
     return {"status": done, "connection": listing.json()["items"][0]}
 
@@ -424,7 +429,7 @@ class TestTokenResponseShapes:
         result = await _complete_with_fake(engine, "shape-form")
         assert result["status"]["context"]["token"] == f"{ACCESS}-form"
         assert result["connection"]["scopes"] == ["repo", "gist"]
-        assert result["connection"]["expires_at"] is None
+        assert result["connection"].get("expires_at") is None
         path, form = shapes.requests[-1]
         assert path == "/form" and form["code"] == "fake-code" and "client_secret" not in form
 
@@ -432,7 +437,7 @@ class TestTokenResponseShapes:
         result = await _complete_with_fake(engine, "shape-nested")
         assert result["status"]["context"]["token"] == f"{ACCESS}-nested"
         assert result["connection"]["scopes"] == ["alpha", "beta"]
-        assert result["connection"]["expires_at"] is not None
+        assert result["connection"].get("expires_at") is not None
 
     async def test_scopes_sent_as_an_array_are_joined(self, engine):
         result = await _complete_with_fake(engine, "shape-array")
@@ -441,7 +446,7 @@ class TestTokenResponseShapes:
     async def test_a_response_without_expires_in_stores_a_token_that_never_expires(self, engine):
         result = await _complete_with_fake(engine, "shape-minimal")
         assert result["status"]["context"]["token"] == f"{ACCESS}-minimal"
-        assert result["connection"]["expires_at"] is None
+        assert result["connection"].get("expires_at") is None
 
 
 class TestUnreadableToken:

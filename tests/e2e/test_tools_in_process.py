@@ -37,6 +37,8 @@ from tools.launcher import embedded
 
 pytestmark = pytest.mark.e2e
 
+EXTRAS = {"Valetkey-Extras": "true"}
+
 HOOLI = "tests.support.toolkits.hooli"
 TOOL_TIMEOUT_S = 2
 
@@ -199,11 +201,13 @@ class TestToolNames:
 
 class TestToolFailures:
     def test_an_exception_is_a_failed_execution_without_the_stacktrace(self, arcade):
-        result = arcade.tools.execute(tool_name="Hooli.Explode", input={"reason": "kaboom"})
+        result = arcade.tools.execute(
+            tool_name="Hooli.Explode", input={"reason": "kaboom"}, extra_headers=EXTRAS
+        )
         assert (result.success, result.status) == (False, "failed")
         assert result.output.error.kind == "TOOL_RUNTIME_FATAL"
         assert result.output.error.stacktrace is None
-        assert result.tool_name == "Hooli.Explode"
+        assert result.tool_name == "Hooli.Explode"  # an extra (docs/arcade-compatibility.md §1.6)
 
     def test_the_stacktrace_comes_back_when_asked(self, arcade):
         result = arcade.tools.execute(
@@ -309,7 +313,10 @@ class TestAuthorizationRequiredThenGranted:
         user = new_user()
         with pytest.raises(PermissionDeniedError) as error:
             await async_arcade.tools.execute(
-                tool_name="Hooli.ReticulateSplines", input={"num_splines": 3}, user_id=user
+                tool_name="Hooli.ReticulateSplines",
+                input={"num_splines": 3},
+                user_id=user,
+                extra_headers=EXTRAS,  # the authorization inside the 403 (docs/arcade-compatibility.md §1.6)
             )
         body = error.value.body
         assert body["name"] == "tool_authorization_required"
