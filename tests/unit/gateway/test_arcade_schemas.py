@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from services.gateway.arcade_schemas import SCHEMAS, conform
+from services.gateway.arcade_schemas import SCHEMAS, conform, ref
+from tests.support.strict_openapi import StrictDocument
 
 PARAMETER = {
     "name": "colour",
@@ -67,3 +68,12 @@ def test_no_field_of_arcades_schemas_is_nullable():
         return isinstance(node, list) and any(nullable(v) for v in node)
 
     assert not nullable(SCHEMAS)
+
+
+def test_the_strict_check_reports_a_null_and_an_unknown_field_and_passes_a_conformed_body():
+    operation = {"responses": {"200": {"content": {"application/json": {"schema": ref("ToolDefinition")}}}}}
+    document = StrictDocument({"paths": {"/t": {"get": operation}}, "components": {"schemas": SCHEMAS}})
+    problems = document.problems("get", "/t", 200, DEFINITION)
+    assert any("None is not of type" in p for p in problems)
+    assert any("'metadata' was unexpected" in p for p in problems)
+    assert document.problems("get", "/t", 200, conform(DEFINITION, "ToolDefinition")) == []
