@@ -178,10 +178,11 @@ async def world():
     )
 
 
-async def execute(world, tool, **fields):
-    """The reply as the HTTP API answers it: status and Arcade's body, written from the typed result."""
+async def execute(world, tool, *, extras=True, **fields):
+    """The reply as the HTTP API answers it: status and Arcade's body, written from the typed result
+    (with valetkey's extras unless ``extras`` is false: docs/arcade-compatibility.md §1.6)."""
     result = await world.executor.execute(ExecuteTool(tool_name=tool, **fields))
-    status_code, body = execution_response(result.model_dump(mode="json"))
+    status_code, body = execution_response(result.model_dump(mode="json"), extras=extras)
     return SimpleNamespace(status_code=status_code, body=body)
 
 
@@ -278,6 +279,14 @@ class TestSecrets:
 
 
 class TestTheAnswer:
+    async def test_without_extras_it_has_arcades_execute_fields_only(self, world):
+        body = (await execute(world, "hooli.ping", extras=False)).body
+        assert "tool_name" not in body and body["output"] == {"value": "done", "logs": []}
+
+    async def test_without_extras_a_missing_authorization_is_the_bare_error(self, world):
+        reply = await execute(world, "Hooli.ReticulateSplines", user_id="gavin", extras=False)
+        assert reply.status_code == 403 and set(reply.body) == {"name", "message"}
+
     async def test_it_has_arcades_execute_fields_and_the_tool_name(self, world):
         body = (await execute(world, "hooli.ping")).body
         assert body["id"].startswith("te_") and body["execution_id"].startswith("tc_")
