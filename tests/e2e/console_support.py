@@ -43,10 +43,13 @@ class Console:
         return httpx.request(method, f"{self.engine.base_url}{path}", headers=headers, timeout=60, **kwargs)
 
     def execute(self, user: str) -> httpx.Response:
+        """Run the tool for ``user``; a 403 carries the authorization to open (valetkey's extras,
+        docs/arcade-compatibility.md §1.6)."""
         return self.api(
             "POST",
             "/v1/tools/execute",
             json={"tool_name": TOOL, "input": {"num_splines": 3}, "user_id": user},
+            headers={**self.engine.headers, "Valetkey-Extras": "true"},
         )
 
     async def connected_user(self, tag: str) -> str:
