@@ -139,8 +139,12 @@ class TestAnArcadeMcpServerRegisteredWithArcadepy:
             arcade.workers.delete(worker_id)
 
     async def test_as_an_http_worker_the_same_server_gets_the_users_token_after_a_real_consent(self, stack):
-        """The way Arcade passes a token to an arcade-mcp-server: its worker routes (ARCADE_WORKER_SECRET)."""
-        arcade = AsyncArcade(base_url=stack.base_url, api_key=stack.api_key, max_retries=0)
+        """The way Arcade passes a token to an arcade-mcp-server: its worker routes (ARCADE_WORKER_SECRET).
+        The 403 carries the authorization to open with valetkey's extras (arcade-compatibility §1.6)."""
+        extras = {"Valetkey-Extras": "true"}
+        arcade = AsyncArcade(
+            base_url=stack.base_url, api_key=stack.api_key, max_retries=0, default_headers=extras
+        )
         worker_id, user = f"greeter-http-{secrets.token_hex(3)}", f"user-{secrets.token_hex(4)}"
         base = stack.greeter_url.removesuffix("/mcp")
         http = {"uri": base, "secret": GREETER_SECRET, "timeout": 10, "retry": 1}
