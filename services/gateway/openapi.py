@@ -98,6 +98,9 @@ CONFLICTING = frozenset(
         ("patch", "/v1/gateways/{gateway_id}"),
         ("put", "/v1/gateways/{gateway_id}"),
         ("delete", "/v1/gateways/{gateway_id}"),
+        ("post", "/v1/admin/mcp_gateways"),
+        ("patch", "/v1/admin/mcp_gateways/{slug}"),
+        ("delete", "/v1/admin/mcp_gateways/{slug}"),
     }
 )
 
