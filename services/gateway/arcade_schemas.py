@@ -285,6 +285,41 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         }
     ),
     "UserConnectionPage": page(ref("UserConnectionResponse")),
+    "WorkerResponse": closed(
+        {
+            "id": STRING,
+            "binding": _BINDING,
+            "enabled": BOOLEAN,
+            "http": closed({"retry": INTEGER, "secret": _SECRET_VIEW, "timeout": INTEGER, "uri": STRING}),
+            "managed": BOOLEAN,
+            "mcp": closed(
+                {
+                    "headers": STRING_MAP,
+                    "oauth2": closed(
+                        {
+                            "authorization_url": STRING,
+                            "client_id": STRING,
+                            "client_secret": _SECRET_VIEW,
+                            "redirect_uri": STRING,
+                        }
+                    ),
+                    "retry": INTEGER,
+                    "secrets": {"type": "object", "additionalProperties": _SECRET_VIEW},
+                    "timeout": INTEGER,
+                    "uri": STRING,
+                }
+            ),
+            "requirements": closed(
+                {
+                    "authorization": closed({"met": BOOLEAN, "oauth2": closed({"met": BOOLEAN})}),
+                    "met": BOOLEAN,
+                }
+            ),
+            "type": {"type": "string", "enum": ["http", "mcp", "unknown"]},
+        }
+    ),
+    "WorkerPage": page(ref("WorkerResponse")),
+    "WorkerHealthResponse": closed({"id": STRING, "enabled": BOOLEAN, "healthy": BOOLEAN, "message": STRING}),
 }
 
 

@@ -128,6 +128,11 @@ RESPONSE_SCHEMAS: dict[tuple[str, str], tuple[str, str]] = {
     ("get", "/v1/admin/user_connections/{connection_id}"): ("200", "UserConnectionResponse"),
     ("get", "/v1/scheduled_tools"): ("200", "ToolExecutionPage"),
     ("get", "/v1/scheduled_tools/{execution_id}"): ("200", "ScheduledToolExecution"),
+    ("get", "/v1/workers"): ("200", "WorkerPage"),
+    ("post", "/v1/workers"): ("201", "WorkerResponse"),
+    ("get", "/v1/workers/{worker_id}"): ("200", "WorkerResponse"),
+    ("patch", "/v1/workers/{worker_id}"): ("200", "WorkerResponse"),
+    ("get", "/v1/workers/{worker_id}/health"): ("200", "WorkerHealthResponse"),
 }
 
 JSON_OBJECT_BODY: dict[str, Any] = {

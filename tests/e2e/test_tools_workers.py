@@ -31,6 +31,8 @@ VAULT_SECRET = "vault-worker-secret-0123456789abcdef"
 VAULT = "tests.support.toolkits.vault"
 VAULT_SECRETS = {"VAULT_KEY": "vault-value", "PEEK_KEY": "peek-value", "EXTRA_KEY": "extra-value"}
 WORKER_TIMEOUT_S = 2
+# Grants and refused tools are valetkey's, beyond Arcade's WorkerResponse (docs/arcade-compatibility.md §1.6).
+EXTRAS = {"Valetkey-Extras": "true"}
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +109,7 @@ class TestAWorkerFromEngineYaml:
         assert result.output.error.kind == "NETWORK_TRANSPORT_RUNTIME_TIMEOUT"
 
     def test_without_written_grants_it_is_granted_what_its_tools_asked_at_first_listing(self, http):
-        worker = http.get("/v1/workers/hooli-worker").json()
+        worker = http.get("/v1/workers/hooli-worker", headers=EXTRAS).json()
         assert worker["grants"] == {"secrets": ["HOOLI_API_KEY"], "providers": ["hooli"], "pinned": True}
         assert worker["refused_tools"] == []
 
@@ -245,7 +247,7 @@ def vault(http):
 class TestAWorkerGetsOnlyWhatItIsGranted:
     def test_a_granted_secret_reaches_the_tool_and_an_ungranted_one_is_never_served(self, http, vault):
         body = http_worker("vault", vault.url, VAULT_SECRET) | {"grants": {"secrets": ["VAULT_KEY"]}}
-        created = http.post("/v1/workers", json=body).json()
+        created = http.post("/v1/workers", json=body, headers=EXTRAS).json()
         assert created["grants"] == {"secrets": ["VAULT_KEY"], "providers": [], "pinned": False}
         assert sorted(created["refused_tools"], key=lambda r: r["tool"]) == [
             {"tool": "Vault.Borrow", "secrets": [], "providers": ["hooli"]},
@@ -268,7 +270,8 @@ class TestAWorkerGetsOnlyWhatItIsGranted:
         )
 
     def test_a_redeploy_asking_for_more_is_refused_until_an_admin_widens_the_grants(self, http, vault):
-        created = http.post("/v1/workers", json=http_worker("vault", vault.url, VAULT_SECRET)).json()
+        worker = http_worker("vault", vault.url, VAULT_SECRET)
+        created = http.post("/v1/workers", json=worker, headers=EXTRAS).json()
         asked_then = {"secrets": ["PEEK_KEY", "VAULT_KEY"], "providers": ["hooli"], "pinned": False}
         assert (created["grants"], created["refused_tools"]) == (asked_then, [])
         assert execute(http, "Vault.Whisper").json()["output"]["value"] == {
@@ -282,7 +285,7 @@ class TestAWorkerGetsOnlyWhatItIsGranted:
         assert (refused.status_code, refused.json()["name"]) == (403, "tool_not_granted")
 
         widened = {"grants": {"secrets": ["VAULT_KEY", "PEEK_KEY", "EXTRA_KEY"], "providers": ["hooli"]}}
-        assert http.patch("/v1/workers/vault", json=widened).json()["refused_tools"] == []
+        assert http.patch("/v1/workers/vault", json=widened, headers=EXTRAS).json()["refused_tools"] == []
         assert execute(http, "Vault.Whisper").json()["output"]["value"] == {
             "VAULT_KEY": fingerprint("vault-value"),
             "EXTRA_KEY": fingerprint("extra-value"),

@@ -6,8 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Response
 
+from services.gateway.arcade_schemas import conform
 from services.gateway.domain import clamp_page, offset_page
-from services.gateway.routes.deps import Project, require_admin
+from services.gateway.routes.deps import Extras, Project, require_admin
 from services.gateway.routes.tools import Rpc, build
 from shared.bus import subjects
 from shared.contracts.common import Page, PageQuery
@@ -21,21 +22,26 @@ WRITE_TIMEOUT_SECONDS = 30.0
 
 @router.get("")
 async def list_workers(
-    client: Rpc, project: Project, limit: int | None = None, offset: int | None = None
+    client: Rpc,
+    project: Project,
+    limit: int | None = None,
+    offset: int | None = None,
+    extras: Extras = False,
 ) -> dict[str, Any]:
     """One page of workers, engine.yaml's first (``binding.type: static``)."""
     off, lim = clamp_page(offset, limit)
     page = await client.call(subjects.WORKERS_LIST, PageQuery(offset=off, limit=lim, project=project), Page)
-    return offset_page(page.items, page.total_count, off, lim)
+    return conform(offset_page(page.items, page.total_count, off, lim), "WorkerPage", extras=extras)
 
 
 @router.post("", status_code=201)
 async def create_worker(
-    client: Rpc, project: Project, body: Annotated[dict[str, Any], Body()]
+    client: Rpc, project: Project, body: Annotated[dict[str, Any], Body()], extras: Extras = False
 ) -> dict[str, Any]:
     """Register an HTTP or MCP worker; one that refuses our secret (headers) is refused with 400."""
     write = WorkerWrite(body=body, project=project)
-    return (await client.call(subjects.WORKERS_CREATE, write, Document, timeout=WRITE_TIMEOUT_SECONDS)).body
+    created = await client.call(subjects.WORKERS_CREATE, write, Document, timeout=WRITE_TIMEOUT_SECONDS)
+    return conform(created.body, "WorkerResponse", extras=extras)
 
 
 @router.post("/test")
@@ -49,20 +55,26 @@ async def test_worker(
 
 
 @router.get("/{worker_id}")
-async def get_worker(client: Rpc, project: Project, worker_id: str) -> dict[str, Any]:
+async def get_worker(client: Rpc, project: Project, worker_id: str, extras: Extras = False) -> dict[str, Any]:
     """One worker; its secret as a ``SecretView`` without the value."""
-    return (
-        await client.call(subjects.WORKERS_GET, build(WorkerRef, id=worker_id, project=project), Document)
-    ).body
+    ref = build(WorkerRef, id=worker_id, project=project)
+    return conform(
+        (await client.call(subjects.WORKERS_GET, ref, Document)).body, "WorkerResponse", extras=extras
+    )
 
 
 @router.patch("/{worker_id}")
 async def update_worker(
-    client: Rpc, project: Project, worker_id: str, body: Annotated[dict[str, Any], Body()]
+    client: Rpc,
+    project: Project,
+    worker_id: str,
+    body: Annotated[dict[str, Any], Body()],
+    extras: Extras = False,
 ) -> dict[str, Any]:
     """Change a worker created through this API (engine.yaml's answer 409)."""
     write = WorkerWrite(id=worker_id, body=body, project=project)
-    return (await client.call(subjects.WORKERS_UPDATE, write, Document, timeout=WRITE_TIMEOUT_SECONDS)).body
+    updated = await client.call(subjects.WORKERS_UPDATE, write, Document, timeout=WRITE_TIMEOUT_SECONDS)
+    return conform(updated.body, "WorkerResponse", extras=extras)
 
 
 @router.delete("/{worker_id}", status_code=204)
@@ -77,10 +89,14 @@ async def delete_worker(client: Rpc, project: Project, worker_id: str) -> Respon
 
 
 @router.get("/{worker_id}/health")
-async def worker_health(client: Rpc, project: Project, worker_id: str) -> dict[str, Any]:
-    """``{id, enabled, healthy, message}``: reachable and accepting our secret."""
+async def worker_health(
+    client: Rpc, project: Project, worker_id: str, extras: Extras = False
+) -> dict[str, Any]:
+    """``{id, enabled, healthy, message}``: reachable and accepting our secret (``refused_tools``
+    with extras)."""
     ref = build(WorkerRef, id=worker_id, project=project)
-    return (await client.call(subjects.WORKERS_HEALTH, ref, Document, timeout=WRITE_TIMEOUT_SECONDS)).body
+    health = await client.call(subjects.WORKERS_HEALTH, ref, Document, timeout=WRITE_TIMEOUT_SECONDS)
+    return conform(health.body, "WorkerHealthResponse", extras=extras)
 
 
 @router.get("/{worker_id}/authorize")
