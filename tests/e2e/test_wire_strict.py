@@ -4,9 +4,10 @@ A client generated from Arcade's document in strict mode (openapi-generator's Ja
 client since 7.1) refuses a ``null`` where a field is not nullable and a field its schema does not
 declare. This module drives what an app does (tools listed and read, an authorization started,
 consented and polled, tools run, failing and refused, secrets and providers administered,
-connections listed, health, errors) against one engine and checks each answer against the
-document the gateway serves (docs/arcade-compatibility.md §1.6). Valetkey's extras come only when
-asked for, and then the same routes answer them.
+connections listed, a worker registered, read, changed and probed, health, errors) against one
+engine and checks each answer against the document the gateway serves
+(docs/arcade-compatibility.md §1.6). Valetkey's extras come only when asked for, and then the
+same routes answer them.
 """
 
 from __future__ import annotations
@@ -23,11 +24,14 @@ from tests.support.browser import consent_and_follow
 from tests.support.client_stack import HOOLI_SCOPES, hooli_engine
 from tests.support.engine import Engine
 from tests.support.strict_openapi import StrictDocument
+from tests.support.worker_app import running_worker
 
 pytestmark = pytest.mark.e2e
 
 SPLINES = "Hooli.ReticulateSplines"
 EXTRAS = {"Valetkey-Extras": "true"}
+WORKER_SECRET = "wire-worker-secret-0123456789abcdef"
+WORKER = "/v1/workers/{worker_id}"
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +71,15 @@ def session(engine) -> Iterator[Session]:
     client = Session(engine)
     yield client
     client.http.close()
+
+
+@pytest.fixture(scope="module")
+def worker(session) -> Iterator[dict[str, Any]]:
+    """The vault toolkit on an arcade-serve worker, registered through the API (its answer checked)."""
+    with running_worker(WORKER_SECRET, toolkits=["tests.support.toolkits.vault"]) as url:
+        http = {"uri": url, "secret": WORKER_SECRET, "timeout": 5, "retry": 1}
+        yield session.call("POST", "/v1/workers", 201, json={"id": "wire-vault", "http": http})
+        session.http.delete("/v1/workers/wire-vault")
 
 
 class TestAStrictClientDecodesEveryAnswer:
@@ -163,6 +176,20 @@ class TestAStrictClientDecodesEveryAnswer:
         session.call("DELETE", "/v1/admin/auth_providers/wire-idp", 200, template=_PROVIDER)
         assert session.problems == []
 
+    def test_workers_registered_listed_read_changed_and_probed(self, session, worker):
+        assert worker["http"]["secret"]["exists"] is True and "grants" not in worker
+        listed = session.call("GET", "/v1/workers", 200)
+        assert "wire-vault" in {w["id"] for w in listed["items"]}
+        one = session.call("GET", "/v1/workers/wire-vault", 200, template=WORKER)
+        assert (one["type"], one["binding"]["type"]) == ("http", "project")
+        changed = session.call(
+            "PATCH", "/v1/workers/wire-vault", 200, json={"http": {"retry": 2}}, template=WORKER
+        )
+        assert changed["http"]["retry"] == 2
+        health = session.call("GET", "/v1/workers/wire-vault/health", 200, template=f"{WORKER}/health")
+        assert health["healthy"] is True and "refused_tools" not in health
+        assert session.problems == []
+
     def test_health_and_errors(self, session):
         assert session.call("GET", "/v1/health", 200) == {"healthy": True}
         session.call("GET", "/v1/tools/Hooli.NoSuchTool", 404, template="/v1/tools/{name}")
@@ -184,6 +211,12 @@ class TestValetkeysExtrasWhenAsked:
         assert answer.status_code == 403
         body = answer.json()
         assert body["tool_name"] == SPLINES and body["output"]["authorization"]["status"] == "pending"
+
+    def test_a_workers_grants_and_refused_tools(self, session, worker):
+        body = session.http.get("/v1/workers/wire-vault", headers=EXTRAS).json()
+        assert body["grants"]["pinned"] is False and body["refused_tools"] == []
+        health = session.http.get("/v1/workers/wire-vault/health", headers=EXTRAS).json()
+        assert health["refused_tools"] == []
 
 
 class TestEveryListRefusesAnOffsetPastItsRange:

@@ -71,4 +71,5 @@ def test_a_page_of_workers_and_a_health_answer_fit_arcades_schemas():
     page = {"items": [_view(HTTP_WORKER)], "limit": 25, "offset": 0, "page_count": 1, "total_count": 1}
     assert _problems(conform(page, "WorkerPage"), "WorkerPage") == []
     health = {"id": "vault", "enabled": True, "healthy": True, "message": "ok", "refused_tools": REFUSED}
-    assert conform(health, "WorkerHealthResponse") == {k: v for k, v in health.items() if k != "refused_tools"}
+    arcades = {key: value for key, value in health.items() if key != "refused_tools"}
+    assert conform(health, "WorkerHealthResponse") == arcades
