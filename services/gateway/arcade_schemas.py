@@ -319,6 +319,14 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         }
     ),
     "WorkerPage": page(ref("WorkerResponse")),
+    # Arcade's `dashboard` is never sent (docs/arcade-compatibility.md §5): its fields are not declared.
+    "EngineConfigResponse": closed(
+        {
+            "dashboard": {"type": "object"},
+            "oauth2": closed({"callback_url_template": STRING}),
+            "servers": closed({"timeout_max_seconds": INTEGER}),
+        }
+    ),
     "WorkerHealthResponse": closed({"id": STRING, "enabled": BOOLEAN, "healthy": BOOLEAN, "message": STRING}),
 }
 

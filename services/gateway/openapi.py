@@ -128,6 +128,7 @@ RESPONSE_SCHEMAS: dict[tuple[str, str], tuple[str, str]] = {
     ("get", "/v1/admin/user_connections/{connection_id}"): ("200", "UserConnectionResponse"),
     ("get", "/v1/scheduled_tools"): ("200", "ToolExecutionPage"),
     ("get", "/v1/scheduled_tools/{execution_id}"): ("200", "ScheduledToolExecution"),
+    ("get", "/v1/config"): ("200", "EngineConfigResponse"),
     ("get", "/v1/workers"): ("200", "WorkerPage"),
     ("post", "/v1/workers"): ("201", "WorkerResponse"),
     ("get", "/v1/workers/{worker_id}"): ("200", "WorkerResponse"),

@@ -190,8 +190,10 @@ class TestAStrictClientDecodesEveryAnswer:
         assert health["healthy"] is True and "refused_tools" not in health
         assert session.problems == []
 
-    def test_health_and_errors(self, session):
+    def test_health_the_engine_configuration_and_errors(self, session, engine):
         assert session.call("GET", "/v1/health", 200) == {"healthy": True}
+        config = session.call("GET", "/v1/config", 200)
+        assert config["oauth2"]["callback_url_template"] == engine.redirect_uri
         session.call("GET", "/v1/tools/Hooli.NoSuchTool", 404, template="/v1/tools/{name}")
         session.call("GET", "/v1/admin/user_connections?offset=9223372036854775807", 400)
         session.call("GET", "/v1/auth/status?id=ac_no_such", 404)
