@@ -109,8 +109,9 @@ async def _openai_tool(client: RpcClient, project: str, name: str, user: str | N
 
 
 def tool_run(result: dict[str, Any]) -> chat.ToolRun:
-    """An ``ExecutionResult`` as the text the model reads, with the authorization the user must open."""
-    status_code, answer = execution_response(result)
+    """An ``ExecutionResult`` as the text the model reads, with the authorization the user must open
+    (the 403's extras carry it)."""
+    status_code, answer = execution_response(result, extras=True)
     output = answer.get("output") or {}
     if status_code == REQUIREMENT_MISSING_STATUS:
         return chat.ToolRun(content=answer["message"], authorization=output.get("authorization"))
