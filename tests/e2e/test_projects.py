@@ -32,7 +32,9 @@ KEYS = {
     ("b", "agent"): "vk_test_agent_b",
 }
 # What an agent key may reach (docs/arcade-compatibility.md §1.1); every other keyed route is admin.
-AGENT_PATHS = re.compile(r"^/v1/(auth/|tools(/|$)|formatted_tools(/|$)|scheduled_tools(/|$)|health$)")
+AGENT_PATHS = re.compile(
+    r"^/v1/(auth/|tools(/|$)|formatted_tools(/|$)|scheduled_tools(/|$)|health$|config$|chat/completions$)"
+)
 
 
 def with_project_keys(config: dict[str, Any]) -> None:
