@@ -17,7 +17,9 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import (
     AuthenticationError,
     ClusterDownError,
+    ClusterError,
     ReadOnlyError,
+    RedisClusterException,
     SlotNotCoveredError,
     TryAgainError,
 )
@@ -68,20 +70,32 @@ STORE_AWAY = (
     RedisConnectionError,
     RedisTimeoutError,
     ClusterDownError,
+    ClusterError,  # "TTL exhausted": redirections went round while slots moved
     TryAgainError,
     SlotNotCoveredError,
     ReadOnlyError,
+)
+# The cluster client's own view being rebuilt mid-failover: a dead primary's slots uncovered
+# until its replica is promoted, nodes disagreeing, none reachable. Other texts of that
+# exception are mistakes in the call (no target, too many targets) and stay errors.
+CLUSTER_VIEW_REBUILDING = (
+    "All slots are not covered",
+    "startup_nodes could not agree",
+    "Redis Cluster cannot be connected",
 )
 
 _CLIENT_DIR = os.path.dirname(redis.__file__) + os.sep
 
 
 def store_away(exc: BaseException) -> bool:
-    """Redis away or a slot moving (:data:`STORE_AWAY`), or the client's own connection state
+    """Redis away or a slot moving (:data:`STORE_AWAY`), the cluster client rebuilding its view
+    of the slots (:data:`CLUSTER_VIEW_REBUILDING`), or the client's own connection state
     failing while a failover tears its sockets down (an ``AttributeError`` or a closed-transport
     ``RuntimeError`` raised inside redis-py, seen under a Valkey primary's SIGKILL)."""
     if isinstance(exc, STORE_AWAY):
         return True
+    if isinstance(exc, RedisClusterException):
+        return str(exc).startswith(CLUSTER_VIEW_REBUILDING)
     if not isinstance(exc, AttributeError | RuntimeError) or exc.__traceback__ is None:
         return False
     return traceback.extract_tb(exc.__traceback__)[-1].filename.startswith(_CLIENT_DIR)

@@ -7,7 +7,13 @@ from __future__ import annotations
 import json
 
 from pydantic import BaseModel
-from redis.exceptions import ClusterDownError, ConnectionError, ReadOnlyError
+from redis.exceptions import (
+    ClusterDownError,
+    ClusterError,
+    ConnectionError,
+    ReadOnlyError,
+    RedisClusterException,
+)
 
 from shared.bus.messaging import answer
 from shared.runtime.redisio import create_redis
@@ -51,3 +57,25 @@ async def test_the_redis_clients_own_state_failing_during_a_failover_is_a_503_to
 
     reply = await answer(Nothing, b"{}", torn_down)
     assert json.loads(reply.data)["error"]["name"] == "service_unavailable"
+
+
+async def test_the_cluster_client_rebuilding_its_view_mid_failover_is_a_503():
+    create_redis("redis://127.0.0.1:1/0")
+    rebuilding = (
+        RedisClusterException(
+            "All slots are not covered after query all startup_nodes. 10923 of 16384 covered..."
+        ),
+        RedisClusterException(
+            "Redis Cluster cannot be connected. Please provide at least one reachable node"
+        ),
+        ClusterError("TTL exhausted."),
+    )
+    for error in rebuilding:
+        found = await _error_of(error)
+        assert found["name"] == "service_unavailable", (error, found)
+
+
+async def test_a_mistake_in_a_cluster_call_stays_an_internal_error():
+    create_redis("redis://127.0.0.1:1/0")
+    found = await _error_of(RedisClusterException("No targets were found to execute ('GET',) command on"))
+    assert found["name"] == "internal_error"
