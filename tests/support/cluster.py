@@ -92,9 +92,16 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
 def local_cluster(root: Path, *, valkey: bool = True) -> Iterator[LocalCluster]:
     """Start both clusters on free ports (without ``valkey``, the NATS cluster alone); stop every
     node after."""
-    free = embedded.free_port
+    taken: set[int] = set()
+
+    def free() -> int:
+        while (port := embedded.free_port()) in taken:
+            pass
+        taken.add(port)
+        return port
+
     nodes = [cluster.NatsNode(f"n{i + 1}", free(), free(), free()) for i in range(3)]
-    valkey_ports = [cluster.free_valkey_node_port() for _ in range(6)] if valkey else []
+    valkey_ports = [cluster.free_valkey_node_port(taken) for _ in range(6)] if valkey else []
     running = LocalCluster(root, nodes, valkey_ports)
     try:
         running.start()

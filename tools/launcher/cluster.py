@@ -107,11 +107,15 @@ def start_valkey_node(
     )
 
 
-def free_valkey_node_port() -> int:
-    """A loopback port free for a cluster node: it and its cluster bus port (``+ BUS_OFFSET``)."""
+def free_valkey_node_port(taken: set[int]) -> int:
+    """A loopback port free for a cluster node: it and its cluster bus port (``+ BUS_OFFSET``),
+    neither among ``taken`` (the ports already given to the other nodes, and their bus ports: a
+    node's port must not be another's bus port). Both are added to ``taken``."""
     for _ in range(200):
         port = embedded.free_port()
-        if port + BUS_OFFSET <= 65535 and not embedded.port_in_use(port + BUS_OFFSET):
+        bus = port + BUS_OFFSET
+        if bus <= 65535 and not {port, bus} & taken and not embedded.port_in_use(bus):
+            taken.update((port, bus))
             return port
     raise EmbeddedServerError("no free port pair for a Valkey cluster node")
 
