@@ -98,7 +98,9 @@ def store_away(exc: BaseException) -> bool:
         return str(exc).startswith(CLUSTER_VIEW_REBUILDING)
     if not isinstance(exc, AttributeError | RuntimeError) or exc.__traceback__ is None:
         return False
-    return traceback.extract_tb(exc.__traceback__)[-1].filename.startswith(_CLIENT_DIR)
+    # Raised inside the client, or below it (asyncio's or uvloop's closed transport, under a
+    # write redis-py was making): the client's frames are on the way.
+    return any(frame.filename.startswith(_CLIENT_DIR) for frame in traceback.extract_tb(exc.__traceback__))
 
 
 _CONNECTION: dict[str, Any] = {

@@ -79,3 +79,24 @@ async def test_a_mistake_in_a_cluster_call_stays_an_internal_error():
     create_redis("redis://127.0.0.1:1/0")
     found = await _error_of(RedisClusterException("No targets were found to execute ('GET',) command on"))
     assert found["name"] == "internal_error"
+
+
+async def test_a_closed_transport_below_the_client_during_a_failover_is_a_503_too():
+    create_redis("redis://127.0.0.1:1/0")
+
+    class ClosedTransportWriter:  # uvloop's transport raises this when the socket was torn down
+        def writelines(self, _: object) -> None:
+            raise RuntimeError("unable to perform operation on <TCPTransport closed=True>")
+
+    async def torn_down(_: Nothing) -> None:
+        from redis.asyncio.connection import Connection
+
+        connection = Connection()
+        connection._writer = ClosedTransportWriter()  # type: ignore[assignment]
+        try:
+            await connection._send_packed_command([b"PING"])
+        finally:
+            connection._writer = None  # nothing for the connection's own cleanup to close
+
+    reply = await answer(Nothing, b"{}", torn_down)
+    assert json.loads(reply.data)["error"]["name"] == "service_unavailable"
