@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from redis.asyncio import Redis
 
 from shared.contracts.authorization import InFlight, InFlightAuthorization, InFlightQuery
 from shared.contracts.webhooks import EventCounts, EventCountsQuery
+from shared.runtime.hourly import last_hours
 from shared.runtime.keyspace import Keyspace
 from shared.runtime.redisio import text
 
@@ -85,8 +86,7 @@ class InFlightReader:
     async def started(self, query: EventCountsQuery) -> EventCounts:
         """Authorizations started per hour over ``query.hours``, oldest first, summed over the shards
         (``authorization.started``: there is no event for a start)."""
-        now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-        hours = [now - timedelta(hours=n) for n in range(query.hours - 1, -1, -1)]
+        hours = last_hours(datetime.now(UTC), query.hours)
         async with self._redis.pipeline(transaction=False) as pipe:
             for hour in hours:
                 for shard in self._keys.all:

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from redis.asyncio import Redis
 
 from services.token_refresher.metrics import COUNTED
 from shared.contracts.webhooks import EventCounts, EventCountsQuery
 from shared.runtime.background import Periodic
+from shared.runtime.hourly import hour_of, last_hours
 from shared.runtime.logging import get_logger
 
 log = get_logger(__name__)
@@ -27,10 +28,6 @@ KEEP_SECONDS = 8 * 24 * 3600
 FLUSH_SECONDS = 5.0
 LATE_SECONDS = 60.0
 SERIES = ("started", "done", "failed", "late")
-
-
-def _hour(at: datetime) -> datetime:
-    return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def counted(outcome: str, lateness_seconds: float | None) -> list[str]:
@@ -62,7 +59,7 @@ class RefreshCounts:
         return f"{self._prefix}:refresh:counts:{project}:{hour:%Y%m%d%H}"
 
     def note(self, project: str, outcome: str, lateness_seconds: float | None) -> None:
-        key = self._key(project, _hour(self._clock()))
+        key = self._key(project, hour_of(self._clock()))
         for series in counted(outcome, lateness_seconds):
             self._waiting[(key, series)] += 1
 
@@ -84,8 +81,7 @@ class RefreshCounts:
 
     async def counts(self, query: EventCountsQuery) -> EventCounts:
         """Per series (``refresh.started``, ...) a count an hour, oldest first, over ``query.hours``."""
-        now = _hour(self._clock())
-        hours = [now - timedelta(hours=n) for n in range(query.hours - 1, -1, -1)]
+        hours = last_hours(self._clock(), query.hours)
         async with self._redis.pipeline(transaction=False) as pipe:
             for hour in hours:
                 pipe.hgetall(self._key(query.project, hour))

@@ -12,22 +12,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from redis.asyncio import Redis
 
 from shared.contracts.webhooks import EventCounts, EventCountsQuery, RecentFailures, RecentFailuresQuery
+from shared.runtime.hourly import hour_of, last_hours
 from shared.runtime.logging import get_logger
 
 log = get_logger(__name__)
 KEEP_SECONDS = 8 * 24 * 3600
 FAILURES = ("authorization.failed", "token.refresh_failed")
 KEEP_FAILURES = 100
-
-
-def _hour(at: datetime) -> datetime:
-    return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 class EventCounter:
@@ -46,7 +43,7 @@ class EventCounter:
         """Count one event (its shaped payload), keep it if it is a failure; a Redis failure is
         logged and never fails the event's fan-out."""
         event_type = str(payload["type"])
-        key = self._key(project, _hour(self._clock()))
+        key = self._key(project, hour_of(self._clock()))
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 pipe.hincrby(key, event_type, 1)
@@ -61,8 +58,7 @@ class EventCounter:
             log.warning("webhooks.count_failed", error=repr(exc))
 
     async def counts(self, query: EventCountsQuery) -> EventCounts:
-        now = _hour(self._clock())
-        hours = [now - timedelta(hours=n) for n in range(query.hours - 1, -1, -1)]
+        hours = last_hours(self._clock(), query.hours)
         async with self._redis.pipeline(transaction=False) as pipe:
             for hour in hours:
                 pipe.hgetall(self._key(query.project, hour))
