@@ -21,9 +21,7 @@ from services.token_refresher.metrics import COUNTED
 from shared.contracts.webhooks import EventCounts, EventCountsQuery
 from shared.runtime.background import Periodic
 from shared.runtime.hourly import hour_of, last_hours
-from shared.runtime.logging import get_logger
 
-log = get_logger(__name__)
 KEEP_SECONDS = 8 * 24 * 3600
 FLUSH_SECONDS = 5.0
 LATE_SECONDS = 60.0
@@ -53,7 +51,13 @@ class RefreshCounts:
         self._prefix = prefix
         self._clock = clock or (lambda: datetime.now(UTC))
         self._waiting: Counter[tuple[str, str]] = Counter()
-        self._loop = Periodic(self.flush, interval, name="refresh-counts", failed="refresh.count_failed")
+        self._loop = Periodic(
+            self.flush,
+            interval,
+            name="refresh-counts",
+            failed="refresh.count_failed",
+            last_round_at_stop=True,
+        )
 
     def _key(self, project: str, hour: datetime) -> str:
         return f"{self._prefix}:refresh:counts:{project}:{hour:%Y%m%d%H}"
@@ -100,7 +104,3 @@ class RefreshCounts:
     async def stop(self) -> None:
         """Stop the loop, then write what is left."""
         await self._loop.stop()
-        try:
-            await self.flush()
-        except Exception as exc:
-            log.warning("refresh.count_failed", error=repr(exc))

@@ -20,9 +20,7 @@ from services.webhooks.domain import Delivery
 from services.webhooks.sender import Outcome
 from shared.contracts.webhooks import RecentDeliveries, RecentDeliveriesQuery
 from shared.runtime.background import Periodic
-from shared.runtime.logging import get_logger
 
-log = get_logger(__name__)
 KEEP = 20
 KEEP_SECONDS = 7 * 24 * 3600
 FLUSH_SECONDS = 1.0
@@ -48,7 +46,13 @@ class DeliveryLog:
         self._redis = redis
         self._prefix = prefix
         self._waiting: list[tuple[str, str]] = []
-        self._loop = Periodic(self.flush, interval, name="webhook-delivery-log", failed="webhooks.log_failed")
+        self._loop = Periodic(
+            self.flush,
+            interval,
+            name="webhook-delivery-log",
+            failed="webhooks.log_failed",
+            last_round_at_stop=True,
+        )
 
     def _key(self, project: str, endpoint_id: str) -> str:
         return f"{self._prefix}:webhooks:deliveries:{project}:{endpoint_id}"
@@ -97,7 +101,3 @@ class DeliveryLog:
     async def stop(self) -> None:
         """Stop the loop, then write what is left (a clean shutdown loses nothing)."""
         await self._loop.stop()
-        try:
-            await self.flush()
-        except Exception as exc:
-            log.warning("webhooks.log_failed", error=repr(exc))

@@ -74,6 +74,8 @@ class Periodic:
     comes at its time: the loop never dies of it. The first round runs at start with
     ``at_once``, else one interval later. :meth:`wake` brings the next round forward.
     ``sleep`` replaces the real clock's pause (a test's clock); such a pause is not woken.
+    With ``last_round_at_stop``, :meth:`stop` runs one more round once the loop has ended: a
+    buffer flushed every interval loses nothing at a clean shutdown.
     """
 
     def __init__(
@@ -84,10 +86,11 @@ class Periodic:
         name: str,
         failed: str,
         at_once: bool = False,
+        last_round_at_stop: bool = False,
         sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
         self._work, self._interval, self._name, self._failed = work, interval, name, failed
-        self._at_once, self._sleep = at_once, sleep
+        self._at_once, self._last_round_at_stop, self._sleep = at_once, last_round_at_stop, sleep
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -102,6 +105,8 @@ class Periodic:
         """Cancel the loop (a round under way included) and wait until it has ended."""
         if self._task is not None:
             await cancel_and_wait(self._task)
+        if self._last_round_at_stop:
+            await self._round()
 
     async def _run(self) -> None:
         if self._at_once:

@@ -114,6 +114,21 @@ async def test_a_wake_brings_the_next_round_forward():
     assert rounds.count == 1
 
 
+async def test_a_loop_asked_for_a_last_round_runs_it_at_stop_and_logs_its_failure():
+    flushed = Rounds()
+    loop = Periodic(flushed, 3600, name="t", failed="t.failed", last_round_at_stop=True)
+    loop.start()
+    await loop.stop()
+    assert flushed.count == 1  # no interval passed: the stop's own round
+
+    failing = Rounds(failing=1)
+    loop = Periodic(failing, 3600, name="t", failed="t.failed", last_round_at_stop=True)
+    loop.start()
+    with capture_logs() as logs:
+        await loop.stop()  # does not raise
+    assert [line["event"] for line in logs] == ["t.failed"]
+
+
 async def test_a_stop_right_after_a_wake_still_stops_the_loop():
     loop = Periodic(Rounds(), 5, name="t", failed="t.failed")
     loop.start()
