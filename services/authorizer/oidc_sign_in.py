@@ -14,7 +14,7 @@ from shared.errors import InvalidGrant, ProviderError
 from shared.providers.http import ProviderHttp, ProviderResponse
 from shared.providers.oauth import HttpRequestSpec
 from shared.runtime.config import OidcVerifierConfig
-from shared.runtime.jwks import signing_keys
+from shared.runtime.jwks import IssuerKeys
 
 #: Clock skew tolerated on an ID token's ``exp``/``iat`` (seconds).
 ID_TOKEN_LEEWAY_S = 30
@@ -24,7 +24,8 @@ class OidcSignIn:
     """The platform's OpenID provider: discovery, the code exchange, and the ID token's check.
 
     The discovery document is read once; the JWKS again when a token names a key id not
-    seen yet (key rotation). Every call goes over ``http`` with the provider timeout.
+    seen yet (key rotation), at most every 30 s (``shared.runtime.jwks.IssuerKeys``). Every
+    call goes over ``http`` with the provider timeout.
     """
 
     def __init__(
@@ -37,7 +38,7 @@ class OidcSignIn:
         self._timeout = timeout
         self._discovery: dict[str, Any] | None = None
         self._issuer_claim = self._issuer
-        self._keys: dict[str | None, jwt.PyJWK] = {}
+        self._keys = IssuerKeys(self._jwks)
 
     async def _get_json(self, url: str, what: str) -> dict[str, Any]:
         spec = HttpRequestSpec("GET", url, headers={"Accept": "application/json"})
@@ -85,7 +86,7 @@ class OidcSignIn:
 
     async def _validated(self, id_token: str) -> dict[str, Any]:
         try:
-            key = await self._key(jwt.get_unverified_header(id_token).get("kid"))
+            key = await self._keys.key(jwt.get_unverified_header(id_token).get("kid"))
             claims: dict[str, Any] = jwt.decode(
                 id_token,
                 key,
@@ -99,19 +100,9 @@ class OidcSignIn:
             raise ProviderError(f"the ID token is not valid: {exc}") from None
         return claims
 
-    async def _key(self, kid: str | None) -> jwt.PyJWK:
-        if kid not in self._keys:
-            await self._load_keys()
-        if kid is None and len(self._keys) == 1:
-            return next(iter(self._keys.values()))
-        if kid not in self._keys:
-            raise jwt.InvalidKeyError(f"no signing key {kid!r} in the issuer's JWKS")
-        return self._keys[kid]
-
-    async def _load_keys(self) -> None:
+    async def _jwks(self) -> dict[str, Any]:
         document = await self._document()
-        jwks = await self._get_json(str(document["jwks_uri"]), "the issuer's JWKS")
-        self._keys = signing_keys(jwks)
+        return await self._get_json(str(document["jwks_uri"]), "the issuer's JWKS")
 
 
 def _json_of(answer: ProviderResponse, what: str) -> dict[str, Any]:

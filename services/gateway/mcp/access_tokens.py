@@ -9,18 +9,14 @@ audiences). The user is the configured claim (``user_claim``, ``sub`` by default
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import httpx
 import jwt
 
 from shared.errors import ServiceUnavailable, Unauthorized
-from shared.runtime.jwks import signing_keys
+from shared.runtime.jwks import IssuerKeys
 
-#: An unknown key id fetches the JWKS again at most this often (a rotation is picked up, a
-#: stream of made-up key ids is not a stream of requests to the issuer).
-JWKS_REFETCH_SECONDS = 30.0
 LEEWAY_SECONDS = 0
 FETCH_TIMEOUT_SECONDS = 5.0
 
@@ -49,8 +45,7 @@ class AccessTokens:
         self._http = http
         self._audience = audience
         self._document: dict[str, Any] | None = None
-        self._keys: dict[str | None, jwt.PyJWK] = {}
-        self._fetched_at = -float("inf")
+        self._keys = IssuerKeys(self._jwks)
 
     async def user(self, token: str, resource: str) -> str:
         """The user ``token`` was issued to, for the gateway at ``resource``.
@@ -60,7 +55,7 @@ class AccessTokens:
             ServiceUnavailable: The issuer's keys cannot be fetched.
         """
         try:
-            key = await self._key(jwt.get_unverified_header(token).get("kid"))
+            key = await self._keys.key(jwt.get_unverified_header(token).get("kid"))
             claims: dict[str, Any] = jwt.decode(
                 token,
                 key,
@@ -77,18 +72,8 @@ class AccessTokens:
             raise InvalidAccessToken(f"the access token has no {self._user_claim} claim")
         return user
 
-    async def _key(self, kid: str | None) -> jwt.PyJWK:
-        if kid not in self._keys and time.monotonic() - self._fetched_at > JWKS_REFETCH_SECONDS:
-            await self._load_keys()
-        if kid is None and len(self._keys) == 1:
-            return next(iter(self._keys.values()))
-        if kid not in self._keys:
-            raise jwt.InvalidKeyError(f"no signing key {kid!r} in the issuer's JWKS")
-        return self._keys[kid]
-
-    async def _load_keys(self) -> None:
-        jwks = await self._get_json(str((await self._discovery())["jwks_uri"]))
-        self._keys, self._fetched_at = signing_keys(jwks), time.monotonic()
+    async def _jwks(self) -> dict[str, Any]:
+        return await self._get_json(str((await self._discovery())["jwks_uri"]))
 
     async def _discovery(self) -> dict[str, Any]:
         if self._document is None:
