@@ -15,14 +15,13 @@ import asyncio
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import httpx
 
 from services.executor import metrics
 from services.executor.definitions import resolve
 from services.executor.grants import Grants, Refusal, asked, screen
-from services.executor.mcp_workers import McpWorker
 from services.executor.sources import ToolSource
 from services.executor.worker_registry import WorkerSpec
 from services.executor.workers import RemoteWorker
@@ -30,12 +29,17 @@ from shared.contracts.common import DEFAULT_PROJECT
 from shared.errors import NotFound, ToolNotGranted, ValetkeyError
 from shared.runtime.logging import get_logger
 
+if TYPE_CHECKING:
+    from services.executor.mcp_workers import McpWorker
+
 log = get_logger(__name__)
 
 IN_PROCESS = "in_process"
 
 
-WorkerSource = RemoteWorker | McpWorker
+# The MCP SDK is a third of the executor's import time (starlette with it): imported when a
+# worker of type mcp is first met, not at every start.
+WorkerSource: TypeAlias = "RemoteWorker | McpWorker"
 
 
 def worker_client(
@@ -45,6 +49,8 @@ def worker_client(
     (``pooled=False`` for a one-off probe: its connections close with the call)."""
     attempts = spec.retry if retry is None else retry
     if spec.type == "mcp":
+        from services.executor.mcp_workers import McpWorker  # late: see WorkerSource
+
         return McpWorker(spec, retry=attempts, pooled=pooled)
     return RemoteWorker(spec.uri, spec.secret, spec.timeout, attempts, http)
 
@@ -136,7 +142,7 @@ class ToolCatalog:
         for gone in self._remotes.keys() - remotes.keys():
             metrics.WORKER_UP.remove(gone)
         for worker_id, old in self._remotes.items():
-            if remotes.get(worker_id) is not old and isinstance(old.client, McpWorker):
+            if remotes.get(worker_id) is not old and not isinstance(old.client, RemoteWorker):
                 old.client.retire()
         self._remotes = remotes
         await asyncio.gather(*(self._fetch(r) for r in fresh))
