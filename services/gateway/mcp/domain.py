@@ -5,6 +5,8 @@ No I/O: the catalog and the executor's results come in as the JSON the executor 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -12,6 +14,9 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from shared.contracts.common import DEFAULT_PROJECT
+
+# Where the endpoint leaves the request's ``Caller`` in the ASGI scope for the MCP handlers.
+CALLER_KEY = "valetkey.mcp.caller"
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,19 @@ class Gateway:
     source: str = "engine"
     # Whose keys may call it, and whose users, tokens and tools its calls use.
     project: str = DEFAULT_PROJECT
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who calls, on which gateway: set by the endpoint once the request is authenticated."""
+
+    gateway: Gateway
+    user_id: str
+
+
+def request_state_key(bus_key: str) -> bytes:
+    """The key that seals ``requestState`` tokens, the same on every gateway replica."""
+    return hmac.new(bus_key.encode(), b"valetkey mcp request state", hashlib.sha256).digest()
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,9 @@ from starlette.types import Receive, Scope, Send
 from services.gateway.domain import ApiKeys
 from services.gateway.errors import error_response
 from services.gateway.mcp.access_tokens import AccessTokens, InvalidAccessToken
-from services.gateway.mcp.domain import Gateway
+from services.gateway.mcp.domain import CALLER_KEY, Caller, Gateway
 from services.gateway.mcp.gateways import GatewayDirectory
-from services.gateway.mcp.server import CALLER_KEY, Caller, McpGatewayServer
+from services.gateway.mcp.on_demand import ServerOnDemand
 from shared.errors import BadRequest, NotFound, ServiceUnavailable, Unauthorized, ValetkeyError
 
 USER_HEADER = "arcade-user-id"
@@ -50,7 +50,7 @@ class McpEndpoint:
         self,
         gateways: GatewayDirectory,
         keys: ApiKeys,
-        server: McpGatewayServer,
+        server: ServerOnDemand,
         public_url: str,
         tokens: AccessTokens | None = None,
     ) -> None:
@@ -77,7 +77,7 @@ class McpEndpoint:
         except ValetkeyError as exc:
             await error_response(exc)(scope, receive, send)
             return
-        await self._server.sessions.handle_request(scope, receive, send)
+        await self._server.handle(scope, receive, send)
 
     async def metadata(self, slug: str) -> JSONResponse:
         """The protected resource metadata (RFC 9728) of an ``oauth`` gateway.

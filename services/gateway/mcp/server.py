@@ -16,10 +16,7 @@ Any other client gets the URL in the tool's result, as arcade-mcp-server answers
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import mcp_types as types
@@ -31,7 +28,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from services.gateway.mcp.catalog import GatewayTools
-from services.gateway.mcp.domain import Gateway, call_outcome
+from services.gateway.mcp.domain import CALLER_KEY, Caller, call_outcome
 from shared.bus import subjects
 from shared.bus.messaging import RpcClient
 from shared.contracts.execution import ExecuteTool
@@ -41,7 +38,6 @@ from shared.runtime.logging import get_logger
 
 log = get_logger(__name__)
 
-CALLER_KEY = "valetkey.mcp.caller"
 # The key of the authorization's URL elicitation in an ``input_required`` result.
 AUTHORIZE_INPUT = "authorize"
 # How long a retried call waits for the user's consent (below a proxy's usual 60 s idle limit).
@@ -51,19 +47,6 @@ REQUEST_STATE_TTL_S = 900.0
 
 # (authorization id, project, seconds) -> the authorization once finished, or as it is then.
 AwaitAuthorization = Callable[[str, str, float], Awaitable[dict[str, Any]]]
-
-
-def request_state_key(bus_key: str) -> bytes:
-    """The key that seals ``requestState`` tokens, the same on every gateway replica."""
-    return hmac.new(bus_key.encode(), b"valetkey mcp request state", hashlib.sha256).digest()
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who calls, on which gateway: set by the endpoint once the request is authenticated."""
-
-    gateway: Gateway
-    user_id: str
 
 
 def caller_of(ctx: ServerRequestContext[Any, Any]) -> Caller:

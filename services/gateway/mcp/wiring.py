@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from starlette.requests import Request
@@ -15,13 +15,17 @@ from services.gateway.adapters import CompletionWaiters
 from services.gateway.domain import ApiKeys
 from services.gateway.mcp.access_tokens import AccessTokens
 from services.gateway.mcp.catalog import GatewayTools
+from services.gateway.mcp.domain import request_state_key
 from services.gateway.mcp.endpoint import METADATA_PREFIX, McpEndpoint
 from services.gateway.mcp.gateways import GatewayDirectory
-from services.gateway.mcp.server import McpGatewayServer, request_state_key
+from services.gateway.mcp.on_demand import ServerOnDemand
 from services.gateway.routes.auth import awaited_status
 from services.gateway.routes.tools import execute_timeout
 from shared.bus.messaging import RpcClient
 from shared.runtime.settings import Settings
+
+if TYPE_CHECKING:
+    from services.gateway.mcp.server import McpGatewayServer
 
 
 class McpGateways:
@@ -46,13 +50,18 @@ class McpGateways:
         async def await_authorization(authorization_id: str, project: str, seconds: float) -> dict[str, Any]:
             return await awaited_status(rpc(), waiters, authorization_id, project, seconds)
 
-        self.server = McpGatewayServer(
-            GatewayTools(rpc),
-            rpc,
-            execute_timeout(settings),
-            await_authorization=await_authorization,
-            state_key=request_state_key(settings.bus_key()),
-        )
+        def build() -> McpGatewayServer:
+            from services.gateway.mcp.server import McpGatewayServer  # late: see on_demand.py
+
+            return McpGatewayServer(
+                GatewayTools(rpc),
+                rpc,
+                execute_timeout(settings),
+                await_authorization=await_authorization,
+                state_key=request_state_key(settings.bus_key()),
+            )
+
+        self.server = ServerOnDemand(build)
         self.endpoint = McpEndpoint(self.directory, keys, self.server, settings.public_url, tokens)
 
     def routes(self) -> list[Route]:
@@ -70,8 +79,8 @@ class McpGateways:
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
-        async with self.server.sessions.run():
-            try:
-                yield
-            finally:
-                await self._http.aclose()
+        try:
+            yield
+        finally:
+            await self.server.stop()
+            await self._http.aclose()
