@@ -50,7 +50,8 @@ def main(service: str, build: Callable[[Settings], Runnable]) -> None:
     """Load settings, set up tracing and logging, run ``build(settings)``; a bad config exits 2."""
     try:
         settings = load_settings(service=service)
-        traced = setup_tracing(service)  # off unless OTEL_* asks for it
+        # Off unless OTEL_* asks for it; engine.yaml's telemetry names the environment and version.
+        traced = setup_tracing(service, telemetry=settings.engine.telemetry)
         record_requests(settings.runtime.metrics)
         configure_logging(
             service=service,

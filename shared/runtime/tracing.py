@@ -6,7 +6,8 @@ the API's tracer is its no-op one, and the NATS request-reply path skips even th
 check of :func:`enabled`. When it does, spans go in batches to an OTLP/HTTP (protobuf)
 collector, read from the standard variables (``OTEL_EXPORTER_OTLP_ENDPOINT``,
 ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``, ``OTEL_EXPORTER_OTLP_HEADERS``, ``OTEL_BSP_*``,
-``OTEL_TRACES_SAMPLER``), with ``service.name`` the valetkey service's name.
+``OTEL_TRACES_SAMPLER``), with ``service.name`` the valetkey service's name and engine.yaml's
+``telemetry.environment`` and ``telemetry.version`` as the resource's environment and version.
 
 One trace follows a request across processes: the gateway's HTTP server span, each NATS
 request-reply hop (a client span whose W3C ``traceparent``/``tracestate`` travel in the
@@ -31,6 +32,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from shared.errors import ConfigError
+from shared.runtime.config_arcade import TelemetryConfig
 
 # Any of these names an exporter; OTEL_TRACES_EXPORTER=none (or OTEL_SDK_DISABLED=true) says no.
 _REQUESTING = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_TRACES_EXPORTER")
@@ -38,6 +40,8 @@ _SUPPORTED_PROTOCOL = "http/protobuf"
 # Probes and scrapes: a span each would bury the requests worth reading.
 _UNTRACED_PATHS = "/livez,/readyz,/metrics"
 _TRACER = "valetkey"
+# The current semantic conventions' name of the environment (the SDK exports the older one).
+_ENVIRONMENT_NAME = "deployment.environment.name"
 
 _enabled = False
 # What every helper gives with tracing off: one stateless context, shared, so a message or an
@@ -59,10 +63,13 @@ def enabled() -> bool:
     return _enabled
 
 
-def setup_tracing(service: str, environ: Mapping[str, str] = os.environ) -> bool:
+def setup_tracing(
+    service: str, environ: Mapping[str, str] = os.environ, *, telemetry: TelemetryConfig | None = None
+) -> bool:
     """Install the SDK's tracer provider, its OTLP/HTTP exporter and the library instrumentations.
 
     Does nothing (and returns False) unless :func:`requested`; a second call changes nothing.
+    engine.yaml's ``telemetry`` names the resource's environment and version (:func:`resource`).
 
     Raises:
         ConfigError: An exporter or protocol other than OTLP over HTTP/protobuf is asked for.
@@ -72,18 +79,44 @@ def setup_tracing(service: str, environ: Mapping[str, str] = os.environ) -> bool
         return _enabled
     _check_supported(environ)
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_NAMESPACE, Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    # Explicit attributes win over OTEL_SERVICE_NAME: every process of one engine shares its env.
-    resource = Resource.create({SERVICE_NAME: service, SERVICE_NAMESPACE: "valetkey"})
-    provider = TracerProvider(resource=resource)  # shut down (and flushed) at interpreter exit
+    provider = TracerProvider(resource=resource(service, telemetry))  # flushed at interpreter exit
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
     _instrument_libraries(provider)
     _enabled = True
     return True
+
+
+def resource(service: str, telemetry: TelemetryConfig | None = None) -> Any:
+    """The spans' resource: ``service.name`` the valetkey service, in namespace ``valetkey``.
+
+    ``telemetry.environment`` is ``deployment.environment.name`` (and the older
+    ``deployment.environment``), ``telemetry.version`` is ``service.version``, as in Arcade's
+    engine; ``OTEL_RESOURCE_ATTRIBUTES`` wins where it names them, as ``VALETKEY_LOG_*`` win over
+    ``telemetry.logging``. The service's name wins over ``OTEL_SERVICE_NAME``: every process of
+    one engine shares its environment.
+    """
+    from opentelemetry.sdk.resources import (
+        DEPLOYMENT_ENVIRONMENT,
+        SERVICE_NAME,
+        SERVICE_NAMESPACE,
+        SERVICE_VERSION,
+        Resource,
+    )
+
+    configured: dict[str, str] = {}
+    if telemetry is not None and telemetry.environment:
+        configured |= {
+            DEPLOYMENT_ENVIRONMENT: telemetry.environment,
+            _ENVIRONMENT_NAME: telemetry.environment,
+        }
+    if telemetry is not None and telemetry.version:
+        configured[SERVICE_VERSION] = telemetry.version
+    detected = Resource.create({SERVICE_NAME: service, SERVICE_NAMESPACE: "valetkey"})
+    return Resource(configured).merge(detected)
 
 
 def _check_supported(environ: Mapping[str, str]) -> None:

@@ -9,6 +9,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from shared.errors import ConfigError
 from shared.runtime import tracing
+from shared.runtime.config_arcade import TelemetryConfig
 from shared.runtime.logging import add_trace_ids
 
 
@@ -46,6 +47,27 @@ class TestTheSwitch:
         with pytest.raises(ConfigError, match=name):
             tracing.setup_tracing("gateway", environ)
         assert not tracing.enabled()
+
+
+class TestTheResource:
+    def test_telemetrys_environment_and_version_name_the_deployment_and_the_service_version(self):
+        telemetry = TelemetryConfig(environment="staging", version="1.4.2")
+        attributes = tracing.resource("executor", telemetry).attributes
+        assert attributes["deployment.environment.name"] == "staging"
+        assert attributes["deployment.environment"] == "staging"
+        assert attributes["service.version"] == "1.4.2"
+        assert (attributes["service.name"], attributes["service.namespace"]) == ("executor", "valetkey")
+
+    def test_without_telemetry_neither_is_set(self):
+        attributes = tracing.resource("executor").attributes
+        assert "deployment.environment.name" not in attributes and "service.version" not in attributes
+
+    def test_otel_resource_attributes_win_over_telemetry_but_not_over_the_services_name(self, monkeypatch):
+        monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "service.version=9.9,service.name=other")
+        telemetry = TelemetryConfig(environment="staging", version="1.4.2")
+        attributes = tracing.resource("executor", telemetry).attributes
+        assert (attributes["service.version"], attributes["service.name"]) == ("9.9", "executor")
+        assert attributes["deployment.environment.name"] == "staging"
 
 
 class TestLogLines:
