@@ -233,7 +233,8 @@ def _rate_counting(app: FastAPI, settings: Settings, gw: GatewaySettings) -> Non
 
     own = gw.rate_limit.redis
     url = own.url() if own is not None else settings.runtime.redis_url
-    redis = create_redis(url, **({} if own is not None else redis_options(url, settings.runtime)))
+    options = own.client_options() if own is not None else redis_options(url, settings.runtime)
+    redis = create_redis(url, **options)
     app.state.rate_counter = RateCounter(redis, prefix=settings.runtime.key_prefix)
     if gw.rate_limit.user_limit is not None:
         window = gw.rate_limit.window_seconds

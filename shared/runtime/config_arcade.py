@@ -9,7 +9,8 @@ honoured, or refused at start with an error naming it, never accepted and ignore
 - ``api.rate_limit``: ``{noop: {}}``, or ``{redis: {addr, password, db}, limit, time_unit}``:
   ``limit`` requests per API key per ``time_unit`` (``s``, ``m``, ``h``, ``d``), counted in Redis
   so every gateway replica shares the count; ``redis`` may be left out to count in the engine's
-  own Redis; ``user_limit`` (valetkey's own) also limits each user of a project.
+  own Redis (its ``read_timeout``/``write_timeout`` bound each command, the larger of the two);
+  ``user_limit`` (valetkey's own) also limits each user of a project.
 - ``telemetry``: ``environment: local`` logs as console lines, ``logging.level`` and
   ``logging.encoding`` set the log level and format; traces follow the standard ``OTEL_*``
   variables, as Arcade's do.
@@ -72,8 +73,23 @@ class RedisAddressConfig(_Arcade):
     addr: str = Field(min_length=3, pattern=r"^[^\s/]+:\d+$")
     password: SecretStr | None = None
     db: int = Field(default=0, ge=0)
+    # Go durations, as Arcade writes them; redis-py has one timeout for a command's write and its
+    # reply, so the larger of the two bounds each (rate_limit.unavailable once its retries end).
     read_timeout: str | None = None
     write_timeout: str | None = None
+
+    @field_validator("read_timeout", "write_timeout")
+    @classmethod
+    def _positive_duration(cls, value: str | None) -> str | None:
+        if value is not None and duration_seconds(value) <= 0:
+            raise ValueError("must be longer than zero")
+        return value
+
+    def client_options(self) -> dict[str, Any]:
+        """The client's options beside :meth:`url`: ``socket_timeout``, the seconds a command may
+        take to be written and answered, when either timeout is set."""
+        given = [duration_seconds(t) for t in (self.read_timeout, self.write_timeout) if t is not None]
+        return {"socket_timeout": max(given)} if given else {}
 
     def url(self) -> str:
         scheme_auth = "redis://"

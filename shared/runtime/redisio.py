@@ -115,8 +115,9 @@ def create_redis(url: str, **options: Any) -> Redis:
 
     ``url`` may carry a user and password (``redis://user:pw@host:port/0``) and ask for TLS
     (``rediss://``); ``options`` (:func:`redis_options`: a password, a CA bundle) add what the
-    URL leaves out. ``redis+cluster://host:port[,host:port...]`` is a Redis or Valkey Cluster
-    reached through any of its seed nodes; ``redis+sentinel://host:port[,...]/primary-name[/db]``
+    URL leaves out, and may set ``socket_timeout`` (5 s by default).
+    ``redis+cluster://host:port[,host:port...]`` is a Redis or Valkey Cluster reached through any
+    of its seed nodes; ``redis+sentinel://host:port[,...]/primary-name[/db]``
     is the primary that Sentinel names, followed across a failover (docs/scaling.md, "A cluster").
     """
     treat_as_unavailable(store_away)
@@ -127,8 +128,7 @@ def create_redis(url: str, **options: Any) -> Redis:
         return _sentinel(url, **options)
     pool = BlockingConnectionPool.from_url(
         url,
-        **options,
-        **_CONNECTION,
+        **(_CONNECTION | options),  # an option given (a socket_timeout) wins over the default
         max_connections=MAX_CONNECTIONS,
         timeout=POOL_WAIT_SECONDS,
         retry=_outage_retry(),
@@ -154,8 +154,7 @@ def _cluster(url: str, **options: Any) -> Redis:
         ssl=scheme == "rediss",
         max_connections=MAX_CONNECTIONS,
         retry=_outage_retry(),
-        **_CONNECTION,
-        **options,
+        **(_CONNECTION | options),
     )
     return cast(Redis, cluster)
 
@@ -175,8 +174,7 @@ def _sentinel(url: str, **options: Any) -> Redis:
         password=password,
         db=int(path[1]) if len(path) > 1 else 0,
         retry=_outage_retry(),
-        **_CONNECTION,
-        **options,
+        **(_CONNECTION | options),
     )
     primary: Redis = sentinel.master_for(path[0], connection_class=_PrimaryConnection)
     return primary

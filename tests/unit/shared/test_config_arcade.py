@@ -10,6 +10,7 @@ import pytest
 from shared.errors import ConfigError
 from shared.runtime.config import load_engine_config
 from shared.runtime.config_arcade import MAX_BODY_LIMIT, RateLimitConfig, byte_size, duration_seconds
+from shared.runtime.redisio import create_redis
 
 VERIFIED = "auth:\n  verification:\n    mode: unsafe_skip\n"
 
@@ -65,6 +66,24 @@ def test_a_rate_limits_own_redis_is_an_address(tmp_path):
     assert _load(tmp_path, text).api.rate_limit.redis.url() == "redis://:pw@cache.internal:6380/2"
     with pytest.raises(ConfigError, match="addr"):
         _load(tmp_path, "api:\n  rate_limit:\n    redis: {addr: 'redis://x'}\n")
+
+
+async def test_a_rate_limits_own_redis_timeouts_bound_each_command_the_larger_of_the_two(tmp_path):
+    # redis-py has one timeout for a command's write and its reply.
+    redis = "api:\n  rate_limit:\n    redis: {addr: 'cache.internal:6380'"
+    timed, untimed = redis + ", read_timeout: 750ms, write_timeout: 300ms}\n", redis + "}\n"
+    timeouts = []
+    for text in (timed, untimed):
+        own = _load(tmp_path, text).api.rate_limit.redis
+        client = create_redis(own.url(), **own.client_options())  # not connected: nothing is sent
+        timeouts.append(client.connection_pool.connection_kwargs["socket_timeout"])
+        await client.aclose()
+    assert timeouts == [0.75, 5]  # 5 s: every client's default
+
+
+def test_a_typo_in_a_rate_limit_redis_timeout_stops_the_engine_naming_it(tmp_path):
+    with pytest.raises(ConfigError, match=r"rate_limit\.redis\.read_timeout"):
+        _load(tmp_path, "api:\n  rate_limit:\n    redis: {addr: 'cache.internal:6380', read_timeout: soon}\n")
 
 
 def test_telemetry_sets_the_log_level_and_format(tmp_path):
