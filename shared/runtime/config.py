@@ -134,7 +134,7 @@ class AuthConfig(Section):
     # Origins (scheme://host[:port]) an authorization's next_uri may point at, beside the
     # engine's own public URL; development mode allows any.
     next_uri_origins: list[HttpUrlText] = Field(default_factory=list)
-    token_store: dict[str, Any] | None = None  # legacy, tolerated
+    token_store: Any = None  # Arcade's older token store: refused when set (config_arcade.py)
 
 
 class RootKeyConfig(Section):
@@ -234,7 +234,7 @@ class EngineConfig(Section):
 
     @model_validator(mode="after")
     def _no_section_is_ignored(self) -> EngineConfig:
-        refuse_unsupported(self.storage, self.cache)
+        refuse_unsupported(self.storage, self.cache, self.auth.token_store)
         return self
 
     @model_validator(mode="after")

@@ -14,8 +14,8 @@ honoured, or refused at start with an error naming it, never accepted and ignore
 - ``telemetry``: ``environment: local`` logs as console lines, ``logging.level`` and
   ``logging.encoding`` set the log level and format; traces follow the standard ``OTEL_*``
   variables, as Arcade's do.
-- ``storage`` and ``cache``: refused when set, since valetkey keeps its state in Redis and caches
-  in memory on its own terms.
+- ``storage``, ``cache`` and ``auth.token_store``: refused when set, since valetkey keeps its
+  state (tokens included) in Redis and caches in memory on its own terms.
 - ``llm.models``: OpenAI-compatible upstreams for ``/v1/chat/completions`` (``{id, openai:
   {base_url, api_key, models}}``); another vendor's block is refused (docs/config.md).
 """
@@ -170,11 +170,12 @@ class LlmConfig(_Arcade):
         return self.models[0] if self.models else None
 
 
-def refuse_unsupported(storage: Any, cache: Any) -> None:
-    """Raise for ``storage`` or ``cache`` set to anything: valetkey would otherwise ignore them.
+def refuse_unsupported(storage: Any, cache: Any, token_store: Any = None) -> None:
+    """Raise for ``storage``, ``cache`` or ``auth.token_store`` (Arcade's older token store) set to
+    anything: valetkey would otherwise ignore them.
 
     Raises:
-        ValueError: Either section is set.
+        ValueError: One of them is set.
     """
     if storage is not None:
         raise ValueError(
@@ -185,6 +186,11 @@ def refuse_unsupported(storage: Any, cache: Any) -> None:
         raise ValueError(
             "cache: valetkey caches in memory on its own terms (nothing to configure); remove the "
             "cache section"
+        )
+    if token_store is not None:
+        raise ValueError(
+            "auth.token_store: valetkey keeps tokens in Redis (REDIS_URL), sealed under "
+            "security.root_keys; remove auth.token_store"
         )
 
 

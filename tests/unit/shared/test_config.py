@@ -126,6 +126,11 @@ class TestValidation:
         with pytest.raises(ConfigError, match=named):
             load_engine_config(write(tmp_path, section + VERIFIED), {})
 
+    def test_arcades_older_auth_token_store_stops_the_engine(self, tmp_path):
+        text = "auth:\n  token_store:\n    in_memory: {}\n  verification:\n    mode: unsafe_skip\n"
+        with pytest.raises(ConfigError, match=r"auth\.token_store: valetkey keeps tokens in Redis"):
+            load_engine_config(write(tmp_path, text), {})
+
     def test_execution_logging_is_read_and_a_key_valetkey_cannot_honour_is_refused(self, tmp_path):
         text = "execution_logging:\n  enabled: false\n  include_outputs: true\n  retention_days: 2\n"
         config = load_engine_config(write(tmp_path, text + VERIFIED), {})
