@@ -1,8 +1,9 @@
 """Two replicas of every service on a three-node NATS cluster (JetStream R3) and a Valkey Cluster
 (three primaries, three replicas; the keys in 16 shards): a long-poll on one gateway is answered
 when the callback lands on the other, a tool runs with the token, the refresher renews it, the
-webhooks go out, the admin listing finds it, no service meets a CROSSSLOT refusal, and flows in
-flight when a NATS node is killed complete or fail explicitly, none lost.
+webhooks go out, the admin listing finds it, a worker and a secret written through one replica
+serve calls on both executors, no service meets a CROSSSLOT refusal, flows in flight when a NATS
+node is killed complete or fail explicitly, none lost, and the Valkey Cluster still passes its check.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import shutil
+import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -27,6 +30,8 @@ from tests.support.engine import Engine, base_config, running_engine
 from tests.support.oauth_server import OAuthClient, OAuthServer, start_oauth_server
 from tests.support.providers import oidc_provider_entry
 from tests.support.toolkits.hooli.tools import fingerprint
+from tests.support.toolkits.vault.tools import fingerprint as vault_fingerprint
+from tests.support.worker_app import running_worker
 from tools.launcher import embedded
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
@@ -36,6 +41,9 @@ SCOPES = ["openid", "profile"]
 ACCESS_TTL_S = 12
 # What a refused multi-slot step says: the server's CROSSSLOT, redis-py's own cluster check.
 CROSS_SLOT = ("CROSSSLOT", "same slot")
+VAULT_SECRET = "vault-worker-secret-0123456789abcdef"
+# Calls per check, sent through both gateways at once: the executors' queue group shares them.
+CALLS = 16
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +57,12 @@ def hooks() -> Iterator[Receiver]:
     receiver = Receiver()
     with RunningReceiver(receiver):
         yield receiver
+
+
+@pytest.fixture(scope="module")
+def vault_worker() -> Iterator[str]:
+    with running_worker(VAULT_SECRET, toolkits=["tests.support.toolkits.vault"]) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -174,6 +188,74 @@ async def test_a_flow_runs_end_to_end_on_the_valkey_cluster_without_a_cross_slot
     assert [line for line in logs if "history.not_recorded" in line] == []
 
 
+async def test_a_worker_and_a_secret_written_through_one_replica_serve_calls_on_both_executors(
+    engine, second_port, vault_worker
+):
+    gateways = [engine.base_url, f"http://127.0.0.1:{second_port}"]
+    served_before = _executions_by_replica(engine)
+    async with httpx.AsyncClient(trust_env=False, timeout=30, headers=engine.headers) as http:
+        stored = await http.post(f"{gateways[1]}/v1/admin/secrets/VAULT_KEY", json={"value": "first"})
+        assert stored.status_code == 200, stored.text
+        worker = {
+            "id": "vault",
+            "http": {"uri": vault_worker, "secret": VAULT_SECRET, "timeout": 10, "retry": 1},
+            "grants": {"secrets": ["VAULT_KEY"]},
+        }
+        created = await http.post(f"{gateways[0]}/v1/workers", json=worker)
+        assert created.status_code == 201, created.text
+        # The executor that saved it serves it at once; the other loads it on the broadcast.
+        loaded = await _whispers_until(http, gateways, lambda answers: {a[0] for a in answers} == {200})
+        assert loaded == [(200, {"VAULT_KEY": vault_fingerprint("first")})] * CALLS
+
+        # Secrets are read at each call: a change through one replica is what both serve next.
+        changed = await http.put(f"{gateways[0]}/v1/admin/secrets/VAULT_KEY", json={"value": "second"})
+        assert changed.status_code == 200, changed.text
+        assert await _whispers(http, gateways) == [(200, {"VAULT_KEY": vault_fingerprint("second")})] * CALLS
+
+        deleted = await http.delete(f"{gateways[1]}/v1/workers/vault")
+        assert deleted.status_code == 204, deleted.text
+        gone = await _whispers_until(http, gateways, lambda answers: {a[0] for a in answers} == {404})
+        assert [status for status, _ in gone] == [404] * CALLS
+    served = _executions_by_replica(engine)
+    assert all(served[name] > served_before[name] for name in served), (served_before, served)
+
+
+async def _whispers(http: httpx.AsyncClient, gateways: list[str]) -> list[tuple[int, object]]:
+    """``CALLS`` runs of Vault.Whisper at once, half through each gateway: (status, output value)."""
+
+    async def one(base_url: str) -> tuple[int, object]:
+        body = {"tool_name": "Vault.Whisper", "user_id": "vault-user"}
+        answer = await http.post(f"{base_url}/v1/tools/execute", json=body)
+        value = answer.json().get("output", {}).get("value") if answer.status_code == 200 else None
+        return answer.status_code, value
+
+    return list(await asyncio.gather(*(one(gateways[n % 2]) for n in range(CALLS))))
+
+
+async def _whispers_until(http, gateways, settled) -> list[tuple[int, object]]:
+    """The calls once every executor has applied a broadcast registry change (the last try's answers).
+    A few tries: the broadcast lands in milliseconds, the periodic reload that would also mend a lost
+    one only every minute."""
+    for _ in range(25):
+        answers = await _whispers(http, gateways)
+        if settled(answers):
+            break
+        await asyncio.sleep(0.2)
+    return answers
+
+
+def _executions_by_replica(engine: Engine) -> dict[str, int]:
+    """Tool runs each executor process has answered (its ``rpc.handled`` lines for ExecuteTool)."""
+    return {
+        name: sum(
+            1
+            for line in engine.log_path(name).read_text().splitlines()
+            if '"rpc.handled"' in line and '"ExecuteTool"' in line
+        )
+        for name in ("executor", "executor-2")
+    }
+
+
 async def _connections(engine: Engine, params: dict[str, str | int]) -> dict:
     async with httpx.AsyncClient(trust_env=False, timeout=30) as client:
         answer = await client.get(
@@ -212,3 +294,23 @@ async def _deliver_until_answered(callback: httpx.URL) -> None:
             return
         await asyncio.sleep(0.5)
     raise AssertionError("the callback was never answered")
+
+
+def test_the_valkey_cluster_still_passes_the_cluster_check_after_every_flow(cluster):
+    cli = shutil.which("valkey-cli") or shutil.which("redis-cli")
+    assert cli, "the cluster check needs redis-cli or valkey-cli on PATH"
+    check = subprocess.run(
+        [
+            cli,
+            "--no-auth-warning",
+            "-a",
+            cluster.password,
+            "--cluster",
+            "check",
+            f"127.0.0.1:{cluster.valkey_ports[0]}",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "[OK] All 16384 slots covered." in check.stdout
