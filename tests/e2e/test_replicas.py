@@ -1,9 +1,10 @@
 """Two replicas of every service on a three-node NATS cluster (JetStream R3) and a Valkey Cluster
-(three primaries, three replicas; the keys in 16 shards): a long-poll on one gateway is answered
-when the callback lands on the other, a tool runs with the token, the refresher renews it, the
-webhooks go out, the admin listing finds it, a worker and a secret written through one replica
-serve calls on both executors, no service meets a CROSSSLOT refusal, flows in flight when a NATS
-node is killed complete or fail explicitly, none lost, and the Valkey Cluster still passes its check.
+(three primaries, three replicas; the keys in 16 shards): the streams and the webhooks' consumers
+keep three copies, a long-poll on one gateway is answered when the callback lands on the other, a
+tool runs with the token, the refresher renews it, the webhooks go out, the admin listing finds
+it, a worker and a secret written through one replica serve calls on both executors, no service
+meets a CROSSSLOT refusal, flows in flight when a NATS node is killed complete or fail
+explicitly, none lost, and the Valkey Cluster still passes its check.
 """
 
 from __future__ import annotations
@@ -18,10 +19,13 @@ from collections import Counter
 from collections.abc import Iterator
 
 import httpx
+import nats
 import pytest
 from arcadepy import AsyncArcade
 
+from services.webhooks.jetstream import delivery_consumer, fanout_consumer, namespace
 from shared.bus import subjects
+from shared.runtime.settings import RuntimeSettings
 from tests.e2e.webhook_support import Receiver, RunningReceiver, endpoint, until
 from tests.support.auth_flows import callback_url, deliver, new_user, start
 from tests.support.cluster import LocalCluster, local_cluster
@@ -130,6 +134,26 @@ async def test_every_service_runs_two_replicas(engine):
     names = set(engine.procs)
     assert all({s, f"{s}-2"} <= names for s in subjects.SERVICES)
     assert all(proc.poll() is None for proc in engine.procs.values())
+
+
+async def test_the_streams_and_the_webhooks_consumers_keep_three_copies(engine):
+    ns = namespace(engine.env["VALETKEY_KEY_PREFIX"])
+    consumers = {
+        subjects.EVENTS_STREAM: fanout_consumer(ns, ack_wait=1).durable_name,
+        subjects.WEBHOOKS_STREAM: delivery_consumer(ns, ack_wait=1).durable_name,
+    }
+    nc = await nats.connect(RuntimeSettings(nats_url=engine.tester_nats_url).nats_servers)
+    try:
+        js = nc.jetstream()
+        copies = {}
+        for stream, consumer in consumers.items():
+            info = await js.stream_info(stream)
+            read = await js.consumer_info(stream, consumer or "")
+            assert info.cluster is not None and read.cluster is not None
+            copies[stream] = (1 + len(info.cluster.replicas or []), 1 + len(read.cluster.replicas or []))
+    finally:
+        await nc.close()
+    assert copies == dict.fromkeys(consumers, (3, 3))
 
 
 async def test_a_long_poll_on_one_gateway_is_answered_when_the_callback_lands_on_the_other(
