@@ -26,7 +26,7 @@ import pytest
 from shared.bus import subjects
 from tests.e2e.webhook_support import Receiver, RunningReceiver, endpoint, until
 from tests.support.auth_flows import callback_url, deliver, new_user, start, status
-from tests.support.cluster import LocalCluster, local_cluster
+from tests.support.cluster import LocalCluster, cross_slot_lines, local_cluster
 from tests.support.engine import Engine, base_config, running_engine
 from tests.support.oauth_server import OAuthClient, OAuthServer, start_oauth_server
 from tests.support.providers import oidc_provider_entry
@@ -100,8 +100,8 @@ def engine(tmp_path_factory, clusters, providers, receiver, ports) -> Iterator[E
             running.start_service(service, replica=2, extra_env=extra)
         running.wait_healthy()
         yield running
-        crossslot = [line for line in running.all_logs().splitlines() if "CROSSSLOT" in line]
-        assert crossslot == [], crossslot[:5]
+        refused = cross_slot_lines(running.all_logs())
+        assert refused == [], refused[:5]
 
 
 async def _consented(engine: Engine, provider: str, tag: str, count: int) -> list[tuple[str, str, httpx.URL]]:

@@ -20,6 +20,16 @@ from shared.bus.permissions import User, render_authorization, service_users
 from tests.support.servers import TESTER, register_service_passwords
 from tools.launcher import cluster, embedded
 
+# What a step a Redis Cluster refuses across slots leaves in a log: the server's CROSSSLOT,
+# redis-py's own "same slot" check, and Valkey's refusal of a script reading a key it did not
+# declare that lives on another node ("non local key").
+CROSS_SLOT = ("CROSSSLOT", "same slot", "non local key")
+
+
+def cross_slot_lines(logs: str) -> list[str]:
+    """The lines of ``logs`` that report a step refused across slots."""
+    return [line for line in logs.splitlines() if any(word in line for word in CROSS_SLOT)]
+
 
 @dataclass
 class LocalCluster:
