@@ -16,6 +16,7 @@ from mcp.shared.exceptions import MCPError
 from tests.support.browser import consent_and_follow
 from tests.support.hooli_engine import running_hooli_engine
 from tests.support.mcp_clients import mcp_session, url_opening_client
+from tests.support.toolkits.hooli.tools import fingerprint
 
 pytestmark = pytest.mark.e2e
 
@@ -159,12 +160,31 @@ class TestHeadersMode:
         assert texts[0].endswith("Hooli is busy")
         assert texts[1:] == ["ask again later"]
 
+    async def test_a_tool_needing_a_secret_reads_the_projects_secret_as_execute_does(self, engine):
+        value = f"hooli-key-{secrets.token_hex(6)}"
+        headers = user_headers(engine, new_user())
+        async with mcp_session(gateway_url(engine, "everything"), headers) as session:
+            missing = await session.call_tool("Hooli_ReadApiKeyFingerprint", {})
+            assert missing.is_error
+            assert [c.text for c in missing.content] == ["secret not found: HOOLI_API_KEY"]
+
+            secret_url = f"{engine.base_url}/v1/admin/secrets/HOOLI_API_KEY"
+            async with httpx.AsyncClient(trust_env=False, headers=engine.headers, timeout=30) as admin:
+                stored = await admin.post(secret_url, json={"value": value})
+            assert stored.status_code < 300, stored.text
+
+            found = await session.call_tool("Hooli_ReadApiKeyFingerprint", {})
+        assert not found.is_error
+        assert [c.text for c in found.content] == [fingerprint(value)]
+        assert value not in missing.model_dump_json() + found.model_dump_json()
+
 
 class TestBadInput:
     async def test_a_tool_not_on_the_gateway_is_an_mcp_error(self, engine):
         async with mcp_session(gateway_url(engine), user_headers(engine, new_user())) as session:
             with pytest.raises(MCPError) as error:
                 await session.call_tool("Hooli_Explode", {})
+        assert error.value.code == types.INVALID_PARAMS  # the caller's mistake, not the server's
         assert "unknown tool Hooli_Explode on gateway hooli" in str(error.value)
 
     def test_an_unknown_slug_is_404_in_arcades_error_shape(self, engine):
@@ -187,10 +207,13 @@ class TestBadInput:
         assert response.status_code == 404
         assert response.json() == {"name": "not_found", "message": "MCP gateway hooli not found"}
 
-    def test_a_missing_user_header_is_400_saying_so(self, engine):
+    @pytest.mark.parametrize("user", [None, "", "u" * 257], ids=["missing", "empty", "overlong"])
+    def test_a_missing_empty_or_overlong_user_header_is_400_saying_so(self, engine, user):
         headers = {"Authorization": f"Bearer {engine.api_key}"}
+        if user is not None:
+            headers["Arcade-User-ID"] = user
         response = httpx.post(gateway_url(engine), headers=headers, json={}, timeout=30)
-        assert response.status_code == 400
+        assert (response.status_code, response.json()["name"]) == (400, "malformed_request")
         assert "Arcade-User-ID" in response.json()["message"]
 
 
