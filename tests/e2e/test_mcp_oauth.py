@@ -107,6 +107,17 @@ class TestSignedInUser:
         value = json.loads(second.content[0].text)
         assert (value["reticulated"], value["user_id"], value["sub"]) == (2, login, login)
 
+    async def test_an_arcade_user_id_header_cannot_make_a_signed_in_user_act_for_another(self, engine):
+        login = f"richard-{secrets.token_hex(3)}"
+        headers = bearer(await token_for(engine, "signed", login)) | {"Arcade-User-ID": "someone-else"}
+        async with mcp_session(url(engine, "signed"), headers) as session:
+            first = await session.call_tool("Hooli_ReticulateSplines", {"num_splines": 1})
+            authorization_url = json.loads(first.content[1].text)["authorization_url"]
+            await consent_and_follow(authorization_url, login=login, callback_prefix=engine.redirect_uri)
+            second = await session.call_tool("Hooli_ReticulateSplines", {"num_splines": 1})
+        assert not second.is_error, second
+        assert json.loads(second.content[0].text)["user_id"] == login
+
     async def test_an_expired_token_is_401_invalid_token(self, engine):
         token = await token_for(engine, "brief", "dinesh")
         await asyncio.sleep(BRIEF_TOKEN_SECONDS + 1)
