@@ -10,10 +10,12 @@ import os
 import secrets
 
 import httpx
+import mcp_types as types
 import pytest
 from agents import Agent, Model, ModelResponse, Runner, Usage, set_tracing_disabled
 from agents_arcade import get_arcade_tools
 from arcadepy import Arcade, AsyncArcade, BadRequestError, ConflictError, NotFoundError, PermissionDeniedError
+from mcp.shared.exceptions import MCPError
 from openai.types.responses import ResponseFunctionToolCall, ResponseOutputMessage, ResponseOutputText
 
 from tests.support.browser import consent_and_follow
@@ -29,6 +31,7 @@ pytestmark = pytest.mark.e2e
 
 NOTES_KEY = f"notes-key-{secrets.token_hex(8)}"
 GREETER_SECRET = f"greeter-worker-secret-{secrets.token_hex(8)}"
+OTHER_PROJECT_KEY = f"vk_test_other_{secrets.token_hex(8)}"
 MCP_TIMEOUT_S = 3
 
 
@@ -61,6 +64,7 @@ def stack(tmp_path_factory, nats_url, redis_url):
             }
             config["tools"]["directors"] = [{"id": "default", "workers": [{"id": "notes", "mcp": notes}]}]
             config["mcp"] = {"gateways": [{"slug": "workers", "tools": ["Notes.*", "Greeter.Greeter_*"]}]}
+            config["api"]["keys"] = [{"key": OTHER_PROJECT_KEY, "project": "other", "role": "admin"}]
             with running_engine(home, nats_url=nats_url, redis_url=redis_url, config=config) as engine:
                 engine.notes_url, engine.greeter_url = notes_url, greeter_url
                 yield engine
@@ -222,6 +226,32 @@ class TestThroughAnMcpGateway:
             assert (result.is_error, result.content[0].text) == (False, "Hello, Bo!")
         finally:
             arcade.workers.delete(worker_id)
+
+
+class TestAnMcpWorkerBelongsToAProject:
+    async def test_one_registered_with_a_projects_key_serves_that_project_only(self, stack, arcade):
+        other = Arcade(base_url=stack.base_url, api_key=OTHER_PROJECT_KEY, max_retries=0)
+        worker_id = f"greeter-other-{secrets.token_hex(3)}"
+        created = other.workers.create(
+            id=worker_id, type="mcp", mcp=mcp_body(stack.greeter_url, toolkit="Greeter")
+        )
+        try:
+            assert created.binding.type == "project"
+            ran = other.tools.execute(tool_name="Greeter.Greeter_Greet", input={"name": "Cy"})
+            assert ran.output.value == "Hello, Cy!"
+
+            with pytest.raises(NotFoundError):
+                arcade.tools.get("Greeter.Greeter_Greet")
+            with pytest.raises(NotFoundError):
+                arcade.workers.get(worker_id)
+            # The default project's gateway matches Greeter.* too, but runs tools in its own project.
+            headers = {"Authorization": f"Bearer {stack.api_key}", "Arcade-User-ID": "u-default"}
+            async with mcp_session(f"{stack.base_url}/mcp/workers", headers) as session:
+                with pytest.raises(MCPError) as refused:
+                    await session.call_tool("Greeter_Greeter_Greet", {"name": "Cy"})
+            assert refused.value.code == types.INVALID_PARAMS
+        finally:
+            other.workers.delete(worker_id)
 
 
 class TestBadInput:
