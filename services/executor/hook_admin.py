@@ -231,25 +231,31 @@ class ContextualAccessAdmin:
     async def bulk_hooks(self, bulk: HookBulk) -> Page:
         """Create or change several hooks at once: all are checked before any is written.
 
-        An item with the ``id`` of an existing hook changes it; any other item is a new hook.
+        An item with the ``id`` of an existing hook changes it; with ``by_point``, an item naming the
+        ``plugin_id`` and ``hook_point`` of an existing hook changes that one; any other item is a new
+        hook. The page holds Arcade's ``BulkHookResult`` of each item, in order.
         """
         existing = await self._store.hooks(bulk.project)
-        records = []
+        records, results = [], []
         for index, item in enumerate(bulk.items):
-            hook_id = item.get("id")
+            where = f"{'configs' if bulk.by_point else 'hooks'}.{index}"
+            hook_id = item.get("id") if not bulk.by_point else _at_point(existing, item)
             if hook_id is not None and not isinstance(hook_id, str):
-                raise BadRequest(f"failed to validate request body: hooks.{index}.id: a string")
+                raise BadRequest(f"failed to validate request body: {where}.id: a string")
             fields = {k: v for k, v in item.items() if k != "id"}
             if hook_id in existing:
-                patch = set_fields(parsed(HookPatch, fields, where=f"hooks.{index}"))
+                if bulk.by_point:
+                    fields = {k: v for k, v in fields.items() if k not in ("plugin_id", "hook_point")}
+                patch = set_fields(parsed(HookPatch, fields, where=where))
                 records.append(_touched({**existing[hook_id], **patch}))
-                continue
-            body: HookCreate = parsed(HookCreate, fields, where=f"hooks.{index}")
-            await self._check_target(bulk.project, body)
-            records.append(self._hook_record(body, hook_id=hook_id or None))
+            else:
+                body: HookCreate = parsed(HookCreate, fields, where=where)
+                await self._check_target(bulk.project, body)
+                records.append(self._hook_record(body, hook_id=hook_id or None))
+            results.append(_result(records[-1], "updated" if hook_id in existing else "created"))
         await self._store.put_hooks(bulk.project, records)
         await self._changed(bulk.project)
-        return Page(items=records, total_count=len(records))
+        return Page(items=results, total_count=len(results))
 
     async def _hook(self, project: str, hook_id: str) -> dict[str, Any]:
         record = await self._store.hook(project, hook_id)
@@ -288,6 +294,27 @@ class ContextualAccessAdmin:
             "updated_at": now,
             "version": 1,
         }
+
+
+def _at_point(existing: dict[str, dict[str, Any]], item: dict[str, Any]) -> str | None:
+    """The id of the first hook (by id) of the item's plugin at the item's hook point, if any."""
+    matches = sorted(
+        hook_id
+        for hook_id, record in existing.items()
+        if (record.get("plugin_id"), record.get("hook_point"))
+        == (item.get("plugin_id"), item.get("hook_point"))
+    )
+    return matches[0] if matches else None
+
+
+def _result(record: dict[str, Any], action: str) -> dict[str, Any]:
+    """Arcade's ``BulkHookResult`` of one written hook."""
+    return {
+        "action": action,
+        "hook_id": record["id"],
+        "hook_point": record["hook_point"],
+        "plugin_id": record["plugin_id"],
+    }
 
 
 def _pick(values: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:

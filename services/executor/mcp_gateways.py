@@ -24,7 +24,7 @@ from shared.errors import BadRequest, Conflict, NotFound
 from shared.runtime.config import McpGatewayConfig
 
 #: Fields a patch may change; the slug names the gateway and stays.
-PATCHABLE = ("description", "instructions", "tools", "auth")
+PATCHABLE = ("name", "description", "instructions", "tools", "auth")
 
 
 def _parse(body: dict[str, Any]) -> McpGatewayConfig:
@@ -42,7 +42,7 @@ def _visible(gateway: McpGatewayConfig, ref: GatewayRef) -> bool:
 
 def _view(gateway: McpGatewayConfig, *, static: bool, times: dict[str, str] | None = None) -> dict[str, Any]:
     return {
-        **gateway.model_dump(),
+        **gateway.model_dump(exclude_none=True),
         "source": "engine.yaml" if static else "api",
         "editable": not static,
         **(times or {}),

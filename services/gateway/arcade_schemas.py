@@ -13,42 +13,26 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, cast
 
-#: Request header that asks for valetkey's fields beyond Arcade's (docs/arcade-compatibility.md §1.6).
-EXTRAS_HEADER = "valetkey-extras"
+from services.gateway.arcade_schemas_admin import ADMIN_SCHEMAS
+from services.gateway.schema_kit import (
+    ANY,
+    AUTH_STATUS,
+    BINDING_TYPE,
+    BOOLEAN,
+    EXTRAS_HEADER,
+    FREE_OBJECT,
+    INTEGER,
+    NUMBER,
+    STRING,
+    STRING_MAP,
+    STRINGS,
+    array,
+    closed,
+    page,
+    ref,
+)
 
-STRING: dict[str, Any] = {"type": "string"}
-BOOLEAN: dict[str, Any] = {"type": "boolean"}
-INTEGER: dict[str, Any] = {"type": "integer"}
-NUMBER: dict[str, Any] = {"type": "number"}
-STRINGS: dict[str, Any] = {"type": "array", "items": STRING}
-STRING_MAP: dict[str, Any] = {"type": "object", "additionalProperties": STRING}
-FREE_OBJECT: dict[str, Any] = {"type": "object", "additionalProperties": True}
-ANY: dict[str, Any] = {}
-BINDING_TYPE: dict[str, Any] = {"type": "string", "enum": ["static", "tenant", "project", "account"]}
-AUTH_STATUS: dict[str, Any] = {"type": "string", "enum": ["not_started", "pending", "completed", "failed"]}
-
-
-def ref(name: str) -> dict[str, Any]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def closed(properties: dict[str, Any], *required: str) -> dict[str, Any]:
-    """An object with exactly these fields, ``required`` among them always present."""
-    schema: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
-    if required:
-        schema["required"] = list(required)
-    return schema
-
-
-def array(items: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "array", "items": items}
-
-
-def page(item: dict[str, Any]) -> dict[str, Any]:
-    """The list envelope the clients paginate with (docs/arcade-compatibility.md §1.3)."""
-    fields = ("limit", "offset", "page_count", "total_count")
-    return closed({"items": array(item), **dict.fromkeys(fields, INTEGER)}, "items", *fields)
-
+__all__ = ["EXTRAS_HEADER", "SCHEMAS", "conform", "ref"]
 
 _REQUEST_CONFIG = {
     "auth_header_value_format": STRING,
@@ -328,6 +312,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         }
     ),
     "WorkerHealthResponse": closed({"id": STRING, "enabled": BOOLEAN, "healthy": BOOLEAN, "message": STRING}),
+    **ADMIN_SCHEMAS,
 }
 
 

@@ -142,6 +142,28 @@ def with_conversation(answer: dict[str, Any], done: Conversation) -> dict[str, A
     return {**answer, "choices": choices}
 
 
+def arcade_answer(answer: dict[str, Any]) -> dict[str, Any]:
+    """The final answer with each message's ``content`` a string, as Arcade's ``ChatMessage`` requires
+    it: a model answering only tool calls sends ``null`` there, which becomes ``""``. The rest is
+    left to ``conform`` (fields Arcade's ``ChatResponse`` lacks, and nulls, are dropped there)."""
+    choices = []
+    for choice in answer.get("choices") or []:
+        fitted = dict(choice)
+        if isinstance(choice.get("message"), dict):
+            fitted["message"] = _with_text(choice["message"])
+        if isinstance(choice.get("tool_messages"), list):
+            fitted["tool_messages"] = [_with_text(m) for m in choice["tool_messages"]]
+        choices.append(fitted)
+    return {**answer, "choices": choices} if "choices" in answer else answer
+
+
+def _with_text(message: dict[str, Any]) -> dict[str, Any]:
+    content = message.get("content")
+    if isinstance(content, list):  # content parts: their text, in order
+        content = "".join(p.get("text") or "" for p in content if isinstance(p, dict))
+    return {**message, "content": content if isinstance(content, str) else ""}
+
+
 def stream_events(answer: dict[str, Any], *, include_usage: bool = False) -> list[str]:
     """The final answer as OpenAI's server-sent ``chat.completion.chunk`` events, ending ``[DONE]``.
 

@@ -41,15 +41,6 @@ TAGS = [
     {"name": "meta", "description": "This document."},
 ]
 
-ERROR_SCHEMA: dict[str, Any] = {
-    "title": "Error",
-    "type": "object",
-    "required": ["name", "message"],
-    "properties": {
-        "name": {"type": "string", "description": "snake_case code, e.g. malformed_request"},
-        "message": {"type": "string"},
-    },
-}
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 
 ERRORS = {
@@ -107,6 +98,9 @@ CONFLICTING = frozenset(
 # Arcade's schema of each operation's success body (arcade_schemas.py); the routes send exactly
 # these unless the caller asks for valetkey's extras (docs/arcade-compatibility.md §1.6).
 _PROVIDER = "/v1/admin/auth_providers/{provider_id}"
+_GATEWAY = "/v1/gateways/{gateway_id}"
+_HOOK = "/v1/hooks/{hook_id}"
+_PLUGIN = "/v1/plugins/{plugin_id}"
 RESPONSE_SCHEMAS: dict[tuple[str, str], tuple[str, str]] = {
     ("get", "/v1/tools"): ("200", "ToolDefinitionPage"),
     ("get", "/v1/tools/{name}"): ("200", "ToolDefinition"),
@@ -134,7 +128,28 @@ RESPONSE_SCHEMAS: dict[tuple[str, str], tuple[str, str]] = {
     ("get", "/v1/workers/{worker_id}"): ("200", "WorkerResponse"),
     ("patch", "/v1/workers/{worker_id}"): ("200", "WorkerResponse"),
     ("get", "/v1/workers/{worker_id}/health"): ("200", "WorkerHealthResponse"),
+    ("post", "/v1/workers/test"): ("200", "WorkerTestResponse"),
+    ("get", "/v1/workers/{worker_id}/authorize"): ("200", "WorkerAuthorizeResponse"),
+    ("get", "/v1/workers/{worker_id}/tools"): ("200", "ToolDefinitionPage"),
+    ("post", "/v1/chat/completions"): ("200", "ChatResponse"),
+    ("get", "/v1/gateways"): ("200", "GatewayPage"),
+    ("post", "/v1/gateways"): ("201", "GatewayResponse"),
+    ("post", "/v1/gateways/slug"): ("200", "SlugInfoResponse"),
+    ("get", _GATEWAY): ("200", "GatewayResponse"),
+    ("put", _GATEWAY): ("200", "GatewayResponse"),
+    ("patch", _GATEWAY): ("200", "GatewayResponse"),
+    ("get", "/v1/hooks"): ("200", "HookPage"),
+    ("post", "/v1/hooks"): ("201", "HookResponse"),
+    ("patch", "/v1/hooks/bulk"): ("200", "BulkUpsertHooksResponse"),
+    ("get", _HOOK): ("200", "HookResponse"),
+    ("patch", _HOOK): ("200", "HookResponse"),
+    ("get", "/v1/plugins"): ("200", "PluginPage"),
+    ("post", "/v1/plugins"): ("201", "CreatePluginResponse"),
+    ("get", _PLUGIN): ("200", "PluginResponse"),
+    ("patch", _PLUGIN): ("200", "PluginResponse"),
 }
+# Answered as server-sent events when the request asks ``stream`` (docs/arcade-compatibility.md §5).
+STREAMED = frozenset({("post", "/v1/chat/completions")})
 
 JSON_OBJECT_BODY: dict[str, Any] = {
     "requestBody": {
@@ -171,6 +186,8 @@ def _fix_operation(method: str, path: str, operation: dict[str, Any]) -> None:
         status, name = RESPONSE_SCHEMAS[(method, path)]
         success = responses.setdefault(status, {"description": "Successful Response"})
         success["content"] = {"application/json": {"schema": ref(name)}}
+        if (method, path) in STREAMED:
+            success["content"]["text/event-stream"] = {"schema": {"type": "string"}}
 
 
 def arcade_document(app: FastAPI) -> dict[str, Any]:
@@ -182,7 +199,6 @@ def arcade_document(app: FastAPI) -> dict[str, Any]:
     schemas = components.setdefault("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
-    schemas["Error"] = ERROR_SCHEMA
     schemas.update(SCHEMAS)
     components["securitySchemes"] = {
         "apiKey": {

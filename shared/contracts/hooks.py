@@ -32,9 +32,12 @@ class HookWrite(InProject):
 
 
 class HookBulk(InProject):
-    """``PATCH /v1/hooks/bulk``: each item a hook to create (no ``id``) or to change (its ``id``)."""
+    """``PATCH /v1/hooks/bulk``: each item a hook to create (no ``id``) or to change (its ``id``); with
+    ``by_point`` (Arcade's ``configs``), an item changes the plugin's hook at its ``hook_point`` if there
+    is one."""
 
     items: list[dict[str, Any]] = Field(max_length=100)
+    by_point: bool = False
 
 
 class HookQuery(PageQuery):

@@ -194,6 +194,8 @@ class McpGatewayConfig(Section):
     """One MCP gateway (docs/mcp.md): served at ``/mcp/{slug}``, exposing the tools its patterns match."""
 
     slug: str = Field(pattern=MCP_SLUG_PATTERN)
+    # Informative only (Arcade's gateway ``name``); unset, the slug names it.
+    name: str | None = Field(default=None, min_length=1, max_length=256)
     description: str = Field(default="", max_length=2000)
     instructions: str = Field(default="", max_length=20_000)
     tools: list[Annotated[str, Field(pattern=MCP_TOOL_PATTERN)]] = Field(min_length=1, max_length=500)

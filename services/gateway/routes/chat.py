@@ -16,9 +16,10 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.gateway import chat
+from services.gateway.arcade_schemas import conform
 from services.gateway.llm import LlmUpstream
 from services.gateway.routes.body import documented, json_body
-from services.gateway.routes.deps import Project, limit_user, require_api_key, rpc_of
+from services.gateway.routes.deps import Extras, Project, limit_user, require_api_key, rpc_of
 from services.gateway.routes.tools import build, execute_timeout
 from services.gateway.wire import REQUIREMENT_MISSING_STATUS, execution_response
 from shared.bus import subjects
@@ -53,8 +54,9 @@ def llm_upstream(settings: Settings) -> LlmUpstream:
 
 
 @router.post("/v1/chat/completions", response_model=dict[str, Any], openapi_extra=documented(ChatRequest))
-async def chat_completions(request: Request, project: Project) -> Response:
-    """The model's final answer; ``choices[0].tool_messages`` holds the tool results the engine added."""
+async def chat_completions(request: Request, project: Project, extras: Extras = False) -> Response:
+    """The model's final answer as Arcade's ``ChatResponse`` (OpenAI's fields beyond it with extras);
+    ``choices[0].tool_messages`` holds the tool results the engine added."""
     body = await json_body(request, ChatRequest)
     entry = _model_entry(request.app.state.settings, body.model)
     names, own = chat.split_tools(body.tools)
@@ -88,7 +90,7 @@ async def chat_completions(request: Request, project: Project) -> Response:
     )
     final = chat.with_conversation(answer, done)
     if not body.stream:
-        return JSONResponse(final)
+        return JSONResponse(conform(chat.arcade_answer(final), "ChatResponse", extras=extras))
     usage = isinstance(body.stream_options, dict) and bool(body.stream_options.get("include_usage"))
     events = chat.stream_events(final, include_usage=usage)
     return StreamingResponse(iter(events), media_type="text/event-stream")

@@ -8,8 +8,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Response
 
+from services.gateway.arcade_schemas import conform
 from services.gateway.domain import clamp_page, offset_page
-from services.gateway.routes.deps import Project, require_admin
+from services.gateway.routes.deps import Extras, Project, require_admin
 from services.gateway.routes.tools import Rpc, build
 from shared.bus import subjects
 from shared.contracts.common import Page
@@ -30,6 +31,7 @@ async def list_plugins(
     limit: int | None = None,
     offset: int | None = None,
     binding_type: str | None = None,
+    extras: Extras = False,
 ) -> dict[str, Any]:
     """One page of the project's plugins, oldest first (``binding_type`` other than ``project``: none)."""
     off, lim = clamp_page(offset, limit)
@@ -37,27 +39,33 @@ async def list_plugins(
         return offset_page([], 0, off, lim)
     query = HookQuery(offset=off, limit=lim, project=project)
     page = await client.call(subjects.PLUGINS_LIST, query, Page)
-    return offset_page(page.items, page.total_count, off, lim)
+    return conform(offset_page(page.items, page.total_count, off, lim), "PluginPage", extras=extras)
 
 
 @plugins.post("", status_code=201)
-async def create_plugin(client: Rpc, project: Project, body: JsonBody) -> dict[str, Any]:
+async def create_plugin(
+    client: Rpc, project: Project, body: JsonBody, extras: Extras = False
+) -> dict[str, Any]:
     """A webhook plugin; each endpoint given also makes a hook at its point (answered in ``hooks``)."""
-    return (
-        await client.call(subjects.PLUGINS_CREATE, PluginWrite(body=body, project=project), Document)
-    ).body
+    created = await client.call(subjects.PLUGINS_CREATE, PluginWrite(body=body, project=project), Document)
+    return conform(created.body, "CreatePluginResponse", extras=extras)
 
 
 @plugins.get("/{plugin_id}")
-async def get_plugin(client: Rpc, project: Project, plugin_id: str) -> dict[str, Any]:
+async def get_plugin(client: Rpc, project: Project, plugin_id: str, extras: Extras = False) -> dict[str, Any]:
     ref = build(PluginRef, id=plugin_id, project=project)
-    return (await client.call(subjects.PLUGINS_GET, ref, Document)).body
+    return conform(
+        (await client.call(subjects.PLUGINS_GET, ref, Document)).body, "PluginResponse", extras=extras
+    )
 
 
 @plugins.patch("/{plugin_id}")
-async def update_plugin(client: Rpc, project: Project, plugin_id: str, body: JsonBody) -> dict[str, Any]:
+async def update_plugin(
+    client: Rpc, project: Project, plugin_id: str, body: JsonBody, extras: Extras = False
+) -> dict[str, Any]:
     write = build(PluginWrite, id=plugin_id, body=body, project=project)
-    return (await client.call(subjects.PLUGINS_UPDATE, write, Document)).body
+    updated = await client.call(subjects.PLUGINS_UPDATE, write, Document)
+    return conform(updated.body, "PluginResponse", extras=extras)
 
 
 @plugins.delete("/{plugin_id}", status_code=204)
@@ -89,35 +97,44 @@ async def list_hooks(
         status=status,
     )
     page = await client.call(subjects.HOOKS_LIST, query, Page)
-    return offset_page(page.items, page.total_count, off, lim)
+    return conform(offset_page(page.items, page.total_count, off, lim), "HookPage")
 
 
 @hooks.post("", status_code=201)
 async def create_hook(client: Rpc, project: Project, body: JsonBody) -> dict[str, Any]:
     """Attach a plugin's endpoint to ``tool.access``, ``tool.pre`` or ``tool.post``."""
-    return (await client.call(subjects.HOOKS_CREATE, HookWrite(body=body, project=project), Document)).body
+    created = await client.call(subjects.HOOKS_CREATE, HookWrite(body=body, project=project), Document)
+    return conform(created.body, "HookResponse")
 
 
 @hooks.patch("/bulk")
 async def bulk_upsert_hooks(client: Rpc, project: Project, body: JsonBody) -> dict[str, Any]:
-    """``{"hooks": [...]}``: each item with an existing ``id`` changes that hook, any other is created;
-    every item is checked before any is written."""
-    items = body.get("hooks")
+    """Arcade's ``{"configs": [...]}``: each item changes its plugin's hook at its ``hook_point``, or
+    creates one; valetkey's ``{"hooks": [...]}``: an item with an existing ``id`` changes that hook, any
+    other is created. Every item is checked before any is written, so ``failed`` is 0: a bad item is a
+    400 for all. The answer is Arcade's ``BulkUpsertHooksResponse``."""
+    by_point = "configs" in body
+    items = body.get("configs" if by_point else "hooks")
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-        raise BadRequest("failed to validate request body: hooks: a list of hook objects")
-    page = await client.call(subjects.HOOKS_BULK, build(HookBulk, items=items, project=project), Page)
-    return {"items": page.items}
+        where = "configs" if by_point else "hooks"
+        raise BadRequest(f"failed to validate request body: {where}: a list of hook objects")
+    bulk = build(HookBulk, items=items, by_point=by_point, project=project)
+    page = await client.call(subjects.HOOKS_BULK, bulk, Page)
+    return conform(
+        {"success": len(page.items), "failed": 0, "results": page.items}, "BulkUpsertHooksResponse"
+    )
 
 
 @hooks.get("/{hook_id}")
 async def get_hook(client: Rpc, project: Project, hook_id: str) -> dict[str, Any]:
-    return (await client.call(subjects.HOOKS_GET, build(HookRef, id=hook_id, project=project), Document)).body
+    found = await client.call(subjects.HOOKS_GET, build(HookRef, id=hook_id, project=project), Document)
+    return conform(found.body, "HookResponse")
 
 
 @hooks.patch("/{hook_id}")
 async def update_hook(client: Rpc, project: Project, hook_id: str, body: JsonBody) -> dict[str, Any]:
     write = build(HookWrite, id=hook_id, body=body, project=project)
-    return (await client.call(subjects.HOOKS_UPDATE, write, Document)).body
+    return conform((await client.call(subjects.HOOKS_UPDATE, write, Document)).body, "HookResponse")
 
 
 @hooks.delete("/{hook_id}", status_code=204)

@@ -2,8 +2,9 @@
 
 services/gateway/project_paths.py turns them into ``/v1/gateways[...]`` with the path's project;
 each is the MCP gateways API (routes/mcp_gateways.py, docs/mcp.md) under Arcade's path, the
-gateway's id being its slug, plus Arcade's slug check. The bodies are valetkey's MCP gateway
-records, not yet Arcade's ``GatewayResponse`` (docs/arcade-compatibility.md, "MCP gateways").
+gateway's id being its slug, plus Arcade's slug check. The bodies are Arcade's (``GatewayResponse``
+and its requests), mapped to the store by services/gateway/gateway_shapes.py
+(docs/arcade-compatibility.md §4.5).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.gateway.arcade_schemas import conform
+from services.gateway.gateway_shapes import arcade_gateway, create_body, patch_body, replace_body
 from services.gateway.routes import mcp_gateways
 from services.gateway.routes.body import documented, json_body
 from services.gateway.routes.deps import Project, require_admin
@@ -21,6 +24,8 @@ from shared.bus import subjects
 from shared.contracts.execution import Document
 from shared.contracts.mcp import GatewayRef
 from shared.errors import BadRequest, NotFound
+
+JsonBody = Annotated[dict[str, Any], Body()]
 
 router = APIRouter(prefix="/v1/gateways", tags=["gateways"], dependencies=[Depends(require_admin)])
 
@@ -52,38 +57,44 @@ async def slug_info(request: Request, client: Rpc, project: Project) -> dict[str
 async def list_gateways(
     client: Rpc, project: Project, limit: int | None = None, offset: int | None = None
 ) -> dict[str, Any]:
-    """One page of the project's gateways."""
-    return await mcp_gateways.list_gateways(client, project, limit, offset)
+    """One page of the project's gateways, engine.yaml's first."""
+    page = await mcp_gateways.list_gateways(client, project, limit, offset)
+    return conform({**page, "items": [arcade_gateway(g) for g in page["items"]]}, "GatewayPage")
 
 
 @router.post("", status_code=201)
-async def create_gateway(
-    client: Rpc, project: Project, body: Annotated[dict[str, Any], Body()]
-) -> dict[str, Any]:
-    """A new gateway of the path's project."""
-    return await mcp_gateways.create_gateway(client, project, body)
+async def create_gateway(client: Rpc, project: Project, body: JsonBody) -> dict[str, Any]:
+    """A new gateway of the path's project (Arcade's ``CreateGatewayRequest``; a taken slug is 409)."""
+    created = await mcp_gateways.create_gateway(client, project, create_body(body))
+    return conform(arcade_gateway(created), "GatewayResponse")
 
 
 @router.get("/{gateway_id}")
 async def get_gateway(client: Rpc, project: Project, gateway_id: str) -> dict[str, Any]:
     """One gateway of the project, by its slug."""
-    return await mcp_gateways.get_gateway(client, project, gateway_id)
+    return conform(
+        arcade_gateway(await mcp_gateways.get_gateway(client, project, gateway_id)), "GatewayResponse"
+    )
 
 
 @router.patch("/{gateway_id}")
 async def patch_gateway(
-    request: Request, client: Rpc, project: Project, gateway_id: str, body: Annotated[dict[str, Any], Body()]
+    request: Request, client: Rpc, project: Project, gateway_id: str, body: JsonBody
 ) -> dict[str, Any]:
-    """Change a gateway created through the API (engine.yaml's answer 409)."""
-    return await mcp_gateways.update_gateway(request, client, project, gateway_id, body)
+    """Change the fields the body names (engine.yaml's gateways answer 409)."""
+    changed = await mcp_gateways.update_gateway(request, client, project, gateway_id, patch_body(body))
+    return conform(arcade_gateway(changed), "GatewayResponse")
 
 
 @router.put("/{gateway_id}")
 async def replace_gateway(
-    request: Request, client: Rpc, project: Project, gateway_id: str, body: Annotated[dict[str, Any], Body()]
+    request: Request, client: Rpc, project: Project, gateway_id: str, body: JsonBody
 ) -> dict[str, Any]:
-    """Arcade's full update: here the same change as a patch with every field the body names."""
-    return await mcp_gateways.update_gateway(request, client, project, gateway_id, body)
+    """Arcade's full update: every field, those left out back at their defaults."""
+    changed = await mcp_gateways.update_gateway(
+        request, client, project, gateway_id, replace_body(body, gateway_id)
+    )
+    return conform(arcade_gateway(changed), "GatewayResponse")
 
 
 @router.delete("/{gateway_id}", status_code=204)

@@ -51,7 +51,8 @@ async def test_worker(
     """Arcade's ``WorkerTestRequest`` (``{type, http|mcp: {uri}}``): ``{success, message}``, nothing saved;
     ``http.secret`` (valetkey's) checks the secret too."""
     write = WorkerWrite(body=body, project=project)
-    return (await client.call(subjects.WORKERS_TEST, write, Document, timeout=WRITE_TIMEOUT_SECONDS)).body
+    tested = await client.call(subjects.WORKERS_TEST, write, Document, timeout=WRITE_TIMEOUT_SECONDS)
+    return conform(tested.body, "WorkerTestResponse")
 
 
 @router.get("/{worker_id}")
@@ -110,7 +111,8 @@ async def authorize_worker(
     scope to grant (docs/arcade-compatibility.md §4.4).
     """
     await client.call(subjects.WORKERS_GET, build(WorkerRef, id=worker_id, project=project), Document)
-    return {"worker_id": worker_id, "user_id": user_id or "", "scopes": [], "status": "completed"}
+    answer = {"worker_id": worker_id, "user_id": user_id or "", "scopes": [], "status": "completed"}
+    return conform(answer, "WorkerAuthorizeResponse")
 
 
 @router.get("/{worker_id}/tools")
@@ -121,9 +123,10 @@ async def worker_tools(
     limit: int | None = None,
     offset: int | None = None,
     user_id: str | None = None,
+    extras: Extras = False,
 ) -> dict[str, Any]:
-    """One page of a worker's tools, as engine definitions."""
+    """One page of a worker's tools, as Arcade's ``ToolDefinition``s."""
     off, lim = clamp_page(offset, limit)
     query = build(WorkerToolsQuery, id=worker_id, project=project, offset=off, limit=lim, user_id=user_id)
     page = await client.call(subjects.WORKERS_TOOLS, query, Page)
-    return offset_page(page.items, page.total_count, off, lim)
+    return conform(offset_page(page.items, page.total_count, off, lim), "ToolDefinitionPage", extras=extras)

@@ -6,9 +6,12 @@ import json
 from typing import Any
 
 import pytest
+from arcadepy.types import ChatMessage, ChatResponse, Choice, Usage
 
 from services.gateway import chat
+from services.gateway.arcade_schemas import SCHEMAS, conform, ref
 from shared.errors import BadRequest, ProviderError
+from tests.support.strict_openapi import StrictDocument
 
 
 def call(name: str, arguments: dict[str, Any], call_id: str = "c1") -> dict[str, Any]:
@@ -147,3 +150,61 @@ def test_a_stream_is_the_final_answer_as_one_chunk_then_usage_then_done():
     assert delta["content"] == "hi" and delta["tool_calls"][0]["index"] == 0
     assert usage["choices"] == [] and usage["usage"] == {"t": 1}
     assert len(chat.stream_events(final)) == 2
+
+
+class TestTheAnswerAsArcadesChatResponse:
+    def test_a_null_content_becomes_text_and_openais_extra_fields_go(self):
+        final = {
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "m",
+            "service_tier": "default",
+            "system_fingerprint": None,
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "tool_calls",
+                    "logprobs": None,
+                    "message": {
+                        "role": "assistant",
+                        "content": None,
+                        "refusal": None,
+                        "tool_calls": [call("A_B", {})],
+                    },
+                    "tool_messages": [{"role": "tool", "tool_call_id": "c1", "name": "A_B", "content": "1"}],
+                }
+            ],
+            "usage": {
+                "prompt_tokens": 1,
+                "completion_tokens": 2,
+                "total_tokens": 3,
+                "prompt_tokens_details": {},
+            },
+        }
+        body = conform(chat.arcade_answer(final), "ChatResponse")
+        message = body["choices"][0]["message"]
+        assert message["content"] == "" and "refusal" not in message
+        assert "service_tier" not in body and "system_fingerprint" not in body
+        assert body["usage"] == {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}
+        assert _chat_problems(body) == [] and _chat_problems(final) != []
+
+    def test_content_parts_are_joined_as_text(self):
+        parts = {
+            "role": "assistant",
+            "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}],
+        }
+        answered = chat.arcade_answer({"choices": [{"message": parts}]})
+        assert answered["choices"][0]["message"]["content"] == "ab"
+
+    def test_the_schemas_name_exactly_arcadepys_fields(self):
+        for name, model in (("ChatResponse", ChatResponse), ("Choice", Choice), ("Usage", Usage)):
+            assert set(SCHEMAS[name]["properties"]) == set(model.model_fields), name
+        assert set(SCHEMAS["ChatMessage"]["properties"]) == set(ChatMessage.model_fields)
+        assert SCHEMAS["ChatMessage"]["required"] == ["content", "role"]
+
+
+def _chat_problems(body: Any) -> list[str]:
+    operation = {"responses": {"200": {"content": {"application/json": {"schema": ref("ChatResponse")}}}}}
+    document = StrictDocument({"paths": {"/c": {"post": operation}}, "components": {"schemas": SCHEMAS}})
+    return document.problems("post", "/c", 200, body)
