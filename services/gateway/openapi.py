@@ -42,6 +42,17 @@ TAGS = [
 ]
 
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
+# valetkey's: a 503 of /v1/health is Arcade's health answer saying what is wrong, not an error body.
+HEALTH_FAILURE: dict[str, Any] = {
+    "type": "object",
+    "required": ["healthy", "services", "reason"],
+    "properties": {
+        "healthy": {"type": "boolean", "enum": [False]},
+        "services": {"type": "object", "additionalProperties": True},
+        "reason": {"type": "string"},
+    },
+    "additionalProperties": False,
+}
 
 ERRORS = {
     "400": "malformed_request: the body or a parameter is not valid",
@@ -180,6 +191,8 @@ def _fix_operation(method: str, path: str, operation: dict[str, Any]) -> None:
         wanted.append("502")
     for status in wanted:
         responses.setdefault(status, _error_response(ERRORS[status]))
+    if (method, path) == ("get", "/v1/health") and "503" in responses:
+        responses["503"]["content"] = {"application/json": {"schema": ref("HealthFailure")}}
     if "204" in responses:
         responses["204"] = {"description": "Done; no body"}
     if (method, path) in RESPONSE_SCHEMAS:
@@ -200,6 +213,7 @@ def arcade_document(app: FastAPI) -> dict[str, Any]:
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
     schemas.update(SCHEMAS)
+    schemas["HealthFailure"] = HEALTH_FAILURE
     components["securitySchemes"] = {
         "apiKey": {
             "type": "apiKey",

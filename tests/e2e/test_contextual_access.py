@@ -157,7 +157,9 @@ class TestTheAdminApi:
             client.delete(f"/v1/plugins/{plugin['id']}")
             gone = client.get(f"/v1/hooks/{hook['id']}")
         assert answer.status_code == 200, answer.text
-        assert len(answer.json()["items"]) == 2
+        results = answer.json()["results"]
+        assert [r["action"] for r in results] == ["updated", "created"] and answer.json()["success"] == 2
+        assert results[0]["hook_id"] == hook["id"]
         assert (changed["priority"], changed["status"]) == (7, "inactive")
         assert gone.status_code == 404
 

@@ -252,7 +252,8 @@ class TestProjectGateways:
     def test_a_slug_is_available_until_a_gateway_takes_it(self, engine):
         slug = new_user("gw").replace("@", "-").replace(".", "-")
         assert call(engine, "POST", f"{self.BASE}/slug", {"slug": slug}).json() == {"available": True}
-        created = call(engine, "POST", self.BASE, {"slug": slug, "tools": ["Hooli.Ping"]})
+        body = {"name": "Gateway", "slug": slug, "tool_filter": {"allowed_tools": ["Hooli.Ping"]}}
+        created = call(engine, "POST", self.BASE, body)
         assert created.status_code == 201, created.text
         assert call(engine, "POST", f"{self.BASE}/slug", {"slug": slug}).json() == {"available": False}
         assert call(engine, "GET", f"{self.BASE}/{slug}").json()["slug"] == slug

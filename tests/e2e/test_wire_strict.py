@@ -23,6 +23,7 @@ from tests.support.auth_flows import new_user
 from tests.support.browser import consent_and_follow
 from tests.support.client_stack import HOOLI_SCOPES, hooli_engine
 from tests.support.engine import Engine
+from tests.support.llm_stub import LlmStub, running_llm_stub
 from tests.support.strict_openapi import StrictDocument
 from tests.support.worker_app import running_worker
 
@@ -32,14 +33,25 @@ SPLINES = "Hooli.ReticulateSplines"
 EXTRAS = {"Valetkey-Extras": "true"}
 WORKER_SECRET = "wire-worker-secret-0123456789abcdef"
 WORKER = "/v1/workers/{worker_id}"
+MODEL = "stub-model"
+GATEWAYS = "/v1/orgs/wire-org/projects/default/gateways"
+GATEWAY = "/v1/gateways/{gateway_id}"
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory, nats_url, redis_url) -> Iterator[Engine]:
-    with hooli_engine(tmp_path_factory.mktemp("wire"), nats_url=nats_url, redis_url=redis_url) as (
-        running,
-        _,
-    ):
+def llm() -> Iterator[LlmStub]:
+    with running_llm_stub() as stub:
+        yield stub
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory, nats_url, redis_url, llm) -> Iterator[Engine]:
+    def with_model(config: dict[str, Any]) -> None:
+        upstream = {"base_url": llm.base_url, "api_key": "sk-wire-stub", "models": [MODEL]}
+        config["llm"] = {"models": [{"id": "stub", "openai": upstream}]}
+
+    home = tmp_path_factory.mktemp("wire")
+    with hooli_engine(home, nats_url=nats_url, redis_url=redis_url, tweak=with_model) as (running, _):
         yield running
 
 
@@ -190,6 +202,25 @@ class TestAStrictClientDecodesEveryAnswer:
         assert health["healthy"] is True and "refused_tools" not in health
         assert session.problems == []
 
+    def test_a_workers_tools_its_authorization_and_a_worker_tested_before_registering(self, session, worker):
+        tools = session.call("GET", "/v1/workers/wire-vault/tools", 200, template=f"{WORKER}/tools")
+        assert tools["items"] and all(
+            "value_schema" in p for t in tools["items"] for p in t["input"]["parameters"]
+        )
+        authorized = session.call(
+            "GET", "/v1/workers/wire-vault/authorize?user_id=u", 200, template=f"{WORKER}/authorize"
+        )
+        assert authorized == {"worker_id": "wire-vault", "user_id": "u", "scopes": [], "status": "completed"}
+        with running_worker(WORKER_SECRET) as url:
+            tested = session.call(
+                "POST", "/v1/workers/test", 200, json={"type": "http", "http": {"uri": url}}
+            )
+        assert tested["success"] is True
+        down = {"type": "http", "http": {"uri": "http://127.0.0.1:9"}}
+        assert session.call("POST", "/v1/workers/test", 200, json=down)["success"] is False
+        session.call("GET", "/v1/workers/nope/authorize", 404, template=f"{WORKER}/authorize")
+        assert session.problems == []
+
     def test_health_the_engine_configuration_and_errors(self, session, engine):
         assert session.call("GET", "/v1/health", 200) == {"healthy": True}
         config = session.call("GET", "/v1/config", 200)
@@ -198,6 +229,140 @@ class TestAStrictClientDecodesEveryAnswer:
         session.call("GET", "/v1/admin/user_connections?offset=9223372036854775807", 400)
         session.call("GET", "/v1/auth/status?id=ac_no_such", 404)
         assert session.problems == [] and session.checked >= 5
+
+
+class TestArcadesGatewayPathsAnswerGatewayResponses:
+    def test_a_gateway_created_read_listed_patched_replaced_and_deleted(self, session):
+        created = session.call(
+            "POST",
+            GATEWAYS,
+            201,
+            template="/v1/gateways",
+            json={
+                "name": "Wire Triage",
+                "description": "d",
+                "instructions": "be brief",
+                "auth_type": "arcade_header",
+                "tool_filter": {"allowed_tools": ["Hooli.Ping"]},
+            },
+        )
+        slug = created["slug"]
+        assert (slug, created["id"], created["status"]) == ("wire-triage", "wire-triage", "active")
+        assert created["tool_filter"] == {"allowed_tools": ["Hooli.Ping"]} and "tools" not in created
+        one = f"{GATEWAYS}/{slug}"
+        assert session.call("GET", one, 200, template=GATEWAY)["name"] == "Wire Triage"
+        listed = session.call("GET", GATEWAYS, 200, template="/v1/gateways")
+        assert slug in {g["id"] for g in listed["items"]}
+        patched = session.call("PATCH", one, 200, template=GATEWAY, json={"description": "e"})
+        assert (patched["description"], patched["instructions"]) == ("e", "be brief")
+        replaced = session.call(
+            "PUT",
+            one,
+            200,
+            template=GATEWAY,
+            json={"id": slug, "name": "W", "tool_filter": {"allowed_tools": ["Hooli.*"]}},
+        )
+        assert (replaced["name"], replaced["instructions"], replaced["auth_type"]) == (
+            "W",
+            "",
+            "arcade_header",
+        )
+        taken = session.call(
+            "POST", f"{GATEWAYS}/slug", 200, template="/v1/gateways/slug", json={"slug": slug}
+        )
+        assert taken == {"available": False}
+        ours = session.http.get(f"/v1/admin/mcp_gateways/{slug}").json()
+        assert ours["tools"] == ["Hooli.*"] and ours["source"] == "api" and "tool_filter" not in ours
+        assert session.http.delete(one).status_code == 204
+        session.call("GET", one, 404, template=GATEWAY)
+        assert session.problems == []
+
+    def test_what_the_store_cannot_keep_is_a_400_in_the_error_shape(self, session):
+        body = {"name": "n", "auth_type": "arcade", "tool_filter": {"allowed_tools": ["Hooli.Ping"]}}
+        refused = session.call("POST", GATEWAYS, 400, template="/v1/gateways", json=body)
+        assert "auth_type" in refused["message"]
+        assert session.problems == []
+
+
+class TestContextualAccessAnswersArcadesShapes:
+    def test_a_plugin_and_its_hooks_created_listed_changed_and_bulk_upserted(self, session):
+        endpoint = {"url": "http://127.0.0.1:9/access", "failure_mode": "fail_open", "phase": "before"}
+        body = {
+            "name": "wire-policy",
+            "plugin_type": "webhook",
+            "status": "inactive",
+            "webhook_config": {
+                "auth": {"type": "header", "token": "t", "header_name": "x-wire"},
+                "endpoints": {"access": endpoint},
+            },
+        }
+        plugin = session.call("POST", "/v1/plugins", 201, json=body)
+        try:
+            assert plugin["webhook_config"]["auth"]["token"]["exists"] is True
+            assert "header_name" not in plugin["webhook_config"]["auth"]
+            one = f"/v1/plugins/{plugin['id']}"
+            session.call("GET", one, 200, template="/v1/plugins/{plugin_id}")
+            session.call("PATCH", one, 200, template="/v1/plugins/{plugin_id}", json={"description": "x"})
+            session.call("GET", "/v1/plugins", 200)
+            hook = plugin["hooks"][0]
+            session.call("GET", f"/v1/hooks/{hook['id']}", 200, template="/v1/hooks/{hook_id}")
+            session.call(
+                "PATCH", f"/v1/hooks/{hook['id']}", 200, template="/v1/hooks/{hook_id}", json={"priority": 5}
+            )
+            session.call("GET", f"/v1/hooks?plugin_id={plugin['id']}", 200)
+            configs = [
+                {"plugin_id": plugin["id"], "hook_point": "tool.access", "priority": 9, "status": "inactive"},
+            ]
+            bulk = session.call("PATCH", "/v1/hooks/bulk", 200, json={"configs": configs})
+            assert (bulk["success"], bulk["failed"]) == (1, 0)
+            assert bulk["results"][0] == {
+                "action": "updated",
+                "hook_id": hook["id"],
+                "hook_point": "tool.access",
+                "plugin_id": plugin["id"],
+            }
+            assert session.http.get(f"/v1/hooks/{hook['id']}").json()["priority"] == 9
+        finally:
+            session.http.delete(f"/v1/plugins/{plugin['id']}")
+        assert session.problems == []
+
+
+class TestChatCompletionsAnswerArcadesChatResponse:
+    def test_a_completion_that_ran_a_tool_and_one_that_did_not(self, session, llm):
+        llm.arguments = {}
+        body = {"model": MODEL, "messages": [{"role": "user", "content": "ping"}], "user": new_user("wire")}
+        ran = session.call("POST", "/v1/chat/completions", 200, json={**body, "tools": ["Hooli.Ping"]})
+        choice = ran["choices"][0]
+        assert choice["tool_messages"][0]["role"] == "tool" and choice["message"]["content"]
+        plain = session.call("POST", "/v1/chat/completions", 200, json=body)
+        assert plain["usage"] == {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+        generated = session.call(
+            "POST",
+            "/v1/chat/completions",
+            200,
+            json={**body, "tools": ["Hooli.Ping"], "tool_choice": "generate"},
+        )
+        assert generated["choices"][0]["message"]["content"] == ""
+        session.call("POST", "/v1/chat/completions", 400, json={"messages": []})
+        assert session.problems == []
+
+
+class TestTheErrorBody:
+    def test_every_error_answer_in_the_document_is_arcades_closed_error(self, session):
+        document = session.http.get("/openapi.json").json()
+        error = document["components"]["schemas"]["Error"]
+        assert (set(error["properties"]), error["additionalProperties"]) == ({"name", "message"}, False)
+        wrong = []
+        for path, operations in document["paths"].items():
+            for method, operation in operations.items():
+                for status, answer in operation["responses"].items():
+                    schema = answer.get("content", {}).get("application/json", {}).get("schema")
+                    if (method, path, status) == ("get", "/v1/health", "503"):
+                        assert schema == {"$ref": "#/components/schemas/HealthFailure"}
+                        continue  # Arcade's health answer, saying what is wrong (§1.6)
+                    if status[0] in "45" and schema != {"$ref": "#/components/schemas/Error"}:
+                        wrong.append(f"{method} {path} {status}")
+        assert wrong == []
 
 
 class TestValetkeysExtrasWhenAsked:
