@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.support.auth_flows import new_user
@@ -24,7 +23,7 @@ from tests.support.browser import consent_and_follow
 from tests.support.client_stack import HOOLI_SCOPES, hooli_engine
 from tests.support.engine import Engine
 from tests.support.llm_stub import LlmStub, running_llm_stub
-from tests.support.strict_openapi import StrictDocument
+from tests.support.strict_openapi import StrictSession
 from tests.support.worker_app import running_worker
 
 pytestmark = pytest.mark.e2e
@@ -55,32 +54,9 @@ def engine(tmp_path_factory, nats_url, redis_url, llm) -> Iterator[Engine]:
         yield running
 
 
-class Session:
-    """An HTTP client that checks each answer against the document and keeps the problems."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.http = httpx.Client(
-            base_url=engine.base_url, headers=engine.headers, trust_env=False, timeout=30
-        )
-        self.document = StrictDocument(self.http.get("/openapi.json").json())
-        self.problems: list[str] = []
-        self.checked = 0
-
-    def call(self, method: str, path: str, expect: int, *, template: str | None = None, **kw: Any) -> Any:
-        """One request; its status must be ``expect`` and its body must fit the documented schema
-        of ``template`` (the operation's path, when ``path`` fills in its parameters)."""
-        response = self.http.request(method, path, **kw)
-        assert response.status_code == expect, f"{method} {path}: {response.status_code} {response.text}"
-        body = response.json()
-        operation = template or path.split("?")[0]
-        self.problems += self.document.problems(method, operation, expect, body)
-        self.checked += 1
-        return body
-
-
 @pytest.fixture(scope="module")
-def session(engine) -> Iterator[Session]:
-    client = Session(engine)
+def session(engine) -> Iterator[StrictSession]:
+    client = StrictSession(engine.base_url, engine.headers)
     yield client
     client.http.close()
 

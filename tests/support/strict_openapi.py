@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import httpx
 from jsonschema import Draft202012Validator
 
 
@@ -49,3 +50,25 @@ class StrictDocument:
             f"{method} {path} {status} at /{'/'.join(map(str, error.absolute_path))}: {error.message}"
             for error in validator.iter_errors(body)
         ]
+
+
+class StrictSession:
+    """An HTTP client of one engine that checks each answer against the document the engine serves
+    and keeps the problems."""
+
+    def __init__(self, base_url: str, headers: dict[str, str]) -> None:
+        self.http = httpx.Client(base_url=base_url, headers=headers, trust_env=False, timeout=30)
+        self.document = StrictDocument(self.http.get("/openapi.json").json())
+        self.problems: list[str] = []
+        self.checked = 0
+
+    def call(self, method: str, path: str, expect: int, *, template: str | None = None, **kw: Any) -> Any:
+        """One request; its status must be ``expect`` and its body must fit the documented schema
+        of ``template`` (the operation's path, when ``path`` fills in its parameters)."""
+        response = self.http.request(method, path, **kw)
+        assert response.status_code == expect, f"{method} {path}: {response.status_code} {response.text}"
+        body = response.json()
+        operation = template or path.split("?")[0]
+        self.problems += self.document.problems(method, operation, expect, body)
+        self.checked += 1
+        return body
