@@ -248,7 +248,11 @@ def create_server(settings: Settings) -> GatewayServer:
     app = create_app(settings)
     gw: GatewaySettings = app.state.gateway
     # One log line per request, whichever of the two answers it, a refused one included.
-    lane = FastLane(app, max_body_bytes=gw.max_body_bytes, read_timeout=gw.read_timeout)
+    lane: ASGIApp = FastLane(app, max_body_bytes=gw.max_body_bytes, read_timeout=gw.read_timeout)
+    if settings.runtime.check_responses:  # beneath ProjectPaths: it reads the route that answered
+        from services.gateway.response_check import ResponseCheck  # jsonschema only when asked
+
+        lane = ResponseCheck(lane, app.openapi)
     asgi: ASGIApp = RequestLog(_limited(ProjectPaths(lane), app, gw))
     if tracing.enabled():  # the HTTP server span, outside the log line so the line carries its trace id
         asgi = tracing.http_server(asgi, route_of=route_of)

@@ -50,6 +50,10 @@ _SECRET_VIEW = closed(
     {"binding": BINDING_TYPE, "editable": BOOLEAN, "exists": BOOLEAN, "hint": STRING, "value": STRING}
 )
 _BINDING = closed({"id": STRING, "type": BINDING_TYPE})
+#: The value an enum that has it stands for every value it does not list: arcade-core's error kinds
+#: grew after Arcade's published document (``NETWORK_TRANSPORT_RUNTIME_*``, a worker unreachable or
+#: timing out), and a strict client knows only the document's (docs/arcade-compatibility.md §1.6).
+CATCH_ALL = "UNKNOWN"
 _TOOL_ERROR_KINDS = [
     "TOOLKIT_LOAD_FAILED",
     "TOOL_DEFINITION_BAD_DEFINITION",
@@ -325,7 +329,8 @@ def _resolve(schema: Mapping[str, Any]) -> Mapping[str, Any]:
 def conform(body: Mapping[str, Any], schema_name: str, *, extras: bool = False) -> dict[str, Any]:
     """``body`` as Arcade's ``schema_name`` allows it: no ``null`` where the field is not
     nullable (the field is left out), and, unless ``extras``, no field the schema lacks (an
-    extra without a value is left out too). Free-form objects pass untouched."""
+    extra without a value is left out too), and no value an enum with a catch-all lacks (it is
+    the catch-all). Free-form objects pass untouched."""
     return cast(dict[str, Any], _fit(dict(body), SCHEMAS[schema_name], extras))
 
 
@@ -347,5 +352,7 @@ def _fit(value: Any, schema: Mapping[str, Any], extras: bool) -> Any:
         field = _resolve(field)
         if item is None and "type" in field and not field.get("nullable"):
             continue
+        if not extras and item not in field.get("enum", (item,)) and CATCH_ALL in field["enum"]:
+            item = CATCH_ALL
         fitted[name] = _fit(item, field, extras)
     return fitted

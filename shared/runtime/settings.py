@@ -61,6 +61,11 @@ class RuntimeSettings(BaseModel):
     http_port: int | None = Field(default=None, ge=1, le=65535)
     # Record the per-request metrics (HTTP, NATS); false only to measure what they cost (runtime/metrics.py).
     metrics: bool = True
+    # The gateway checks each JSON answer against its own OpenAPI document as a strict generated
+    # client decodes it, and logs ``wire.response_unfit`` for one that does not fit (the test suite
+    # turns it on for every engine; services/gateway/response_check.py). Off: it costs a schema
+    # validation per answer.
+    check_responses: bool = False
     # /metrics, /livez and /readyz for a service without HTTP (shared/runtime/ops.py); off when unset.
     ops_port: int | None = Field(default=None, ge=1, le=65535)
     # This service's NATS user (docs/nats.md, "Credentials"): a user and password, or a .creds / nkey

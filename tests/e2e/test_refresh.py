@@ -119,6 +119,7 @@ class Setup:
         self.engine.stop()
         self.oauth.stop()
         await self.redis.aclose()
+        self.engine.assert_clean()
 
 
 @pytest.fixture

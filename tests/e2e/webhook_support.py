@@ -185,6 +185,7 @@ async def webhook_engine(
         yield engine
     finally:
         engine.stop()
+    engine.assert_clean()
 
 
 async def publish(nats_url: str, events: list[Event]) -> None:

@@ -179,6 +179,17 @@ class Engine:
         """Log lines where NATS refused a service a publish or a subscription."""
         return [line for line in self.all_logs().splitlines() if "permissions violation" in line.lower()]
 
+    def assert_clean(self) -> None:
+        """No service was refused a subject by NATS (``shared.bus.permissions`` must allow whatever
+        the services do), and the gateway sent no answer its OpenAPI document does not allow."""
+        assert not self.refusals(), "NATS refused the services:\n" + "\n".join(self.refusals())
+        unfit = self.unfit_responses()
+        assert not unfit, "answers unfit for the gateway's document:\n" + "\n".join(unfit)
+
+    def unfit_responses(self) -> list[str]:
+        """Log lines where the gateway answered a body its own OpenAPI document does not allow."""
+        return [line for line in self.all_logs().splitlines() if "wire.response_unfit" in line]
+
     def all_logs(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in (self.home / "logs").glob("*.log"))
 
@@ -205,6 +216,8 @@ def make_engine(
         "VALETKEY_KEY_PREFIX": f"vk{secrets.token_hex(3)}",
         "VALETKEY_LOG_JSON": "true",
         "VALETKEY_LOG_LEVEL": "DEBUG",
+        # Every answer the tests receive is checked against the gateway's document (§1.6).
+        "VALETKEY_CHECK_RESPONSES": "true",
         "NATS_URL": without_credentials(nats_url) if passwords else nats_url,
         "REDIS_URL": redis_url,
         "PYTHONUNBUFFERED": "1",
@@ -223,11 +236,12 @@ def make_engine(
 @contextmanager
 def running_engine(home: Path, **kwargs: Any) -> Iterator[Engine]:
     """The engine for the block; after it, no service may have been refused a subject by NATS
-    (``shared.bus.permissions`` must allow whatever the services do)."""
+    (``shared.bus.permissions`` must allow whatever the services do), and the gateway may have
+    sent no answer its OpenAPI document does not allow."""
     engine = make_engine(home, **kwargs)
     try:
         engine.start()
         yield engine
     finally:
         engine.stop()
-    assert not engine.refusals(), "NATS refused the services:\n" + "\n".join(engine.refusals())
+    engine.assert_clean()

@@ -10,19 +10,7 @@ from typing import Any
 import httpx
 from jsonschema import Draft202012Validator
 
-
-def _as_json_schema(node: Any) -> Any:
-    """OpenAPI 3.0's ``nullable`` as JSON Schema's ``type: [t, "null"]``; everything else as is."""
-    if isinstance(node, list):
-        return [_as_json_schema(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    converted = {key: _as_json_schema(value) for key, value in node.items()}
-    if converted.pop("nullable", False) and isinstance(converted.get("type"), str):
-        converted["type"] = [converted["type"], "null"]
-        if "enum" in converted:
-            converted["enum"] = [*converted["enum"], None]
-    return converted
+from services.gateway.wire_document import as_json_schema as _as_json_schema
 
 
 class StrictDocument:
