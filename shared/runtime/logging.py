@@ -11,11 +11,12 @@ loggers (uvicorn, faststream, httpx) are routed through the same processors.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import re
 import sys
 import threading
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
 import structlog
@@ -53,6 +54,9 @@ _QUERY_SECRET = re.compile(
     r"token|flow_id)=)[^&#\s\"']+"
 )
 
+# What every name ``_QUERY_SECRET`` looks for ends with: without one of these, it cannot match
+# (a request line's ``id=...`` query skips the regex).
+_QUERY_SECRET_ENDS = ("code=", "state=", "token=", "secret=", "verifier=", "flow_id=")
 
 # A secret quoted inside text: JSON (``"access_token": "…"``), a Python repr
 # (``'clientSecret': '…'``) or keyword form (``refresh_token='…'``), any spelling of the name.
@@ -79,7 +83,7 @@ def _scrub_text(text: str) -> str:
     lowered = text.lower()
     if "bearer" in lowered or "basic" in lowered:
         text = _BEARER.sub(rf"\1 {MASK}", text)
-    if "=" in text:
+    if "=" in text and any(name in lowered for name in _QUERY_SECRET_ENDS):
         text = _QUERY_SECRET.sub(rf"\1{MASK}", text)
     if ("token" in lowered or "secret" in lowered or "password" in lowered or "key" in lowered) and (
         ":" in text or "=" in text
@@ -121,6 +125,18 @@ def redaction_processor(
 ) -> MutableMapping[str, Any]:
     """structlog processor applying :func:`redact` to every field of a log event."""
     return {k: (v if k in ("timestamp", "level", "logger") else redact(v, k)) for k, v in event_dict.items()}
+
+
+_encoders: dict[Callable[[Any], Any], json.JSONEncoder] = {}
+
+
+def _dumps(value: Any, *, default: Callable[[Any], Any]) -> str:
+    """``json.dumps(value, default=default)``, the same text, with the encoder built once for
+    each ``default`` (structlog's fallback) rather than for every line."""
+    encoder = _encoders.get(default)
+    if encoder is None:
+        encoder = _encoders[default] = json.JSONEncoder(default=default)
+    return encoder.encode(value)
 
 
 class _StderrLines:
@@ -182,7 +198,9 @@ def configure_logging(
     """
     as_json = (not sys.stderr.isatty()) if json_output is None else json_output
     renderer: Any = (
-        structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer(serializer=_dumps)
+        if as_json
+        else structlog.dev.ConsoleRenderer(colors=False)
     )
     structlog.configure(
         processors=[

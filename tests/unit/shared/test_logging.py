@@ -39,6 +39,15 @@ class TestRedact:
         cleaned = redact({"url": url})["url"]
         assert "SPLX" not in cleaned and "STATE1" not in cleaned and "other=keep" in cleaned
 
+    def test_every_secret_query_parameter_is_scrubbed_in_any_case_and_other_queries_kept(self):
+        names = ["code", "state", "access_token", "refresh_token", "id_token", "client_secret"]
+        names += ["code_verifier", "token", "flow_id", "CODE", "Access_Token", "Flow_Id"]
+        for name in names:
+            assert redact({"query": f"id=1&{name}=s3cret"})["query"] == f"id=1&{name}={MASK}"
+            assert redact({"query": f"{name}=s3cret"})["query"] == f"{name}={MASK}"
+        for query in ("id=ac_123", "id=ac_1&limit=5", "statement=x&codes=1", "a=b=c"):
+            assert redact({"query": query})["query"] == query
+
     def test_camel_case_names_are_masked_like_their_snake_case_spelling(self):
         event = {"accessToken": "at-2", "clientSecret": "cs-2", "refreshToken": "rt-2", "apiKey": "k-2"}
         assert redact(event) == dict.fromkeys(event, MASK)
@@ -65,6 +74,29 @@ class TestConfiguredLogging:
         assert "tok-structlog" not in err and "tok-stdlib" not in err
         lines = [json.loads(line) for line in err.strip().splitlines()]
         assert {line["service"] for line in lines} == {"test"}
+
+    def test_a_json_line_is_the_standard_librarys_rendering_of_the_event(self, capsys):
+        class Custom:
+            def __repr__(self) -> str:
+                return "<custom>"
+
+        class Described:
+            def __structlog__(self) -> str:
+                return "described"
+
+        configure_logging(service="test", json_output=True)
+        fields = {"text": "déjà vu \u2028 \ud800", "ms": 1.25, "big": 10**30, "nan": float("nan")}
+        fields |= {"nested": {"a": [1, None, True]}, "custom": Custom(), "described": Described()}
+        get_logger("services.example").info("rendered", **fields)
+        line = capsys.readouterr().err.strip().splitlines()[-1]
+        event = json.loads(line)
+        assert line == json.dumps(event)  # the standard library's separators and escapes
+        assert event["text"] == fields["text"] and event["big"] == 10**30 and event["nan"] != event["nan"]
+        assert (event["custom"], event["described"], event["nested"]) == (
+            "<custom>",
+            "described",
+            fields["nested"],
+        )
 
     def test_our_lines_name_their_logger_and_lines_below_the_level_are_dropped(self, capsys):
         configure_logging(service="test", level="INFO", json_output=True)
