@@ -13,6 +13,7 @@ from pydantic_core import PydanticSerializationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
+from services.gateway.wire import JsonAnswer
 from shared.errors import (
     BadRequest,
     MethodNotAllowed,
@@ -54,7 +55,7 @@ def error_response(error: ValetkeyError) -> JSONResponse:
         headers["Retry-After"] = "1"
     if isinstance(error, RateLimited):
         headers["Retry-After"] = str(error.retry_after)
-    return JSONResponse(error.to_payload(), status_code=error.status, headers=headers)
+    return JsonAnswer(error.to_payload(), status_code=error.status, headers=headers)
 
 
 def validation_message(errors: Sequence[Any]) -> str:

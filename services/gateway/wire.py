@@ -14,10 +14,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from starlette.responses import JSONResponse
+
 from services.gateway.arcade_schemas import conform
+from shared.runtime.jsontext import dumps_compact
 
 #: HTTP status of an execution whose tool did not run because a requirement is missing.
 REQUIREMENT_MISSING_STATUS = 403
+
+
+class JsonAnswer(JSONResponse):
+    """A ``JSONResponse`` written by orjson where that gives the same bytes (every answer on
+    the hot paths), by the standard library otherwise (``shared/runtime/jsontext.py``)."""
+
+    def render(self, content: Any) -> bytes:
+        return dumps_compact(content)
 
 
 def authorization_body(auth: Mapping[str, Any], *, extras: bool = False) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ValidationError
 from shared.bus import subjects
 from shared.bus.sealing import BusSeal, is_sealed
 from shared.errors import BadRequest, SealError, ServiceUnavailable, ValetkeyError, error_from_payload
-from shared.runtime import tracing
+from shared.runtime import jsontext, tracing
 from shared.runtime.logging import get_logger
 
 log = get_logger(__name__)
@@ -195,7 +195,7 @@ class RpcClient:
             except NatsTimeoutError as exc:
                 raise ServiceUnavailable(f"timed out waiting for {subject}") from exc
             body = self._open(subject, data, msg) if sealed else msg.data
-            envelope = json.loads(body)
+            envelope = jsontext.loads(body)
             if not envelope.get("ok"):
                 raise error_from_payload(envelope.get("error") or {})
         return envelope.get("result")

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.gateway.adapters import CompletionWaiters
 from services.gateway.routes.deps import Extras, Project, limit_user, require_api_key, rpc_of
-from services.gateway.wire import authorization_body
+from services.gateway.wire import JsonAnswer, authorization_body
 from shared.bus import subjects
 from shared.bus.messaging import RpcClient
 from shared.contracts.authorization import (
@@ -74,7 +74,7 @@ class ConfirmUserRequest(_Loose):
 
 
 def _answer(auth: dict[str, Any], extras: bool = False) -> JSONResponse:
-    return JSONResponse(authorization_body(auth, extras=extras))
+    return JsonAnswer(authorization_body(auth, extras=extras))
 
 
 Finishing = TypeVar("Finishing", CallbackOutcome, ConfirmUserResult)

@@ -24,7 +24,7 @@ from services.gateway.routes.deps import (
     rpc,
     rpc_of,
 )
-from services.gateway.wire import authorization_body, execution_response, scheduled_response
+from services.gateway.wire import JsonAnswer, authorization_body, execution_response, scheduled_response
 from shared.bus import subjects
 from shared.bus.messaging import RpcClient
 from shared.contracts.common import Page
@@ -196,7 +196,7 @@ async def tool_authorization(
         raise BadRequest("user_id is required")
     command = build(AuthorizeTool, **body.model_dump(), project=project)
     result: dict[str, Any] = await client.call_raw(subjects.TOOLS_AUTHORIZE, command)
-    return JSONResponse(authorization_body(result, extras=extras))
+    return JsonAnswer(authorization_body(result, extras=extras))
 
 
 @router.post("/v1/tools/execute", response_model=dict[str, Any], openapi_extra=documented(ExecuteToolRequest))
@@ -220,7 +220,7 @@ async def tool_execution(
     command = build(ExecuteTool, **body.model_dump(), project=project)
     if command.run_at:
         record: dict[str, Any] = await client.call_raw(subjects.TOOLS_SCHEDULE, command)
-        return JSONResponse(conform(scheduled_response(record), "ExecuteToolResponse", extras=extras))
+        return JsonAnswer(conform(scheduled_response(record), "ExecuteToolResponse", extras=extras))
     try:
         raw = await client.call_raw(subjects.TOOLS_EXECUTE, command, timeout=timeout)
     except ValetkeyError as exc:
@@ -229,7 +229,7 @@ async def tool_execution(
         response.headers["x-should-retry"] = "false"
         return response
     status_code, answer = execution_response(raw, extras=extras)
-    return JSONResponse(answer, status_code=status_code, headers={"x-should-retry": "false"})
+    return JsonAnswer(answer, status_code=status_code, headers={"x-should-retry": "false"})
 
 
 def execute_timeout(settings: Settings) -> float:
