@@ -13,7 +13,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.runtime import metrics
-from shared.runtime.logging import get_logger
+from shared.runtime.logging import get_logger, request_line_due
 
 log = get_logger("services.gateway.http")
 # Set by a layer that answers a route beneath FastAPI's router (the fast lane).
@@ -38,7 +38,8 @@ def loggable_path(path: str) -> str:
 
 
 class RequestLog:
-    """Logs method, path, redacted query, status and milliseconds for each HTTP request."""
+    """Logs method, path, redacted query, status and milliseconds for each HTTP request (one
+    answered request in ``VALETKEY_REQUEST_LOG_SAMPLE`` when set; every 4xx and 5xx)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -61,11 +62,12 @@ class RequestLog:
             seconds = time.perf_counter() - started
             route = route_of(scope) or "unmatched"
             metrics.http_request(route, scope["method"], status["code"], seconds)
-            log.info(
-                "http.request",
-                method=scope["method"],
-                path=loggable_path(scope["path"]),
-                query=scope.get("query_string", b"").decode("latin-1"),
-                status=status["code"],
-                ms=round(seconds * 1000, 2),
-            )
+            if status["code"] >= 400 or request_line_due():
+                log.info(
+                    "http.request",
+                    method=scope["method"],
+                    path=loggable_path(scope["path"]),
+                    query=scope.get("query_string", b"").decode("latin-1"),
+                    status=status["code"],
+                    ms=round(seconds * 1000, 2),
+                )

@@ -30,7 +30,7 @@ from shared.bus import subjects
 from shared.bus.sealing import BusSeal, is_sealed
 from shared.errors import BadRequest, SealError, ServiceUnavailable, ValetkeyError, error_from_payload
 from shared.runtime import jsontext, tracing
-from shared.runtime.logging import get_logger
+from shared.runtime.logging import get_logger, request_line_due
 
 log = get_logger(__name__)
 
@@ -148,7 +148,10 @@ async def answer(model: type[M], body: Any, use_case: Callable[[M], Awaitable[Ba
             return _error_reply(away)
         log.exception("rpc.crashed", message_type=model.__name__)
         return _error_reply(ValetkeyError("internal error"))
-    log.info("rpc.handled", message_type=model.__name__, ms=round((time.perf_counter() - started) * 1000, 2))
+    if request_line_due():
+        log.info(
+            "rpc.handled", message_type=model.__name__, ms=round((time.perf_counter() - started) * 1000, 2)
+        )
     if result is None:
         return _NO_RESULT
     # pydantic-core writes the result's JSON; only the envelope's frame is added here.

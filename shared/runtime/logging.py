@@ -11,6 +11,7 @@ loggers (uvicorn, faststream, httpx) are routed through the same processors.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import logging
 import re
@@ -118,6 +119,27 @@ def redact(value: Any, key: str = "") -> Any:
     if isinstance(value, str):
         return _scrub_text(value)
     return value
+
+
+# One answered request's INFO line in this many (``VALETKEY_REQUEST_LOG_SAMPLE``); 1: every one.
+_request_sample = 1
+_requests_seen = itertools.count()
+
+
+def sample_request_lines(every: int) -> None:
+    """Write one answered request's INFO line in ``every`` (1: all of them, the default).
+
+    Such a line costs ~15 µs of a hot request's CPU (docs/performance.md); a deployment that
+    counts requests in its metrics may keep only a sample. A failed request's line is never
+    skipped: callers ask :func:`request_line_due` only for the answered ones.
+    """
+    global _request_sample
+    _request_sample = max(1, every)
+
+
+def request_line_due() -> bool:
+    """Whether this answered request's INFO line is written (every one unless sampled)."""
+    return _request_sample == 1 or next(_requests_seen) % _request_sample == 0
 
 
 def redaction_processor(

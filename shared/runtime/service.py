@@ -14,7 +14,7 @@ from faststream import FastStream
 
 from shared.bus.rpc import RpcServer
 from shared.errors import ConfigError
-from shared.runtime.logging import configure_logging
+from shared.runtime.logging import configure_logging, sample_request_lines
 from shared.runtime.metrics import record_requests
 from shared.runtime.settings import Settings, load_settings
 from shared.runtime.tracing import setup_tracing
@@ -53,6 +53,7 @@ def main(service: str, build: Callable[[Settings], Runnable]) -> None:
         # Off unless OTEL_* asks for it; engine.yaml's telemetry names the environment and version.
         traced = setup_tracing(service, telemetry=settings.engine.telemetry)
         record_requests(settings.runtime.metrics)
+        sample_request_lines(settings.runtime.request_log_sample)
         configure_logging(
             service=service,
             level=settings.log_level(),

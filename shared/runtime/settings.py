@@ -66,6 +66,9 @@ class RuntimeSettings(BaseModel):
     # turns it on for every engine; services/gateway/response_check.py). Off: it costs a schema
     # validation per answer.
     check_responses: bool = False
+    # Write one answered request's INFO line (the gateway's http.request, a service's rpc.handled)
+    # in this many; every failed request's is written. 1, the default: every line (logging.py).
+    request_log_sample: int = Field(default=1, ge=1, le=1_000_000)
     # /metrics, /livez and /readyz for a service without HTTP (shared/runtime/ops.py); off when unset.
     ops_port: int | None = Field(default=None, ge=1, le=65535)
     # This service's NATS user (docs/nats.md, "Credentials"): a user and password, or a .creds / nkey
