@@ -189,12 +189,26 @@ def _p50_p99(summary: dict[str, float]) -> str:
     return f"p50 {summary['p50_ms']} ms, p99 {summary['p99_ms']} ms"
 
 
+def _sampled(env: dict[str, str] | None, args: argparse.Namespace) -> dict[str, str]:
+    """The services' extra environment, with the request-line sample when one is asked for."""
+    sample = (
+        {} if args.request_log_sample == 1 else {"VALETKEY_REQUEST_LOG_SAMPLE": str(args.request_log_sample)}
+    )
+    return {**(env or {}), **sample}
+
+
 def main(argv: list[str]) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="bench gateway")
     parser.add_argument("--flows", type=int, default=200)
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per target and round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--log-level", default="INFO", help="the services' log level (INFO is the default)")
+    parser.add_argument(
+        "--request-log-sample",
+        type=int,
+        default=1,
+        help="VALETKEY_REQUEST_LOG_SAMPLE: one answered request's INFO line in N (1, the default: all)",
+    )
     parser.add_argument(
         "--redis-fsync",
         action="store_true",
@@ -228,7 +242,7 @@ def main(argv: list[str]) -> dict[str, Any]:
     with (
         tempfile.TemporaryDirectory() as tmp,
         otel_sink(args.otel, args.otel_sample) as otel_env,
-        oauth_stack(Path(tmp), args.log_level, args.redis_fsync, otel_env) as (engine, _),
+        oauth_stack(Path(tmp), args.log_level, args.redis_fsync, _sampled(otel_env, args)) as (engine, _),
         companion("bench.baseline", engine.tester_nats_url, "/echo?i=5") as baseline_url,
         companion("bench.floor", engine.tester_nats_url, "/", floor_pids) as floor_url,
         contextlib.ExitStack() as more,
@@ -251,7 +265,8 @@ def main(argv: list[str]) -> dict[str, Any]:
                 floor_pids=floor_pids,
             )
         )
-        if args.log_level.upper() in ("DEBUG", "INFO"):  # request lines are written at INFO
+        # Request lines are written at INFO, each of them unless sampled.
+        if args.log_level.upper() in ("DEBUG", "INFO") and args.request_log_sample == 1:
             result["completion_at_gateway"] = summarize_ms(
                 _at_gateway(engine.log_path("gateway"), result["authorization_ids"])
             )
@@ -292,11 +307,14 @@ def main(argv: list[str]) -> dict[str, Any]:
     traced = "traced into a local OTLP sink" if args.otel else "not traced"
     if args.otel and args.otel_sample is not None:
         traced += f", {args.otel_sample:.0%} of traces sampled"
-    print(f"services logging at {args.log_level}, {traced} (trace ids in its lines: {result['traced']})")
+    sampled = "" if args.request_log_sample == 1 else f", one request line in {args.request_log_sample}"
+    ids = result["traced"]
+    print(f"services logging at {args.log_level}{sampled}, {traced} (trace ids in its lines: {ids})")
     print(f"Valkey {fsync}")
     _print_profiles(result["profiles"])
     result["log_level"], result["redis_fsync"], result["otel"] = args.log_level, args.redis_fsync, args.otel
     result["otel_sample"], result["metrics_off"] = args.otel_sample, args.metrics_off
+    result["request_log_sample"] = args.request_log_sample
     result["ratios"] = {row["target"]: row["ratio"] for row in rows}
     result["of_floor"] = {row["target"]: row["of floor"] for row in rows}
     return result
