@@ -91,6 +91,14 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.rpc = RpcClient(nc, seal=seal, timeout=settings.runtime.rpc_timeout)
         app.state.llm = chat.llm_upstream(settings)
         freeze_startup_heap()
+        gw: GatewaySettings = app.state.gateway
+        log.debug(  # what an operator checks first when a limit surprises them
+            "gateway.limits",
+            max_body_bytes=gw.max_body_bytes,
+            read_timeout=gw.read_timeout,
+            write_timeout=gw.write_timeout,
+            rate_limited=gw.rate_limit is not None,
+        )
         async with mcp.running():
             yield
         await app.state.llm.aclose()

@@ -50,10 +50,9 @@ _SECRET_VIEW = closed(
     {"binding": BINDING_TYPE, "editable": BOOLEAN, "exists": BOOLEAN, "hint": STRING, "value": STRING}
 )
 _BINDING = closed({"id": STRING, "type": BINDING_TYPE})
-#: The value an enum that has it stands for every value it does not list: arcade-core's error kinds
-#: grew after Arcade's published document (``NETWORK_TRANSPORT_RUNTIME_*``, a worker unreachable or
-#: timing out), and a strict client knows only the document's (docs/arcade-compatibility.md §1.6).
-CATCH_ALL = "UNKNOWN"
+#: arcade-core's ``ErrorKind``, every kind a tool or worker reports: Arcade's published document
+#: predates the three ``NETWORK_TRANSPORT_RUNTIME_*`` kinds (a worker unreachable or timing out),
+#: which Arcade's engine passes on from its workers; ours lists them (§1.6).
 _TOOL_ERROR_KINDS = [
     "TOOLKIT_LOAD_FAILED",
     "TOOL_DEFINITION_BAD_DEFINITION",
@@ -72,6 +71,9 @@ _TOOL_ERROR_KINDS = [
     "UPSTREAM_RUNTIME_RATE_LIMIT",
     "UPSTREAM_RUNTIME_SERVER_ERROR",
     "UPSTREAM_RUNTIME_UNMAPPED",
+    "NETWORK_TRANSPORT_RUNTIME_TIMEOUT",
+    "NETWORK_TRANSPORT_RUNTIME_UNREACHABLE",
+    "NETWORK_TRANSPORT_RUNTIME_UNMAPPED",
     "UNKNOWN",
 ]
 
@@ -329,8 +331,7 @@ def _resolve(schema: Mapping[str, Any]) -> Mapping[str, Any]:
 def conform(body: Mapping[str, Any], schema_name: str, *, extras: bool = False) -> dict[str, Any]:
     """``body`` as Arcade's ``schema_name`` allows it: no ``null`` where the field is not
     nullable (the field is left out), and, unless ``extras``, no field the schema lacks (an
-    extra without a value is left out too), and no value an enum with a catch-all lacks (it is
-    the catch-all). Free-form objects pass untouched."""
+    extra without a value is left out too). Free-form objects pass untouched."""
     return cast(dict[str, Any], _fit(dict(body), SCHEMAS[schema_name], extras))
 
 
@@ -352,7 +353,5 @@ def _fit(value: Any, schema: Mapping[str, Any], extras: bool) -> Any:
         field = _resolve(field)
         if item is None and "type" in field and not field.get("nullable"):
             continue
-        if not extras and item not in field.get("enum", (item,)) and CATCH_ALL in field["enum"]:
-            item = CATCH_ALL
         fitted[name] = _fit(item, field, extras)
     return fitted
