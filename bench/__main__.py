@@ -18,7 +18,16 @@ import bench
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # Support modules, not benchmarks.
-_NOT_BENCHMARKS = {"__main__", "common", "baseline", "floor", "loadgen", "profile", "stacks"}
+_NOT_BENCHMARKS = {
+    "__main__",
+    "common",
+    "baseline",
+    "floor",
+    "loadgen",
+    "profile",
+    "provider_timing",
+    "stacks",
+}
 
 
 def available() -> list[str]:

@@ -3,7 +3,8 @@
 ``oauth_stack``: embedded NATS and Valkey, the real OAuth server (oidc-provider) and the engine's
 services as processes, each stack its own. ``complete_authorization`` runs one full flow through
 the consent page; ``hot_reads`` are the two reads agents make hardest. Used by ``bench gateway``,
-``bench capacity``, ``bench replicas``, ``bench rate_limit`` and ``bench zero_trust``.
+``bench capacity``, ``bench replicas``, ``bench rate_limit``, ``bench zero_trust`` and
+``bench completion``.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import gc
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import httpx
@@ -67,9 +69,12 @@ def oauth_stack(
     otel_env: dict[str, str] | None = None,
     metrics: bool = True,
     api: dict[str, Any] | None = None,
+    provider_proxy: Callable[[str], contextlib.AbstractContextManager[str]] | None = None,
 ) -> Iterator[tuple[Engine, Any]]:
     """NATS, Valkey, the OAuth server and the engine, all of its own; ``metrics=False`` turns
-    the services' request metrics off (``VALETKEY_METRICS``); ``api`` adds to engine.yaml's api."""
+    the services' request metrics off (``VALETKEY_METRICS``); ``api`` adds to engine.yaml's api;
+    ``provider_proxy`` (given the OAuth server's origin, yields another origin) is put in front of
+    the provider's token and user-info endpoints."""
     tmp.mkdir(parents=True, exist_ok=True)
     switches = {} if metrics else {"VALETKEY_METRICS": "false"}
     with (
@@ -80,11 +85,17 @@ def oauth_stack(
         redirect = f"http://127.0.0.1:{port}/oauth/callback"
         client = OAuthClient("bench-client", [redirect], client_secret="bench-secret")
         (tmp / "oauth").mkdir()
-        with start_oauth_server(tmp / "oauth", clients=[client]) as oauth:
+        with (
+            start_oauth_server(tmp / "oauth", clients=[client]) as oauth,
+            contextlib.ExitStack() as proxies,
+        ):
             config = base_config(port, "bench-root-key-" + "x" * 24)
-            config["auth"]["providers"] = [
-                oidc_provider_entry(oauth, id="hooli", client_id="bench-client", client_secret="bench-secret")
-            ]
+            entry = oidc_provider_entry(
+                oauth, id="hooli", client_id="bench-client", client_secret="bench-secret"
+            )
+            if provider_proxy is not None:
+                _through(entry, proxies.enter_context(provider_proxy(_origin(oauth.issuer))))
+            config["auth"]["providers"] = [entry]
             config["tools"]["toolkits"] = ["tests.support.toolkits.hooli"]
             config["api"] |= api or {}
             engine = make_engine(
@@ -100,6 +111,19 @@ def oauth_stack(
                 yield engine, oauth
             finally:
                 engine.stop()
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _through(entry: dict[str, Any], proxy: str) -> None:
+    """The provider entry's code exchange and user-info call sent to ``proxy`` (an origin)."""
+    oauth2 = entry["oauth2"]
+    for request in ("token_request", "user_info_request"):
+        endpoint = oauth2[request]["endpoint"]
+        oauth2[request]["endpoint"] = proxy + endpoint[len(_origin(endpoint)) :]
 
 
 async def _start(http: httpx.AsyncClient, engine: Engine, user: str) -> dict[str, Any]:
@@ -126,9 +150,20 @@ async def complete_authorization(
     generator does: httpx costs about a millisecond of client CPU per request, which would
     be counted in the latency measured here.
     """
+    auth_id, callback = await consented(http, engine, user)
+    return auth_id, await timed_callback(timed, engine, auth_id, callback)
+
+
+async def consented(http: httpx.AsyncClient, engine: Engine, user: str) -> tuple[str, str]:
+    """A flow started and consented to at the provider: (authorization id, callback URL)."""
     auth = await _start(http, engine, user)
     callback = await consent(auth["url"], login=user, stop_at_prefix=engine.redirect_uri)
-    waiter = asyncio.create_task(_long_poll(timed, engine, auth["id"]))
+    return auth["id"], str(callback)
+
+
+async def timed_callback(timed: aiohttp.ClientSession, engine: Engine, auth_id: str, callback: str) -> float:
+    """The timed part of a flow: seconds from its callback sent to its long-poll answered."""
+    waiter = asyncio.create_task(_long_poll(timed, engine, auth_id))
     await asyncio.sleep(0.05)  # let the long-poll register before the callback arrives
     # This process's own garbage collections (its heap holds every flow's browser work) took
     # up to 30 ms here; they are the load generator's, not the engine's, so none runs inside
@@ -136,7 +171,7 @@ async def complete_authorization(
     gc.disable()
     try:
         sent = time.perf_counter()
-        async with timed.get(str(callback), allow_redirects=False) as page:
+        async with timed.get(callback, allow_redirects=False) as page:
             await page.read()
         answer = await waiter
         elapsed = time.perf_counter() - sent
@@ -145,7 +180,7 @@ async def complete_authorization(
     if answer.get("status") != "completed":
         logs = "\n".join(engine.tail(s, 15) for s in ("gateway", "authorizer"))
         raise RuntimeError(f"flow did not complete: {answer}\n{logs}")
-    return auth["id"], elapsed
+    return elapsed
 
 
 def hot_reads(engine: Engine, auth_id: str, suffix: str = "") -> dict[str, Target]:

@@ -1,0 +1,163 @@
+"""Completion: the engine's share of callback -> answer, the provider's own time taken out.
+
+A flow (``bench/stacks.py``: ``consented``, then ``timed_callback``, as ``complete_authorization``
+does): start an authorization, consent at the real OAuth server (oidc-provider), then, timed, send
+the callback to the gateway while a ``wait=`` long-poll waits; the total is callback sent ->
+long-poll answered, as the client sees it.
+Inside it the authorizer exchanges the code and reads user info at the provider: both go through a
+timing proxy (``bench/provider_timing.py``, a process of its own) that keeps the upstream's time
+of each, under the flow's user. Per flow:
+
+    engine's share = total - (upstream token time + upstream user-info time)
+
+The proxy's own hops (into it and out of it, twice) are not in the upstream times, so they count
+as the engine's: the share is an over-estimate, by the cost of two loopback HTTP hops through an
+aiohttp process.
+
+Reported: total, provider and engine's share at p50/p99 (and mean) over ``--flows`` flows one at a
+time, then (``--concurrency C``) as many flows again, their callbacks C at a time (the C flows
+consented to first, then their callbacks sent together); the Valkey commands per flow
+(``INFO commandstats`` over the measured flows, the whole flow: start, long-poll reads and the
+callback); and the machine's load average at the start and the end, since it is shared.
+
+Valkey keeps no append-only file, as in the other benchmarks (``--redis-fsync`` for `make up`'s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import httpx
+import redis
+
+from bench.common import summarize_ms, table
+from bench.provider_timing import timing_proxy, timings
+from bench.stacks import consented, oauth_stack, timed_callback
+from tests.support.engine import Engine
+
+
+async def _flows(engine: Engine, users: list[str], concurrency: int) -> dict[str, float]:
+    """Each user's flow; seconds from callback sent to answer, by user. In batches of
+    ``concurrency``: the batch's flows are consented to first (untimed: that browser work is this
+    process's), then their callbacks sent together, each timed on its own."""
+    timeout = aiohttp.ClientTimeout(total=70)
+    elapsed: dict[str, float] = {}
+    async with httpx.AsyncClient(timeout=30) as http, aiohttp.ClientSession(timeout=timeout) as timed:
+        for first in range(0, len(users), concurrency):
+            batch = users[first : first + concurrency]
+            ready = [await consented(http, engine, user) for user in batch]
+            gc.collect()  # the batch's timed parts turn collections off, but only each its own
+            seconds = await asyncio.gather(*(timed_callback(timed, engine, *flow) for flow in ready))
+            elapsed |= dict(zip(batch, seconds, strict=True))
+    return elapsed
+
+
+def shares(elapsed: dict[str, float], upstream: dict[str, dict[str, list[float]]]) -> dict[str, Any]:
+    """Total, provider and engine's share of each flow (by user), summarized; the flows whose two
+    upstream times the proxy did not see are counted, not guessed."""
+    total, provider, engine = [], [], []
+    unmatched = 0
+    for user, seconds in elapsed.items():
+        token, info = upstream["token"].get(user), upstream["user_info"].get(user)
+        if not token or not info:
+            unmatched += 1
+            continue
+        spent = sum(token) + sum(info)
+        total.append(seconds)
+        provider.append(spent)
+        engine.append(seconds - spent)
+    return {
+        "total": summarize_ms(total),
+        "provider": summarize_ms(provider),
+        "engine_share": summarize_ms(engine),
+        "unmatched": unmatched,
+    }
+
+
+def _commands(client: redis.Redis) -> dict[str, int]:
+    stats: dict[str, Any] = client.info("commandstats")
+    return {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()}
+
+
+def _per_flow(before: dict[str, int], after: dict[str, int], flows: int) -> dict[str, float]:
+    calls = {name: after[name] - before.get(name, 0) for name in after}
+    return {name: round(n / flows, 2) for name, n in sorted(calls.items()) if n}
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _rows(results: dict[str, dict[str, Any]]) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    for label, result in results.items():
+        for part in ("total", "provider", "engine_share"):
+            s = result[part]
+            rows.append(
+                {
+                    "run": label,
+                    "part": part,
+                    "p50 ms": s["p50_ms"],
+                    "p99 ms": s["p99_ms"],
+                    "mean ms": s["mean_ms"],
+                }
+            )
+    return rows
+
+
+def main(argv: list[str]) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(prog="bench completion")
+    parser.add_argument("--flows", type=int, default=300)
+    parser.add_argument("--warmup", type=int, default=10, help="flows before the measured ones, not counted")
+    parser.add_argument(
+        "--concurrency", type=int, default=0, help="also run --flows flows this many at a time (0: not)"
+    )
+    parser.add_argument("--log-level", default="INFO", help="the services' log level (INFO is the default)")
+    parser.add_argument(
+        "--redis-fsync", action="store_true", help="Valkey fsyncing every write, as `make up`"
+    )
+    args = parser.parse_args(argv)
+    result: dict[str, Any] = {"load_at_start": _load(), "flows": args.flows, "runs": {}}
+    run = f"{int(time.time()) % 100000}"
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        oauth_stack(Path(tmp), args.log_level, args.redis_fsync, provider_proxy=timing_proxy) as (engine, _),
+    ):
+        proxy = _proxy_origin(engine)
+        valkey = redis.Redis.from_url(engine.env["REDIS_URL"])
+        asyncio.run(_flows(engine, [f"warm-{run}-{i}" for i in range(args.warmup)], 1))
+        levels = [1] + ([args.concurrency] if args.concurrency > 1 else [])
+        for level in levels:
+            users = [f"c{level}-{run}-{i}" for i in range(args.flows)]
+            before = _commands(valkey)
+            elapsed = asyncio.run(_flows(engine, users, level))
+            after = _commands(valkey)
+            label = f"{level} at a time"
+            result["runs"][label] = shares(elapsed, timings(proxy))
+            result["runs"][label]["valkey_commands_per_flow"] = _per_flow(before, after, len(users))
+    result["load_at_end"] = _load()
+    print(table(_rows(result["runs"])))
+    for label, r in result["runs"].items():
+        print(f"{label}: Valkey commands per flow (the whole flow): {r['valkey_commands_per_flow']}")
+        if r["unmatched"]:
+            print(f"  {r['unmatched']} flows without both upstream times, left out")
+    print(f"load average at start {result['load_at_start']}, at end {result['load_at_end']} (2 cores)")
+    print(
+        "engine's share = total - upstream token and user-info time "
+        "(the timing proxy's hops count as the engine's)"
+    )
+    return result
+
+
+def _proxy_origin(engine: Engine) -> str:
+    """The timing proxy's origin, as the provider entry names it."""
+    endpoint: str = engine.config["auth"]["providers"][0]["oauth2"]["token_request"]["endpoint"]
+    return endpoint[: endpoint.index("/", len("http://"))]
