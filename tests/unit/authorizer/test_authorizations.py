@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from services.authorizer.ports import StateClaim
+from services.authorizer.session_settings import SessionVerification, VerificationChoice
 from services.authorizer.sweeper import Sweeper
 from shared.contracts.authorization import (
     AuthRequirement,
@@ -44,6 +45,18 @@ class TestStart:
         await authorizations.callback(OAuthCallback(state=state, code="c1"))
         again = await authorizations.start(start_request(scopes=()))
         assert again.status == "completed" and again.context.token == "token-for-c1"
+
+
+class RecordingChoices:
+    """A project's verification choice, in memory; it records which projects were read."""
+
+    def __init__(self, choice):
+        self.choice = choice
+        self.read: list[str] = []
+
+    async def get(self, project):
+        self.read.append(project)
+        return self.choice
 
 
 def callback(state, code="c1", wait=0.0) -> OAuthCallback:
@@ -90,6 +103,24 @@ class TestCallback:
         assert second.status == "pending"
         authorizations.client.gate.set()
         assert (await first).status == "completed"
+
+    async def test_the_projects_verification_is_read_while_the_provider_exchanges_the_code(self):
+        authorizations = make_authorizations()
+        choices = RecordingChoices({"mode": "custom", "verifier_url": "https://verify.example.com/"})
+        authorizations.sessions = SessionVerification(
+            choices, default=VerificationChoice("unsafe_skip"), skip_allowed=True, test_ttl_seconds=600
+        )
+        _, state = await begin(authorizations)
+        authorizations.client.gate = asyncio.Event()  # the provider has not answered yet
+        first = asyncio.create_task(authorizations.callback(callback(state)))
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert choices.read == ["default"]  # not a round trip of its own after the exchange
+        authorizations.client.gate.set()
+        outcome = await first
+        assert outcome.status == "verify"  # and the choice it read is the one applied
+        assert outcome.redirect_to.startswith("https://verify.example.com/")
+        assert choices.read == ["default"]
 
     async def test_a_refused_code_fails_with_invalid_grant_and_stores_nothing(self):
         authorizations = make_authorizations()
