@@ -81,15 +81,20 @@ class CompletionWaiters:
             self._deferred.discard(auth_id)
             self._resolve(auth_id, None)
 
-    def hand_over(self, authorization: dict[str, Any]) -> None:
-        """Answer the waiters of a finished authorization (as the authorizer sent it) directly."""
+    def hand_over(self, authorization: dict[str, Any]) -> bool:
+        """Answer the waiters of a finished authorization (as the authorizer sent it) directly;
+        True when it woke one."""
         if authorization.get("status") in ("completed", "failed") and authorization.get("id"):
-            self._resolve(str(authorization["id"]), authorization)
+            return self._resolve(str(authorization["id"]), authorization) > 0
+        return False
 
-    def _resolve(self, auth_id: str, authorization: dict[str, Any] | None) -> None:
+    def _resolve(self, auth_id: str, authorization: dict[str, Any] | None) -> int:
+        woken = 0
         for future in self._waiting.pop(auth_id, set()):
             if not future.done():
                 future.set_result(authorization)
+                woken += 1
+        return woken
 
     def register(self, auth_id: str) -> asyncio.Future[dict[str, Any] | None]:
         """Register interest before checking the stored status, so no event slips between."""

@@ -5,6 +5,7 @@ See docs/arcade-compatibility.md §2.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Annotated, Any, TypeVar
 
@@ -91,10 +92,15 @@ async def finish(
     """Ask the authorizer for a step that may finish an authorization (the callback, a user's
     confirmation) and give a finished one straight to this gateway's waiting long-polls."""
     waiters: CompletionWaiters = request.app.state.waiters
+    woken = False
     with waiters.finishing():
         outcome = await rpc_of(request).call(subject, command, result, timeout=timeout)
         if outcome.authorization is not None:
-            waiters.hand_over(outcome.authorization.model_dump(mode="json"))
+            woken = waiters.hand_over(outcome.authorization.model_dump(mode="json"))
+    if woken:
+        # One turn of the loop: the long-polls just handed the authorization write their answers
+        # (what an agent waits for) before this request goes on to its own page and log line.
+        await asyncio.sleep(0)
     return outcome
 
 

@@ -1,15 +1,17 @@
 """The gateway's callback route asks the authorizer again while the answer is pending or
-missing: a callback is safe to repeat, so a killed authorizer costs one attempt, not the page."""
+missing: a callback is safe to repeat, so a killed authorizer costs one attempt, not the page.
+A finished authorization goes to the waiting long-polls first, the page after."""
 
 from __future__ import annotations
 
+import asyncio
 from types import SimpleNamespace
 
 import pytest
 
 from services.gateway.adapters import CompletionWaiters
 from services.gateway.routes import auth_pages
-from shared.contracts.authorization import CallbackOutcome, OAuthCallback
+from shared.contracts.authorization import Authorization, CallbackOutcome, OAuthCallback
 from shared.errors import ServiceUnavailable
 
 
@@ -65,3 +67,18 @@ async def test_past_the_budget_the_authorizers_absence_is_the_answer(monkeypatch
     authorizer = ScriptedAuthorizer(ServiceUnavailable("timed out waiting for vk.auth.callback"))
     with pytest.raises(ServiceUnavailable):
         await auth_pages.callback_outcome(request_with(authorizer), CALLBACK)
+
+
+async def test_a_long_poll_handed_the_finished_authorization_answers_before_the_callback_page():
+    done = Authorization(id="ac_1", status="completed", provider_id="hooli", user_id="alice")
+    authorizer = ScriptedAuthorizer(
+        CallbackOutcome(status="completed", authorization_id="ac_1", authorization=done)
+    )
+    request = request_with(authorizer)
+    waiters: CompletionWaiters = request.app.state.waiters
+    future = waiters.register("ac_1")
+    poll = asyncio.create_task(waiters.wait("ac_1", future, 3600.0))  # an hour: it returns only if handed
+    await asyncio.sleep(0)
+    await auth_pages.callback_outcome(request, CALLBACK)
+    # The page is not answered yet (its route goes on after this): the long-poll already has its answer.
+    assert poll.done() and poll.result()["status"] == "completed"

@@ -43,6 +43,16 @@ async def test_a_handed_over_authorization_is_the_answer():
     assert task.done() and task.result() == DONE
 
 
+async def test_a_hand_over_says_whether_it_answered_anyone():
+    waiters = CompletionWaiters()
+    assert waiters.hand_over(DONE) is False  # nobody waits for it
+    task = await waiting(waiters)
+    assert waiters.hand_over({"id": "ac_1", "status": "pending"}) is False
+    assert waiters.hand_over(DONE) is True
+    await settle()
+    assert task.result() == DONE
+
+
 async def test_an_event_wakes_the_waiter_to_read_the_status_itself():
     waiters = CompletionWaiters()
     task = await waiting(waiters)
