@@ -3,7 +3,8 @@
 A flow (``bench/stacks.py``: ``consented``, then ``timed_callback``, as ``complete_authorization``
 does): start an authorization, consent at the real OAuth server (oidc-provider), then, timed, send
 the callback to the gateway while a ``wait=`` long-poll waits; the total is callback sent ->
-long-poll answered, as the client sees it.
+long-poll answered, as the client sees it (``answer_and_page``: until the callback's page is read
+too, whichever comes last, as ``bench gateway`` reports it).
 Inside it the authorizer exchanges the code and reads user info at the provider: both go through a
 timing proxy (``bench/provider_timing.py``, a process of its own) that keeps the upstream's time
 of each, under the flow's user. Per flow:
@@ -44,20 +45,31 @@ from bench.stacks import consented, oauth_stack, timed_callback
 from tests.support.engine import Engine
 
 
-async def _flows(engine: Engine, users: list[str], concurrency: int) -> dict[str, float]:
-    """Each user's flow; seconds from callback sent to answer, by user. In batches of
+async def _flows(
+    engine: Engine, users: list[str], concurrency: int
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Each user's flow; seconds from callback sent to the long-poll's answer, and to both that
+    answer and the callback's page, by user. In batches of
     ``concurrency``: the batch's flows are consented to first (untimed: that browser work is this
     process's), then their callbacks sent together, each timed on its own."""
     timeout = aiohttp.ClientTimeout(total=70)
     elapsed: dict[str, float] = {}
+    with_page: dict[str, float] = {}
     async with httpx.AsyncClient(timeout=30) as http, aiohttp.ClientSession(timeout=timeout) as timed:
         for first in range(0, len(users), concurrency):
             batch = users[first : first + concurrency]
             ready = [await consented(http, engine, user) for user in batch]
             gc.collect()  # the batch's timed parts turn collections off, but only each its own
-            seconds = await asyncio.gather(*(timed_callback(timed, engine, *flow) for flow in ready))
-            elapsed |= dict(zip(batch, seconds, strict=True))
-    return elapsed
+            answers: list[list[float]] = [[] for _ in batch]
+            seconds = await asyncio.gather(
+                *(
+                    timed_callback(timed, engine, *flow, answered)
+                    for flow, answered in zip(ready, answers, strict=True)
+                )
+            )
+            elapsed |= dict(zip(batch, (a[0] for a in answers), strict=True))
+            with_page |= dict(zip(batch, seconds, strict=True))
+    return elapsed, with_page
 
 
 def shares(elapsed: dict[str, float], upstream: dict[str, dict[str, list[float]]]) -> dict[str, Any]:
@@ -99,7 +111,7 @@ def _load() -> str:
 def _rows(results: dict[str, dict[str, Any]]) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     for label, result in results.items():
-        for part in ("total", "provider", "engine_share"):
+        for part in ("total", "provider", "engine_share", "answer_and_page"):
             s = result[part]
             rows.append(
                 {
@@ -138,10 +150,11 @@ def main(argv: list[str]) -> dict[str, Any]:
         for level in levels:
             users = [f"c{level}-{run}-{i}" for i in range(args.flows)]
             before = _commands(valkey)
-            elapsed = asyncio.run(_flows(engine, users, level))
+            elapsed, with_page = asyncio.run(_flows(engine, users, level))
             after = _commands(valkey)
             label = f"{level} at a time"
             result["runs"][label] = shares(elapsed, timings(proxy))
+            result["runs"][label]["answer_and_page"] = summarize_ms(list(with_page.values()))
             result["runs"][label]["valkey_commands_per_flow"] = _per_flow(before, after, len(users))
     result["load_at_end"] = _load()
     print(table(_rows(result["runs"])))

@@ -141,6 +141,13 @@ async def _long_poll(timed: aiohttp.ClientSession, engine: Engine, auth_id: str)
         return body
 
 
+async def _answered_at(
+    timed: aiohttp.ClientSession, engine: Engine, auth_id: str
+) -> tuple[dict[str, Any], float]:
+    body = await _long_poll(timed, engine, auth_id)
+    return body, time.perf_counter()
+
+
 async def complete_authorization(
     http: httpx.AsyncClient, timed: aiohttp.ClientSession, engine: Engine, user: str
 ) -> tuple[str, float]:
@@ -161,9 +168,17 @@ async def consented(http: httpx.AsyncClient, engine: Engine, user: str) -> tuple
     return auth["id"], str(callback)
 
 
-async def timed_callback(timed: aiohttp.ClientSession, engine: Engine, auth_id: str, callback: str) -> float:
-    """The timed part of a flow: seconds from its callback sent to its long-poll answered."""
-    waiter = asyncio.create_task(_long_poll(timed, engine, auth_id))
+async def timed_callback(
+    timed: aiohttp.ClientSession,
+    engine: Engine,
+    auth_id: str,
+    callback: str,
+    answered: list[float] | None = None,
+) -> float:
+    """The timed part of a flow: seconds from its callback sent to its long-poll answered and its
+    callback page read. ``answered`` gets the seconds to the long-poll's answer alone (the
+    page may come after it)."""
+    waiter = asyncio.create_task(_answered_at(timed, engine, auth_id))
     await asyncio.sleep(0.05)  # let the long-poll register before the callback arrives
     # This process's own garbage collections (its heap holds every flow's browser work) took
     # up to 30 ms here; they are the load generator's, not the engine's, so none runs inside
@@ -173,8 +188,10 @@ async def timed_callback(timed: aiohttp.ClientSession, engine: Engine, auth_id: 
         sent = time.perf_counter()
         async with timed.get(callback, allow_redirects=False) as page:
             await page.read()
-        answer = await waiter
+        answer, at = await waiter
         elapsed = time.perf_counter() - sent
+        if answered is not None:
+            answered.append(at - sent)
     finally:
         gc.enable()
     if answer.get("status") != "completed":
