@@ -19,7 +19,9 @@ Reported: total, provider and engine's share at p50/p99 (and mean) over ``--flow
 time, then (``--concurrency C``) as many flows again, their callbacks C at a time (the C flows
 consented to first, then their callbacks sent together); the Valkey commands per flow
 (``INFO commandstats`` over the measured flows, the whole flow: start, long-poll reads and the
-callback); and the machine's load average at the start and the end, since it is shared.
+callback); what a request through the proxy costs over one straight to the OAuth server (pairs
+of requests from this process, alternating: an estimate of the over-count, two requests per flow);
+and the machine's load average at the start and the end, since it is shared.
 
 Valkey keeps no append-only file, as in the other benchmarks (``--redis-fsync`` for `make up`'s).
 """
@@ -30,10 +32,12 @@ import argparse
 import asyncio
 import gc
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import httpx
@@ -94,6 +98,26 @@ def shares(elapsed: dict[str, float], upstream: dict[str, dict[str, list[float]]
     }
 
 
+async def proxy_cost(direct: str, proxied: str, requests: int) -> dict[str, float]:
+    """What one request through the timing proxy costs over the same request straight to the OAuth
+    server (its discovery document), from this process: requests alternate, the difference is
+    taken pair by pair. A flow makes two such requests; an estimate, the engine's client is not
+    this one."""
+    path = "/.well-known/openid-configuration"
+    pairs: list[float] = []
+    async with aiohttp.ClientSession() as session:
+
+        async def once(url: str) -> float:
+            started = time.perf_counter()
+            async with session.get(url + path) as answer:
+                await answer.read()
+            return time.perf_counter() - started
+
+        for _ in range(requests):
+            pairs.append(await once(proxied) - await once(direct))
+    return {"median_ms": round(statistics.median(pairs) * 1000, 3), "n": len(pairs)}
+
+
 def _commands(client: redis.Redis) -> dict[str, int]:
     stats: dict[str, Any] = client.info("commandstats")
     return {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()}
@@ -141,7 +165,10 @@ def main(argv: list[str]) -> dict[str, Any]:
     run = f"{int(time.time()) % 100000}"
     with (
         tempfile.TemporaryDirectory() as tmp,
-        oauth_stack(Path(tmp), args.log_level, args.redis_fsync, provider_proxy=timing_proxy) as (engine, _),
+        oauth_stack(Path(tmp), args.log_level, args.redis_fsync, provider_proxy=timing_proxy) as (
+            engine,
+            oauth,
+        ),
     ):
         proxy = _proxy_origin(engine)
         valkey = redis.Redis.from_url(engine.env["REDIS_URL"])
@@ -156,6 +183,7 @@ def main(argv: list[str]) -> dict[str, Any]:
             result["runs"][label] = shares(elapsed, timings(proxy))
             result["runs"][label]["answer_and_page"] = summarize_ms(list(with_page.values()))
             result["runs"][label]["valkey_commands_per_flow"] = _per_flow(before, after, len(users))
+        result["proxy_cost_per_request"] = asyncio.run(proxy_cost(_origin(oauth.issuer), proxy, 200))
     result["load_at_end"] = _load()
     print(table(_rows(result["runs"])))
     for label, r in result["runs"].items():
@@ -163,14 +191,21 @@ def main(argv: list[str]) -> dict[str, Any]:
         if r["unmatched"]:
             print(f"  {r['unmatched']} flows without both upstream times, left out")
     print(f"load average at start {result['load_at_start']}, at end {result['load_at_end']} (2 cores)")
+    cost = result["proxy_cost_per_request"]["median_ms"]
     print(
-        "engine's share = total - upstream token and user-info time "
-        "(the timing proxy's hops count as the engine's)"
+        "engine's share = total - upstream token and user-info time; the timing proxy's hops count "
+        f"as the engine's: a request through it costs ~{cost} ms more than straight to the server "
+        f"(median of {result['proxy_cost_per_request']['n']} alternating pairs), two per flow"
     )
     return result
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _proxy_origin(engine: Engine) -> str:
     """The timing proxy's origin, as the provider entry names it."""
     endpoint: str = engine.config["auth"]["providers"][0]["oauth2"]["token_request"]["endpoint"]
-    return endpoint[: endpoint.index("/", len("http://"))]
+    return _origin(endpoint)
