@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import jsonschema
 
 from services.executor.definitions import parameters_schema
+from shared.contracts.hook_bodies import HookPoint
 
-HookPoint = Literal["tool.access", "tool.pre", "tool.post"]
 HOOK_POINTS: tuple[HookPoint, ...] = ("tool.access", "tool.pre", "tool.post")
 #: The plugin endpoint each hook point calls (``webhook_config.endpoints.<name>``).
 ENDPOINT_OF: dict[str, str] = {"tool.access": "access", "tool.pre": "pre", "tool.post": "post"}

@@ -15,6 +15,9 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
 from services.gateway.arcade_schemas import SCHEMAS, ref
+from services.gateway.gateway_requests import REQUEST_MODELS as GATEWAY_REQUESTS
+from services.gateway.stream_schemas import CHUNK_SCHEMAS, EVENT_STREAM
+from shared.contracts.hook_bodies import REQUEST_MODELS as HOOK_REQUESTS
 
 SWAGGER_PATH = "/v1/swagger"
 PUBLIC_PATHS = frozenset({"/v1/health", SWAGGER_PATH})
@@ -162,6 +165,10 @@ RESPONSE_SCHEMAS: dict[tuple[str, str], tuple[str, str]] = {
 # Answered as server-sent events when the request asks ``stream`` (docs/arcade-compatibility.md §5).
 STREAMED = frozenset({("post", "/v1/chat/completions")})
 
+# Arcade's request bodies, closed (docs/arcade-compatibility.md §4.5, §4.6): none of their fields may
+# be null in Arcade's document, so none is documented nullable here (the routes read null as absent).
+ARCADE_REQUESTS = frozenset(model.__name__ for model in (*GATEWAY_REQUESTS, *HOOK_REQUESTS))
+
 JSON_OBJECT_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -200,7 +207,20 @@ def _fix_operation(method: str, path: str, operation: dict[str, Any]) -> None:
         success = responses.setdefault(status, {"description": "Successful Response"})
         success["content"] = {"application/json": {"schema": ref(name)}}
         if (method, path) in STREAMED:
-            success["content"]["text/event-stream"] = {"schema": {"type": "string"}}
+            success["content"]["text/event-stream"] = EVENT_STREAM
+
+
+def not_nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with each optional field's ``anyOf: [<schema>, null]`` as ``<schema>``."""
+    properties = {}
+    for name, field in schema.get("properties", {}).items():
+        options = field.get("anyOf", [])
+        kept = [option for option in options if option != {"type": "null"}]
+        if len(options) == 2 and len(kept) == 1:
+            rest = {k: v for k, v in field.items() if k != "anyOf" and (k, v) != ("default", None)}
+            field = {**kept[0], **rest}
+        properties[name] = field
+    return {**schema, "properties": properties}
 
 
 def arcade_document(app: FastAPI) -> dict[str, Any]:
@@ -213,6 +233,9 @@ def arcade_document(app: FastAPI) -> dict[str, Any]:
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
     schemas.update(SCHEMAS)
+    schemas.update(CHUNK_SCHEMAS)
+    for name in ARCADE_REQUESTS & schemas.keys():
+        schemas[name] = not_nullable(schemas[name])
     schemas["HealthFailure"] = HEALTH_FAILURE
     components["securitySchemes"] = {
         "apiKey": {

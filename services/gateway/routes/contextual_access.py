@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Response
+from pydantic import BaseModel
 
 from services.gateway.arcade_schemas import conform
 from services.gateway.domain import clamp_page, offset_page
@@ -15,13 +16,22 @@ from services.gateway.routes.tools import Rpc, build
 from shared.bus import subjects
 from shared.contracts.common import Page
 from shared.contracts.execution import Document
+from shared.contracts.hook_bodies import (
+    BulkUpsertHooksRequest,
+    CreateHookRequest,
+    CreatePluginRequest,
+    PatchHookRequest,
+    PatchPluginRequest,
+)
 from shared.contracts.hooks import HookBulk, HookQuery, HookRef, HookWrite, PluginRef, PluginWrite
-from shared.errors import BadRequest
 
 plugins = APIRouter(prefix="/v1/plugins", tags=["contextual access"], dependencies=[Depends(require_admin)])
 hooks = APIRouter(prefix="/v1/hooks", tags=["contextual access"], dependencies=[Depends(require_admin)])
 
-JsonBody = Annotated[dict[str, Any], Body()]
+
+def _given(body: BaseModel) -> dict[str, Any]:
+    """The fields the client sent (the executor validates them again against its store)."""
+    return body.model_dump(exclude_unset=True)
 
 
 @plugins.get("")
@@ -44,10 +54,11 @@ async def list_plugins(
 
 @plugins.post("", status_code=201)
 async def create_plugin(
-    client: Rpc, project: Project, body: JsonBody, extras: Extras = False
+    client: Rpc, project: Project, body: Annotated[CreatePluginRequest, Body()], extras: Extras = False
 ) -> dict[str, Any]:
     """A webhook plugin; each endpoint given also makes a hook at its point (answered in ``hooks``)."""
-    created = await client.call(subjects.PLUGINS_CREATE, PluginWrite(body=body, project=project), Document)
+    write = PluginWrite(body=_given(body), project=project)
+    created = await client.call(subjects.PLUGINS_CREATE, write, Document)
     return conform(created.body, "CreatePluginResponse", extras=extras)
 
 
@@ -61,9 +72,13 @@ async def get_plugin(client: Rpc, project: Project, plugin_id: str, extras: Extr
 
 @plugins.patch("/{plugin_id}")
 async def update_plugin(
-    client: Rpc, project: Project, plugin_id: str, body: JsonBody, extras: Extras = False
+    client: Rpc,
+    project: Project,
+    plugin_id: str,
+    body: Annotated[PatchPluginRequest, Body()],
+    extras: Extras = False,
 ) -> dict[str, Any]:
-    write = build(PluginWrite, id=plugin_id, body=body, project=project)
+    write = build(PluginWrite, id=plugin_id, body=_given(body), project=project)
     updated = await client.call(subjects.PLUGINS_UPDATE, write, Document)
     return conform(updated.body, "PluginResponse", extras=extras)
 
@@ -101,23 +116,25 @@ async def list_hooks(
 
 
 @hooks.post("", status_code=201)
-async def create_hook(client: Rpc, project: Project, body: JsonBody) -> dict[str, Any]:
+async def create_hook(
+    client: Rpc, project: Project, body: Annotated[CreateHookRequest, Body()]
+) -> dict[str, Any]:
     """Attach a plugin's endpoint to ``tool.access``, ``tool.pre`` or ``tool.post``."""
-    created = await client.call(subjects.HOOKS_CREATE, HookWrite(body=body, project=project), Document)
+    write = HookWrite(body=_given(body), project=project)
+    created = await client.call(subjects.HOOKS_CREATE, write, Document)
     return conform(created.body, "HookResponse")
 
 
 @hooks.patch("/bulk")
-async def bulk_upsert_hooks(client: Rpc, project: Project, body: JsonBody) -> dict[str, Any]:
+async def bulk_upsert_hooks(
+    client: Rpc, project: Project, body: Annotated[BulkUpsertHooksRequest, Body()]
+) -> dict[str, Any]:
     """Arcade's ``{"configs": [...]}``: each item changes its plugin's hook at its ``hook_point``, or
     creates one; valetkey's ``{"hooks": [...]}``: an item with an existing ``id`` changes that hook, any
     other is created. Every item is checked before any is written, so ``failed`` is 0: a bad item is a
     400 for all. The answer is Arcade's ``BulkUpsertHooksResponse``."""
-    by_point = "configs" in body
-    items = body.get("configs" if by_point else "hooks")
-    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-        where = "configs" if by_point else "hooks"
-        raise BadRequest(f"failed to validate request body: {where}: a list of hook objects")
+    by_point = body.configs is not None
+    items = [_given(item) for item in (body.configs if body.configs is not None else body.hooks or [])]
     bulk = build(HookBulk, items=items, by_point=by_point, project=project)
     page = await client.call(subjects.HOOKS_BULK, bulk, Page)
     return conform(
@@ -132,8 +149,10 @@ async def get_hook(client: Rpc, project: Project, hook_id: str) -> dict[str, Any
 
 
 @hooks.patch("/{hook_id}")
-async def update_hook(client: Rpc, project: Project, hook_id: str, body: JsonBody) -> dict[str, Any]:
-    write = build(HookWrite, id=hook_id, body=body, project=project)
+async def update_hook(
+    client: Rpc, project: Project, hook_id: str, body: Annotated[PatchHookRequest, Body()]
+) -> dict[str, Any]:
+    write = build(HookWrite, id=hook_id, body=_given(body), project=project)
     return conform((await client.call(subjects.HOOKS_UPDATE, write, Document)).body, "HookResponse")
 
 

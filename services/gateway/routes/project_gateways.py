@@ -15,6 +15,7 @@ from fastapi import APIRouter, Body, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.gateway.arcade_schemas import conform
+from services.gateway.gateway_requests import CreateGatewayRequest, PatchGatewayRequest, UpdateGatewayRequest
 from services.gateway.gateway_shapes import arcade_gateway, create_body, patch_body, replace_body
 from services.gateway.routes import mcp_gateways
 from services.gateway.routes.body import documented, json_body
@@ -25,7 +26,9 @@ from shared.contracts.execution import Document
 from shared.contracts.mcp import GatewayRef
 from shared.errors import BadRequest, NotFound
 
-JsonBody = Annotated[dict[str, Any], Body()]
+CreateBody = Annotated[CreateGatewayRequest, Body()]
+UpdateBody = Annotated[UpdateGatewayRequest, Body()]
+PatchBody = Annotated[PatchGatewayRequest, Body()]
 
 router = APIRouter(prefix="/v1/gateways", tags=["gateways"], dependencies=[Depends(require_admin)])
 
@@ -63,9 +66,9 @@ async def list_gateways(
 
 
 @router.post("", status_code=201)
-async def create_gateway(client: Rpc, project: Project, body: JsonBody) -> dict[str, Any]:
+async def create_gateway(client: Rpc, project: Project, body: CreateBody) -> dict[str, Any]:
     """A new gateway of the path's project (Arcade's ``CreateGatewayRequest``; a taken slug is 409)."""
-    created = await mcp_gateways.create_gateway(client, project, create_body(body))
+    created = await mcp_gateways.create_gateway(client, project, create_body(_given(body)))
     return conform(arcade_gateway(created), "GatewayResponse")
 
 
@@ -79,20 +82,21 @@ async def get_gateway(client: Rpc, project: Project, gateway_id: str) -> dict[st
 
 @router.patch("/{gateway_id}")
 async def patch_gateway(
-    request: Request, client: Rpc, project: Project, gateway_id: str, body: JsonBody
+    request: Request, client: Rpc, project: Project, gateway_id: str, body: PatchBody
 ) -> dict[str, Any]:
     """Change the fields the body names (engine.yaml's gateways answer 409)."""
-    changed = await mcp_gateways.update_gateway(request, client, project, gateway_id, patch_body(body))
+    write = patch_body(_given(body))
+    changed = await mcp_gateways.update_gateway(request, client, project, gateway_id, write)
     return conform(arcade_gateway(changed), "GatewayResponse")
 
 
 @router.put("/{gateway_id}")
 async def replace_gateway(
-    request: Request, client: Rpc, project: Project, gateway_id: str, body: JsonBody
+    request: Request, client: Rpc, project: Project, gateway_id: str, body: UpdateBody
 ) -> dict[str, Any]:
     """Arcade's full update: every field, those left out back at their defaults."""
     changed = await mcp_gateways.update_gateway(
-        request, client, project, gateway_id, replace_body(body, gateway_id)
+        request, client, project, gateway_id, replace_body(_given(body), gateway_id)
     )
     return conform(arcade_gateway(changed), "GatewayResponse")
 
@@ -101,3 +105,8 @@ async def replace_gateway(
 async def delete_gateway(request: Request, client: Rpc, project: Project, gateway_id: str) -> Response:
     """Remove a gateway created through the API."""
     return await mcp_gateways.delete_gateway(request, client, project, gateway_id)
+
+
+def _given(body: BaseModel) -> dict[str, Any]:
+    """The fields the client sent, as JSON values (what the store mapping reads)."""
+    return body.model_dump(exclude_unset=True)
