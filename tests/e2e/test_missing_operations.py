@@ -330,6 +330,26 @@ def test_an_agent_key_reads_the_config_and_chats_but_changes_no_setting_and_test
         assert (refused.status_code, refused.json()["name"]) == (403, "admin_key_required"), path
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "body", "named"),
+    [
+        ("POST", "/v1/orgs/o/projects/default/gateways", {"name": "n", "tool_filters": {}}, "tool_filters"),
+        ("PUT", "/v1/orgs/o/projects/default/gateways/g", {"name": "n", "slug": 7}, "slug"),
+        ("PATCH", "/v1/orgs/o/projects/default/gateways/g", {"tool_filter": {"allowed": []}}, "allowed"),
+        ("POST", "/v1/plugins", {"name": "p", "plugin_type": "webhook", "webhook_config": {}}, "endpoints"),
+        ("PATCH", "/v1/plugins/p", {"retry": {"attempts": 2}}, "attempts"),
+        ("POST", "/v1/hooks", {"plugin_id": "p", "hook_point": "tool.pre", "priorty": 1}, "priorty"),
+        ("PATCH", "/v1/hooks/h", {"priority": "high"}, "priority"),
+        ("PATCH", "/v1/hooks/bulk", {"configs": [{"plugin_id": "p", "hook_point": "tool.pre", "x": 1}]}, "x"),
+        ("PATCH", "/v1/hooks/bulk", {"hooks": [{"id": "h", "priorty": 1}]}, "priorty"),
+    ],
+)
+def test_an_unknown_or_mistyped_request_field_is_a_400_naming_it(engine, method, path, body, named):
+    answer = call(engine, method, path, body)
+    assert (answer.status_code, answer.json()["name"]) == (400, "malformed_request"), answer.text
+    assert named in answer.json()["message"]
+
+
 def _concrete(path: str) -> str:
     values = {"org_id": "org", "project_id": "default"}
     for name in ("id", "secret_id", "secret_key", "name", "hook_id", "plugin_id", "gateway_id"):
