@@ -65,6 +65,12 @@ class UpdateGatewayRequest(CreateGatewayRequest):
     id: str | None = None
 
 
+class SlugInfoRequest(_Closed):
+    """Arcade's ``SlugInfoRequest`` (``POST …/gateways/slug``)."""
+
+    slug: str = Field(min_length=1, max_length=256)
+
+
 #: Every request model of the gateway paths, as the OpenAPI document names them.
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     GatewayDiscoveryRequest,

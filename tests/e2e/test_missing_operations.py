@@ -335,6 +335,7 @@ def test_an_agent_key_reads_the_config_and_chats_but_changes_no_setting_and_test
     [
         ("POST", "/v1/orgs/o/projects/default/gateways", {"name": "n", "tool_filters": {}}, "tool_filters"),
         ("PUT", "/v1/orgs/o/projects/default/gateways/g", {"name": "n", "slug": 7}, "slug"),
+        ("POST", "/v1/orgs/o/projects/default/gateways/slug", {"slug": "s", "slugs": []}, "slugs"),
         ("PATCH", "/v1/orgs/o/projects/default/gateways/g", {"tool_filter": {"allowed": []}}, "allowed"),
         ("POST", "/v1/plugins", {"name": "p", "plugin_type": "webhook", "webhook_config": {}}, "endpoints"),
         ("PATCH", "/v1/plugins/p", {"retry": {"attempts": 2}}, "attempts"),

@@ -1,6 +1,7 @@
 """Contextual Access API (docs/contextual-access.md): ``/v1/plugins`` and ``/v1/hooks``, kept by the
 executor, which calls the hooks around every execution. Admin keys only; a project's plugins and
-hooks are invisible to another project's keys (404)."""
+hooks are invisible to another project's keys (404). The bodies are Arcade's closed request shapes
+(shared/contracts/hook_bodies.py): an unknown or mistyped field is a 400 naming it."""
 
 from __future__ import annotations
 

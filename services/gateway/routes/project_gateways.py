@@ -12,10 +12,15 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
 from services.gateway.arcade_schemas import conform
-from services.gateway.gateway_requests import CreateGatewayRequest, PatchGatewayRequest, UpdateGatewayRequest
+from services.gateway.gateway_requests import (
+    CreateGatewayRequest,
+    PatchGatewayRequest,
+    SlugInfoRequest,
+    UpdateGatewayRequest,
+)
 from services.gateway.gateway_shapes import arcade_gateway, create_body, patch_body, replace_body
 from services.gateway.routes import mcp_gateways
 from services.gateway.routes.body import documented, json_body
@@ -31,14 +36,6 @@ UpdateBody = Annotated[UpdateGatewayRequest, Body()]
 PatchBody = Annotated[PatchGatewayRequest, Body()]
 
 router = APIRouter(prefix="/v1/gateways", tags=["gateways"], dependencies=[Depends(require_admin)])
-
-
-class SlugInfoRequest(BaseModel):
-    """Arcade's ``SlugInfoRequest``."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    slug: str = Field(min_length=1, max_length=256)
 
 
 @router.post("/slug", response_model=dict[str, Any], openapi_extra=documented(SlugInfoRequest))

@@ -14,7 +14,12 @@ from pydantic import BaseModel, ValidationError
 
 from services.gateway.app import create_app
 from services.gateway.chat import stream_events
-from services.gateway.gateway_requests import CreateGatewayRequest, PatchGatewayRequest, UpdateGatewayRequest
+from services.gateway.gateway_requests import (
+    CreateGatewayRequest,
+    PatchGatewayRequest,
+    SlugInfoRequest,
+    UpdateGatewayRequest,
+)
 from services.gateway.openapi import ARCADE_REQUESTS
 from services.gateway.wire_document import as_json_schema
 from shared.contracts.hook_bodies import (
@@ -164,6 +169,13 @@ class TestTheDocument:
         for name in ARCADE_REQUESTS:
             assert schemas[name]["additionalProperties"] is False, name
             assert "null" not in json.dumps(schemas[name]), name
+
+    def test_the_slug_check_takes_arcades_slug_only(self):
+        assert SlugInfoRequest.model_validate({"slug": "triage"}).slug == "triage"
+        assert "slugs" in refusal(SlugInfoRequest, {"slug": "triage", "slugs": ["x"]})
+        body = document()["paths"]["/v1/gateways/slug"]["post"]["requestBody"]
+        schema = body["content"]["application/json"]["schema"]
+        assert (schema["required"], schema["additionalProperties"]) == (["slug"], False)
 
     def test_our_own_fields_are_described_as_ours(self):
         schemas = document()["components"]["schemas"]
