@@ -100,6 +100,7 @@ def oauth_stack(
             config["api"] |= api or {}
             engine = make_engine(
                 tmp / "engine",
+                check_responses=False,
                 nats_url=nats.url,
                 redis_url=redis.url,
                 config=config,

@@ -105,6 +105,7 @@ def _stack(tmp: Path, mode: str, log_level: str) -> Iterator[Engine]:
             ]
             engine = make_engine(
                 tmp / "engine",
+                check_responses=False,
                 nats_url=nats_url,
                 redis_url=redis_url,
                 config=config,
