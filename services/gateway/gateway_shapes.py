@@ -20,22 +20,6 @@ from shared.errors import BadRequest
 AUTH_TYPES = {"headers": "arcade_header", "oauth": "user_source"}
 _AUTH_OF = {arcade: ours for ours, arcade in AUTH_TYPES.items()}
 ACTIVE = "active"
-#: Every field of Arcade's gateway request bodies.
-REQUEST_FIELDS = frozenset(
-    {
-        "allowed_passthrough_headers",
-        "auth_type",
-        "consent_skip_client_ids",
-        "description",
-        "id",
-        "instructions",
-        "name",
-        "slug",
-        "status",
-        "tool_filter",
-        "user_source_id",
-    }
-)
 _SLUG_LENGTH = 63
 
 
@@ -95,10 +79,11 @@ def patch_body(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _fields(body: dict[str, Any]) -> dict[str, Any]:
-    """The store's fields of an Arcade request body; what the store cannot keep is a 400 naming it."""
-    unknown = sorted(set(body) - REQUEST_FIELDS)
-    if unknown:
-        raise BadRequest(f"failed to validate request body: {unknown[0]}: Extra inputs are not permitted")
+    """The store's fields of an Arcade request body; what the store cannot keep is a 400 naming it.
+
+    The body is a closed request model's (services/gateway/gateway_requests.py), so an unknown field
+    never reaches here: the model refused it, naming it.
+    """
     _refuse_unserved(body)
     write = {k: body[k] for k in ("slug", "name", "description", "instructions") if body.get(k) is not None}
     if body.get("auth_type") is not None:

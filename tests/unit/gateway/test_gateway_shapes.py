@@ -138,7 +138,6 @@ class TestArcadesRequestsAsTheStoresBodies:
                 "discovery",
             ),
             ({"name": "x"}, "allowed_tools"),
-            ({"name": "x", "tool_filter": {"allowed_tools": ["A.B"]}, "tools": ["A.B"]}, "tools"),
             ({"name": "!!!", "tool_filter": {"allowed_tools": ["A.B"]}}, "slug"),
         ],
     )

@@ -109,6 +109,7 @@ ACCEPTED: list[tuple[type[BaseModel], dict[str, Any]]] = [
 
 REFUSED: list[tuple[type[BaseModel], dict[str, Any], str]] = [
     (CreateGatewayRequest, {"name": "n", "tool_filters": TOOLS}, "tool_filters"),
+    (CreateGatewayRequest, {"name": "n", "tool_filter": TOOLS, "tools": ["A.B"]}, "tools"),
     (CreateGatewayRequest, {"name": "n", "tool_filter": {"allowed_tools": "Github.*"}}, "allowed_tools"),
     (CreateGatewayRequest, {"name": "n", "tool_filter": {"discovery": {"on": True}}}, "discovery.on"),
     (PatchGatewayRequest, {"name": ""}, "name"),
