@@ -55,7 +55,7 @@ lint: install ## ruff check and ruff format --check
 	$(BIN)/ruff check shared services tools tests bench
 	$(BIN)/ruff format --check shared services tools tests bench
 
-typecheck: install ## mypy (strict on shared/, services/ and tools/)
+typecheck: install ## mypy (strict on shared/, services/ and tools/; bench/ checked too)
 	$(BIN)/mypy
 
 test: install $(NODE_STAMP) $(HELM) lint typecheck ## install, lint, typecheck and run the whole suite

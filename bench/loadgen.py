@@ -22,7 +22,7 @@ class Target:
 
 async def _client(
     session: aiohttp.ClientSession, target: Target, until: float, out: list[float], errors: list[int]
-):
+) -> None:
     while (start := time.perf_counter()) < until:
         async with session.request(
             target.method, target.url, headers=target.headers, json=target.json

@@ -92,7 +92,7 @@ async def _records(http: aiohttp.ClientSession) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     offset = 0
     while True:
-        params = {"execution_type": "scheduled", "limit": 100, "offset": offset}
+        params: dict[str, str | int] = {"execution_type": "scheduled", "limit": 100, "offset": offset}
         async with http.get("/v1/admin/executions", params=params) as response:
             page = await response.json()
         found.update({item["id"]: item for item in page["items"]})

@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import dataclasses
 import runpy
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -41,7 +40,7 @@ from bench.loadgen import Target, run_load
 from bench.stacks import USER, complete_authorization
 from shared.bus import subjects
 from shared.bus.sealing import MAGIC
-from tests.support.engine import ROOT, Engine, base_config, make_engine
+from tests.support.engine import Engine, base_config, make_engine
 from tests.support.oauth_server import OAuthClient, start_oauth_server
 from tests.support.providers import oidc_provider_entry
 from tests.support.servers import local_server
@@ -55,16 +54,8 @@ STATUS = "GET /v1/auth/status (completed)"
 class UnsealedEngine(Engine):
     """The engine with each service started through :func:`_serve_unsealed`."""
 
-    def start_service(self, service: str) -> None:
-        self.log_path(service).parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path(service).open("ab") as log:
-            self.procs[service] = subprocess.Popen(
-                [sys.executable, "-m", "bench.zero_trust", "unsealed", service],
-                cwd=ROOT,
-                env=self.service_env(service),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+    def service_command(self, service: str) -> list[str]:
+        return [sys.executable, "-m", "bench.zero_trust", "unsealed", service]
 
 
 @contextlib.contextmanager
@@ -206,7 +197,7 @@ def _serve_unsealed(service: str) -> None:
     """Run ``python -m services.<service>`` with sealing off in this process: the ``off`` engine."""
     from shared.bus import messaging, rpc
 
-    messaging.is_sealed = rpc.is_sealed = lambda _subject: False  # type: ignore[assignment]
+    messaging.is_sealed = rpc.is_sealed = lambda _subject: False  # type: ignore[attr-defined,assignment]
     sys.argv = [f"services.{service}"]
     runpy.run_module(f"services.{service}", run_name="__main__", alter_sys=True)
 

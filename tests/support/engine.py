@@ -107,7 +107,7 @@ class Engine:
         self.log_path(name).parent.mkdir(parents=True, exist_ok=True)
         with self.log_path(name).open("ab") as log:
             self.procs[name] = subprocess.Popen(
-                [sys.executable, "-m", f"services.{service}"],
+                self.service_command(service),
                 cwd=ROOT,
                 env={**self.service_env(service), **(extra_env or {})},
                 stdout=log,
@@ -115,6 +115,10 @@ class Engine:
                 preexec_fn=die_with_parent(),
             )
         return name
+
+    def service_command(self, service: str) -> list[str]:
+        """The command line of one of ``service``'s processes."""
+        return [sys.executable, "-m", f"services.{service}"]
 
     def stop_service(self, service: str, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
         proc = self.procs.pop(service)

@@ -36,7 +36,7 @@ def fingerprint(value: str) -> str:
 async def reticulate_splines(
     context: ToolContext,
     num_splines: Annotated[int, "The number of splines to reticulate"],
-) -> dict:
+) -> dict:  # type: ignore[type-arg]  # arcade-tdk reads the bare annotation as the output schema
     """Reticulate the specified number of splines."""
     token = context.authorization.token if context.authorization else None
     user_info = context.authorization.user_info if context.authorization else {}
