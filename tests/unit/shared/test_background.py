@@ -180,3 +180,25 @@ async def test_a_stop_ends_a_loop_whose_round_forgot_the_cancel():
     stopping.cancel()  # only if it hangs: the test's end must not wait for it
     assert forgotten == [True]
     assert stopping in done, "the stop waited for a loop that went on"
+
+
+async def test_work_starts_after_a_task_woken_later_in_the_same_turn():
+    # nats-py writes a reply in its flusher task, woken by the publish that follows run().
+    order: list[str] = []
+    wake: asyncio.Queue[None] = asyncio.Queue()
+
+    async def flusher() -> None:
+        await wake.get()
+        order.append("reply written")
+
+    async def work() -> None:
+        order.append("work")
+
+    writer = asyncio.create_task(flusher())
+    await asyncio.sleep(0)  # the flusher waits for its queue
+    background = Background()
+    background.run(work(), name="w")
+    wake.put_nowait(None)  # the reply is published in the same turn
+    await background.drain(timeout=1)
+    await writer
+    assert order == ["reply written", "work"]
