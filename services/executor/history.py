@@ -40,6 +40,26 @@ from shared.tokens.store import project_namespace
 
 log = get_logger(__name__)
 
+#: Writes a record (and the extra keys beside it) and lists it in its indexes, trimming each of
+#: what is older than its life: one command where a pipeline of ten cost the executor ~0.2 ms of
+#: Python per execution (encoding the commands, parsing each reply), atomic like the pipeline's
+#: MULTI. KEYS: the record, the ``n`` extra keys, then the indexes. ARGV: the record's JSON, the
+#: TTL, ``n``, the ``n`` extra values, then the id, its score, the cutoff and the indexes' life.
+WRITE_SCRIPT = """
+local ttl, n = ARGV[2], tonumber(ARGV[3])
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ttl)
+for i = 1, n do
+  redis.call('SET', KEYS[1 + i], ARGV[3 + i], 'EX', ttl)
+end
+local id, score, cutoff, life = ARGV[4 + n], ARGV[5 + n], ARGV[6 + n], ARGV[7 + n]
+for i = 2 + n, #KEYS do
+  redis.call('ZADD', KEYS[i], score, id)
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', cutoff)
+  redis.call('EXPIRE', KEYS[i], life)
+end
+return 1
+"""
+
 DAY_S = 86_400
 #: With a second filter, at most this many of the newest executions are looked through.
 SCAN_LIMIT = 2_000
@@ -140,6 +160,7 @@ class ExecutionHistory:
         self._retention_s = int(config.retention_days * DAY_S)
         self._index_life_s = self._retention_s + int(horizon_days * DAY_S)
         self.due = DueSet(redis, due_key(prefix))
+        self._write_script = redis.register_script(WRITE_SCRIPT)
 
     def _ns(self, project: str) -> str:
         return project_namespace(self._p, project)
@@ -168,15 +189,10 @@ class ExecutionHistory:
         ttl = ttl or self._retention_s
         score = datetime.fromisoformat(record.created_at).timestamp()
         cutoff = utcnow().timestamp() - self._index_life_s
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(execution_keys(ns, record.id).record, record.model_dump_json(), ex=ttl)
-            for key, value in (extra or {}).items():
-                pipe.set(key, value, ex=ttl)
-            for index in index_keys(ns, record):
-                pipe.zadd(index, {record.id: score})
-                pipe.zremrangebyscore(index, "-inf", cutoff)
-                pipe.expire(index, self._index_life_s)
-            await pipe.execute()
+        extra = extra or {}
+        keys = [execution_keys(ns, record.id).record, *extra, *index_keys(ns, record)]
+        values = [record.model_dump_json(), ttl, len(extra), *extra.values()]
+        await self._write_script(keys=keys, args=[*values, record.id, score, cutoff, self._index_life_s])
 
     async def update(self, record: ExecutionRecord) -> None:
         """Write a record again (its expiry kept)."""

@@ -100,3 +100,19 @@ async def test_a_scheduled_run_is_begun_once_and_a_second_begin_is_told_not_to_r
     second = await kept.begin("default", record.id)
     assert first.first and first.request == request
     assert not second.first
+
+
+async def test_a_record_is_listed_in_its_indexes_which_expire_and_drop_entries_past_their_life(redis):
+    kept = history(redis, retention_days=1)
+    ns = project_namespace(PREFIX, "default")
+    life = DAY_S + 2 * DAY_S  # the retention plus the horizon
+    stale = utcnow().timestamp() - life - 60
+    for index in (f"{ns}:execs", f"{ns}:execs:tool:Hooli.Ping"):
+        await redis.zadd(index, {"te_stale": stale})
+    await kept.ran(ExecuteTool(tool_name="Hooli.Ping", user_id="u"), ran(), utcnow())
+    indexes = [f"{ns}:execs", f"{ns}:execs:tool:Hooli.Ping", (await redis.keys(f"{ns}:execs:user:*"))[0]]
+    listed = [await redis.zrange(index, 0, -1) for index in indexes]
+    ttls = [await redis.ttl(index) for index in indexes]
+    assert listed == [[b"te_x"]] * 3
+    assert all(life - 60 <= ttl <= life for ttl in ttls)
+    assert not await redis.exists(f"{ns}:execs:scheduled")
