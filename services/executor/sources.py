@@ -150,8 +150,9 @@ class InProcessToolkits:
             context=call.context,
             **(call.inputs or {}),
         )
-        try:
-            return await asyncio.wait_for(run, self._timeout_s)
+        try:  # asyncio.timeout, not wait_for: on Python 3.11 wait_for runs the call as a task of its own
+            async with asyncio.timeout(self._timeout_s):
+                return await run
         except TimeoutError:
             # A sync tool's thread cannot be killed and keeps running; an async
             # tool is cancelled. Either way it may have had side effects, so the
