@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import Counter, Gauge, Histogram
 
 from shared.runtime.metrics import LATENCY_BUCKETS
@@ -19,9 +21,19 @@ DURATION = Histogram(
 )
 
 
+#: The labelled children of each (tool, source, success), found once (``labels`` is a locked
+#: look-up per call); as many as the metrics' own series.
+_children: dict[tuple[str, str, bool], tuple[Any, Any]] = {}
+
+
 def record(tool: str, source: str, success: bool, seconds: float) -> None:
-    EXECUTIONS.labels(tool, source, "success" if success else "failed").inc()
-    DURATION.labels(tool, source).observe(seconds)
+    key = (tool, source, success)
+    children = _children.get(key)
+    if children is None:
+        outcome = "success" if success else "failed"
+        children = _children[key] = EXECUTIONS.labels(tool, source, outcome), DURATION.labels(tool, source)
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 WORKER_UP = Gauge(

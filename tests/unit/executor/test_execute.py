@@ -8,6 +8,7 @@ import httpx
 import pytest
 from prometheus_client import REGISTRY
 
+from services.executor import metrics as executor_metrics
 from services.executor.adapters import Providers, RefreshingTokens, RpcAuthorizer
 from services.executor.catalog import ToolCatalog
 from services.executor.execution import Executor
@@ -352,3 +353,17 @@ class TestMetrics:
         reply = await execute(world, "Hooli_ReticulateSplines", user_id="gavin")
         assert reply.status_code == 200
         assert REGISTRY.get_sample_value("valetkey_tool_executions_total", labels) == before + 1
+
+    def test_each_outcome_and_its_duration_are_counted_apart_on_every_call(self):
+        def sample(name: str, **labels: str) -> float:
+            return (
+                REGISTRY.get_sample_value(name, {"tool": "Hooli.Tally", "source": "worker", **labels}) or 0.0
+            )
+
+        before = [sample("valetkey_tool_executions_total", outcome=o) for o in ("success", "failed")]
+        observed = sample("valetkey_tool_execution_duration_seconds_count")
+        for success in (True, True, False):
+            executor_metrics.record("Hooli.Tally", "worker", success, 0.01)
+        after = [sample("valetkey_tool_executions_total", outcome=o) for o in ("success", "failed")]
+        assert [a - b for a, b in zip(after, before, strict=True)] == [2, 1]
+        assert sample("valetkey_tool_execution_duration_seconds_count") == observed + 3
