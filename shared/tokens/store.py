@@ -52,6 +52,7 @@ from shared.bus.outbox import Outbox
 from shared.contracts.common import DEFAULT_PROJECT
 from shared.contracts.events import Event
 from shared.runtime.crypto import Cipher, DecryptionError
+from shared.runtime.held_reads import HeldReads
 from shared.runtime.keyspace import Keyspace
 from shared.runtime.logging import get_logger
 from shared.runtime.redisio import text
@@ -111,6 +112,7 @@ class TokenStore:
         self.keyspace = keyspace or Keyspace(prefix)
         self.outbox = Outbox(redis, keyspace=self.keyspace)
         self._put = redis.register_script(PUT_SCRIPT)
+        self._reads = HeldReads(redis)
 
     def shard(self, connection_id: str) -> int:
         return self.keyspace.shard_of_connection(connection_id)
@@ -154,7 +156,7 @@ class TokenStore:
     ) -> StoredToken | None:
         """The stored token of a user for a provider in a project, decrypted; None when absent."""
         connection_id = connection_id_of(user_id, provider_id, project)
-        record = await self._redis.get(self.token_key(connection_id))
+        record = await self._reads.get(self.token_key(connection_id))
         return self.decode(user_id, provider_id, record, project=project)
 
     def decode(
