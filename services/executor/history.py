@@ -191,7 +191,7 @@ class ExecutionHistory:
         cutoff = utcnow().timestamp() - self._index_life_s
         extra = extra or {}
         keys = [execution_keys(ns, record.id).record, *extra, *index_keys(ns, record)]
-        values = [record.model_dump_json(), ttl, len(extra), *extra.values()]
+        values: list[str | int | float] = [record.model_dump_json(), ttl, len(extra), *extra.values()]
         await self._write_script(keys=keys, args=[*values, record.id, score, cutoff, self._index_life_s])
 
     async def update(self, record: ExecutionRecord) -> None:

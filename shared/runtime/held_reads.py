@@ -50,7 +50,7 @@ class HeldReads:
             return await self._redis.get(key)
 
     async def _held_get(self, pool: BlockingConnectionPool, key: str) -> Any:
-        connection = self._idle.pop() if self._idle else await pool.get_connection()
+        connection = self._idle.pop() if self._idle else await pool.get_connection()  # type: ignore[no-untyped-call]
         try:
             await connection.send_command("GET", key)
             value = await connection.read_response()
