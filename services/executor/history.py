@@ -35,6 +35,7 @@ from shared.contracts.execution import ExecuteTool, ExecutionQuery, ExecutionRec
 from shared.runtime.config_tools import ExecutionLoggingConfig
 from shared.runtime.crypto import Cipher
 from shared.runtime.due import DueSet
+from shared.runtime.held_reads import HeldReads
 from shared.runtime.logging import get_logger
 from shared.tokens.store import project_namespace
 
@@ -161,6 +162,7 @@ class ExecutionHistory:
         self._index_life_s = self._retention_s + int(horizon_days * DAY_S)
         self.due = DueSet(redis, due_key(prefix))
         self._write_script = redis.register_script(WRITE_SCRIPT)
+        self._held = HeldReads(redis)
 
     def _ns(self, project: str) -> str:
         return project_namespace(self._p, project)
@@ -192,7 +194,9 @@ class ExecutionHistory:
         extra = extra or {}
         keys = [execution_keys(ns, record.id).record, *extra, *index_keys(ns, record)]
         values: list[str | int | float] = [record.model_dump_json(), ttl, len(extra), *extra.values()]
-        await self._write_script(keys=keys, args=[*values, record.id, score, cutoff, self._index_life_s])
+        await self._held.run(
+            self._write_script, keys, [*values, record.id, score, cutoff, self._index_life_s]
+        )
 
     async def update(self, record: ExecutionRecord) -> None:
         """Write a record again (its expiry kept)."""

@@ -50,3 +50,14 @@ async def test_a_client_on_another_pool_reads_the_ordinary_way(redis, key):
             return b"ordinary " + name.encode()
 
     assert await HeldReads(Other()).get(key) == b"ordinary " + key.encode()  # type: ignore[arg-type]
+
+
+async def test_a_script_runs_on_a_held_connection_and_again_the_ordinary_way_once_the_server_forgot_it(
+    redis, key
+):
+    reads = HeldReads(redis)
+    script = redis.register_script("return redis.call('INCRBY', KEYS[1], ARGV[1])")
+    assert await reads.run(script, [key], [2]) == 2  # unknown to the server: loaded the ordinary way
+    assert await reads.run(script, [key], [3]) == 5
+    await redis.script_flush()
+    assert await reads.run(script, [key], [4]) == 9
