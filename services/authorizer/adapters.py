@@ -251,7 +251,10 @@ class RedisAuthorizationStore:
         deadlines = self._deadlines(self._keys.shard_of(record.id))
         keys = [self._record_key(record.id), deadlines, self._in_flight(record), *plan.keys]
         args = [expected, self._encode(record), self._ttl, record.id, *plan.args]
-        return self._outcome(record, await self._complete(keys=keys, args=args))
+        outcome = self._outcome(record, await self._complete(keys=keys, args=args))
+        if outcome.applied:  # the token (a first one, or one of more scopes) replaced what was held
+            await self._tokens.changed(plan.connection)
+        return outcome
 
     def _outcome(self, record: AuthorizationRecord, reply: list[bytes | int]) -> Transition:
         """``{1}``: applied; ``{0, current}``: refused, the record as it is; ``{0}``: it is gone."""

@@ -66,6 +66,7 @@ class Admin:
         record = await self.registry.of(request.project).put_runtime(
             entry, create=True, external_id=external_id, allow_private_targets=self.allow_private_targets
         )
+        await self._providers_changed(request.project)
         return AdminObject(item=views.provider_view(record, self.redirect_uri))
 
     async def update_provider(self, request: ProviderWrite) -> AdminObject:
@@ -91,6 +92,7 @@ class Admin:
             external_id=external_id,
             allow_private_targets=self.allow_private_targets,
         )
+        await self._providers_changed(request.project)
         return AdminObject(item=views.provider_view(record, self.redirect_uri))
 
     async def delete_provider(self, request: ProviderRef) -> AdminObject:
@@ -103,7 +105,13 @@ class Admin:
         record = await self.registry.of(request.project).delete_runtime(request.id)
         if record is None:
             raise NotFound(f"auth provider {request.id!r} not found")
+        await self._providers_changed(request.project)
         return AdminObject(item=views.provider_view(record, self.redirect_uri))
+
+    async def _providers_changed(self, project: str) -> None:
+        """A provider's change (its id, its activity) changes what tools.authorize answers for the
+        whole project: the gateways forget the project's cached answers before this one replies."""
+        await self.tokens.stale.publish(project)
 
     async def list_connections(self, request: ListConnections) -> Page:
         """One page of connections, filtered by user and/or provider."""

@@ -106,6 +106,7 @@ def create_service(settings: Settings) -> Service:
         clock=utcnow,
         keyspace=parts.tokens.keyspace,
         sessions=sessions,
+        policy=settings.refresh_policy(),
     )
     sweeper = Sweeper(authorizations, interval=config.sweep_interval_seconds)
     admin = Admin(

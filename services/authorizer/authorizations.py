@@ -37,6 +37,7 @@ from services.authorizer.ports import (
 )
 from services.authorizer.session_settings import SessionVerification, VerificationChoice
 from services.authorizer.settings import AuthorizerSettings
+from shared.bus.answers import Cacheable
 from shared.contracts.authorization import (
     Authorization,
     CallbackOutcome,
@@ -52,8 +53,14 @@ from shared.providers.models import Provider, TokenGrant
 from shared.runtime import tracing
 from shared.runtime.keyspace import Keyspace
 from shared.runtime.logging import get_logger
-from shared.tokens.freshness import completed_authorization
-from shared.tokens.model import StoredToken, connection_id_of, connection_of_authorization, covers
+from shared.tokens.freshness import cacheable_until_due, completed_authorization
+from shared.tokens.model import (
+    RefreshPolicy,
+    StoredToken,
+    connection_id_of,
+    connection_of_authorization,
+    covers,
+)
 
 log = get_logger(__name__)
 
@@ -81,6 +88,8 @@ class Authorizations:
     keyspace: Keyspace = field(default_factory=Keyspace)
     # A project's own verification over engine.yaml's (session_settings.py); None: engine.yaml's alone.
     sessions: SessionVerification | None = None
+    # When a token falls due for refresh: a cached status answer lives no longer (engine.yaml refresh:).
+    policy: RefreshPolicy = field(default_factory=RefreshPolicy)
 
     # --- start and status ---------------------------------------------------------------
 
@@ -147,6 +156,17 @@ class Authorizations:
         Raises:
             NotFound: Unknown (or long expired) authorization id, or another project's.
         """
+        return (await self._status(request))[0]
+
+    async def answer_status(self, request: GetAuthorization) -> Cacheable[Authorization] | Authorization:
+        """:meth:`status`, a completed one marked cacheable by the gateway until its token falls due
+        for refresh (``vk.auth.status``'s answer; docs/nats.md, "The answer cache")."""
+        authorization, token = await self._status(request)
+        if authorization.status != "completed" or token is None:
+            return authorization
+        return cacheable_until_due(authorization, token, self.policy, now=self.clock())
+
+    async def _status(self, request: GetAuthorization) -> tuple[Authorization, StoredToken | None]:
         connection = connection_of_authorization(request.authorization_id)
         if connection is not None:
             return await self._connection_status(request, connection)
@@ -157,17 +177,19 @@ class Authorizations:
             token = await self.fresh(
                 user_id=record.user_id, provider_id=record.provider_id, project=record.project
             )
-            return domain.to_authorization(record, token)
-        return domain.to_authorization(record)
+            return domain.to_authorization(record, token), token
+        return domain.to_authorization(record), None
 
-    async def _connection_status(self, request: GetAuthorization, connection: str) -> Authorization:
+    async def _connection_status(
+        self, request: GetAuthorization, connection: str
+    ) -> tuple[Authorization, StoredToken | None]:
         authorization_id = request.authorization_id
         meta = await self.tokens.connection(connection)
         if meta is None or meta.project != request.project:
             raise NotFound(f"authorization {authorization_id!r} not found")
         token = await self.fresh(user_id=meta.user_id, provider_id=meta.provider_id, project=meta.project)
         if token is None:  # revoked upstream or needs consent again: this authorization is over
-            return Authorization(
+            failed = Authorization(
                 id=authorization_id,
                 status="failed",
                 provider_id=meta.provider_id,
@@ -175,7 +197,8 @@ class Authorizations:
                 scopes=meta.scopes,
                 failure_reason="reauthorization_required",
             )
-        return completed_authorization(meta.user_id, meta.provider_id, token, meta.project)
+            return failed, None
+        return completed_authorization(meta.user_id, meta.provider_id, token, meta.project), token
 
     # --- callback -----------------------------------------------------------------------
 

@@ -42,7 +42,7 @@ def register(
     sign-in's two only with ``sign_ins``, in ``oidc`` mode)."""
     q = subjects.QUEUE_AUTHORIZER
     server.add(subjects.AUTH_START, StartAuthorization, authorizations.start, queue=q)
-    server.add(subjects.AUTH_STATUS, GetAuthorization, authorizations.status, queue=q)
+    server.add(subjects.AUTH_STATUS, GetAuthorization, authorizations.answer_status, queue=q, name="status")
     server.add(subjects.AUTH_CALLBACK, OAuthCallback, authorizations.callback, queue=q)
     server.add(subjects.AUTH_CONFIRM_USER, ConfirmUser, verifications.confirm_user, queue=q)
     server.add(subjects.AUTH_FLOW_INFO, FlowRef, verifications.flow_info, queue=q)

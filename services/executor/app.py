@@ -37,6 +37,7 @@ from services.executor.sources import InProcessToolkits
 from services.executor.tool_service import ToolService
 from services.executor.worker_registry import WorkerRegistry, WorkerSpec
 from shared.bus import subjects
+from shared.bus.answers import StaleAnswers
 from shared.bus.messaging import RpcClient
 from shared.errors import ServiceUnavailable
 from shared.providers.projects import ProjectProviders
@@ -84,13 +85,15 @@ def create_service(settings: Settings) -> Service:
 
     async def workers_changed() -> None:
         await parts.broker.publish(b"", subjects.WORKERS_CHANGED)
+        # A worker's tools (their requirements) are in tools.authorize's answers, of any project.
+        await parts.tokens.stale.publish(None)
 
     def probe(spec: WorkerSpec) -> WorkerSource:
         return worker_client(spec, http, retry=0, pooled=False)
 
     fresh = RefreshingTokens(parts.tokens, rpc, config.refresh_policy)
     authorizer = RpcAuthorizer(rpc)
-    tools = ToolService(catalog, providers, parts.tokens, secrets, authorizer, fresh)
+    tools = ToolService(catalog, providers, parts.tokens, secrets, authorizer, fresh, config.refresh_policy)
     events = OutboxEvents(parts.tokens.outbox, wake_relay)
     history = ExecutionHistory(
         parts.redis,
@@ -118,7 +121,7 @@ def create_service(settings: Settings) -> Service:
     register_tools(parts.server, tools, executor)
     register_scheduled(parts.server, Scheduling(catalog, history, config.scheduled))
     register_admin(parts.server, workers, SecretAdmin(secrets))
-    register_notifications(parts.broker, workers, contextual)
+    register_notifications(parts.broker, workers, contextual, parts.tokens.stale)
 
     async def hooks_changed(project: str) -> None:
         contextual.forget(project)
@@ -136,7 +139,7 @@ def create_service(settings: Settings) -> Service:
     register_mcp_gateways(parts.server, gateways)
     # Redis away: a round fails, and the next one tries again.
     refresher = Periodic(
-        _refresh(workers, catalog),
+        _refresh(workers, catalog, parts.tokens.stale),
         config.catalog_refresh_seconds,
         name="catalog-refresh",
         failed="catalog.refresh_failed",
@@ -167,12 +170,17 @@ def create_service(settings: Settings) -> Service:
     return Service(app, parts.server)
 
 
-def _refresh(workers: WorkerAdmin, catalog: ToolCatalog) -> Callable[[], Awaitable[None]]:
+def _refresh(
+    workers: WorkerAdmin, catalog: ToolCatalog, stale: StaleAnswers
+) -> Callable[[], Awaitable[None]]:
     """One round of the catalog's refresh: the workers another replica changed while we missed
-    the broadcast, then each worker's tools."""
+    the broadcast, then each worker's tools; the gateways forget their answers when these changed."""
 
     async def refresh() -> None:
+        before = catalog.everything()
         await workers.reload()
         await catalog.refresh()
+        if catalog.everything() != before:
+            await stale.publish(None)
 
     return refresh

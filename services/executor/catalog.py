@@ -256,6 +256,10 @@ class ToolCatalog:
         """Which source serves a definition this catalog handed out: ``in_process`` or a worker id."""
         return self._source_of.get(id(definition), IN_PROCESS)
 
+    def everything(self) -> list[dict[str, Any]]:
+        """Every source's admitted definitions, of every project (to tell whether a refresh changed any)."""
+        return list(self._merged)
+
     def definitions(
         self, *, project: str = DEFAULT_PROJECT, toolkit: str | None = None, all_versions: bool = False
     ) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from services.executor.mcp_gateways import McpGatewayAdmin
 from services.executor.scheduled import Scheduling
 from services.executor.tool_service import ToolService
 from shared.bus import subjects
+from shared.bus.answers import StaleAnswers
 from shared.bus.rpc import RpcServer
 from shared.contracts.common import PageQuery
 from shared.contracts.execution import (
@@ -40,7 +41,9 @@ def register_tools(server: RpcServer, tools: ToolService, executor: Executor) ->
     """Tool listing, lookup, authorization and execution."""
     server.add(subjects.TOOLS_LIST, ListTools, tools.list, queue=Q, name="list_tools")
     server.add(subjects.TOOLS_GET, GetTool, tools.get, queue=Q, name="get_tool")
-    server.add(subjects.TOOLS_AUTHORIZE, AuthorizeTool, tools.authorize, queue=Q, name="authorize_tool")
+    server.add(
+        subjects.TOOLS_AUTHORIZE, AuthorizeTool, tools.answer_authorize, queue=Q, name="authorize_tool"
+    )
     server.add(subjects.TOOLS_EXECUTE, ExecuteTool, executor.execute, queue=Q, name="execute_tool")
     server.add(
         subjects.TOOLS_REQUIREMENTS, CheckRequirements, tools.requirements, queue=Q, name="tool_requirements"
@@ -98,13 +101,18 @@ def register_contextual_access(server: RpcServer, admin: ContextualAccessAdmin) 
     server.add(subjects.HOOKS_BULK, HookBulk, admin.bulk_hooks, queue=Q, name="bulk_upsert_hooks")
 
 
-def register_notifications(broker: NatsBroker, workers: WorkerAdmin, hooks: ContextualAccess) -> None:
+def register_notifications(
+    broker: NatsBroker, workers: WorkerAdmin, hooks: ContextualAccess, stale: StaleAnswers | None = None
+) -> None:
     """The broadcasts that keep replicas' worker lists and hook chains equal (no queue: every replica
-    hears them)."""
+    hears them). Once a replica reloaded its workers, the gateways forget the answers it may have
+    given from its old list meanwhile (``stale``)."""
 
     @broker.subscriber(subjects.WORKERS_CHANGED)
     async def workers_changed(_: Any) -> None:
         await workers.reload()
+        if stale is not None:
+            await stale.publish(None)
 
     @broker.subscriber(subjects.HOOKS_CHANGED)
     async def hooks_changed(_: Any) -> None:

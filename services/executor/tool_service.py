@@ -11,12 +11,13 @@ from services.executor.ports import Authorizer, Catalog, FreshTokens, ProviderLo
 from services.executor.requirements import RequirementsReader
 from services.executor.tool_filter import domains_of, parse_filter
 from services.executor.tool_requirements import answer, auth_needs, requested_tools, secret_items, settle
+from shared.bus.answers import Cacheable
 from shared.contracts.authorization import Authorization, StartAuthorization
 from shared.contracts.common import Page, utcnow
 from shared.contracts.execution import AuthorizeTool, CheckRequirements, Document, GetTool, ListTools
 from shared.errors import BadRequest
-from shared.tokens.freshness import completed_authorization
-from shared.tokens.model import covers
+from shared.tokens.freshness import cacheable_until_due, completed_authorization
+from shared.tokens.model import RefreshPolicy, covers
 
 FORMATS = ("arcade", "openai", "anthropic")
 
@@ -40,6 +41,7 @@ class ToolService:
         secrets: Tool secrets (secret status in requirements).
         authorizer: Starts an authorization when the user holds no covering token.
         fresh: Reads a user's token for a provider, never expired (``shared.tokens.freshness.fresh_token``).
+        policy: When a token falls due for refresh: a cached ``tools.authorize`` answer lives no longer.
     """
 
     def __init__(
@@ -50,6 +52,7 @@ class ToolService:
         secrets: Secrets,
         authorizer: Authorizer,
         fresh: FreshTokens,
+        policy: RefreshPolicy | None = None,
     ) -> None:
         self._catalog = catalog
         self._providers = providers
@@ -57,6 +60,7 @@ class ToolService:
         self._secrets = secrets
         self._authorizer = authorizer
         self._fresh = fresh
+        self._policy = policy or RefreshPolicy()
 
     async def reader(self, definitions: list[Mapping[str, Any]], project: str) -> RequirementsReader:
         """A requirements reader for one request (reads the secret keys only when a tool needs one)."""
@@ -129,19 +133,28 @@ class ToolService:
 
     async def authorize(self, request: AuthorizeTool) -> Authorization:
         """Start or confirm the authorization a tool needs; ``completed`` for a tool that needs none."""
+        given = await self.answer_authorize(request)
+        return given.result if isinstance(given, Cacheable) else given
+
+    async def answer_authorize(self, request: AuthorizeTool) -> Cacheable[Authorization] | Authorization:
+        """:meth:`authorize`, a ``completed`` answer marked cacheable by the gateway: until the token
+        falls due for refresh, without a limit of its own for a tool needing no authorization
+        (``vk.tools.authorize``'s answer; docs/nats.md, "The answer cache")."""
         definition, _ = self._catalog.resolve(
             request.tool_name, request.tool_version, project=request.project
         )
         auth = authorization_of(definition)
         if not auth:
-            return Authorization(status="completed", user_id=request.user_id)
+            return Cacheable(Authorization(status="completed", user_id=request.user_id))
         # The hot path: the user holds a covering token, so no flow is needed and the
         # authorizer need not be asked (one NATS hop and a record write fewer).
         info = await self._providers.lookup(auth, request.project)
         if info.active:
             token = await self._fresh(request.user_id, info.key, project=request.project)
-            if covers(token, scopes_of(auth), now=utcnow()):
-                return completed_authorization(request.user_id, info.key, token, request.project)
+            now = utcnow()
+            if covers(token, scopes_of(auth), now=now):
+                done = completed_authorization(request.user_id, info.key, token, request.project)
+                return cacheable_until_due(done, token, self._policy, now=now)
         start = StartAuthorization(
             user_id=request.user_id,
             project=request.project,

@@ -14,7 +14,8 @@ from faststream.nats import NatsBroker
 from starlette.types import ASGIApp
 
 from services.gateway import errors, openapi
-from services.gateway.adapters import CompletionWaiters
+from services.gateway.adapters import CompletionWaiters, StaleNotices
+from services.gateway.answer_cache import AnswerCache
 from services.gateway.body_limit import BodyLimit
 from services.gateway.console import activity as console_activity
 from services.gateway.console import pages as console_pages
@@ -71,6 +72,8 @@ def create_app(settings: Settings) -> FastAPI:
     pings = RpcServer(seal=seal)
     add_health(pings, service="gateway", instance=settings.runtime.instance)
     waiters = CompletionWaiters()
+    answers = AnswerCache(seconds=gw.answer_cache_seconds, max_entries=gw.answer_cache_entries)
+    notices = StaleNotices(answers)
     api_keys = ApiKeys(
         (k.key.get_secret_value(), Principal(project=k.project, role=k.role)) for k in gw.api_keys
     )
@@ -86,6 +89,8 @@ def create_app(settings: Settings) -> FastAPI:
         await broker.start()
         nc = broker.connection
         await waiters.start(nc)
+        if answers.enabled:
+            await notices.start(nc)
         await pings.start(nc)
         await nc.flush()
         app.state.rpc = RpcClient(nc, seal=seal, timeout=settings.runtime.rpc_timeout)
@@ -103,6 +108,7 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         await app.state.llm.aclose()
         await waiters.stop()
+        await notices.stop()
         await pings.stop(grace=1.0)
         await broker.stop()
 
@@ -124,6 +130,7 @@ def create_app(settings: Settings) -> FastAPI:
     # The console's cookie and the end-user links are signed with a key derived from the API keys.
     app.state.console_signer = Signer(k.key.get_secret_value() for k in gw.api_keys)
     app.state.waiters = waiters
+    app.state.answers = answers
     app.state.broker = broker
     _rate_counting(app, settings, gw)
     errors.install(app)
@@ -256,7 +263,9 @@ def create_server(settings: Settings) -> GatewayServer:
     app = create_app(settings)
     gw: GatewaySettings = app.state.gateway
     # One log line per request, whichever of the two answers it, a refused one included.
-    lane: ASGIApp = FastLane(app, max_body_bytes=gw.max_body_bytes, read_timeout=gw.read_timeout)
+    lane: ASGIApp = FastLane(
+        app, max_body_bytes=gw.max_body_bytes, read_timeout=gw.read_timeout, answers=app.state.answers
+    )
     if settings.runtime.check_responses:  # beneath ProjectPaths: it reads the route that answered
         from services.gateway.response_check import ResponseCheck  # jsonschema only when asked
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from functools import partial
+from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI
@@ -24,6 +25,7 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
+from services.gateway.answer_cache import AnswerCache
 from services.gateway.body_limit import timed_receive
 from services.gateway.domain import ApiKeys
 from services.gateway.errors import client_error, error_response
@@ -34,12 +36,17 @@ from services.gateway.routes.deps import authenticate, extras_asked, limit_user
 from services.gateway.routes.tools import (
     AuthorizeToolRequest,
     ExecuteToolRequest,
+    authorize_command,
     tool_authorization,
     tool_execution,
 )
+from services.gateway.wire import authorization_body
+from shared.bus import subjects
 from shared.bus.messaging import RpcClient
+from shared.contracts.authorization import GetAuthorization
 from shared.errors import ValetkeyError
 from shared.runtime.config_arcade import DEFAULT_BODY_LIMIT
+from shared.runtime.jsontext import dumps_compact
 from shared.runtime.logging import get_logger
 
 log = get_logger(__name__)
@@ -56,11 +63,18 @@ class FastLane:
     """ASGI app: serves the plain hot requests, hands the rest to ``app``."""
 
     def __init__(
-        self, app: FastAPI, *, max_body_bytes: int = DEFAULT_BODY_LIMIT, read_timeout: float | None = None
+        self,
+        app: FastAPI,
+        *,
+        max_body_bytes: int = DEFAULT_BODY_LIMIT,
+        read_timeout: float | None = None,
+        answers: AnswerCache | None = None,
     ) -> None:
         self.app = app
         self._max_body_bytes = max_body_bytes
         self._read_timeout = read_timeout
+        # Completed status and tools.authorize answers repeated without the bus hop (answer_cache.py).
+        self._answers = answers if answers is not None and answers.enabled else None
         self._posted: dict[tuple[str, str], tuple[type[Body], Answer]] = {
             TOOLS_AUTHORIZE: (AuthorizeToolRequest, self._authorize_tool),
             TOOLS_EXECUTE: (ExecuteToolRequest, self._execute_tool),
@@ -71,9 +85,7 @@ class FastLane:
             route = (scope["method"], scope["path"])
             if route == STATUS and (auth_id := _plain_status_id(scope)):
                 scope[ROUTE_KEY] = STATUS[1]
-                await self._serve(
-                    scope, receive, send, lambda rpc, project: status_now(rpc, auth_id, project)
-                )
+                await self._serve(scope, receive, send, partial(self._status, auth_id))
                 return
             posted = self._posted.get(route)
             if posted is not None and _small_json(scope, self._max_body_bytes):
@@ -93,10 +105,33 @@ class FastLane:
                     return
         await self.app(scope, receive, send)
 
+    async def _status(self, auth_id: str, rpc: RpcClient, project: str) -> Response:
+        if self._answers is None:
+            return await status_now(rpc, auth_id, project)
+        lookup = GetAuthorization(authorization_id=auth_id, project=project)
+        key = ("status", project, auth_id)
+        body, _ = await self._answers.serve(
+            key, project, partial(rpc.call_fresh, subjects.AUTH_STATUS, lookup), _shaped
+        )
+        return _json(body)
+
     async def _authorize_tool(self, request: Body, rpc: RpcClient, project: str) -> Response:
         assert isinstance(request, AuthorizeToolRequest)
         await limit_user(self.app.state, project, request.user_id)
-        return await tool_authorization(rpc, request, project)
+        if self._answers is None:
+            return await tool_authorization(rpc, request, project)
+        command = authorize_command(request, project)
+        key = (
+            "authorize",
+            project,
+            command.user_id,
+            command.tool_name,
+            command.tool_version,
+            command.next_uri,
+        )
+        ask = partial(rpc.call_fresh, subjects.TOOLS_AUTHORIZE, command)
+        body, _ = await self._answers.serve(key, project, ask, _shaped)
+        return _json(body)
 
     async def _execute_tool(self, request: Body, rpc: RpcClient, project: str) -> Response:
         assert isinstance(request, ExecuteToolRequest)
@@ -123,6 +158,15 @@ class FastLane:
                 error = ValetkeyError("internal error")
             response = error_response(error)
         await response(scope, receive, send)
+
+
+def _shaped(result: dict[str, Any]) -> bytes:
+    """An authorization as the status and tools.authorize routes write it (``JsonAnswer``)."""
+    return dumps_compact(authorization_body(result))
+
+
+def _json(body: bytes) -> Response:
+    return Response(body, media_type="application/json")
 
 
 def _plain_status_id(scope: Scope) -> str | None:

@@ -24,6 +24,10 @@ class GatewaySettings:
     write_timeout: float | None = None
     idle_timeout: float | None = None
     rate_limit: RateLimitConfig | None = None
+    # The answer cache (services/gateway/answer_cache.py): VALETKEY_ANSWER_CACHE_SECONDS (0: off) and
+    # VALETKEY_ANSWER_CACHE_ENTRIES.
+    answer_cache_seconds: float = 2.0
+    answer_cache_entries: int = 10_000
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GatewaySettings:
@@ -42,6 +46,8 @@ class GatewaySettings:
             write_timeout=write_timeout,
             idle_timeout=_seconds(api.idle_timeout),
             rate_limit=api.rate_limit if api.rate_limit and api.rate_limit.enabled else None,
+            answer_cache_seconds=settings.runtime.answer_cache_seconds,
+            answer_cache_entries=settings.runtime.answer_cache_entries,
         )
 
 

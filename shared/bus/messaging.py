@@ -5,12 +5,15 @@ Replies always travel in an envelope, ``{"ok": true, "result": ...}`` or
 that raises sends no reply and its caller would wait out the whole timeout.
 :func:`answer` validates the request, runs the use case and turns every outcome
 into an envelope; :class:`RpcClient` turns the envelope back
-into a result or the same :class:`ValetkeyError` the service raised.
+into a result or the same :class:`ValetkeyError` the service raised. A result the gateway may
+cache (:class:`~shared.bus.answers.Cacheable`) adds ``"fresh_until"`` to a successful envelope:
+epoch seconds, or ``null`` for no limit of its own; without it the answer is not cacheable.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple, TypeVar
@@ -27,6 +30,7 @@ from nats.js.errors import BadRequestError
 from pydantic import BaseModel, ValidationError
 
 from shared.bus import subjects
+from shared.bus.answers import Cacheable
 from shared.bus.sealing import BusSeal, is_sealed
 from shared.errors import BadRequest, SealError, ServiceUnavailable, ValetkeyError, error_from_payload
 from shared.runtime import jsontext, tracing
@@ -128,7 +132,10 @@ def _validated(model: type[M], body: Any) -> M:
     return model.model_validate(json.loads(body or b"{}"))
 
 
-async def answer(model: type[M], body: Any, use_case: Callable[[M], Awaitable[BaseModel | None]]) -> Reply:
+Result = BaseModel | Cacheable[Any] | None
+
+
+async def answer(model: type[M], body: Any, use_case: Callable[[M], Awaitable[Result]]) -> Reply:
     """Validate ``body`` as ``model``, run ``use_case`` and encode any outcome as the reply envelope."""
     started = time.perf_counter()
     try:
@@ -155,7 +162,20 @@ async def answer(model: type[M], body: Any, use_case: Callable[[M], Awaitable[Ba
     if result is None:
         return _NO_RESULT
     # pydantic-core writes the result's JSON; only the envelope's frame is added here.
+    if isinstance(result, Cacheable):
+        return Reply(
+            b'{"ok":true,"result":' + result.result.model_dump_json().encode() + _until(result) + b"}"
+        )
     return Reply(b'{"ok":true,"result":' + result.model_dump_json().encode() + b"}")
+
+
+def _until(cacheable: Cacheable[Any]) -> bytes:
+    until = cacheable.fresh_until
+    return b',"fresh_until":' + (b"null" if until is None else repr(until.timestamp()).encode())
+
+
+#: ``fresh_until`` of an answer that is not cacheable (:meth:`RpcClient.call_fresh`).
+NOT_CACHEABLE = -math.inf
 
 
 class RpcClient:
@@ -183,6 +203,20 @@ class RpcClient:
             SealError: The reply is not sealed for this request (or the service refused ours).
             ValetkeyError: The error the serving side reported.
         """
+        return (await self._envelope(subject, request, timeout)).get("result")
+
+    async def call_fresh(
+        self, subject: str, request: BaseModel, *, timeout: float | None = None
+    ) -> tuple[Any, float]:
+        """Like :meth:`call_raw`, with the epoch second until which the server lets the answer be
+        repeated: ``math.inf`` for no limit of its own, :data:`NOT_CACHEABLE` when it may not be."""
+        envelope = await self._envelope(subject, request, timeout)
+        if "fresh_until" not in envelope:
+            return envelope.get("result"), NOT_CACHEABLE
+        until = envelope["fresh_until"]
+        return envelope.get("result"), math.inf if until is None else float(until)
+
+    async def _envelope(self, subject: str, request: BaseModel, timeout: float | None) -> dict[str, Any]:
         if not self._nc.is_connected:  # reconnecting: nobody could answer before the timeout
             raise ServiceUnavailable("the message bus is not reachable; retry shortly")
         data = request.model_dump_json().encode()
@@ -198,10 +232,10 @@ class RpcClient:
             except NatsTimeoutError as exc:
                 raise ServiceUnavailable(f"timed out waiting for {subject}") from exc
             body = self._open(subject, data, msg) if sealed else msg.data
-            envelope = jsontext.loads(body)
+            envelope: dict[str, Any] = jsontext.loads(body)
             if not envelope.get("ok"):
                 raise error_from_payload(envelope.get("error") or {})
-        return envelope.get("result")
+        return envelope
 
     def _open(self, subject: str, request: bytes, msg: Msg) -> bytes:
         try:

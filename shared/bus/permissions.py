@@ -17,6 +17,8 @@ The rules it encodes:
   publish on anyone's inbox otherwise;
 - each service's replies come back on its own inbox prefix (``_INBOX.<service>``), and it may
   subscribe to that prefix only, so no service reads another's replies (tokens travel in some);
+- the services that write tokens, providers or the worker list publish the answer cache's change
+  notices (``vk.gateway.answers.stale``, ids only), which only the gateway reads;
 - only the services that write the outbox publish events, and only the webhooks service
   creates consumers and reads the streams; JetStream's API is open to each for its streams only.
 """
@@ -106,7 +108,10 @@ GRANTS: Final[Mapping[str, _Grant]] = {
             subjects.TOKEN_REFRESH,  # the console's "force refresh" (services/gateway/console/data.py)
             subjects.REFRESH_COUNTS,  # the console's overview
         ),
-        listens=(subjects.EVT_AUTHORIZATION_ALL,),  # wakes the long-polls (services/gateway/adapters.py)
+        listens=(
+            subjects.EVT_AUTHORIZATION_ALL,  # wakes the long-polls (services/gateway/adapters.py)
+            subjects.ANSWERS_STALE,  # keeps the answer cache current (services/gateway/answer_cache.py)
+        ),
     ),
     "authorizer": _Grant(
         serves=(
@@ -116,12 +121,12 @@ GRANTS: Final[Mapping[str, _Grant]] = {
             _family(subjects.VERIFICATION_SETTINGS_GET),
         ),
         requests=(subjects.TOKEN_REFRESH,),
-        publishes=_RELAY.publishes,
+        publishes=(*_RELAY.publishes, subjects.ANSWERS_STALE),
         streams=_RELAY.streams,
     ),
     "token_refresher": _Grant(
         serves=(subjects.TOKEN_REFRESH, subjects.REFRESH_COUNTS),
-        publishes=_RELAY.publishes,
+        publishes=(*_RELAY.publishes, subjects.ANSWERS_STALE),
         streams=_RELAY.streams,
     ),
     "executor": _Grant(
@@ -138,7 +143,12 @@ GRANTS: Final[Mapping[str, _Grant]] = {
             subjects.HOOKS_CHANGED,
         ),
         requests=(subjects.AUTH_START, subjects.TOKEN_REFRESH),
-        publishes=(*_RELAY.publishes, subjects.WORKERS_CHANGED, subjects.HOOKS_CHANGED),
+        publishes=(
+            *_RELAY.publishes,
+            subjects.WORKERS_CHANGED,
+            subjects.HOOKS_CHANGED,
+            subjects.ANSWERS_STALE,
+        ),
         streams=_RELAY.streams,
     ),
     "webhooks": _Grant(

@@ -41,7 +41,7 @@ from nats.micro.service import ServiceConfig
 from pydantic import BaseModel
 
 from shared.bus import subjects
-from shared.bus.messaging import RPC_WORKERS, Reply, answer
+from shared.bus.messaging import RPC_WORKERS, Reply, Result, answer
 from shared.bus.sealing import BusSeal, is_sealed
 from shared.contracts.common import Ping, Pong
 from shared.errors import SealError
@@ -50,7 +50,7 @@ from shared.runtime.logging import get_logger
 
 log = get_logger(__name__)
 
-UseCase = Callable[[Any], Awaitable[BaseModel | None]]
+UseCase = Callable[[Any], Awaitable[Result]]
 _NOT_A_NAME = re.compile(r"[^A-Za-z0-9_-]")
 
 

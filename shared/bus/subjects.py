@@ -104,6 +104,11 @@ WORKERS_CHANGED: Final = "vk.executor.workers.changed"
 # Broadcast (no queue group): every executor replica drops its copy of a project's hook chains.
 HOOKS_CHANGED: Final = "vk.executor.hooks.changed"
 
+# --- gateway: broadcast -------------------------------------------------------------
+# Broadcast (no queue group): what a write changed, so every gateway drops the answers it cached of
+# it (``shared.contracts.answers.AnswersStale``; services/gateway/answer_cache.py).
+ANSWERS_STALE: Final = "vk.gateway.answers.stale"
+
 # --- webhooks: request-reply (the admin API of endpoints and dead letters) ------------
 WEBHOOKS_ENDPOINTS_LIST: Final = "vk.admin.webhooks.endpoints.list"
 WEBHOOKS_ENDPOINTS_GET: Final = "vk.admin.webhooks.endpoints.get"

@@ -85,6 +85,7 @@ async def start(infra: Infra) -> None:
         keyspace=infra.tokens.keyspace,
     )
     nc = infra.broker.connection
+    infra.tokens.stale.attach(nc)  # token writes tell the gateways from here on (shared/bus/answers.py)
     infra.rpc = RpcClient(nc, seal=infra.seal, timeout=infra.settings.runtime.rpc_timeout)
     infra.js = nc.jetstream()
     await ensure_streams(infra.js, replicas=settings.runtime.jetstream_replicas)

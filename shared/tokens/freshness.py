@@ -3,7 +3,8 @@
 Every reader (the authorizer answering ``completed``, the executor before a tool runs)
 goes through :func:`fresh_token`: a token inside its refresh margin is refreshed by
 the token_refresher over NATS first (concurrent askers share one refresh there), and
-an expired token is never returned.
+an expired token is never returned. :func:`cacheable_until_due` lets the gateway repeat an
+answer carrying a token until the moment this module would refresh it, and no longer.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from shared.bus import subjects
+from shared.bus.answers import Cacheable
 from shared.bus.messaging import RpcClient
 from shared.contracts.authorization import Authorization, AuthorizationContext
 from shared.contracts.common import DEFAULT_PROJECT, utcnow
@@ -85,3 +87,17 @@ def completed_authorization(
         user_id=user_id,
         context=AuthorizationContext(token=token.access_token, user_info=token.user_info),
     )
+
+
+def cacheable_until_due(
+    answer: Authorization, token: StoredToken, policy: RefreshPolicy, *, now: datetime
+) -> Cacheable[Authorization] | Authorization:
+    """``answer`` (a completed authorization carrying ``token``) marked cacheable until the token
+    falls due for refresh under ``policy`` (never past its expiry; no limit for a token that never
+    expires); ``answer`` alone when it is due already (a read that could not refresh it)."""
+    due = policy.due_at(token)
+    if due is not None and token.expires_at is not None:
+        due = min(due, token.expires_at)
+    if due is not None and due <= now:
+        return answer
+    return Cacheable(answer, due)

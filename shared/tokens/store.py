@@ -48,6 +48,7 @@ from typing import Any, cast
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
+from shared.bus.answers import StaleAnswers
 from shared.bus.outbox import Outbox
 from shared.contracts.common import DEFAULT_PROJECT
 from shared.contracts.events import Event
@@ -111,6 +112,8 @@ class TokenStore:
         self._policy = policy
         self.keyspace = keyspace or Keyspace(prefix)
         self.outbox = Outbox(redis, keyspace=self.keyspace)
+        # The gateways' answer cache forgets a connection's answers once it changed (shared/bus/answers.py).
+        self.stale = StaleAnswers()
         self._put = redis.register_script(PUT_SCRIPT)
         self._reads = HeldReads(redis)
 
@@ -236,6 +239,7 @@ class TokenStore:
         created_at = await self._put(keys=plan.keys, args=plan.args)
         if created_at is None:
             return None
+        await self.changed(plan.connection)
         return dataclasses.replace(plan.connection, created_at=text(created_at)), plan.version
 
     def plan_put(
@@ -383,7 +387,15 @@ class TokenStore:
             for event in events or []:
                 self.outbox.add(pipe, event, shard=shard)
             await pipe.execute()
+        await self.changed(meta)
         return meta
+
+    async def changed(self, connection: Connection) -> None:
+        """Tell the gateways that answers about ``connection`` changed (after a write that landed;
+        :meth:`write` and :meth:`delete` do it, a caller running :meth:`plan_put`'s script does)."""
+        await self.stale.publish(
+            connection.project, user_id=connection.user_id, provider_id=connection.provider_id
+        )
 
     async def due(self, now: datetime, *, limit: int = 100) -> list[str]:
         """Connection ids whose refresh is due, earliest first (read-only; the refresher claims)."""

@@ -192,11 +192,19 @@ async def tool_authorization(
     Raises:
         ValetkeyError: No user id, an unknown tool, or what the executor reported.
     """
+    result: dict[str, Any] = await client.call_raw(subjects.TOOLS_AUTHORIZE, authorize_command(body, project))
+    return JsonAnswer(authorization_body(result, extras=extras))
+
+
+def authorize_command(body: AuthorizeToolRequest, project: str) -> AuthorizeTool:
+    """The executor's command for ``POST /v1/tools/authorize``.
+
+    Raises:
+        BadRequest: No user id, or a value the command refuses.
+    """
     if not body.user_id:
         raise BadRequest("user_id is required")
-    command = build(AuthorizeTool, **body.model_dump(), project=project)
-    result: dict[str, Any] = await client.call_raw(subjects.TOOLS_AUTHORIZE, command)
-    return JsonAnswer(authorization_body(result, extras=extras))
+    return build(AuthorizeTool, **body.model_dump(), project=project)
 
 
 @router.post("/v1/tools/execute", response_model=dict[str, Any], openapi_extra=documented(ExecuteToolRequest))
