@@ -159,8 +159,12 @@ class Authorizations:
         return (await self._status(request))[0]
 
     async def answer_status(self, request: GetAuthorization) -> Cacheable[Authorization] | Authorization:
-        """:meth:`status`, a completed one marked cacheable by the gateway until its token falls due
-        for refresh (``vk.auth.status``'s answer; docs/nats.md, "The answer cache")."""
+        """The authorization now; a completed one carries a fresh token, and the gateway may repeat
+        it until that token falls due for refresh (docs/nats.md, "The answer cache").
+
+        Raises:
+            NotFound: Unknown (or long expired) authorization id, or another project's.
+        """
         authorization, token = await self._status(request)
         if authorization.status != "completed" or token is None:
             return authorization

@@ -137,9 +137,11 @@ class ToolService:
         return given.result if isinstance(given, Cacheable) else given
 
     async def answer_authorize(self, request: AuthorizeTool) -> Cacheable[Authorization] | Authorization:
-        """:meth:`authorize`, a ``completed`` answer marked cacheable by the gateway: until the token
-        falls due for refresh, without a limit of its own for a tool needing no authorization
-        (``vk.tools.authorize``'s answer; docs/nats.md, "The answer cache")."""
+        """Start or confirm the authorization a tool needs; ``completed`` for a tool that needs none.
+
+        The gateway may repeat a ``completed`` answer until its token falls due for refresh, or
+        for its own lifetime for a tool needing no authorization (docs/nats.md, "The answer cache").
+        """
         definition, _ = self._catalog.resolve(
             request.tool_name, request.tool_version, project=request.project
         )
