@@ -24,7 +24,12 @@ HOOLI_SCOPES = ["scope1", "scope2"]
 
 @contextmanager
 def hooli_engine(
-    home: Path, *, nats_url: str, redis_url: str, tweak: Any = None
+    home: Path,
+    *,
+    nats_url: str,
+    redis_url: str,
+    tweak: Any = None,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[tuple[Engine, OAuthServer]]:
     """The OAuth server and the engine (verification ``unsafe_skip``), stopped on exit."""
     port = embedded.free_port()
@@ -38,7 +43,9 @@ def hooli_engine(
         config["tools"] = {"toolkits": [HOOLI_TOOLKIT], "directors": []}
         if tweak is not None:
             tweak(config)
-        with running_engine(home / "engine", nats_url=nats_url, redis_url=redis_url, config=config) as engine:
+        with running_engine(
+            home / "engine", nats_url=nats_url, redis_url=redis_url, config=config, extra_env=extra_env
+        ) as engine:
             yield engine, oauth
 
 

@@ -1,0 +1,238 @@
+"""The gateway's answer cache with the engine running as processes: a completed status read or a
+tools.authorize is repeated without the bus, and every write that changes it is seen at once.
+
+One engine (the hooli provider at the real OAuth server, the hooli toolkit) serves most of the
+module; two more show the token's refresh point bounding an answer, and the cache turned off.
+Whether a read reached the authorizer is read from its own request lines (``rpc.handled``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from shared.runtime.crypto import Cipher, RootKey
+from shared.tokens.model import RefreshPolicy, StoredToken
+from shared.tokens.store import TokenStore
+from tests.support.auth_flows import new_user
+from tests.support.browser import consent_and_follow
+from tests.support.client_stack import HOOLI_SCOPES, hooli_engine
+from tests.support.engine import Engine
+
+pytestmark = pytest.mark.e2e
+
+OTHER_KEY = "vk_test_answer_cache_other_project"
+SPLINES = "Hooli.ReticulateSplines"
+
+
+def with_other_project(config: dict[str, Any]) -> None:
+    config["api"]["keys"] = [{"key": OTHER_KEY, "project": "other", "role": "admin"}]
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory, nats_url, redis_url) -> Iterator[Engine]:
+    home = tmp_path_factory.mktemp("answer-cache")
+    with hooli_engine(home, nats_url=nats_url, redis_url=redis_url, tweak=with_other_project) as (e, _):
+        yield e
+
+
+def http(engine: Engine, key: str | None = None) -> httpx.AsyncClient:
+    headers = {"Authorization": f"Bearer {key or engine.api_key}"}
+    return httpx.AsyncClient(base_url=engine.base_url, headers=headers, trust_env=False, timeout=30)
+
+
+def status_reads(engine: Engine) -> int:
+    """How many status reads the authorizer answered (its ``rpc.handled`` lines)."""
+    count = 0
+    for line in engine.log_path("authorizer").read_text(errors="replace").splitlines():
+        if '"rpc.handled"' in line and json.loads(line).get("message_type") == "GetAuthorization":
+            count += 1
+    return count
+
+
+async def connect(engine: Engine, scopes: list[str], user: str | None = None) -> tuple[str, str]:
+    """A user who consented to ``scopes`` at hooli: the user, and the authorization's id."""
+    user = user or new_user("cache")
+    async with http(engine) as api:
+        body = {"user_id": user, "auth_requirement": {"provider_id": "hooli", "oauth2": {"scopes": scopes}}}
+        pending = (await api.post("/v1/auth/authorize", json=body)).json()
+        assert pending["status"] == "pending", pending
+        await consent_and_follow(pending["url"], login=user, callback_prefix=engine.redirect_uri)
+        done = (await api.get("/v1/auth/status", params={"id": pending["id"], "wait": 30})).json()
+    assert done["status"] == "completed", done
+    return user, pending["id"]
+
+
+async def held(engine: Engine, user: str, scopes: list[str]) -> dict[str, Any]:
+    """``POST /v1/auth/authorize`` for a user who holds a covering token: completed, the connection's id."""
+    async with http(engine) as api:
+        body = {"user_id": user, "auth_requirement": {"provider_id": "hooli", "oauth2": {"scopes": scopes}}}
+        answer = (await api.post("/v1/auth/authorize", json=body)).json()
+    assert answer["status"] == "completed", answer
+    return answer
+
+
+async def status(engine: Engine, auth_id: str, key: str | None = None) -> httpx.Response:
+    async with http(engine, key) as api:
+        return await api.get("/v1/auth/status", params={"id": auth_id})
+
+
+async def authorize_tool(engine: Engine, user: str, tool: str = SPLINES) -> dict[str, Any]:
+    async with http(engine) as api:
+        answer = await api.post("/v1/tools/authorize", json={"tool_name": tool, "user_id": user})
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+async def connection_id(engine: Engine, user: str) -> str:
+    async with http(engine) as api:
+        page = (await api.get("/v1/admin/user_connections", params={"user.id": user})).json()
+    [connection] = page["items"]
+    return str(connection["id"])
+
+
+class TestRepeatedReads:
+    async def test_a_completed_status_read_twice_is_the_same_answer_and_the_second_skips_the_authorizer(
+        self, engine
+    ):
+        _, auth_id = await connect(engine, HOOLI_SCOPES)
+        first = await status(engine, auth_id)
+        reads = status_reads(engine)
+        second = await status(engine, auth_id)
+        assert first.status_code == second.status_code == 200
+        assert first.content == second.content and first.json()["status"] == "completed"
+        assert status_reads(engine) == reads
+
+    async def test_another_projects_key_never_gets_the_cached_answer(self, engine):
+        _, auth_id = await connect(engine, HOOLI_SCOPES)
+        assert (await status(engine, auth_id)).status_code == 200
+        assert (await status(engine, auth_id)).status_code == 200  # now cached for the default project
+        stranger = await status(engine, auth_id, key=OTHER_KEY)
+        assert stranger.status_code == 404 and stranger.json()["name"] == "not_found"
+
+
+class TestWritesAreSeenAtOnce:
+    async def test_a_forced_refresh_then_an_immediate_status_read_shows_the_new_token(self, engine):
+        user, auth_id = await connect(engine, HOOLI_SCOPES)
+        before = (await status(engine, auth_id)).json()["context"]["token"]
+        assert (await status(engine, auth_id)).json()["context"]["token"] == before  # served from the cache
+        async with http(engine) as api:
+            refreshed = await api.post(
+                f"/v1/admin/user_connections/{await connection_id(engine, user)}/refresh"
+            )
+        assert refreshed.json()["status"] == "refreshed"
+        after = (await status(engine, auth_id)).json()["context"]["token"]
+        assert after != before
+
+    async def test_a_deleted_connection_then_an_immediate_status_read_shows_it_gone(self, engine):
+        user, _ = await connect(engine, HOOLI_SCOPES)
+        connection_auth = (await held(engine, user, HOOLI_SCOPES))["id"]
+        assert (await status(engine, connection_auth)).status_code == 200
+        assert (await status(engine, connection_auth)).status_code == 200  # cached
+        async with http(engine) as api:
+            deleted = await api.delete(f"/v1/admin/user_connections/{await connection_id(engine, user)}")
+        assert deleted.status_code in (200, 204), deleted.text
+        gone = await status(engine, connection_auth)
+        assert gone.status_code == 404 and gone.json()["name"] == "not_found"
+
+    async def test_an_incremental_scope_authorization_then_tools_authorize_reflects_it(self, engine):
+        user, _ = await connect(engine, ["scope1"])
+        connection_auth = (await held(engine, user, ["scope1"]))["id"]
+        narrow = (await status(engine, connection_auth)).json()
+        assert (await status(engine, connection_auth)).json() == narrow  # cached
+        pending = await authorize_tool(engine, user)  # needs scope2 too: a flow for the union
+        assert pending["status"] == "pending"
+        await consent_and_follow(pending["url"], login=user, callback_prefix=engine.redirect_uri)
+        async with http(engine) as api:
+            await api.get("/v1/auth/status", params={"id": pending["id"], "wait": 30})
+        wide = await authorize_tool(engine, user)
+        assert wide["status"] == "completed" and wide["context"]["token"] != narrow["context"]["token"]
+        now = (await status(engine, connection_auth)).json()
+        assert now["context"]["token"] == wide["context"]["token"] and "scope2" in now["scopes"]
+
+    async def test_a_tool_needing_no_authorization_is_answered_again_from_the_cache(self, engine):
+        user = new_user("cache")
+        first = await authorize_tool(engine, user, "Hooli.Ping")
+        assert first == await authorize_tool(engine, user, "Hooli.Ping")
+        assert first["status"] == "completed"
+
+
+# --- the token's refresh point, and the cache turned off -----------------------------------------
+DUE_AFTER_S = 12  # a one-hour token falls due this long after it was issued, under this policy:
+DUE_SOON = RefreshPolicy(margin_seconds=3600 - DUE_AFTER_S, lifetime_fraction=0.99)
+
+
+def due_soon(config: dict[str, Any]) -> None:
+    config["refresh"] = {
+        "margin_seconds": DUE_SOON.margin_seconds,
+        "lifetime_fraction": DUE_SOON.lifetime_fraction,
+    }
+
+
+@pytest.fixture
+def long_lived_answers(tmp_path, nats_url, redis_url) -> Iterator[Engine]:
+    """Answers kept for 10 minutes unless their token's refresh point comes first."""
+    env = {"VALETKEY_ANSWER_CACHE_SECONDS": "600"}
+    with hooli_engine(tmp_path, nats_url=nats_url, redis_url=redis_url, tweak=due_soon, extra_env=env) as (
+        e,
+        _,
+    ):
+        yield e
+
+
+@pytest.fixture
+def no_cache(tmp_path, nats_url, redis_url) -> Iterator[Engine]:
+    env = {"VALETKEY_ANSWER_CACHE_SECONDS": "0"}
+    with hooli_engine(tmp_path, nats_url=nats_url, redis_url=redis_url, extra_env=env) as (e, _):
+        yield e
+
+
+async def stored(engine: Engine, redis_url: str, user: str) -> StoredToken:
+    """The user's hooli token as the engine keeps it."""
+    redis = Redis.from_url(redis_url)
+    [root] = engine.config["security"]["root_keys"]
+    cipher = Cipher([RootKey(root["id"], root["value"], True)])
+    store = TokenStore(redis, cipher, RefreshPolicy(), prefix=engine.env["VALETKEY_KEY_PREFIX"])
+    try:
+        token = await store.get(user, "hooli")
+    finally:
+        await redis.aclose()
+    assert token is not None
+    return token
+
+
+class TestRefreshPoint:
+    async def test_an_answer_is_not_served_from_the_cache_past_its_tokens_refresh_point(
+        self, long_lived_answers, redis_url
+    ):
+        engine = long_lived_answers
+        engine.stop_service("token_refresher")  # no refresh, so no notice: only fresh_until ends it
+        user, _ = await connect(engine, HOOLI_SCOPES)
+        due = DUE_SOON.due_at(await stored(engine, redis_url, user))
+        assert due is not None
+        connection_auth = (await held(engine, user, HOOLI_SCOPES))["id"]
+        await status(engine, connection_auth)
+        reads = status_reads(engine)
+        await status(engine, connection_auth)
+        if datetime.now(UTC) < due:  # still before the refresh point: it came from the cache
+            assert status_reads(engine) == reads
+        await asyncio.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()) + 0.5)
+        reads = status_reads(engine)
+        late = await status(engine, connection_auth)
+        assert late.status_code == 200 and status_reads(engine) == reads + 1
+
+
+class TestCacheOff:
+    async def test_a_cache_set_to_zero_sends_every_read_to_the_authorizer_as_before(self, no_cache):
+        _, auth_id = await connect(no_cache, HOOLI_SCOPES)
+        reads = status_reads(no_cache)
+        first, second = await status(no_cache, auth_id), await status(no_cache, auth_id)
+        assert first.content == second.content and first.json()["status"] == "completed"
+        assert status_reads(no_cache) == reads + 2
