@@ -190,11 +190,13 @@ def _p50_p99(summary: dict[str, float]) -> str:
 
 
 def _sampled(env: dict[str, str] | None, args: argparse.Namespace) -> dict[str, str]:
-    """The services' extra environment, with the request-line sample when one is asked for."""
+    """The services' extra environment, with the request-line sample and the gateway's answer cache
+    lifetime when asked for."""
     sample = (
         {} if args.request_log_sample == 1 else {"VALETKEY_REQUEST_LOG_SAMPLE": str(args.request_log_sample)}
     )
-    return {**(env or {}), **sample}
+    cache = {} if args.answer_cache is None else {"VALETKEY_ANSWER_CACHE_SECONDS": str(args.answer_cache)}
+    return {**(env or {}), **sample, **cache}
 
 
 def main(argv: list[str]) -> dict[str, Any]:
@@ -208,6 +210,13 @@ def main(argv: list[str]) -> dict[str, Any]:
         type=int,
         default=1,
         help="VALETKEY_REQUEST_LOG_SAMPLE: one answered request's INFO line in N (1, the default: all)",
+    )
+    parser.add_argument(
+        "--answer-cache",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="VALETKEY_ANSWER_CACHE_SECONDS for the gateway (0: off; unset: the default, 2)",
     )
     parser.add_argument(
         "--redis-fsync",

@@ -108,11 +108,12 @@ class FastLane:
     async def _status(self, auth_id: str, rpc: RpcClient, project: str) -> Response:
         if self._answers is None:
             return await status_now(rpc, auth_id, project)
-        lookup = GetAuthorization(authorization_id=auth_id, project=project)
-        key = ("status", project, auth_id)
-        body, _ = await self._answers.serve(
-            key, project, partial(rpc.call_fresh, subjects.AUTH_STATUS, lookup), _shaped
-        )
+
+        async def ask() -> tuple[Any, float]:
+            lookup = GetAuthorization(authorization_id=auth_id, project=project)
+            return await rpc.call_fresh(subjects.AUTH_STATUS, lookup)
+
+        body, _ = await self._answers.serve(("status", project, auth_id), project, ask, _shaped)
         return _json(body)
 
     async def _authorize_tool(self, request: Body, rpc: RpcClient, project: str) -> Response:
@@ -120,16 +121,19 @@ class FastLane:
         await limit_user(self.app.state, project, request.user_id)
         if self._answers is None:
             return await tool_authorization(rpc, request, project)
-        command = authorize_command(request, project)
+
+        async def ask() -> tuple[Any, float]:
+            return await rpc.call_fresh(subjects.TOOLS_AUTHORIZE, authorize_command(request, project))
+
+        # The body's own fields: a request the command refuses is never answered, so never kept.
         key = (
             "authorize",
             project,
-            command.user_id,
-            command.tool_name,
-            command.tool_version,
-            command.next_uri,
+            request.user_id,
+            request.tool_name,
+            request.tool_version,
+            request.next_uri,
         )
-        ask = partial(rpc.call_fresh, subjects.TOOLS_AUTHORIZE, command)
         body, _ = await self._answers.serve(key, project, ask, _shaped)
         return _json(body)
 
