@@ -4,6 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from shared.bus import subjects
+from shared.contracts.answers import AnswersStale
 from shared.contracts.events import ConnectionRevoked
 from shared.runtime.crypto import WEBHOOK_KEYS, Cipher, RootKey
 from shared.runtime.keyspace import Keyspace
@@ -215,3 +217,33 @@ class TestShardedStore:
         only_b = TokenStore(redis, Cipher([KEY_B]), RefreshPolicy(), keyspace=keyspace)
         for user, provider, project in owners:
             assert (await only_b.get(user, provider, project=project)).access_token == "gho_plaintext_token"
+
+
+class Published:
+    """A connection that records what is published on it."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes]] = []
+
+    async def publish(self, subject: str, payload: bytes) -> None:
+        self.sent.append((subject, payload))
+
+
+class TestStaleAnswerNotices:
+    async def test_a_write_and_a_delete_each_tell_the_gateways_which_connection_changed(self, redis, prefix):
+        store = TokenStore(redis, Cipher([KEY_A]), RefreshPolicy(), prefix=prefix)
+        bus = Published()
+        store.stale.attach(bus)  # type: ignore[arg-type]
+        await store.put("alice", "github", token(), project="acme")
+        await store.delete(connection_id_of("alice", "github", "acme"))
+        notice = AnswersStale(project="acme", user_id="alice", provider_id="github")
+        assert bus.sent == [(subjects.ANSWERS_STALE, notice.model_dump_json().encode())] * 2
+
+    async def test_a_conditional_write_that_did_not_land_tells_nobody(self, redis, prefix):
+        store = TokenStore(redis, Cipher([KEY_A]), RefreshPolicy(), prefix=prefix)
+        await store.put("alice", "github", token())
+        bus = Published()
+        store.stale.attach(bus)  # type: ignore[arg-type]
+        assert await store.write("alice", "github", token("new"), if_version="not-the-version") is None
+        assert await store.delete(connection_id_of("bob", "github")) is None
+        assert bus.sent == []
