@@ -9,13 +9,12 @@ read reached the authorizer is read from its own request lines (``rpc.handled``)
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 
+from tests.support.answer_reads import connect, held, http, status, status_reads
 from tests.support.auth_flows import new_user
 from tests.support.browser import consent_and_follow
 from tests.support.client_stack import HOOLI_SCOPES, hooli_engine
@@ -36,47 +35,6 @@ def engine(tmp_path_factory, nats_url, redis_url) -> Iterator[Engine]:
     home = tmp_path_factory.mktemp("answer-cache")
     with hooli_engine(home, nats_url=nats_url, redis_url=redis_url, tweak=with_other_project) as (e, _):
         yield e
-
-
-def http(engine: Engine, key: str | None = None) -> httpx.AsyncClient:
-    headers = {"Authorization": f"Bearer {key or engine.api_key}"}
-    return httpx.AsyncClient(base_url=engine.base_url, headers=headers, trust_env=False, timeout=30)
-
-
-def status_reads(engine: Engine) -> int:
-    """How many status reads the authorizer answered (its ``rpc.handled`` lines)."""
-    count = 0
-    for line in engine.log_path("authorizer").read_text(errors="replace").splitlines():
-        if '"rpc.handled"' in line and json.loads(line).get("message_type") == "GetAuthorization":
-            count += 1
-    return count
-
-
-async def connect(engine: Engine, scopes: list[str], user: str | None = None) -> tuple[str, str]:
-    """A user who consented to ``scopes`` at hooli: the user, and the authorization's id."""
-    user = user or new_user("cache")
-    async with http(engine) as api:
-        body = {"user_id": user, "auth_requirement": {"provider_id": "hooli", "oauth2": {"scopes": scopes}}}
-        pending = (await api.post("/v1/auth/authorize", json=body)).json()
-        assert pending["status"] == "pending", pending
-        await consent_and_follow(pending["url"], login=user, callback_prefix=engine.redirect_uri)
-        done = (await api.get("/v1/auth/status", params={"id": pending["id"], "wait": 30})).json()
-    assert done.get("status") == "completed", done
-    return user, pending["id"]
-
-
-async def held(engine: Engine, user: str, scopes: list[str]) -> dict[str, Any]:
-    """``POST /v1/auth/authorize`` for a user who holds a covering token: completed, the connection's id."""
-    async with http(engine) as api:
-        body = {"user_id": user, "auth_requirement": {"provider_id": "hooli", "oauth2": {"scopes": scopes}}}
-        answer = (await api.post("/v1/auth/authorize", json=body)).json()
-    assert answer["status"] == "completed", answer
-    return answer
-
-
-async def status(engine: Engine, auth_id: str, key: str | None = None) -> httpx.Response:
-    async with http(engine, key) as api:
-        return await api.get("/v1/auth/status", params={"id": auth_id})
 
 
 async def authorize_tool(engine: Engine, user: str, tool: str = SPLINES) -> dict[str, Any]:

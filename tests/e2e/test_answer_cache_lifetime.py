@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from shared.runtime.crypto import Cipher, RootKey
 from shared.tokens.model import RefreshPolicy, StoredToken
 from shared.tokens.store import TokenStore
-from tests.e2e.test_answer_cache import connect, held, status, status_reads
+from tests.support.answer_reads import connect, held, status, status_reads
 from tests.support.client_stack import HOOLI_SCOPES, hooli_engine
 from tests.support.engine import Engine
 

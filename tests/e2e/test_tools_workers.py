@@ -201,6 +201,22 @@ class TestAWorkerRegisteredThroughTheApi:
         with pytest.raises(NotFoundError):
             arcade.tools.get("Github.SetStarred")
 
+    async def test_a_disabled_workers_tool_is_not_authorized_again_from_the_gateways_answer_cache(
+        self, arcade, http, engine, redis_url, github_worker
+    ):
+        arcade.workers.create(**http_worker("gh-cached", github_worker, GITHUB_SECRET, timeout=10))
+        try:
+            user = f"user-{secrets.token_hex(4)}"
+            await store_token(engine, redis_url, user, "github", "gho_cached")
+            body = {"tool_name": "Github.SetStarred", "user_id": user}
+            first = http.post("/v1/tools/authorize", json=body)
+            assert first.json()["status"] == "completed"
+            assert http.post("/v1/tools/authorize", json=body).content == first.content  # now cached
+            arcade.workers.update("gh-cached", enabled=False)  # the executor tells the gateways first
+            assert http.post("/v1/tools/authorize", json=body).status_code == 404
+        finally:
+            arcade.workers.delete("gh-cached")
+
     def test_a_duplicate_id_is_a_conflict_and_a_bad_body_a_bad_request(self, http, hooli_worker):
         duplicate = http.post("/v1/workers", json=http_worker("hooli-worker", hooli_worker, HOOLI_SECRET))
         assert duplicate.status_code == 409
