@@ -10,6 +10,10 @@ same key check, body models, NATS request and answer functions as the FastAPI ro
 errors raised there leave in the same error shape. Everything else goes on to FastAPI
 unchanged: other routes, long-polls, odd queries or bodies (FastAPI gives their errors), and
 requests asking for valetkey's extra fields. FastAPI also keeps the OpenAPI document.
+
+A completed status or tools.authorize answer the service marked cacheable is repeated from the
+gateway's answer cache (``answer_cache.py``) after the same key check and per-user limit, in the
+same bytes, without the bus hop.
 """
 
 from __future__ import annotations

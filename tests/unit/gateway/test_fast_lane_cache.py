@@ -124,3 +124,16 @@ class TestToolsAuthorizeFromTheCache:
         answers.forget("p", "u", "github")
         await client.post("/v1/tools/authorize", json=self.BODY)
         assert len(rpc.calls) == 2
+
+
+async def test_a_cached_answer_is_byte_for_byte_what_the_lane_writes_without_the_cache():
+    plain, _, _ = lane(Rpc(DONE), seconds=0)
+    cached, _, _ = lane(Rpc(DONE))
+    before = await plain.get("/v1/auth/status", params={"id": "ac_1"})
+    await cached.get("/v1/auth/status", params={"id": "ac_1"})
+    after = await cached.get("/v1/auth/status", params={"id": "ac_1"})
+    assert (after.status_code, after.headers, after.content) == (
+        before.status_code,
+        before.headers,
+        before.content,
+    )
