@@ -27,6 +27,8 @@ from typing import Any
 
 from cachetools import TLRUCache
 
+from services.gateway import metrics
+
 Key = tuple[Hashable, ...]
 #: The bus connection as the cache follows it: None while down, else something that changes on
 #: every reconnect (nats-py's reconnect count).
@@ -129,6 +131,7 @@ class AnswerCache:
     def forget(self, project: str | None, user_id: str | None = None, provider_id: str | None = None) -> None:
         """A change notice: drop the answers of ``project`` (None: every project), of one user in
         it, or of that user's connection to one provider."""
+        metrics.notice(project, user_id, provider_id)
         if project is None:
             self.clear()
             return
@@ -183,6 +186,7 @@ class AnswerCache:
         """The answer's body for ``key``: kept, or asked for (``ask`` gives the result and its
         ``fresh_until``) and written by ``write``; and whether it came from the cache."""
         body = self.get(key)
+        metrics.answer_read(str(key[0]), body is not None)
         if body is not None:
             return body, True
         ticket = self.ticket(project)

@@ -46,6 +46,11 @@ def record_requests(on: bool) -> None:
     _recording = on
 
 
+def recording() -> bool:
+    """Whether this process records its per-request metrics (``VALETKEY_METRICS``)."""
+    return _recording
+
+
 # Each label set's children, looked up once: ``labels()`` takes a lock and checks its
 # arguments on every call, about 3 µs of each hot request (docs/performance.md). The
 # children are the collectors' own (``labels()`` gives the same object every time), and the

@@ -44,6 +44,14 @@ async def authorize_tool(engine: Engine, user: str, tool: str = SPLINES) -> dict
     return answer.json()
 
 
+async def status_hits(engine: Engine) -> float:
+    """The gateway's count of status reads answered from the cache (``/metrics``)."""
+    async with http(engine) as api:
+        text = (await api.get("/metrics")).text
+    wanted = 'valetkey_answer_cache_reads_total{outcome="hit",route="status"} '
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(wanted))
+
+
 async def connection_id(engine: Engine, user: str) -> str:
     async with http(engine) as api:
         page = (await api.get("/v1/admin/user_connections", params={"user.id": user})).json()
@@ -57,11 +65,12 @@ class TestRepeatedReads:
     ):
         _, auth_id = await connect(engine, HOOLI_SCOPES)
         first = await status(engine, auth_id)
-        reads = status_reads(engine)
+        reads, hits = status_reads(engine), await status_hits(engine)
         second = await status(engine, auth_id)
         assert first.status_code == second.status_code == 200
         assert first.content == second.content and first.json()["status"] == "completed"
         assert status_reads(engine) == reads
+        assert await status_hits(engine) == hits + 1  # and an operator sees it as a hit
 
     async def test_another_projects_key_never_gets_the_cached_answer(self, engine):
         _, auth_id = await connect(engine, HOOLI_SCOPES)
