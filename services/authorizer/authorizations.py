@@ -48,7 +48,7 @@ from shared.contracts.authorization import (
 from shared.contracts.common import new_id
 from shared.contracts.events import AuthorizationCompleted, AuthorizationFailed
 from shared.errors import NotFound, ProviderError, ValetkeyError
-from shared.providers import oauth
+from shared.providers import oauth, timing
 from shared.providers.models import Provider, TokenGrant
 from shared.runtime import tracing
 from shared.runtime.keyspace import Keyspace
@@ -295,14 +295,16 @@ class Authorizations:
         assert callback.code is not None
         # The stored token and the project's verification are read while the provider answers:
         # neither read is then a Redis round trip on the way from the callback to its answer.
-        grant, previous, choice = await asyncio.gather(
-            self._grant(claimed, provider, callback.code, until=deadline),
-            self.tokens.get(claimed.user_id, provider.id, project=claimed.project),
-            self._verification(claimed.project),
-        )
-        if isinstance(grant, str):
-            return await self._fail(claimed, grant, wait=callback.wait_seconds)
-        user_info = await self._user_info(provider, grant.access_token, until=deadline)
+        with timing.upstream_times() as upstream:
+            grant, previous, choice = await asyncio.gather(
+                self._grant(claimed, provider, callback.code, until=deadline),
+                self.tokens.get(claimed.user_id, provider.id, project=claimed.project),
+                self._verification(claimed.project),
+            )
+            if isinstance(grant, str):
+                return await self._fail(claimed, grant, wait=callback.wait_seconds)
+            user_info = await self._user_info(provider, grant.access_token, until=deadline)
+        _timed(claimed, provider, upstream)
         token = domain.stored_token(
             grant, previous=previous, requested=claimed.scopes, user_info=user_info, now=self.clock()
         )
@@ -436,3 +438,21 @@ def _reason(exc: ValetkeyError) -> str:
     """The provider's own error code when it gave one (``invalid_client``), else ours."""
     provider_error = exc.details.get("provider_error")
     return str(provider_error) if provider_error else exc.code
+
+
+def _timed(record: AuthorizationRecord, provider: Provider, upstream: dict[str, float]) -> None:
+    """The provider's own time of a callback's code exchange and user info (on the wire: the
+    network and the provider), as metrics and, at DEBUG, one line per callback."""
+    for call, seconds in upstream.items():
+        metrics.PROVIDER_CALL.labels(provider.id, call).observe(seconds)
+    log.debug(
+        "authorization.provider_timed",
+        authorization_id=record.id,
+        provider_id=provider.id,
+        exchange_ms=_ms(upstream.get("token")),
+        user_info_ms=_ms(upstream.get("user_info")),
+    )
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 3)

@@ -19,6 +19,13 @@ COMPLETION = Histogram(
     ["provider"],
     buckets=(1, 2.5, 5, 10, 30, 60, 120, 300, 600),
 )
+PROVIDER_CALL = Histogram(
+    "valetkey_authorization_provider_call_seconds",
+    "A callback's calls to its provider (token: the code exchange, user_info), on the wire: "
+    "from the request's headers sent to the answer's last byte",
+    ["provider", "call"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 _CODE = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
 

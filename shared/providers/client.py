@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from shared.errors import ProviderUnavailable
-from shared.providers import oauth, parsing
+from shared.providers import oauth, parsing, timing
 from shared.providers.http import ProviderResponse
 from shared.providers.models import Provider, TokenGrant
 from shared.providers.oauth import HttpRequestSpec
@@ -58,9 +58,11 @@ class ProviderClient:
         self._clock = clock
         self._timeout = timeout
 
-    async def _send(self, spec: HttpRequestSpec, timeout: float | None) -> ProviderResponse:
+    async def _send(self, spec: HttpRequestSpec, timeout: float | None, call: str) -> ProviderResponse:
         budget = self._timeout if timeout is None else max(MIN_TIMEOUT_SECONDS, timeout)
-        return await self._transport.send(spec, timeout=budget)
+        response = await self._transport.send(spec, timeout=budget)
+        timing.record(call, response.upstream_seconds)
+        return response
 
     async def _grant(
         self,
@@ -69,7 +71,7 @@ class ProviderClient:
         kind: Literal["token", "refresh"],
         timeout: float | None,
     ) -> TokenGrant:
-        response = await self._send(spec, timeout)
+        response = await self._send(spec, timeout, kind)
         return parsing.parse_token_response(
             provider,
             kind=kind,
@@ -134,7 +136,7 @@ class ProviderClient:
         spec = oauth.build_user_info_request(provider, access_token)
         if spec is None:
             return {}
-        response = await self._send(spec, timeout)
+        response = await self._send(spec, timeout, "user_info")
         return parsing.parse_user_info(
             provider,
             response.status_code,
@@ -164,7 +166,7 @@ class ProviderClient:
         spec = oauth.build_revocation_request(provider, token, token_type_hint=token_type_hint)
         if spec is None:
             return False
-        response = await self._send(spec, timeout)
+        response = await self._send(spec, timeout, "revoke")
         parsing.parse_revocation(
             provider,
             response.status_code,

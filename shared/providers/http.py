@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Any
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import aiohttp
+from aiohttp import ClientSession, TraceRequestHeadersSentParams
 
 from shared.errors import ProviderError, ProviderUnavailable, TargetRefused
 from shared.providers.oauth import HttpRequestSpec
@@ -25,6 +28,9 @@ class ProviderResponse:
     content_type: str
     body: bytes
     retry_after: float | None = None
+    #: Seconds from the request's headers handed to the connection to the answer's last byte
+    #: read: the network and the provider, not our own building or parsing.
+    upstream_seconds: float | None = None
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -62,6 +68,20 @@ def pinned(parts: SplitResult, address: str) -> tuple[str, str, str | None]:
     host_header = host if parts.port is None else f"{host}:{parts.port}"
     tls_name = host if parts.scheme == "https" and literal_address(host) is None else None
     return url, host_header, tls_name
+
+
+async def _headers_sent(
+    _session: ClientSession, context: Any, _params: TraceRequestHeadersSentParams
+) -> None:
+    """Where a request's upstream time starts (its ``trace_request_ctx`` is a one-key dict)."""
+    context.trace_request_ctx["sent"] = time.perf_counter()
+
+
+def _upstream_clock() -> aiohttp.TraceConfig:
+    clock = aiohttp.TraceConfig()
+    clock.on_request_headers_sent.append(_headers_sent)
+    clock.freeze()
+    return clock
 
 
 async def _capped(response: aiohttp.ClientResponse, where: str) -> bytes:
@@ -105,7 +125,9 @@ class ProviderHttp:
     def _open(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=self._limit, limit_per_host=self._limit)
-            self._session = aiohttp.ClientSession(connector=connector, trust_env=False)
+            self._session = aiohttp.ClientSession(
+                connector=connector, trust_env=False, trace_configs=[_upstream_clock()]
+            )
         return self._session
 
     async def send(self, spec: HttpRequestSpec, *, timeout: float) -> ProviderResponse:
@@ -127,6 +149,7 @@ class ProviderHttp:
         url, headers, server_hostname = spec.url, spec.headers, None
         if not self._allow_private:
             url, headers, server_hostname = await self._pinned(parts, spec.headers, where)
+        stamps: dict[str, float] = {}
         try:
             async with self._open().request(
                 spec.method,
@@ -137,8 +160,10 @@ class ProviderHttp:
                 timeout=aiohttp.ClientTimeout(total=timeout),
                 allow_redirects=False,
                 server_hostname=server_hostname,
+                trace_request_ctx=stamps,
             ) as response:
                 body = await _capped(response, where)
+                read = time.perf_counter()
         except TimeoutError:
             raise ProviderUnavailable(f"timed out calling {where}", url=where) from None
         except aiohttp.ClientError as exc:
@@ -148,6 +173,7 @@ class ProviderHttp:
             content_type=response.headers.get("content-type", ""),
             body=body,
             retry_after=parse_retry_after(response.headers.get("retry-after")),
+            upstream_seconds=read - stamps["sent"] if "sent" in stamps else None,
         )
 
     async def _pinned(

@@ -47,7 +47,7 @@ CONTRACT = read_contract()
 
 
 def test_the_contract_lists_the_planned_metrics() -> None:
-    assert len(CONTRACT) == 24
+    assert len(CONTRACT) == 25
     assert CONTRACT["valetkey_webhook_deliveries_total"].labels == {
         "endpoint": None,
         "outcome": frozenset({"delivered", "retrying", "dead_lettered"}),

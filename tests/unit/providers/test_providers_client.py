@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from shared.errors import InvalidGrant, ProviderError, ProviderUnavailable
+from shared.providers import timing
 from shared.providers.client import ProviderClient
 from shared.providers.http import ProviderResponse
 from shared.providers.oauth import HttpRequestSpec
@@ -30,7 +31,7 @@ class Script:
         self.sent.append((spec, timeout))
         status, body = self.answers.pop(0)
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        return ProviderResponse(status, "application/json", raw, retry_after=3.0)
+        return ProviderResponse(status, "application/json", raw, retry_after=3.0, upstream_seconds=0.25)
 
 
 def client(script: Script) -> ProviderClient:
@@ -53,6 +54,16 @@ async def test_exchange_sends_the_code_and_pkce_verifier_and_returns_the_grant()
     assert spec.form["grant_type"] == "authorization_code" and spec.form["redirect_uri"] == REDIRECT
     assert grant.access_token == "at" and grant.scopes == ["a", "b"]
     assert grant.expires_at is not None and (grant.expires_at - NOW).total_seconds() == 60
+
+
+async def test_the_upstream_times_are_collected_by_call_inside_a_timing_block() -> None:
+    script = Script((200, {"access_token": "at"}), (200, {"sub": "u"}), (200, {"sub": "u"}))
+    provider = hooli(user_info_request=USER_INFO)
+    with timing.upstream_times() as upstream:
+        grant = await client(script).exchange(provider, code="c", redirect_uri=REDIRECT, code_verifier="v" * 43)
+        await client(script).user_info(provider, grant.access_token)
+    await client(script).user_info(provider, grant.access_token)  # outside: not collected
+    assert upstream == {"token": 0.25, "user_info": 0.25}
 
 
 async def test_a_refused_code_is_an_invalid_grant() -> None:

@@ -37,6 +37,10 @@ class Upstream:
         await asyncio.sleep(2)
         return web.Response(text="late")
 
+    async def pause(self, _: web.Request) -> web.Response:
+        await asyncio.sleep(0.05)
+        return web.Response(text="done")
+
     async def moved(self, _: web.Request) -> web.Response:
         raise web.HTTPFound("/token")
 
@@ -51,6 +55,7 @@ async def upstream() -> AsyncIterator[Upstream]:
     app.router.add_post("/token", up.token)
     app.router.add_post("/echo", up.echo)
     app.router.add_get("/slow", up.slow)
+    app.router.add_get("/pause", up.pause)
     app.router.add_get("/moved", up.moved)
     app.router.add_get("/huge", up.huge)
     runner = web.AppRunner(app)
@@ -83,6 +88,11 @@ async def test_send_posts_the_form_and_returns_status_type_body_and_retry_after(
 async def test_send_encodes_a_json_body(upstream, http) -> None:
     spec = HttpRequestSpec("POST", f"{upstream.url}/echo", json={"code": "c"})
     assert (await http.send(spec, timeout=5)).body == b'{"code": "c"}'
+
+
+async def test_the_upstream_time_covers_the_providers_own_wait(upstream, http) -> None:
+    response = await http.send(HttpRequestSpec("GET", f"{upstream.url}/pause"), timeout=5)
+    assert response.upstream_seconds is not None and response.upstream_seconds >= 0.05
 
 
 async def test_a_redirect_is_returned_not_followed(upstream, http) -> None:
