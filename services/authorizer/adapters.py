@@ -23,7 +23,9 @@ same step as the record (one copy per shard, read across them: ``services/author
 
 Every change of a record is a compare-and-set on its stage (``TRANSITION_SCRIPT``), which
 also keeps its deadline entry and adds its events to the outbox in the same step; the
-completion also writes the token (``COMPLETE_SCRIPT``, the token store's own script inside).
+completion also writes the token (``COMPLETE_SCRIPT``, the token store's own script inside);
+the claim of a callback at the replica that started its flow checks in the same step that its
+state is still live (``CLAIM_SCRIPT``), so it reads no state first.
 """
 
 from __future__ import annotations
@@ -111,6 +113,24 @@ return {1}
 """
 )
 
+# The claim of a callback whose record the replica holds (it started the flow): the state
+# must still be live, then the transition of TRANSITION_SCRIPT (no flow, no events). Answers
+# {2} when the state is gone. KEYS: record, deadlines, in flight, state. ARGV: expected stage,
+# new record, record TTL, deadline score, authorization id.
+CLAIM_SCRIPT = (
+    """
+if redis.call('EXISTS', KEYS[4]) == 0 then return {2} end
+"""
+    + _COMPARE
+    + """
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])
+redis.call('EXPIRE', KEYS[3], ARGV[3])
+return {1}
+"""
+)
+
 Scored = list[tuple[bytes, float]]  # a WITHSCORES reply
 
 # Completed records kept in process: status polling is the hottest read, and a completed
@@ -148,6 +168,7 @@ class RedisAuthorizationStore:
         self._keys = Keyspace(prefix, tokens.keyspace.shards)
         self._transition = redis.register_script(TRANSITION_SCRIPT)
         self._complete = redis.register_script(COMPLETE_SCRIPT)
+        self._claim = redis.register_script(CLAIM_SCRIPT)
         self._ttl = record_ttl_seconds
         self._done: TLRUCache[str, AuthorizationRecord] = TLRUCache(
             maxsize=DONE_CACHE_SIZE, ttu=self._expires_at, timer=time.time
@@ -240,6 +261,17 @@ class RedisAuthorizationStore:
         args: list[str | float | int] = [expected, self._encode(record), self._ttl, deadline, record.id]
         args += [flow_ttl_seconds or 0, *(item for e in events for item in Outbox.entry(e))]
         return self._outcome(record, await self._transition(keys=keys, args=args))
+
+    async def claim(self, state: str, record: AuthorizationRecord) -> Transition | None:
+        check_transition("consent", record.stage)
+        assert record.deadline_at is not None  # a claim gives the exchange its deadline
+        shard = self._keys.shard_of(record.id)
+        keys = [self._record_key(record.id), self._deadlines(shard), self._in_flight(record)]
+        keys.append(self._state_key("state", state))
+        args: list[str | float | int] = ["consent", self._encode(record), self._ttl]
+        args += [record.deadline_at.timestamp(), record.id]
+        reply = await self._claim(keys=keys, args=args)
+        return None if reply == [2] else self._outcome(record, reply)
 
     async def complete(
         self, expected: Stage, record: AuthorizationRecord, token: StoredToken, *, events: Sequence[Event]

@@ -1,10 +1,15 @@
-"""The authorizer's Prometheus metrics (names as deploy/README.md lists them)."""
+"""The authorizer's Prometheus metrics (names as deploy/README.md lists them), and the DEBUG line
+that gives a callback's provider times one by one."""
 
 from __future__ import annotations
 
 import re
 
 from prometheus_client import Counter, Histogram
+
+from shared.runtime.logging import get_logger
+
+log = get_logger(__name__)
 
 STARTED = Counter(
     "valetkey_authorizations_started", "Authorizations started (not completed at once)", ["provider"]
@@ -32,3 +37,21 @@ _CODE = re.compile(r"[a-z][a-z0-9_]{0,39}")
 def reason_label(reason: str) -> str:
     """An error code as a label; anything else a provider sent counts as ``other``."""
     return reason if _CODE.fullmatch(reason) else "other"
+
+
+def provider_timed(authorization_id: str, provider_id: str, upstream: dict[str, float]) -> None:
+    """A callback's code exchange and user info at its provider, on the wire (the network and
+    the provider): observed, and at DEBUG one line per callback (``bench completion`` reads it)."""
+    for call, seconds in upstream.items():
+        PROVIDER_CALL.labels(provider_id, call).observe(seconds)
+    log.debug(
+        "authorization.provider_timed",
+        authorization_id=authorization_id,
+        provider_id=provider_id,
+        exchange_ms=_ms(upstream.get("token")),
+        user_info_ms=_ms(upstream.get("user_info")),
+    )
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 3)

@@ -65,6 +65,10 @@ class AuthorizationStore(Protocol):
         in the same step. A record with a ``flow_id`` and ``flow_ttl_seconds`` is indexed by
         its flow id for that long (the verification step)."""
 
+    async def claim(self, state: str, record: AuthorizationRecord) -> Transition | None:
+        """``transition("consent", record)`` (a claim: ``record`` is in ``exchanging``) if
+        ``state`` is still live too, in one step; None, and nothing changed, when it is not."""
+
     async def complete(
         self, expected: Stage, record: AuthorizationRecord, token: StoredToken, *, events: Sequence[Event]
     ) -> Transition:

@@ -11,6 +11,7 @@ import pytest
 
 from services.authorizer.adapters import RedisAuthorizationStore
 from services.authorizer.domain import AuthorizationRecord, AuthorizationSecrets
+from services.authorizer.ports import Transition
 from shared.contracts.events import AuthorizationCompleted, AuthorizationFailed
 from shared.runtime.crypto import Cipher, RootKey
 from shared.runtime.keyspace import Keyspace
@@ -106,6 +107,25 @@ class TestTransitions:
         assert await store.overdue(datetime.now(UTC), limit=10) == ["ac_deadline"]
         await store.transition("exchanging", claimed.failed("exchange_interrupted", datetime.now(UTC)))
         assert await store.overdue(datetime.now(UTC), limit=10) == []
+
+    async def test_a_claim_by_a_live_state_applies_once_and_enters_the_deadlines(self, redis):
+        store, record = _store(redis, "fs20"), _pending("ac_by_state")
+        await store.create(record, state="s-by-state", ttl_seconds=60)
+        past = datetime.now(UTC) - timedelta(seconds=1)
+        claimed = record.claimed(datetime.now(UTC), deadline_at=past)
+        first = await store.claim("s-by-state", claimed)
+        again = await store.claim("s-by-state", claimed)
+        assert first == Transition(applied=True, record=claimed)
+        assert again is not None and not again.applied and again.record == claimed
+        assert await store.overdue(datetime.now(UTC), limit=10) == ["ac_by_state"]
+
+    async def test_a_claim_by_a_state_that_expired_changes_nothing(self, redis):
+        store, record = _store(redis, "fs21"), _pending("ac_late_state")
+        await store.create(record, state="s-late", ttl_seconds=60)
+        await redis.delete(store._state_key("state", "s-late"))  # as its TTL would
+        soon = datetime.now(UTC) + timedelta(seconds=5)
+        assert await store.claim("s-late", record.claimed(datetime.now(UTC), deadline_at=soon)) is None
+        assert (await store.get("ac_late_state")).stage == "consent"
 
     async def test_a_completion_stores_the_token_and_its_event_with_the_record(self, redis):
         prefix = "fs11"

@@ -80,6 +80,11 @@ class MemoryAuthorizationStore:
                 self.flows[record.flow_id] = record.id
         return done
 
+    async def claim(self, state, record):
+        if state_digest(state) not in self.states:
+            return None
+        return self._swap("consent", record)
+
     async def complete(self, expected, record, token, *, events):
         done = self._swap(expected, record)
         if done.applied:

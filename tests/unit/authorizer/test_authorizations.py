@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import timedelta
 
 import httpx
 import pytest
 
+from services.authorizer.authorizations import Authorizations
 from services.authorizer.ports import StateClaim
 from services.authorizer.session_settings import SessionVerification, VerificationChoice
 from services.authorizer.sweeper import Sweeper
@@ -20,6 +22,24 @@ from shared.contracts.authorization import (
 )
 from shared.errors import InvalidGrant, NotFound, UserMismatch
 from tests.unit.authorizer.fakes import Clock, make_authorizations, verifications_of
+
+
+def replica_of(authorizations: Authorizations) -> Authorizations:
+    """Another replica on the same ports: it started none of the flows."""
+    return dataclasses.replace(authorizations)
+
+
+def reads_of_states(authorizations: Authorizations) -> list[str]:
+    """The states ``authorizations`` reads from its store from now on."""
+    read: list[str] = []
+    find = authorizations.store.find_state
+
+    async def recorded(state: str):
+        read.append(state)
+        return await find(state)
+
+    authorizations.store.find_state = recorded
+    return read
 
 
 def start_request(user="alice", scopes=("read",)) -> StartAuthorization:
@@ -176,9 +196,52 @@ class TestCallback:
         [(digest, claim)] = authorizations.store.states.items()
         # as an older version stored it: the ids only
         authorizations.store.states[digest] = StateClaim(claim.authorization_id, claim.provider_id)
-        assert (await authorizations.callback(callback(state))).status == "completed"
+        assert (await replica_of(authorizations).callback(callback(state))).status == "completed"
         done = await status_of(authorizations, pending.id)
         assert done.context.token == "token-for-c1"
+
+
+class TestCallbackOfAFlowStartedHere:
+    async def test_it_is_claimed_without_reading_its_state(self):
+        authorizations = make_authorizations()
+        pending, state = await begin(authorizations)
+        read = reads_of_states(authorizations)
+        assert (await authorizations.callback(callback(state))).status == "completed"
+        assert read == [] and authorizations.client.exchanged == ["c1"]
+        assert (await status_of(authorizations, pending.id)).status == "completed"
+
+    async def test_another_replica_reads_the_state_and_completes_it(self):
+        authorizations = make_authorizations()
+        _, state = await begin(authorizations)
+        other = replica_of(authorizations)
+        read = reads_of_states(other)
+        assert (await other.callback(callback(state))).status == "completed"
+        assert len(read) == 1
+
+    async def test_a_copy_at_the_starting_replica_after_another_replicas_answers_like_it(self):
+        authorizations = make_authorizations()
+        _, state = await begin(authorizations)
+        first = await replica_of(authorizations).callback(callback(state))
+        again = await authorizations.callback(callback(state))
+        assert (first.status, again.status) == ("completed", "completed")
+        assert authorizations.client.exchanged == ["c1"]
+
+    async def test_once_its_state_expired_it_fails_as_expired_and_exchanges_nothing(self):
+        authorizations = make_authorizations()
+        pending, state = await begin(authorizations)
+        authorizations.store.states.clear()  # the state's TTL ran out; its reference lives on
+        assert (await authorizations.callback(callback(state))).status == "failed"
+        status = await status_of(authorizations, pending.id)
+        assert (status.status, status.failure_reason) == ("failed", "state_expired")
+        assert authorizations.client.exchanged == []
+
+    async def test_a_denied_consent_fails_the_flow_as_before(self):
+        authorizations = make_authorizations()
+        pending, state = await begin(authorizations)
+        denied = await authorizations.callback(OAuthCallback(state=state, error="access_denied"))
+        status = await status_of(authorizations, pending.id)
+        assert (denied.status, status.failure_reason) == ("failed", "access_denied")
+        assert authorizations.client.exchanged == []
 
 
 class TestSweeper:

@@ -60,7 +60,9 @@ async def test_the_upstream_times_are_collected_by_call_inside_a_timing_block() 
     script = Script((200, {"access_token": "at"}), (200, {"sub": "u"}), (200, {"sub": "u"}))
     provider = hooli(user_info_request=USER_INFO)
     with timing.upstream_times() as upstream:
-        grant = await client(script).exchange(provider, code="c", redirect_uri=REDIRECT, code_verifier="v" * 43)
+        grant = await client(script).exchange(
+            provider, code="c", redirect_uri=REDIRECT, code_verifier="v" * 43
+        )
         await client(script).user_info(provider, grant.access_token)
     await client(script).user_info(provider, grant.access_token)  # outside: not collected
     assert upstream == {"token": 0.25, "user_info": 0.25}
