@@ -11,6 +11,7 @@ from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import aiohttp
 from aiohttp import ClientSession, TraceRequestHeadersSentParams
+from cachetools import TTLCache
 
 from shared.errors import ProviderError, ProviderUnavailable, TargetRefused
 from shared.providers.oauth import HttpRequestSpec
@@ -18,6 +19,9 @@ from shared.runtime.addresses import Resolver, first_refused, literal_address, s
 
 #: No token, refresh or user-info answer comes near this; a larger one is refused unread.
 MAX_ANSWER_BYTES = 1024 * 1024
+#: A host's resolved addresses are reused this long (a callback's exchange and user info, the
+#: refreshes of a sweep): each call still checks them and pins the one it connects to.
+RESOLVED_FOR_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -104,7 +108,8 @@ class ProviderHttp:
 
     Unless ``allow_private``, every request goes through the outbound address policy: the
     host's addresses must all be public and the connection is pinned to the one checked
-    (the name stays in ``Host`` and in TLS). An answer larger than ``MAX_ANSWER_BYTES`` is
+    (the name stays in ``Host`` and in TLS); a name's addresses are looked up at most once in
+    ``RESOLVED_FOR_S`` and checked at every call. An answer larger than ``MAX_ANSWER_BYTES`` is
     refused.
 
     Args:
@@ -121,6 +126,7 @@ class ProviderHttp:
         self._limit = limit
         self._resolver = resolver
         self._session: aiohttp.ClientSession | None = None
+        self._resolved: TTLCache[tuple[str, int], list[str]] = TTLCache(maxsize=256, ttl=RESOLVED_FOR_S)
 
     def _open(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -188,10 +194,7 @@ class ProviderHttp:
         host = parts.hostname or ""
         port = parts.port or (443 if parts.scheme == "https" else 80)
         literal = literal_address(host)
-        try:
-            addresses = [str(literal)] if literal else await self._resolver(host, port)
-        except OSError:
-            addresses = []
+        addresses = [str(literal)] if literal else await self._addresses(host, port)
         if not addresses:
             raise ProviderUnavailable(f"cannot resolve {where}", url=where)
         if (refused := first_refused(addresses)) is not None:
@@ -201,6 +204,19 @@ class ProviderHttp:
             )
         url, host_header, server_hostname = pinned(parts, addresses[0])
         return url, {**headers, "Host": host_header}, server_hostname
+
+    async def _addresses(self, host: str, port: int) -> list[str]:
+        """The host's addresses, resolved at most once in ``RESOLVED_FOR_S``; [] when it does
+        not resolve (that is not kept)."""
+        if (known := self._resolved.get((host, port))) is not None:
+            return known
+        try:
+            found = await self._resolver(host, port)
+        except OSError:
+            return []
+        if found:
+            self._resolved[(host, port)] = found
+        return found
 
     async def aclose(self) -> None:
         if self._session is not None:

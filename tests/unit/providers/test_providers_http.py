@@ -144,6 +144,22 @@ class TestAddressPolicy:
         finally:
             await client.aclose()
 
+    async def test_a_name_is_resolved_once_for_two_calls_and_each_call_checks_its_addresses(self):
+        lookups: list[str] = []
+
+        async def resolver(host: str, port: int) -> list[str]:
+            lookups.append(host)
+            return ["10.0.0.7"]
+
+        client = ProviderHttp(allow_private=False, resolver=resolver)
+        try:
+            for _ in range(2):
+                with pytest.raises(TargetRefused):
+                    await client.send(HttpRequestSpec("POST", "https://idp.example/token"), timeout=5)
+        finally:
+            await client.aclose()
+        assert lookups == ["idp.example"]
+
     async def test_a_literal_metadata_address_is_refused_without_a_lookup(self):
         client = ProviderHttp(allow_private=False)
         try:
