@@ -21,7 +21,8 @@ requests from this process to the OAuth server's discovery document, through it 
 alternating).
 
 Reported: total, provider and engine's share at p50/p99 (and mean) over ``--flows`` flows one at a
-time, then (``--concurrency C``) as many flows again, their callbacks C at a time (the C flows
+time (with the authorizer's own part of it: its handling of the callback, from its ``rpc.handled``
+line, less the provider's time), then (``--concurrency C``) as many flows again, their callbacks C at a time (the C flows
 consented to first, then their callbacks sent together); the Valkey commands per flow
 (``INFO commandstats`` over the measured flows, the whole flow: start, long-poll reads and the
 callback); and the machine's load average at the start and the end, since it is shared.
@@ -95,6 +96,21 @@ def provider_timed(engine: Engine) -> dict[str, float]:
     return spent
 
 
+def authorizer_own(engine: Engine, spent: dict[str, float]) -> dict[str, float]:
+    """Seconds of the authorizer's own per callback, the provider's taken out: its ``rpc.handled``
+    line for the ``OAuthCallback`` right after the flow's ``provider_timed`` line (so only with
+    one callback at a time), by authorization id."""
+    own: dict[str, float] = {}
+    last = None
+    for line in engine.log_path("authorizer").read_text(errors="replace").splitlines():
+        if "authorization.provider_timed" in line:
+            last = json.loads(line)["authorization_id"]
+        elif last in spent and '"rpc.handled"' in line and '"OAuthCallback"' in line:
+            own[last] = json.loads(line)["ms"] / 1000 - spent[last]
+            last = None
+    return own
+
+
 def by_proxy(users: dict[str, str], upstream: dict[str, dict[str, list[float]]]) -> dict[str, float]:
     """Seconds at the provider per authorization id, as the timing proxy saw them (by user)."""
     spent: dict[str, float] = {}
@@ -163,7 +179,8 @@ def _load() -> str:
 def _rows(results: dict[str, dict[str, Any]]) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     for label, result in results.items():
-        parts = [(label, p, result[p]) for p in ("total", "provider", "engine_share", "answer_and_page")]
+        names = ("total", "provider", "engine_share", "answer_and_page", "authorizer_own")
+        parts = [(label, p, result[p]) for p in names if p in result]
         if "through_proxy" in result:
             proxied = result["through_proxy"]
             parts += [(f"{label}, proxy", p, proxied[p]) for p in ("provider", "engine_share")]
@@ -217,7 +234,11 @@ def main(argv: list[str]) -> dict[str, Any]:
             before = _commands(valkey)
             elapsed, with_page, ids = asyncio.run(_flows(engine, users, level))
             after = _commands(valkey)
-            found = shares(elapsed, ids, provider_timed(engine))
+            spent = provider_timed(engine)
+            found = shares(elapsed, ids, spent)
+            if level == 1:
+                mine = authorizer_own(engine, spent)
+                found["authorizer_own"] = summarize_ms([mine[i] for i in ids.values() if i in mine])
             found["answer_and_page"] = summarize_ms(list(with_page.values()))
             found["valkey_commands_per_flow"] = _per_flow(before, after, len(users))
             if args.proxy:
@@ -239,6 +260,7 @@ def _print(result: dict[str, Any]) -> None:
             print(f"  {r['unmatched']} flows without both provider times, left out")
     print(f"load average at start {result['load_at_start']}, at end {result['load_at_end']} (2 cores)")
     print("engine's share = total - the provider's exchange and user-info time, as the authorizer timed them")
+    print("authorizer_own = the authorizer's handling of the callback (rpc.handled) - that provider time")
     if "proxy_cost_per_request" in result:
         cost = result["proxy_cost_per_request"]
         print(
