@@ -17,6 +17,7 @@ from services.gateway import errors, openapi
 from services.gateway.adapters import CompletionWaiters, StaleNotices
 from services.gateway.answer_cache import AnswerCache
 from services.gateway.body_limit import BodyLimit
+from services.gateway.completion_lane import CompletionLane
 from services.gateway.console import activity as console_activity
 from services.gateway.console import pages as console_pages
 from services.gateway.console import sign_in as console_sign_in
@@ -266,6 +267,7 @@ def create_server(settings: Settings) -> GatewayServer:
     lane: ASGIApp = FastLane(
         app, max_body_bytes=gw.max_body_bytes, read_timeout=gw.read_timeout, answers=app.state.answers
     )
+    lane = CompletionLane(lane, app)  # the callback and the long-poll (completion_lane.py)
     if settings.runtime.check_responses:  # beneath ProjectPaths: it reads the route that answered
         from services.gateway.response_check import ResponseCheck  # jsonschema only when asked
 
