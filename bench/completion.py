@@ -22,8 +22,9 @@ alternating).
 
 Reported: total, provider and engine's share at p50/p99 (and mean) over ``--flows`` flows one at a
 time (with the authorizer's own part of it: its handling of the callback, from its ``rpc.handled``
-line, less the provider's time), then (``--concurrency C``) as many flows again, their callbacks C at a time (the C flows
-consented to first, then their callbacks sent together); the Valkey commands per flow
+line, less the provider's time), then (``--concurrency C``) as many flows again, their callbacks
+C at a time (the C flows consented to first, then their callbacks sent together); the Valkey
+commands per flow
 (``INFO commandstats`` over the measured flows, the whole flow: start, long-poll reads and the
 callback); and the machine's load average at the start and the end, since it is shared.
 
