@@ -41,8 +41,10 @@ from services.authorizer.ports import (
     Tokens,
     Transition,
 )
+from services.authorizer.provider_exchange import granted, user_info_of
 from services.authorizer.session_settings import SessionVerification, VerificationChoice
 from services.authorizer.settings import AuthorizerSettings
+from services.authorizer.status_reads import current_status
 from shared.bus.answers import Cacheable
 from shared.contracts.authorization import (
     Authorization,
@@ -53,9 +55,8 @@ from shared.contracts.authorization import (
 )
 from shared.contracts.common import new_id
 from shared.contracts.events import AuthorizationCompleted, AuthorizationFailed
-from shared.errors import NotFound, ProviderError, ValetkeyError
 from shared.providers import oauth, timing
-from shared.providers.models import Provider, TokenGrant
+from shared.providers.models import Provider
 from shared.runtime import tracing
 from shared.runtime.keyspace import Keyspace
 from shared.runtime.logging import get_logger
@@ -64,7 +65,6 @@ from shared.tokens.model import (
     RefreshPolicy,
     StoredToken,
     connection_id_of,
-    connection_of_authorization,
     covers,
 )
 
@@ -72,10 +72,6 @@ log = get_logger(__name__)
 
 #: How often a second copy of a callback looks whether the first one is done.
 FOLLOW_POLL_S = 0.1
-#: The code exchange and user info end this long before the exchange's deadline (the grant
-#: fails as ``provider_unavailable``; the token goes without user info), so that a live
-#: callback always finishes before the sweeper takes it for interrupted.
-DEADLINE_MARGIN_S = 1.0
 #: Flows started here whose record is kept in process until their state expires: a callback
 #: for one of them claims it without reading its state first (``_known``).
 STARTED_KEPT = 10_000
@@ -186,38 +182,7 @@ class Authorizations:
         return cacheable_until_due(authorization, token, self.policy, now=self.clock())
 
     async def _status(self, request: GetAuthorization) -> tuple[Authorization, StoredToken | None]:
-        connection = connection_of_authorization(request.authorization_id)
-        if connection is not None:
-            return await self._connection_status(request, connection)
-        record = await self.store.get(request.authorization_id)
-        if record is None or record.project != request.project:
-            raise NotFound(f"authorization {request.authorization_id!r} not found")
-        if record.status == "completed":
-            token = await self.fresh(
-                user_id=record.user_id, provider_id=record.provider_id, project=record.project
-            )
-            return domain.to_authorization(record, token), token
-        return domain.to_authorization(record), None
-
-    async def _connection_status(
-        self, request: GetAuthorization, connection: str
-    ) -> tuple[Authorization, StoredToken | None]:
-        authorization_id = request.authorization_id
-        meta = await self.tokens.connection(connection)
-        if meta is None or meta.project != request.project:
-            raise NotFound(f"authorization {authorization_id!r} not found")
-        token = await self.fresh(user_id=meta.user_id, provider_id=meta.provider_id, project=meta.project)
-        if token is None:  # revoked upstream or needs consent again: this authorization is over
-            failed = Authorization(
-                id=authorization_id,
-                status="failed",
-                provider_id=meta.provider_id,
-                user_id=meta.user_id,
-                scopes=meta.scopes,
-                failure_reason="reauthorization_required",
-            )
-            return failed, None
-        return completed_authorization(meta.user_id, meta.provider_id, token, meta.project), token
+        return await current_status(request, store=self.store, tokens=self.tokens, fresh=self.fresh)
 
     # --- callback -----------------------------------------------------------------------
 
@@ -343,13 +308,23 @@ class Authorizations:
         # neither read is then a Redis round trip on the way from the callback to its answer.
         with timing.upstream_times() as upstream:
             grant, previous, choice = await asyncio.gather(
-                self._grant(claimed, provider, callback.code, until=deadline),
+                granted(
+                    self.client,
+                    provider,
+                    code=callback.code,
+                    redirect_uri=self.settings.redirect_uri,
+                    code_verifier=claimed.secrets.code_verifier,
+                    until=deadline,
+                    now=self.clock(),
+                ),
                 self.tokens.get(claimed.user_id, provider.id, project=claimed.project),
                 self._verification(claimed.project),
             )
             if isinstance(grant, str):
                 return await self._fail(claimed, grant, wait=callback.wait_seconds)
-            user_info = await self._user_info(provider, grant.access_token, until=deadline)
+            user_info = await user_info_of(
+                self.client, provider, grant.access_token, until=deadline, now=self.clock()
+            )
         metrics.provider_timed(claimed.id, provider.id, upstream)
         token = domain.stored_token(
             grant, previous=previous, requested=claimed.scopes, user_info=user_info, now=self.clock()
@@ -367,41 +342,6 @@ class Authorizations:
         if lost.record is None:
             return domain.failure_outcome(None, "unknown_state")
         return await self._follow(lost.record, wait_seconds)
-
-    async def _grant(
-        self, record: AuthorizationRecord, provider: Provider, code: str, *, until: datetime
-    ) -> TokenGrant | str:
-        """The provider's token grant for ``code``, or the failure reason. It ends before the
-        exchange's deadline (``until``, less a margin) even when the provider trickles."""
-        budget = (until - self.clock()).total_seconds() - DEADLINE_MARGIN_S
-        try:
-            async with asyncio.timeout(max(budget, 0)):
-                return await self.client.exchange(
-                    provider,
-                    code=code,
-                    redirect_uri=self.settings.redirect_uri,
-                    code_verifier=record.secrets.code_verifier,
-                )
-        except ValetkeyError as exc:
-            return _reason(exc)
-        except TimeoutError:
-            return "provider_unavailable"
-
-    async def _user_info(
-        self, provider: Provider, access_token: str, *, until: datetime
-    ) -> dict[str, object]:
-        """User info, if the provider gives it in time: the exchange must end before its
-        deadline (``until``, less a margin), and the token is good without it."""
-        if not domain.wants_user_info(provider):
-            return {}
-        budget = (until - self.clock()).total_seconds() - DEADLINE_MARGIN_S
-        try:
-            async with asyncio.timeout(max(budget, 0)):
-                return await self.client.user_info(provider, access_token)
-        except (ProviderError, TimeoutError) as exc:
-            error = exc.code if isinstance(exc, ProviderError) else "deadline"
-            log.warning("authorization.user_info_failed", provider_id=provider.id, error=error)
-            return {}
 
     async def _hold(
         self, claimed: AuthorizationRecord, token: StoredToken, choice: VerificationChoice
@@ -478,9 +418,3 @@ class Authorizations:
 def trace_attributes(record: AuthorizationRecord) -> dict[str, str]:
     """What a span of an authorization's work says about it (never the user)."""
     return {"valetkey.authorization_id": record.id, "valetkey.provider_id": record.provider_id}
-
-
-def _reason(exc: ValetkeyError) -> str:
-    """The provider's own error code when it gave one (``invalid_client``), else ours."""
-    provider_error = exc.details.get("provider_error")
-    return str(provider_error) if provider_error else exc.code
