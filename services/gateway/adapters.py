@@ -1,4 +1,4 @@
-"""The gateway's outbound side: NATS request-reply, the completion waiters, the answer cache's notices."""
+"""The gateway's outbound side: NATS request-reply, the completion waiters."""
 
 from __future__ import annotations
 
@@ -12,11 +12,8 @@ from typing import Any
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from pydantic import ValidationError
 
-from services.gateway.answer_cache import AnswerCache
 from shared.bus import subjects
-from shared.contracts.answers import AnswersStale
 from shared.runtime.logging import get_logger
 
 log = get_logger(__name__)
@@ -134,31 +131,3 @@ class CompletionWaiters:
             return None
         finally:
             self.discard(auth_id, future)
-
-
-class StaleNotices:
-    """Feeds the change notices of ``vk.gateway.answers.stale`` to the answer cache, and has it
-    follow the connection (down: nothing served; a reconnect: everything forgotten)."""
-
-    def __init__(self, cache: AnswerCache) -> None:
-        self._cache = cache
-        self._sub: Subscription | None = None
-
-    async def start(self, nc: NatsClient) -> None:
-        self._cache.follow(lambda: nc.stats["reconnects"] if nc.is_connected else None)
-        self._sub = await nc.subscribe(subjects.ANSWERS_STALE, cb=self._on_notice)
-
-    async def stop(self) -> None:
-        if self._sub is not None:
-            with contextlib.suppress(Exception):
-                await self._sub.unsubscribe()
-
-    async def _on_notice(self, msg: Msg) -> None:
-        # No await before the drop: it happens before the reply that followed the notice resumes.
-        try:
-            notice = AnswersStale.model_validate_json(msg.data)
-        except ValidationError:
-            log.warning("answers.notice_unreadable")
-            self._cache.clear()  # whatever it said, nothing kept can be trusted more than before
-            return
-        self._cache.forget(notice.project, notice.user_id, notice.provider_id)

@@ -14,8 +14,7 @@ from faststream.nats import NatsBroker
 from starlette.types import ASGIApp
 
 from services.gateway import errors, openapi
-from services.gateway.adapters import CompletionWaiters, StaleNotices
-from services.gateway.answer_cache import AnswerCache
+from services.gateway.adapters import CompletionWaiters
 from services.gateway.body_limit import BodyLimit
 from services.gateway.completion_lane import CompletionLane
 from services.gateway.console import activity as console_activity
@@ -50,6 +49,7 @@ from services.gateway.routes import webhooks as webhooks_routes
 from services.gateway.routes import workers as workers_routes
 from services.gateway.settings import GatewaySettings
 from shared.bus.access import service_broker
+from shared.bus.answer_cache import AnswerCache, StaleNotices
 from shared.bus.messaging import RpcClient
 from shared.bus.rpc import RpcServer, add_health
 from shared.errors import ConfigError

@@ -12,7 +12,7 @@ unchanged: other routes, long-polls, odd queries or bodies (FastAPI gives their 
 requests asking for valetkey's extra fields. FastAPI also keeps the OpenAPI document.
 
 A completed status or tools.authorize answer the service marked cacheable is repeated from the
-gateway's answer cache (``answer_cache.py``) after the same key check and per-user limit, in the
+gateway's answer cache (``shared/bus/answer_cache.py``) after the same key check and per-user limit, in the
 same bytes, without the bus hop.
 """
 
@@ -29,7 +29,6 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
-from services.gateway.answer_cache import AnswerCache
 from services.gateway.body_limit import timed_receive
 from services.gateway.domain import ApiKeys
 from services.gateway.errors import client_error, error_response
@@ -46,6 +45,7 @@ from services.gateway.routes.tools import (
 )
 from services.gateway.wire import authorization_body
 from shared.bus import subjects
+from shared.bus.answer_cache import AnswerCache
 from shared.bus.messaging import RpcClient
 from shared.contracts.authorization import GetAuthorization
 from shared.errors import ValetkeyError
@@ -77,7 +77,8 @@ class FastLane:
         self.app = app
         self._max_body_bytes = max_body_bytes
         self._read_timeout = read_timeout
-        # Completed status and tools.authorize answers repeated without the bus hop (answer_cache.py).
+        # Completed status and tools.authorize answers repeated without the bus hop
+        # (shared/bus/answer_cache.py).
         self._answers = answers if answers is not None and answers.enabled else None
         self._posted: dict[tuple[str, str], tuple[type[Body], Answer]] = {
             TOOLS_AUTHORIZE: (AuthorizeToolRequest, self._authorize_tool),

@@ -24,7 +24,7 @@ class GatewaySettings:
     write_timeout: float | None = None
     idle_timeout: float | None = None
     rate_limit: RateLimitConfig | None = None
-    # The answer cache (services/gateway/answer_cache.py): VALETKEY_ANSWER_CACHE_SECONDS (0: off) and
+    # The answer cache (shared/bus/answer_cache.py): VALETKEY_ANSWER_CACHE_SECONDS (0: off) and
     # VALETKEY_ANSWER_CACHE_ENTRIES.
     answer_cache_seconds: float = 2.0
     answer_cache_entries: int = 10_000

@@ -106,7 +106,7 @@ HOOKS_CHANGED: Final = "vk.executor.hooks.changed"
 
 # --- gateway: broadcast -------------------------------------------------------------
 # Broadcast (no queue group): what a write changed, so every gateway drops the answers it cached of
-# it (``shared.contracts.answers.AnswersStale``; services/gateway/answer_cache.py).
+# it (``shared.contracts.answers.AnswersStale``; shared/bus/answer_cache.py).
 ANSWERS_STALE: Final = "vk.gateway.answers.stale"
 
 # --- webhooks: request-reply (the admin API of endpoints and dead letters) ------------

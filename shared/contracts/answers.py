@@ -1,4 +1,4 @@
-"""The change notice that keeps the gateway's answer cache current (services/gateway/answer_cache.py)."""
+"""The change notice that keeps the gateway's answer cache current (shared/bus/answer_cache.py)."""
 
 from __future__ import annotations
 

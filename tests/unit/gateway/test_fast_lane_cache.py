@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from services.gateway.answer_cache import AnswerCache
 from services.gateway.domain import ApiKeys, Principal
 from services.gateway.fast_lane import FastLane
+from shared.bus.answer_cache import AnswerCache
 from shared.errors import RateLimited
 
 KEY, OTHER_KEY = "lane-key-p", "lane-key-q"

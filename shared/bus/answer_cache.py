@@ -1,6 +1,10 @@
-"""Answers the gateway repeats without the bus hop: completed status reads and tools.authorize.
+"""Bytes kept without the bus hop, tagged with their project, user and provider, and dropped by
+the change notices of ``vk.gateway.answers.stale`` (:class:`StaleNotices`).
 
-The serving service decides what may be cached: a completed answer comes with ``fresh_until``
+Two users: the gateway keeps its answers (completed status reads and tools.authorize), and the
+executor the encrypted token records it reads before a tool call (``shared/tokens/cached.py``).
+
+For the gateway, the serving service decides what may be cached: a completed answer comes with ``fresh_until``
 in its sealed reply envelope (``shared/bus/answers.py``), the moment its token falls due for
 refresh. The gateway keeps the exact bytes it wrote, for ``VALETKEY_ANSWER_CACHE_SECONDS`` at
 most and never past ``fresh_until``, tagged with the answer's project, user and provider.
@@ -26,6 +30,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from cachetools import TLRUCache
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from pydantic import ValidationError
+
+from shared.bus import subjects
+from shared.contracts.answers import AnswersStale
+from shared.runtime.logging import get_logger
+
+log = get_logger(__name__)
 
 from services.gateway import metrics
 
@@ -203,3 +217,31 @@ class AnswerCache:
             fresh_until=fresh_until,
         )
         return body, False
+
+
+class StaleNotices:
+    """Feeds the change notices of ``vk.gateway.answers.stale`` to an :class:`AnswerCache`, and has it
+    follow the connection (down: nothing served; a reconnect: everything forgotten)."""
+
+    def __init__(self, cache: AnswerCache) -> None:
+        self._cache = cache
+        self._sub: Subscription | None = None
+
+    async def start(self, nc: NatsClient) -> None:
+        self._cache.follow(lambda: nc.stats["reconnects"] if nc.is_connected else None)
+        self._sub = await nc.subscribe(subjects.ANSWERS_STALE, cb=self._on_notice)
+
+    async def stop(self) -> None:
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+
+    async def _on_notice(self, msg: Msg) -> None:
+        # No await before the drop: it happens before the reply that followed the notice resumes.
+        try:
+            notice = AnswersStale.model_validate_json(msg.data)
+        except ValidationError:
+            log.warning("answers.notice_unreadable")
+            self._cache.clear()  # whatever it said, nothing kept can be trusted more than before
+            return
+        self._cache.forget(notice.project, notice.user_id, notice.provider_id)

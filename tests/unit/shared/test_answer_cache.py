@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from services.gateway.answer_cache import AnswerCache
+from shared.bus.answer_cache import AnswerCache
 
 NO_LIMIT = math.inf
 
