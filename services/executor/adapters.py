@@ -18,9 +18,8 @@ from shared.contracts.authorization import Authorization, StartAuthorization
 from shared.contracts.events import ToolExecutionCompleted
 from shared.errors import BadRequest, NotFound
 from shared.providers.models import Provider
-from shared.tokens.freshness import fresh_token
+from shared.tokens.freshness import TokenReads, fresh_token
 from shared.tokens.model import RefreshPolicy, StoredToken
-from shared.tokens.store import TokenStore
 
 Rpc = Callable[[], RpcClient]
 
@@ -79,12 +78,12 @@ class RefreshingTokens:
     """Tokens read with ``shared.tokens.freshness.fresh_token``: refreshed by the token_refresher when due.
 
     Args:
-        store: The token store.
+        store: The token reads: the store, or its cached reads (shared/tokens/cached.py).
         rpc: Returns the NATS client.
         policy: When a token is due.
     """
 
-    def __init__(self, store: TokenStore, rpc: Rpc, policy: RefreshPolicy) -> None:
+    def __init__(self, store: TokenReads, rpc: Rpc, policy: RefreshPolicy) -> None:
         self._store = store
         self._rpc = rpc
         self._policy = policy

@@ -37,6 +37,7 @@ from services.executor.sources import InProcessToolkits
 from services.executor.tool_service import ToolService
 from services.executor.worker_registry import WorkerRegistry, WorkerSpec
 from shared.bus import subjects
+from shared.bus.answer_cache import AnswerCache, StaleNotices
 from shared.bus.answers import StaleAnswers
 from shared.bus.messaging import RpcClient
 from shared.errors import ServiceUnavailable
@@ -46,6 +47,8 @@ from shared.runtime.background import Periodic
 from shared.runtime.logging import get_logger
 from shared.runtime.service import Service
 from shared.runtime.settings import Settings
+from shared.tokens.cached import CachedTokens
+from shared.tokens.freshness import TokenReads
 from shared.tokens.last_use import LastUse
 
 log = get_logger(__name__)
@@ -91,7 +94,10 @@ def create_service(settings: Settings) -> Service:
     def probe(spec: WorkerSpec) -> WorkerSource:
         return worker_client(spec, http, retry=0, pooled=False)
 
-    fresh = RefreshingTokens(parts.tokens, rpc, config.refresh_policy)
+    records = AnswerCache(seconds=config.token_cache_seconds, max_entries=config.token_cache_entries)
+    notices = StaleNotices(records)
+    reads: TokenReads = CachedTokens(parts.tokens, records) if records.enabled else parts.tokens
+    fresh = RefreshingTokens(reads, rpc, config.refresh_policy)
     authorizer = RpcAuthorizer(rpc)
     tools = ToolService(catalog, providers, parts.tokens, secrets, authorizer, fresh, config.refresh_policy)
     events = OutboxEvents(parts.tokens.outbox, wake_relay)
@@ -156,12 +162,15 @@ def create_service(settings: Settings) -> Service:
 
     @app.after_startup
     async def started() -> None:
+        # Following the notices before serving: no record is kept that a notice could miss.
+        await notices.start(parts.broker.connection)
         await infra.start(parts)
         refresher.start()
         runner.start()
 
     @app.on_shutdown
     async def stopping() -> None:
+        await notices.stop()
         await refresher.stop()
         await runner.stop()
         await infra.stop(parts)  # running tools finish first: they may still call workers

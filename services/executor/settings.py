@@ -30,6 +30,9 @@ class ExecutorSettings:
         scheduled: ``tools.scheduled``.
         execution_logging: ``execution_logging``.
         lease_seconds: How long a scheduled run's claim holds: the longest run, plus a margin.
+        token_cache_seconds: How long a token record read for a tool is reused
+            (``VALETKEY_ANSWER_CACHE_SECONDS``; 0: every call reads Redis; shared/tokens/cached.py).
+        token_cache_entries: The most records kept (``VALETKEY_ANSWER_CACHE_ENTRIES``).
     """
 
     key_prefix: str
@@ -41,6 +44,8 @@ class ExecutorSettings:
     scheduled: ScheduledConfig
     execution_logging: ExecutionLoggingConfig
     lease_seconds: float
+    token_cache_seconds: float = 0.0
+    token_cache_entries: int = 10_000
     catalog_refresh_seconds: float = CATALOG_REFRESH_SECONDS
 
     @classmethod
@@ -56,6 +61,8 @@ class ExecutorSettings:
             scheduled=tools.scheduled,
             execution_logging=settings.engine.execution_logging,
             lease_seconds=_longest_run(tools) + SCHEDULED_LEASE_MARGIN_SECONDS,
+            token_cache_seconds=settings.runtime.answer_cache_seconds,
+            token_cache_entries=settings.runtime.answer_cache_entries,
         )
 
 

@@ -18,7 +18,8 @@ The rules it encodes:
 - each service's replies come back on its own inbox prefix (``_INBOX.<service>``), and it may
   subscribe to that prefix only, so no service reads another's replies (tokens travel in some);
 - the services that write tokens, providers or the worker list publish the answer cache's change
-  notices (``vk.gateway.answers.stale``, ids only), which only the gateway reads;
+  notices (``vk.gateway.answers.stale``, ids only), which the gateway (its answers) and the
+  executor (its token records, shared/tokens/cached.py) read;
 - only the services that write the outbox publish events, and only the webhooks service
   creates consumers and reads the streams; JetStream's API is open to each for its streams only.
 """
@@ -110,7 +111,7 @@ GRANTS: Final[Mapping[str, _Grant]] = {
         ),
         listens=(
             subjects.EVT_AUTHORIZATION_ALL,  # wakes the long-polls (services/gateway/adapters.py)
-            subjects.ANSWERS_STALE,  # keeps the answer cache current (services/gateway/answer_cache.py)
+            subjects.ANSWERS_STALE,  # keeps the answer cache current (shared/bus/answer_cache.py)
         ),
     ),
     "authorizer": _Grant(
@@ -142,6 +143,7 @@ GRANTS: Final[Mapping[str, _Grant]] = {
             subjects.WORKERS_CHANGED,
             subjects.HOOKS_CHANGED,
         ),
+        listens=(subjects.ANSWERS_STALE,),  # keeps its token records current (shared/tokens/cached.py)
         requests=(subjects.AUTH_START, subjects.TOKEN_REFRESH),
         publishes=(
             *_RELAY.publishes,

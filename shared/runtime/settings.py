@@ -69,10 +69,11 @@ class RuntimeSettings(BaseModel):
     # Write one answered request's INFO line (the gateway's http.request, a service's rpc.handled)
     # in this many; every failed request's is written. 1, the default: every line (logging.py).
     request_log_sample: int = Field(default=1, ge=1, le=1_000_000)
-    # The gateway repeats a completed status or tools.authorize answer for this many seconds at most
-    # (services/gateway/answer_cache.py; never past the token's refresh point); 0: off.
+    # The gateway repeats a completed status or tools.authorize answer, and the executor reuses a
+    # token record it read, for this many seconds at most (shared/bus/answer_cache.py; an answer
+    # never past the token's refresh point); 0: off.
     answer_cache_seconds: float = Field(default=2.0, ge=0, le=3600)
-    # The most answers that cache holds.
+    # The most answers (token records) that cache holds.
     answer_cache_entries: int = Field(default=10_000, ge=1, le=10_000_000)
     # /metrics, /livez and /readyz for a service without HTTP (shared/runtime/ops.py); off when unset.
     ops_port: int | None = Field(default=None, ge=1, le=65535)

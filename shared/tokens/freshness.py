@@ -10,6 +10,7 @@ answer carrying a token until the moment this module would refresh it, and no lo
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Protocol
 
 from shared.bus import subjects
 from shared.bus.answers import Cacheable
@@ -25,11 +26,23 @@ from shared.tokens.model import (
     connection_id_of,
     is_expired,
 )
-from shared.tokens.store import TokenStore
+
+
+class TokenReads(Protocol):
+    """Token reads: ``shared.tokens.store.TokenStore``, or the executor's cached reads
+    (``shared.tokens.cached.CachedTokens``), whose ``get`` may serve a record read earlier."""
+
+    async def get(self, user_id: str, provider_id: str, *, project: str = ...) -> StoredToken | None:
+        """The token, decrypted; None when absent (or unreadable)."""
+        ...
+
+    async def latest(self, user_id: str, provider_id: str, *, project: str = ...) -> StoredToken | None:
+        """The token as Redis holds it now."""
+        ...
 
 
 async def fresh_token(
-    store: TokenStore,
+    store: TokenReads,
     rpc: RpcClient,
     policy: RefreshPolicy,
     *,
@@ -69,7 +82,8 @@ async def fresh_token(
         raise
     if outcome.status == "reauthorization_required":
         return None
-    refreshed = await store.get(user_id, provider_id, project=project)
+    # Past any cache: the refresher's write is what this caller must use, at once.
+    refreshed = await store.latest(user_id, provider_id, project=project)
     if refreshed is None or refreshed.status != "active" or is_expired(refreshed, utcnow()):
         return None
     return refreshed

@@ -158,9 +158,21 @@ class TokenStore:
         self, user_id: str, provider_id: str, *, project: str = DEFAULT_PROJECT
     ) -> StoredToken | None:
         """The stored token of a user for a provider in a project, decrypted; None when absent."""
-        connection_id = connection_id_of(user_id, provider_id, project)
-        record = await self._reads.get(self.token_key(connection_id))
+        record = await self.record(user_id, provider_id, project=project)
         return self.decode(user_id, provider_id, record, project=project)
+
+    async def latest(
+        self, user_id: str, provider_id: str, *, project: str = DEFAULT_PROJECT
+    ) -> StoredToken | None:
+        """:meth:`get`: this store keeps no copy, so each read is the latest (a cached reader's
+        ``get`` may not be: ``shared/tokens/cached.py``)."""
+        return await self.get(user_id, provider_id, project=project)
+
+    async def record(self, user_id: str, provider_id: str, *, project: str = DEFAULT_PROJECT) -> bytes | None:
+        """The stored token record as read, still encrypted (:meth:`decode` opens it); None when absent."""
+        connection_id = connection_id_of(user_id, provider_id, project)
+        record: bytes | None = await self._reads.get(self.token_key(connection_id))
+        return record
 
     def decode(
         self, user_id: str, provider_id: str, record: bytes | str | None, *, project: str = DEFAULT_PROJECT

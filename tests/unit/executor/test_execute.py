@@ -80,6 +80,8 @@ class FakeTokens:
     async def get(self, user_id, provider_id, *, project="default"):
         return self.tokens.get((user_id, provider_id))
 
+    latest = get
+
 
 class FakeRpc:
     """The authorizer and the refresher, as far as the executor asks them."""

@@ -104,6 +104,11 @@ def test_events_are_published_only_by_the_services_that_write_the_outbox():
     assert publishers == {"authorizer", "token_refresher", "executor"}
 
 
+def test_the_change_notices_are_read_by_the_gateway_and_the_executor_only():
+    readers = {s for s in subjects.SERVICES if may_subscribe(s, subjects.ANSWERS_STALE)}
+    assert readers == {"gateway", "executor"}
+
+
 def test_only_the_webhooks_service_reads_the_streams():
     pull = f"$JS.API.CONSUMER.MSG.NEXT.{subjects.EVENTS_STREAM}.webhooks_fanout_vk"
     assert {s for s in subjects.SERVICES if may_publish(s, pull)} == {"webhooks"}
