@@ -52,7 +52,8 @@ DEFAULT_MAX_ENTRIES = 10_000
 
 @dataclass(frozen=True, slots=True)
 class Cached:
-    """One answer: the body the gateway wrote (status 200, JSON), whose it is, until when."""
+    """One kept value (the body the gateway wrote, status 200 JSON; or the executor's encrypted
+    token record), whose it is, until when."""
 
     body: bytes
     project: str
