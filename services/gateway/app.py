@@ -14,6 +14,7 @@ from faststream.nats import NatsBroker
 from starlette.types import ASGIApp
 
 from services.gateway import errors, openapi
+from services.gateway import metrics as gateway_metrics
 from services.gateway.adapters import CompletionWaiters
 from services.gateway.body_limit import BodyLimit
 from services.gateway.completion_lane import CompletionLane
@@ -73,7 +74,9 @@ def create_app(settings: Settings) -> FastAPI:
     pings = RpcServer(seal=seal)
     add_health(pings, service="gateway", instance=settings.runtime.instance)
     waiters = CompletionWaiters()
-    answers = AnswerCache(seconds=gw.answer_cache_seconds, max_entries=gw.answer_cache_entries)
+    answers = AnswerCache(
+        seconds=gw.answer_cache_seconds, max_entries=gw.answer_cache_entries, metrics=gateway_metrics
+    )
     notices = StaleNotices(answers)
     api_keys = ApiKeys(
         (k.key.get_secret_value(), Principal(project=k.project, role=k.role)) for k in gw.api_keys

@@ -1,5 +1,6 @@
 """The gateway's own Prometheus metrics (names as deploy/README.md lists them): how often the
-answer cache (answer_cache.py) spared a read the bus hop, and what the change notices dropped."""
+answer cache (shared/bus/answer_cache.py, given this module as its ``metrics``) spared a read the
+bus hop, and what the change notices dropped."""
 
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from cachetools import TLRUCache
 from nats.aio.client import Client as NatsClient
@@ -41,13 +41,19 @@ from shared.runtime.logging import get_logger
 
 log = get_logger(__name__)
 
-from services.gateway import metrics
-
 Key = tuple[Hashable, ...]
 #: The bus connection as the cache follows it: None while down, else something that changes on
 #: every reconnect (nats-py's reconnect count).
 Connection = Callable[[], Hashable | None]
 DEFAULT_MAX_ENTRIES = 10_000
+
+
+class CacheMetrics(Protocol):
+    """What an owner counts (the gateway: ``services/gateway/metrics.py``, a module)."""
+
+    def answer_read(self, route: str, hit: bool) -> None: ...
+
+    def notice(self, project: str | None, user_id: str | None, provider_id: str | None) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +87,7 @@ class AnswerCache:
         seconds: The longest an answer is kept; 0 turns the cache off.
         max_entries: The most answers kept (least recently used go first).
         clock: Epoch seconds (``fresh_until`` is one, from another process).
+        metrics: Counts the reads :meth:`serve` answers and the notices followed; None: nothing.
     """
 
     def __init__(
@@ -89,7 +96,9 @@ class AnswerCache:
         seconds: float,
         max_entries: int = DEFAULT_MAX_ENTRIES,
         clock: Callable[[], float] = time.time,
+        metrics: CacheMetrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self.enabled = seconds > 0 and max_entries > 0
         self._seconds = seconds
         self._clock = clock
@@ -146,7 +155,8 @@ class AnswerCache:
     def forget(self, project: str | None, user_id: str | None = None, provider_id: str | None = None) -> None:
         """A change notice: drop the answers of ``project`` (None: every project), of one user in
         it, or of that user's connection to one provider."""
-        metrics.notice(project, user_id, provider_id)
+        if self._metrics is not None:
+            self._metrics.notice(project, user_id, provider_id)
         if project is None:
             self.clear()
             return
@@ -201,7 +211,8 @@ class AnswerCache:
         """The answer's body for ``key``: kept, or asked for (``ask`` gives the result and its
         ``fresh_until``) and written by ``write``; and whether it came from the cache."""
         body = self.get(key)
-        metrics.answer_read(str(key[0]), body is not None)
+        if self._metrics is not None:
+            self._metrics.answer_read(str(key[0]), body is not None)
         if body is not None:
             return body, True
         ticket = self.ticket(project)

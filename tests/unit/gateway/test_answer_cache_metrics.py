@@ -7,7 +7,8 @@ from typing import Any
 
 from prometheus_client import REGISTRY
 
-from services.gateway.answer_cache import AnswerCache
+from services.gateway import metrics
+from shared.bus.answer_cache import AnswerCache
 from shared.runtime.metrics import record_requests
 
 
@@ -29,7 +30,7 @@ async def serve_twice(cache: AnswerCache, route: str) -> None:
 
 async def test_a_miss_then_a_hit_are_counted_by_route():
     miss, hit = reads("status", "miss"), reads("status", "hit")
-    await serve_twice(AnswerCache(seconds=60), "status")
+    await serve_twice(AnswerCache(seconds=60, metrics=metrics), "status")
     assert (reads("status", "miss"), reads("status", "hit")) == (miss + 1, hit + 1)
 
 
@@ -37,7 +38,7 @@ async def test_reads_are_not_counted_with_the_request_metrics_off():
     before = reads("authorize", "miss") + reads("authorize", "hit")
     record_requests(False)
     try:
-        await serve_twice(AnswerCache(seconds=60), "authorize")
+        await serve_twice(AnswerCache(seconds=60, metrics=metrics), "authorize")
     finally:
         record_requests(True)
     assert reads("authorize", "miss") + reads("authorize", "hit") == before
@@ -52,5 +53,16 @@ def test_each_notice_is_counted_by_what_it_covered():
     ]
     for (project, user, provider), scope in cases:
         before = sample("valetkey_answer_cache_notices_total", scope=scope)
-        AnswerCache(seconds=60).forget(project, user, provider)
+        AnswerCache(seconds=60, metrics=metrics).forget(project, user, provider)
         assert sample("valetkey_answer_cache_notices_total", scope=scope) == before + 1
+
+
+async def test_a_cache_given_no_metrics_counts_nothing():
+    """The executor's token records share the cache, not the gateway's counters."""
+    before = reads("status", "miss") + reads("status", "hit")
+    notices = sample("valetkey_answer_cache_notices_total", scope="all")
+    cache = AnswerCache(seconds=60)
+    await serve_twice(cache, "status")
+    cache.forget(None)
+    assert reads("status", "miss") + reads("status", "hit") == before
+    assert sample("valetkey_answer_cache_notices_total", scope="all") == notices
