@@ -13,9 +13,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException
 from faststream import FastStream
 from faststream.nats import NatsBroker
+from nats.errors import NoRespondersError
 
 SUBJECT = "bench.echo"
 
@@ -43,7 +44,10 @@ def http_app(nats_url: str) -> FastAPI:
 
     @app.get("/echo")
     async def echo(i: int = 0) -> Any:
-        msg = await broker.connection.request(SUBJECT, b'{"i": %d}' % i, timeout=5)
+        try:
+            msg = await broker.connection.request(SUBJECT, b'{"i": %d}' % i, timeout=5)
+        except NoRespondersError:  # the echo is not subscribed yet: the readiness poll asks again
+            raise HTTPException(503) from None
         return msg.data.decode()
 
     return app

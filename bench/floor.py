@@ -23,6 +23,7 @@ import nats
 import uvicorn
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.errors import NoRespondersError
 
 from tools.launcher import embedded
 
@@ -55,7 +56,12 @@ class FloorApp:
             await self._lifespan(receive, send)
             return
         assert self.nc is not None
-        reply = await self.nc.request(SUBJECT, BODY, timeout=5)
+        try:
+            reply = await self.nc.request(SUBJECT, BODY, timeout=5)
+        except NoRespondersError:  # the echo is not subscribed yet: the readiness poll asks again
+            await send({"type": "http.response.start", "status": 503, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(reply.data)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": reply.data})
