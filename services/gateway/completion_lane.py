@@ -13,7 +13,6 @@ else goes on to ``app`` unchanged (FastAPI gives odd queries their errors).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI
@@ -22,18 +21,12 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.gateway.domain import ApiKeys
-from services.gateway.errors import client_error, error_response
+from services.gateway.fast_lane import answered
 from services.gateway.middleware import ROUTE_KEY
-from services.gateway.routes.auth import awaited_status, status_now
+from services.gateway.routes.auth import status_answer
 from services.gateway.routes.auth_pages import oauth_callback
 from services.gateway.routes.deps import authenticate, extras_asked
-from services.gateway.wire import JsonAnswer, authorization_body
-from shared.bus.messaging import RpcClient
 from shared.contracts.authorization import CALLBACK_PATH
-from shared.errors import ValetkeyError
-from shared.runtime.logging import get_logger
-
-log = get_logger(__name__)
 
 STATUS = ("GET", "/v1/auth/status")
 CALLBACK = ("GET", CALLBACK_PATH)
@@ -56,11 +49,11 @@ class CompletionLane:
             route = (scope["method"], scope["path"])
             if route == CALLBACK:
                 scope[ROUTE_KEY], scope["app"] = CALLBACK_PATH, self.app
-                await _guarded(scope, receive, send, lambda: oauth_callback(Request(scope, receive)))
+                await answered(scope, receive, send, lambda: oauth_callback(Request(scope, receive)))
                 return
             if route == STATUS and (asked := _plain_wait(scope)) is not None:
                 scope[ROUTE_KEY] = STATUS[1]
-                await _guarded(scope, receive, send, lambda: self._status(scope, *asked))
+                await answered(scope, receive, send, lambda: self._status(scope, *asked))
                 return
         await self.inner(scope, receive, send)
 
@@ -69,29 +62,7 @@ class CompletionLane:
         state = self.app.state
         keys: ApiKeys = state.api_keys
         project = authenticate(keys, scope).project
-        rpc: RpcClient = state.rpc
-        extras = extras_asked(scope)
-        seconds = max(0, min(wait, state.gateway.max_wait_seconds))
-        if seconds == 0:
-            return await status_now(rpc, auth_id, project, extras=extras)
-        auth = await awaited_status(rpc, state.waiters, auth_id, project, seconds)
-        return JsonAnswer(authorization_body(auth, extras=extras))
-
-
-async def _guarded(
-    scope: Scope, receive: Receive, send: Send, answer: Callable[[], Awaitable[Response]]
-) -> None:
-    """The answer, or the gateway's error shape for what it raised (as the fast lane does)."""
-    try:
-        response = await answer()
-    except ValetkeyError as exc:
-        response = error_response(exc)
-    except Exception as exc:
-        if (error := client_error(exc)) is None:
-            log.exception("http.crashed", path=scope["path"])
-            error = ValetkeyError("internal error")
-        response = error_response(error)
-    await response(scope, receive, send)
+        return await status_answer(state, auth_id, project, wait, extras=extras_asked(scope))
 
 
 def _plain_wait(scope: Scope) -> tuple[str, int] | None:

@@ -155,18 +155,29 @@ class FastLane:
         answer: Callable[[RpcClient, str], Awaitable[Response]],
     ) -> None:
         state = self.app.state
-        try:
+
+        async def authenticated() -> Response:
             keys: ApiKeys = state.api_keys
-            principal = authenticate(keys, scope)
-            response = await answer(state.rpc, principal.project)
-        except ValetkeyError as exc:
-            response = error_response(exc)
-        except Exception as exc:
-            if (error := client_error(exc)) is None:
-                log.exception("http.crashed", path=scope["path"])
-                error = ValetkeyError("internal error")
-            response = error_response(error)
-        await response(scope, receive, send)
+            return await answer(state.rpc, authenticate(keys, scope).project)
+
+        await answered(scope, receive, send, authenticated)
+
+
+async def answered(
+    scope: Scope, receive: Receive, send: Send, answer: Callable[[], Awaitable[Response]]
+) -> None:
+    """Send ``answer``'s response, or the gateway's error shape for what it raised (what
+    FastAPI's exception handlers give the same routes; the completion lane uses it too)."""
+    try:
+        response = await answer()
+    except ValetkeyError as exc:
+        response = error_response(exc)
+    except Exception as exc:
+        if (error := client_error(exc)) is None:
+            log.exception("http.crashed", path=scope["path"])
+            error = ValetkeyError("internal error")
+        response = error_response(error)
+    await response(scope, receive, send)
 
 
 def _shaped(result: dict[str, Any]) -> bytes:

@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.datastructures import State
 
 from services.gateway.adapters import CompletionWaiters
 from services.gateway.routes.deps import Extras, Project, limit_user, require_api_key, rpc_of
@@ -135,14 +136,26 @@ async def status(
 
     The first read is of the caller's project: another project's id is a 404 before any wait.
     """
-    client = rpc_of(request)
+    return await status_answer(request.app.state, id, project, wait, extras=extras)
+
+
+async def status_answer(
+    state: State, auth_id: str, project: str, wait: int | None, *, extras: bool = False
+) -> JSONResponse:
+    """The answer to ``GET /v1/auth/status`` for a key-checked caller (also served by the
+    completion lane): the authorization now, or once it completes or fails within ``wait``.
+
+    Raises:
+        ValetkeyError: An unknown id (another project's too), or what the authorizer reported.
+    """
+    client: RpcClient = state.rpc
     # At most 59 s (the clients time out at 60 s, docs/arcade-compatibility.md §2.2), less with a
     # shorter api.write_timeout.
-    longest: int = request.app.state.gateway.max_wait_seconds
+    longest: int = state.gateway.max_wait_seconds
     seconds = max(0, min(wait or 0, longest))
     if seconds == 0:
-        return await status_now(client, id, project, extras=extras)
-    return _answer(await awaited_status(client, request.app.state.waiters, id, project, seconds), extras)
+        return await status_now(client, auth_id, project, extras=extras)
+    return _answer(await awaited_status(client, state.waiters, auth_id, project, seconds), extras)
 
 
 async def awaited_status(
