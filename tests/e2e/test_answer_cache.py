@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.answer_reads import connect, held, http, status, status_reads
+from tests.support.answer_reads import connect, held, http, status, status_reads, with_project_key
 from tests.support.auth_flows import new_user
 from tests.support.browser import consent_and_follow
 from tests.support.client_stack import HOOLI_SCOPES, hooli_engine
@@ -26,14 +26,13 @@ OTHER_KEY = "vk_test_answer_cache_other_project"
 SPLINES = "Hooli.ReticulateSplines"
 
 
-def with_other_project(config: dict[str, Any]) -> None:
-    config["api"]["keys"] = [{"key": OTHER_KEY, "project": "other", "role": "admin"}]
-
-
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory, nats_url, redis_url) -> Iterator[Engine]:
     home = tmp_path_factory.mktemp("answer-cache")
-    with hooli_engine(home, nats_url=nats_url, redis_url=redis_url, tweak=with_other_project) as (e, _):
+    with hooli_engine(home, nats_url=nats_url, redis_url=redis_url, tweak=with_project_key(OTHER_KEY)) as (
+        e,
+        _,
+    ):
         yield e
 
 

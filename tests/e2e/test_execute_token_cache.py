@@ -18,7 +18,7 @@ import pytest
 from redis.asyncio import Redis
 
 from shared.tokens.model import connection_id_of
-from tests.support.answer_reads import connect, http, status
+from tests.support.answer_reads import connect, http, status, with_project_key
 from tests.support.client_stack import HOOLI_SCOPES, hooli_engine
 from tests.support.engine import Engine
 from tests.support.toolkits.hooli.tools import fingerprint
@@ -29,16 +29,12 @@ OTHER_KEY = "vk_test_execute_token_cache_other_project"
 SPLINES = "Hooli.ReticulateSplines"
 
 
-def with_other_project(config: dict[str, Any]) -> None:
-    config["api"]["keys"] = [{"key": OTHER_KEY, "project": "other", "role": "admin"}]
-
-
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory, nats_url, redis_url) -> Iterator[Engine]:
     home = tmp_path_factory.mktemp("execute-token-cache")
     env = {"VALETKEY_ANSWER_CACHE_SECONDS": "600"}
     with hooli_engine(
-        home, nats_url=nats_url, redis_url=redis_url, tweak=with_other_project, extra_env=env
+        home, nats_url=nats_url, redis_url=redis_url, tweak=with_project_key(OTHER_KEY), extra_env=env
     ) as (e, _):
         yield e
 

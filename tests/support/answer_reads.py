@@ -4,6 +4,7 @@ user who consented at hooli, status reads, and how many of them reached the auth
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -11,6 +12,15 @@ import httpx
 from tests.support.auth_flows import new_user
 from tests.support.browser import consent_and_follow
 from tests.support.engine import Engine
+
+
+def with_project_key(key: str, project: str = "other") -> Callable[[dict[str, Any]], None]:
+    """An engine.yaml tweak: ``key`` is an admin key of ``project``, the engine's only other one."""
+
+    def tweak(config: dict[str, Any]) -> None:
+        config["api"]["keys"] = [{"key": key, "project": project, "role": "admin"}]
+
+    return tweak
 
 
 def http(engine: Engine, key: str | None = None) -> httpx.AsyncClient:
