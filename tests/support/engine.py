@@ -8,6 +8,7 @@ own NATS user (``shared.bus.permissions``), exactly as ``valetkey up`` runs it.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -68,6 +69,8 @@ class Engine:
     nats_passwords: dict[str, str] = field(default_factory=dict)
     # The URL the engine was given, with the test process's own credentials in it.
     tester_nats_url: str = ""
+    # Refusals a test expects, as patterns on the log line (see ``expect_refusals``).
+    expected_refusals: list[re.Pattern[str]] = field(default_factory=list)
 
     def service_env(self, service: str) -> dict[str, str]:
         """The environment ``service`` runs with: the engine's, and its own NATS user."""
@@ -180,8 +183,19 @@ class Engine:
         return f"--- {service} ---\n" + "\n".join(text)
 
     def refusals(self) -> list[str]:
-        """Log lines where NATS refused a service a publish or a subscription."""
-        return [line for line in self.all_logs().splitlines() if "permissions violation" in line.lower()]
+        """Log lines where NATS refused a service a publish or a subscription, but those the test
+        said it expects."""
+        return [
+            line
+            for line in self.all_logs().splitlines()
+            if "permissions violation" in line.lower()
+            and not any(pattern.search(line) for pattern in self.expected_refusals)
+        ]
+
+    def expect_refusals(self, pattern: str) -> None:
+        """Refusals whose log line matches ``pattern`` (case-insensitive) are part of what the
+        test does, not a gap in ``shared.bus.permissions``; the caller says why beside the call."""
+        self.expected_refusals.append(re.compile(pattern, re.IGNORECASE))
 
     def assert_clean(self) -> None:
         """No service was refused a subject by NATS (``shared.bus.permissions`` must allow whatever
