@@ -311,7 +311,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
         # The rest of the 10-minute spread leaves the schedule (still stored), so the burst
         # phase measures capacity alone.
-        await redis.delete(store.due_key)
+        await redis.delete(store.schedule.due_key)
         burst_due = datetime.now(UTC) + timedelta(seconds=args.burst / SEED_RATE_GUESS + 5)
         burst_dues = [burst_due] * args.burst
         before = await endpoint_requests(running.endpoint_url)

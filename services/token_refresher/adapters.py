@@ -286,7 +286,7 @@ class RedisTokens:
             mine = [lock for lock in locks if self._shard(lock.connection_id) == shard]
             held = [claim for claim in claims if self._shard(claim.connection_id) == shard]
             keys = [
-                self._store.due_key_of(shard),
+                self._store.schedule.due_key_of(shard),
                 *(self._store.lock_key(lock.connection_id) for lock in mine),
             ]
             args: list[str | float | int] = [self._lock_ttl_ms, lease_until.timestamp(), len(mine)]
@@ -306,10 +306,10 @@ class RedisTokens:
         self._committed()
 
     async def reschedule(self, connection_id: str, at: datetime) -> None:
-        await self._store.reschedule(connection_id, at)
+        await self._store.schedule.reschedule(connection_id, at)
 
     async def unschedule(self, connection_id: str) -> None:
-        await self._store.unschedule(connection_id)
+        await self._store.schedule.unschedule(connection_id)
 
     async def record_failure(self, connection_id: str) -> int:
         return await self._store.record_refresh_failure(connection_id)
@@ -328,7 +328,8 @@ class RedisTokens:
 
     async def _claim_shard(self, shard: int, now: datetime, lease_until: datetime, limit: int) -> list[Claim]:
         raw = await self._claim(
-            keys=[self._store.due_key_of(shard)], args=[now.timestamp(), lease_until.timestamp(), limit]
+            keys=[self._store.schedule.due_key_of(shard)],
+            args=[now.timestamp(), lease_until.timestamp(), limit],
         )
         ids = [text(connection_id) for connection_id in raw[0::2]]
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -355,11 +356,11 @@ class RedisTokens:
                 if self._shard(c.connection_id) == shard
             ]
             await self._unclaim(
-                keys=[self._store.due_key_of(shard)], args=[a for triple in args for a in triple]
+                keys=[self._store.schedule.due_key_of(shard)], args=[a for triple in args for a in triple]
             )
 
     async def next_due(self) -> datetime | None:
-        return await self._store.next_due()
+        return await self._store.schedule.next_due()
 
 
 class EnabledProviders:

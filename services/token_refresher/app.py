@@ -24,7 +24,7 @@ from shared.runtime.gauges import Sampler
 from shared.runtime.logging import get_logger
 from shared.runtime.service import Service
 from shared.runtime.settings import Settings
-from shared.tokens.store import TokenStore
+from shared.tokens.schedule import RefreshSchedule
 
 log = get_logger(__name__)
 
@@ -66,7 +66,7 @@ def create_service(settings: Settings) -> Service:
     )
     handlers.register(parts.server, refresher, workers=config.rpc_workers, counts=counts)
     scheduler = Scheduler(tokens, refresher, clock, config, leases)
-    parts.samplers.append(schedule_sampler(parts.tokens))
+    parts.samplers.append(schedule_sampler(parts.tokens.schedule))
     app = FastStream(parts.broker, logger=None)
 
     @app.after_startup
@@ -93,14 +93,14 @@ def create_service(settings: Settings) -> Service:
     return Service(app, parts.server)
 
 
-def schedule_sampler(store: TokenStore) -> Sampler:
+def schedule_sampler(schedule: RefreshSchedule) -> Sampler:
     """The refresh schedule's depth, how late its most overdue entry is, and how many connections
     wait for a new consent, for /metrics."""
 
     async def sample() -> None:
-        metrics.SCHEDULE_DEPTH.set(await store.schedule_depth())
-        due = await store.next_due()
+        metrics.SCHEDULE_DEPTH.set(await schedule.depth())
+        due = await schedule.next_due()
         metrics.SCHEDULE_LAG.set(gauges.age_seconds(due.timestamp() if due else None))
-        metrics.NEEDING_REAUTHORIZATION.set(await store.needing_reauthorization())
+        metrics.NEEDING_REAUTHORIZATION.set(await schedule.needing_reauthorization())
 
     return sample

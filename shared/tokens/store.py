@@ -8,10 +8,9 @@ Keys (``<p>`` is the configured prefix, default ``vk``)::
     <ns>:conns                        zset of a project's connection ids by creation time (admin listing)
     <ns>:conns:user:<sha>             zset of one user's connection ids in a project
     <ns>:conns:provider:<id>          zset of one provider's connection ids in a project
-    <p>:conns:reauth                  set of the connection ids whose grant is dead (status
-                                      reauthorization_required), kept by every write and delete
-    <p>:refresh:due                   zset connection id -> epoch seconds a proactive refresh is due
-                                      (the refresher leases entries by pushing their score forward)
+    <p>:conns:reauth                  connections whose grant is dead, and
+    <p>:refresh:due                   the proactive refresh schedule (both :mod:`shared.tokens.schedule`),
+                                      kept by every write and delete
     <p>:lock:refresh:<connection_id>  the refresher's per-connection lock (owner token, short expiry, renewed)
     <p>:refresh:inflight:<connection_id>  the refresher's in-flight marker: the version of the record whose
                                       refresh token a refresh is spending, when it began, and who; it
@@ -41,9 +40,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Any, cast
+from typing import cast
 
 from pydantic import ValidationError
 from redis.asyncio import Redis
@@ -69,6 +66,7 @@ from shared.tokens.records import (
     user_key,
     version_of,
 )
+from shared.tokens.schedule import RefreshSchedule
 
 # Named here as they always were (the services import them from the store).
 __all__ = [
@@ -112,6 +110,7 @@ class TokenStore:
         self._policy = policy
         self.keyspace = keyspace or Keyspace(prefix)
         self.outbox = Outbox(redis, keyspace=self.keyspace)
+        self.schedule = RefreshSchedule(redis, self.keyspace)
         # The gateways' answer cache forgets a connection's answers once it changed (shared/bus/answers.py).
         self.stale = StaleAnswers()
         self._put = redis.register_script(PUT_SCRIPT)
@@ -119,24 +118,6 @@ class TokenStore:
 
     def shard(self, connection_id: str) -> int:
         return self.keyspace.shard_of_connection(connection_id)
-
-    def due_key_of(self, shard: int) -> str:
-        """A shard's refresh schedule."""
-        return self.keyspace.key(shard, "refresh:due")
-
-    def reauth_key_of(self, shard: int) -> str:
-        """A shard's set of connections whose grant is dead: they wait for a new consent."""
-        return self.keyspace.key(shard, "conns:reauth")
-
-    @property
-    def due_key(self) -> str:
-        """The refresh schedule of shard 0 (the only one on a single server)."""
-        return self.due_key_of(0)
-
-    @property
-    def reauth_key(self) -> str:
-        """The reauthorization set of shard 0 (the only one on a single server)."""
-        return self.reauth_key_of(0)
 
     def token_key(self, connection_id: str) -> str:
         return self.keyspace.key(self.shard(connection_id), f"token:{connection_id}")
@@ -293,11 +274,11 @@ class TokenStore:
             self._index(shard, project),
             self._index(shard, project, f":user:{user_key(user_id)}"),
             self._index(shard, project, f":provider:{provider_id}"),
-            self.due_key_of(shard),
+            self.schedule.due_key_of(shard),
             self.outbox.key_of(shard),
             self.lock_key(connection_id),
             self.inflight_key(connection_id),
-            self.reauth_key_of(shard),
+            self.schedule.reauth_key_of(shard),
         ]
         args: list[str | bytes | float | int] = [
             record,
@@ -394,8 +375,8 @@ class TokenStore:
             pipe.zrem(self._index(shard, meta.project), connection_id)
             pipe.zrem(self._index(shard, meta.project, f":user:{user_key(meta.user_id)}"), connection_id)
             pipe.zrem(self._index(shard, meta.project, f":provider:{meta.provider_id}"), connection_id)
-            pipe.zrem(self.due_key_of(shard), connection_id)
-            pipe.srem(self.reauth_key_of(shard), connection_id)
+            pipe.zrem(self.schedule.due_key_of(shard), connection_id)
+            pipe.srem(self.schedule.reauth_key_of(shard), connection_id)
             for event in events or []:
                 self.outbox.add(pipe, event, shard=shard)
             await pipe.execute()
@@ -408,49 +389,6 @@ class TokenStore:
         await self.stale.publish(
             connection.project, user_id=connection.user_id, provider_id=connection.provider_id
         )
-
-    async def due(self, now: datetime, *, limit: int = 100) -> list[str]:
-        """Connection ids whose refresh is due, earliest first (read-only; the refresher claims)."""
-        replies = await self._each_shard(
-            lambda pipe, shard: pipe.zrangebyscore(
-                self.due_key_of(shard), "-inf", now.timestamp(), start=0, num=limit, withscores=True
-            )
-        )
-        found = [(float(score), text(member)) for raw in replies for member, score in cast(Scored, raw)]
-        return [member for _, member in sorted(found)[:limit]]
-
-    async def reschedule(self, connection_id: str, at: datetime) -> None:
-        """Move a scheduled connection's next refresh to ``at``; an unscheduled one stays out."""
-        await self._redis.zadd(
-            self.due_key_of(self.shard(connection_id)), {connection_id: at.timestamp()}, xx=True
-        )
-
-    async def unschedule(self, connection_id: str) -> None:
-        """Take a connection out of the refresh schedule."""
-        await self._redis.zrem(self.due_key_of(self.shard(connection_id)), connection_id)
-
-    async def schedule_depth(self) -> int:
-        """How many connections the refresh schedule holds."""
-        return sum(await self._each_shard(lambda pipe, shard: pipe.zcard(self.due_key_of(shard))))
-
-    async def needing_reauthorization(self) -> int:
-        """How many connections wait for a new consent (their refresh failed for good)."""
-        return sum(await self._each_shard(lambda pipe, shard: pipe.scard(self.reauth_key_of(shard))))
-
-    async def next_due(self) -> datetime | None:
-        """The earliest scheduled refresh moment, or None when nothing is scheduled."""
-        firsts = await self._each_shard(
-            lambda pipe, shard: pipe.zrange(self.due_key_of(shard), 0, 0, withscores=True)
-        )
-        scores = [float(first[0][1]) for first in firsts if first]
-        return datetime.fromtimestamp(min(scores), UTC) if scores else None
-
-    async def _each_shard(self, command: Callable[[Any, int], object]) -> list[Any]:
-        """One command per shard, pipelined (cluster-wide, not atomic); their replies in shard order."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for shard in self.keyspace.all:
-                command(pipe, shard)
-            return list(await pipe.execute())
 
     async def record_refresh_failure(self, connection_id: str) -> int:
         """Count one more consecutive refresh failure; returns the count (0 if the connection is gone)."""

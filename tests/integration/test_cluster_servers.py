@@ -110,7 +110,7 @@ async def test_every_token_and_refresher_step_runs_on_the_cluster_in_one_slot_ea
             )
             await store.put(user, "hooli", token, project="acme")
         assert (await store.list_connections(project="acme", limit=50))[1] == 12
-        assert await store.schedule_depth() == 12
+        assert await store.schedule.depth() == 12
 
         claims = await refresher.claim_due(now + timedelta(hours=1), now + timedelta(hours=2), 50)
         assert len(claims) == 12 and len({store.shard(c.connection_id) for c in claims}) > 1
@@ -120,7 +120,7 @@ async def test_every_token_and_refresher_step_runs_on_the_cluster_in_one_slot_ea
         assert kept_locks == [True] and kept_claims == [True] * 12
         await refresher.unclaim(claims)
         removed = await store.delete(claims[0].connection_id)
-        assert removed is not None and await store.schedule_depth() == 11
+        assert removed is not None and await store.schedule.depth() == 11
     finally:
         await client.aclose()
 

@@ -57,9 +57,9 @@ async def test_an_empty_outbox_has_no_lag(store):
 
 async def test_the_schedule_gauges_show_its_depth_and_how_late_the_most_overdue_entry_is(store, redis):
     now = datetime.now(UTC).timestamp()
-    await redis.zadd(store.due_key, {"c-late": now - 30, "c-later": now + 600, "c-soon": now + 5})
+    await redis.zadd(store.schedule.due_key, {"c-late": now - 30, "c-later": now + 600, "c-soon": now + 5})
 
-    await schedule_sampler(store)()
+    await schedule_sampler(store.schedule)()
 
     assert value(refresher_metrics.SCHEDULE_DEPTH) == 3
     assert 29 <= value(refresher_metrics.SCHEDULE_LAG) < 90
@@ -72,7 +72,7 @@ async def test_the_reauthorization_gauge_counts_connections_whose_grant_is_dead(
     for user, stored in [("u1", dead), ("u2", dead), ("u3", alive)]:
         await store.put(user, "p", stored)
 
-    await schedule_sampler(store)()
+    await schedule_sampler(store.schedule)()
 
     assert value(refresher_metrics.NEEDING_REAUTHORIZATION) == 2
 

@@ -109,7 +109,7 @@ class TestTokenStore:
         store = TokenStore(redis, Cipher([KEY_A]), RefreshPolicy(margin_seconds=300), prefix=prefix)
         await store.put("alice", "github", token(expires_in=3600))
         await store.put("bob", "github", token(expires_in=None))
-        due = await store.due(datetime.now(UTC) + timedelta(seconds=3600 - 299))
+        due = await store.schedule.due(datetime.now(UTC) + timedelta(seconds=3600 - 299))
         assert due == [connection_id_of("alice", "github")]
 
     async def test_listing_filters_by_user_and_by_provider(self, redis, prefix):
@@ -136,25 +136,25 @@ class TestReauthorizationIndex:
         await store.put("alice", "github", token())
         await store.put("alice", "github", token().model_copy(update={"status": "reauthorization_required"}))
         await store.put("bob", "github", token().model_copy(update={"status": "reauthorization_required"}))
-        assert await redis.smembers(store.reauth_key) == {
+        assert await redis.smembers(store.schedule.reauth_key) == {
             connection_id_of("alice", "github").encode(),
             connection_id_of("bob", "github").encode(),
         }
 
         await store.put("alice", "github", token("after a new consent"))
 
-        assert await store.needing_reauthorization() == 1
-        assert await redis.smembers(store.reauth_key) == {connection_id_of("bob", "github").encode()}
+        assert await store.schedule.needing_reauthorization() == 1
+        assert await redis.smembers(store.schedule.reauth_key) == {connection_id_of("bob", "github").encode()}
 
     async def test_deleting_a_dead_connection_takes_it_out_of_the_index(self, redis, prefix):
         store = TokenStore(redis, Cipher([KEY_A]), RefreshPolicy(), prefix=prefix)
         dead = token().model_copy(update={"status": "reauthorization_required"})
         meta = await store.put("alice", "github", dead)
-        assert await store.needing_reauthorization() == 1
+        assert await store.schedule.needing_reauthorization() == 1
 
         await store.delete(meta.id)
 
-        assert await store.needing_reauthorization() == 0
+        assert await store.schedule.needing_reauthorization() == 0
 
 
 class TestDurability:
@@ -188,10 +188,10 @@ class TestShardedStore:
         first, total = await store.list_connections(offset=0, limit=5)
         rest, _ = await store.list_connections(offset=5, limit=20)
         assert total == 12 and [c.id for c in first + rest] == ids  # newest last, across shards
-        assert await store.schedule_depth() == 12
-        due = await store.due(datetime.now(UTC) + timedelta(hours=2), limit=3)
+        assert await store.schedule.depth() == 12
+        due = await store.schedule.due(datetime.now(UTC) + timedelta(hours=2), limit=3)
         assert due == ids[:3]  # earliest first
-        assert await store.next_due() is not None
+        assert await store.schedule.next_due() is not None
 
     async def test_a_delete_and_its_event_stay_in_the_connections_shard(self, redis, prefix):
         store = TokenStore(redis, Cipher([KEY_A]), RefreshPolicy(), keyspace=Keyspace(prefix, 8))

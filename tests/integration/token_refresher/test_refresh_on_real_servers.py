@@ -80,7 +80,7 @@ class TestOneRefreshUnderRotation:
         assert (
             await one.store.connection(connection_id_of("bob", "oidc"))
         ).status == "reauthorization_required"
-        assert await one.store.due(datetime.now(UTC) + timedelta(days=365)) == []
+        assert await one.store.schedule.due(datetime.now(UTC) + timedelta(days=365)) == []
         await one.close()
 
 
@@ -105,7 +105,7 @@ class TestTokenEndpointBehaviour:
         with pytest.raises(Exception, match="retried"):
             await one.refresher.on_demand(RefreshToken(user_id="dave", provider_id="fake"))
         connection_id = connection_id_of("dave", "fake")
-        score = await one.redis.zscore(one.store.due_key, connection_id)
+        score = await one.redis.zscore(one.store.schedule.due_key, connection_id)
         assert score >= datetime.now(UTC).timestamp() + 25  # Retry-After 30 s honoured
         assert (await one.store.get("dave", "fake")).access_token == "at-old"
         assert await one.redis.hget(f"{prefix}:conn:{connection_id}", "refresh_failures") == b"1"
@@ -150,7 +150,9 @@ class TestDurableSchedule:
     ):
         one = replica(redis_url, prefix, [fake_endpoint_entry(endpoint.url)])
         await one.store.put("ida", "fake", stored("at", "rt", expires_in=-1))
-        await one.redis.zadd(one.store.due_key, {"uc_gone": 1})  # an entry whose connection was deleted
+        await one.redis.zadd(
+            one.store.schedule.due_key, {"uc_gone": 1}
+        )  # an entry whose connection was deleted
         now = datetime.now(UTC)
         claims = await one.tokens.claim_due(now, now + timedelta(seconds=60), 10)
         assert {(c.connection_id, c.user_id, c.provider_id) for c in claims} == {
@@ -171,7 +173,10 @@ class TestDurableSchedule:
         await one.tokens.unclaim(claims)
         back = await one.tokens.claim_due(now, now + timedelta(seconds=60), 10)
         assert [c.connection_id for c in back] == [connection_id_of("jo", "fake")]
-        assert await one.redis.zscore(one.store.due_key, connection_id_of("kim", "fake")) > now.timestamp()
+        assert (
+            await one.redis.zscore(one.store.schedule.due_key, connection_id_of("kim", "fake"))
+            > now.timestamp()
+        )
         await one.close()
 
     async def test_the_schedule_survives_a_redis_restart_and_is_refreshed_before_expiry(

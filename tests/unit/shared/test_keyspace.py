@@ -29,7 +29,7 @@ def test_one_shard_names_every_key_as_before_shards_existed() -> None:
     assert store.meta_key(CONNECTION) == f"vk:conn:{CONNECTION}"
     assert store.lock_key(CONNECTION) == f"vk:lock:refresh:{CONNECTION}"
     assert store.inflight_key(CONNECTION) == f"vk:refresh:inflight:{CONNECTION}"
-    assert (store.due_key, store.reauth_key, store.outbox.key) == (
+    assert (store.schedule.due_key, store.schedule.reauth_key, store.outbox.key) == (
         "vk:refresh:due",
         "vk:conns:reauth",
         "vk:outbox",
