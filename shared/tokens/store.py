@@ -66,7 +66,7 @@ from shared.tokens.records import (
     user_key,
     version_of,
 )
-from shared.tokens.schedule import RefreshSchedule
+from shared.tokens.schedule import RefreshSchedule, Scored
 
 # Named here as they always were (the services import them from the store).
 __all__ = [
@@ -81,8 +81,6 @@ __all__ = [
 ]
 
 log = get_logger(__name__)
-
-Scored = list[tuple[bytes, float]]  # a WITHSCORES reply
 
 
 class TokenStore:
