@@ -1,4 +1,5 @@
-"""Use cases of an authorization: start, status, callback (``verification.py``: confirm_user).
+"""Use cases of an authorization: start, status, callback (``verification.py``: confirm_user;
+``outcomes.py``: complete, fail, and a callback following another actor).
 
 An authorization: ``start`` answers ``completed`` at once when the user's token covers the
 scopes; otherwise it stores a pending record and a state bound to it and to its provider.
@@ -23,15 +24,15 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from cachetools import TTLCache
 
-from services.authorizer import domain, metrics
-from services.authorizer.domain import AuthorizationRecord, AuthorizationSecrets, Stage
+from services.authorizer import callback_pages, domain, metrics
+from services.authorizer.domain import AuthorizationRecord, AuthorizationSecrets
+from services.authorizer.outcomes import AuthorizationOutcomes
 from services.authorizer.ports import (
     AuthorizationStore,
     FreshTokens,
@@ -54,7 +55,6 @@ from shared.contracts.authorization import (
     StartAuthorization,
 )
 from shared.contracts.common import new_id
-from shared.contracts.events import AuthorizationCompleted, AuthorizationFailed
 from shared.providers import oauth, timing
 from shared.providers.models import Provider
 from shared.runtime import tracing
@@ -70,16 +70,15 @@ from shared.tokens.model import (
 
 log = get_logger(__name__)
 
-#: How often a second copy of a callback looks whether the first one is done.
-FOLLOW_POLL_S = 0.1
 #: Flows started here whose record is kept in process until their state expires: a callback
 #: for one of them claims it without reading its state first (``_known``).
 STARTED_KEPT = 10_000
 
 
 @dataclass
-class Authorizations:
-    """The authorization use cases, wired to their ports in ``app.py``."""
+class Authorizations(AuthorizationOutcomes):
+    """The authorization use cases, wired to their ports in ``app.py``; how a flow ends
+    (``complete``, ``fail``) and how a callback follows another actor are in ``outcomes.py``."""
 
     settings: AuthorizerSettings
     providers: Providers
@@ -194,7 +193,7 @@ class Authorizations:
         outcome and answers with the authorization as it then is.
         """
         if not callback.state:
-            return domain.failure_outcome(None, "unknown_state")
+            return callback_pages.failure_outcome(None, "unknown_state")
         started = self._started.get(callback.state)
         if started is not None and (outcome := await self._known(started, callback)) is not None:
             return outcome
@@ -203,7 +202,7 @@ class Authorizations:
             return await self._late(callback)
         record = claim.record or await self.store.get(claim.authorization_id)
         if record is None:
-            return domain.failure_outcome(claim.authorization_id, "unknown_state")
+            return callback_pages.failure_outcome(claim.authorization_id, "unknown_state")
         if record.stage != "consent":
             return await self._follow(record, callback.wait_seconds)
         # What the callback sets off belongs to the authorization's trace, linked to the callback's.
@@ -246,39 +245,10 @@ class Authorizations:
         auth_id = await self.store.state_owner(callback.state)
         record = await self.store.get(auth_id) if auth_id else None
         if record is None:
-            return domain.failure_outcome(None, "unknown_state")
+            return callback_pages.failure_outcome(None, "unknown_state")
         if record.stage == "consent":  # never used, and now too late to use
             return await self._fail(record, "state_expired", wait=callback.wait_seconds)
         return await self._follow(record, callback.wait_seconds)
-
-    async def _follow(self, record: AuthorizationRecord, wait_seconds: float) -> CallbackOutcome:
-        """Wait (at most ``wait_seconds``) while another actor finishes its step, then answer
-        with the authorization as it is: a verification link, completed, failed, or still pending."""
-        until = time.monotonic() + wait_seconds
-        while domain.in_progress(record) and time.monotonic() < until:
-            await asyncio.sleep(FOLLOW_POLL_S)
-            latest = await self.store.get(record.id)
-            if latest is None:
-                return domain.failure_outcome(record.id, "unknown_state")
-            record = latest
-        return domain.current_outcome(record, self._target(await self._verification(record.project)))
-
-    async def _verification(self, project: str) -> VerificationChoice:
-        """The verification that applies to the project's callbacks now."""
-        if self.sessions is None:
-            return VerificationChoice(self.settings.verification, self.settings.verifier_url)
-        return await self.sessions.of(project)
-
-    def _target(self, choice: VerificationChoice) -> Callable[[str], str]:
-        def target(flow_id: str) -> str:
-            return domain.verifier_redirect(
-                choice.mode,
-                public_url=self.settings.public_url,
-                verifier_url=choice.verifier_url,
-                flow_id=flow_id,
-            )
-
-        return target
 
     async def _exchange(
         self, record: AuthorizationRecord, provider: Provider, callback: OAuthCallback
@@ -335,13 +305,7 @@ class Authorizations:
         if not done.applied:
             return await self._followed(done, 0)
         assert done.record is not None
-        return domain.success_outcome(done.record, domain.to_authorization(done.record, token))
-
-    async def _followed(self, lost: Transition, wait_seconds: float) -> CallbackOutcome:
-        """The answer of a callback that lost a compare-and-set: the winner's outcome."""
-        if lost.record is None:
-            return domain.failure_outcome(None, "unknown_state")
-        return await self._follow(lost.record, wait_seconds)
+        return callback_pages.success_outcome(done.record, domain.to_authorization(done.record, token))
 
     async def _hold(
         self, claimed: AuthorizationRecord, token: StoredToken, choice: VerificationChoice
@@ -362,57 +326,7 @@ class Authorizations:
         )
         if not moved.applied:
             return await self._followed(moved, 0)
-        return domain.current_outcome(held, self._target(choice))
-
-    # --- outcomes -----------------------------------------------------------------------
-
-    async def complete(
-        self, expected: Stage, record: AuthorizationRecord, provider: Provider, token: StoredToken
-    ) -> Transition:
-        """Store the token with the completion event and the completed record, in one step
-        that happens only if the record is still in stage ``expected``."""
-        event = AuthorizationCompleted(
-            authorization_id=record.id,
-            user_id=record.user_id,
-            provider_id=provider.id,
-            project=record.project,
-            scopes=token.scopes,
-        )
-        completed = record.completed(token.scopes, self.clock())
-        done = await self.store.complete(expected, completed, token, events=[event])
-        if done.applied:
-            self.notifier.wake([event])
-            metrics.COMPLETED.labels(provider.id).inc()
-            metrics.COMPLETION.labels(provider.id).observe(
-                (completed.updated_at - record.created_at).total_seconds()
-            )
-            log.info("authorization.completed", authorization_id=record.id, provider_id=provider.id)
-        return done
-
-    async def fail(self, record: AuthorizationRecord, reason: str) -> Transition:
-        """Fail the record with ``reason`` and its one ``AuthorizationFailed`` event, if it is
-        still in the stage it was read in."""
-        event = AuthorizationFailed(
-            authorization_id=record.id,
-            user_id=record.user_id,
-            provider_id=record.provider_id,
-            project=record.project,
-            reason=reason,
-        )
-        failed = await self.store.transition(
-            record.stage, record.failed(reason, self.clock()), events=[event]
-        )
-        if failed.applied:
-            self.notifier.wake([event])
-            metrics.FAILED.labels(record.provider_id, metrics.reason_label(reason)).inc()
-            log.info("authorization.failed", authorization_id=record.id, reason=reason)
-        return failed
-
-    async def _fail(self, record: AuthorizationRecord, reason: str, *, wait: float) -> CallbackOutcome:
-        failed = await self.fail(record, reason)
-        if failed.applied:
-            return domain.failure_outcome(record.id, reason)
-        return await self._followed(failed, wait)
+        return callback_pages.current_outcome(held, self._target(choice))
 
 
 def trace_attributes(record: AuthorizationRecord) -> dict[str, str]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.authorizer import domain
+from services.authorizer import callback_pages, domain
 from services.authorizer.authorizations import trace_attributes
 from services.authorizer.domain import AuthorizationRecord
 from services.authorizer.ports import SignInProvider
@@ -69,7 +69,7 @@ class SignIns:
         try:
             record = await self.verifications.flow_record(callback.state or "")
         except NotFound:
-            return domain.failure_outcome(None, "unknown_state")
+            return callback_pages.failure_outcome(None, "unknown_state")
         if record.stage != "verify":
             return _decided(record)
         with tracing.resumed("authorization.verify_callback", record.traceparent, **trace_attributes(record)):
@@ -119,7 +119,7 @@ class SignIns:
     async def _mismatch(self, record: AuthorizationRecord) -> CallbackOutcome:
         failed = await self.verifications.authorizations.fail(record, "user_mismatch")
         if failed.applied or failed.record is None:
-            return domain.failure_outcome(record.id, "user_mismatch")
+            return callback_pages.failure_outcome(record.id, "user_mismatch")
         return _decided(failed.record)
 
     async def _unchecked(self, record: AuthorizationRecord, error: str) -> CallbackOutcome:
@@ -133,9 +133,9 @@ class SignIns:
 
 
 def _decided(record: AuthorizationRecord) -> CallbackOutcome:
-    return domain.current_outcome(record, lambda _flow: "")
+    return callback_pages.current_outcome(record, lambda _flow: "")
 
 
 def _refused(record: AuthorizationRecord, why: str) -> CallbackOutcome:
     log.info("verification.sign_in_refused", authorization_id=record.id, reason=why[:64])
-    return domain.failure_outcome(record.id, "sign_in_refused")
+    return callback_pages.failure_outcome(record.id, "sign_in_refused")

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.authorizer import domain
+from services.authorizer import callback_pages, domain
 from services.authorizer.domain import AuthorizationRecord, AuthorizationSecrets
 from shared.contracts.authorization import OAuthCallback
 from shared.errors import BadRequest
@@ -141,12 +141,12 @@ class TestCurrentOutcome:
         return f"http://gw/oauth/verify?flow_id={flow_id}"
 
     def test_a_flow_waiting_for_verification_leads_to_the_verifier_again(self):
-        outcome = domain.current_outcome(record(stage="verify", flow_id="f1"), self.verifier)
+        outcome = callback_pages.current_outcome(record(stage="verify", flow_id="f1"), self.verifier)
         assert (outcome.status, outcome.redirect_to) == ("verify", "http://gw/oauth/verify?flow_id=f1")
 
     def test_a_completed_flow_shows_completion_and_goes_to_next_uri(self):
         done = record(next_uri="https://app/done").completed(["a"], NOW)
-        outcome = domain.current_outcome(done, self.verifier)
+        outcome = callback_pages.current_outcome(done, self.verifier)
         assert (outcome.status, outcome.redirect_to, outcome.authorization) == (
             "completed",
             "https://app/done",
@@ -154,11 +154,11 @@ class TestCurrentOutcome:
         )
 
     def test_a_failed_flow_shows_its_reason_in_plain_words(self):
-        outcome = domain.current_outcome(record().failed("exchange_interrupted", NOW), self.verifier)
+        outcome = callback_pages.current_outcome(record().failed("exchange_interrupted", NOW), self.verifier)
         assert outcome.status == "failed" and "start the authorization again" in outcome.message
 
     def test_a_flow_still_exchanging_is_pending(self):
-        outcome = domain.current_outcome(record(stage="exchanging"), self.verifier)
+        outcome = callback_pages.current_outcome(record(stage="exchanging"), self.verifier)
         assert outcome.status == "pending"
 
 
@@ -175,24 +175,26 @@ class TestCallbackChecks:
         assert not domain.issuer_matches("https://evil.example", HOOLI)
 
     def test_the_failure_message_never_repeats_unknown_provider_text_verbatim_beyond_the_code(self):
-        assert "access" in domain.failure_message("access_denied").lower()
-        assert domain.failure_message("weird") == "The authorization failed (weird)."
+        assert "access" in callback_pages.failure_message("access_denied").lower()
+        assert callback_pages.failure_message("weird") == "The authorization failed (weird)."
 
 
 class TestVerifierRedirect:
     def test_builtin_goes_to_the_gateways_own_page(self):
-        url = domain.verifier_redirect("builtin", public_url="http://gw", verifier_url=None, flow_id="f1")
+        url = callback_pages.verifier_redirect(
+            "builtin", public_url="http://gw", verifier_url=None, flow_id="f1"
+        )
         assert url == "http://gw/oauth/verify?flow_id=f1"
 
     def test_custom_goes_to_the_apps_verifier_keeping_its_query(self):
-        url = domain.verifier_redirect(
+        url = callback_pages.verifier_redirect(
             "custom", public_url="http://gw", verifier_url="https://app/v?x=1", flow_id="f"
         )
         assert url == "https://app/v?x=1&flow_id=f"
 
     def test_custom_without_a_verifier_url_is_refused(self):
         with pytest.raises(BadRequest):
-            domain.verifier_redirect("custom", public_url="http://gw", verifier_url=None, flow_id="f")
+            callback_pages.verifier_redirect("custom", public_url="http://gw", verifier_url=None, flow_id="f")
 
 
 class TestNextUri:
