@@ -38,6 +38,7 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from pydantic import BaseModel
 
 from bench.common import table
+from shared.bus.flushing import reach_server
 from shared.bus.messaging import answer
 from shared.bus.rpc import Route, RpcServer
 from shared.bus.sealing import BusSeal
@@ -120,7 +121,7 @@ async def _serve(variant: str, url: str) -> None:
         await msg.respond(repr(time.process_time()).encode())
 
     await nc.subscribe(CPU_SUBJECT, cb=cpu)
-    await nc.flush()
+    await reach_server(nc)
     await asyncio.Event().wait()  # until the driver terminates this process
 
 

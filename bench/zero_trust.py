@@ -39,6 +39,7 @@ from bench.gateway import _combined
 from bench.loadgen import Target, run_load
 from bench.stacks import USER, complete_authorization
 from shared.bus import subjects
+from shared.bus.flushing import reach_server
 from shared.bus.sealing import MAGIC
 from tests.support.engine import Engine, base_config, make_engine
 from tests.support.oauth_server import OAuthClient, start_oauth_server
@@ -150,7 +151,7 @@ async def _sealed_on_the_wire(engine: Engine, target: Target) -> bool:
     nc = await nats.connect(engine.tester_nats_url)
     try:
         sub = await nc.subscribe(subjects.AUTH_STATUS)
-        await nc.flush()
+        await reach_server(nc)
         async with httpx.AsyncClient(timeout=30) as http:
             (await http.get(target.url, headers=target.headers)).raise_for_status()
         return (await sub.next_msg(timeout=10)).data.startswith(MAGIC)

@@ -51,6 +51,7 @@ from services.gateway.routes import workers as workers_routes
 from services.gateway.settings import GatewaySettings
 from shared.bus.access import service_broker
 from shared.bus.answer_cache import AnswerCache, StaleNotices
+from shared.bus.flushing import reach_server
 from shared.bus.messaging import RpcClient
 from shared.bus.rpc import RpcServer, add_health
 from shared.errors import ConfigError
@@ -96,7 +97,7 @@ def create_app(settings: Settings) -> FastAPI:
         if answers.enabled:
             await notices.start(nc)
         await pings.start(nc)
-        await nc.flush()
+        await reach_server(nc)
         app.state.rpc = RpcClient(nc, seal=seal, timeout=settings.runtime.rpc_timeout)
         app.state.llm = chat.llm_upstream(settings)
         freeze_startup_heap()

@@ -32,6 +32,7 @@ from services.webhooks.settings import (
 )
 from shared.bus import subjects
 from shared.bus.access import service_broker
+from shared.bus.flushing import reach_server
 from shared.bus.messaging import ensure_streams
 from shared.bus.rpc import RpcServer, add_health
 from shared.runtime import keycheck, tracing
@@ -125,7 +126,7 @@ def create_service(settings: Settings, *, resolver: Resolver = system_resolver) 
             await loop.start()
         await server.start(nc)
         # the subscriptions reach the server before we report ready; else a first request gets NoResponders
-        await nc.flush()
+        await reach_server(nc)
         if settings.runtime.ops_port:
             ops.append(
                 OpsServer(

@@ -14,6 +14,7 @@ from nats.js import JetStreamContext
 from redis.asyncio import Redis
 
 from shared.bus.access import service_broker
+from shared.bus.flushing import reach_server
 from shared.bus.messaging import RpcClient, ensure_streams
 from shared.bus.outbox import Outbox, OutboxRelay
 from shared.bus.rpc import RpcServer, add_health
@@ -94,7 +95,7 @@ async def start(infra: Infra) -> None:
     infra.relay.wake()  # events left by a previous run go out first
     await infra.server.start(nc)
     # the subscriptions reach the server before we report ready; else a first request gets NoResponders
-    await nc.flush()
+    await reach_server(nc)
     if infra.settings.runtime.ops_port:
         checks = service_checks(lambda: nc.is_connected, infra.redis.ping, lambda: infra.server.serving)
         samplers = [outbox_sampler(infra.tokens.outbox), *infra.samplers]

@@ -18,6 +18,7 @@ import nats
 import pytest
 from arcadepy import Arcade
 
+from shared.bus.flushing import reach_server
 from tests.support.auth_flows import callback_url, deliver, new_user, start, status
 from tests.support.browser import _PageParser
 from tests.support.engine import Engine, base_config, running_engine
@@ -277,7 +278,7 @@ class TestAdminUserConnections:
 
         events = await nats.connect(nats_url)
         revoked = await events.subscribe("vk.events.connection.revoked")
-        await events.flush()  # the subscription must reach the server before the event is published
+        await reach_server(events)  # the subscription must reach the server before the event is published
         try:
             response = await asyncio.to_thread(
                 arcade.admin.user_connections.with_raw_response.delete, connection.id

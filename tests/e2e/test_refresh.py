@@ -24,6 +24,7 @@ import nats
 import pytest
 
 from shared.bus import subjects
+from shared.bus.flushing import reach_server
 from shared.bus.messaging import RpcClient
 from shared.contracts.events import parse_event
 from shared.runtime.crypto import Cipher, RootKey
@@ -223,7 +224,7 @@ class TestInvalidGrant:
             )
         nc = await nats.connect(setup.nats_url)
         events = await nc.subscribe(subjects.EVT_TOKEN_REFRESH_FAILED)
-        await nc.flush()
+        await reach_server(nc)
         await setup.store.put(
             "alice", "oidc", token_from(grant, expires_in=-5)
         )  # the scheduler may get it first

@@ -24,6 +24,7 @@ from arcadepy import (
 from redis.asyncio import Redis
 
 from shared.bus import subjects
+from shared.bus.flushing import reach_server
 from shared.runtime.crypto import Cipher, RootKey
 from shared.tokens.model import RefreshPolicy, StoredToken
 from shared.tokens.store import TokenStore
@@ -350,7 +351,7 @@ class TestCompletionEvents:
     async def test_webhook_true_publishes_a_completion_event_without_any_token(self, engine, nats_url, http):
         nc = await nats.connect(nats_url)
         sub = await nc.subscribe(subjects.EVT_TOOL_EXECUTION_COMPLETED)
-        await nc.flush()  # the subscription must reach the server before the event does
+        await reach_server(nc)  # the subscription must reach the server before the event does
         try:
             body = http.post("/v1/tools/execute", json={"tool_name": "Hooli.Ping", "webhook": True}).json()
             while True:

@@ -22,6 +22,7 @@ from nats.aio.msg import Msg
 
 from shared.bus import subjects
 from shared.bus.access import nats_connect_options
+from shared.bus.flushing import reach_server
 from shared.runtime.settings import RuntimeSettings
 from tests.support import servers
 from tools.launcher import embedded
@@ -113,7 +114,7 @@ async def _answer_with_a_token(tester: NatsClient, subject: str) -> list[Msg]:
         await msg.respond(b'{"ok":true,"result":{"context":{"token":"secret"}}}')
 
     await tester.subscribe(subject, cb=reply)
-    await tester.flush()
+    await reach_server(tester)
     return asked
 
 
@@ -159,8 +160,8 @@ class TestRequests:
         executor = await connect("executor")
         await executor.nc.publish(subject, b"{}", reply=executor.nc.new_inbox())
         assert await executor.refused(f'Publish to "{subject}"')
-        await executor.nc.flush()
-        await tester.flush()
+        await reach_server(executor.nc)
+        await reach_server(tester)
         assert asked == []
 
     @pytest.mark.parametrize("service", ["token_refresher", "webhooks"])
@@ -172,7 +173,7 @@ class TestRequests:
         client = await connect(service)
         await client.nc.publish(subjects.AUTH_START, b"{}", reply=client.nc.new_inbox())
         assert await client.refused(f'Publish to "{subjects.AUTH_START}"')
-        await tester.flush()
+        await reach_server(tester)
         assert asked == []
 
     @pytest.mark.parametrize(
@@ -183,7 +184,7 @@ class TestRequests:
         authorizer = await connect("authorizer")
         await authorizer.nc.publish(subject, b"{}", reply=authorizer.nc.new_inbox())
         assert await authorizer.refused(f'Publish to "{subject}"')
-        await tester.flush()
+        await reach_server(tester)
         assert asked == []
 
 
@@ -211,10 +212,10 @@ GATEWAY_MUST_NOT_SERVE = [
 
 async def _subscribe_and_hear(client: Connected, tester: NatsClient, pattern: str, subject: str) -> None:
     await client.nc.subscribe(pattern, cb=client.keep)
-    await client.nc.flush()
+    await reach_server(client.nc)
     await tester.publish(subject, b"a token could be in here")
-    await tester.flush()
-    await client.nc.flush()
+    await reach_server(tester)
+    await reach_server(client.nc)
 
 
 class TestSubscriptions:

@@ -10,6 +10,7 @@ import pytest
 from pydantic import BaseModel, ConfigDict
 
 from shared.bus import subjects
+from shared.bus.flushing import reach_server
 from shared.bus.rpc import RpcServer, add_health
 from shared.bus.sealing import BusSeal, is_sealed
 from shared.errors import NotFound
@@ -48,7 +49,7 @@ async def _sealed_call(nc: nats.NATS, subject: str, body: bytes, timeout: float 
 async def _serving(nats_url: str, server: RpcServer) -> nats.NATS:
     nc = await nats.connect(nats_url)
     await server.start(nc)
-    await nc.flush()
+    await reach_server(nc)
     return nc
 
 
@@ -150,7 +151,7 @@ class TestStopping:
         try:
             bodies = [json.dumps({"text": str(i)}).encode() for i in range(3)]
             calls = [asyncio.create_task(_call(client, "t.rpc.queued", body)) for body in bodies]
-            await client.flush()
+            await reach_server(client)
             await started.wait()
             await server.stop(grace=5)
             replies = await asyncio.gather(*calls)

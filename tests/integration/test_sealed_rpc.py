@@ -13,6 +13,7 @@ from nats.aio.msg import Msg
 from pydantic import BaseModel, ConfigDict
 
 from services.gateway.routes.health import ping
+from shared.bus.flushing import reach_server
 from shared.bus.messaging import RpcClient
 from shared.bus.rpc import RpcServer, add_health
 from shared.bus.sealing import BusSeal
@@ -50,7 +51,7 @@ async def serving(nats_url: str, *subjects: str) -> AsyncIterator[tuple[nats.NAT
         server.add(subject, Ask, tell, queue="q")
     nc = await nats.connect(nats_url)
     await server.start(nc)
-    await nc.flush()
+    await reach_server(nc)
     try:
         yield nc, ran
     finally:
@@ -133,7 +134,7 @@ async def test_a_service_with_another_bus_key_is_reported_unreachable_by_the_hea
     add_health(server, service="sealtest", instance="pod-1")
     nc = await nats.connect(nats_url)
     await server.start(nc)
-    await nc.flush()
+    await reach_server(nc)
     try:
         answer = await ping(RpcClient(nc, seal=SEAL), "sealtest")
         probed = await probe._probe("sealtest", "pod-1", RuntimeSettings(nats_url=nats_url))

@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 import nats
 from nats.aio.msg import Msg
 
+from shared.bus.flushing import reach_server
+
 #: How long the capture listens on after its block, for the last replies to reach it.
 LAST_REPLIES_S = 0.2
 
@@ -23,10 +25,10 @@ async def every_message(nats_url: str) -> AsyncIterator[list[Msg]]:
         seen.append(msg)
 
     await nc.subscribe(">", cb=keep)
-    await nc.flush()
+    await reach_server(nc)
     try:
         yield seen
     finally:
         await asyncio.sleep(LAST_REPLIES_S)
-        await nc.flush()
+        await reach_server(nc)
         await nc.close()
