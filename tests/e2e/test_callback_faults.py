@@ -22,6 +22,7 @@ import nats
 import pytest
 
 from shared.bus import subjects
+from shared.bus.flushing import reach_server
 from tests.support.auth_flows import callback_url, deliver, new_user, start, status
 from tests.support.engine import Engine, base_config, running_engine
 from tests.support.oauth_server import OAuthClient, OAuthServer, start_oauth_server
@@ -116,6 +117,7 @@ async def final_events(nats_url: str) -> AsyncIterator[FinalEvents]:
     seen = FinalEvents()
     client = await nats.connect(nats_url)
     await client.subscribe(subjects.EVT_AUTHORIZATION_ALL, cb=seen.on_event)
+    await reach_server(client)  # every event of the flows that follow is heard
     try:
         yield seen
     finally:
