@@ -18,7 +18,8 @@ from shared.bus.sealing import BusSeal
 from shared.contracts.authorization import CALLBACK_PATH
 from shared.contracts.common import DEFAULT_PROJECT
 from shared.errors import ConfigError
-from shared.runtime.config import ApiKeyConfig, EngineConfig, RootKeyConfig, load_engine_config
+from shared.runtime.config import ApiKeyConfig, EngineConfig, RootKeyConfig
+from shared.runtime.config_loading import load_engine_config
 from shared.runtime.crypto import DEVELOPMENT_KEY_VALUE, WEBHOOK_KEYS, Cipher, RootKey, check_root_keys
 from shared.runtime.keyspace import Keyspace, shard_count
 from shared.tokens.model import RefreshPolicy
@@ -210,7 +211,7 @@ def _keys(configured: list[RootKeyConfig]) -> list[RootKey]:
 
 def load_settings(env: Mapping[str, str] | None = None, *, service: str | None = None) -> Settings:
     """Read the environment and the engine configuration once (as ``service`` reads it: the
-    secrets it never uses may be unset, ``shared.runtime.config.UNUSED_SECRETS``).
+    secrets it never uses may be unset, ``shared.runtime.config_loading.UNUSED_SECRETS``).
 
     Raises:
         ConfigError: When ``engine.yaml`` is missing or invalid.

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from shared.errors import ConfigError
-from shared.runtime.config import load_engine_config
+from shared.runtime.config_loading import load_engine_config
 from shared.runtime.settings import RuntimeSettings, Settings
 from tests.deploy.chart import SERVICES, Rendered
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from shared.errors import ConfigError
-from shared.runtime.config import load_engine_config
+from shared.runtime.config_loading import load_engine_config
 from shared.runtime.settings import load_settings
 
 #: Outside development a configuration must name a real verification mode (builtin is refused).

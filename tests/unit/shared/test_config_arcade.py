@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from shared.errors import ConfigError
-from shared.runtime.config import load_engine_config
 from shared.runtime.config_arcade import MAX_BODY_LIMIT, RateLimitConfig, byte_size, duration_seconds
+from shared.runtime.config_loading import load_engine_config
 from shared.runtime.redisio import create_redis
 
 VERIFIED = "auth:\n  verification:\n    mode: unsafe_skip\n"
