@@ -1,7 +1,7 @@
 """arcadepy, sync and async, runs the code of seeds 001, 002 and 004 against the engine.
 
-test_authorization_flows.py already runs the sync client's start → consent → wait once;
-here both clients run the whole page: the URL printed, consent, ``wait_for_completion``,
+authorization_flows/test_flows.py already runs the sync client's start → consent → wait
+once; here both clients run the whole page: the URL printed, consent, ``wait_for_completion``,
 ``context.token`` at the provider's userinfo, and a second ``start`` completed at once.
 Only the base URL and API key (read from the environment by the client) are ours.
 """

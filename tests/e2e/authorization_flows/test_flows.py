@@ -1,106 +1,30 @@
-"""OAuth 2.0 flows end to end: engine processes, a real OAuth server (oidc-provider), a scripted browser.
+"""A flow from start to consent to a token, as users and their clients run it.
 
-One OAuth server and one engine (verification ``unsafe_skip``) serve the whole module;
-every test uses its own user id. Response shapes use a local token endpoint fake.
+The plain flow and its long-poll, the client authentication each provider is configured with,
+incremental scopes, arcadepy's seed code and a built-in catalog provider, against the package's
+engine and OAuth server (``conftest.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 import threading
 import time
-from collections.abc import Iterator
 from queue import Queue
 
 import httpx
 import nats
 import pytest
 from arcadepy import Arcade
-from redis import Redis
 
 from shared.bus import subjects
 from shared.bus.messaging import RpcClient
 from shared.contracts.authorization import OAuthCallback
-from shared.runtime.crypto import Cipher, RootKey
-from shared.tokens.model import connection_id_of
-from tests.support.auth_flows import approve, callback_url, deliver, new_user, start, state_key, status
-from tests.support.engine import Engine, base_config, running_engine
-from tests.support.oauth_server import OAuthClient, OAuthServer, start_oauth_server
-from tests.support.providers import oidc_provider_entry
-from tests.support.token_endpoint import ACCESS, TokenEndpoint, shape_provider
-from tools.launcher import embedded
+from tests.e2e.authorization_flows import SCOPES
+from tests.support.auth_flows import approve, callback_url, deliver, new_user, start, status
 
 pytestmark = pytest.mark.e2e
-
-SCOPES = ["openid", "profile", "read"]
-
-
-@pytest.fixture(scope="module")
-def port() -> int:
-    return embedded.free_port()
-
-
-@pytest.fixture(scope="module")
-def oauth(tmp_path_factory: pytest.TempPathFactory, port: int) -> Iterator[OAuthServer]:
-    redirect = [f"http://127.0.0.1:{port}/oauth/callback"]
-    clients = [
-        OAuthClient("basic-app", redirect, client_secret="basic-secret"),
-        OAuthClient(
-            "post-app", redirect, client_secret="post-secret", token_endpoint_auth_method="client_secret_post"
-        ),
-        OAuthClient("pkce-app", redirect, token_endpoint_auth_method="none", require_pkce=True),
-    ]
-    with start_oauth_server(tmp_path_factory.mktemp("oauth"), clients=clients) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def shapes() -> Iterator[TokenEndpoint]:
-    with TokenEndpoint() as endpoint:
-        yield endpoint
-
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory, nats_url, redis_url, oauth, shapes, port) -> Iterator[Engine]:
-    config = base_config(port, secrets.token_urlsafe(32))
-    config["auth"]["next_uri_origins"] = ["https://app.example"]
-    config["auth"]["providers"] = [
-        oidc_provider_entry(oauth, id="basic", client_id="basic-app", client_secret="basic-secret"),
-        oidc_provider_entry(
-            oauth,
-            id="post",
-            client_id="post-app",
-            client_secret="post-secret",
-            auth_method="client_secret_post",
-        ),
-        oidc_provider_entry(
-            oauth, id="pkce", client_id="pkce-app", client_secret=None, auth_method="none", pkce=True
-        ),
-        {"provider_id": "google", "client_id": "google-client-id", "client_secret": "google-secret"},
-        shape_provider(shapes, "/form", response_content_type="application/x-www-form-urlencoded"),
-        shape_provider(
-            shapes,
-            "/nested",
-            response_map={
-                "access_token": "$.data.access_token",
-                "refresh_token": "$.data.refresh_token",
-                "expires_in": "$.data.expires_in",
-                "scope": "$.data.scope",
-            },
-        ),
-        shape_provider(shapes, "/array", response_map={"scope": "join($.scopes, ' ')"}),
-        shape_provider(shapes, "/minimal"),
-    ]
-    with running_engine(
-        tmp_path_factory.mktemp("engine"), nats_url=nats_url, redis_url=redis_url, config=config
-    ) as e:
-        yield e
-
-
-def token_requests(server: OAuthServer) -> int:
-    return server.stats().token_requests.get("authorization_code", 0)
 
 
 class TestPlainFlow:
@@ -274,67 +198,6 @@ class TestIncrementalScopes:
         assert third["status"] == "completed"
 
 
-class TestFailures:
-    async def test_access_denied_fails_the_authorization_and_shows_a_failure_page(self, engine, oauth):
-        user = new_user("deny")
-        before = token_requests(oauth)
-        pending = await start(engine, user, provider="basic", scopes=SCOPES)
-        page = await approve(engine, pending["url"], login=user, approve=False)
-        assert page.status_code == 400 and "denied" in page.text.lower()
-        failed = (await status(engine, pending["id"], extras=True)).json()
-        assert failed["status"] == "failed" and failed["failure_reason"] == "access_denied"
-        assert token_requests(oauth) == before
-
-    async def test_a_replayed_callback_shows_the_outcome_without_a_second_code_exchange(self, engine, oauth):
-        user = new_user("replay")
-        pending = await start(engine, user, provider="basic", scopes=SCOPES)
-        callback = await callback_url(engine, pending["url"], login=user)
-        before = token_requests(oauth)
-        assert (await deliver(callback)).status_code == 200
-        replay = await deliver(callback)
-        assert replay.status_code == 200 and "complete" in replay.text.lower()
-        assert callback.params["code"] not in replay.text
-        assert token_requests(oauth) == before + 1
-        logs = engine.all_logs()
-        assert callback.params["code"] not in logs and callback.params["state"] not in logs
-        # The legitimate completion stands; the replay changes nothing.
-        assert (await status(engine, pending["id"])).json()["status"] == "completed"
-
-    async def test_an_expired_state_fails_the_authorization_without_an_exchange(
-        self, engine, oauth, redis_url
-    ):
-        user = new_user("expired")
-        pending = await start(engine, user, provider="basic", scopes=SCOPES)
-        callback = await callback_url(engine, pending["url"], login=user)
-        with Redis.from_url(redis_url) as redis:
-            assert redis.pexpire(state_key(engine, callback.params["state"]), 1)
-        await asyncio.sleep(0.05)
-        before = token_requests(oauth)
-        page = await deliver(callback)
-        assert page.status_code == 400 and "expired" in page.text
-        failed = (await status(engine, pending["id"], extras=True)).json()
-        assert failed["status"] == "failed" and failed["failure_reason"] == "state_expired"
-        assert token_requests(oauth) == before
-
-    async def test_an_unknown_state_shows_a_failure_page(self, engine):
-        page = await deliver(f"{engine.redirect_uri}?code=abc&state=never-issued")
-        assert page.status_code == 400 and "does not belong" in page.text
-
-    async def test_a_code_the_provider_refuses_fails_with_invalid_grant(self, engine, oauth):
-        user = new_user("badcode")
-        pending = await start(engine, user, provider="basic", scopes=SCOPES)
-        callback = await callback_url(engine, pending["url"], login=user)
-        page = await deliver(callback.copy_set_param("code", "not-a-real-code"))
-        assert page.status_code == 400
-        failed = (await status(engine, pending["id"], extras=True)).json()
-        assert failed["status"] == "failed" and failed["failure_reason"] == "invalid_grant"
-        assert "context" not in failed
-
-    async def test_an_unknown_authorization_id_is_404(self, engine):
-        response = await status(engine, "ac_does_not_exist")
-        assert response.status_code == 404 and response.json()["name"] == "not_found"
-
-
 class TestLongPoll:
     """A wait asks for up to 59 s; an answer within ``ANSWER_DEADLINE_S`` cannot be the 59 s running out.
     That deadline only bounds a failure: no assertion measures how fast an answer came."""
@@ -402,72 +265,3 @@ class TestBuiltInCatalog:
         assert url.params["scope"] == scopes[0]
         assert url.params["access_type"] == "offline" and url.params["prompt"] == "consent"
         assert url.params["response_type"] == "code" and url.params["state"]
-
-
-async def _complete_with_fake(engine: Engine, provider: str) -> dict:
-    user = new_user(provider)
-    pending = await start(engine, user, provider=provider, scopes=[])
-    state = httpx.URL(pending["url"]).params["state"]
-    page = await deliver(f"{engine.redirect_uri}?code=fake-code&state={state}")
-    assert page.status_code == 200, page.text
-    done = (await status(engine, pending["id"])).json()
-    assert done["status"] == "completed"
-    async with httpx.AsyncClient(trust_env=False) as client:
-        listing = await client.get(
-            f"{engine.base_url}/v1/admin/user_connections",
-            headers={
-                **engine.headers,
-                "Valetkey-Extras": "true",
-            },  # expires_at (docs/arcade-compatibility.md §1.6)
-            params={"user_id": user},
-        )
-    return {"status": done, "connection": listing.json()["items"][0]}
-
-
-class TestTokenResponseShapes:
-    async def test_a_form_encoded_response_is_read_with_comma_scopes_and_no_expiry(self, engine, shapes):
-        result = await _complete_with_fake(engine, "shape-form")
-        assert result["status"]["context"]["token"] == f"{ACCESS}-form"
-        assert result["connection"]["scopes"] == ["repo", "gist"]
-        assert result["connection"].get("expires_at") is None
-        path, form = shapes.requests[-1]
-        assert path == "/form" and form["code"] == "fake-code" and "client_secret" not in form
-
-    async def test_a_nested_json_response_is_mapped_with_jsonpath(self, engine):
-        result = await _complete_with_fake(engine, "shape-nested")
-        assert result["status"]["context"]["token"] == f"{ACCESS}-nested"
-        assert result["connection"]["scopes"] == ["alpha", "beta"]
-        assert result["connection"].get("expires_at") is not None
-
-    async def test_scopes_sent_as_an_array_are_joined(self, engine):
-        result = await _complete_with_fake(engine, "shape-array")
-        assert result["connection"]["scopes"] == ["one", "two"]
-
-    async def test_a_response_without_expires_in_stores_a_token_that_never_expires(self, engine):
-        result = await _complete_with_fake(engine, "shape-minimal")
-        assert result["status"]["context"]["token"] == f"{ACCESS}-minimal"
-        assert result["connection"].get("expires_at") is None
-
-
-class TestUnreadableToken:
-    async def test_a_token_no_root_key_opens_asks_for_consent_again_and_the_new_grant_replaces_it(
-        self, engine, redis_url
-    ):
-        """A record left under a dropped key, or damaged, is not a 500: the user authorizes again."""
-        user = new_user("unreadable")
-        first = await start(engine, user, provider="basic", scopes=SCOPES)
-        await approve(engine, first["url"], login=user)
-        stranger = Cipher([RootKey("dropped", "a-root-key-no-longer-configured")])
-        token_key = f"{engine.env['VALETKEY_KEY_PREFIX']}:token:{connection_id_of(user, 'basic')}"
-        with Redis.from_url(redis_url) as redis:
-            redis.set(token_key, stranger.encrypt_json({"access_token": "x"}, aad=b"elsewhere"))
-
-        again = await start(engine, user, provider="basic", scopes=SCOPES)
-        assert again["status"] == "pending" and again["url"]
-        await approve(engine, again["url"], login=user)
-
-        done = (await status(engine, again["id"])).json()
-        assert done["status"] == "completed" and done["context"]["token"]
-        third = await start(engine, user, provider="basic", scopes=SCOPES)
-        assert third["status"] == "completed"
-        assert third["context"]["token"] == done["context"]["token"]
