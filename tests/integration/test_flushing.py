@@ -1,4 +1,4 @@
-"""``reach_server`` (shared/bus/flushing.py) on a real nats-server: a subscription is in place once it returns.
+"""``reach_server`` (shared/bus/flushing.py) : once it returns, a subscription is on the server.
 
 nats-py's own ``flush()`` can return before the server has read a SUB sent just before it; the
 same sequence with ``flush()`` instead lost a message in 2-6 % of tries here (docs/nats.md,
