@@ -1,4 +1,4 @@
-"""``reach_server`` (shared/bus/flushing.py) : once it returns, a subscription is on the server.
+"""``reach_server`` (shared/bus/flushing.py): once it returns, a subscription is on the server.
 
 nats-py's own ``flush()`` can return before the server has read a SUB sent just before it; the
 same sequence with ``flush()`` instead lost a message in 2-6 % of tries here (docs/nats.md,
