@@ -52,7 +52,7 @@ from shared.bus.outbox import Outbox
 from shared.contracts.events import Event
 from shared.runtime.crypto import Cipher
 from shared.runtime.keyspace import Keyspace
-from shared.runtime.redisio import text
+from shared.runtime.redisio import text, through_outage
 from shared.tokens.model import StoredToken
 from shared.tokens.store import PUT_SCRIPT, TokenStore
 
@@ -283,7 +283,11 @@ class RedisAuthorizationStore:
         deadlines = self._deadlines(self._keys.shard_of(record.id))
         keys = [self._record_key(record.id), deadlines, self._in_flight(record), *plan.keys]
         args = [expected, self._encode(record), self._ttl, record.id, *plan.args]
-        outcome = self._outcome(record, await self._complete(keys=keys, args=args))
+        # The provider's token exists nowhere else (its code is spent): a failover must not drop it.
+        reply = await through_outage(
+            lambda: self._complete(keys=keys, args=args), what="completed_authorization"
+        )
+        outcome = self._outcome(record, reply)
         if outcome.applied:  # the token (a first one, or one of more scopes) replaced what was held
             await self._tokens.changed(plan.connection)
         return outcome

@@ -20,7 +20,7 @@ from shared.contracts.events import Event
 from shared.providers.models import Provider
 from shared.providers.projects import ProjectProviders
 from shared.runtime.due import CLAIM_SCRIPT
-from shared.runtime.redisio import text
+from shared.runtime.redisio import text, through_outage
 from shared.tokens.model import StoredToken, connection_id_of
 from shared.tokens.store import TokenStore, version_of
 
@@ -208,8 +208,12 @@ class RedisTokens:
         project: str = DEFAULT_PROJECT,
     ) -> str:
         owner, marker = (None, None) if unlock is None else (unlock.owner, unlock.marker)
-        written = await self._store.write(
-            user_id, provider_id, token, events=events, lock_owner=owner, inflight=marker, project=project
+        # What the provider just answered exists nowhere else: a failover must not drop it.
+        written = await through_outage(
+            lambda: self._store.write(
+                user_id, provider_id, token, events=events, lock_owner=owner, inflight=marker, project=project
+            ),
+            what="token",
         )
         if unlock is not None:
             unlock.released = True

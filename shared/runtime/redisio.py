@@ -27,6 +27,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.bus.messaging import treat_as_unavailable
+from shared.runtime.logging import get_logger
 from shared.runtime.settings import RuntimeSettings
 
 # Connections per process. A blocking pool makes a burst wait for a free connection
@@ -35,6 +36,7 @@ MAX_CONNECTIONS = 128
 POOL_WAIT_SECONDS = 10
 
 T = TypeVar("T")
+log = get_logger(__name__)
 
 
 class _OutageRetry(Retry):
@@ -101,6 +103,27 @@ def store_away(exc: BaseException) -> bool:
     # Raised inside the client, or below it (asyncio's or uvloop's closed transport, under a
     # write redis-py was making): the client's frames are on the way.
     return any(frame.filename.startswith(_CLIENT_DIR) for frame in traceback.extract_tb(exc.__traceback__))
+
+
+async def through_outage(do: Callable[[], Awaitable[T]], *, what: str) -> T:
+    """Run ``do`` until it gets through, again with backoff while Redis is away
+    (:func:`store_away`), ~40 s at most, then raise what it last raised.
+
+    For a write whose data exists nowhere else, such as a refreshed token whose old refresh token
+    the provider has just spent. A standalone or Sentinel client already rides out an outage by
+    itself; the cluster client's own retries do not wait: while a dead primary's replica is not
+    yet promoted (the cluster's node timeout, seconds), each of them is refused at once.
+    """
+
+    async def waited(error: Exception, failures: int) -> None:
+        log.warning("redis.write_retried", what=what, error=type(error).__name__, failures=failures)
+
+    retry = _OutageRetry(
+        ExponentialBackoff(cap=2.0, base=0.05),
+        retries=25,
+        supported_errors=(*STORE_AWAY, RedisClusterException, AttributeError, RuntimeError),  # type: ignore[arg-type]
+    )
+    return await retry.call_with_retry(do, waited, is_retryable=store_away, with_failure_count=True)
 
 
 _CONNECTION: dict[str, Any] = {

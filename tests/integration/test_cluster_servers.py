@@ -177,6 +177,67 @@ async def test_a_killed_primary_is_replaced_by_its_replica_and_no_key_is_lost(ru
         running.start_valkey(victim)
 
 
+async def test_a_refreshed_token_written_as_its_primary_dies_lands_once_the_replica_takes_over(running):
+    """The refresher's write carries what the provider just answered (its old refresh token may be
+    spent): the cluster client alone gives up at once while the dead primary's slots are uncovered."""
+    client = create_redis(running.redis_url)
+    keyspace = Keyspace(f"vk{secrets.token_hex(3)}", 16)
+    store = TokenStore(client, CIPHER, RefreshPolicy(), keyspace=keyspace)
+    refresher = RedisTokens(store, client)
+    now = datetime.now(UTC)
+    old = StoredToken(access_token="at-old", refresh_token="rt-old", issued_at=now)
+    new = StoredToken(access_token="at-new", refresh_token="rt-new", issued_at=now)
+    victim = 0
+    try:
+        await store.put("ria", "hooli", old)
+        key = store.token_key(connection_id_of("ria", "hooli"))
+        victim = client.get_node_from_key(key).port  # type: ignore[attr-defined]
+        await client.wait(1, 1000)  # type: ignore[attr-defined]
+        running.kill_valkey(victim)
+        await refresher.put("ria", "hooli", new, events=[])
+        stored = await store.get("ria", "hooli")
+        assert stored is not None and stored.access_token == "at-new"
+    finally:
+        await client.aclose()
+        if victim:
+            running.start_valkey(victim)
+
+
+async def test_an_authorization_completed_as_its_primary_dies_keeps_its_token(running):
+    """The code is spent once exchanged: the completing write waits for the replica to take over."""
+    client = create_redis(running.redis_url)
+    keyspace = Keyspace(f"vk{secrets.token_hex(3)}", 16)
+    tokens = TokenStore(client, CIPHER, RefreshPolicy(), keyspace=keyspace)
+    store = RedisAuthorizationStore(client, CIPHER, tokens, prefix=keyspace.prefix, record_ttl_seconds=600)
+    now = datetime.now(UTC)
+    connection = connection_id_of("cid", "hooli")
+    record = AuthorizationRecord(
+        id=keyspace.mint("ac_dying", keyspace.shard_of_connection(connection), kind="ac"),
+        user_id="cid",
+        provider_id="hooli",
+        scopes=["a"],
+        created_at=now,
+        updated_at=now,
+    )
+    victim = 0
+    try:
+        await store.create(
+            record, state=keyspace.mint("state", keyspace.shard_of_connection(connection)), ttl_seconds=60
+        )
+        claimed = record.claimed(now, deadline_at=now + timedelta(seconds=30))
+        assert (await store.transition("consent", claimed)).applied
+        victim = client.get_node_from_key(tokens.token_key(connection)).port  # type: ignore[attr-defined]
+        await client.wait(1, 1000)  # type: ignore[attr-defined]
+        running.kill_valkey(victim)
+        token = StoredToken(access_token="at-exchanged", issued_at=now, scopes=["a"])
+        done = await store.complete("exchanging", claimed.completed(["a"], now), token, events=[])
+        assert done.applied and (await tokens.get("cid", "hooli")).access_token == "at-exchanged"
+    finally:
+        await client.aclose()
+        if victim:
+            running.start_valkey(victim)
+
+
 async def _read_back(client, count: int) -> list[int]:
     """Read every key; a key whose primary just died answers again once its replica is promoted."""
     values = []
