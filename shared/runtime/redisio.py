@@ -62,8 +62,13 @@ CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 SENTINEL_SCHEMES = {"redis+sentinel": False, "rediss+sentinel": True}
 
 
-def _outage_retry() -> _OutageRetry:
-    return _OutageRetry(ExponentialBackoff(cap=2.0, base=0.05), retries=25)
+def _outage_retry(supported_errors: tuple[type[Exception], ...] | None = None) -> _OutageRetry:
+    """~40 s of retries with backoff; ``supported_errors``: what may be retried (redis-py's
+    connection and timeout errors unless given)."""
+    backoff = ExponentialBackoff(cap=2.0, base=0.05)
+    if supported_errors is None:
+        return _OutageRetry(backoff, retries=25)
+    return _OutageRetry(backoff, retries=25, supported_errors=supported_errors)  # type: ignore[arg-type]
 
 
 # Redis away, or a Redis Cluster moving a slot to a new primary: a request that met one may be
@@ -118,11 +123,7 @@ async def through_outage(do: Callable[[], Awaitable[T]], *, what: str) -> T:
     async def waited(error: Exception, failures: int) -> None:
         log.warning("redis.write_retried", what=what, error=type(error).__name__, failures=failures)
 
-    retry = _OutageRetry(
-        ExponentialBackoff(cap=2.0, base=0.05),
-        retries=25,
-        supported_errors=(*STORE_AWAY, RedisClusterException, AttributeError, RuntimeError),  # type: ignore[arg-type]
-    )
+    retry = _outage_retry((*STORE_AWAY, RedisClusterException, AttributeError, RuntimeError))
     return await retry.call_with_retry(do, waited, is_retryable=store_away, with_failure_count=True)
 
 
